@@ -1,0 +1,3 @@
+from particle_py.cli.particle.main import main
+
+raise SystemExit(main())
