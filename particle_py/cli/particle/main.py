@@ -1,0 +1,79 @@
+"""The `particle` command: a typer app assembled from one module per command group.
+
+Each module in COMMAND_MODULES defines ``register(app)``; it adds its commands or
+sub-app there. Modules import their heavy dependencies inside the commands, so
+``particle --help`` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Optional
+
+COMMAND_MODULES = (
+    "keys",        # particle keys new|load|save|send|doctor|server|address|protocol
+    "flash",       # particle flash --usb
+    "usb",         # particle usb list|dfu|reset|start-listening
+    "binary",      # particle binary inspect
+    "auth",        # particle login|logout|whoami
+    "device",      # particle device add
+    "identify",    # particle identify
+)
+
+
+def build_app():
+    import typer
+
+    app = typer.Typer(
+        name="particle",
+        help="particle-py: Particle CLI commands for keys, flashing and USB, with no openssl or dfu-util needed.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.",
+                                            is_eager=True)):
+        if version:
+            from particle_py import __version__
+            typer.echo(__version__)
+            raise typer.Exit(0)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"particle_py.cli.particle.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"particle_py.cli.particle.{name}":
+                raise
+            continue
+        module.register(app)
+    return app
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    from particle_py.errors import ParticlePyError, report
+
+    app = build_app()
+    try:
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="particle", standalone_mode=False)
+    except ParticlePyError as err:
+        return report(err)
+    except SystemExit as exc:          # typer.Exit / click's exit
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        return 130
+    except Exception as exc:           # click usage errors and friends
+        import click
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            sys.stderr.write("Aborted!\n")
+            return 1
+        raise
+    return 0
