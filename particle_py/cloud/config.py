@@ -1,0 +1,104 @@
+"""particle-cli's own config files, so a particle-cli user is already logged in here.
+
+``<home>/.particle/profile.json`` names the active profile (default ``particle``);
+``<home>/.particle/<profile>.config.json`` holds ``access_token``, ``username``,
+``apiUrl`` ... merged over the defaults. Files are written 2-space JSON, mode 0600.
+Home is the first existing directory among $home, $HOME, $HOMEPATH, $USERPROFILE,
+as particle-cli looks for it.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from particle_py.errors import EX_DATAERR, ParticlePyError
+
+DEFAULT_API_URL = "https://api.particle.io"
+DEFAULT_PROFILE = "particle"
+STAGING_API_URL = "https://api.staging.particle.io"
+
+
+def home_dir() -> Path:
+    for var in ("home", "HOME", "HOMEPATH", "USERPROFILE"):
+        value = os.environ.get(var)
+        if value and os.path.isdir(value):
+            return Path(value)
+    return Path.home()
+
+
+def particle_dir() -> Path:
+    return home_dir() / ".particle"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ParticlePyError(f"Error reading file {path}: {exc.strerror or exc}")
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise ParticlePyError(f"Error parsing file {path}: {exc}",
+                              "Fix the JSON in that file or delete it, then run the command again.", EX_DATAERR)
+    if not isinstance(value, dict):
+        raise ParticlePyError(f"Error parsing file {path}: expected a JSON object",
+                              "Fix the JSON in that file or delete it, then run the command again.", EX_DATAERR)
+    return value
+
+
+def profile_name() -> str:
+    name = _read_json(particle_dir() / "profile.json").get("name")
+    return name if isinstance(name, str) and name else DEFAULT_PROFILE
+
+
+def config_path(profile: Optional[str] = None) -> Path:
+    return particle_dir() / f"{profile or profile_name()}.config.json"
+
+
+class Settings:
+    """The active profile's settings; ``save`` writes back only what this file holds."""
+
+    def __init__(self, profile: Optional[str] = None):
+        self.profile = profile or profile_name()
+        self.path = config_path(self.profile)
+        self.values: dict[str, Any] = _read_json(self.path)
+
+    @property
+    def access_token(self) -> Optional[str]:
+        token = self.values.get("access_token")
+        return token if isinstance(token, str) and token else None
+
+    @property
+    def username(self) -> Optional[str]:
+        value = self.values.get("username")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def api_url(self) -> str:
+        url = self.values.get("apiUrl") or DEFAULT_API_URL
+        if url == "staging":
+            url = STAGING_API_URL
+        return str(url).rstrip("/")
+
+    @property
+    def token_expires_at(self) -> Optional[str]:
+        value = self.values.get("access_token_expires_at")
+        return value if isinstance(value, str) else None
+
+    def update(self, **changes) -> None:
+        """Set (or with None, remove) keys and write the file at once, mode 0600."""
+        for key, value in changes.items():
+            if value is None:
+                self.values.pop(key, None)
+            else:
+                self.values[key] = value
+        self.save()
+
+    def save(self) -> None:
+        from particle_py.keys.backup import write_secret_file
+        text = json.dumps(self.values, indent=2) + "\n"
+        write_secret_file(self.path, text.encode("utf-8"))

@@ -1,0 +1,128 @@
+"""Never lose a key: copies of a slot's bytes before anything overwrites it, and 0600 files.
+
+Each backup goes to two places: a timestamped file under the user data dir
+(``<data>/key-backups/<device id>/``), which nothing ever overwrites, and the
+particle-cli-compatible ``backup_<alg>_<name>.der`` in the current folder. The
+bytes are the slot exactly as read, so a corrupt key is kept as it was.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from particle_py.errors import EX_CANTCREAT, ParticlePyError
+
+APP_NAME = "particle-py"
+
+
+def data_dir() -> Path:
+    import platformdirs
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def backup_root() -> Path:
+    return data_dir() / "key-backups"
+
+
+def write_secret_file(path, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write a file readable by its owner only (0600), atomically: it is whole or absent."""
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise FileExistsError(str(path))
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)   # mkstemp creates it 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            if not overwrite:
+                os.link(tmp, path)         # fails if someone created it meanwhile
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise ParticlePyError(f"Could not write {path}: {exc.strerror or exc}",
+                              "Check that the folder exists and is writable, then run the command again.",
+                              EX_CANTCREAT)
+    return path
+
+
+def write_public_file(path, data: bytes) -> Path:
+    """Public material (.pub.pem): ordinary permissions, still written atomically."""
+    path = write_secret_file(path, data)
+    os.chmod(path, 0o644 & ~_umask())
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def timestamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+@dataclass
+class Backup:
+    """Where a slot's previous contents were saved."""
+    archive: Path                          # timestamped copy in the user data dir
+    local: Optional[Path] = None           # backup_<alg>_<name>.der in the current folder
+    public_pem: Optional[Path] = None      # its .pub.pem when the slot held a valid key
+    moved_aside: list = field(default_factory=list)   # older local backups renamed, not overwritten
+
+    @property
+    def paths(self) -> list[Path]:
+        return [p for p in (self.local, self.archive) if p is not None]
+
+
+def save_slot(device_id: str, what: str, alg: str, data: bytes, *, local_name: Optional[str] = None,
+              public_pem: Optional[bytes] = None, folder=".") -> Backup:
+    """Save a slot's bytes before a write. ``what`` is 'device-key' or 'server-key'.
+
+    The archive copy is written first and must succeed; the local copy follows
+    particle-cli's naming. An older local backup with different bytes is renamed
+    with its modification time rather than overwritten.
+    """
+    stamp = timestamp()
+    archive = write_secret_file(backup_root() / device_id / f"{stamp}_{what}_{alg}.der", data, overwrite=False)
+    result = Backup(archive)
+    if public_pem is not None:
+        write_public_file(archive.with_name(archive.name[:-4] + ".pub.pem"), public_pem)
+    if local_name:
+        local = Path(folder) / local_name
+        if local.exists() and local.read_bytes() != data:
+            when = _dt.datetime.fromtimestamp(local.stat().st_mtime, _dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            aside = local.with_name(f"{local.stem}.{when}{local.suffix}")
+            n = 1
+            while aside.exists():
+                aside = local.with_name(f"{local.stem}.{when}-{n}{local.suffix}")
+                n += 1
+            os.replace(local, aside)
+            result.moved_aside.append(aside)
+        result.local = write_secret_file(local, data)
+        if public_pem is not None:
+            result.public_pem = write_public_file(local.with_name(local.name[:-4] + ".pub.pem")
+                                                  if local.name.endswith(".der") else
+                                                  local.with_name(local.name + ".pub.pem"), public_pem)
+    return result
+
+
+def list_backups(device_id: str) -> list[Path]:
+    folder = backup_root() / device_id
+    return sorted(folder.glob("*.der")) if folder.is_dir() else []
