@@ -1,0 +1,85 @@
+"""Official Particle assets (server keys, Tinker apps), downloaded on demand and pinned.
+
+The project carries no copies: ``fetch`` downloads ``<base>/<path>`` from particle-cli's
+repository at a fixed tag, checks the pinned SHA-256, and caches the file in the user's
+cache directory. ``PARTICLE_PY_ASSET_URL`` replaces the base URL (tests serve stand-ins on
+loopback). TLS certificates are always verified.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from particle_py.errors import ParticlePyError
+
+DEFAULT_BASE_URL = "https://raw.githubusercontent.com/particle-iot/particle-cli/v3.49.2"
+ENV_BASE_URL = "PARTICLE_PY_ASSET_URL"
+DOWNLOAD_TIMEOUT_S = 60
+MAX_ASSET_BYTES = 16 * 1024 * 1024
+
+
+def base_url() -> str:
+    return os.environ.get(ENV_BASE_URL, DEFAULT_BASE_URL).rstrip("/")
+
+
+def cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("particle-py", appauthor=False)) / "assets"
+
+
+def _cache_path(path: str, sha256: str) -> Path:
+    # The hash is part of the name so a changed pin never picks up a stale file.
+    safe = path.strip("/").replace("..", "_")
+    return cache_dir() / sha256[:16] / safe
+
+
+def _download(url: str) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
+        raise ParticlePyError(f"Refusing to download {url}", "Assets are fetched over https only.")
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
+            data = resp.read(MAX_ASSET_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise ParticlePyError(f"Could not download {url}: HTTP {exc.code} {exc.reason}",
+                              "Check the name, or download the file yourself and give its path.") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ParticlePyError(f"Could not download {url}: {reason}",
+                              "Check your internet connection, or download the file yourself and "
+                              "give its path.") from None
+    if len(data) > MAX_ASSET_BYTES:
+        raise ParticlePyError(f"Could not download {url}: the file is larger than expected")
+    return data
+
+
+def fetch(path: str, sha256: str) -> bytes:
+    """The asset's bytes, from the cache or downloaded; ParticlePyError if it cannot be had
+    or does not match ``sha256``."""
+    sha256 = sha256.lower()
+    cached = _cache_path(path, sha256)
+    try:
+        data = cached.read_bytes()
+        if hashlib.sha256(data).hexdigest() == sha256:
+            return data
+    except OSError:
+        pass
+    url = f"{base_url()}/{path.lstrip('/')}"
+    data = _download(url)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ParticlePyError(
+            f"Downloaded {url} does not match its pinned SHA-256 (expected {sha256}, got {actual})",
+            "The file was not used. Try again later, or download it yourself and give its path.")
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, cached)
+    except OSError:
+        pass            # a read-only cache costs a download next time, nothing more
+    return data
