@@ -1,0 +1,102 @@
+"""Stand-in Particle firmware for simulated devices: real-shaped modules, no Particle code.
+
+A module built here has what Device OS and particle-cli check: the 24-byte prefix at
+the MCU family's usual offset, a 40-byte suffix (product data, SHA-256, suffix
+size) and the big-endian CRC-32 of everything before it. The payload is seeded
+noise. Knobs break one thing at a time, for tests of the checks.
+
+Stdlib only: the simulator and the demo use it, and so do the tests.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import struct
+import zlib
+from typing import Optional, Sequence
+
+from particle_py.platforms import Platform, by_name
+
+BOOTLOADER, SYSTEM_PART, USER_PART, RADIO_STACK = 2, 4, 5, 8
+
+# Where the prefix sits in files built for each MCU family (after the vector table).
+PREFIX_OFFSET_BY_MCU = {"stm32f1xx": 0x10C, "stm32f2xx": 0x184, "nrf52840": 0x200, "rtl872x": 0}
+
+# Device OS versions as module versions (e.g. 1.5.2 -> 1512 in the prefix). Stand-ins only.
+DEVICE_OS_MODULE_VERSION = {"0.6.2": 108, "0.7.0": 207, "1.5.2": 1512, "2.3.1": 2301, "4.1.0": 4100}
+
+
+def default_start(platform: Platform, function: int, index: int = 1, size: int = 0) -> int:
+    if function == USER_PART:
+        if platform.mcu == "rtl872x":          # rtl872x user parts end at the region address
+            return platform.user_part.address - size
+        return platform.user_part.address
+    if function == SYSTEM_PART:
+        return platform.system_parts[max(index - 1, 0)]
+    if function == BOOTLOADER:
+        return platform.bootloader or 0
+    if function == RADIO_STACK:
+        return platform.radio_stack or 0
+    return platform.user_part.address
+
+
+def build_module(platform: "str | Platform" = "photon", *, function: int = USER_PART,
+                 index: Optional[int] = None, version: int = 6, size: int = 4096,
+                 start: Optional[int] = None, platform_id: Optional[int] = None,
+                 deps: Sequence[tuple[int, int, int]] = ((SYSTEM_PART, 2, 6),),
+                 flags: int = 0, prefix_offset: Optional[int] = None,
+                 product_id: int = 0xFFFF, product_version: int = 0xFFFF,
+                 suffix_extensions: bytes = b"", seed: int = 1, bad_crc: bool = False,
+                 bad_sha: bool = False, mcu: int = 0) -> bytes:
+    """A complete module of exactly ``size`` bytes (prefix, payload, suffix, CRC)."""
+    plat = by_name(platform) if isinstance(platform, str) else platform
+    if index is None:
+        index = 1 if function in (USER_PART, SYSTEM_PART) else 0
+    if prefix_offset is None:
+        prefix_offset = PREFIX_OFFSET_BY_MCU[plat.mcu]
+    if start is None:
+        start = default_start(plat, function, index, size)
+    suffix_size = 40 + len(suffix_extensions)
+    tail = 4 + suffix_size
+    if size < prefix_offset + 24 + tail:
+        raise ValueError("module too small for its prefix and suffix")
+    rng = random.Random(seed)
+    body = bytearray(rng.randbytes(size - tail))
+    dep_fields = list(deps)[:2] + [(0, 0, 0)] * (2 - len(list(deps)[:2]))
+    prefix = struct.pack(
+        "<IIBBHHBBBBHBBH", start, start + size - 4, mcu, flags, version,
+        plat.platform_id if platform_id is None else platform_id, function, index,
+        dep_fields[0][0], dep_fields[0][1], dep_fields[0][2],
+        dep_fields[1][0], dep_fields[1][1], dep_fields[1][2])
+    body[prefix_offset:prefix_offset + 24] = prefix
+    before_hash = bytes(body) + suffix_extensions + struct.pack("<HHH", product_id, product_version, 0)
+    sha = hashlib.sha256(before_hash).digest()
+    if bad_sha:
+        sha = bytes(b ^ 0xFF for b in sha)
+    without_crc = before_hash + sha + struct.pack("<H", suffix_size)
+    crc = zlib.crc32(without_crc) & 0xFFFFFFFF
+    if bad_crc:
+        crc ^= 0xDEADBEEF
+    return without_crc + struct.pack(">I", crc)
+
+
+def device_os(platform: Platform, version: str = "1.5.2", part_size: int = 16384) -> list[tuple[int, bytes]]:
+    """Stand-in Device OS system parts for ``platform``: [(address, module), ...].
+
+    Part N+1 depends on part N of the same version, as in real releases.
+    """
+    module_version = DEVICE_OS_MODULE_VERSION.get(version, 1512)
+    parts = []
+    for index, address in enumerate(platform.system_parts, 1):
+        deps = ((SYSTEM_PART, index - 1, module_version),) if index > 1 else ()
+        parts.append((address, build_module(platform, function=SYSTEM_PART, index=index, version=module_version,
+                                            size=part_size, start=address, deps=deps, seed=index)))
+    return parts
+
+
+def user_app(platform: Platform, device_os_version: str = "1.5.2", size: int = 5324, seed: int = 7) -> bytes:
+    """A stand-in user application (tinker-sized) that needs the given Device OS."""
+    last_part = max(len(platform.system_parts), 1)
+    needs = DEVICE_OS_MODULE_VERSION.get(device_os_version, 1512)
+    return build_module(platform, function=USER_PART, index=1, version=6, size=size,
+                        deps=((SYSTEM_PART, last_part, needs),), seed=seed)
