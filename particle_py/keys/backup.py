@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from particle_py.errors import EX_CANTCREAT, ParticlePyError
+from particle_py.errors import ParticlePyError
 
 APP_NAME = "particle-py"
 
@@ -56,8 +56,7 @@ def write_secret_file(path, data: bytes, *, overwrite: bool = True) -> Path:
         raise
     except OSError as exc:
         raise ParticlePyError(f"Could not write {path}: {exc.strerror or exc}",
-                              "Check that the folder exists and is writable, then run the command again.",
-                              EX_CANTCREAT)
+                              "Check that the folder exists and is writable, then run the command again.")
     return path
 
 
@@ -85,6 +84,7 @@ class Backup:
     local: Optional[Path] = None           # backup_<alg>_<name>.der in the current folder
     public_pem: Optional[Path] = None      # its .pub.pem when the slot held a valid key
     moved_aside: list = field(default_factory=list)   # older local backups renamed, not overwritten
+    slot_bytes: bytes = b""                # what was saved
 
     @property
     def paths(self) -> list[Path]:
@@ -101,26 +101,41 @@ def save_slot(device_id: str, what: str, alg: str, data: bytes, *, local_name: O
     """
     stamp = timestamp()
     archive = write_secret_file(backup_root() / device_id / f"{stamp}_{what}_{alg}.der", data, overwrite=False)
-    result = Backup(archive)
+    result = Backup(archive, slot_bytes=bytes(data))
     if public_pem is not None:
         write_public_file(archive.with_name(archive.name[:-4] + ".pub.pem"), public_pem)
     if local_name:
         local = Path(folder) / local_name
         if local.exists() and local.read_bytes() != data:
-            when = _dt.datetime.fromtimestamp(local.stat().st_mtime, _dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            aside = local.with_name(f"{local.stem}.{when}{local.suffix}")
-            n = 1
-            while aside.exists():
-                aside = local.with_name(f"{local.stem}.{when}-{n}{local.suffix}")
-                n += 1
-            os.replace(local, aside)
-            result.moved_aside.append(aside)
+            result.moved_aside.append(move_aside(local))
         result.local = write_secret_file(local, data)
         if public_pem is not None:
             result.public_pem = write_public_file(local.with_name(local.name[:-4] + ".pub.pem")
                                                   if local.name.endswith(".der") else
                                                   local.with_name(local.name + ".pub.pem"), public_pem)
     return result
+
+
+def move_aside(path) -> Path:
+    """Rename an existing file to <stem>.<its mtime><suffix> so nothing overwrites it."""
+    path = Path(path)
+    when = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stem, suffix = _split_name(path.name)
+    aside = path.with_name(f"{stem}.{when}{suffix}")
+    n = 1
+    while aside.exists():
+        aside = path.with_name(f"{stem}.{when}-{n}{suffix}")
+        n += 1
+    os.replace(path, aside)
+    return aside
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    for suffix in (".pub.pem", ".der", ".pem"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)], suffix
+    stem, dot, ext = name.rpartition(".")
+    return (stem, dot + ext) if stem else (name, "")
 
 
 def list_backups(device_id: str) -> list[Path]:

@@ -1,0 +1,89 @@
+"""`particle keys new|load|save|send|doctor|server|address|protocol`.
+
+Argument shapes are the union of particle-cli 2.x and 3.x, so a command typed
+from a forum post of either era parses. The work is in particle_py.keys.flows.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+PROTOCOL_HELP = "Communication protocol for the device using the key. tcp or udp"
+
+
+def _say(text: str) -> None:
+    typer.echo(text)
+
+
+def register(app) -> None:
+    keys_app = typer.Typer(name="keys", help="Manage your device's key pair and server public key",
+                           no_args_is_help=True)
+
+    @keys_app.command("new", help="Generate a new set of keys for your device")
+    def new(filename: Optional[str] = typer.Argument(None, metavar="filename"),
+            protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+        from particle_py.keys import flows
+        flows.new(filename, protocol=protocol, say=_say)
+
+    @keys_app.command("load", help="Load a key saved in a file onto your device")
+    def load(filename: Optional[str] = typer.Argument(None, metavar="filename"),
+             protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+             force: bool = typer.Option(False, "--force", hidden=True,
+                                        help="Accepted for old scripts; backups are never overwritten.")):
+        from particle_py.keys import flows
+        flows.load(filename, protocol=protocol, say=_say)
+
+    @keys_app.command("save", help="Save a key from your device to a file")
+    def save(filename: Optional[str] = typer.Argument(None, metavar="filename"),
+             force: bool = typer.Option(False, "--force", help="Force overwriting of filename if it exists"),
+             protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+        from particle_py.keys import flows
+        flows.save(filename, force=force, protocol=protocol, say=_say)
+
+    @keys_app.command("send", help="Tell a server which key you'd like to use by sending your public key in PEM "
+                                   "format")
+    def send(device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
+             filename: Optional[str] = typer.Argument(None, metavar="filename"),
+             product_id: Optional[int] = typer.Option(None, "--product_id", "--product-id",
+                                                      help="The product ID to use when provisioning a new "
+                                                           "device")):
+        from particle_py.keys import flows
+        flows.send(device_id, filename, product_id=product_id, say=_say)
+
+    @keys_app.command("doctor", help="Creates and assigns a new key to your device, and uploads it to the cloud")
+    def doctor(device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
+               protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+               force: bool = typer.Option(False, "--force", hidden=True,
+                                          help="Accepted for old scripts; backups are never overwritten.")):
+        from particle_py.keys import flows
+        flows.doctor(device_id, protocol=protocol, say=_say)
+
+    @keys_app.command("server", help="Switch server public keys. Defaults to the Particle public cloud or you can "
+                                     "provide another key in DER format and the server hostname or IP and port")
+    def server(filename: Optional[str] = typer.Argument(None, metavar="filename"),
+               output: Optional[str] = typer.Argument(None, metavar="outputFilename"),
+               host: Optional[str] = typer.Option(None, "--host",
+                                                  help="Hostname or IP address of the server to add to the key"),
+               port: Optional[int] = typer.Option(None, "--port",
+                                                  help="Port number of the server to add to the key"),
+               device_type: Optional[str] = typer.Option(None, "--deviceType", "--device-type",
+                                                         help="Generate key file for the provided device type"),
+               protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+        from particle_py.keys import flows
+        flows.server(filename, output, host=host, port=port, device_type=device_type, protocol=protocol,
+                     say=_say)
+
+    @keys_app.command("address", help="Read server configured in device server public key")
+    def address(protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+        from particle_py.keys import flows
+        flows.address(protocol=protocol, say=_say)
+
+    @keys_app.command("protocol", help="Retrieve or change transport protocol the device uses to communicate "
+                                       "with the cloud")
+    def protocol_cmd(legacy: Optional[str] = typer.Argument(None, metavar="tcp|udp", hidden=True),
+                     protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+        from particle_py.keys import flows
+        flows.transport(protocol or legacy, say=_say)
+
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,623 @@
+"""`particle keys` as library functions: new, load, save, send, doctor, server, address, protocol.
+
+Each flow reports progress lines through ``say(text)`` (the front end prints them,
+particle-cli's wording) and raises ParticlePyError on failure. Rules kept by every
+flow: key files are checked before the device is touched; a key slot is backed
+up (``backup.save_slot``) before any write; every write is read back and
+compared; private key files are created 0600 and never overwritten (an older file
+is renamed aside).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from particle_py.errors import ParticlePyError
+from particle_py.keys import backup
+from particle_py.platforms import ELECTRON_TRANSPORT_SLOT, Platform, by_name, names
+
+Say = Callable[[str], None]
+
+SHORT_ID_WARNING = (
+    "***************************************************************\n"
+    "   Warning! - device id was shorter than 24 characters - did you use something other than an id?\n"
+    "   use particle identify to find your device id\n"
+    "***************************************************************")
+
+# Particle's default server public keys (particle-cli assets, device-behaviour.md §5).
+DEFAULT_SERVER_KEYS = {
+    "tcp": ("assets/keys/rsa.pub.der", "2a1c82fb5f28fe1ba95b4af966aca326eb22398b977fa2540233dbe703fddb16"),
+    "udp": ("assets/keys/ec.pub.der", "8bf15949f650e70f7a575b15585084ac12af597642427a5ca00a427d421affa4"),
+}
+TRANSPORT_DEFAULT = 0xFF        # cloud_transport byte: platform default protocol
+TRANSPORT_ALTERNATIVE = 0x00    # the platform's other protocol (tcp on the Electron)
+DEVICE_ALGORITHM = {"rsa": "rsa", "ec": "ecc"}     # our alg name -> the provisioning API's
+
+
+def _quiet(_text: str) -> None:
+    pass
+
+
+def filename_no_ext(name: str) -> str:
+    """particle-cli's filenameNoExt: strip the last extension of the last path component."""
+    head, tail = os.path.split(name)
+    stem, dot, _ = tail.rpartition(".")
+    return os.path.join(head, stem) if dot and stem else name
+
+
+def _device_key_slot(platform: Platform, protocol: str):
+    slot = platform.device_key.get(protocol)
+    if slot is None:
+        raise _unsupported_protocol(platform, protocol)
+    return slot
+
+
+def _unsupported_protocol(platform: Platform, protocol: str) -> ParticlePyError:
+    return ParticlePyError(f"The device does not support the protocol {protocol}. It has support for "
+                           f"{', '.join(platform.protocols)}",
+                           f"Run the command without --protocol, or with --protocol {platform.default_protocol}.")
+
+
+def has_transport_byte(platform: Platform) -> bool:
+    # A platform that speaks more than one protocol keeps its choice in the DCT transport byte.
+    return len(platform.protocols) > 1
+
+
+def offline_alg(protocol: str) -> str:
+    if protocol not in ("tcp", "udp"):
+        raise ParticlePyError(f"Unknown protocol {protocol}.", "Use --protocol tcp or --protocol udp.")
+    return "ec" if protocol == "udp" else "rsa"
+
+
+# --- the device ---------------------------------------------------------------------------
+
+def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, say: Say = _quiet):
+    from particle_py.ops.device import open_particle_device
+
+    def on_event(*args, **kwargs):
+        text = kwargs.get("message") or (args[0] if args and isinstance(args[0], str) else None)
+        if text:
+            say(text)
+    return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
+
+
+def device_protocol(device, requested: Optional[str] = None) -> str:
+    """--protocol when given (checked), else the Electron's transport byte, else the platform default."""
+    platform = device.platform
+    if requested:
+        requested = requested.lower()
+        if requested not in platform.protocols:
+            raise _unsupported_protocol(platform, requested)
+        return requested
+    if has_transport_byte(platform):
+        value = read_slot(device, ELECTRON_TRANSPORT_SLOT)[0]
+        return platform.protocols[0] if value == TRANSPORT_DEFAULT else platform.protocols[1]
+    return platform.default_protocol
+
+
+def read_slot(device, slot) -> bytes:
+    """Read a DCT slot; particle-cli retries a failed read once, and so do we."""
+    try:
+        return bytes(device.read(slot.alt, slot.address, slot.size))
+    except ParticlePyError:
+        return bytes(device.read(slot.alt, slot.address, slot.size))
+
+
+def write_verified(device, slot, data: bytes) -> None:
+    """Write without erase (DCT sectors are not erasable), then read back and compare."""
+    device.write(slot.alt, slot.address, data, erase=False, verify=True)
+    back = bytes(device.read(slot.alt, slot.address, len(data)))
+    if back != data:
+        raise ParticlePyError(f"The device reads back different bytes at DCT address {slot.address} than were "
+                              f"written ({sum(a != b for a, b in zip(back, data))} of {len(data)} differ).")
+
+
+def _close(device) -> None:
+    try:
+        device.close()
+    except Exception:       # closing a device that vanished must not hide the real outcome
+        pass
+
+
+# --- key files ----------------------------------------------------------------------------
+
+@dataclass
+class KeyFiles:
+    der: Path
+    pem: Path
+    pub_pem: Path
+    moved_aside: list = field(default_factory=list)
+
+
+def write_key_files(base: str, private_key) -> KeyFiles:
+    """<base>.pem, <base>.pub.pem, <base>.der as particle-cli's openssl chain names them.
+
+    An existing private key file with other bytes is renamed aside, never overwritten.
+    """
+    from particle_py.keys import formats
+
+    files = KeyFiles(Path(base + ".der"), Path(base + ".pem"), Path(base + ".pub.pem"))
+    contents = {files.pem: formats.private_pem(private_key), files.der: formats.device_der(private_key)}
+    for path, data in contents.items():
+        if path.exists() and path.read_bytes() != data:
+            files.moved_aside.append(backup.move_aside(path))
+        backup.write_secret_file(path, data)
+    backup.write_public_file(files.pub_pem, formats.public_pem(private_key))
+    return files
+
+
+def _report_aside(say: Say, moved: list) -> None:
+    for path in moved:
+        say(f"Kept the previous file as {path}")
+
+
+def _find_key_file(filename: str, extra_suffixes=(".der",)) -> Optional[Path]:
+    if os.path.isfile(filename):
+        return Path(filename)
+    for suffix in extra_suffixes:
+        candidate = filename_no_ext(filename) + suffix
+        if os.path.isfile(candidate):
+            return Path(candidate)
+    return None
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ParticlePyError(f"Could not read {path}: {exc.strerror or exc}")
+
+
+def _backup_device_key(device, slot, protocol: str, name: str, say: Say) -> backup.Backup:
+    from particle_py.keys import formats
+
+    current = read_slot(device, slot)
+    info = formats.parse_device_slot(current, slot.alg)
+    pub = formats.public_pem(info.key) if info else None
+    saved = backup.save_slot(device.device_id, "device-key", slot.alg, current,
+                             local_name=f"backup_{slot.alg}_{os.path.basename(name)}", public_pem=pub)
+    _report_aside(say, saved.moved_aside)
+    say(f"Saved existing key to {saved.local}")
+    say(f"A copy is kept in {saved.archive}")
+    if info is None:
+        say("The key on the device was not a valid key; its raw bytes were saved as they were.")
+    return saved
+
+
+def _restore_hint(saved: backup.Backup, device_id: str) -> str:
+    return (f"To put the previous key back, reconnect the device and run: particle keys load {saved.local}\n"
+            f"(a copy is also in {saved.archive})")
+
+
+def _write_device_key(device, slot, der: bytes, saved: backup.Backup) -> None:
+    """Write a device key; on failure, put the saved key back when the device still answers."""
+    try:
+        write_verified(device, slot, der)
+    except ParticlePyError as err:
+        restored = False
+        try:
+            write_verified(device, slot, saved.slot_bytes[:len(der)] if len(saved.slot_bytes) >= len(der)
+                           else saved.slot_bytes)
+            restored = read_slot(device, slot)[:len(der)] == saved.slot_bytes[:len(der)]
+        except Exception:
+            restored = False
+        if restored:
+            raise ParticlePyError(f"{err.message}\nThe device still has its previous key (it was written back).",
+                                  "Check the USB connection and run the command again.")
+        raise ParticlePyError(f"{err.message}\nThe device's key slot may hold a partly written key.",
+                              _restore_hint(saved, device.device_id))
+
+
+# --- keys new -----------------------------------------------------------------------------
+
+def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, device_id: Optional[str] = None,
+        say: Say = _quiet) -> KeyFiles:
+    from particle_py.keys import formats
+
+    try:
+        if protocol:
+            # As in particle-cli 2.x: with --protocol no device is needed, the protocol sets the key type.
+            alg = offline_alg(protocol.lower())
+            base = filename_no_ext(filename or "device")
+            files = write_key_files(base, formats.generate(alg))
+            _report_aside(say, files.moved_aside)
+            say(f"New key {files.der} created")
+            return files
+        device = open_device(device_id, say=say)
+        try:
+            proto = device_protocol(device)
+            alg = _device_key_slot(device.platform, proto).alg
+            ident = device.device_id
+        finally:
+            _close(device)
+        base = filename_no_ext(filename or ident)
+        files = write_key_files(base, formats.generate(alg))
+        _report_aside(say, files.moved_aside)
+        say(f"New key {files.der} created for device {ident}")
+        return files
+    except ParticlePyError as err:
+        raise ParticlePyError(f"Error creating keys: {err.message}", err.hint, err.exit_code)
+
+
+# --- keys load ----------------------------------------------------------------------------
+
+def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, protocol: Optional[str] = None,
+         say: Say = _quiet) -> backup.Backup:
+    from particle_py.keys import formats
+
+    def fail(err: ParticlePyError):
+        return ParticlePyError(f"Error writing key to device.: {err.message}", err.hint, err.exit_code)
+
+    info = None
+    if filename:
+        # Check the file before the device is touched.
+        path = _find_key_file(filename, (".der", ".pem"))
+        if path is None:
+            raise fail(ParticlePyError(f"I couldn't find the file: {filename_no_ext(filename)}.der",
+                                       "Give the path of a key file, e.g. one written by `particle keys new`."))
+        info = formats.parse_key(_read_file(path), str(path))
+        if not info.private:
+            raise fail(formats.key_error(f"{path} is a public key; the device needs its private key.",
+                                         "Load the private key file (.der or .pem), not the .pub.pem."))
+    try:
+        device = open_device(device_id, say=say)
+    except ParticlePyError as err:
+        raise fail(err)
+    try:
+        if info is None:
+            path = _find_key_file(device.device_id, (".der", ".pem"))
+            if path is None:
+                raise ParticlePyError(f"I couldn't find the file: {device.device_id}.der",
+                                      "Give the key file to load.")
+            info = formats.parse_key(_read_file(path), str(path))
+        proto = device_protocol(device, protocol)
+        slot = _device_key_slot(device.platform, proto)
+        der = formats.check_device_key(info, slot, str(path))
+        say("Writing key to device")
+        say(f"Writing key {path} to device {device.device_id}")
+        saved = _backup_device_key(device, slot, proto, str(path), say)
+        _write_device_key(device, slot, der, saved)
+        say(f"Key {path} written to device")
+        return saved
+    except ParticlePyError as err:
+        raise fail(err)
+    finally:
+        _close(device)
+
+
+# --- keys save ----------------------------------------------------------------------------
+
+def save(filename: Optional[str] = None, *, force: bool = False, device_id: Optional[str] = None,
+         protocol: Optional[str] = None, say: Say = _quiet) -> Path:
+    from particle_py.keys import formats
+
+    def exists_error(target: str):
+        return ParticlePyError(f"The file {target} already exists, please specify a different file, or use the "
+                               f"--force flag.")
+    target = None
+    if filename:
+        target = filename_no_ext(filename) + ".der"
+        if os.path.exists(target) and not force:
+            raise exists_error(target)
+    try:
+        device = open_device(device_id, say=say)
+    except ParticlePyError as err:
+        raise ParticlePyError(f"Error saving key from device: {err.message}", err.hint, err.exit_code)
+    try:
+        if target is None:
+            target = device.device_id + ".der"
+            if os.path.exists(target) and not force:
+                raise exists_error(target)
+        proto = device_protocol(device, protocol)
+        slot = _device_key_slot(device.platform, proto)
+        data = read_slot(device, slot)
+    except ParticlePyError as err:
+        raise ParticlePyError(f"Error saving key from device: {err.message}", err.hint, err.exit_code)
+    finally:
+        _close(device)
+    out = backup.write_secret_file(target, data)
+    pub_path = Path(filename_no_ext(target) + ".pub.pem")
+    info = formats.parse_device_slot(data, slot.alg)
+    if info is None:
+        if force and pub_path.exists():
+            pub_path.unlink()
+        raise ParticlePyError("Unable to generate a public key from the key downloaded from the device. This "
+                              "usually means you had a corrupt key on the device.",
+                              f"The slot's raw bytes were saved to {out}. Run `particle keys doctor` to give the "
+                              f"device a new key.")
+    backup.write_public_file(pub_path, formats.public_pem(info.key))
+    say(f"Saved existing key to {out}")
+    return out
+
+
+# --- keys send ----------------------------------------------------------------------------
+
+def _looks_like_id(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text) and 0 < len(text) <= 24
+
+
+def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, product_id: Optional[int] = None,
+         say: Say = _quiet, settings=None) -> dict:
+    from particle_py.cloud.api import ApiClient
+    from particle_py.cloud.config import Settings
+    from particle_py.keys import formats
+
+    def fail(err: ParticlePyError):
+        return ParticlePyError(f"Error sending public key to server: {err.message}", err.hint, err.exit_code)
+
+    # `keys send photon.pub.pem` (one argument that is a file, not an id): take the id from USB.
+    if device_id and filename is None and not _looks_like_id(device_id) and os.path.isfile(device_id):
+        device_id, filename = None, device_id
+    settings = settings or Settings()
+    if not settings.access_token:
+        from particle_py.cloud.api import not_logged_in
+        raise fail(not_logged_in())
+    if device_id is None:
+        device = open_device(None, need_dfu=False, say=say)
+        device_id = device.device_id
+        _close(device)
+    device_id = device_id.lower()
+    if len(device_id) < 24:
+        say(SHORT_ID_WARNING)
+    wanted = filename or device_id
+    path = _find_key_file(wanted, (".pub.pem",))
+    if path is None:
+        raise fail(ParticlePyError(f"Couldn't find {wanted}",
+                                   "Give the key file: particle keys send <deviceID> <file.pub.pem or .der>"))
+    info = formats.parse_key(_read_file(path), str(path))
+    api = ApiClient(settings.api_url, settings.access_token)
+    try:
+        api.require_fresh_token()
+        say(f"attempting to add a new public key for device {device_id}")
+        body = api.provision_key(device_id, formats.public_pem(info.key).decode(), DEVICE_ALGORITHM[info.alg],
+                                 product_id)
+    except ParticlePyError as err:
+        raise fail(err)
+    say("submitting public key succeeded!")
+    return body
+
+
+# --- keys doctor --------------------------------------------------------------------------
+
+def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, say: Say = _quiet,
+           settings=None) -> KeyFiles:
+    """New key, backup of the old one, verified write, cloud update, then restart.
+
+    The cloud is checked before the device is touched. If anything fails after
+    the new key is written, it stays on the device (its files are on disk) and
+    the error says how to finish (`keys send`) or roll back (`keys load <backup>`).
+    """
+    from particle_py.cloud.api import ApiClient, not_logged_in
+    from particle_py.cloud.config import Settings
+    from particle_py.keys import formats
+
+    prefix = "Make sure your device is connected to your computer, and that your computer is online: "
+
+    def fail(err: ParticlePyError, extra_hint: Optional[str] = None):
+        hint = "\n".join(h for h in (err.hint, extra_hint) if h)
+        return ParticlePyError(prefix + err.message, hint or None, err.exit_code)
+
+    if device_id:
+        device_id = device_id.lower()
+        if len(device_id) < 24:
+            say(SHORT_ID_WARNING)
+    settings = settings or Settings()
+    api = ApiClient(settings.api_url, settings.access_token)
+    nothing_changed = "Nothing was changed on the device."
+    try:
+        if not settings.access_token:
+            raise not_logged_in()
+        api.require_fresh_token()
+    except ParticlePyError as err:
+        raise fail(err, nothing_changed)
+
+    try:
+        device = open_device(device_id, say=say)
+    except ParticlePyError as err:
+        raise fail(err, nothing_changed)
+    files = saved = None
+    written = False
+    try:
+        ident = device.device_id
+        proto = device_protocol(device, protocol)
+        slot = _device_key_slot(device.platform, proto)
+        if protocol and has_transport_byte(device.platform) and device_protocol(device) != proto:
+            say(f"Note: the device is set to use {device_protocol(device)}; run `particle keys protocol "
+                f"--protocol {proto}` so it uses the key written now.")
+        base = f"{ident}_{slot.alg}_new"
+        files = write_key_files(base, formats.generate(slot.alg))
+        _report_aside(say, files.moved_aside)
+        say(f"New key {files.der} created for device {ident}")
+        say("Writing key to device")
+        say(f"Writing key {files.der} to device {ident}")
+        saved = _backup_device_key(device, slot, proto, str(files.der), say)
+        _write_device_key(device, slot, files.der.read_bytes(), saved)
+        written = True
+        say(f"Key {files.der} written to device")
+        try:
+            say(f"attempting to add a new public key for device {ident}")
+            api.provision_key(ident, files.pub_pem.read_text(), DEVICE_ALGORITHM[slot.alg])
+        except ParticlePyError as err:
+            raise ParticlePyError(
+                f"Error sending public key to server: {err.message}\n"
+                f"The new key is on the device, but the cloud does not have it yet.",
+                "\n".join(h for h in (err.hint,
+                                      f"To finish: particle keys send {ident} {files.pub_pem}",
+                                      f"To roll back instead: particle keys load {saved.local}") if h))
+        say("submitting public key succeeded!")
+        try:
+            device.reset(leave=True)
+        except ParticlePyError:
+            say("The device did not restart by itself; press its RESET button.")
+        say("Okay!  New keys in place, your device should restart.")
+        return files
+    except ParticlePyError as err:
+        if written:
+            raise fail(err)
+        if saved is not None:
+            raise fail(err)         # _write_device_key already said whether the old key is back
+        raise fail(err, nothing_changed)
+    finally:
+        _close(device)
+
+
+# --- keys server --------------------------------------------------------------------------
+
+def _server_key_bytes(filename: str, alg: str) -> bytes:
+    """The server key as it goes at the start of the slot: the DER file as is, or converted to SPKI DER."""
+    from particle_py.keys import formats
+
+    path = Path(filename)
+    raw = _read_file(path)
+    info = formats.parse_key(raw, filename)
+    if info.alg != alg:
+        want = "an RSA" if alg == "rsa" else "an EC (P-256)"
+        raise ParticlePyError(f"{filename} is {'an RSA' if info.alg == 'rsa' else 'an EC'} key but this "
+                              f"device's protocol needs {want} server key.",
+                              "Use the server public key that matches the device's protocol.")
+    if info.encoding == "der" and info.kind == formats.SPKI_PUBLIC:
+        return raw          # may already be a formatted blob (TLV and port kept)
+    return formats.public_der(info.key)
+
+
+def default_server_key(protocol: str) -> bytes:
+    from particle_py import assets
+
+    path, sha256 = DEFAULT_SERVER_KEYS[protocol]
+    return assets.fetch(path, sha256)
+
+
+def _resolve_device_type(name: str) -> Platform:
+    platform = by_name(name)
+    if platform is None:
+        for candidate in (by_name(n) for n in names()):
+            if candidate.display_name.lower() == name.strip().lower():
+                platform = candidate
+    if platform is None:
+        raise ParticlePyError(f"Unknown device type {name}. Use one of {', '.join(names())}")
+    return platform
+
+
+def server(filename: Optional[str] = None, output: Optional[str] = None, *, host: Optional[str] = None,
+           port: Optional[int] = None, device_type: Optional[str] = None, protocol: Optional[str] = None,
+           device_id: Optional[str] = None, say: Say = _quiet) -> Optional[Path]:
+    from particle_py.keys import server_blob
+
+    prefix = "Make sure your device is connected to your computer: "
+    if device_type and not filename:
+        raise ParticlePyError("`filename` parameter is required when `--deviceType` is set",
+                              "Usage: particle keys server [options] [filename] [outputFilename]")
+    if filename and not os.path.isfile(filename):
+        raise ParticlePyError("Please specify a server key in DER format.",
+                              f"{filename} does not exist. Give the server's public key (DER or PEM).")
+    if device_type:
+        platform = _resolve_device_type(device_type)
+        proto = (protocol or platform.default_protocol).lower()
+        slot = platform.server_key.get(proto)
+        if slot is None:
+            raise _unsupported_protocol(platform, proto)
+        blob = server_blob.build(_server_key_bytes(filename, slot.alg), slot, host, port)
+        out = Path(output or _server_output_name(filename, host, slot.alg))
+        backup.write_public_file(out, blob)
+        say("Okay!  Formatted server key file generated for this type of device.")
+        say(f"Written to {out}")
+        return out
+    try:
+        device = open_device(device_id, say=say)
+    except ParticlePyError as err:
+        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
+    try:
+        proto = device_protocol(device, protocol)
+        slot = device.platform.server_key.get(proto)
+        if slot is None:
+            raise _unsupported_protocol(device.platform, proto)
+        key_bytes = _server_key_bytes(filename, slot.alg) if filename else default_server_key(proto)
+        blob = server_blob.build(key_bytes, slot, host, port)
+        out = None
+        if output:
+            out = backup.write_public_file(Path(output), blob)
+        current = read_slot(device, slot)
+        saved = backup.save_slot(device.device_id, "server-key", slot.alg, current,
+                                 local_name=f"backup_server_{slot.alg}_{device.device_id}.der")
+        _report_aside(say, saved.moved_aside)
+        say(f"Saved the previous server key to {saved.local} (a copy is kept in {saved.archive})")
+        try:
+            write_verified(device, slot, blob)
+        except ParticlePyError as err:
+            raise ParticlePyError(f"{err.message}\nThe server key slot may be partly written.",
+                                  f"Run the same `particle keys server` command again, or restore the previous "
+                                  f"server key with: particle keys server {saved.local}")
+        say("Okay!  New keys in place, your device will not restart.")
+        return out
+    except ParticlePyError as err:
+        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
+    finally:
+        _close(device)
+
+
+def _server_output_name(filename: str, host: Optional[str], alg: str) -> str:
+    base = filename_no_ext(filename)
+    if host:
+        return f"{base}-{host.replace('.', '_')}-{alg}.der"
+    return f"{base}-padded.der"
+
+
+# --- keys address / protocol --------------------------------------------------------------
+
+def address(*, protocol: Optional[str] = None, device_id: Optional[str] = None, say: Say = _quiet):
+    from particle_py.keys import server_blob
+
+    prefix = "Make sure your device is connected to your computer: "
+    try:
+        device = open_device(device_id, say=say)
+    except ParticlePyError as err:
+        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
+    try:
+        proto = device_protocol(device, protocol)
+        slot = device.platform.server_key.get(proto)
+        if slot is None:
+            raise _unsupported_protocol(device.platform, proto)
+        result = server_blob.parse_address(read_slot(device, slot), slot, proto)
+    except ParticlePyError as err:
+        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
+    finally:
+        _close(device)
+    say("")
+    say(result.url())
+    return result
+
+
+def transport(protocol: Optional[str] = None, *, device_id: Optional[str] = None, say: Say = _quiet) -> str:
+    """`keys protocol`: show the protocol, or with ``protocol`` switch the Electron's transport byte."""
+    if protocol is not None and protocol.lower() not in ("tcp", "udp"):
+        raise ParticlePyError("Could not change device transport protocol: Invalid protocol",
+                              "Use --protocol tcp or --protocol udp.")
+    verb = "change" if protocol else "fetch"
+    try:
+        device = open_device(device_id, say=say)
+    except ParticlePyError as err:
+        raise ParticlePyError(f"Could not {verb} device transport protocol: {err.message}", err.hint,
+                              err.exit_code)
+    try:
+        platform = device.platform
+        if protocol is None:
+            current = device_protocol(device)
+            say(f"Device protocol is set to {current}")
+            return current
+        protocol = protocol.lower()
+        if not has_transport_byte(platform):
+            raise ParticlePyError("Protocol cannot be changed for this device",
+                                  f"The {platform.display_name} always uses {platform.default_protocol}.")
+        value = TRANSPORT_DEFAULT if protocol == platform.default_protocol else TRANSPORT_ALTERNATIVE
+        write_verified(device, ELECTRON_TRANSPORT_SLOT, bytes([value]))
+        say(f"Protocol changed to {protocol}")
+        return protocol
+    except ParticlePyError as err:
+        if err.message.startswith("Could not"):
+            raise
+        raise ParticlePyError(f"Could not {verb} device transport protocol: {err.message}", err.hint,
+                              err.exit_code)
+    finally:
+        _close(device)
