@@ -1,0 +1,85 @@
+"""`particle flash --usb <file|app> [more files...] [--factory] [--force] [--verify/--no-verify]`."""
+from __future__ import annotations
+
+import re
+import sys
+from typing import List, Optional
+
+_DEVICE_ID = re.compile(r"^[0-9a-fA-F]{6,24}$")
+
+
+def _progress_factory():
+    """A tqdm bar per module on a terminal; nothing extra otherwise (the lines say enough)."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    bars = []
+
+    def factory(step):
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(step.data), unit="B", unit_scale=True, unit_divisor=1024,
+                   desc=step.source.basename, leave=False, file=sys.stderr)
+        bars.append(bar)
+
+        def progress(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+        return progress
+
+    def close_all():
+        for bar in bars:
+            bar.close()
+    return factory, close_all
+
+
+def register(app) -> None:
+    import typer
+
+    @app.command("flash", help="Send firmware to your device (over USB with --usb)")
+    def flash(
+        params: Optional[List[str]] = typer.Argument(None, metavar="[device|binary] [files...]",
+                                                     help="Files or a known app name (tinker)"),
+        usb: bool = typer.Option(False, "--usb", help="Flash over USB (DFU)"),
+        factory: bool = typer.Option(False, "--factory",
+                                     help="Flash user application to the factory reset location. "
+                                          "Only available for USB flash"),
+        force: bool = typer.Option(False, "--force",
+                                   help="Flash even when the CRC or platform check fails "
+                                        "(never into read-only memory)"),
+        verify: Optional[bool] = typer.Option(None, "--verify/--no-verify",
+                                              help="Read back what was written (default: on)"),
+    ):
+        from particle_py.errors import ParticlePyError
+        from particle_py.ops import flash as flash_ops
+
+        args = list(params or [])
+        if not usb:
+            raise ParticlePyError("particle-py flashes over USB only: add --usb",
+                                  "Example: particle flash --usb firmware.bin", exit_code=64)
+        device_id = None
+        # "[device|binary] [files...]": a leading device id is accepted when files follow.
+        if len(args) > 1 and _DEVICE_ID.match(args[0]):
+            import os
+            if not os.path.exists(args[0]):
+                device_id, args = args[0], args[1:]
+
+        def emit(line: str) -> None:
+            typer.echo(line)
+
+        factory_cb, close_bars = _progress_factory()
+        started = []
+        try:
+            def on_event(line):
+                if line.startswith("Flashing ") and " device " not in line:
+                    started.append(line)
+                emit(line)
+            flash_ops.flash_usb(args, factory=factory, force=force, verify=verify, device_id=device_id,
+                                on_event=on_event, progress_factory=factory_cb)
+        except ParticlePyError:
+            close_bars()
+            if started:
+                typer.echo("Flash failed.")
+            raise
+        close_bars()
+        typer.echo("Flash success!")

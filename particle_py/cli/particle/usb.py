@@ -1,0 +1,49 @@
+"""`particle usb list|dfu|reset|start-listening`."""
+from __future__ import annotations
+
+from typing import Optional
+
+
+def register(app) -> None:
+    import typer
+
+    usb_app = typer.Typer(name="usb", help="Control USB devices", no_args_is_help=True)
+
+    @usb_app.command("list", help="List the devices connected to the host computer")
+    def list_(filter: Optional[str] = typer.Argument(None, help="Platform name or device id"),
+              exclude_dfu: bool = typer.Option(False, "--exclude-dfu", help="Do not list devices in DFU mode"),
+              ids_only: bool = typer.Option(False, "--ids-only", help="Print only device IDs")):
+        from particle_py.ops.usb_commands import list_usb
+
+        rows = list_usb(filter, exclude_dfu=exclude_dfu)
+        if ids_only:
+            for row in rows:
+                typer.echo(row.device_id)
+            return
+        if not rows:
+            typer.echo("No devices found.")
+        for row in rows:
+            typer.echo(row.line())
+
+    @usb_app.command("dfu", help="Put a device into the DFU mode")
+    def dfu(device: Optional[str] = typer.Argument(None, help="Device ID")):
+        from particle_py.ops.usb_commands import enter_dfu
+
+        enter_dfu(device)
+        typer.echo("Done.")
+
+    @usb_app.command("reset", help="Reset a device")
+    def reset(device: Optional[str] = typer.Argument(None, help="Device ID")):
+        from particle_py.ops.usb_commands import reset as do_reset
+
+        do_reset(device)
+        typer.echo("Done.")
+
+    @usb_app.command("start-listening", help="Put a device into the listening mode")
+    def start_listening(device: Optional[str] = typer.Argument(None, help="Device ID")):
+        from particle_py.ops.usb_commands import start_listening as do_listen
+
+        do_listen(device)
+        typer.echo("Done.")
+
+    app.add_typer(usb_app, name="usb")

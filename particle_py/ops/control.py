@@ -1,0 +1,123 @@
+"""Particle's USB vendor control protocol (normal-mode devices, 2b04:c0xx).
+
+A request is INIT (type, payload size) -> SEND payload -> CHECK until not pending -> RECV
+reply payload, each a vendor control transfer (particle-usb's usb-protocol.js). Replies to
+INIT/CHECK are ``u32 field flags, u16 status[, u16 id][, u32 size][, i32 result]``.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+from particle_py.errors import ParticlePyError, UsbError
+
+HOST_TO_DEVICE = 0x40
+DEVICE_TO_HOST = 0xC0
+MIN_WLENGTH = 64
+
+SERVICE_INIT, SERVICE_CHECK, SERVICE_SEND, SERVICE_RECV, SERVICE_RESET = 1, 2, 3, 4, 5
+FIELD_STATUS, FIELD_ID, FIELD_SIZE, FIELD_RESULT = 0x01, 0x02, 0x04, 0x08
+STATUS_OK, STATUS_ERROR, STATUS_PENDING, STATUS_BUSY, STATUS_NO_MEMORY, STATUS_NOT_FOUND = range(6)
+STATUS_NAMES = {0: "OK", 1: "ERROR", 2: "PENDING", 3: "BUSY", 4: "NO_MEMORY", 5: "NOT_FOUND"}
+
+# Request types (Device OS system/inc/system_control.h)
+GET_DEVICE_ID = 20
+GET_SERIAL_NUMBER = 21
+RESET = 40
+FACTORY_RESET = 41
+DFU_MODE = 50
+SAFE_MODE = 60
+START_LISTENING = 70
+STOP_LISTENING = 71
+GET_DEVICE_MODE = 72
+
+# The firmware version is a legacy request: bRequest 'P', wIndex 30, reply a C string.
+LEGACY_BREQUEST = 0x50
+LEGACY_GET_SYSTEM_VERSION = 30
+
+POLL_INTERVAL_MS = 50
+MAX_POLLS = 200
+
+
+@dataclass(frozen=True)
+class ServiceReply:
+    status: int
+    id: Optional[int] = None
+    size: Optional[int] = None
+    result: Optional[int] = None
+
+
+def parse_reply(data: bytes) -> ServiceReply:
+    data = bytes(data)
+    try:
+        flags = struct.unpack_from("<I", data, 0)[0]
+        if not flags & FIELD_STATUS:
+            raise ValueError("missing status")
+        status = struct.unpack_from("<H", data, 4)[0]
+        pos = 6
+        rid = size = result = None
+        if flags & FIELD_ID:
+            rid = struct.unpack_from("<H", data, pos)[0]
+            pos += 2
+        if flags & FIELD_SIZE:
+            size = struct.unpack_from("<I", data, pos)[0]
+            pos += 4
+        if flags & FIELD_RESULT:
+            result = struct.unpack_from("<i", data, pos)[0]
+    except (struct.error, ValueError):
+        raise ParticlePyError("The device sent a control reply particle-py does not understand",
+                              "Update Device OS, or put the device in DFU mode by hand.") from None
+    return ServiceReply(status, rid, size, result)
+
+
+def _ctrl(dev, bm, breq, wvalue, windex, data_or_len, timeout=2000):
+    import usb.core
+
+    try:
+        return dev.ctrl_transfer(bm, breq, wvalue, windex, data_or_len, timeout)
+    except usb.core.USBError as exc:
+        code = getattr(exc, "backend_error_code", None)
+        raise UsbError(f"USB control request failed: {exc.strerror or exc}", libusb_code=code,
+                       errno_name=_errno_name(code)) from None
+
+
+def _errno_name(code) -> str:
+    return {-1: "LIBUSB_ERROR_IO", -4: "LIBUSB_ERROR_NO_DEVICE", -7: "LIBUSB_ERROR_TIMEOUT",
+            -9: "LIBUSB_ERROR_PIPE"}.get(code, "LIBUSB_ERROR_IO")
+
+
+def request(dev, req_type: int, payload: bytes = b"", *, sleep_ms=None) -> tuple[int, bytes]:
+    """Send one control request; returns (result code, reply payload)."""
+    from particle_py import usb as transport
+
+    sleep = sleep_ms or transport.sleep_ms
+    rep = parse_reply(_ctrl(dev, DEVICE_TO_HOST, SERVICE_INIT, len(payload), req_type, MIN_WLENGTH))
+    for _ in range(MAX_POLLS):
+        if rep.status != STATUS_BUSY:
+            break
+        sleep(POLL_INTERVAL_MS)
+        rep = parse_reply(_ctrl(dev, DEVICE_TO_HOST, SERVICE_INIT, len(payload), req_type, MIN_WLENGTH))
+    if rep.status not in (STATUS_OK, STATUS_PENDING) or rep.id is None:
+        raise ParticlePyError(f"The device refused control request {req_type} "
+                              f"({STATUS_NAMES.get(rep.status, rep.status)})")
+    rid = rep.id
+    if payload:
+        _ctrl(dev, HOST_TO_DEVICE, SERVICE_SEND, 0, rid, payload)
+    for _ in range(MAX_POLLS):
+        rep = parse_reply(_ctrl(dev, DEVICE_TO_HOST, SERVICE_CHECK, 0, rid, MIN_WLENGTH))
+        if rep.status != STATUS_PENDING:
+            break
+        sleep(POLL_INTERVAL_MS)
+    if rep.status != STATUS_OK:
+        raise ParticlePyError(f"Control request {req_type} failed "
+                              f"({STATUS_NAMES.get(rep.status, rep.status)})")
+    data = b""
+    if rep.size:
+        data = bytes(_ctrl(dev, DEVICE_TO_HOST, SERVICE_RECV, 0, rid, rep.size))
+    return (rep.result or 0), data
+
+
+def firmware_version(dev) -> str:
+    raw = bytes(_ctrl(dev, DEVICE_TO_HOST, LEGACY_BREQUEST, 0, LEGACY_GET_SYSTEM_VERSION, 64))
+    return raw.split(b"\0", 1)[0].decode("ascii", "replace").strip()

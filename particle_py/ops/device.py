@@ -1,0 +1,439 @@
+"""Particle devices on USB: find one, switch it to DFU mode, read and write its memory.
+
+Contract 4 (docs/ARCHITECTURE.md). ``open_particle_device`` picks the device, switches a
+normal-mode device to DFU by control request and returns a ``ParticleDfuDevice`` whose
+``write`` does smart flashing: pages that already hold the bytes are skipped, blank pages
+are written without an erase, and everything written is read back where the memory is
+readable. Every DFU request goes through the engine in ``particle_py.dfu``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from particle_py.errors import EX_IOERR, ParticlePyError, UsbError
+from particle_py.platforms import PLATFORMS, Platform, by_usb
+
+DFU_HELP = """!!! The device needs to be in DFU mode for this command.
+> To put your device in DFU manually, please:
+1) Press and hold both the RESET and MODE/SETUP buttons simultaneously.
+2) Release only the RESET button while continuing to hold the MODE/SETUP button.
+3) Release the MODE/SETUP button once the device begins to blink yellow."""
+
+REOPEN_POLL_MS = 500
+REOPEN_TIMEOUT_MS = 60_000
+RECONNECT_FAILED = "Unable to reconnect to the device. Try again or run particle update to repair the device"
+
+MODE_DFU = "DFU"
+MODE_NORMAL = "NORMAL"
+
+
+@dataclass
+class UsbEntry:
+    """A Particle device seen on the bus (not opened for DFU yet)."""
+    usb_device: object
+    platform: Platform
+    device_id: str
+    mode: str                      # MODE_DFU or MODE_NORMAL
+
+    @property
+    def in_dfu(self) -> bool:
+        return self.mode == MODE_DFU
+
+
+@dataclass
+class WriteStats:
+    bytes_written: int = 0
+    bytes_skipped: int = 0
+    pages_erased: int = 0
+    verified: bool = False
+    runs: list = field(default_factory=list)     # (address, length, erased) per DNLOAD run
+
+
+def _clean_serial(raw) -> str:
+    return "".join(c for c in (raw or "") if 32 < ord(c) < 127).lower()
+
+
+def _serial(dev) -> str:
+    import usb.util
+
+    try:
+        if not dev.iSerialNumber:
+            return ""
+        return _clean_serial(usb.util.get_string(dev, dev.iSerialNumber))
+    except Exception:              # a device that will not answer is listed without an id
+        return ""
+
+
+def list_devices() -> list[UsbEntry]:
+    """Every Particle device attached now, normal and DFU mode, in bus order."""
+    from particle_py import usb as transport
+
+    out = []
+    for dev in transport.find_devices():
+        platform = by_usb(dev.idVendor, dev.idProduct)
+        if platform is None:
+            continue
+        mode = MODE_DFU if platform.dfu_ids == (dev.idVendor, dev.idProduct) else MODE_NORMAL
+        out.append(UsbEntry(dev, platform, _serial(dev), mode))
+    return out
+
+
+def _release(dev) -> None:
+    import usb.util
+
+    try:
+        usb.util.dispose_resources(dev)
+    except Exception:
+        pass
+
+
+def _matches(entry: UsbEntry, wanted: str) -> bool:
+    wanted = wanted.lower()
+    if len(wanted) >= 24:
+        return entry.device_id == wanted
+    return bool(entry.device_id) and entry.device_id.startswith(wanted)
+
+
+def find_device(device_id: Optional[str] = None, *, mode: Optional[str] = None) -> UsbEntry:
+    """The one device attached (or the one with this id / id prefix)."""
+    entries = list_devices()
+    if mode is not None:
+        others = [e for e in entries if e.mode != mode]
+        entries = [e for e in entries if e.mode == mode]
+        for e in others:
+            _release(e.usb_device)
+    if device_id:
+        found = [e for e in entries if _matches(e, device_id)]
+        for e in entries:
+            if e not in found:
+                _release(e.usb_device)
+        if not found:
+            raise ParticlePyError(f"Device not found: {device_id}",
+                                  "Check the id with `particle usb list`; is the device connected by USB?")
+        if len(found) > 1:
+            for e in found:
+                _release(e.usb_device)
+            raise ParticlePyError(f"More than one device matches {device_id}",
+                                  "Give more of the id: " + ", ".join(e.device_id for e in found))
+        return found[0]
+    if not entries:
+        raise ParticlePyError("No devices found",
+                              DFU_HELP if mode == MODE_DFU else
+                              "Connect the device by USB (a data cable, not a charge-only one).")
+    if len(entries) > 1:
+        ids = ", ".join(f"{e.device_id or '?'} ({e.platform.display_name})" for e in entries)
+        for e in entries:
+            _release(e.usb_device)
+        raise ParticlePyError(
+            "Multiple devices found. Connect only one device when running in non-interactive mode.",
+            f"Or name the device by its id. Attached: {ids}")
+    return entries[0]
+
+
+def send_control(entry: UsbEntry, req_type: int, payload: bytes = b"", *,
+                 may_vanish: bool = False) -> tuple[int, bytes]:
+    """A vendor control request to a normal-mode device; ``may_vanish`` for requests after which
+    the device resets (its reply can be lost)."""
+    from particle_py.ops import control
+
+    try:
+        return control.request(entry.usb_device, req_type, payload)
+    except UsbError:
+        if may_vanish:
+            return 0, b""
+        raise
+
+
+def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS) -> Optional[UsbEntry]:
+    from particle_py import usb as transport
+
+    waited = 0
+    while True:
+        for entry in list_devices():
+            if predicate(entry):
+                return entry
+            _release(entry.usb_device)
+        if waited >= timeout_ms:
+            return None
+        transport.sleep_ms(REOPEN_POLL_MS)
+        waited += REOPEN_POLL_MS
+
+
+def switch_to_dfu(entry: UsbEntry, on_event: Optional[Callable[[str], None]] = None) -> UsbEntry:
+    """Ask a normal-mode device to re-enumerate in DFU mode and find it again."""
+    from particle_py.ops import control
+
+    if entry.in_dfu:
+        return entry
+    if on_event:
+        on_event("Switching device to DFU mode")
+    device_id, platform = entry.device_id, entry.platform
+    try:
+        send_control(entry, control.DFU_MODE, may_vanish=True)
+    except ParticlePyError as err:
+        _release(entry.usb_device)
+        raise ParticlePyError(f"Could not switch the device to DFU mode: {err.message}", DFU_HELP) from None
+    _release(entry.usb_device)
+    found = _wait_for(lambda e: e.in_dfu and e.platform is platform and (not device_id or e.device_id == device_id))
+    if found is None:
+        raise ParticlePyError(RECONNECT_FAILED, DFU_HELP)
+    return found
+
+
+def open_particle_device(device_id: Optional[str] = None, *, need_dfu: bool = True,
+                         on_event: Optional[Callable[[str], None]] = None) -> "ParticleDfuDevice":
+    """The single Particle device connected, or the one with this id, in DFU mode when
+    ``need_dfu`` (switched by control request if it is running)."""
+    entry = find_device(device_id)
+    if need_dfu and not entry.in_dfu:
+        entry = switch_to_dfu(entry, on_event)
+    return ParticleDfuDevice(entry)
+
+
+class ParticleDfuDevice:
+    """An opened Particle device. read/write/reset need DFU mode (``mode == 'DFU'``)."""
+
+    def __init__(self, entry: UsbEntry):
+        self.entry = entry
+        self.platform: Platform = entry.platform
+        self.device_id: str = entry.device_id
+        self.mode: str = entry.mode
+        self._engines: dict[int, object] = {}
+        self._maps: dict[int, object] = {}
+        self._closed = False
+
+    # --- plumbing ------------------------------------------------------------------------------
+    def _require_dfu(self):
+        if self.mode != MODE_DFU:
+            raise ParticlePyError("The device is not in DFU mode", DFU_HELP)
+
+    def memory_map(self, alt: int):
+        from particle_py.ops.memory import MemoryMap
+
+        if alt not in self._maps:
+            if alt >= len(self.platform.dfu_layouts):
+                raise ParticlePyError(f"{self.platform.display_name} has no DFU alt setting {alt}")
+            self._maps[alt] = MemoryMap.from_layout_string(self.platform.dfu_layouts[alt])
+        return self._maps[alt]
+
+    def _engine(self, alt: int):
+        self._require_dfu()
+        eng = self._engines.get(alt)
+        if eng is None:
+            from particle_py.dfu import DfuDevice
+
+            for other in list(self._engines.values()):
+                _engine_release(other)
+            self._engines.clear()
+            eng = _engine_open(DfuDevice, self.entry.usb_device, alt)
+            self._engines[alt] = eng
+        return eng
+
+    # --- Contract 4 ---------------------------------------------------------------------------
+    def read(self, alt: int, address: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        mm = self.memory_map(alt)
+        gap = mm.first_gap(address, address + length, "readable")
+        if gap is not None:
+            raise ParticlePyError(f"Cannot read 0x{gap:08x} on alt {alt}: that memory is not readable",
+                                  exit_code=EX_IOERR)
+        eng = self._engine(alt)
+        try:
+            data = bytes(eng.upload(address, length))
+        except ParticlePyError:
+            # particle-cli retries a failed read once; a stalled upload often succeeds again.
+            _engine_recover(eng)
+            data = bytes(eng.upload(address, length))
+        if len(data) != length:
+            raise UsbError(f"Short read at 0x{address:08x}: got {len(data)} of {length} bytes")
+        return data
+
+    def write(self, alt: int, address: int, data: bytes, *, erase: Optional[bool] = None,
+              verify: bool = True, progress: Optional[Callable[[int, int], None]] = None,
+              preserve: bool = True) -> WriteStats:
+        """Put ``data`` at ``address``. erase None = erase only pages that need it (and can be
+        erased); True = erase every page touched; False = never erase. ``preserve`` keeps the
+        bytes of an erased page outside [address, address+len) (read and written back).
+        Raises before writing if any byte would land outside writable memory."""
+        data = bytes(data)
+        end = address + len(data)
+        stats = WriteStats()
+        if not data:
+            return stats
+        mm = self.memory_map(alt)
+        gap = mm.first_gap(address, end, "writable")
+        if gap is not None:
+            raise ParticlePyError(f"Cannot write 0x{gap:08x} on alt {alt}: that memory is not writable "
+                                  f"({mm.name.strip()})", "Nothing was written.")
+        if erase is True:
+            bad = [p for p in mm.pages_overlapping(address, end) if not p.erasable]
+            if bad:
+                raise ParticlePyError(f"Cannot erase 0x{bad[0].start:08x} on alt {alt}: that memory is not "
+                                      "erasable", "Nothing was written. Write it without erasing.")
+        readable = mm.all(address, end, "readable")
+        current = self.read(alt, address, len(data)) if readable else None
+
+        # Decide per page: skip (already there), write (blank or no erase), erase + write.
+        runs: list[list] = []          # [start, end, erase_pages]
+        for page in mm.pages_overlapping(address, end):
+            lo, hi = max(page.start, address), min(page.end, end)
+            new = data[lo - address:hi - address]
+            erase_page = False
+            if current is not None:
+                old = current[lo - address:hi - address]
+                if old == new and erase is not True:
+                    stats.bytes_skipped += hi - lo
+                    continue
+                if erase is None:
+                    blank = old.count(0xFF) == len(old)
+                    # Programming over written bytes is not safe on every flash: erase unless blank.
+                    erase_page = page.erasable and not blank
+                else:
+                    erase_page = bool(erase) and page.erasable
+            else:
+                erase_page = page.erasable if erase is None else bool(erase) and page.erasable
+            if runs and runs[-1][1] == lo:
+                runs[-1][1] = hi
+                if erase_page:
+                    runs[-1][2].append(page)
+            else:
+                runs.append([lo, hi, [page] if erase_page else []])
+
+        if progress:
+            progress(stats.bytes_skipped, len(data))
+        done = stats.bytes_skipped
+        eng = self._engine(alt)
+        for lo, hi, erase_pages in runs:
+            for page in erase_pages:
+                keep = b""
+                if preserve and page.readable and (page.start < lo or page.end > hi):
+                    keep = self.read(alt, page.start, page.size)
+                    eng = self._engine(alt)
+                self._guard(lambda: eng.erase_page(page.start), page.start)
+                stats.pages_erased += 1
+                if keep:
+                    self._restore_outside(eng, page, keep, address, end)
+            chunk = data[lo - address:hi - address]
+            base_done = done
+
+            def on_chunk(sent, _total=None, _base=base_done):
+                if progress:
+                    progress(_base + min(sent, len(chunk)), len(data))
+                self._reached = lo + sent
+
+            self._reached = lo
+            self._guard(lambda: _engine_download(eng, lo, chunk, on_chunk), None)
+            done += len(chunk)
+            stats.bytes_written += len(chunk)
+            stats.runs.append((lo, hi - lo, bool(erase_pages)))
+            if progress:
+                progress(done, len(data))
+
+        if verify and readable and stats.runs:
+            for lo, length, _ in stats.runs:
+                back = self.read(alt, lo, length)
+                want = data[lo - address:lo - address + length]
+                if back != want:
+                    bad = next(i for i in range(length) if back[i] != want[i])
+                    raise ParticlePyError(
+                        f"Verify failed: 0x{lo + bad:08x} holds 0x{back[bad]:02x}, expected 0x{want[bad]:02x}",
+                        "The device did not store what was sent. Try again; if it repeats, the flash may "
+                        "be worn or protected.", EX_IOERR)
+            stats.verified = True
+        elif current is not None and not stats.runs:
+            stats.verified = True      # everything was already there, compared byte for byte
+        return stats
+
+    def _restore_outside(self, eng, page, keep: bytes, w_lo: int, w_hi: int) -> None:
+        """Write back the non-blank bytes of an erased page that lie outside the new data."""
+        for lo, hi in ((page.start, max(page.start, min(w_lo, page.end))),
+                       (min(page.end, max(w_hi, page.start)), page.end)):
+            part = keep[lo - page.start:hi - page.start]
+            if hi > lo and part.count(0xFF) != len(part):
+                self._guard(lambda: _engine_download(eng, lo, part, None), lo)
+
+    def _guard(self, fn, address):
+        """Run one engine call; a USB failure carries the address the write had reached."""
+        try:
+            return fn()
+        except ParticlePyError as err:
+            err.reached_address = address if address is not None else getattr(self, "_reached", None)
+            raise
+        except Exception as exc:                # pyusb errors the engine did not translate
+            import usb.core
+
+            if isinstance(exc, usb.core.USBError):
+                err = UsbError(f"USB error: {exc.strerror or exc}",
+                               libusb_code=getattr(exc, "backend_error_code", None))
+                err.reached_address = address if address is not None else getattr(self, "_reached", None)
+                raise err from None
+            raise
+
+    def reset(self, leave: bool = True) -> None:
+        """Leave DFU mode (the device starts its firmware). A device that resets before
+        answering, or answers dfuDNLOAD-IDLE, is normal (Gen2) and not an error."""
+        if self.mode != MODE_DFU:
+            from particle_py.ops import control
+
+            send_control(self.entry, control.RESET, may_vanish=True)
+            return
+        eng = self._engine(0)
+        try:
+            if leave:
+                _engine_leave(eng)
+            else:
+                eng.detach() if hasattr(eng, "detach") else _engine_leave(eng)
+        except ParticlePyError:
+            pass                        # vanished or answered oddly while resetting: expected
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for eng in self._engines.values():
+            _engine_release(eng)
+        self._engines.clear()
+        _release(self.entry.usb_device)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# --- the DFU engine seam: the only place that knows the engine's method names --------------
+
+def _engine_open(DfuDevice, usb_device, alt):
+    return DfuDevice(usb_device, interface=0, alt=alt)
+
+
+def _engine_download(eng, address, data, progress):
+    return eng.download(address, data, progress=progress)
+
+
+def _engine_leave(eng):
+    return eng.leave()
+
+
+def _engine_recover(eng):
+    try:
+        eng.clear_status()
+        eng.abort()
+    except ParticlePyError:
+        pass
+
+
+def _engine_release(eng):
+    close = getattr(eng, "close", None)
+    if close:
+        try:
+            close()
+        except Exception:
+            pass
+
+
+def known_platforms() -> tuple[Platform, ...]:
+    return PLATFORMS

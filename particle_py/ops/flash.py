@@ -1,0 +1,339 @@
+"""`particle flash --usb`: check every module, order them, write them, prove they are there.
+
+Nothing is written until every file has passed every check. Each write goes through
+``ParticleDfuDevice.write`` (smart flashing: unchanged pages are skipped, blank pages are not
+erased, written bytes are read back). Progress and messages go through callbacks; the front
+end prints.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from particle_py.errors import ParticlePyError
+from particle_py.firmware.module import FirmwareModule, ModuleFunction, parse
+from particle_py.platforms import Platform, by_id
+
+EX_FLASH_FAILED = 1
+
+# Functions that go to the device over DFU. Bootloaders, NCP firmware and assets are updated
+# by Device OS itself from normal mode (a control-request path particle-py does not have yet).
+DFU_FLASHABLE = frozenset({ModuleFunction.MONO_FIRMWARE, ModuleFunction.SYSTEM_PART,
+                           ModuleFunction.USER_PART, ModuleFunction.RADIO_STACK})
+
+# Families whose user part is placed so that it ends at the region address ("grows left").
+USER_PART_GROWS_LEFT_MCUS = frozenset({"rtl872x"})
+
+# Verify by default up to this size (everything Particle ships is smaller).
+VERIFY_BY_DEFAULT_MAX = 4 * 1024 * 1024
+
+
+@dataclass
+class FlashSource:
+    """One file to flash: a path the user gave, or a known app fetched for the device."""
+    label: str                       # what the messages call it (file name as given)
+    data: bytes
+    known_app: Optional[object] = None
+
+    @property
+    def basename(self) -> str:
+        return os.path.basename(self.label)
+
+
+@dataclass
+class FlashStep:
+    source: FlashSource
+    module: Optional[FirmwareModule]
+    alt: int
+    address: int
+    data: bytes
+
+    @property
+    def function(self) -> Optional[int]:
+        return self.module.prefix.function if self.module and self.module.prefix else None
+
+
+@dataclass
+class FlashResult:
+    steps: list[FlashStep]
+    written: list[FlashStep] = field(default_factory=list)
+    bytes_skipped: int = 0
+    left_dfu: bool = False
+
+
+def _phrase(function: int) -> str:
+    from particle_py.firmware.describe import FUNCTION_PHRASES
+
+    return FUNCTION_PHRASES[function] if 0 <= function < len(FUNCTION_PHRASES) else "an unknown module"
+
+
+def _fail(message: str, hint: Optional[str] = None) -> ParticlePyError:
+    return ParticlePyError(message, hint or "Nothing was written to the device.", EX_FLASH_FAILED)
+
+
+# --- reading what the user named ----------------------------------------------------------
+
+def read_local_files(args: list[str]) -> list[tuple[str, Optional[bytes]]]:
+    """(arg, bytes) for files; (arg, None) for known-app names resolved once the device is known.
+    Raises for missing files, directories and zips before any device is touched."""
+    from particle_py.firmware.known_apps import APP_NAMES
+
+    if not args:
+        raise ParticlePyError("You must specify a device or a file", exit_code=1)
+    out: list[tuple[str, Optional[bytes]]] = []
+    for arg in args:
+        if os.path.isdir(arg):
+            raise _fail(f"You cannot flash a directory over USB: {arg}")
+        if os.path.exists(arg):
+            if arg.lower().endswith(".zip"):
+                raise _fail("Use 'particle flash --local' to flash a zipped bundle.",
+                            "particle-py flashes .bin modules; unzip the bundle and give its .bin files.")
+            try:
+                with open(arg, "rb") as fh:
+                    out.append((arg, fh.read()))
+            except OSError as exc:
+                raise _fail(f"Could not read {arg}: {exc.strerror or exc}") from None
+        elif arg in APP_NAMES:
+            out.append((arg, None))
+        else:
+            raise _fail(f"{arg} doesn't exist",
+                        "Give the path of a .bin file, or a known app name: " + ", ".join(sorted(APP_NAMES)) + ".")
+    return out
+
+
+def resolve_sources(items: list[tuple[str, Optional[bytes]]], platform: Platform) -> list[FlashSource]:
+    from particle_py.firmware import known_apps
+
+    sources = []
+    for arg, data in items:
+        if data is not None:
+            sources.append(FlashSource(arg, data))
+            continue
+        app = known_apps.find(platform.name, arg)
+        if app is None:
+            raise _fail(f"There is no known app {arg} for {platform.display_name}",
+                        "Known apps: " + ", ".join(sorted(a.name for a in known_apps.KNOWN_APPS
+                                                          if a.platform == platform.name)) + ".")
+        sources.append(FlashSource(app.filename, known_apps.fetch(app), known_app=app))
+    return sources
+
+
+# --- checks and the plan ------------------------------------------------------------------
+
+def _memory_map(platform: Platform, alt: int):
+    from particle_py.ops.memory import MemoryMap
+
+    if alt >= len(platform.dfu_layouts):
+        return None
+    return MemoryMap.from_layout_string(platform.dfu_layouts[alt])
+
+
+def _user_window(platform: Platform, region) -> tuple[int, int]:
+    size = region.max_size or 0
+    if platform.mcu in USER_PART_GROWS_LEFT_MCUS:
+        return region.address - size, region.address
+    return region.address, region.address + size
+
+
+def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> FirmwareModule:
+    name = src.label
+    if not src.data:
+        raise _fail(f"{name} is empty", "Check that the file is a complete firmware binary.")
+    module = parse(src.data)
+    if module.prefix is None:
+        if module.truncated_prefix is not None:
+            raise _fail(f"{name} is truncated: its module header says {module.truncated_prefix.size} bytes, "
+                        f"the file has {len(src.data)}",
+                        "Nothing was written. Download or build the file again.")
+        raise _fail(f"Could not parse {name}: it has no Particle module header",
+                    f"Nothing was written. Check the file with `particle binary inspect {name}`.")
+    prefix = module.prefix
+    if not module.crc_ok and not force:
+        raise _fail(f"CRC check failed for module {name}",
+                    "The file is damaged; nothing was written. Download or build it again "
+                    "(--force flashes it anyway).")
+    if prefix.platform_id != platform.platform_id and not force:
+        built_for = by_id(prefix.platform_id)
+        raise _fail(f"Module {name} is not compatible with platform {platform.name}",
+                    f"It was built for {built_for.name if built_for else 'platform id %d' % prefix.platform_id}; "
+                    "nothing was written. Use the binary built for this device "
+                    "(--force flashes it anyway).")
+    if prefix.function not in DFU_FLASHABLE:
+        raise _fail(f"Module {name} is {_phrase(prefix.function)}: firmware module of this type cannot "
+                    "be flashed via DFU",
+                    "Nothing was written. Bootloaders, NCP firmware and assets are installed by Device OS "
+                    "(particle update, or particle flash over the cloud).")
+    return module
+
+
+def _destination(src: FlashSource, module: Optional[FirmwareModule], platform: Platform, *,
+                 factory: bool) -> tuple[int, int, bytes]:
+    if module is None:            # a known app without a module header (Core tinker)
+        region = platform.factory_reset if factory else platform.user_part
+        return region.alt, region.address, src.data
+    prefix = module.prefix
+    if factory:
+        if prefix.function != ModuleFunction.USER_PART:
+            raise _fail("Factory reset is only supported for user part",
+                        f"{src.label} is {_phrase(prefix.function)}; nothing was written.")
+        if platform.factory_reset is None:
+            raise _fail("Factory reset is not supported for this platform",
+                        f"{platform.display_name} has no factory reset slot; nothing was written.")
+        return platform.factory_reset.alt, platform.factory_reset.address, module.payload()
+    return 0, prefix.start, module.payload()
+
+
+def _check_destination(step: FlashStep, platform: Platform, *, factory: bool) -> FlashStep:
+    name = step.source.label
+    mm = _memory_map(platform, step.alt)
+    if mm is None:
+        raise _fail(f"{platform.display_name} has no DFU memory area {step.alt} for {name}")
+    address = step.address
+    if not mm.contains(address) and mm.base and mm.contains(mm.base + address):
+        # Region tables give external-flash offsets; the DFU alt maps that flash at its base.
+        address += mm.base
+    end = address + len(step.data)
+    if not step.data:
+        raise _fail(f"{name} has nothing to write")
+    if not mm.contains(address) or not mm.page_at(address).writable:
+        raise _fail(f"{name} starts at 0x{address:08x}, which is not in a writable part of the "
+                    f"{platform.display_name} flash ({mm.name.strip()})",
+                    "Nothing was written. Check that the file is meant for this device.")
+    gap = mm.first_gap(address, end, "writable")
+    if gap is not None:
+        raise _fail(f"{name} does not fit: 0x{address:08x}-0x{end:08x} runs into 0x{gap:08x}, "
+                    f"which is not writable on {platform.display_name}",
+                    "Nothing was written. The file is larger than the space it is meant for.")
+    region = (platform.factory_reset if factory else platform.user_part)
+    if step.function == ModuleFunction.USER_PART or step.module is None:
+        if region is not None and region.max_size is not None:
+            if len(step.data) > region.max_size:
+                raise _fail(f"{name} is {len(step.data)} bytes, more than the {region.max_size} bytes "
+                            f"a {'factory' if factory else 'user'} app may have on {platform.display_name}",
+                            "Nothing was written. Reduce the size of the application.")
+            if not factory:
+                lo, hi = _user_window(platform, region)
+                if address < lo or end > hi:
+                    raise _fail(f"{name} (0x{address:08x}-0x{end:08x}) is outside the user part "
+                                f"0x{lo:08x}-0x{hi:08x} of {platform.display_name}",
+                                "Nothing was written. Check that the file is meant for this device.")
+    step.address = address
+    return step
+
+
+def _dependency_order(steps: list[FlashStep]) -> list[FlashStep]:
+    """Dependencies first (system part 1 before 2 before the app); otherwise the given order."""
+    def key(step):
+        p = step.module.prefix if step.module else None
+        return (p.function, p.index) if p else None
+
+    provided = {key(s): s for s in steps if key(s)}
+    ordered: list[FlashStep] = []
+    visiting: set[int] = set()
+
+    def visit(step):
+        if step in ordered or id(step) in visiting:
+            return
+        visiting.add(id(step))
+        if step.module is not None:
+            for dep in step.module.prefix.dependencies:
+                other = provided.get((dep.function, dep.index))
+                if other is not None and other is not step:
+                    visit(other)
+        ordered.append(step)
+
+    for s in steps:
+        visit(s)
+    return ordered
+
+
+def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = False,
+         force: bool = False) -> list[FlashStep]:
+    """Every check for every file, then the write order. Raises before anything is written."""
+    steps = []
+    for src in sources:
+        headerless_known_app = src.known_app is not None and parse(src.data).prefix is None
+        module = None if headerless_known_app else _check_module(src, platform, force=force)
+        alt, address, data = _destination(src, module, platform, factory=factory)
+        steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform, factory=factory))
+    ordered = _dependency_order(steps)
+    # Two files for the same flash would leave only the second; refuse rather than guess.
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1:]:
+            if a.alt == b.alt and a.address < b.address + len(b.data) and b.address < a.address + len(a.data):
+                raise _fail(f"{a.source.label} and {b.source.label} overlap in flash",
+                            "Nothing was written. Give each module once.")
+    return ordered
+
+
+# --- doing it ---------------------------------------------------------------------------------
+
+def resume_command(args: list[str], *, factory: bool, force: bool) -> str:
+    import shlex
+
+    parts = ["particle", "flash", "--usb", *args]
+    if factory:
+        parts.append("--factory")
+    if force:
+        parts.append("--force")
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
+              verify: Optional[bool] = None, device_id: Optional[str] = None,
+              on_event: Optional[Callable[[str], None]] = None,
+              progress_factory: Optional[Callable[[FlashStep], Callable[[int, int], None]]] = None
+              ) -> FlashResult:
+    """Flash ``args`` (files or known-app names) to the connected device over DFU.
+
+    on_event gets the user-facing lines (``Flashing <platform> device <id>``, ``Flashing <file>``);
+    progress_factory(step) returns a progress(done, total) callback for that step's write.
+    """
+    from particle_py.ops.device import open_particle_device
+
+    emit = on_event or (lambda line: None)
+    items = read_local_files(args)
+    device = open_particle_device(device_id, need_dfu=True, on_event=emit)
+    try:
+        sources = resolve_sources(items, device.platform)
+        steps = plan(sources, device.platform, factory=factory, force=force)
+        result = FlashResult(steps)
+        emit(f"Flashing {device.platform.name} device {device.device_id}")
+        for step in steps:
+            emit(f"Flashing {step.source.basename}")
+            do_verify = verify if verify is not None else len(step.data) <= VERIFY_BY_DEFAULT_MAX
+            progress = progress_factory(step) if progress_factory else None
+            try:
+                stats = device.write(step.alt, step.address, step.data, erase=None, verify=do_verify,
+                                     progress=progress, preserve=False)
+            except ParticlePyError as err:
+                raise _interrupted(err, step, result, args, factory=factory, force=force) from None
+            result.bytes_skipped += getattr(stats, "bytes_skipped", 0) if stats else 0
+            result.written.append(step)
+        # Leave DFU so the new app runs: what particle-cli does after a user part. A Gen2
+        # device that vanishes or answers dfuDNLOAD-IDLE here is normal; the bytes are verified.
+        if not factory and any(s.function in (ModuleFunction.USER_PART, None) for s in steps):
+            device.reset(leave=True)
+            result.left_dfu = True
+        return result
+    finally:
+        device.close()
+
+
+def _interrupted(err: ParticlePyError, step: FlashStep, result: FlashResult, args, *, factory, force):
+    reached = getattr(err, "reached_address", None)
+    where = f" at 0x{reached:08x}" if reached is not None else ""
+    done = ", ".join(s.source.basename for s in result.written)
+    hint_lines = []
+    if done:
+        hint_lines.append(f"Written and verified before the failure: {done}.")
+    hint_lines.append(f"{step.source.basename} was NOT completely written "
+                      f"(0x{step.address:08x}-0x{step.address + len(step.data):08x}); the device may not start "
+                      "until it is.")
+    if err.hint:
+        hint_lines.append(err.hint)
+    hint_lines.append("Reconnect the device (put it in DFU mode if it does not switch by itself) and run:")
+    hint_lines.append("  " + resume_command(list(args), factory=factory, force=force))
+    message = f"Flashing {step.source.basename} stopped{where}: {err.message}"
+    return ParticlePyError(message, "\n".join(hint_lines), err.exit_code or EX_FLASH_FAILED)

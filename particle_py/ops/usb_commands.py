@@ -1,0 +1,149 @@
+"""What `particle usb list|dfu|reset|start-listening` and `particle identify` do, minus printing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from particle_py.errors import ParticlePyError
+from particle_py.ops import device as dev_ops
+
+NO_NAME = "<unknown>"           # particle-cli's label when the cloud name is not looked up
+
+
+@dataclass(frozen=True)
+class ListedDevice:
+    name: str
+    device_id: str
+    platform_name: str
+    display_name: str
+    in_dfu: bool
+    mode: str                    # NORMAL, LISTENING, SAFE ..., or UNKNOWN
+
+    def line(self) -> str:
+        kinds = [self.display_name]
+        if self.in_dfu:
+            kinds.append("DFU")
+        if self.mode not in ("NORMAL", "UNKNOWN", "DFU"):
+            kinds.append(self.mode)
+        return f"{self.name} [{self.device_id}] ({', '.join(kinds)})"
+
+
+# Device OS DeviceMode enum (control/common.proto), sent as protobuf field 1.
+DEVICE_MODES = {0: "NORMAL", 1: "LISTENING", 2: "SAFE", 3: "DFU"}
+
+
+def _varint_field1(payload: bytes) -> Optional[int]:
+    """Field 1 of a tiny protobuf message (a varint), 0 when absent; None if unreadable."""
+    if not payload:
+        return 0
+    if payload[0] != 0x08:
+        return None
+    value, shift = 0, 0
+    for b in payload[1:6]:
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value
+    return None
+
+
+def device_mode(entry) -> str:
+    from particle_py.ops import control
+
+    if entry.in_dfu:
+        return "DFU"
+    try:
+        _, payload = dev_ops.send_control(entry, control.GET_DEVICE_MODE)
+    except ParticlePyError:
+        return "UNKNOWN"
+    return DEVICE_MODES.get(_varint_field1(payload), "UNKNOWN")
+
+
+def _filter(rows: list[ListedDevice], flt: Optional[str]) -> list[ListedDevice]:
+    if not flt:
+        return rows
+    from particle_py.platforms import by_name
+
+    f = flt.lower()
+    if f in ("online", "offline"):
+        raise ParticlePyError(f"The '{flt}' filter needs the cloud, which `particle usb list` does not ask "
+                              "in particle-py", "Filter by platform name or device id instead.")
+    platform = by_name(f)
+    if platform is not None:
+        return [r for r in rows if r.platform_name == platform.name]
+    return [r for r in rows if r.device_id.startswith(f) or r.name.lower() == f]
+
+
+def list_usb(flt: Optional[str] = None, *, exclude_dfu: bool = False) -> list[ListedDevice]:
+    rows = []
+    for entry in dev_ops.list_devices():
+        try:
+            if exclude_dfu and entry.in_dfu:
+                continue
+            rows.append(ListedDevice(NO_NAME, entry.device_id, entry.platform.name,
+                                     entry.platform.display_name, entry.in_dfu, device_mode(entry)))
+        finally:
+            dev_ops._release(entry.usb_device)
+    rows.sort(key=lambda r: r.name)       # stable: bus order among equal names, as particle-cli
+    return _filter(rows, flt)
+
+
+def enter_dfu(device_id: Optional[str] = None, on_event: Optional[Callable[[str], None]] = None) -> str:
+    entry = dev_ops.find_device(device_id)
+    entry = dev_ops.switch_to_dfu(entry, on_event)
+    dev_ops._release(entry.usb_device)
+    return entry.device_id
+
+
+def reset(device_id: Optional[str] = None) -> str:
+    entry = dev_ops.find_device(device_id)
+    device = dev_ops.ParticleDfuDevice(entry)
+    try:
+        device.reset(leave=True)
+    finally:
+        device.close()
+    return entry.device_id
+
+
+def _normal_mode(device_id: Optional[str], what: str):
+    entry = dev_ops.find_device(device_id)
+    if entry.in_dfu:
+        dev_ops._release(entry.usb_device)
+        raise ParticlePyError(f"The device is in DFU mode; {what} needs it running its firmware",
+                              "Run `particle usb reset` (or press RESET) and try again.")
+    return entry
+
+
+def start_listening(device_id: Optional[str] = None) -> str:
+    from particle_py.ops import control
+
+    entry = _normal_mode(device_id, "listening mode")
+    try:
+        result, _ = dev_ops.send_control(entry, control.START_LISTENING)
+        if result != 0:
+            raise ParticlePyError(f"The device refused to enter listening mode (result {result})")
+    finally:
+        dev_ops._release(entry.usb_device)
+    return entry.device_id
+
+
+@dataclass(frozen=True)
+class Identity:
+    device_id: str
+    system_version: str
+
+
+def identify(device_id: Optional[str] = None) -> Identity:
+    from particle_py.ops import control
+
+    try:
+        entry = _normal_mode(device_id, "identify")
+    except ParticlePyError as err:
+        raise ParticlePyError(f"Could not identify device: {err.message}", err.hint) from None
+    try:
+        version = control.firmware_version(entry.usb_device)
+    except ParticlePyError as err:
+        raise ParticlePyError(f"Could not identify device: {err.message}", err.hint) from None
+    finally:
+        dev_ops._release(entry.usb_device)
+    return Identity(entry.device_id, version)
