@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from particle_py.errors import EX_DATAERR, ParticlePyError
+from particle_py.errors import ParticlePyError
 
 DEFAULT_API_URL = "https://api.particle.io"
 DEFAULT_PROFILE = "particle"
@@ -43,10 +43,10 @@ def _read_json(path: Path) -> dict:
         value = json.loads(text) if text.strip() else {}
     except ValueError as exc:
         raise ParticlePyError(f"Error parsing file {path}: {exc}",
-                              "Fix the JSON in that file or delete it, then run the command again.", EX_DATAERR)
+                              "Fix the JSON in that file or delete it, then run the command again.")
     if not isinstance(value, dict):
         raise ParticlePyError(f"Error parsing file {path}: expected a JSON object",
-                              "Fix the JSON in that file or delete it, then run the command again.", EX_DATAERR)
+                              "Fix the JSON in that file or delete it, then run the command again.")
     return value
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from particle_py.errors import EX_DATAERR, ParticlePyError
+from particle_py.errors import ParticlePyError
 
 # Key kinds as detected. The alg is 'rsa' or 'ec' (particle-cli's names).
 PKCS1_PRIVATE = "PKCS#1 RSA private key"
@@ -25,6 +25,7 @@ SEC1_PRIVATE = "SEC1 EC private key"
 SPKI_PUBLIC = "SubjectPublicKeyInfo public key"
 
 DEVICE_RSA_BITS = 1024          # what Device OS's TCP handshake uses
+DEVICE_RSA_DER_SIZES = range(607, 612)
 RSA_OID = bytes.fromhex("2a864886f70d010101")
 EC_OID = bytes.fromhex("2a8648ce3d0201")
 P256_OID = bytes.fromhex("2a8648ce3d030107")
@@ -48,7 +49,7 @@ class KeyInfo:
 
 def key_error(message: str, hint: Optional[str] = None) -> ParticlePyError:
     return ParticlePyError(message, hint or "Use a key file in PEM or DER format (PKCS#1, PKCS#8, SEC1 or "
-                           "SubjectPublicKeyInfo), such as one written by `particle keys new`.", EX_DATAERR)
+                           "SubjectPublicKeyInfo), such as one written by `particle keys new`.")
 
 
 # --- DER framing ------------------------------------------------------------------------
@@ -213,7 +214,12 @@ def generate(alg: str):
     """A new device private key: RSA-1024 (e=65537) for 'rsa', P-256 for 'ec'."""
     if alg == "rsa":
         from cryptography.hazmat.primitives.asymmetric import rsa
-        return rsa.generate_private_key(public_exponent=65537, key_size=DEVICE_RSA_BITS)
+        while True:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=DEVICE_RSA_BITS)
+            # Keep to the sizes openssl's genrsa keys have on devices in the field (607-611 bytes);
+            # about one key in 500 has a short CRT integer and comes out smaller.
+            if len(device_der(key)) in DEVICE_RSA_DER_SIZES:
+                return key
     if alg == "ec":
         from cryptography.hazmat.primitives.asymmetric import ec
         return ec.generate_private_key(ec.SECP256R1())
