@@ -164,12 +164,10 @@ class Bridge:
 
     def _apply_open_failure(self, dev, node: str) -> None:
         """libusb opens the node itself, so an open failure has to be a real open() failure."""
-        code = getattr(dev, "open_fail_code", None)
-        if code is None:
-            fault = getattr(getattr(dev, "knobs", None) or {}, "get", lambda *_: None)("OPEN_FAIL")
-            code = int(fault) if fault not in (None, "") else None
-        if code is None:
+        fault = (getattr(dev, "knobs", None) or {}).get("OPEN_FAIL")
+        if fault in (None, ""):
             return
+        code = int(fault)
         if code == -3:  # ACCESS: unreadable node (root gets CAP_DAC_OVERRIDE dropped, see main)
             os.chmod(node, 0)
         elif code == -4:  # NO_DEVICE: node gone
@@ -195,6 +193,7 @@ def _make_handler_class():
             self.completed: list = []   # URBs done, waiting to be reaped
             self.pending: list = []     # URBs that time out: only DISCARDURB completes them
             self.gone = False
+            self.opened = False
 
         def _done(self, client, ret: int = 0, err: int = 0) -> bool:
             client.complete(ret, err)
@@ -220,6 +219,16 @@ def _make_handler_class():
             if self.gone:
                 return self._done(client, -1, ENODEV)
             if req == GET_CAPABILITIES:
+                # libusb asks this right after it opened the node: the model's open() runs here
+                # (an open the model refuses was already made a real open() failure in _add)
+                if not self.opened:
+                    self.opened = True
+                    opener = getattr(self.dev, "open", None)
+                    try:
+                        if opener:
+                            opener()
+                    except Exception:  # noqa: BLE001 - libusb ignores a failing GET_CAPABILITIES
+                        pass
                 arg.resolve(0, 4).update(0, struct.pack("<I", 0))
                 return self._done(client)
             if req == GETDRIVER:
@@ -244,7 +253,12 @@ def _make_handler_class():
                 return self._done(client)
             if req == RESET:
                 log.write(op="reset", dev=self.devpath)
-                return self._call(client, "reset")
+                self._call_quiet("reset")
+                if getattr(self.dev, "gone", False):
+                    # Linux: a device that comes back as something else fails the reset with
+                    # ENODEV, which libusb reports as LIBUSB_ERROR_NOT_FOUND
+                    return self._done(client, -1, ENODEV)
+                return self._done(client)
             if req == CLEAR_HALT:
                 return self._done(client)
             if req == SUBMITURB:
@@ -259,6 +273,15 @@ def _make_handler_class():
             if req == CONTROL:
                 return self._sync_control(client, arg)
             return self._done(client, -1, ENOTTY)
+
+        def _call_quiet(self, method: str, *args) -> int:
+            try:
+                getattr(self.dev, method)(*args)
+            except Exception as exc:  # noqa: BLE001 - SimUsbError(code)
+                code = _libusb_code(exc)
+                self.bridge.log.write(op="error", dev=self.devpath, call=method, code=code)
+                return code
+            return 0
 
         def _call(self, client, method: str, *args) -> bool:
             func = getattr(self.dev, method, None)
