@@ -245,8 +245,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         path = urllib.parse.urlsplit(self.path).path.rstrip("/")
         form = self._form() if method in ("POST", "PUT") else None
-        failure = self.db.knob("fail")         # e.g. "500" makes every API call fail
-        if failure and not path.startswith("/sim/"):
+        # knob "fail" = an HTTP status every API call answers; "fail_path" limits it to one path prefix
+        failure = self.db.knob("fail")
+        only = self.db.knob("fail_path")
+        if failure and not path.startswith("/sim/") and (not only or path.startswith(only)):
             return self._send(int(failure), {"error": "Simulated cloud failure"}, form, "")
         if path == "/oauth/token" and method == "POST":
             return self._oauth(form)
