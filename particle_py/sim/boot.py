@@ -25,7 +25,7 @@ LED = {
     "listening": ("blinking blue", "listening mode"),
     "no_cloud": ("blinking cyan", "connecting to the cloud (no cloud answers)"),
     "decryption_error": ("blinking cyan with 1 orange burst",
-                         "decryption error: the cloud does not hold this device's public key"),
+                         "decryption error: the cloud rejects the device's key"),
     "bad_server_key": ("blinking cyan with 3 orange bursts",
                        "reached the internet but not the cloud: bad server key or address"),
     "bad_device_key": ("blinking cyan with 1 red burst",

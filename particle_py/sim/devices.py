@@ -1,0 +1,238 @@
+"""Administering simulated Particle devices: make them with chosen contents, show what
+they hold and what their LED says, press their buttons.
+
+The device model itself stays stdlib-only; making keys here uses `cryptography`
+(imported only by ``create``), since a "good key" must be a real key.
+"""
+from __future__ import annotations
+
+import random
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Optional
+
+from particle_py import platforms
+from particle_py.sim import boot as boot_mod
+from particle_py.sim import contents, der
+from particle_py.sim.bus import SimBus
+from particle_py.sim.state import create_state
+
+BUTTONS = ("reset", "dfu", "listen")
+MODE_LISTENING = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a new simulated device holds."""
+    mode: str = "normal"              # 'normal' or 'dfu'
+    key: str = "good"                 # good | corrupt | missing | pkcs8
+    server_key: str = "cloud"         # cloud | wrong | missing
+    cloud_key: str = "registered"     # registered | other | none
+    device_os: Optional[str] = "1.5.2"
+    user_app: bool = True
+    owner: Optional[str] = None
+
+
+def _spec(platform: platforms.Platform, mode: str, device_id: Optional[str]) -> str:
+    name = platform.name + ("-normal" if mode == "normal" else "")
+    return name + (f":id={device_id.lower()}" if device_id else "")
+
+
+def cloud_db(folder: Path):
+    from particle_py.sim.cloud import CloudDb
+    db = CloudDb(Path(folder) / "cloud" / "cloud.sqlite")
+    db.ensure_server_keys()
+    return db
+
+
+def reader(dev):
+    """(alt, address, length) -> bytes of a simulated device's flash; 0xFF past its end."""
+    def read(alt: int, address: int, length: int) -> bytes:
+        try:
+            memory = dev.memory(alt)
+        except IndexError:
+            return b"\xff" * length
+        start = max(address, memory.layout.base)
+        end = min(address + length, memory.layout.end)
+        if end <= start:
+            return b"\xff" * length
+        return (b"\xff" * (start - address) + memory.peek(start, end - start) + b"\xff" * (address + length - end))
+    return read
+
+
+def _module_start(platform: platforms.Platform, module: bytes) -> int:
+    offset = contents.PREFIX_OFFSET_BY_MCU[platform.mcu]
+    return struct.unpack_from("<I", module, offset)[0]
+
+
+def _make_key(alg: str, pkcs8: bool = False):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = rsa.generate_private_key(65537, 1024) if alg == "rsa" else ec.generate_private_key(ec.SECP256R1())
+    fmt = serialization.PrivateFormat.PKCS8 if pkcs8 else serialization.PrivateFormat.TraditionalOpenSSL
+    private = key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+def _fill(dev, platform: platforms.Platform, recipe: Recipe, db, seed: int) -> None:
+    flash = dev.memory(0)
+    if recipe.device_os and platform.system_parts:
+        for address, module in contents.device_os(platform, recipe.device_os):
+            flash.poke(address, module)
+    if recipe.user_app and platform.user_part is not None:
+        app = contents.user_app(platform, recipe.device_os or "1.5.2")
+        flash.poke(_module_start(platform, app), app)
+    protocol = platform.default_protocol
+    key_slot, server_slot = platform.device_key[protocol], platform.server_key[protocol]
+    dct = dev.memory(key_slot.alt)
+    public = None
+    if recipe.key in ("good", "pkcs8"):
+        private, public = _make_key(key_slot.alg, pkcs8=recipe.key == "pkcs8")
+        dct.poke(key_slot.address, private)          # PKCS#8 overflows its slot, as dfu-util would write it
+    elif recipe.key == "corrupt":
+        dct.poke(key_slot.address, random.Random(seed).randbytes(key_slot.size))
+    if recipe.server_key != "missing":
+        if recipe.server_key == "cloud":
+            server = (db.server_keys_dir() / f"server_{server_slot.alg}.pub.der").read_bytes()
+        else:
+            server = _make_key(server_slot.alg)[1]
+        dct.poke(server_slot.address, server + b"\xff" * (server_slot.size - len(server)))
+    registered = None
+    if recipe.cloud_key == "registered":
+        registered = public if public is not None else _make_key(key_slot.alg)[1]
+    elif recipe.cloud_key == "other":
+        registered = _make_key(key_slot.alg)[1]
+    db.add_device(dev.profile.device_id, recipe.owner, public_key=registered)
+
+
+def create(folder: Path, names: Iterable[str], recipe: Recipe, knobs: Optional[dict] = None,
+           first_id: Optional[str] = None) -> list[str]:
+    """Replace the folder's devices with new ones; returns one line per device."""
+    folder = Path(folder)
+    specs, plats = [], []
+    for number, name in enumerate(names):
+        platform = platforms.by_name(name)
+        plats.append(platform)
+        device_id = first_id if number == 0 else None
+        specs.append(_spec(platform, recipe.mode, device_id) if platform else name)
+    bus = create_state(folder, specs, knobs or {})
+    db = cloud_db(folder) if any(plats) else None
+    lines = []
+    for number, (dev, platform) in enumerate(zip(bus.devices(), plats)):
+        if platform is not None:
+            _fill(dev, platform, recipe, db, seed=number)
+        lines.append(f"Created {describe(dev)}")
+    bus.save()
+    if db is not None:
+        db.close()
+    return lines
+
+
+def describe(dev) -> str:
+    platform = platforms.by_name(dev.profile.platform or "")
+    what = platform.display_name if platform else dev.profile.name
+    mode = "DFU mode" if dev.profile.is_dfu_mode else ("listening mode" if getattr(dev, "mode", 0) == MODE_LISTENING
+                                                       else "normal mode")
+    ident = dev.profile.device_id or dev.profile.serial or "-"
+    return f"{what} {ident} [{dev.vid:04x}:{dev.pid:04x}] on {dev.path}, {mode}"
+
+
+def outcome(dev, folder: Path) -> Optional[boot_mod.BootOutcome]:
+    """What the device shows now (DFU and listening mode) or would show if it booted now."""
+    platform = platforms.by_name(dev.profile.platform or "")
+    if platform is None or not dev.profile.device_id:
+        return None
+    if dev.profile.is_dfu_mode:
+        return boot_mod.BootOutcome("dfu", "dfu", "in the DFU bootloader")
+    if getattr(dev, "mode", 0) == MODE_LISTENING:
+        return boot_mod.BootOutcome("listening", "listening", "the MODE button was held")
+    view = boot_mod.open_cloud_view(folder)
+    return boot_mod.boot(platform, reader(dev), dev.profile.device_id, view)
+
+
+def _key_summary(dev, platform: platforms.Platform) -> list[str]:
+    read = reader(dev)
+    protocol = boot_mod.cloud_protocol(read, platform)
+    slot, server = platform.device_key[protocol], platform.server_key[protocol]
+    blob = read(slot.alt, slot.address, slot.size)
+    if blob == b"\xff" * slot.size:
+        key = "empty"
+    else:
+        try:
+            length = der.der_length(blob)
+            kind = "PKCS#1 RSA" if slot.alg == "rsa" else "SEC1 EC"
+            (der.parse_pkcs1_private if slot.alg == "rsa" else der.parse_sec1_private)(blob)
+            key = f"{kind} DER, {length} bytes" + (" (too long for the slot)" if length > slot.size else "")
+        except der.DerError as exc:
+            key = f"not usable ({exc})"
+    server_blob = read(server.alt, server.address, server.size)
+    server_text = "empty" if server_blob[:4] == b"\xff" * 4 else f"{server.size}-byte blob"
+    return [f"  protocol: {protocol}; device key at DCT {slot.address}: {key}; "
+            f"server key at DCT {server.address}: {server_text}"]
+
+
+def status(folder: Path) -> list[str]:
+    bus = SimBus.load(folder)
+    lines = []
+    for dev in bus.devices():
+        lines.append(describe(dev))
+        shown = outcome(dev, folder)
+        platform = platforms.by_name(dev.profile.platform or "")
+        if shown is not None:
+            lines.append(f"  LED: {shown.led} ({shown.meaning})")
+            lines.append(f"  why: {shown.reason}")
+            if dev.profile.is_dfu_mode:
+                after = boot_mod.boot(platform, reader(dev), dev.profile.device_id, boot_mod.open_cloud_view(folder))
+                lines.append(f"  after a reset: {after.led} ({after.reason})")
+        if platform is not None and dev.profile.device_id:
+            lines.extend(_key_summary(dev, platform))
+    bus.save()           # booting may have locked a key in the cloud; keep the bus as it was
+    return lines or ["No simulated devices attached."]
+
+
+def listing(folder: Path) -> list[str]:
+    bus = SimBus.load(folder)
+    return [describe(dev) for dev in bus.devices()] or ["No simulated devices attached."]
+
+
+def _pick(bus: SimBus, device: Optional[str]):
+    candidates = [d for d in bus.devices() if d.profile.platform and d.profile.device_id]
+    if device:
+        wanted = device.lower()
+        candidates = [d for d in candidates if d.path == wanted or d.profile.device_id.startswith(wanted)]
+    if len(candidates) != 1:
+        from particle_py.errors import ParticlePyError
+        raise ParticlePyError("No simulated Particle device matches." if not candidates else
+                              "More than one simulated Particle device: choose one with --device ID.", exit_code=2)
+    return candidates[0]
+
+
+def successor_after_boot(dev, folder) -> str:
+    """The profile a Particle device comes back as when it boots from what it holds."""
+    platform = platforms.by_name(dev.profile.platform)
+    result = boot_mod.boot(platform, reader(dev), dev.profile.device_id, boot_mod.open_cloud_view(folder))
+    return _spec(platform, "dfu" if result.mode == "dfu" else "normal", dev.profile.device_id)
+
+
+def press(folder: Path, action: str, device: Optional[str]) -> str:
+    bus = SimBus.load(folder)
+    dev = _pick(bus, device)
+    platform = platforms.by_name(dev.profile.platform)
+    dev.save_memories()
+    if action == "reset":
+        target = successor_after_boot(dev, folder)
+    elif action == "dfu":
+        target = _spec(platform, "dfu", dev.profile.device_id)
+    else:
+        target = _spec(platform, "normal", dev.profile.device_id)
+    dev.leave_bus(target)
+    new = next(d for d in bus.devices() if d.profile.device_id == dev.profile.device_id)
+    if action == "listen" and hasattr(new, "mode"):
+        new.mode = MODE_LISTENING
+    shown = outcome(new, folder)
+    bus.save()
+    return f"{describe(new)}: {shown.led} ({shown.meaning}; {shown.reason})"
