@@ -38,7 +38,7 @@ class MemoryMap:
             start, count, size = seg["start"], seg["count"], seg["page_size"]
             for i in range(count):
                 pages.append(Page(start + i * size, size, seg["readable"], seg["erasable"], seg["writable"]))
-        return cls(getattr(parsed, "name", layout), pages)
+        return cls(parsed.name or layout, pages)
 
     @property
     def base(self) -> int:
@@ -74,19 +74,10 @@ class MemoryMap:
 
 
 def _segments(parsed) -> list[dict]:
-    """Normalise dfu.layout's segments (whatever their attribute names) to plain dicts."""
+    """dfu.layout segments (inclusive ``end``, ``writeable``) as plain page runs."""
     out = []
-    for seg in getattr(parsed, "segments", None) or getattr(parsed, "sectors", ()):
-        def get(*names, default=None):
-            for n in names:
-                if hasattr(seg, n):
-                    return getattr(seg, n)
-            return default
-        page_size = get("page_size", "sector_size", "size")
-        count = get("count", "pages", "num_pages", "n")
-        start = get("start", "address", "base")
-        out.append({"start": start, "count": count, "page_size": page_size,
-                    "readable": bool(get("readable", default=True)),
-                    "erasable": bool(get("erasable", default=True)),
-                    "writable": bool(get("writable", default=True))})
+    for seg in parsed.segments:
+        count = seg.count or (seg.end - seg.start + 1) // seg.page_size
+        out.append({"start": seg.start, "count": count, "page_size": seg.page_size,
+                    "readable": seg.readable, "erasable": seg.erasable, "writable": seg.writeable})
     return out

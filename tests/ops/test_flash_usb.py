@@ -1,0 +1,290 @@
+"""particle flash --usb against simulated devices: what the user sees and what the flash holds."""
+import struct
+
+import pytest
+
+from helpers.modules import build_module
+from particle_py.firmware.module import ModuleFlags, ModuleFunction as F
+from particle_py.platforms import by_name
+
+
+
+def _stack_ready() -> bool:
+    try:
+        from particle_py import usb
+        from particle_py.dfu import DfuDevice  # noqa: F401
+        return hasattr(usb, "find_devices")
+    except ImportError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _stack_ready(), reason="waiting for the DFU engine / USB transport to land")
+
+PLATFORMS = ["photon", "p1", "electron", "core", "argon", "boron", "p2"]
+
+
+def dnloads(log):
+    return [e for e in log if e.get("event") == "control" and e["bmRequestType"] == 0x21 and e["bRequest"] == 1]
+
+
+def erases(log):
+    return [struct.unpack("<I", bytes.fromhex(e["data"])[1:5])[0] for e in dnloads(log)
+            if e["wValue"] == 0 and e["data"].startswith("41")]
+
+
+def data_writes(log):
+    return [e for e in dnloads(log) if e["wValue"] >= 2 and e["data"]]
+
+
+def whole_alt(sim, alt=0, index=0):
+    dev = sim.devices()[index]
+    mem = dev.memory(alt)
+    return mem.peek(mem.layout.base, mem.size)
+
+
+@pytest.mark.parametrize("name", PLATFORMS)
+def test_flash_user_app_lands_byte_for_byte(sim, run, tmp_path, name, profile, device_ids):
+    s = sim(profile(name))
+    app = build_module(name, size=6000, seed=42)
+    f = tmp_path / "app.bin"
+    f.write_bytes(app)
+    code, out, err = run("flash", "--usb", f)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"Flashing {name} device ")
+    if by_name(name).dfu_serial_is_device_id:
+        assert lines[0] == f"Flashing {name} device {device_ids[name]}"
+    assert lines[1:] == ["Flashing app.bin", "Flash success!"]
+    start = struct.unpack_from("<I", app, {"core": 0x10C, "p2": 0}.get(name, 0x184 if by_name(name).generation == 2 else 0x200))[0]
+    assert s.peek(0, start, len(app)) == app
+
+
+def test_normal_mode_device_is_switched_to_dfu_and_flashed(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("argon", "normal"))
+    app = build_module("argon", size=9000, seed=3)
+    (tmp_path / "a.bin").write_bytes(app)
+    code, out, err = run("flash", "--usb", tmp_path / "a.bin")
+    assert code == 0, err
+    assert "Switching device to DFU mode" in out.splitlines()
+    assert out.splitlines()[-3:] == [f"Flashing argon device {device_ids['argon']}", "Flashing a.bin", "Flash success!"]
+    assert s.peek(0, 0xB4000, len(app)) == app
+
+
+def test_modules_are_flashed_in_dependency_order(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("photon"))
+    p = by_name("photon")
+    part1 = build_module("photon", function=F.SYSTEM_PART, index=1, version=207, size=20000, deps=(), seed=1)
+    part2 = build_module("photon", function=F.SYSTEM_PART, index=2, version=207, size=20000,
+                         deps=((F.SYSTEM_PART, 1, 207),), seed=2)
+    app = build_module("photon", deps=((F.SYSTEM_PART, 2, 207),), seed=3)
+    for n, d in (("app.bin", app), ("part2.bin", part2), ("part1.bin", part1)):
+        (tmp_path / n).write_bytes(d)
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin", tmp_path / "part2.bin", tmp_path / "part1.bin")
+    assert code == 0, err
+    assert out.splitlines()[1:] == ["Flashing part1.bin", "Flashing part2.bin", "Flashing app.bin", "Flash success!"]
+    assert s.peek(0, p.system_parts[0], len(part1)) == part1
+    assert s.peek(0, p.system_parts[1], len(part2)) == part2
+    assert s.peek(0, p.user_part.address, len(app)) == app
+
+
+def test_second_flash_of_the_same_file_writes_nothing(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("boron"))
+    f = tmp_path / "app.bin"
+    f.write_bytes(build_module("boron", size=12000))
+    assert run("flash", "--usb", f)[0] == 0
+    first = len(s.log())
+    # back to DFU for the second run
+    assert run("usb", "dfu")[0] == 0
+    mark = len(s.log())
+    code, out, _ = run("flash", "--usb", f)
+    assert code == 0 and out.splitlines()[-1] == "Flash success!"
+    new = s.log()[mark:]
+    assert erases(new) == [] and data_writes(new) == []
+    assert first > 0
+
+
+def test_blank_pages_are_written_without_erase(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("argon"))
+    start = 0xB4000
+    s.poke(0, start, b"\xff" * 0x10000)
+    f = tmp_path / "app.bin"
+    app = build_module("argon", size=10000)
+    f.write_bytes(app)
+    mark = len(s.log())
+    assert run("flash", "--usb", f)[0] == 0
+    new = s.log()[mark:]
+    assert erases(new) == []
+    assert s.peek(0, start, len(app)) == app
+
+
+def test_changed_pages_are_erased_and_others_skipped(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("argon"))
+    app = bytearray(build_module("argon", size=3 * 4096))
+    f = tmp_path / "app.bin"
+    f.write_bytes(app)
+    assert run("flash", "--usb", f)[0] == 0
+    run("usb", "dfu")
+    # same module with one byte of the middle page changed (re-signed so it passes the checks)
+    app2 = build_module("argon", size=3 * 4096, seed=1)
+    assert app2 == bytes(app)
+    app2 = bytearray(app2)
+    app2[4096 + 100] ^= 0xFF
+    import hashlib, zlib
+    app2[-38:-6] = hashlib.sha256(bytes(app2[:-38])).digest()
+    app2[-4:] = struct.pack(">I", zlib.crc32(bytes(app2[:-4])) & 0xFFFFFFFF)
+    f.write_bytes(bytes(app2))
+    mark = len(s.log())
+    assert run("flash", "--usb", f)[0] == 0
+    new = s.log()[mark:]
+    assert erases(new) == [0xB4000 + 4096, 0xB4000 + 2 * 4096]     # middle and last page (CRC) only
+    assert s.peek(0, 0xB4000, len(app2)) == bytes(app2)
+
+
+# --- bad files: a clear error and an untouched device ---------------------------------------
+
+def _bad_files():
+    photon_app = build_module("photon", size=5000)
+    return {
+        "wrong platform": (build_module("boron"), "Module {f} is not compatible with platform photon"),
+        "bad crc": (build_module("photon", bad_crc=True), "CRC check failed for module {f}"),
+        "truncated": (photon_app[:3000], "{f} is truncated: its module header says 5000 bytes, the file has 3000"),
+        "bootloader": (build_module("photon", function=F.BOOTLOADER, start=0x08000000, deps=()),
+                       "Module {f} is a bootloader: firmware module of this type cannot be flashed via DFU"),
+        "oversized": (build_module("photon", size=140 * 1024),
+                      "{f} is 143360 bytes, more than the 131072 bytes a user app may have on Photon"),
+        "random bytes": (bytes((i * 7919) % 251 for i in range(5000)), "Could not parse {f}: it has no Particle module header"),
+        "empty": (b"", "{f} is empty"),
+        "read-only address": (build_module("photon", function=F.SYSTEM_PART, index=1, start=0x08004000, deps=()),
+                              "{f} starts at 0x08004000, which is not in a writable part of the Photon flash (Internal Flash)"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_files()))
+def test_bad_file_is_refused_and_device_untouched(sim, run, tmp_path, case, profile):
+    data, message = _bad_files()[case]
+    s = sim(profile("photon"))
+    before = whole_alt(s)
+    f = tmp_path / "bad.bin"
+    f.write_bytes(data)
+    mark = len(s.log())
+    code, out, err = run("flash", "--usb", f)
+    assert code == 1
+    assert err.splitlines()[0] == message.format(f=f)
+    assert "Flash success!" not in out
+    assert data_writes(s.log()[mark:]) == [] and erases(s.log()[mark:]) == []
+    assert whole_alt(s) == before
+
+
+def test_force_skips_crc_and_platform_checks_only(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("photon"))
+    bad_crc = build_module("photon", bad_crc=True, size=3000)
+    (tmp_path / "c.bin").write_bytes(bad_crc)
+    code, out, err = run("flash", "--usb", "--force", tmp_path / "c.bin")
+    assert code == 0, err
+    assert s.peek(0, 0x080A0000, 3000) == bad_crc
+    run("usb", "dfu")
+    p1_app = build_module("p1", size=3000, seed=9)
+    (tmp_path / "p1.bin").write_bytes(p1_app)
+    assert run("flash", "--usb", "--force", tmp_path / "p1.bin")[0] == 0
+    assert s.peek(0, 0x080A0000, 3000) == p1_app
+    run("usb", "dfu")
+    before = whole_alt(s)
+    boot = build_module("photon", function=F.BOOTLOADER, start=0x08000000, deps=())
+    (tmp_path / "boot.bin").write_bytes(boot)
+    code, _, err = run("flash", "--usb", "--force", tmp_path / "boot.bin")
+    assert code == 1 and "cannot be flashed via DFU" in err
+    ro = build_module("photon", function=F.SYSTEM_PART, index=1, start=0x08000000, deps=())
+    (tmp_path / "ro.bin").write_bytes(ro)
+    code, _, err = run("flash", "--usb", "--force", tmp_path / "ro.bin")
+    assert code == 1 and "not in a writable part" in err
+    assert whole_alt(s) == before
+
+
+def test_missing_file_message(sim, run, tmp_path, profile, device_ids):
+    sim(profile("photon"))
+    code, out, err = run("flash", "--usb", "WATNOPE.bin")
+    assert code == 1 and err.splitlines()[0] == "WATNOPE.bin doesn't exist"
+
+
+def test_no_device(sim, run, tmp_path, profile, device_ids):
+    sim()
+    f = tmp_path / "a.bin"
+    f.write_bytes(build_module("photon"))
+    code, out, err = run("flash", "--usb", f)
+    assert code == 1 and err.splitlines()[0] == "No devices found"
+    assert "!!! The device needs to be in DFU mode for this command." in err
+
+
+def test_factory_image_goes_to_alt_2_on_gen3(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("boron"))
+    app = build_module("boron", size=8000)
+    (tmp_path / "f.bin").write_bytes(app)
+    code, out, err = run("flash", "--usb", "--factory", tmp_path / "f.bin")
+    assert code == 0, err
+    mem = s.devices()[0].memory(2)
+    assert mem.peek(mem.layout.base + 0x00200000, len(app)) == app
+
+
+def test_factory_refuses_system_part(sim, run, tmp_path, profile, device_ids):
+    sim(profile("boron"))
+    (tmp_path / "s.bin").write_bytes(build_module("boron", function=F.SYSTEM_PART, index=1, deps=()))
+    code, _, err = run("flash", "--usb", "--factory", tmp_path / "s.bin")
+    assert code == 1 and err.splitlines()[0] == "Factory reset is only supported for user part"
+
+
+def test_drop_module_info_strips_the_prefix(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("argon"))
+    radio = build_module("argon", function=F.RADIO_STACK, index=0, prefix_offset=0, deps=(),
+                         flags=ModuleFlags.DROP_MODULE_INFO, size=8192, start=0x1000)
+    (tmp_path / "r.bin").write_bytes(radio)
+    code, _, err = run("flash", "--usb", tmp_path / "r.bin")
+    assert code == 0, err
+    assert s.peek(0, 0x1000, len(radio) - 24) == radio[24:]
+
+
+# --- interruption -----------------------------------------------------------------------------
+
+def test_unplug_mid_flash_reports_where_and_how_to_resume(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "12"})
+    app = build_module("argon", size=40000)
+    f = tmp_path / "app.bin"
+    f.write_bytes(app)
+    code, out, err = run("flash", "--usb", f)
+    assert code != 0
+    assert "Flash success!" not in out and out.splitlines()[-1] == "Flash failed."
+    assert err.splitlines()[0].startswith("Flashing app.bin stopped")
+    assert "app.bin was NOT completely written" in err
+    assert f"particle flash --usb {f}" in err
+
+
+def test_known_app_with_wrong_bytes_is_refused(sim, run, tmp_path, monkeypatch, profile):
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    target = root / "assets/knownApps/photon/tinker/tinker-0.4.5-photon.bin"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(build_module("photon", size=5324))     # a stand-in: not the pinned bytes
+
+    class H(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(root), **k)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PARTICLE_PY_ASSET_URL", f"http://127.0.0.1:{srv.server_address[1]}")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        s = sim(profile("photon"))
+        before = whole_alt(s)
+        code, out, err = run("flash", "--usb", "tinker")
+        assert code == 1 and "does not match its pinned SHA-256" in err
+        assert whole_alt(s) == before
+        code, out, err = run("flash", "--usb", "tinker-usb-debugging")
+        assert code == 1 and err.splitlines()[0] == "There is no known app tinker-usb-debugging for Photon"
+    finally:
+        srv.shutdown()
+        srv.server_close()
