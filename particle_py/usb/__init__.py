@@ -1,0 +1,76 @@
+"""Device discovery and the libusb backend choice (Contract 2 in docs/ARCHITECTURE.md).
+
+``get_backend()`` returns the simulator's pyusb backend when ``PARTICLE_PY_SIM`` names a
+simulator folder, else libusb from libusb-package, else the system libusb, else raises a
+ParticlePyError saying how to get one. pyusb is imported lazily so CLI start-up stays fast.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Optional
+
+from particle_py.errors import ParticlePyError
+
+SIM_ENV = "PARTICLE_PY_SIM"
+
+_sim_backends: dict = {}      # state folder -> SimBackend: one in-memory bus per folder per process
+
+
+def simulator_dir() -> Optional[str]:
+    value = os.environ.get(SIM_ENV)
+    return os.path.abspath(value) if value else None
+
+
+def _sim_backend(state_dir: str):
+    backend = _sim_backends.get(state_dir)
+    if backend is None:
+        from particle_py.sim.pyusb_backend import SimBackend
+        backend = _sim_backends[state_dir] = SimBackend(state_dir)
+    return backend
+
+
+def get_backend():
+    """The pyusb backend to use; ParticlePyError (with the fix) if there is none."""
+    state_dir = simulator_dir()
+    if state_dir:
+        return _sim_backend(state_dir)
+    backend = None
+    try:
+        import libusb_package
+        backend = libusb_package.get_libusb1_backend()
+    except Exception:          # a broken or missing wheel falls through to the system libusb
+        backend = None
+    if backend is None:
+        try:
+            import usb.backend.libusb1
+            backend = usb.backend.libusb1.get_backend()
+        except Exception:
+            backend = None
+    if backend is None:
+        from particle_py.usb.hints import no_backend_hint
+        raise ParticlePyError("No libusb backend: particle-py cannot talk to USB devices", no_backend_hint())
+    return backend
+
+
+def find_devices(**match) -> list:
+    """Every attached USB device matching pyusb ``find`` criteria (idVendor=..., custom_match=...)."""
+    import usb.core
+    return list(usb.core.find(find_all=True, backend=get_backend(), **match))
+
+
+def sleep_ms(ms: float) -> None:
+    """Wait ``ms`` milliseconds: for real on hardware, in modelled time on the simulator."""
+    state_dir = simulator_dir()
+    if state_dir:
+        _sim_backend(state_dir).sleep_ms(int(ms))
+        return
+    if ms > 0:
+        time.sleep(ms / 1000.0)
+
+
+def release_simulator() -> None:
+    """Save and forget the simulator buses of this process (tests that rebuild a folder call it)."""
+    for backend in _sim_backends.values():
+        backend.save()
+    _sim_backends.clear()

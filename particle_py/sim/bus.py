@@ -1,0 +1,198 @@
+"""The simulated USB bus: attached devices, re-enumeration, persistence, modelled time.
+
+A PARTICLE_PY_SIM folder holds:
+  state.json          devices in attach order (profile, board unit, bus/ports/devnum, protocol
+                      state, device time), the bus-wide fault knobs, the modelled clock
+  unit<N>-alt<A>.bin  the flash behind DFU alt A of board N (written only once touched)
+  unit<N>-image.bin   a plain DFU device's firmware image
+  log.jsonl           one JSON object per control transfer / device event, appended on save
+  .lock               taken around every read and write of the folder
+
+Each read and each write holds an exclusive file lock, and files are replaced atomically, so
+two processes never see a torn state; the last writer wins (two programs driving the same
+simulated board at the same moment is not a case worth modelling).
+Stdlib only.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from typing import Optional
+
+from . import knobs as knobs_mod
+from . import profiles as profiles_mod
+from .device import SimDevice, make_device
+
+STATE_FILE = "state.json"
+LOG_FILE = "log.jsonl"
+LOCK_FILE = ".lock"
+FIRST_PORT = 2
+FIRST_DEVNUM = 5
+
+
+@contextlib.contextmanager
+def locked(state_dir: str):
+    """Exclusive lock on a state folder (fcntl on POSIX, msvcrt on Windows)."""
+    os.makedirs(state_dir, exist_ok=True)
+    fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.name == "nt":
+            import msvcrt
+            os.lseek(fd, 0, 0)
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    continue
+        else:
+            import fcntl
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if os.name == "nt":
+            import msvcrt
+            try:
+                os.lseek(fd, 0, 0)
+                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+            except OSError:
+                pass
+        os.close(fd)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class SimBus:
+    def __init__(self, state_dir: Optional[str] = None, knobs: Optional[dict] = None):
+        self.state_dir = os.fspath(state_dir) if state_dir is not None else None
+        self.knobs = knobs_mod.normalize(knobs or {})
+        self._devices: list[SimDevice] = []
+        self.next_devnum = FIRST_DEVNUM
+        self.next_port = FIRST_PORT
+        self.next_unit = 0
+        self.clock_us = 0
+        self._log_saved: dict = {}          # id(device) -> entries already written to log.jsonl
+        self.generation = 0
+
+    # --- devices ---------------------------------------------------------------------
+    def attach(self, spec: str, *, unit: Optional[int] = None, port: Optional[int] = None,
+               memories: Optional[dict] = None, position: Optional[int] = None) -> SimDevice:
+        """Plug a device in (a new board unless ``unit`` is given) and return it."""
+        if unit is None:
+            unit = self.next_unit
+            self.next_unit += 1
+        profile = profiles_mod.build(spec, unit)
+        if port is None:
+            port = self.next_port
+            self.next_port += 1
+        dev = make_device(profile, bus=1, port_numbers=(port,), devnum=self.next_devnum, unit=unit,
+                          knobs=self.knobs, memories=memories, state_dir=self.state_dir)
+        self.next_devnum += 1
+        if position is None:
+            self._devices.append(dev)
+        else:
+            self._devices.insert(position, dev)
+        return dev
+
+    def devices(self) -> list[SimDevice]:
+        """Attached devices in attach order; devices that left are replaced by their successors."""
+        for i, dev in enumerate(list(self._devices)):
+            if not dev.gone:
+                continue
+            self._flush_log(dev)
+            position = self._devices.index(dev)
+            self._devices.remove(dev)
+            if dev.successor:
+                self.attach(dev.successor, unit=dev.unit, port=dev.port_numbers[0],
+                            memories=dev.memories, position=position)
+        return list(self._devices)
+
+    def find(self, path: Optional[str] = None, devnum: Optional[int] = None) -> Optional[SimDevice]:
+        for dev in self.devices():
+            if (path is None or dev.path == path) and (devnum is None or dev.devnum == devnum):
+                return dev
+        return None
+
+    def sleep_ms(self, ms: int) -> None:
+        """Advance modelled host time (no wall-clock sleep)."""
+        self.clock_us += int(ms) * 1000
+
+    # --- persistence -----------------------------------------------------------------
+    @classmethod
+    def load(cls, state_dir) -> "SimBus":
+        state_dir = os.fspath(state_dir)
+        with locked(state_dir):
+            path = os.path.join(state_dir, STATE_FILE)
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"no simulator state in {state_dir} (create it with create_state)")
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        bus = cls(state_dir, data.get("knobs", {}))
+        bus.clock_us = data.get("clock_us", 0)
+        bus.next_unit = data.get("next_unit", 0)
+        bus.next_port = data.get("next_port", FIRST_PORT)
+        bus.generation = data.get("generation", 0)
+        for rec in data.get("devices", []):
+            profile = profiles_mod.build(rec["spec"], rec["unit"])
+            dev = make_device(profile, bus=rec.get("bus", 1), port_numbers=tuple(rec["ports"]),
+                              devnum=rec["devnum"], unit=rec["unit"], knobs=bus.knobs, state_dir=state_dir)
+            dev.device_time_us = rec.get("device_time_us", 0)
+            dev.flash_time_us = rec.get("flash_time_us", 0)
+            dev.restore(rec.get("state", {}))
+            bus._devices.append(dev)
+        bus.next_devnum = data.get("next_devnum", FIRST_DEVNUM + len(bus._devices))
+        return bus
+
+    def _flush_log(self, dev: SimDevice) -> None:
+        if not self.state_dir:
+            return
+        done = self._log_saved.get(id(dev), 0)
+        new = dev.log[done:]
+        if not new:
+            return
+        with open(os.path.join(self.state_dir, LOG_FILE), "a", encoding="utf-8") as f:
+            for entry in new:
+                f.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._log_saved[id(dev)] = len(dev.log)
+
+    def save(self) -> None:
+        """Write devices, flash, knobs and the new log entries back to the folder."""
+        if not self.state_dir:
+            return
+        with locked(self.state_dir):
+            devices = self.devices()
+            for dev in devices:
+                dev.save_memories()
+                self._flush_log(dev)
+            self.generation += 1
+            data = {
+                "version": 1,
+                "generation": self.generation,
+                "knobs": self.knobs,
+                "clock_us": self.clock_us,
+                "next_devnum": self.next_devnum,
+                "next_port": self.next_port,
+                "next_unit": self.next_unit,
+                "devices": [{
+                    "spec": dev.profile.spec, "unit": dev.unit, "bus": dev.bus, "ports": list(dev.port_numbers),
+                    "devnum": dev.devnum, "state": dev.state(), "device_time_us": dev.device_time_us,
+                    "flash_time_us": dev.flash_time_us,
+                } for dev in devices],
+            }
+            _write_atomic(os.path.join(self.state_dir, STATE_FILE), json.dumps(data, indent=1, sort_keys=True))
+
+
+def read_log(state_dir) -> list:
+    """Every logged control transfer and device event of a state folder, oldest first."""
+    path = os.path.join(os.fspath(state_dir), LOG_FILE)
+    if not os.path.exists(path):
+        return []
+    with locked(os.fspath(state_dir)):
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,92 @@
+"""Fault knobs: data, not code paths.
+
+Every knob is one row: its name (without ``FAKE_``), how its value is parsed, the point in
+the device model that consults it, what it does there, and what it means. The device calls
+``active(knobs, point)`` at each point and applies the effects generically, so a new knob
+is usually one new row (plus a point, if it needs a new place in the model).
+
+Points: ``start`` (device creation), ``open``, ``transfer`` (every control transfer),
+``request`` (a class/vendor request, matched on bRequest), ``dfuse_command`` (after a DfuSe
+command on block 0), ``erase`` (an erase command), ``dnload_data`` / ``upload_data`` (data
+blocks), ``write`` (after a data block is programmed), ``leave_status`` (the GETSTATUS that
+follows a leave request), ``descriptor`` (descriptor contents).
+
+Effects: ``raise`` (the transfer fails with that libusb error code), ``error_status`` (the
+operation ends in dfuERROR with that DFU status), ``state`` / ``status`` (a state or status
+value to use), ``flag`` (a behaviour switch), ``value`` (a number the model uses),
+``unplug_after`` (the device disappears after N transfers), ``stall_request`` /
+``timeout_request`` (a request with that bRequest stalls / times out).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+def _int(text) -> int:
+    return int(str(text), 0)
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    parse: Callable
+    point: str
+    effect: str
+    doc: str
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob("OPEN_FAIL", _int, "open", "raise",
+         "opening the device fails with that libusb error code (-3 = LIBUSB_ERROR_ACCESS)"),
+    Knob("START_STATE", _int, "start", "state", "the DFU state the device reports before any request"),
+    Knob("START_STATUS", _int, "start", "status", "the DFU status the device reports before any request"),
+    Knob("WRITE_FAIL_STATUS", _int, "write", "error_status",
+         "after the first data block the device goes to dfuERROR with that status (3 = errWRITE)"),
+    Knob("ERASE_FAIL_STATUS", _int, "erase", "error_status",
+         "after an erase command the device goes to dfuERROR with that status (4 = errERASE)"),
+    Knob("NO_DNBUSY", _int, "dfuse_command", "flag",
+         "the device never reports dfuDNBUSY after a DfuSe command"),
+    Knob("DNLOAD_ERR", _int, "dnload_data", "raise",
+         "DNLOAD data transfers fail with that libusb error (-9 = LIBUSB_ERROR_PIPE, a stall)"),
+    Knob("UPLOAD_ERR", _int, "upload_data", "raise",
+         "UPLOAD data transfers fail with that libusb error"),
+    Knob("TSIZE", _int, "descriptor", "value", "the DFU functional descriptor reports that wTransferSize"),
+    Knob("LEAVE_ERR", _int, "leave_status", "raise",
+         "the GETSTATUS after a leave request fails with that error (-1 = LIBUSB_ERROR_IO: the device reset)"),
+    Knob("LEAVE_STATE", _int, "leave_status", "state",
+         "the device answers the leave request with that state (5 = dfuDNLOAD-IDLE)"),
+    # beyond the recorded scenarios
+    Knob("UNPLUG_AFTER", _int, "transfer", "unplug_after",
+         "the device disappears after that many control transfers (later ones fail with NO_DEVICE)"),
+    Knob("STALL_REQUEST", _int, "request", "stall_request", "class/vendor requests with that bRequest stall"),
+    Knob("TIMEOUT_REQUEST", _int, "request", "timeout_request",
+         "class/vendor requests with that bRequest time out (LIBUSB_ERROR_TIMEOUT)"),
+)
+
+BY_NAME = {k.name: k for k in KNOBS}
+
+
+def normalize(knobs: dict) -> dict:
+    """{'FAKE_X': '3'} or {'X': 3} -> {'X': 3}; unknown names raise ValueError."""
+    out = {}
+    for raw_name, raw_value in (knobs or {}).items():
+        name = raw_name.upper()
+        if name.startswith("FAKE_"):
+            name = name[5:]
+        if name == "PROFILES":          # the scenario header lists profiles among the knobs
+            continue
+        knob = BY_NAME.get(name)
+        if knob is None:
+            raise ValueError(f"unknown fault knob {raw_name!r} (known: {', '.join(sorted(BY_NAME))})")
+        out[name] = knob.parse(raw_value)
+    return out
+
+
+def active(knobs: dict, point: str):
+    """(knob, value) pairs set in ``knobs`` that act at ``point``."""
+    return [(BY_NAME[name], value) for name, value in knobs.items() if BY_NAME[name].point == point]
+
+
+def value(knobs: dict, name: str, default=None):
+    return knobs.get(name, default)

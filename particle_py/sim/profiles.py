@@ -1,0 +1,202 @@
+"""Device profiles: what a simulated device is, as data.
+
+A profile string is ``name`` or ``name:key=value,key=value``. Names:
+
+- ``photon``, ``stm32``, ``dfu11``, ``dfu11nt``, ``runtime``: the devices of the recorded
+  dfu-util transcripts (compat/dfu-util/scenarios.md header), reproduced exactly: serial
+  ``00000000010C``, bwPollTimeout 1 ms while busy, layout letters not enforced, leave answered
+  with dfuMANIFEST.
+- any platform name of ``particle_py.platforms`` (``p1``, ``electron``, ``core``, ``argon``,
+  ``boron``, ``p2``, ...): that platform's DFU bootloader, realistic: a 24-hex device id as
+  serial, poll timeouts from the flash-time model, layout letters enforced, the leave habit
+  of its generation (Gen1/2 reset at once; Gen3/4 answer dfuMANIFEST), and a normal-mode
+  successor after leaving DFU.
+- ``<platform>-normal``: the same device running Device OS (2b04:c0xx): answers the Particle
+  vendor control protocol; DFU_MODE makes it re-enumerate as the DFU-mode profile.
+
+Options: ``id=<hex>`` (device id / serial), ``leave=manifest|dnidle|reset``, ``poll=<ms>|model``,
+``protect=0|1``, ``fw=<version>`` (normal mode), ``real=1`` (the platform behaviour for
+``photon``), and any fault knob (``FAKE_LEAVE_STATE=5``) for this device only.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from .. import platforms
+from . import descriptors as d
+from . import knobs as knobs_mod
+
+# Which flash technology each alt of a platform's DFU bootloader sits on (by MCU).
+ALT_TIMINGS = {
+    "stm32f2xx": ("stm32f2", "stm32f2"),
+    "stm32f1xx": ("stm32f1", "spinor"),
+    "nrf52840": ("nrf52840", "nrf52840", "spinor"),
+    "rtl872x": ("spinor", "spinor"),
+}
+# What a bootloader of each generation does with the leave request (device-behaviour.md 3).
+LEAVE_HABIT = {1: "reset", 2: "reset", 3: "manifest", 4: "manifest"}
+# DFU functional descriptor of Particle bootloaders (particle-usb fake-usb.js: 09 21 0b ff00 0010 1a01)
+PARTICLE_FUNCTIONAL = d.Functional(0x0B, 255, 4096, 0x011A)
+CORE_FUNCTIONAL = d.Functional(0x0B, 255, 1024, 0x011A)       # ASSUMED: Core bootloader used 1 KiB
+DEFAULT_FIRMWARE_VERSION = {1: "1.4.4", 2: "2.3.1", 3: "4.2.0", 4: "5.8.0"}
+
+NORMAL_SUFFIX = "-normal"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str                         # canonical profile name (the part before ':')
+    kind: str                         # 'dfuse', 'dfu11', 'runtime' or 'normal'
+    vid: int
+    pid: int
+    bcd_device: int
+    manufacturer: Optional[str]
+    product: Optional[str]
+    serial: Optional[str]
+    alt_names: tuple[str, ...] = ()
+    alt_timings: tuple[str, ...] = ()
+    functional: Optional[d.Functional] = None
+    protect: bool = True
+    poll_ms: Optional[int] = None     # fixed bwPollTimeout while busy; None = from the time model
+    leave: str = "manifest"
+    after_leave: Optional[str] = None     # profile spec that appears after leaving DFU; None = gone
+    after_detach: Optional[str] = None    # run-time devices: the DFU-mode profile after DETACH+reset
+    after_unprotect: Optional[str] = None
+    dfu_profile: Optional[str] = None     # normal mode: the DFU-mode profile DFU_MODE switches to
+    image_size: int = 0                   # plain DFU: bytes an UPLOAD returns on a fresh device
+    platform: Optional[str] = None
+    device_id: Optional[str] = None
+    firmware_version: Optional[str] = None
+    knobs: dict = field(default_factory=dict)
+    spec: str = ""                        # the string this was built from
+
+    @property
+    def is_dfu_mode(self) -> bool:
+        return self.kind in ("dfuse", "dfu11")
+
+    def description(self, knobs: Optional[dict] = None) -> d.DeviceDescription:
+        knobs = dict(knobs or {}, **self.knobs)
+        functional = self.functional
+        if functional is not None and "TSIZE" in knobs:
+            functional = replace(functional, transfer_size=knobs["TSIZE"])
+        if self.kind in ("dfuse", "dfu11"):
+            intfs = d.dfu_alt_settings(0, self.alt_names, functional)
+        elif self.kind == "runtime":
+            app = d.AltSetting(0, 0, 0xFF, 0, 0, "Application")
+            intfs = (app,) + d.dfu_alt_settings(1, ["Run-Time DFU"], functional, d.DFU_PROTOCOL_RUNTIME)
+        else:   # normal mode: Particle's vendor-specific control interface
+            intfs = (d.AltSetting(0, 0, 0xFF, 0, 0, None),)
+        return d.DeviceDescription(self.vid, self.pid, self.bcd_device, self.manufacturer, self.product,
+                                   self.serial, intfs)
+
+
+def _scenario_profiles() -> dict:
+    """The devices of compat/dfu-util/scenarios.md, exactly as its header describes them."""
+    photon = platforms.by_name("photon")
+    stm32_alts = ("@Internal Flash  /0x08000000/04*016Kg,01*064Kg,07*128Kg",
+                  "@Option Bytes  /0x1FFFC000/01*016 e",
+                  "@OTP Memory /0x1FFF7800/01*512 e,01*016 e",
+                  "@Device Feature/0xFFFF0000/01*004 e")
+    dfu11 = Profile("dfu11", "dfu11", 0x1209, 0x0001, 0x0100, "pid.codes", "DFU 1.1 test device", "ABC123",
+                    ("Flash",), ("generic",), d.Functional(0x07, 255, 1024, 0x0110), protect=False,
+                    poll_ms=1, image_size=3000)
+    return {
+        "photon": Profile("photon", "dfuse", *photon.dfu_ids, 0x0200, "Particle", "Photon DFU Mode",
+                          "00000000010C", photon.dfu_layouts, ALT_TIMINGS[photon.mcu], PARTICLE_FUNCTIONAL,
+                          protect=False, poll_ms=1, leave="manifest", after_leave="photon-normal",
+                          platform="photon", device_id="00000000010c"),
+        "stm32": Profile("stm32", "dfuse", 0x0483, 0xDF11, 0x2200, "STMicroelectronics", "STM32  BOOTLOADER",
+                         "205F36825242", stm32_alts, ("stm32f2",) * 4, d.Functional(0x0B, 255, 2048, 0x011A),
+                         protect=False, poll_ms=1, leave="manifest", after_unprotect="stm32"),
+        "dfu11": dfu11,
+        "dfu11nt": replace(dfu11, name="dfu11nt", functional=d.Functional(0x03, 255, 1024, 0x0110)),
+        "runtime": Profile("runtime", "runtime", 0x1209, 0x0002, 0x0100, "pid.codes", "DFU run-time test device",
+                           "ABC123", functional=d.Functional(0x07, 1000, 1024, 0x0110), poll_ms=1,
+                           after_detach="dfu11"),
+    }
+
+
+SCENARIO_PROFILES = _scenario_profiles()
+
+
+def default_device_id(platform_name: str, index: int) -> str:
+    """A stable 24-hex id per (platform, attach position), so runs are reproducible."""
+    return hashlib.sha256(f"particle-py-sim:{platform_name}:{index}".encode()).hexdigest()[:24]
+
+
+def _platform_profile(p: platforms.Platform, normal: bool, device_id: str) -> Profile:
+    gen = p.generation
+    if normal:
+        return Profile(p.name + NORMAL_SUFFIX, "normal", *p.usb_ids, 0x0250, "Particle", p.display_name,
+                       device_id, platform=p.name, device_id=device_id, dfu_profile=p.name + ":real=1",
+                       firmware_version=DEFAULT_FIRMWARE_VERSION.get(gen, "5.8.0"))
+    functional = CORE_FUNCTIONAL if gen == 1 else PARTICLE_FUNCTIONAL
+    serial = device_id if p.dfu_serial_is_device_id else device_id[-12:].upper()
+    manufacturer = "Spark Devices" if p.dfu_ids[0] == platforms.CORE_VID else "Particle"
+    return Profile(p.name, "dfuse", *p.dfu_ids, 0x0200, manufacturer, f"{p.display_name} DFU Mode", serial,
+                   p.dfu_layouts, ALT_TIMINGS.get(p.mcu, ("generic",) * len(p.dfu_layouts)), functional,
+                   protect=True, poll_ms=None, leave=LEAVE_HABIT.get(gen, "manifest"),
+                   after_leave=p.name + NORMAL_SUFFIX, platform=p.name, device_id=device_id)
+
+
+def _parse_options(text: str) -> dict:
+    opts = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        if "=" not in item:
+            raise ValueError(f"profile option {item!r} is not key=value")
+        k, v = item.split("=", 1)
+        opts[k.strip()] = v.strip()
+    return opts
+
+
+def build(spec: str, index: int = 0) -> Profile:
+    """The Profile for a profile string; ``index`` is the attach position (for default ids)."""
+    name, _, opt_text = spec.partition(":")
+    name = name.strip().lower()
+    opts = _parse_options(opt_text)
+    real = opts.pop("real", "0") not in ("0", "", "false")
+    normal = name.endswith(NORMAL_SUFFIX)
+    base_name = name[: -len(NORMAL_SUFFIX)] if normal else name
+    platform = platforms.by_name(base_name)
+    device_id = opts.pop("id", None)
+    if device_id is not None:
+        device_id = device_id.lower()
+    if name in SCENARIO_PROFILES and not real:
+        prof = SCENARIO_PROFILES[name]
+        if device_id:
+            prof = replace(prof, serial=device_id.upper() if prof.platform is None else device_id,
+                           device_id=device_id)
+    elif platform is not None:
+        prof = _platform_profile(platform, normal, device_id or default_device_id(platform.name, index))
+    else:
+        known = sorted(set(SCENARIO_PROFILES) | set(platforms.names()))
+        raise ValueError(f"unknown simulator profile {name!r} (known: {', '.join(known)}, <platform>-normal)")
+    changes = {}
+    if "leave" in opts:
+        leave = opts.pop("leave")
+        if leave not in ("manifest", "dnidle", "reset"):
+            raise ValueError(f"leave={leave!r}: expected manifest, dnidle or reset")
+        changes["leave"] = leave
+    if "poll" in opts:
+        poll = opts.pop("poll")
+        changes["poll_ms"] = None if poll == "model" else int(poll, 0)
+    if "protect" in opts:
+        changes["protect"] = opts.pop("protect") not in ("0", "false", "")
+    if "fw" in opts:
+        changes["firmware_version"] = opts.pop("fw")
+    device_knobs = knobs_mod.normalize(opts)           # whatever is left must be fault knobs
+    if device_knobs:
+        changes["knobs"] = device_knobs
+    return replace(prof, spec=spec, **changes)
+
+
+def successor_spec(prof: Profile, target: Optional[str]) -> Optional[str]:
+    """Profile string for the device that appears after a re-enumeration, keeping its id."""
+    if target is None:
+        return None
+    name, _, opts = target.partition(":")
+    if prof.device_id and prof.platform is not None:
+        opts = ",".join(filter(None, [opts, f"id={prof.device_id}"]))
+    return name + (":" + opts if opts else "")

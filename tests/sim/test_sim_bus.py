@@ -1,0 +1,109 @@
+"""Attach order, persistence between processes, re-enumeration, the log."""
+import json
+import subprocess
+import sys
+
+from particle_py.sim import SimBus, create_state, read_log
+
+from conftest import Dfu, make_bus
+
+
+def test_attach_order_ports_and_devnums(state_dir):
+    bus = make_bus(state_dir, ["photon", "stm32", "dfu11", "runtime"])
+    assert [(d.path, d.devnum, f"{d.vid:04x}:{d.pid:04x}") for d in bus.devices()] == [
+        ("1-2", 5, "2b04:d006"), ("1-3", 6, "0483:df11"), ("1-4", 7, "1209:0001"), ("1-5", 8, "1209:0002")]
+
+
+def test_flash_and_state_persist_across_loads(state_dir):
+    bus = make_bus(state_dir, ["photon"])
+    host = Dfu(bus.devices()[0])
+    host.erase(0x08020000)
+    host.write(0x08020000, b"persisted")
+    bus.save()
+    again = SimBus.load(state_dir)
+    dev = again.devices()[0]
+    assert dev.memory(0).peek(0x08020000, 9) == b"persisted"
+    assert Dfu(dev).status() == (0, 0, 5)          # still in dfuDNLOAD-IDLE: the host must abort
+    assert dev.flash_time_us == bus.devices()[0].flash_time_us > 0
+    third = SimBus.load(state_dir)
+    assert third.devices()[0].memory(0).peek(0x08020000, 9) == b"persisted"
+
+
+def test_another_process_sees_the_same_device(state_dir):
+    bus = make_bus(state_dir, ["argon"])
+    dev = bus.devices()[0]
+    dev.memory(2).poke(0x80000000, b"external")
+    bus.save()
+    code = ("import sys; from particle_py.sim import SimBus; b = SimBus.load(sys.argv[1]); "
+            "d = b.devices()[0]; print(d.memory(2).peek(0x80000000, 8).decode()); "
+            "d.memory(0).poke(0x30000, b'child'); b.save()")
+    out = subprocess.run([sys.executable, "-c", code, str(state_dir)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "external"
+    assert SimBus.load(state_dir).devices()[0].memory(0).peek(0x30000, 5) == b"child"
+
+
+def test_runtime_detach_and_reset_reenumerates_as_dfu11(state_dir):
+    bus = make_bus(state_dir, ["photon", "runtime"])
+    rt = bus.devices()[1]
+    assert Dfu(rt, intf=1).status() == (0, 0, 0)    # appIDLE
+    rt.control(0x21, 0, 1000, 1, b"", 0)            # DETACH
+    assert Dfu(rt, intf=1).status() == (0, 0, 1)    # appDETACH
+    rt.reset()
+    devices = bus.devices()
+    assert [(d.profile.name, d.path, d.devnum) for d in devices] == [("photon", "1-2", 5), ("dfu11", "1-3", 7)]
+    bus.save()
+    assert [d.profile.name for d in SimBus.load(state_dir).devices()] == ["photon", "dfu11"]
+
+
+def test_leave_reboots_a_platform_device_into_normal_mode_with_its_flash(state_dir):
+    bus = make_bus(state_dir, ["boron:id=e00fce68eedc3c3f17f89017"])
+    host = Dfu(bus.devices()[0])
+    host.erase(0x000D4000)
+    host.write(0x000D4000, b"user app")
+    host.dnload(2, b"")
+    assert host.status()[2] == 7
+    normal = bus.devices()[0]
+    assert (normal.vid, normal.pid, normal.serial) == (0x2B04, 0xC00D, "e00fce68eedc3c3f17f89017")
+    assert normal.memory(0).peek(0x000D4000, 8) == b"user app"
+
+
+def test_gen2_leave_resets_at_once(state_dir):
+    import pytest
+    from particle_py.sim import SimUsbError
+    bus = make_bus(state_dir, ["electron"])
+    host = Dfu(bus.devices()[0])
+    host.set_address(0x08080000)
+    host.dnload(2, b"")
+    with pytest.raises(SimUsbError) as e:
+        host.status()
+    assert e.value.code == -1
+    assert bus.devices()[0].pid == 0xC00A
+
+
+def test_log_records_every_control_transfer(state_dir):
+    bus = make_bus(state_dir, ["photon"])
+    dev = bus.devices()[0]
+    Dfu(dev).erase(0x08020000)
+    bus.save()
+    controls = [e for e in read_log(state_dir) if e["event"] == "control"]
+    assert [(e["bmRequestType"], e["bRequest"], e["wValue"], e["data"]) for e in controls] == [
+        (0x21, 1, 0, "4100000208"), (0xA1, 3, 0, ""), (0xA1, 3, 0, "")]
+    assert controls[1]["reply"] == "000100000400"
+    assert json.dumps(controls)                        # plain JSON, readable by any test
+
+
+def test_sleep_ms_advances_modelled_clock_only(state_dir):
+    bus = make_bus(state_dir, ["photon"])
+    bus.sleep_ms(1500)
+    bus.save()
+    assert SimBus.load(state_dir).clock_us == 1_500_000
+
+
+def test_create_state_replaces_previous_state(state_dir):
+    bus = make_bus(state_dir, ["photon"])
+    bus.devices()[0].memory(0).poke(0x08020000, b"old")
+    bus.save()
+    create_state(state_dir, ["photon", "photon"], {})
+    bus = SimBus.load(state_dir)
+    assert len(bus.devices()) == 2
+    assert bus.devices()[0].memory(0).peek(0x08020000, 3) == b"\xff" * 3

@@ -1,0 +1,126 @@
+"""Every fault knob of the scenarios header, with the semantics the transcripts show."""
+import pytest
+
+from particle_py.sim import SimUsbError, knobs
+
+from conftest import Dfu, make_bus
+
+
+def photon(state_dir, **k):
+    dev = make_bus(state_dir, ["photon"], {f"FAKE_{n}": str(v) for n, v in k.items()}).devices()[0]
+    dev.set_interface(0, 0)
+    return dev
+
+
+def test_open_fail(state_dir):
+    dev = photon(state_dir, OPEN_FAIL=-3)
+    with pytest.raises(SimUsbError) as e:
+        dev.open()
+    assert e.value.code == -3
+
+
+def test_start_state_and_status(state_dir):
+    assert Dfu(photon(state_dir, START_STATE=10, START_STATUS=10)).status() == (10, 0, 10)
+
+
+def test_start_state_dnload_idle_then_abort(state_dir):
+    dev = photon(state_dir, START_STATE=5)
+    host = Dfu(dev)
+    assert host.status() == (0, 0, 5)
+    host.abort()
+    assert host.status() == (0, 0, 2)
+
+
+def test_write_fail_status_on_first_data_block(state_dir):
+    dev = photon(state_dir, WRITE_FAIL_STATUS=3)
+    host = Dfu(dev)
+    host.erase(0x08020000)
+    assert host.write(0x08020000, b"\x00" * 4096)[-1] == (3, 0, 10)
+
+
+def test_erase_fail_status(state_dir):
+    assert Dfu(photon(state_dir, ERASE_FAIL_STATUS=4)).erase(0x08020000) == [(0, 1, 4), (4, 0, 10)]
+
+
+def test_no_dnbusy_after_commands(state_dir):
+    host = Dfu(photon(state_dir, NO_DNBUSY=1))
+    host.dnload(0, b"\x41\x00\x00\x02\x08")
+    assert host.status() == (0, 0, 5)
+
+
+def test_dnload_err_hits_data_blocks_not_commands(state_dir):
+    host = Dfu(photon(state_dir, DNLOAD_ERR=-9))
+    assert host.erase(0x08020000)[1] == (0, 0, 5)
+    host.set_address(0x08020000)
+    with pytest.raises(SimUsbError) as e:
+        host.dnload(2, b"\x00" * 16)
+    assert e.value.code == -9
+
+
+def test_upload_err(state_dir):
+    dev = make_bus(state_dir, ["dfu11"], {"FAKE_UPLOAD_ERR": "-9"}).devices()[0]
+    with pytest.raises(SimUsbError) as e:
+        Dfu(dev).upload(0, 1024)
+    assert e.value.code == -9
+
+
+def test_leave_err(state_dir):
+    dev = photon(state_dir, LEAVE_ERR=-1)
+    host = Dfu(dev)
+    host.set_address(0x08020000)
+    host.dnload(2, b"")
+    with pytest.raises(SimUsbError) as e:
+        host.status()
+    assert e.value.code == -1 and dev.gone
+
+
+def test_leave_state(state_dir):
+    host = Dfu(photon(state_dir, LEAVE_STATE=5))
+    host.set_address(0x08020000)
+    host.dnload(2, b"")
+    assert host.status() == (0, 0, 5)
+
+
+def test_tsize_changes_block_addressing(state_dir):
+    dev = photon(state_dir, TSIZE=1024)
+    host = Dfu(dev)
+    host.erase(0x08020000)
+    host.set_address(0x08020000)
+    host.dnload(3, b"\x01" * 4)
+    host.status(), host.status()
+    assert dev.memory(0).peek(0x08020400, 4) == b"\x01" * 4
+
+
+def test_unplug_after_n_transfers(state_dir):
+    dev = photon(state_dir, UNPLUG_AFTER=2)
+    host = Dfu(dev)
+    host.status(), host.status()
+    with pytest.raises(SimUsbError) as e:
+        host.status()
+    assert e.value.code == -4
+
+
+def test_stall_and_timeout_on_a_request(state_dir):
+    host = Dfu(photon(state_dir, STALL_REQUEST=3))
+    with pytest.raises(SimUsbError) as e:
+        host.status()
+    assert e.value.code == -9
+    host = Dfu(make_bus(state_dir, ["photon"], {"FAKE_TIMEOUT_REQUEST": "1"}).devices()[0])
+    with pytest.raises(SimUsbError) as e:
+        host.dnload(0, b"\x21\x00\x00\x02\x08")
+    assert e.value.code == -7
+
+
+def test_per_device_knobs_in_the_profile_string(state_dir):
+    bus = make_bus(state_dir, ["photon:FAKE_LEAVE_STATE=5", "photon"])
+    first, second = bus.devices()
+    assert first.knobs == {"LEAVE_STATE": 5} and second.knobs == {}
+
+
+def test_every_header_knob_is_in_the_table():
+    header = ["OPEN_FAIL", "START_STATE", "START_STATUS", "WRITE_FAIL_STATUS", "ERASE_FAIL_STATUS", "NO_DNBUSY",
+              "DNLOAD_ERR", "UPLOAD_ERR", "TSIZE", "LEAVE_ERR", "LEAVE_STATE"]
+    assert set(header) <= set(knobs.BY_NAME)
+    assert knobs.normalize({"FAKE_TSIZE": "0x400", "leave_state": 5}) == {"TSIZE": 1024, "LEAVE_STATE": 5}
+    with pytest.raises(ValueError):
+        knobs.normalize({"FAKE_NOPE": "1"})

@@ -1,0 +1,35 @@
+"""The fixes users are told about, per system."""
+from particle_py.usb import hints
+
+
+def test_linux_permission_denied_prints_the_udev_rule_and_how_to_install_it():
+    text = hints.hint_for_error(-3, 0x2B04, 0xD006, platform="linux")
+    assert 'ATTRS{idVendor}=="2b04", ATTRS{idProduct}=="[cd]0??", GROUP="plugdev", MODE="0666"' in text
+    assert 'ATTRS{idVendor}=="1d50", ATTRS{idProduct}=="607[df]"' in text
+    assert "/etc/udev/rules.d/50-particle.rules" in text
+    assert "sudo udevadm control --reload-rules" in text
+    assert "unplug and reconnect" in text
+
+
+def test_windows_not_supported_or_access_points_at_winusb():
+    for code in (-12, -3, -5):
+        text = hints.hint_for_error(code, 0x2B04, 0xD006, platform="win32")
+        assert "WinUSB" in text and "Zadig" in text and "2b04:d006" in text
+
+
+def test_foreign_dfu_devices_are_named():
+    assert "Bluetooth" in hints.foreign_dfu_device_hint(0x0489, 0xE07A)
+    assert "Bluetooth" in hints.foreign_dfu_device_hint(0x0A5C, 0x217F)
+    assert "Apple" in hints.foreign_dfu_device_hint(0x05AC, 0x8290)
+    assert hints.foreign_dfu_device_hint(0x2B04, 0xD006) is None
+
+
+def test_nothing_to_add_for_a_stall():
+    assert hints.hint_for_error(-9, platform="linux") is None
+
+
+def test_no_backend_hint_names_the_package_per_system(monkeypatch):
+    monkeypatch.setattr(hints.sys, "platform", "linux")
+    assert "apt-get install libusb-1.0-0" in hints.no_backend_hint()
+    monkeypatch.setattr(hints.sys, "platform", "win32")
+    assert "libusb-package" in hints.no_backend_hint()
