@@ -1,0 +1,134 @@
+"""The seed thread, replayed on a simulated Photon and a simulated cloud.
+
+A Photon blinks cyan with a red burst: its device key is bad and its server key is
+not the cloud's. The thread's fixes are run as typed there, each printed with its
+output, with the LED before and after: system firmware with dfu-util, the server
+key with dfu-util at DCT 2082, then `particle keys doctor`. It ends breathing cyan
+and claimable with `particle device add`.
+
+Nothing here touches real devices or your ~/.particle: everything lives in a
+temporary folder (kept with --keep).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DEVICE_ID = "3a0029000c47343432313031"
+OWNER, PASSWORD = "owner@example.com", "demo-password"
+BIN = Path(sys.executable).parent
+
+
+def banner(text: str) -> None:
+    print(f"\n### {text}", flush=True)
+
+
+def run(env: dict, *argv: str, expect: "int | None" = 0, cwd: Path) -> str:
+    print(f"$ {' '.join(argv)}", flush=True)
+    program = shutil.which(argv[0], path=str(BIN)) or argv[0]
+    proc = subprocess.run([program, *argv[1:]], env=env, cwd=cwd, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    # a progress bar repaints with \r: show only its last state, as a terminal would
+    lines = [line.rsplit("\r", 1)[-1] for line in proc.stdout.rstrip("\n").split("\n")]
+    print("\n".join(lines), flush=True)
+    if expect is not None and proc.returncode != expect:
+        print(f"!! exit status {proc.returncode}, expected {expect}", flush=True)
+        raise SystemExit(1)
+    return proc.stdout
+
+
+def led(env: dict, cwd: Path) -> None:
+    run(env, "particle-sim", "status", cwd=cwd)
+
+
+def start_cloud(env: dict, state: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([str(BIN / "particle-sim"), "cloud", "--state", str(state / "cloud"),
+                             "--user", f"{OWNER}:{PASSWORD}"], env=env, stdout=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    url = first.strip().rsplit(" ", 1)[-1]
+    if not url.startswith("http://127.0.0.1:"):
+        proc.kill()
+        raise SystemExit(f"the simulated cloud did not start: {first!r}")
+    return proc, url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="particle-py-demo-"))
+    state, home = work / "sim", work / "home"
+    home.mkdir()
+    env = dict(os.environ, PARTICLE_PY_SIM=str(state), HOME=str(home), USERPROFILE=str(home),
+               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    from particle_py.sim import contents
+    from particle_py.platforms import by_name
+    photon = by_name("photon")
+    cloud = None
+    try:
+        banner("A Photon whose keys went bad (simulated: Device OS 0.6.2, corrupt device key, wrong server key)")
+        run(env, "particle-sim", "create", "photon", "--id", DEVICE_ID, "--device-os", "0.6.2",
+            "--key", "corrupt", "--server-key", "wrong", "--owner", OWNER, cwd=work)
+        cloud, url = start_cloud(env, state)
+        print(f"(simulated Particle cloud at {url}; particle's config points there)")
+        (home / ".particle").mkdir()
+        (home / ".particle" / "particle.config.json").write_text(f'{{"apiUrl": "{url}"}}\n')
+        led(env, work)
+
+        banner("Log in (the simulated cloud's user)")
+        run(env, "particle", "login", "--username", OWNER, "--password", PASSWORD, cwd=work)
+
+        banner("Put it in DFU mode: hold MODE, tap RESET, release MODE when it blinks yellow")
+        run(env, "particle-sim", "button", "dfu", cwd=work)
+        run(env, "dfu-util", "-l", cwd=work)
+
+        banner("Update Device OS, as the thread says (stand-in system parts with valid module headers)")
+        parts = contents.device_os(photon, "1.5.2")
+        for number, (_address, module) in enumerate(parts, 1):
+            (work / f"system-part{number}-1.5.2-photon.bin").write_bytes(module)
+        run(env, "dfu-util", "-d", "2b04:d006", "-a", "0", "-s", "0x8020000", "-D",
+            "system-part1-1.5.2-photon.bin", cwd=work)
+        # Gen2 bootloaders reset at once on :leave, so dfu-util may report a get_status error
+        # after a good write: particle-py's dfu-util does what dfu-util does here.
+        run(env, "dfu-util", "-d", "2b04:d006", "-a", "0", "-s", "0x8060000:leave", "-D",
+                  "system-part2-1.5.2-photon.bin", cwd=work, expect=None)
+        led(env, work)
+
+        banner("Restore the server key: dfu-util -a 1 -s 2082 -D cloud_public.der")
+        shutil.copy(state / "cloud" / "server_rsa.pub.der", work / "cloud_public.der")
+        run(env, "particle-sim", "button", "dfu", cwd=work)
+        run(env, "dfu-util", "-d", "2b04:d006", "-a", "1", "-s", "2082", "-D", "cloud_public.der", cwd=work)
+
+        banner("A new device key, written to the device and sent to the cloud")
+        run(env, "particle", "keys", "doctor", DEVICE_ID, cwd=work)
+
+        banner("Reset: the device boots with its new keys")
+        run(env, "particle-sim", "button", "reset", cwd=work)
+        led(env, work)
+
+        banner("Claim it")
+        run(env, "particle", "device", "add", DEVICE_ID, cwd=work)
+        status = subprocess.run([str(BIN / "particle-sim"), "status"], env=env, text=True,
+                                stdout=subprocess.PIPE).stdout
+        if "breathing cyan" not in status:
+            print("!! the device is not breathing cyan")
+            return 1
+        print("\nThe Photon is breathing cyan: connected to the (simulated) cloud.")
+        return 0
+    finally:
+        if cloud is not None:
+            cloud.terminate()
+            cloud.wait(timeout=10)
+        if args.keep:
+            print(f"(kept {work})")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
