@@ -176,8 +176,10 @@ def _backup_device_key(device, slot, protocol: str, name: str, say: Say) -> back
     current = read_slot(device, slot)
     info = formats.parse_device_slot(current, slot.alg)
     pub = formats.public_pem(info.key) if info else None
-    saved = backup.save_slot(device.device_id, "device-key", slot.alg, current,
-                             local_name=f"backup_{slot.alg}_{os.path.basename(name)}", public_pem=pub)
+    # particle-cli's name for it, always .der: it holds the slot's DER bytes whatever the input file was
+    local_name = f"backup_{slot.alg}_{os.path.basename(filename_no_ext(name))}.der"
+    saved = backup.save_slot(device.device_id, "device-key", slot.alg, current, local_name=local_name,
+                             public_pem=pub)
     _report_aside(say, saved.moved_aside)
     say(f"Saved existing key to {saved.local}")
     say(f"A copy is kept in {saved.archive}")
@@ -355,7 +357,10 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
         from particle_py.cloud.api import not_logged_in
         raise fail(not_logged_in())
     if device_id is None:
-        device = open_device(None, need_dfu=False, say=say)
+        try:
+            device = open_device(None, need_dfu=False, say=say)
+        except ParticlePyError as err:
+            raise fail(err)
         device_id = device.device_id
         _close(device)
     device_id = device_id.lower()

@@ -162,7 +162,7 @@ def test_keys_load_converts_pkcs8_pem_and_keeps_a_corrupt_old_key_as_raw_bytes(s
     code, out, err = particle("keys", "load", "k.pem")
     assert code == 0, err
     assert "The key on the device was not a valid key; its raw bytes were saved as they were." in out
-    assert Path("backup_ec_k.pem").read_bytes() == garbage
+    assert Path("backup_ec_k.der").read_bytes() == garbage
     assert s.peek(slot)[:121] == formats.device_der(key)
 
 

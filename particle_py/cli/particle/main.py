@@ -66,13 +66,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         sys.stderr.write("Interrupted.\n")
         return 130
     except Exception as exc:           # click usage errors and friends
-        import click
-        if isinstance(exc, click.exceptions.Exit):
+        import typer
+        try:
+            from click import ClickException
+        except ModuleNotFoundError:        # typer >= 0.26 vendors click as typer._click
+            from typer._click import ClickException
+        if isinstance(exc, typer.Exit):
             return exc.exit_code
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, ClickException):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if isinstance(exc, typer.Abort):
             sys.stderr.write("Aborted!\n")
             return 1
         raise
