@@ -369,7 +369,8 @@ def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                         help="attach a Particle device of this platform in DFU mode (repeatable)")
     parser.add_argument("--profile", action="append", default=[],
                         help="attach a device of this profile: photon, stm32, dfu11, dfu11nt, runtime, "
-                             "<platform>, <platform>-normal (repeatable; comma lists accepted)")
+                             "<platform>, <platform>-normal (repeatable; comma lists accepted; '' = no "
+                             "device; default: one photon)")
     parser.add_argument("--state", help="device state folder; created from the profiles if missing, "
                                         "kept afterwards so later commands see the same device")
     parser.add_argument("--fault", action="append", default=[], metavar="KNOB=VALUE",
@@ -382,7 +383,10 @@ def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return opts, command
 
 
-def _profiles(opts: argparse.Namespace) -> list[str]:
+def _profiles(opts: argparse.Namespace) -> list[str] | None:
+    """The profiles asked for; None when none was named (then one Photon), [] for --profile ''."""
+    if not opts.platform and not opts.profile:
+        return None
     names: list[str] = []
     for item in opts.platform + opts.profile:
         names.extend(p for p in item.split(",") if p)
@@ -445,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         state_dir = temp_dir
     try:
         if not os.path.isdir(state_dir) or not os.listdir(state_dir):
-            create_state(state_dir, profiles or ["photon"], knobs)
-        elif profiles or knobs:
+            create_state(state_dir, ["photon"] if profiles is None else profiles, knobs)
+        elif profiles is not None or knobs:
             sys.stderr.write("umockdev-run: --state folder exists; --profile/--platform/--fault ignored\n")
         return _run(state_dir, command, opts.log)
     finally:

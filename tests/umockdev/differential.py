@@ -172,6 +172,8 @@ def added_cases() -> list[Case]:
         "FAKE_TSIZE": ["0", "1024", "100", "64"],
         "FAKE_LEAVE_ERR": ["-1", "-4"],
         "FAKE_LEAVE_STATE": ["5", "2"],
+        "FAKE_UNPLUG_AFTER": ["3", "12"],
+        "FAKE_STALL_REQUEST": ["3", "1", "2"],
     }
     commands = {
         "photon": ("-a 0 -s 0x08020000:leave -D fw10k.bin", "-a 0 -s 0x08000000:4096 -U up.bin"),
@@ -186,6 +188,8 @@ def added_cases() -> list[Case]:
                 if knob in ("FAKE_UPLOAD_ERR", "FAKE_TSIZE", "FAKE_OPEN_FAIL", "FAKE_START_STATE"):
                     add(f"knob_{short}_{value}_{profile}_ul", profile, ul, {knob: value})
     add("knob_open_fail_list_multi", "photon,stm32", "-l", {"FAKE_OPEN_FAIL": "-3"})
+    # libusb waits out dfu-util's own 5 s timeout in real time here: one case is enough
+    add("knob_timeout_request_3_dfu11_dl", "dfu11", "-D fw5000.bin", {"FAKE_TIMEOUT_REQUEST": "3"})
 
     # -- every Particle platform, in DFU mode -------------------------------------------
     for platform in PLATFORMS:
@@ -254,17 +258,26 @@ def added_cases() -> list[Case]:
     return cases
 
 
+SCENARIO_FILES = [ROOT / "compat" / "dfu-util" / "scenarios.md"]
+
+
 def compat_cases() -> list[Case]:
-    """The scenarios of compat/dfu-util/scenarios.md, through compat-replay's own parser."""
-    try:
-        from compat import replay as compat_replay  # the replay engineer's parser (compat/replay.py)
-    except ImportError:
-        return []
+    """The scenarios of compat/, through the replay's own parser and input-file recipes."""
+    from compat.replay import inputs, notation
+
     cases = []
-    for scenario in compat_replay.load_scenarios():
-        files = compat_replay.input_files(scenario) if hasattr(compat_replay, "input_files") else {}
-        cases.append(Case(f"compat_{scenario.name}", list(scenario.profiles), list(scenario.args),
-                          dict(scenario.knobs), dict(files), source="compat"))
+    for path in SCENARIO_FILES:
+        for scenario in notation.parse_file(path.read_text(encoding="utf-8"), str(path)):
+            if scenario.error or not scenario.argv:
+                continue
+            files = {}
+            for word in scenario.argv[1:]:
+                make = inputs.recipe_for(word) if not Path(word).is_absolute() and ".." not in word else None
+                if make is not None:
+                    files[word] = make()
+            knobs = {k: v for k, v in scenario.knobs.items()}
+            cases.append(Case(f"compat_{scenario.name}", list(scenario.profiles), list(scenario.argv[1:]),
+                              knobs, files, source="compat"))
     return cases
 
 
@@ -331,9 +344,7 @@ def run_case(case: Case, tool: str, keep: Path | None = None) -> Outcome:
         for name, data in case.files.items():
             (work / name).write_bytes(data)
         cmd = [str(UMOCKDEV_RUN), "--state", str(state), "--log", str(wire)]
-        for profile in case.profiles:
-            if profile:
-                cmd += ["--profile", profile]
+        cmd += ["--profile", ",".join(case.profiles)]
         for knob, value in case.knobs.items():
             cmd += ["--fault", f"{knob}={value}"]
         env = dict(os.environ)
