@@ -234,6 +234,12 @@ def _parse_description(scenario: Scenario, text: str) -> None:
         raise NotationError(f"{scenario.source}:{scenario.line_no}: empty command")
 
 
+def _check_exit(lines: list, where: str) -> None:
+    exits = [n for n, line in enumerate(lines) if line.kind == "X"]
+    if exits != [len(lines) - 1]:
+        raise NotationError(f"{where}: the transcript must end with exactly one [exit status N]")
+
+
 def _parse_scenario(scenario: Scenario, body: list, first_line_no: int) -> None:
     where = f"{scenario.source}:{scenario.line_no} ({scenario.name})"
     description: list = []
@@ -276,6 +282,8 @@ def _parse_scenario(scenario: Scenario, body: list, first_line_no: int) -> None:
             if banner:
                 scenario.recorded_banners[version] = banner
             full[version] = stripped
+    for version, lines in full.items():
+        _check_exit(lines, f"{where} [{version}]")
     for version, kind, base, data in pending:
         if kind == "full":
             continue
@@ -284,9 +292,7 @@ def _parse_scenario(scenario: Scenario, body: list, first_line_no: int) -> None:
         full[version] = list(full[base]) if kind == "same" else apply_diff(full[base], data,
                                                                            f"{where} [{version}]")
     for version, lines in full.items():
-        exits = [n for n, line in enumerate(lines) if line.kind == "X"]
-        if exits != [len(lines) - 1]:
-            raise NotationError(f"{where} [{version}]: the transcript must end with exactly one [exit status N]")
+        _check_exit(lines, f"{where} [{version}]")
     # keep the file's order of versions
     scenario.transcripts = {version: full[version] for version, *_ in pending}
 

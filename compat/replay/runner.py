@@ -124,9 +124,14 @@ def run_ours(scenario: Scenario, version: str, folder: Path, program=None) -> tu
     return captured, status
 
 
-def real_command(scenario: Scenario) -> list:
-    """The command line --real runs: the real dfu-util under scripts/umockdev-run."""
+def real_command(scenario: Scenario, empty_state: Optional[Path] = None) -> list:
+    """The command line --real runs: the real dfu-util under scripts/umockdev-run.
+
+    umockdev-run attaches a Photon when given no profile, so a scenario without devices runs on
+    ``empty_state``, a state folder made beforehand with no device (and the knobs)."""
     command = [str(ROOT / "scripts" / "umockdev-run")]
+    if not scenario.profiles and empty_state is not None:
+        return command + ["--state", str(empty_state), "--", "dfu-util", *scenario.argv[1:]]
     for profile in scenario.profiles:
         command += ["--profile", profile]
     for knob, value in scenario.knobs.items():
@@ -148,8 +153,13 @@ def run_real(scenario: Scenario, folder: Path) -> tuple[list, int]:
     work = folder / "work"
     work.mkdir(parents=True)
     make_inputs(scenario.argv, work, must_exist=_download_file(scenario.argv))
+    empty_state = None
+    if not scenario.profiles:
+        from particle_py.sim.state import create_state
+        empty_state = folder / "state"
+        create_state(empty_state, [], scenario.knobs)
     env = {**os.environ, **scenario.plain_env, "PATH": "/usr/bin:" + os.environ.get("PATH", "")}
-    proc = subprocess.run(real_command(scenario), cwd=work, env=env, capture_output=True,
+    proc = subprocess.run(real_command(scenario, empty_state), cwd=work, env=env, capture_output=True,
                           timeout=RUN_TIMEOUT_S)
     out = proc.stdout.decode("utf-8", "replace")
     err = proc.stderr.decode("utf-8", "replace")
