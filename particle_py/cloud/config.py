@@ -34,14 +34,15 @@ def particle_dir() -> Path:
 
 def _read_json(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ParticlePyError(f"Error reading file {path}: {exc.strerror or exc}")
     try:
+        text = raw.decode("utf-8-sig")
         value = json.loads(text) if text.strip() else {}
-    except ValueError as exc:
+    except ValueError as exc:           # UnicodeDecodeError is a ValueError too
         raise ParticlePyError(f"Error parsing file {path}: {exc}",
                               "Fix the JSON in that file or delete it, then run the command again.")
     if not isinstance(value, dict):

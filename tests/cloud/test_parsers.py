@@ -1,0 +1,57 @@
+"""Parsers of outside input in the cloud layer: particle-cli config files and API answers."""
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from particle_py.cloud.api import ApiClient, ApiError
+from particle_py.cloud.config import DEFAULT_API_URL, Settings
+from particle_py.errors import ParticlePyError
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                 max_size=4), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(profile=st.binary(max_size=80) | _json.map(lambda v: json.dumps(v).encode()),
+       config=st.binary(max_size=120) | _json.map(lambda v: json.dumps(v).encode()))
+def test_any_config_file_contents_load_or_give_our_error(tmp_path_factory, profile, config):
+    import os
+    home = tmp_path_factory.mktemp("h")
+    (home / ".particle").mkdir()
+    (home / ".particle" / "profile.json").write_bytes(profile)
+    old = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        s = Settings()
+        (home / ".particle" / f"{s.profile}.config.json").write_bytes(config)
+        s = Settings()
+        assert isinstance(s.api_url, str) and s.api_url
+        assert s.access_token is None or isinstance(s.access_token, str)
+    except ParticlePyError as err:
+        assert err.message.startswith(("Error parsing file", "Error reading file"))
+    finally:
+        os.environ["HOME"] = old
+
+
+def test_defaults_without_any_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    s = Settings()
+    assert (s.profile, s.api_url, s.access_token) == ("particle", DEFAULT_API_URL, None)
+
+
+@given(st.integers(400, 599), st.binary(max_size=200) | _json.map(lambda v: json.dumps(v).encode()))
+def test_any_error_answer_becomes_an_api_error_with_a_message(status, raw):
+    err = ApiClient._http_error(status, ApiClient._json(raw))
+    assert isinstance(err, ApiError) and err.message and err.exit_code == 1
+
+
+def test_error_answers_map_to_particle_cli_messages():
+    assert ApiClient._http_error(401, {}).message == "Your access token is invalid or has expired."
+    assert ApiClient._http_error(400, {"error": "invalid_token"}).hint == "Run particle login to log in again."
+    assert ApiClient._http_error(403, {}).message == "Permission Denied"
+    assert ApiClient._http_error(404, {"errors": ["device not found"]}).message == "device not found"
+    assert ApiClient._http_error(500, {}).message == "The Particle cloud answered HTTP 500"
