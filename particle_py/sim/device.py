@@ -392,6 +392,10 @@ class DfuDevice(SimDevice):
             raise _Stall()
         if rt == 0x21 and req == DFU_DETACH:
             return None                         # in DFU mode a detach changes nothing
+        if self.state_code == DFU_DNBUSY and req in (DFU_DNLOAD, DFU_UPLOAD):
+            # the host waited out bwPollTimeout without polling again (dfu-util's :will-reset):
+            # the operation has finished by now
+            self.state_code, self.status = self.final
         if rt == 0x21 and req == DFU_DNLOAD:
             return self._dnload(value, data)
         if rt == 0xA1 and req == DFU_UPLOAD:

@@ -177,3 +177,16 @@ def test_plain_dfu_zero_length_download_in_idle_stalls(state_dir):
     dev = make_bus(state_dir, ["dfu11"]).devices()[0]
     with pytest.raises(SimUsbError):
         Dfu(dev).dnload(0, b"")
+
+
+def test_next_download_after_a_single_busy_poll_is_accepted(state_dir):
+    # dfu-util :will-reset stops polling at dfuDNBUSY and sends the next command
+    dev = make_bus(state_dir, ["stm32"]).devices()[0]
+    host = Dfu(dev)
+    host.dnload(0, b"\x21" + struct.pack("<I", 0x08010000))
+    assert host.status()[2] == DNBUSY
+    host.dnload(2, b"\x00" * 8)
+    assert host.status()[2] == DNBUSY
+    host.dnload(0, b"\x21" + struct.pack("<I", 0x08010008))
+    assert host.status()[2] == DNBUSY
+    assert dev.memory(0).peek(0x08010000, 8) == b"\x00" * 8
