@@ -1,6 +1,7 @@
 """Device profiles: what a simulated device is, as data.
 
-A profile string is ``name`` or ``name:key=value,key=value``. Names:
+A profile string is ``name`` or ``name:key=value:key=value`` (``,`` also separates options;
+a comma-split list hands the options back to the profile before them, see state.py). Names:
 
 - ``photon``, ``stm32``, ``dfu11``, ``dfu11nt``, ``runtime``: the devices of the recorded
   dfu-util transcripts (compat/dfu-util/scenarios.md header), reproduced exactly: serial
@@ -21,6 +22,7 @@ Options: ``id=<hex>`` (device id / serial), ``leave=manifest|dnidle|reset``, ``p
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -143,7 +145,7 @@ def _platform_profile(p: platforms.Platform, normal: bool, device_id: str) -> Pr
 
 def _parse_options(text: str) -> dict:
     opts = {}
-    for item in filter(None, (x.strip() for x in text.split(","))):
+    for item in filter(None, (x.strip() for x in re.split(r"[:,]", text))):
         if "=" not in item:
             raise ValueError(f"profile option {item!r} is not key=value")
         k, v = item.split("=", 1)
@@ -198,5 +200,5 @@ def successor_spec(prof: Profile, target: Optional[str]) -> Optional[str]:
         return None
     name, _, opts = target.partition(":")
     if prof.device_id and prof.platform is not None:
-        opts = ",".join(filter(None, [opts, f"id={prof.device_id}"]))
+        opts = ":".join(filter(None, [opts, f"id={prof.device_id}"]))
     return name + (":" + opts if opts else "")

@@ -22,8 +22,8 @@ def create_state(state_dir, profiles: Iterable[str], knobs: Optional[dict] = Non
         if os.path.exists(path):
             os.remove(path)
     if isinstance(profiles, str):
-        profiles = [p for p in profiles.split(",") if p.strip()] if "," in profiles or ":" not in profiles \
-            else [profiles]
+        profiles = profiles.split(",")
+    profiles = _rejoin_options(profiles)
     bus = SimBus(state_dir, knobs)
     for spec in profiles:
         dev = bus.attach(spec.strip())
@@ -34,3 +34,17 @@ def create_state(state_dir, profiles: Iterable[str], knobs: Optional[dict] = Non
                 dev.status = value
     bus.save()
     return bus
+
+
+def _rejoin_options(items) -> list:
+    """['photon:real=1', 'id=3a00...', 'argon'] -> ['photon:real=1:id=3a00...', 'argon']: a list
+    split on commas hands profile options (key=value without a profile name) back to their profile."""
+    out: list = []
+    for item in (str(i).strip() for i in items):
+        if not item:
+            continue
+        if out and "=" in item and ":" not in item.split("=", 1)[0]:
+            out[-1] += ":" + item
+        else:
+            out.append(item)
+    return out

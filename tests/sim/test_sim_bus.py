@@ -107,3 +107,11 @@ def test_create_state_replaces_previous_state(state_dir):
     bus = SimBus.load(state_dir)
     assert len(bus.devices()) == 2
     assert bus.devices()[0].memory(0).peek(0x08020000, 3) == b"\xff" * 3
+
+
+def test_profile_options_survive_comma_separated_lists(state_dir):
+    bus = make_bus(state_dir, "photon:real=1,id=3a0035000f47343432313031,argon,stm32".split(","))
+    names = [(d.profile.name, d.serial) for d in bus.devices()]
+    assert names[0] == ("photon", "3a0035000f47343432313031")
+    assert [n for n, _ in names] == ["photon", "argon", "stm32"]
+    assert bus.devices()[0].profile.protect                 # real=1 reached the photon
