@@ -176,7 +176,7 @@ def apply_diff(base: list, diff_lines: list, where: str) -> list:
             hunks.append(current)
             continue
         if current is None:
-            if not raw.strip():
+            if not raw.strip() or raw.startswith(("--- ", "+++ ")):  # blank, or a diff tool's file header
                 continue
             raise NotationError(f"{where}: diff text before the first @@ line: {raw!r}")
         if raw.startswith("-"):

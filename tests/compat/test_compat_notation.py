@@ -307,3 +307,51 @@ def test_cli_filters_by_name_and_version(tmp_path):
     out = io.StringIO()
     assert cli.main([str(RECORDED), "-k", "no_such_scenario"], out=out) == 0
     assert out.getvalue() == "0 passed, 0 failed\n"
+
+
+# -- properties ------------------------------------------------------------------------
+import difflib  # noqa: E402
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+TEXT = st.text(st.characters(blacklist_characters="\\\n\r\t`", blacklist_categories=("Cs",)), max_size=12)
+LINE = st.tuples(st.sampled_from("OE"), TEXT).map(lambda t: f"{t[0]}| {t[1]}")
+TRANSCRIPT = st.tuples(st.lists(LINE, max_size=8), st.integers(0, 255)).map(
+    lambda t: t[0] + [f"[exit status {t[1]}]"])
+
+
+def file_with(base: list, others: dict, tool_header: bool) -> str:
+    parts = ["## generated", "", "Device/env: `FAKE_PROFILES=photon`. Command: `dfu-util -l`", "",
+             "0.11:", "```", *base, "```", ""]
+    for version, lines in others.items():
+        if lines == base:
+            parts += [f"{version}: identical to 0.11 (apart from the banner).", ""]
+            continue
+        diff = list(difflib.unified_diff(base, lines, "a", "b", n=0, lineterm=""))
+        parts += [f"{version}: differences from 0.11 (`-` = 0.11 line, `+` = {version} line):", "```",
+                  *(diff if tool_header else diff[2:]), "```", ""]
+    return "\n".join(parts)
+
+
+@settings(max_examples=150)
+@given(TRANSCRIPT, st.lists(TRANSCRIPT, min_size=1, max_size=3), st.booleans())
+def test_diff_reconstruction_gives_back_every_version(base, others, tool_header):
+    versions = dict(zip(["0.10", "0.9", "0.8"], others))
+    (scenario,) = parse_file(file_with(base, versions, tool_header), "gen.md")
+    assert scenario.error is None
+    assert [line.render() for line in scenario.transcripts["0.11"]] == base
+    for version, lines in versions.items():
+        assert [line.render() for line in scenario.transcripts[version]] == lines
+
+
+@given(st.text(max_size=300))
+def test_any_text_parses_without_raising(text):
+    for scenario in parse_file("## x\n" + text, "any.md"):
+        assert scenario.error or scenario.transcripts
+
+
+@given(st.lists(st.tuples(st.sampled_from([STDOUT, STDERR]), st.text(max_size=6)), max_size=8))
+def test_render_keeps_all_text(segments):
+    lines = render(segments)
+    text = "".join(t for _, t in segments)
+    assert len(lines) == text.count("\n") + (0 if text.endswith("\n") or not text else 1)
