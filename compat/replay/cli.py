@@ -61,7 +61,12 @@ def main(argv: Optional[list] = None, out=None) -> int:
         jobs += [(s, v, opts.real) for s, v in _jobs(parse_file(text, name), opts.versions, opts.name, opts.real)]
 
     if opts.jobs > 1 and len(jobs) > 1:
+        import os
         from concurrent.futures import ProcessPoolExecutor
+
+        from .runner import ROOT
+        # workers started with "spawn" (macOS, Windows) must find compat.replay too
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
         with ProcessPoolExecutor(max_workers=opts.jobs) as pool:
             outcomes = list(pool.map(_run_one, jobs, chunksize=1))
     else:

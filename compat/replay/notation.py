@@ -51,10 +51,10 @@ _BANNER_LINE_RES = [re.compile(p) for p in (
 # getopt loop, parse_number, -p in 0.8, the leftover check, help). A transcript whose first line is
 # one of these has no banner; every other transcript starts with one.
 PRE_BANNER_RES = [re.compile(p) for p in (
-    r"E\| \S*: invalid option -- '.+'$",
-    r"E\| \S*: option requires an argument -- '.+'$",
-    r"E\| \S*: unrecognized option '.*'$",
-    r"E\| \S*: option '.*' (requires an argument|doesn't allow an argument|is ambiguous.*)$",
+    r"E\| .*: invalid option -- '.+'$",
+    r"E\| .*: option requires an argument -- '.+'$",
+    r"E\| .*: unrecognized option '.*'$",
+    r"E\| .*: option '.*' (requires an argument|doesn't allow an argument|is ambiguous.*)$",
     r"E\| dfu-util: Something went wrong with the argument of --",
     r"E\| dfu-util: No digits were found from the argument of --",
     r"E\| dfu-util: USB device paths are not supported by this dfu-util\.",
