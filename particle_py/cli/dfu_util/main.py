@@ -1,0 +1,646 @@
+"""The ``dfu-util`` front end: dfu-util 0.8 / 0.9 / 0.10 / 0.11, byte for byte.
+
+The flow follows dfu-util's main.c; the protocol work is ``particle_py.dfu``; every line
+printed comes from the personality tables (``personality.py``) of the release chosen by
+``PARTICLE_PY_DFU_UTIL_VERSION`` (default 0.11). stdout and stderr are written piece by
+piece, in the order dfu-util writes them (its stdout is unbuffered).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Callable, Optional
+
+from ...dfu import dfuse_file, dfuse_options, layout as layout_mod, probe as probe_mod, protocol as p
+from ...dfu import suffix as suffix_mod
+from ...dfu.engine import Dfuse, DfuDevice, DfuError, dfu_download, dfu_upload, settle
+from .personality import VERSIONS, personality
+from .progress import ProgressBar
+
+DEFAULT_VERSION = "0.11"
+ENV_VERSION = "PARTICLE_PY_DFU_UTIL_VERSION"
+ENV_SIM = "PARTICLE_PY_SIM"
+IMPOSSIBLE = 0x10000
+LIBUSB_VERSION_FALLBACK = "1.0.26 (11724)"
+
+# Progress bars dfu-util draws only without -v (the DfuSe element download); the rest always.
+_QUIET_ONLY_SITES = {"erase_start", "erase_chunk", "erase_end", "dl_chunk", "dl_end"}
+
+
+def banner(version: str) -> str:
+    """dfu-util's 7-line banner; the bug-report line names this program instead."""
+    from ... import __version__ as ours
+    years = {"0.8": "2014", "0.9": "2016", "0.10": "2020", "0.11": "2021"}[version]
+    return (f"dfu-util {version}\n\n"
+            "Copyright 2005-2009 Weston Schmidt, Harald Welte and OpenMoko Inc.\n"
+            f"Copyright 2010-{years} Tormod Volden and Stefan Schmidt\n"
+            "This program is Free Software and has ABSOLUTELY NO WARRANTY\n"
+            f"Please report bugs to particle-py {ours} (a Python re-implementation, not dfu-util)\n\n")
+
+
+class _Exit(Exception):
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+class _Output:
+    """Writes personality messages to the two streams, in order, flushing each piece."""
+
+    def __init__(self, stdout, stderr, prog: str, pers, verbose: int, clock: Optional[Callable] = None):
+        self.stdout, self.stderr = stdout, stderr
+        self.short = prog.rsplit("/", 1)[-1] or prog
+        self.pers = pers
+        self.verbose = verbose
+        self.bar = ProgressBar(self.out_raw, clock)
+
+    def out_raw(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def err_raw(self, text: str) -> None:
+        self.stderr.write(text)
+        self.stderr.flush()
+
+    def _write(self, stream: str, text: str) -> None:
+        if stream == "out":
+            self.out_raw(text + "\n")
+        elif stream == "warn":
+            self.err_raw(f"{self.short}: {text}\n")
+        else:
+            self.err_raw(text + "\n")
+
+    def say(self, key: str, *args, **fields) -> None:
+        entry = self.pers.messages.get(key)
+        if entry is None:
+            return
+        stream, template = entry[0], entry[1]
+        rest = entry[2:]
+        if "+" in stream:                       # two parts on two streams (" failed!" + state line)
+            first, second = stream.split("+")
+            self._write(first, template.format(*args, **fields))
+            self._write(second, rest[0].format(*args, **fields))
+            return
+        if rest and self.verbose < rest[0]:
+            return
+        self._write(stream, template.format(*args, **fields))
+
+    def fail(self, key: str, *args, **fields) -> "_Exit":
+        """Print a failure's lines; return the _Exit to raise."""
+        for stream, template in self.pers.errors.get(key, []):
+            self._write(stream, template.format(*args, **fields))
+        return _Exit(self.pers.exits.get(key, 74))
+
+    def progress(self, label: str, curr: int, maximum: int, site: str) -> None:
+        if site in _QUIET_ONLY_SITES and self.verbose:
+            return
+        self.bar.update(label, curr, maximum)
+
+
+def _status_fields(status: p.DfuStatus) -> dict:
+    return dict(state=status.state, state_name=status.state_name, status=status.status,
+                status_text=status.status_text)
+
+
+@contextlib.contextmanager
+def _sim_environment(environ):
+    """Make the transport see ``environ``'s simulator choice while we run in-process."""
+    if environ is os.environ:
+        yield
+        return
+    before = os.environ.get(ENV_SIM)
+    wanted = environ.get(ENV_SIM)
+    try:
+        if wanted is None:
+            os.environ.pop(ENV_SIM, None)
+        else:
+            os.environ[ENV_SIM] = wanted
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV_SIM, None)
+        else:
+            os.environ[ENV_SIM] = before
+
+
+def _list_devices() -> list:
+    from ... import usb as transport
+    find = getattr(transport, "find_devices", None)
+    if find is not None:
+        return list(find())
+    import usb.core
+    return list(usb.core.find(find_all=True))
+
+
+def _sleep_ms(ms: int) -> None:
+    from ... import usb as transport
+    sleeper = getattr(transport, "sleep_ms", None)
+    if sleeper is not None:
+        sleeper(ms)
+    else:
+        import time
+        time.sleep(ms / 1000.0)
+
+
+def _libusb_version() -> str:
+    from ... import usb as transport
+    getter = getattr(transport, "libusb_version", None)
+    if getter is not None:
+        try:
+            return getter()
+        except Exception:
+            pass
+    return LIBUSB_VERSION_FALLBACK
+
+
+def main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None, clock=None) -> int:
+    """Run dfu-util with ``argv`` (argv[0] = program name); return the exit status."""
+    argv = list(sys.argv if argv is None else argv)
+    stdout = stdout if stdout is not None else sys.stdout
+    stderr = stderr if stderr is not None else sys.stderr
+    environ = os.environ if environ is None else environ
+    version = environ.get(ENV_VERSION, DEFAULT_VERSION)
+    prog = argv[0] if argv else "dfu-util"
+    if version not in VERSIONS:
+        stderr.write(f"{prog.rsplit('/', 1)[-1]}: {ENV_VERSION}={version!r} is not one of "
+                     f"{', '.join(VERSIONS)}\n")
+        stderr.flush()
+        return 64
+    run = _Run(argv, prog, version, stdout, stderr, clock)
+    with _sim_environment(environ):
+        try:
+            return run.execute()
+        except _Exit as done:
+            return done.code
+        finally:
+            run.close()
+
+
+def console() -> None:
+    sys.exit(main())
+
+
+class _Run:
+    def __init__(self, argv, prog, version, stdout, stderr, clock):
+        self.argv, self.prog, self.version = argv, prog, version
+        self.stdout, self.stderr = stdout, stderr
+        self.clock = clock
+        self.pers = personality(version)
+        self.opened: list = []
+        self.out: Optional[_Output] = None
+
+    # --- helpers --------------------------------------------------------------------------
+    def close(self) -> None:
+        for dev in self.opened:
+            probe_mod.close_handle(dev)
+        self.opened = []
+
+    def engine_event(self, kind: str, **kw) -> None:
+        out = self.out
+        if kind == "progress":
+            out.progress(kw["label"], kw["curr"], kw["max"], kw["site"])
+        elif "status" in kw:
+            out.say(kind, **_status_fields(kw["status"]))
+        else:
+            out.say(kind, **kw)
+
+    def probe_event(self, kind: str, key: str, args: tuple) -> None:
+        if key == "cannot_open":
+            vid, pid, devnum, code = args
+            self.out.say("probe_cannot_open", vid=vid, pid=pid, devnum=devnum, error=p.libusb_error_name(code))
+        else:
+            self.out.say("probe_" + key, *args)
+
+    def engine_failure(self, err: DfuError) -> _Exit:
+        args = err.args_
+        name = p.libusb_error_name(args[0]) if args and isinstance(args[0], int) else ""
+        return self.out.fail(err.key, *args, name=name)
+
+    # --- the flow -------------------------------------------------------------------------
+    def execute(self) -> int:
+        from .options import OptionError, check_mode, parse_args
+        try:
+            opts = parse_args(self.argv, self.version, prog=self.prog)
+        except OptionError as err:
+            self.stderr.write(err.stderr_text(self.version))
+            self.stderr.flush()
+            return err.exit_code
+        self.opts = opts
+        self.out = out = _Output(self.stdout, self.stderr, self.prog, self.pers, opts.verbose, self.clock)
+        out.out_raw(banner(self.version))
+        if opts.mode == "version":
+            return 0
+        if opts.verbose and self.pers.feature("libusb_version_line"):
+            out.out_raw(f"libusb version {_libusb_version()}\n")
+        try:
+            opts = check_mode(opts, self.version)
+        except OptionError as err:
+            self.stderr.write(err.stderr_text(self.version))
+            self.stderr.flush()
+            return err.exit_code
+        self.opts = opts
+        self.match = probe_mod.Match(
+            opts.vendor, opts.product, opts.vendor_dfu, opts.product_dfu, opts.devnum, opts.path, opts.cfg,
+            opts.intf, opts.alt_index, opts.alt_name, opts.serial, opts.serial_dfu,
+            alt_matches_index=self.pers.feature("alt_matches_index"),
+            utf8_strings=self.pers.feature("utf8_strings"))
+        self.file = None
+        if opts.mode == "download" and opts.file_name is not None:
+            self.file = self.load_file(opts.file_name)
+        if opts.wait:
+            out.say("waiting")
+        found = self.probe()
+        if opts.mode == "list":
+            for entry in found:
+                out.say("list_entry", kind="DFU" if entry.dfu_mode else "Runtime", vid=entry.vendor,
+                        pid=entry.product, bcd=entry.bcd_device, devnum=entry.devnum, cfg=entry.configuration,
+                        intf=entry.interface, path=entry.path, alt=entry.altsetting, name=entry.alt_name,
+                        serial=entry.serial_name)
+            return 0
+        while not found:
+            if not opts.wait:
+                raise out.fail("no_device")
+            _sleep_ms(20)
+            found = self.probe()
+        if (self.file is not None and self.file.is_dfuse and self.pers.feature("multi_alt_dfuse_file")
+                and all(f.same_interface(found[0]) for f in found)):
+            out.say("multiple_alt_dfuse")
+        elif len(found) > 1:
+            raise out.fail("more_than_one")
+        self.found = found
+        root = found[0]
+        out.say("opening")
+        code = probe_mod.open_handle(root.device)
+        if code:
+            raise out.fail("cannot_open_device", error=p.libusb_error_name(code))
+        self.opened.append(root.device)
+        out.say("device_id", vid=root.vendor, pid=root.product)
+        out.say("dfu_version_runtime" if root.interface > 0 else "dfu_version_dfu",
+                version=root.functional.dfu_version)
+        attrs = root.functional.attributes
+        out.say("attributes", attributes=attrs,
+                names="".join(" " + name for bit, name in p.ATTRIBUTE_NAMES if attrs & bit))
+        out.say("detach_timeout", ms=root.functional.detach_timeout)
+        if root.dfu_mode:
+            self.runtime_ids = (self.match.vendor if self.match.vendor >= 0 else root.vendor,
+                                self.match.product if self.match.product >= 0 else root.product)
+        else:
+            root = self.leave_runtime(root)
+            if root is None:
+                return 0
+        return self.dfu_mode(root)
+
+    def probe(self) -> list:
+        return probe_mod.probe(_list_devices(), self.match, self.probe_event)
+
+    def load_file(self, name: str):
+        out = self.out
+        if name == "-":
+            data = sys.stdin.buffer.read()
+            out.say("stdin_read", size=len(data))
+        else:
+            try:
+                with open(name, "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                raise out.fail("cannot_read_file", name=name, reason=exc.strerror or str(exc))
+        try:
+            loaded = suffix_mod.load(data)
+        except suffix_mod.SuffixError as exc:
+            raise out.fail(exc.key, value=exc.value)
+        if loaded.has_suffix:
+            out.say("suffix_version", version=loaded.bcd_dfu)
+        elif name != "-":
+            out.say("suffix_missing", reason=loaded.missing_reason)
+            out.say("suffix_future")
+        if self.match.vendor < 0 and loaded.vendor != suffix_mod.ANY_ID:
+            self.match.vendor = loaded.vendor
+            out.say("match_vendor", vid=loaded.vendor)
+        if self.match.product < 0 and loaded.product != suffix_mod.ANY_ID:
+            self.match.product = loaded.product
+            out.say("match_product", pid=loaded.product)
+        return loaded
+
+    def leave_runtime(self, root):
+        """Detach a run-time interface and find the device again in DFU mode (None: -e done)."""
+        out, opts = self.out, self.opts
+        self.runtime_ids = (root.vendor, root.product)
+        dfu = DfuDevice(root.device, root.interface, sleep_ms=_sleep_ms)
+        out.say("claiming_runtime")
+        code = dfu.claim()
+        if code:
+            raise out.fail("cannot_claim_runtime", intf=root.interface, error=p.libusb_error_name(code))
+        if root.interface > 0 or root.multiple_alt:
+            out.say("set_alt_zero")
+            code = dfu.set_alt(0)
+            if code:
+                raise out.fail("cannot_set_alt_zero", error=p.libusb_error_name(code))
+        out.say("runtime_determining")
+        try:
+            status = dfu.get_status()
+            out.say("runtime_status", **_status_fields(status))
+        except Exception as exc:
+            code = p.libusb_code(exc)
+            if code != p.LIBUSB_ERROR_PIPE:
+                raise out.fail("runtime_get_status", error=p.libusb_error_name(code))
+            out.say("no_get_status")
+            status = p.DfuStatus(0, 0, p.APP_IDLE, 0)
+        dfu.sleep_ms(status.poll_timeout)
+        if status.state in (p.APP_IDLE, p.APP_DETACH):
+            out.say("really_runtime")
+            try:
+                dfu.detach(1000)
+            except Exception:
+                out.say("error_detaching")
+            if root.functional.attributes & p.ATTR_WILL_DETACH:
+                out.say("will_detach")
+            else:
+                out.say("resetting_usb")
+                code = dfu.reset()
+                if code < 0 and code != p.LIBUSB_ERROR_NOT_FOUND:
+                    raise out.fail("reset_after_detach", error=p.libusb_error_name(code))
+        else:
+            if status.state == p.DFU_ERROR:
+                out.say("runtime_dfuerror")
+                try:
+                    dfu.clear_status()
+                except Exception:
+                    raise out.fail("clear_status")
+            out.say("already_dfu", **_status_fields(status))
+            dfu.release()
+            return root
+        dfu.release()
+        self.close()
+        if opts.mode == "detach":
+            return None
+        _sleep_ms(opts.detach_delay * 1000)
+        self.match.vendor = self.match.product = IMPOSSIBLE
+        found = self.probe()
+        if not found:
+            raise out.fail("lost_device")
+        if len(found) > 1:
+            raise out.fail("more_than_one_after_detach")
+        self.found = found
+        root = found[0]
+        out.say("opening_dfu")
+        if probe_mod.open_handle(root.device):
+            raise out.fail("cannot_open_dfu_device")
+        self.opened.append(root.device)
+        return root
+
+    def dfu_mode(self, root) -> int:
+        out, opts = self.out, self.opts
+        dfu = DfuDevice(root.device, root.interface, sleep_ms=_sleep_ms)
+        self.dfu, self.root = dfu, root
+        out.say("claiming")
+        code = dfu.claim()
+        if code:
+            raise out.fail("cannot_claim", error=p.libusb_error_name(code))
+        out.say("set_alt", alt=root.altsetting)
+        code = dfu.set_alt(root.altsetting)
+        if code:
+            raise out.fail("cannot_set_alt", error=p.libusb_error_name(code))
+        try:
+            settle(dfu, self.engine_event)
+        except DfuError as err:
+            raise self.engine_failure(err)
+        func = root.functional
+        out.say("dfu_mode_version", version=func.dfu_version)
+        dfuse_device = func.dfu_version == p.DFUSE_VERSION
+        if not dfuse_device and opts.dfuse_address is not None:
+            out.say("dfuse_on_plain")
+        transfer_size = opts.transfer_size
+        if transfer_size and not self.pers.messages.get("transfer_override"):
+            pass      # 0.8/0.9: with -t the descriptor is not consulted
+        elif func.transfer_size:
+            out.say("transfer_size", size=func.transfer_size)
+            if not transfer_size:
+                transfer_size = func.transfer_size
+            else:
+                out.say("transfer_override")
+        elif not transfer_size:
+            raise out.fail("transfer_size_required")
+        if transfer_size > 4096:
+            transfer_size = 4096
+            out.say("transfer_limited", size=transfer_size)
+        if transfer_size < root.max_packet_size0:
+            transfer_size = root.max_packet_size0
+            out.say("transfer_adjusted", size=transfer_size)
+        self.transfer_size = transfer_size
+        use_dfuse = dfuse_device or opts.dfuse_address is not None
+        if opts.mode == "upload":
+            ret = self.upload(use_dfuse)
+        elif opts.mode == "download":
+            ret = self.download(use_dfuse or (self.file is not None and self.file.is_dfuse))
+        elif opts.mode == "detach":
+            try:
+                dfu.detach(1000)
+            except Exception:
+                out.say("cant_detach")
+            ret = 0
+        else:
+            raise out.fail("software", f"Unsupported mode: {opts.mode}")
+        if ret == 0 and opts.reset:
+            ret = self.final_reset()
+        return ret
+
+    def final_reset(self) -> int:
+        out = self.out
+        try:
+            self.dfu.detach(1000)
+        except Exception:
+            out.say("cant_detach")
+        out.say("final_reset")
+        code = self.dfu.reset()
+        if code < 0 and code != p.LIBUSB_ERROR_NOT_FOUND:
+            out.say("final_reset_failed", error=p.libusb_error_name(code))
+            return 74
+        if code == p.LIBUSB_ERROR_NOT_FOUND and self.version == "0.11":
+            return code & 0xFF      # 0.11 returns libusb's -5 as its exit status (251)
+        return 0
+
+    # --- DfuSe helpers ----------------------------------------------------------------------
+    def parse_dfuse(self):
+        text = self.opts.dfuse_address
+        if text is None:
+            return dfuse_options.DfuseOptions()
+        try:
+            return dfuse_options.parse(text, modifiers=self.pers.dfuse_modifiers,
+                                       zero_is_absent=self.pers.feature("zero_address_absent"))
+        except dfuse_options.DfuseOptionError as err:
+            raise self.out.fail(err.key, rest=err.rest)
+
+    def parse_layout(self, entry, failure: str):
+        layout = layout_mod.parse(entry.alt_name)
+        for kind, value in layout.notes:
+            if kind == "name":
+                self.out.say("dfuse_name", name=value)
+            elif kind == "warning":
+                self.out.say("layout_warning", text=value)
+            else:
+                self.out.say("segment", line=value.verbose_line())
+        if not layout.valid:
+            raise self.out.fail(failure, alt=entry.altsetting)
+        return layout
+
+    def new_dfuse(self, layout, dopts) -> Dfuse:
+        return Dfuse(self.dfu, self.transfer_size, layout, emit=self.engine_event, behaviour=self.pers.behaviour,
+                     force=dopts.force, mass_erase=False, will_reset=dopts.will_reset)
+
+    # --- upload -----------------------------------------------------------------------------
+    def upload(self, use_dfuse: bool) -> int:
+        out, opts = self.out, self.opts
+        name = opts.file_name
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_TRUNC | getattr(os, "O_BINARY", 0),
+                         0o666)
+        except OSError as exc:
+            raise out.fail("cannot_write_file", name=name, reason=exc.strerror or str(exc))
+        with os.fdopen(fd, "wb") as sink:
+            def write(chunk: bytes) -> None:
+                sink.write(chunk)
+            if use_dfuse:
+                return self.dfuse_upload(write)
+            return self.plain_upload(write)
+
+    def dfuse_upload(self, write) -> int:
+        dopts = self.parse_dfuse()
+        layout = None
+        if dopts.address is not None:
+            layout = self.parse_layout(self.root, "layout_upload")
+        dfuse = self.new_dfuse(layout, dopts)
+        try:
+            dfuse.upload(write, dopts.address, dopts.length)
+            if dopts.leave:
+                dfuse.leave(dopts.address)
+        except DfuError as err:
+            raise self.engine_failure(err)
+        return 0
+
+    def plain_upload(self, write) -> int:
+        out, opts = self.out, self.opts
+        out.say("copying_from_device")
+        try:
+            total = dfu_upload(self.dfu, write, self.transfer_size, opts.upload_size, emit=self.engine_event)
+        except DfuError as err:
+            raise self.engine_failure(err)
+        if opts.upload_size and total != opts.upload_size:
+            if self.pers.feature("upload_size_check_fatal"):
+                raise out.fail("upload_size_mismatch")
+            out.say("unexpected_upload_size")
+        out.say("received_total", total=total)
+        return 0
+
+    # --- download ---------------------------------------------------------------------------
+    def download(self, use_dfuse: bool) -> int:
+        out = self.out
+        f = self.file
+        if f is not None:
+            rv, rp = self.runtime_ids
+            dv, dp = self.root.vendor, self.root.product
+            any_id = suffix_mod.ANY_ID
+
+            def differs(a, b):
+                return (f.vendor != any_id and f.vendor != a) or (f.product != any_id and f.product != b)
+            if differs(rv, rp) and differs(dv, dp):
+                raise out.fail("file_id_mismatch", fv=f.vendor, fp=f.product, rv=rv, rp=rp, dv=dv, dp=dp)
+        if use_dfuse:
+            return self.dfuse_download()
+        return self.plain_download()
+
+    def plain_download(self) -> int:
+        out = self.out
+        out.say("copying_to_device")
+        try:
+            status = dfu_download(self.dfu, self.file.without_suffix, self.transfer_size, emit=self.engine_event)
+        except DfuError as err:
+            raise self.engine_failure(err)
+        if status is not None and status.state == p.DFU_MANIFEST_WAIT_RESET \
+                and self.pers.messages.get("manifest_wait_reset"):
+            code = self.dfu.reset()
+            if code < 0 and code != p.LIBUSB_ERROR_NOT_FOUND:
+                out.say("reset_after_download_failed", error=p.libusb_error_name(code))
+        if status is not None:
+            out.say("done")
+        return 0
+
+    def dfuse_download(self) -> int:
+        out, f = self.out, self.file
+        dopts = self.parse_dfuse()
+        layouts = {}
+        multi = self.pers.feature("multi_alt_dfuse_file")
+        failure = "layout_download" if multi else "layout_upload"
+        for entry in (self.found if multi else [self.root]):
+            if entry.same_interface(self.root):
+                layouts[entry.altsetting] = self.parse_layout(entry, failure)
+        dfuse = self.new_dfuse(layouts[self.root.altsetting], dopts)
+        try:
+            if dopts.unprotect:
+                if not dopts.force:
+                    raise out.fail("unprotect_needs_force")
+                dfuse.unprotect()
+                out.say("unprotect")
+                return 0
+            if dopts.mass_erase:
+                if not dopts.force:
+                    raise out.fail("mass_erase_needs_force")
+                out.say("mass_erase")
+                dfuse.mass_erase()
+            if f is None:
+                out.say("command_mode")
+            elif dopts.address is not None:
+                if f.is_dfuse:
+                    raise out.fail("dfuse_file_raw")
+                data = f.payload
+                out.say("downloading_element", address=dopts.address, size=len(data))
+                dfuse.download_element(dopts.address, data)
+                out.say("file_downloaded")
+            else:
+                if not f.is_dfuse:
+                    raise out.fail("not_dfuse_file")
+                self.dfuse_file_download(dfuse, layouts)
+            if not dopts.will_reset:
+                dfuse.abort_to_idle()
+            if dopts.leave:
+                dfuse.leave(dopts.address)
+        except DfuError as err:
+            raise self.engine_failure(err)
+        return 0
+
+    def dfuse_file_download(self, dfuse: Dfuse, layouts: dict) -> None:
+        out = self.out
+        multi = self.pers.feature("multi_alt_dfuse_file")
+        target_ok = False
+        try:
+            for item in dfuse_file.iter_file(self.file.payload):
+                if isinstance(item, dfuse_file.ImageCount):
+                    out.say("dfuse_images", count=item.count)
+                    out.say("dfuse_notice")
+                elif isinstance(item, dfuse_file.Target):
+                    out.say("dfuse_image", index=item.index)
+                    out.say("target_name" if item.named else "no_target_name", name=item.name)
+                    out.say("image_alt", alt=item.alt, count=item.element_count, size=item.size)
+                    if multi:
+                        target_ok = item.alt in layouts
+                        if target_ok:
+                            out.say("image_set_alt", alt=item.alt)
+                            code = self.dfu.set_alt(item.alt)
+                            if code:
+                                raise out.fail("cannot_set_alt", error=p.libusb_error_name(code))
+                            dfuse.layout = layouts[item.alt]
+                        else:
+                            out.say("image_no_alt", alt=item.alt)
+                    else:
+                        target_ok = item.alt == self.root.altsetting
+                        if not target_ok:
+                            out.say("image_alt_mismatch")
+                elif isinstance(item, dfuse_file.Element):
+                    out.say("dfuse_element", index=item.index, address=item.address, size=item.size)
+                    if target_ok:
+                        dfuse.download_element(item.address, item.data)
+                elif isinstance(item, dfuse_file.Leftover):
+                    out.say("leftover", count=item.count)
+        except dfuse_file.DfuseFileError as err:
+            raise out.fail(err.key, *err.args_)
+        out.say("dfuse_done")
