@@ -298,6 +298,27 @@ class SimDevice:
         for mem in self.memories.values():
             mem.save()
 
+    def _read_board(self, alt: int, address: int, length: int) -> bytes:
+        """Raw flash bytes (no access rules), clipped to the alt's map: what firmware sees."""
+        mem = self.memory(alt)
+        start = max(address, mem.layout.base)
+        end = min(address + length, mem.layout.end)
+        if end <= start:
+            return b""
+        return mem.peek(start, end - start)
+
+    def boot_successor(self, normal_spec: Optional[str], dfu_spec: Optional[str]) -> Optional[str]:
+        """The device that appears when this board restarts into its firmware: the normal-mode
+        device if the flash holds a bootable Device OS (sim/boot.py), else the DFU bootloader."""
+        if normal_spec is None or self.profile.boot == "normal" or not self.profile.platform:
+            return normal_spec
+        from .. import platforms
+        from . import boot
+        platform = platforms.by_name(self.profile.platform)
+        mode, reason = boot.check_firmware(self._read_board, platform)
+        self._event("boot", mode=mode, reason=reason)
+        return dfu_spec if mode == "dfu" else normal_spec
+
 
 class _StallNow(_Stall):
     pass
@@ -543,9 +564,13 @@ class DfuDevice(SimDevice):
             return self._status_reply()
         return self._status_reply()
 
+    def _leave_successor(self) -> Optional[str]:
+        normal = profiles_mod.successor_spec(self.profile, self.profile.after_leave)
+        return self.boot_successor(normal, self.profile.spec or self.profile.name)
+
     def _leave_status(self) -> bytes:
         """The GETSTATUS after a DfuSe leave request: the device jumps to its application."""
-        successor = profiles_mod.successor_spec(self.profile, self.profile.after_leave)
+        successor = self._leave_successor()
         self.save_memories()
         for knob, value in knobs_mod.active(self.knobs, "leave_status"):
             if knob.effect == "raise":
@@ -587,7 +612,7 @@ class DfuDevice(SimDevice):
     def _on_reset(self) -> None:
         if self.state_code == DFU_MANIFEST_SYNC and self.leaving:
             self.save_memories()
-            self.leave_bus(profiles_mod.successor_spec(self.profile, self.profile.after_leave))
+            self.leave_bus(self._leave_successor())
             return
         # A USB reset puts a DFU-mode device back to dfuIDLE (manifestation done, if any).
         self.state_code, self.status, self.pending, self.leaving = DFU_IDLE, STATUS_OK, None, False
@@ -720,7 +745,8 @@ class NormalModeDevice(SimDevice):
         }
 
     def _req_reset(self, payload):
-        self.after_reply = profiles_mod.successor_spec(self.profile, self.profile.name)
+        self.after_reply = self.boot_successor(profiles_mod.successor_spec(self.profile, self.profile.spec),
+                                               profiles_mod.successor_spec(self.profile, self.profile.dfu_profile))
         return RESULT_OK, b""
 
     def _req_dfu_mode(self, payload):

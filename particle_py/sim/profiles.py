@@ -16,7 +16,9 @@ a comma-split list hands the options back to the profile before them, see state.
   vendor control protocol; DFU_MODE makes it re-enumerate as the DFU-mode profile.
 
 Options: ``id=<hex>`` (device id / serial), ``leave=manifest|dnidle|reset``, ``poll=<ms>|model``,
-``protect=0|1``, ``fw=<version>`` (normal mode), ``real=1`` (the platform behaviour for
+``protect=0|1``, ``fw=<version>`` (normal mode), ``boot=check|normal`` (after leaving DFU a
+board with no valid Device OS stays in DFU mode, as the bootloader does; ``normal`` skips the
+check), ``real=1`` (the platform behaviour for
 ``photon``), and any fault knob (``FAKE_LEAVE_STATE=5``) for this device only.
 """
 from __future__ import annotations
@@ -68,6 +70,7 @@ class Profile:
     after_unprotect: Optional[str] = None
     dfu_profile: Optional[str] = None     # normal mode: the DFU-mode profile DFU_MODE switches to
     image_size: int = 0                   # plain DFU: bytes an UPLOAD returns on a fresh device
+    boot: str = "check"                   # leaving DFU: "check" the flash (sim/boot.py) or "normal"
     platform: Optional[str] = None
     device_id: Optional[str] = None
     firmware_version: Optional[str] = None
@@ -188,6 +191,11 @@ def build(spec: str, index: int = 0) -> Profile:
         changes["protect"] = opts.pop("protect") not in ("0", "false", "")
     if "fw" in opts:
         changes["firmware_version"] = opts.pop("fw")
+    if "boot" in opts:
+        boot = opts.pop("boot")
+        if boot not in ("check", "normal"):
+            raise ValueError(f"boot={boot!r}: expected check or normal")
+        changes["boot"] = boot
     device_knobs = knobs_mod.normalize(opts)           # whatever is left must be fault knobs
     if device_knobs:
         changes["knobs"] = device_knobs

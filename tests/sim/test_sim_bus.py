@@ -55,9 +55,14 @@ def test_runtime_detach_and_reset_reenumerates_as_dfu11(state_dir):
     assert [d.profile.name for d in SimBus.load(state_dir).devices()] == ["photon", "dfu11"]
 
 
-def test_leave_reboots_a_platform_device_into_normal_mode_with_its_flash(state_dir):
+def test_leave_with_device_os_reboots_into_normal_mode_with_its_flash(state_dir):
+    from particle_py.platforms import by_name
+    from particle_py.sim import contents
     bus = make_bus(state_dir, ["boron:id=e00fce68eedc3c3f17f89017"])
-    host = Dfu(bus.devices()[0])
+    dev = bus.devices()[0]
+    for address, module in contents.device_os(by_name("boron"), "4.1.0"):
+        dev.memory(0).poke(address, module)
+    host = Dfu(dev)
     host.erase(0x000D4000)
     host.write(0x000D4000, b"user app")
     host.dnload(2, b"")
@@ -65,6 +70,29 @@ def test_leave_reboots_a_platform_device_into_normal_mode_with_its_flash(state_d
     normal = bus.devices()[0]
     assert (normal.vid, normal.pid, normal.serial) == (0x2B04, 0xC00D, "e00fce68eedc3c3f17f89017")
     assert normal.memory(0).peek(0x000D4000, 8) == b"user app"
+    assert [e["mode"] for e in dev.log if e["event"] == "boot"] == ["safe"]   # "user app" is no module
+
+
+def test_leave_without_device_os_comes_back_in_dfu_mode(state_dir):
+    bus = make_bus(state_dir, ["boron:id=e00fce68eedc3c3f17f89017"])
+    dev = bus.devices()[0]
+    host = Dfu(dev)
+    host.set_address(0x000D4000)
+    host.dnload(2, b"")
+    assert host.status()[2] == 7
+    again = bus.devices()[0]
+    assert again is not dev and (again.pid, again.serial, again.devnum) == (0xD00D, dev.serial, 6)
+    boot = [e for e in dev.log if e["event"] == "boot"][0]
+    assert boot["mode"] == "dfu" and "0x00030000" in boot["reason"]
+
+
+def test_boot_normal_option_skips_the_firmware_check(state_dir):
+    bus = make_bus(state_dir, ["argon:boot=normal"])
+    host = Dfu(bus.devices()[0])
+    host.set_address(0x000D4000)
+    host.dnload(2, b"")
+    host.status()
+    assert bus.devices()[0].pid == 0xC00C
 
 
 def test_gen2_leave_resets_at_once(state_dir):
@@ -77,7 +105,7 @@ def test_gen2_leave_resets_at_once(state_dir):
     with pytest.raises(SimUsbError) as e:
         host.status()
     assert e.value.code == -1
-    assert bus.devices()[0].pid == 0xC00A
+    assert bus.devices()[0].pid == 0xD00A        # no Device OS on it: the bootloader stays in DFU
 
 
 def test_log_records_every_control_transfer(state_dir):
