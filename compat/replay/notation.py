@@ -45,7 +45,7 @@ BANNERS = {
 _BANNER_LINE_RES = [re.compile(p) for p in (
     r"dfu-util \S+", r"", r"Copyright 2005-\d{4} Weston Schmidt, Harald Welte and OpenMoko Inc\.",
     r"Copyright 2010-\d{4} Tormod Volden and Stefan Schmidt",
-    r"This program is Free Software and has ABSOLUTELY NO WARRANTY", r"Please report bugs to \S+", r"")]
+    r"This program is Free Software and has ABSOLUTELY NO WARRANTY", r"Please report bugs to .+", r"")]
 
 # Messages dfu-util prints while still parsing its options, i.e. before the banner (main.c: the
 # getopt loop, parse_number, -p in 0.8, the leftover check, help). A transcript whose first line is
@@ -380,6 +380,25 @@ def collapse_repaints(segments: list) -> list:
     repaint with an unchanged fill only while time() stays in the same second, so such repeats
     appear or not depending on the clock."""
     return [(s, _REPEATED_REPAINT_RE.sub(r"\1", t) if s == STDOUT else t) for s, t in merge(segments)]
+
+
+BANNER_BUGS_PREFIX = "Please report bugs to "
+
+
+def normalise_banner(segments: list) -> list:
+    """The banner normalisation: when stdout starts with a banner-shaped block (the 7 lines of
+    ``_BANNER_LINE_RES``), the address on its "Please report bugs to ..." line is replaced by
+    ``<address>``, because a re-implementation sends bug reports to itself. The rest of the
+    banner, and whether there is one at all, is compared as is."""
+    merged = merge(segments)
+    if not merged or merged[0][0] != STDOUT:
+        return merged
+    lines = merged[0][1].split("\n")
+    if len(lines) > len(_BANNER_LINE_RES) and all(
+            rx.fullmatch(line) for line, rx in zip(lines, _BANNER_LINE_RES)):
+        lines[5] = BANNER_BUGS_PREFIX + "<address>"
+        merged[0] = (STDOUT, "\n".join(lines))
+    return merged
 
 
 def render(segments: list) -> list:

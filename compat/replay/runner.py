@@ -17,7 +17,7 @@ from typing import Optional
 
 from .inputs import InputError, make_inputs
 from .notation import (STDERR, STDOUT, NotationError, Scenario, collapse_repaints, escape, expected_segments,
-                       render)
+                       normalise_banner, render)
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_DFU_UTIL = "/usr/bin/dfu-util"
@@ -173,8 +173,8 @@ def _by_stream(segments: list) -> list:
 
 def compare(expected: list, expected_status: int, actual: list, actual_status: int,
             interleaving: bool = True) -> tuple[str, list]:
-    """('' if equal, else a one-line summary), full diff lines. Applies the repaint collapse."""
-    want, have = collapse_repaints(expected), collapse_repaints(actual)
+    """('' if equal, else a one-line summary), full diff lines. Applies the two normalisations."""
+    want, have = (normalise_banner(collapse_repaints(x)) for x in (expected, actual))
     if not interleaving:
         want, have = _by_stream(want), _by_stream(have)
     diff: list = []

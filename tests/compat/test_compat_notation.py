@@ -213,6 +213,18 @@ def test_compare_sees_interleaving_and_exit_status():
     assert summary == "exit status 74, expected 0" and details == ["-[exit status 0]", "+[exit status 74]"]
 
 
+def test_banner_normalisation_frees_only_the_bug_report_address():
+    ours = BANNERS["0.9"].replace("http://sourceforge.net/p/dfu-util/tickets/", "particle-py (not dfu-util)")
+    expected = [(STDOUT, BANNERS["0.9"] + "x\n")]
+    assert compare(expected, 0, [(STDOUT, ours + "x\n")], 0) == ("", [])
+    wrong_year = ours.replace("2010-2016", "2010-2021")
+    assert compare(expected, 0, [(STDOUT, wrong_year + "x\n")], 0)[0].startswith("line 4: expected")
+    assert compare(expected, 0, [(STDOUT, "x\n")], 0)[0] == "line 1: expected 'O| dfu-util 0.9', got 'O| x'"
+    no_banner = [(STDERR, "dfu-util: invalid option -- 'y'\n")]
+    assert compare(no_banner, 64, [(STDOUT, ours)] + no_banner, 64)[0] == \
+        "line 1: expected \"E| dfu-util: invalid option -- 'y'\", got 'O| dfu-util 0.9'"
+
+
 def test_render_marks_odd_mixtures_and_a_missing_final_newline():
     assert render([(STDERR, "e"), (STDOUT, "o\n"), (STDOUT, "tail")]) == ["?| {E:e}{O:o}", "O| tail [no newline]"]
 
