@@ -168,6 +168,8 @@ def build(spec: str, index: int = 0) -> Profile:
     device_id = opts.pop("id", None)
     if device_id is not None:
         device_id = device_id.lower()
+        if not re.fullmatch(r"[0-9a-f]{1,24}", device_id):
+            raise ValueError(f"id={device_id!r}: a device id is up to 24 hex digits")
     if name in SCENARIO_PROFILES and not real:
         prof = SCENARIO_PROFILES[name]
         if device_id:
