@@ -95,7 +95,8 @@ def _matches(entry: UsbEntry, wanted: str) -> bool:
     return bool(entry.device_id) and entry.device_id.startswith(wanted)
 
 
-def find_device(device_id: Optional[str] = None, *, mode: Optional[str] = None) -> UsbEntry:
+def find_device(device_id: Optional[str] = None, *, mode: Optional[str] = None,
+                need_dfu: bool = False) -> UsbEntry:
     """The one device attached (or the one with this id / id prefix)."""
     entries = list_devices()
     if mode is not None:
@@ -119,7 +120,7 @@ def find_device(device_id: Optional[str] = None, *, mode: Optional[str] = None) 
         return found[0]
     if not entries:
         raise ParticlePyError("No devices found",
-                              DFU_HELP if mode == MODE_DFU else
+                              DFU_HELP if mode == MODE_DFU or need_dfu else
                               "Connect the device by USB (a data cable, not a charge-only one).")
     if len(entries) > 1:
         ids = ", ".join(f"{e.device_id or '?'} ({e.platform.display_name})" for e in entries)
@@ -185,7 +186,7 @@ def open_particle_device(device_id: Optional[str] = None, *, need_dfu: bool = Tr
                          on_event: Optional[Callable[[str], None]] = None) -> "ParticleDfuDevice":
     """The single Particle device connected, or the one with this id, in DFU mode when
     ``need_dfu`` (switched by control request if it is running)."""
-    entry = find_device(device_id)
+    entry = find_device(device_id, need_dfu=need_dfu)
     if need_dfu and not entry.in_dfu:
         entry = switch_to_dfu(entry, on_event)
     return ParticleDfuDevice(entry)
@@ -201,6 +202,7 @@ class ParticleDfuDevice:
         self.mode: str = entry.mode
         self._engines: dict[int, object] = {}
         self._maps: dict[int, object] = {}
+        self._alt_info: Optional[dict] = None
         self._closed = False
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -212,23 +214,40 @@ class ParticleDfuDevice:
         from particle_py.ops.memory import MemoryMap
 
         if alt not in self._maps:
-            if alt >= len(self.platform.dfu_layouts):
-                raise ParticlePyError(f"{self.platform.display_name} has no DFU alt setting {alt}")
-            self._maps[alt] = MemoryMap.from_layout_string(self.platform.dfu_layouts[alt])
+            # What the device advertises wins (a protected device reports its pages locked);
+            # the platform table covers a device whose strings cannot be read.
+            advertised = self._alts().get(alt, (None, 0))[0]
+            layout = None
+            if advertised and advertised.startswith("@"):
+                try:
+                    layout = MemoryMap.from_layout_string(advertised)
+                except ParticlePyError:
+                    layout = None
+            if layout is None or not layout.pages:
+                if alt >= len(self.platform.dfu_layouts):
+                    raise ParticlePyError(f"{self.platform.display_name} has no DFU alt setting {alt}")
+                layout = MemoryMap.from_layout_string(self.platform.dfu_layouts[alt])
+            self._maps[alt] = layout
         return self._maps[alt]
 
     def _engine(self, alt: int):
         self._require_dfu()
         eng = self._engines.get(alt)
         if eng is None:
-            from particle_py.dfu import DfuDevice
-
             for other in list(self._engines.values()):
                 _engine_release(other)
             self._engines.clear()
-            eng = _engine_open(DfuDevice, self.entry.usb_device, alt)
+            layout, transfer_size = self._alts().get(alt, (None, 4096))
+            if not layout or not layout.startswith("@"):
+                layout = self.platform.dfu_layouts[alt]
+            eng = _engine_open(self.entry, alt, layout, transfer_size)
             self._engines[alt] = eng
         return eng
+
+    def _alts(self) -> dict:
+        if self._alt_info is None:
+            self._alt_info = probe_alts(self.entry.usb_device) if self.mode == MODE_DFU else {}
+        return self._alt_info
 
     # --- Contract 4 ---------------------------------------------------------------------------
     def read(self, alt: int, address: int, length: int) -> bytes:
@@ -318,7 +337,7 @@ class ParticleDfuDevice:
             chunk = data[lo - address:hi - address]
             base_done = done
 
-            def on_chunk(sent, _total=None, _base=base_done):
+            def on_chunk(sent, _base=base_done):
                 if progress:
                     progress(_base + min(sent, len(chunk)), len(data))
                 self._reached = lo + sent
@@ -379,13 +398,12 @@ class ParticleDfuDevice:
 
             send_control(self.entry, control.RESET, may_vanish=True)
             return
-        eng = self._engine(0)
+        import usb.core
+
         try:
-            if leave:
-                _engine_leave(eng)
-            else:
-                eng.detach() if hasattr(eng, "detach") else _engine_leave(eng)
-        except ParticlePyError:
+            eng = self._engine(0)
+            _engine_leave(eng)
+        except (ParticlePyError, usb.core.USBError):
             pass                        # vanished or answered oddly while resetting: expected
 
     def close(self) -> None:
@@ -404,14 +422,80 @@ class ParticleDfuDevice:
         self.close()
 
 
-# --- the DFU engine seam: the only place that knows the engine's method names --------------
+# --- the DFU engine seam: the only place that knows the engine's classes -------------------
 
-def _engine_open(DfuDevice, usb_device, alt):
-    return DfuDevice(usb_device, interface=0, alt=alt)
+class _AltSession:
+    """One claimed DFU interface set to one alt: the engine's Dfuse on it, at dfuIDLE."""
+
+    def __init__(self, usb_device, alt: int, layout_string: str, transfer_size: int):
+        from particle_py.dfu import layout as dfu_layout
+        from particle_py.dfu import protocol as p
+        from particle_py.dfu.engine import DfuDevice, Dfuse, DfuError, settle
+
+        self.dfu = DfuDevice(usb_device, 0)
+        code = self.dfu.claim()
+        if code:
+            raise UsbError(f"Cannot claim the DFU interface: {p.libusb_error_name(code)}",
+                           p.libusb_error_name(code), libusb_code=code,
+                           hint="Another program (dfu-util, particle-cli) may be using the device.")
+        code = self.dfu.set_alt(alt)
+        if code:
+            raise UsbError(f"Cannot set alt setting {alt}: {p.libusb_error_name(code)}",
+                           p.libusb_error_name(code), libusb_code=code)
+        try:
+            settle(self.dfu)
+        except DfuError as err:
+            raise UsbError(f"The device is not ready for DFU: {err.message}", libusb_code=err_code(err)) from None
+        self.dfuse = Dfuse(self.dfu, transfer_size, dfu_layout.parse(layout_string))
+        self.transfer_size = transfer_size
+
+    def erase_page(self, address: int) -> None:
+        self.dfuse.erase_page(address)
+
+    def download(self, address: int, data: bytes, progress=None) -> None:
+        """SET_ADDRESS + DNLOAD per chunk (as particle-usb does), no erase."""
+        from particle_py.dfu.engine import DfuError
+
+        xfer = self.transfer_size
+        for offset in range(0, len(data), xfer):
+            chunk = data[offset:offset + xfer]
+            self.dfuse.set_address(address + offset)
+            sent = self.dfuse.download_chunk(chunk)
+            if sent != len(chunk):
+                raise DfuError("whole_chunk", sent, len(chunk))
+            if progress:
+                progress(offset + len(chunk))
+
+    def upload(self, address: int, length: int) -> bytes:
+        parts: list[bytes] = []
+        self.dfuse.upload(parts.append, address, length)
+        return b"".join(parts)[:length]
+
+    def leave(self) -> None:
+        self.dfuse.leave(None)
+
+    def recover(self) -> None:
+        from particle_py.dfu.engine import settle
+
+        try:
+            settle(self.dfu)
+        except ParticlePyError:
+            pass
+
+    def close(self) -> None:
+        self.dfu.release()
+
+
+def err_code(err) -> Optional[int]:
+    return getattr(err, "libusb_code", None)
+
+
+def _engine_open(entry: UsbEntry, alt: int, layout_string: str, transfer_size: int) -> _AltSession:
+    return _AltSession(entry.usb_device, alt, layout_string, transfer_size)
 
 
 def _engine_download(eng, address, data, progress):
-    return eng.download(address, data, progress=progress)
+    return eng.download(address, data, progress)
 
 
 def _engine_leave(eng):
@@ -419,20 +503,28 @@ def _engine_leave(eng):
 
 
 def _engine_recover(eng):
-    try:
-        eng.clear_status()
-        eng.abort()
-    except ParticlePyError:
-        pass
+    eng.recover()
 
 
 def _engine_release(eng):
-    close = getattr(eng, "close", None)
-    if close:
-        try:
-            close()
-        except Exception:
-            pass
+    try:
+        eng.close()
+    except Exception:
+        pass
+
+
+def probe_alts(usb_device) -> dict[int, tuple[str, int]]:
+    """alt -> (layout string the device advertises, wTransferSize), from its descriptors."""
+    from particle_py.dfu.probe import Match, probe
+
+    out = {}
+    try:
+        for intf in probe([usb_device], Match()):
+            if intf.dfu_mode:
+                out[intf.altsetting] = (intf.alt_name, intf.functional.transfer_size or 1024)
+    except Exception:          # unreadable descriptors: the platform table is the fallback
+        return {}
+    return out
 
 
 def known_platforms() -> tuple[Platform, ...]:

@@ -184,9 +184,9 @@ def _destination(src: FlashSource, module: Optional[FirmwareModule], platform: P
     return 0, prefix.start, module.payload()
 
 
-def _check_destination(step: FlashStep, platform: Platform, *, factory: bool) -> FlashStep:
+def _check_destination(step: FlashStep, platform: Platform, *, factory: bool, memory_map=None) -> FlashStep:
     name = step.source.label
-    mm = _memory_map(platform, step.alt)
+    mm = memory_map(step.alt) if memory_map else _memory_map(platform, step.alt)
     if mm is None:
         raise _fail(f"{platform.display_name} has no DFU memory area {step.alt} for {name}")
     address = step.address
@@ -249,14 +249,16 @@ def _dependency_order(steps: list[FlashStep]) -> list[FlashStep]:
 
 
 def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = False,
-         force: bool = False) -> list[FlashStep]:
-    """Every check for every file, then the write order. Raises before anything is written."""
+         force: bool = False, memory_map=None) -> list[FlashStep]:
+    """Every check for every file, then the write order. Raises before anything is written.
+    ``memory_map(alt)`` gives the device's own map (default: the platform table's)."""
     steps = []
     for src in sources:
         headerless_known_app = src.known_app is not None and parse(src.data).prefix is None
         module = None if headerless_known_app else _check_module(src, platform, force=force)
         alt, address, data = _destination(src, module, platform, factory=factory)
-        steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform, factory=factory))
+        steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform,
+                                        factory=factory, memory_map=memory_map))
     ordered = _dependency_order(steps)
     # Two files for the same flash would leave only the second; refuse rather than guess.
     for i, a in enumerate(ordered):
@@ -297,7 +299,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     device = open_particle_device(device_id, need_dfu=True, on_event=emit)
     try:
         sources = resolve_sources(items, device.platform)
-        steps = plan(sources, device.platform, factory=factory, force=force)
+        steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)
         result = FlashResult(steps)
         emit(f"Flashing {device.platform.name} device {device.device_id}")
         for step in steps:

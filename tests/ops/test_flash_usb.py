@@ -12,7 +12,7 @@ from particle_py.platforms import by_name
 def _stack_ready() -> bool:
     try:
         from particle_py import usb
-        from particle_py.dfu import DfuDevice  # noqa: F401
+        from particle_py.dfu.engine import DfuDevice  # noqa: F401
         return hasattr(usb, "find_devices")
     except ImportError:
         return False
