@@ -79,6 +79,7 @@ class SimBus:
         self.clock_us = 0
         self._log_saved: dict = {}          # id(device) -> entries already written to log.jsonl
         self.generation = 0
+        self.token: Optional[str] = None     # changes with every save: "has someone else written?"
 
     # --- devices ---------------------------------------------------------------------
     def attach(self, spec: str, *, unit: Optional[int] = None, port: Optional[int] = None,
@@ -138,6 +139,7 @@ class SimBus:
         bus.next_unit = data.get("next_unit", 0)
         bus.next_port = data.get("next_port", FIRST_PORT)
         bus.generation = data.get("generation", 0)
+        bus.token = data.get("token")
         for rec in data.get("devices", []):
             profile = profiles_mod.build(rec["spec"], rec["unit"])
             dev = make_device(profile, bus=rec.get("bus", 1), port_numbers=tuple(rec["ports"]),
@@ -171,9 +173,11 @@ class SimBus:
                 dev.save_memories()
                 self._flush_log(dev)
             self.generation += 1
+            self.token = os.urandom(8).hex()
             data = {
                 "version": 1,
                 "generation": self.generation,
+                "token": self.token,
                 "knobs": self.knobs,
                 "clock_us": self.clock_us,
                 "next_devnum": self.next_devnum,
@@ -196,3 +200,13 @@ def read_log(state_dir) -> list:
     with locked(os.fspath(state_dir)):
         with open(path, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
+
+
+def state_token(state_dir) -> Optional[str]:
+    """The token of the last save in a state folder (None if there is none)."""
+    path = os.path.join(os.fspath(state_dir), STATE_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("token")
+    except (OSError, ValueError):
+        return None

@@ -21,7 +21,7 @@ import usb.backend
 import usb.core
 import usb.util
 
-from .bus import STATE_FILE, SimBus
+from .bus import SimBus, state_token
 from .device import SimDevice, SimUsbError
 
 # libusb error code -> (strerror, errno), exactly as usb.backend.libusb1 maps them
@@ -82,17 +82,11 @@ class SimBackend(usb.backend.IBackend):
         self.state_dir = os.fspath(state_dir) if state_dir is not None else None
         self.bus = bus
         self._open_handles = 0
-        self._loaded_mtime = None
         # a process that ends with a device still open keeps its changes (weakly held)
         ref = weakref.ref(self)
         atexit.register(lambda: ref() is not None and ref()._open_handles and ref().save())
 
     # --- bus bookkeeping -----------------------------------------------------------------
-    def _state_mtime(self):
-        try:
-            return os.stat(os.path.join(self.state_dir, STATE_FILE)).st_mtime_ns
-        except OSError:
-            return None
 
     def _ensure_bus(self) -> SimBus:
         if self.state_dir is None:
@@ -100,15 +94,13 @@ class SimBackend(usb.backend.IBackend):
                 self.bus = SimBus()
             return self.bus
         # another process may have changed the folder; reload when nothing of ours is open
-        if self.bus is None or (self._open_handles == 0 and self._state_mtime() != self._loaded_mtime):
+        if self.bus is None or (self._open_handles == 0 and state_token(self.state_dir) != self.bus.token):
             self.bus = SimBus.load(self.state_dir)
-            self._loaded_mtime = self._state_mtime()
         return self.bus
 
     def save(self) -> None:
         if self.bus is not None and self.state_dir is not None:
             self.bus.save()
-            self._loaded_mtime = self._state_mtime()
 
     def sleep_ms(self, ms: int) -> None:
         self._ensure_bus().sleep_ms(ms)

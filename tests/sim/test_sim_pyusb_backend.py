@@ -93,3 +93,15 @@ def test_backend_reloads_changes_made_by_another_process(backend, state_dir):
     create_state(state_dir, ["argon"], {})
     devs = list(usb.core.find(find_all=True, backend=backend))
     assert [(d.idVendor, d.idProduct) for d in devs] == [(0x2B04, 0xD00C)]
+
+
+def test_backend_sees_a_save_made_right_after_it_loaded(backend, state_dir):
+    list(usb.core.find(find_all=True, backend=backend))
+    bus = SimBus.load(state_dir)
+    bus.devices()[0].memory(0).poke(0x08020000, b"poked")
+    bus.save()                                         # same clock tick, most likely
+    dev = usb.core.find(idVendor=0x2B04, backend=backend)
+    dev.ctrl_transfer(0x21, 1, 0, 0, b"\x21\x00\x00\x02\x08")
+    dev.ctrl_transfer(0xA1, 3, 0, 0, 6), dev.ctrl_transfer(0xA1, 3, 0, 0, 6)
+    dev.ctrl_transfer(0x21, 6, 0, 0, None)
+    assert bytes(dev.ctrl_transfer(0xA1, 2, 2, 0, 5)) == b"poked"
