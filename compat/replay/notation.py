@@ -66,7 +66,7 @@ PRE_BANNER_RES = [re.compile(p) for p in (
 # One progress-bar repaint (dfu_file.c: "\r%s\t[%s] %3llu%% %12llu bytes").
 REPAINT = r"\r[^\r\t\n]*\t\[[= ]{25}\] +\d+% +\d+ bytes"
 _REPAINTS_PREFIX_RE = re.compile(f"(?:{REPAINT})+")
-_REPEATED_REPAINT_RE = re.compile(f"({REPAINT})\\1+")
+_FILLED_REPAINT_RE = re.compile(r"\r[^\r\t\n]*\t\[([= ]{25})\] +\d+% +\d+ bytes")
 
 
 @dataclass(frozen=True)
@@ -375,11 +375,23 @@ def merge(segments: list) -> list:
 
 
 def collapse_repaints(segments: list) -> list:
-    """The one wall-clock normalisation: a progress-bar repaint identical to the repaint right
-    before it on stdout (same label, fill, percent and byte count) is dropped. dfu-util skips a
-    repaint with an unchanged fill only while time() stays in the same second, so such repeats
-    appear or not depending on the clock."""
-    return [(s, _REPEATED_REPAINT_RE.sub(r"\1", t) if s == STDOUT else t) for s, t in merge(segments)]
+    """The wall-clock normalisation: a progress-bar repaint whose fill (number of '=') equals the
+    fill of the repaint printed before it on stdout is dropped, whatever its label, percentage
+    and byte count.
+
+    dfu-util (dfu_file.c dfu_progress_bar) keeps the last printed fill and second in statics
+    shared by all bars and skips a call when both are unchanged, so a printed repaint with an
+    unchanged fill exists only because time(NULL) moved to the next second."""
+    last_fill = [None]
+
+    def keep_or_drop(m: "re.Match") -> str:
+        fill = m.group(1).count("=")
+        if fill == last_fill[0]:
+            return ""
+        last_fill[0] = fill
+        return m.group(0)
+
+    return merge([(s, _FILLED_REPAINT_RE.sub(keep_or_drop, t) if s == STDOUT else t) for s, t in merge(segments)])
 
 
 BANNER_BUGS_PREFIX = "Please report bugs to "
