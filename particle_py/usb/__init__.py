@@ -74,3 +74,32 @@ def release_simulator() -> None:
     for backend in _sim_backends.values():
         backend.save()
     _sim_backends.clear()
+
+
+_LIBUSB_NAMES = {
+    -1: "LIBUSB_ERROR_IO", -2: "LIBUSB_ERROR_INVALID_PARAM", -3: "LIBUSB_ERROR_ACCESS",
+    -4: "LIBUSB_ERROR_NO_DEVICE", -5: "LIBUSB_ERROR_NOT_FOUND", -6: "LIBUSB_ERROR_BUSY",
+    -7: "LIBUSB_ERROR_TIMEOUT", -8: "LIBUSB_ERROR_OVERFLOW", -9: "LIBUSB_ERROR_PIPE",
+    -10: "LIBUSB_ERROR_INTERRUPTED", -11: "LIBUSB_ERROR_NO_MEM", -12: "LIBUSB_ERROR_NOT_SUPPORTED",
+    -99: "LIBUSB_ERROR_OTHER",
+}
+
+
+def libusb_code(exc: BaseException) -> Optional[int]:
+    """The libusb error code behind a pyusb exception (NotImplementedError = NOT_SUPPORTED)."""
+    if isinstance(exc, NotImplementedError):
+        return -12
+    return getattr(exc, "backend_error_code", None)
+
+
+def error_from(exc: BaseException, action: str = "access the USB device", vid: Optional[int] = None,
+               pid: Optional[int] = None, platform: Optional[str] = None):
+    """A UsbError (message, libusb name, and the fix for this system) for a pyusb failure."""
+    from particle_py.errors import UsbError
+    from particle_py.usb import hints
+
+    code = libusb_code(exc)
+    name = _LIBUSB_NAMES.get(code, "LIBUSB_ERROR_OTHER" if code is not None else "LIBUSB_ERROR_IO")
+    which = f" {vid:04x}:{pid:04x}" if vid is not None and pid is not None else ""
+    return UsbError(f"Cannot {action}{which} ({name})", name, hints.hint_for_error(code, vid, pid, platform),
+                    libusb_code=code)

@@ -68,3 +68,26 @@ def test_real_backend_without_simulator(monkeypatch):
     backend = transport.get_backend()
     from particle_py.sim.pyusb_backend import SimBackend
     assert not isinstance(backend, SimBackend)
+
+
+def test_open_failure_becomes_a_usb_error_with_the_fix(tmp_path, monkeypatch):
+    import usb.core
+    state = tmp_path / "sim"
+    create_state(state, ["photon"], {"FAKE_OPEN_FAIL": "-3"})
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
+    try:
+        dev = transport.find_devices()[0]
+        with pytest.raises(usb.core.USBError) as e:
+            dev.ctrl_transfer(0xA1, 3, 0, 0, 6)
+        err = transport.error_from(e.value, "open DFU device", dev.idVendor, dev.idProduct, platform="linux")
+        assert err.message == "Cannot open DFU device 2b04:d006 (LIBUSB_ERROR_ACCESS)"
+        assert err.errno_name == "LIBUSB_ERROR_ACCESS" and err.libusb_code == -3
+        assert "50-particle.rules" in err.hint
+    finally:
+        transport.release_simulator()
+
+
+def test_not_supported_on_windows_points_at_winusb():
+    err = transport.error_from(NotImplementedError("Operation not supported"), "open the device", 0x2B04, 0xD00C,
+                               platform="win32")
+    assert err.errno_name == "LIBUSB_ERROR_NOT_SUPPORTED" and "Zadig" in err.hint
