@@ -311,7 +311,7 @@ class _Run:
             raise out.fail(exc.key, value=exc.value)
         if loaded.has_suffix:
             out.say("suffix_version", version=loaded.bcd_dfu)
-        elif name != "-":
+        else:           # stdin too: dfu-util only warns about a missing suffix
             out.say("suffix_missing", reason=loaded.missing_reason)
             out.say("suffix_future")
         if self.match.vendor < 0 and loaded.vendor != suffix_mod.ANY_ID:
@@ -575,6 +575,7 @@ class _Run:
             if entry.same_interface(self.root):
                 layouts[entry.altsetting] = self.parse_layout(entry, failure)
         dfuse = self.new_dfuse(layouts[self.root.altsetting], dopts)
+        self.first_element_address = None
         try:
             if dopts.unprotect:
                 if not dopts.force:
@@ -603,7 +604,10 @@ class _Run:
             if not dopts.will_reset:
                 dfuse.abort_to_idle()
             if dopts.leave:
-                dfuse.leave(dopts.address)
+                leave_at = dopts.address
+                if leave_at is None and self.pers.behaviour.leave_always_sets_address:
+                    leave_at = self.first_element_address      # 0.8/0.9 jump to the .dfu's first element
+                dfuse.leave(leave_at)
         except DfuError as err:
             raise self.engine_failure(err)
         return 0
@@ -637,6 +641,8 @@ class _Run:
                             out.say("image_alt_mismatch")
                 elif isinstance(item, dfuse_file.Element):
                     out.say("dfuse_element", index=item.index, address=item.address, size=item.size)
+                    if self.first_element_address is None:
+                        self.first_element_address = item.address
                     if target_ok:
                         dfuse.download_element(item.address, item.data)
                 elif isinstance(item, dfuse_file.Leftover):
