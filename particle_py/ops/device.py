@@ -435,9 +435,11 @@ class _AltSession:
         self.dfu = DfuDevice(usb_device, 0)
         code = self.dfu.claim()
         if code:
+            busy = code == -6          # LIBUSB_ERROR_BUSY
             raise UsbError(f"Cannot claim the DFU interface: {p.libusb_error_name(code)}",
                            p.libusb_error_name(code), libusb_code=code,
-                           hint="Another program (dfu-util, particle-cli) may be using the device.")
+                           hint="Another program (dfu-util, particle-cli) may be using the device."
+                           if busy else None)
         code = self.dfu.set_alt(alt)
         if code:
             raise UsbError(f"Cannot set alt setting {alt}: {p.libusb_error_name(code)}",

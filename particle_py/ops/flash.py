@@ -337,5 +337,7 @@ def _interrupted(err: ParticlePyError, step: FlashStep, result: FlashResult, arg
         hint_lines.append(err.hint)
     hint_lines.append("Reconnect the device (put it in DFU mode if it does not switch by itself) and run:")
     hint_lines.append("  " + resume_command(list(args), factory=factory, force=force))
-    message = f"Flashing {step.source.basename} stopped{where}: {err.message}"
+    cause = {-4: " (the device was disconnected)", -7: " (the device stopped answering)"}.get(
+        getattr(err, "libusb_code", None), "")
+    message = f"Flashing {step.source.basename} stopped{where}: {err.message}{cause}"
     return ParticlePyError(message, "\n".join(hint_lines), err.exit_code or EX_FLASH_FAILED)

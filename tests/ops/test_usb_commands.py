@@ -1,0 +1,122 @@
+"""particle usb list|dfu|reset|start-listening and particle identify on simulated devices."""
+import pytest
+
+
+def _stack_ready() -> bool:
+    try:
+        from particle_py import usb
+        from particle_py.dfu.engine import DfuDevice  # noqa: F401
+        return hasattr(usb, "find_devices")
+    except ImportError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _stack_ready(), reason="waiting for the USB transport to land")
+
+
+def test_list_shows_normal_and_dfu_devices(sim, run, profile, device_ids):
+    sim(profile("argon", "normal"), profile("photon"))
+    code, out, err = run("usb", "list")
+    assert code == 0 and err == ""
+    assert out.splitlines() == [f"<unknown> [{device_ids['argon']}] (Argon)",
+                                f"<unknown> [{device_ids['photon']}] (Photon, DFU)"]
+    assert run("usb", "list", "--ids-only")[1].splitlines() == [device_ids["argon"], device_ids["photon"]]
+    assert run("usb", "list", "photon")[1].splitlines() == [f"<unknown> [{device_ids['photon']}] (Photon, DFU)"]
+    assert run("usb", "list", device_ids["argon"][:6])[1].splitlines() == [
+        f"<unknown> [{device_ids['argon']}] (Argon)"]
+    assert run("usb", "list", "--exclude-dfu")[1].splitlines() == [f"<unknown> [{device_ids['argon']}] (Argon)"]
+
+
+def test_list_with_nothing_attached(sim, run):
+    sim()
+    assert run("usb", "list") == (0, "No devices found.\n", "")
+    assert run("usb", "list", "--ids-only") == (0, "", "")
+
+
+def test_dfu_switches_a_running_device(sim, run, profile, device_ids):
+    s = sim(profile("boron", "normal"))
+    code, out, _ = run("usb", "dfu")
+    assert (code, out) == (0, "Done.\n")
+    assert run("usb", "list")[1] == f"<unknown> [{device_ids['boron']}] (Boron, DFU)\n"
+    assert s.devices()[0].pid == 0xD00D
+    # already in DFU: nothing to do, still done
+    assert run("usb", "dfu", device_ids["boron"]) == (0, "Done.\n", "")
+
+
+def test_dfu_unknown_device(sim, run, profile):
+    sim(profile("boron", "normal"))
+    code, out, err = run("usb", "dfu", "DOESNOTEXIST")
+    assert code == 1 and err.splitlines()[0] == "Device not found: DOESNOTEXIST"
+
+
+def test_reset_leaves_dfu(sim, run, profile, device_ids):
+    s = sim(profile("argon", boot="normal"))
+    assert run("usb", "reset") == (0, "Done.\n", "")
+    assert run("usb", "list")[1] == f"<unknown> [{device_ids['argon']}] (Argon)\n"
+    assert s.devices()[0].pid == 0xC00C
+
+
+def test_reset_of_a_running_device(sim, run, profile, device_ids):
+    s = sim(profile("p2", "normal"))
+    assert run("usb", "reset") == (0, "Done.\n", "")
+    assert [d.pid for d in s.devices()] == [0xC020]
+
+
+def test_start_listening(sim, run, profile, device_ids):
+    sim(profile("boron", "normal"))
+    assert run("usb", "start-listening") == (0, "Done.\n", "")
+    assert run("usb", "list")[1] == f"<unknown> [{device_ids['boron']}] (Boron, LISTENING)\n"
+
+
+def test_start_listening_needs_normal_mode(sim, run, profile):
+    sim(profile("boron"))
+    code, out, err = run("usb", "start-listening")
+    assert code == 1 and out == ""
+    assert err.splitlines()[0] == "The device is in DFU mode; listening mode needs it running its firmware"
+
+
+def test_identify(sim, run, profile, device_ids):
+    sim(profile("electron", "normal", fw="2.3.1"))
+    code, out, err = run("identify")
+    assert code == 0
+    assert out.splitlines() == [f"Your device id is {device_ids['electron']}",
+                                "Your system firmware version is 2.3.1"]
+
+
+def test_identify_errors(sim, run, profile):
+    sim(profile("electron", "normal"), profile("argon", "normal"))
+    code, _, err = run("identify")
+    assert code == 1
+    assert err.splitlines()[0] == ("Could not identify device: Multiple devices found. Connect only one "
+                                   "device when running in non-interactive mode.")
+    sim(profile("electron"))
+    code, _, err = run("identify")
+    assert code == 1 and err.startswith("Could not identify device: The device is in DFU mode")
+
+
+@pytest.mark.parametrize("name", ["photon", "boron"])
+def test_flash_device_os_and_app_then_the_device_runs(sim, run, profile, device_ids, tmp_path, name):
+    """A running device is switched to DFU by flash, gets Device OS + app in one command (given
+    app first), leaves DFU and boots them: identify answers from normal mode."""
+    from particle_py.platforms import by_name
+    from particle_py.sim import contents
+
+    platform = by_name(name)
+    s = sim(profile(name, "normal"))
+    files = []
+    app = contents.user_app(platform)
+    (tmp_path / "app.bin").write_bytes(app)
+    files.append(tmp_path / "app.bin")
+    parts = contents.device_os(platform)
+    for n, (address, module) in reversed(list(enumerate(parts, 1))):
+        (tmp_path / f"system-part{n}.bin").write_bytes(module)
+        files.append(tmp_path / f"system-part{n}.bin")
+    code, out, err = run("flash", "--usb", *files)
+    assert code == 0, err
+    assert out.splitlines()[-len(parts) - 2:] == [f"Flashing system-part{n}.bin" for n in range(1, len(parts) + 1)] + \
+        ["Flashing app.bin", "Flash success!"]
+    assert [d.pid for d in s.devices()] == [platform.usb_ids[1]]
+    for address, module in parts:
+        assert s.peek(0, address, len(module)) == module
+    assert s.peek(0, platform.user_part.address, len(app)) == app
+    assert run("identify")[1].splitlines()[0] == f"Your device id is {device_ids[name]}"
