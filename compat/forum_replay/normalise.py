@@ -57,6 +57,11 @@ def _paths(s: str) -> str:
     return _ABS_DIR.sub("", s)
 
 
+def _bug_address(s: str) -> str:
+    # Forum renderers stripped the e-mail address; particle-py names itself there instead.
+    return "Please report bugs to" if s.lstrip().startswith("Please report bugs to") else s
+
+
 def _whitespace(s: str) -> str:
     return " ".join(s.split())
 
@@ -69,6 +74,7 @@ RULES: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("program-prefix", _program_prefix),
     ("bus-topology", _bus_topology),
     ("paths", _paths),
+    ("bug-address", _bug_address),
     ("whitespace", _whitespace),
 )
 
@@ -95,7 +101,8 @@ def lines(text: str, width: Optional[int] = None) -> list[str]:
     """Normalised, non-blank lines of ``text``. Every carriage return starts a new line (each
     progress repaint is a line: a terminal shows the last one, a Windows console copy all)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").expandtabs(8)
-    if width:
+    if width:       # our own bug-report line is longer than dfu-util's: shorten it before wrapping
+        text = "\n".join(_bug_address(raw) for raw in text.split("\n"))
         text = wrap(text, width)
     result = []
     for raw in text.split("\n"):

@@ -130,7 +130,7 @@ def _dfu_util_main(argv, env):
         kwargs["stderr"] = sys.stderr
     if "environ" in params:
         kwargs["environ"] = env
-    return module.main(argv, **kwargs)
+    return module.main(["dfu-util"] + list(argv), **kwargs)
 
 
 def run_inprocess(program: str, args: list[str], env: dict, cwd: Path) -> tuple[int, str]:
@@ -173,12 +173,12 @@ def _stdin(stream):
         sys.stdin = saved
 
 
-_ENTRY = {"dfu-util": "from particle_py.cli.dfu_util.main import main",
-          "particle": "from particle_py.cli.particle.main import main"}
+_ENTRY = {"dfu-util": "from particle_py.cli.dfu_util.main import main\nargs = [\"dfu-util\"] + sys.argv[1:]",
+          "particle": "from particle_py.cli.particle.main import main\nargs = sys.argv[1:]"}
 
 
 def run_subprocess(program: str, args: list[str], env: dict, cwd: Path) -> tuple[int, str]:
-    code = f"import sys\n{_ENTRY[program]}\nsys.exit(main(sys.argv[1:]))"
+    code = f"import sys\n{_ENTRY[program]}\nsys.exit(main(args))"
     env = dict(env, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
     proc = subprocess_mod.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, stdin=subprocess_mod.DEVNULL,
                               stdout=subprocess_mod.PIPE, stderr=subprocess_mod.STDOUT, timeout=STEP_TIMEOUT_S)
@@ -205,7 +205,8 @@ def compare(step: Step, code: int, output: str, width: Optional[int]) -> list[st
             continue
         found = _find(expect, actual, position)
         if found is None:
-            problems.append(f"missing ({expect.kind}) {normalise.line(expect.text)!r}"
+            shown = expect.text if expect.kind == "~" else normalise.line(expect.text)
+            problems.append(f"missing ({expect.kind}) {shown!r}"
                             + (f" after line {position}" if position else ""))
             break
         position = found + 1
