@@ -1,0 +1,90 @@
+"""ParticleDfuDevice.read/write (Contract 4) on simulated devices: smart flashing rules."""
+import pytest
+
+from particle_py.errors import ParticlePyError
+
+
+def _stack_ready() -> bool:
+    try:
+        from particle_py import usb
+        from particle_py.dfu.engine import DfuDevice  # noqa: F401
+        return hasattr(usb, "find_devices")
+    except ImportError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not _stack_ready(), reason="waiting for the USB transport to land")
+
+
+def dev():
+    from particle_py.ops.device import open_particle_device
+    return open_particle_device()
+
+
+def test_gen2_dct_write_keeps_the_rest_of_the_sector(sim, profile):
+    s = sim(profile("photon"))
+    s.poke(1, 0, bytes(range(256)) * 64)
+    d = dev()
+    try:
+        stats = d.write(1, 34, b"\x11" * 100)
+        assert stats.verified
+        assert d.read(1, 0, 16384) == (bytes(range(256)) * 64)[:34] + b"\x11" * 100 + (bytes(range(256)) * 64)[134:]
+    finally:
+        d.close()
+    assert s.peek(1, 30, 8) == bytes([30, 31, 32, 33, 0x11, 0x11, 0x11, 0x11])
+
+
+
+def test_read_only_memory_is_never_written(sim, profile):
+    s = sim(profile("photon"))
+    before = s.peek(0, 0x08000000, 0x4000)
+    d = dev()
+    try:
+        with pytest.raises(ParticlePyError, match="not writable"):
+            d.write(0, 0x08000000, b"\x00" * 16)
+        with pytest.raises(ParticlePyError, match="not writable"):
+            d.write(0, 0x0800BFF0, b"\x00" * 64)      # last bytes of the read-only area
+    finally:
+        d.close()
+    assert s.peek(0, 0x08000000, 0x4000) == before
+
+
+def test_no_verify_reads_nothing_back(sim, profile):
+    s = sim(profile("argon"))
+    s.poke(0, 0xB4000, b"\xff" * 8192)
+    d = dev()
+    mark = len(s.log())
+    try:
+        stats = d.write(0, 0xB4000, b"\x5a" * 8192, verify=False)
+    finally:
+        d.close()
+    uploads = [e for e in s.log()[mark:] if e.get("event") == "control" and e.get("bRequest") == 2
+               and e.get("bmRequestType") == 0xA1]
+    before_write = len(uploads)
+    assert stats.verified is False and stats.bytes_written == 8192
+    assert s.peek(0, 0xB4000, 8192) == b"\x5a" * 8192
+    s.poke(0, 0xB4000, b"\xff" * 8192)
+    d = dev()
+    mark = len(s.log())
+    try:
+        stats = d.write(0, 0xB4000, b"\x5a" * 8192, verify=True)
+    finally:
+        d.close()
+    uploads_verified = [e for e in s.log()[mark:] if e.get("event") == "control" and e.get("bRequest") == 2
+                        and e.get("bmRequestType") == 0xA1]
+    assert stats.verified and len(uploads_verified) > before_write
+
+
+def test_gen3_dct_is_written_without_erase(sim, profile):
+    s = sim(profile("boron"))
+    s.poke(1, 0, b"\xab" * 3106 + b"\xff" * (16384 - 3106))
+    d = dev()
+    mark = len(s.log())
+    try:
+        d.write(1, 3106, b"\x42" * 121)
+    finally:
+        d.close()
+    new = s.log()[mark:]
+    assert not [e for e in new if e.get("event") == "control" and e.get("bRequest") == 1
+                and e.get("wValue") == 0 and e.get("data", "").startswith("41")]
+    assert s.peek(1, 3100, 130) == b"\xab" * 6 + b"\x42" * 121 + b"\xff" * 3
