@@ -737,8 +737,8 @@ class NormalModeDevice(SimDevice):
             REQ_GET_SERIAL_NUMBER: lambda payload: (RESULT_OK, _pb_string(1, (self.profile.device_id or "").upper()[:15])),
             REQ_RESET: self._req_reset,
             REQ_DFU_MODE: self._req_dfu_mode,
-            REQ_SAFE_MODE: lambda payload: (RESULT_OK, b""),
-            REQ_FACTORY_RESET: lambda payload: (RESULT_OK, b""),
+            REQ_SAFE_MODE: self._req_reset,          # both reboot the device (safe mode looks
+            REQ_FACTORY_RESET: self._req_reset,      # the same on USB)
             REQ_START_LISTENING: self._req_listen(MODE_LISTENING),
             REQ_STOP_LISTENING: self._req_listen(MODE_NORMAL),
             REQ_GET_DEVICE_MODE: lambda payload: (RESULT_OK, _pb_varint(1, self.mode) if self.mode else b""),
