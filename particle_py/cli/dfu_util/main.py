@@ -144,6 +144,7 @@ def _sleep_ms(ms: int) -> None:
 
 
 def _libusb_version() -> str:
+    """libusb's version as dfu-util prints it ("1.0.26 (11724)")."""
     from ... import usb as transport
     getter = getattr(transport, "libusb_version", None)
     if getter is not None:
@@ -151,7 +152,20 @@ def _libusb_version() -> str:
             return getter()
         except Exception:
             pass
-    return LIBUSB_VERSION_FALLBACK
+    if os.environ.get(ENV_SIM):
+        return LIBUSB_VERSION_FALLBACK
+    try:
+        import ctypes
+
+        class _Version(ctypes.Structure):
+            _fields_ = [("major", ctypes.c_uint16), ("minor", ctypes.c_uint16), ("micro", ctypes.c_uint16),
+                        ("nano", ctypes.c_uint16), ("rc", ctypes.c_char_p), ("describe", ctypes.c_char_p)]
+        func = transport.get_backend().lib.libusb_get_version
+        func.restype, func.argtypes = ctypes.POINTER(_Version), []
+        v = func().contents
+        return "%d.%d.%d%s (%d)" % (v.major, v.minor, v.micro, (v.rc or b"").decode("ascii", "replace"), v.nano)
+    except Exception:
+        return LIBUSB_VERSION_FALLBACK
 
 
 def main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None, clock=None) -> int:
