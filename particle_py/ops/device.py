@@ -96,9 +96,17 @@ def _matches(entry: UsbEntry, wanted: str) -> bool:
 
 
 def find_device(device_id: Optional[str] = None, *, mode: Optional[str] = None,
-                need_dfu: bool = False) -> UsbEntry:
-    """The one device attached (or the one with this id / id prefix)."""
+                need_dfu: bool = False, platform_id: Optional[int] = None) -> UsbEntry:
+    """The one device attached (or the one with this id / id prefix). With ``platform_id`` and
+    no id, devices of other platforms are left out when that leaves exactly one."""
     entries = list_devices()
+    if platform_id is not None and not device_id and len(entries) > 1:
+        same = [e for e in entries if e.platform.platform_id == platform_id]
+        if len(same) == 1:
+            for e in entries:
+                if e is not same[0]:
+                    _release(e.usb_device)
+            entries = same
     if mode is not None:
         others = [e for e in entries if e.mode != mode]
         entries = [e for e in entries if e.mode == mode]
@@ -183,10 +191,12 @@ def switch_to_dfu(entry: UsbEntry, on_event: Optional[Callable[[str], None]] = N
 
 
 def open_particle_device(device_id: Optional[str] = None, *, need_dfu: bool = True,
-                         on_event: Optional[Callable[[str], None]] = None) -> "ParticleDfuDevice":
+                         on_event: Optional[Callable[[str], None]] = None,
+                         platform_id: Optional[int] = None) -> "ParticleDfuDevice":
     """The single Particle device connected, or the one with this id, in DFU mode when
-    ``need_dfu`` (switched by control request if it is running)."""
-    entry = find_device(device_id, need_dfu=need_dfu)
+    ``need_dfu`` (switched by control request if it is running). ``platform_id`` picks the
+    one device of that platform when several are attached (as particle-cli's flash does)."""
+    entry = find_device(device_id, need_dfu=need_dfu, platform_id=platform_id)
     if need_dfu and not entry.in_dfu:
         entry = switch_to_dfu(entry, on_event)
     return ParticleDfuDevice(entry)

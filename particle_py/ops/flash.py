@@ -25,6 +25,12 @@ DFU_FLASHABLE = frozenset({ModuleFunction.MONO_FIRMWARE, ModuleFunction.SYSTEM_P
 # Families whose user part is placed so that it ends at the region address ("grows left").
 USER_PART_GROWS_LEFT_MCUS = frozenset({"rtl872x"})
 
+# nRF52840 Device OS >= 3.1 runs 256 KB apps from 0x000B4000; an old 128 KB app header left at
+# 0x000D4000 must be wiped or the bootloader may still start it (particle-cli's
+# "invalidate-128k-user-part" step). mcu -> (address, size, minimum system part version).
+FORMER_USER_PART = {"nrf52840": (0x000D4000, 4096, 3103)}
+INVALIDATE_LABEL = "invalidate-128k-user-part"
+
 # Verify by default up to this size (everything Particle ships is smaller).
 VERIFY_BY_DEFAULT_MAX = 4 * 1024 * 1024
 
@@ -100,6 +106,17 @@ def read_local_files(args: list[str]) -> list[tuple[str, Optional[bytes]]]:
             raise _fail(f"{arg} doesn't exist",
                         "Give the path of a .bin file, or a known app name: " + ", ".join(sorted(APP_NAMES)) + ".")
     return out
+
+
+def _wanted_platform(items) -> Optional[int]:
+    """The platform all given files were built for (None if mixed, unknown or app names)."""
+    ids = set()
+    for _arg, data in items:
+        module = parse(data) if data else None
+        if module is None or module.prefix is None:
+            return None
+        ids.add(module.prefix.platform_id)
+    return ids.pop() if len(ids) == 1 else None
 
 
 def resolve_sources(items: list[tuple[str, Optional[bytes]]], platform: Platform) -> list[FlashSource]:
@@ -260,6 +277,8 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
         steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform,
                                         factory=factory, memory_map=memory_map))
     ordered = _dependency_order(steps)
+    if not factory:
+        ordered = _invalidate_former_user_part(ordered, platform, memory_map)
     # Two files for the same flash would leave only the second; refuse rather than guess.
     for i, a in enumerate(ordered):
         for b in ordered[i + 1:]:
@@ -267,6 +286,23 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
                 raise _fail(f"{a.source.label} and {b.source.label} overlap in flash",
                             "Nothing was written. Give each module once.")
     return ordered
+
+
+def _invalidate_former_user_part(steps: list[FlashStep], platform: Platform, memory_map) -> list[FlashStep]:
+    former = FORMER_USER_PART.get(platform.mcu)
+    if former is None:
+        return steps
+    address, size, min_version = former
+    for i, step in enumerate(steps):
+        if step.function != ModuleFunction.USER_PART or step.alt != 0:
+            continue
+        needs_new_layout = any(d.function == ModuleFunction.SYSTEM_PART and d.version >= min_version
+                               for d in step.module.prefix.dependencies)
+        if needs_new_layout and step.address < address and step.address + len(step.data) <= address:
+            wipe = FlashStep(FlashSource(INVALIDATE_LABEL, b"\xff" * size), None, 0, address, b"\xff" * size)
+            wipe = _check_destination(wipe, platform, factory=False, memory_map=memory_map)
+            return steps[:i] + [wipe] + steps[i:]
+    return steps
 
 
 # --- doing it ---------------------------------------------------------------------------------
@@ -296,7 +332,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
 
     emit = on_event or (lambda line: None)
     items = read_local_files(args)
-    device = open_particle_device(device_id, need_dfu=True, on_event=emit)
+    device = open_particle_device(device_id, need_dfu=True, on_event=emit, platform_id=_wanted_platform(items))
     try:
         sources = resolve_sources(items, device.platform)
         steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)

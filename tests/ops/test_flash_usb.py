@@ -288,3 +288,20 @@ def test_known_app_with_wrong_bytes_is_refused(sim, run, tmp_path, monkeypatch, 
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_device_of_the_files_platform_is_chosen_among_several(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("photon"), profile("argon"))
+    app = build_module("argon", size=5000)
+    (tmp_path / "a.bin").write_bytes(app)
+    code, out, err = run("flash", "--usb", tmp_path / "a.bin")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"Flashing argon device {device_ids['argon']}"
+    assert s.peek(0, 0xB4000, len(app), index=1) == app
+
+
+def test_several_devices_and_no_way_to_choose(sim, run, tmp_path, profile):
+    sim(profile("argon"), profile("boron"))
+    (tmp_path / "a.bin").write_bytes(b"\x00" * 100)
+    code, _, err = run("flash", "--usb", tmp_path / "a.bin")
+    assert code == 1 and err.startswith("Multiple devices found.")

@@ -76,3 +76,16 @@ def test_arbitrary_files_are_refused_cleanly_or_planned_inside_writable_memory(d
     for s in steps:
         mm = MemoryMap.from_layout_string(platform.dfu_layouts[s.alt])
         assert mm.all(s.address, s.address + len(s.data), "writable")
+
+
+def test_gen3_256k_app_wipes_the_old_128k_app_header():
+    from particle_py.ops.flash import INVALIDATE_LABEL
+    app = build_module("argon", deps=((F.SYSTEM_PART, 1, 3103),))
+    steps = plan([src("a.bin", app)], by_name("argon"))
+    assert [(s.source.label, s.address, len(s.data)) for s in steps] == [
+        (INVALIDATE_LABEL, 0xD4000, 4096), ("a.bin", 0xB4000, len(app))]
+    assert steps[0].data == b"\xff" * 4096
+    # older Device OS, or an app that covers 0xD4000 itself: nothing extra
+    assert len(plan([src("a.bin", build_module("argon", deps=((F.SYSTEM_PART, 1, 2000),)))], by_name("argon"))) == 1
+    big = build_module("argon", size=0x21000, deps=((F.SYSTEM_PART, 1, 3103),))
+    assert len(plan([src("b.bin", big)], by_name("argon"))) == 1
