@@ -15,10 +15,14 @@ def _progress_factory():
     bars = []
 
     def factory(step):
+        import shutil
+
         from tqdm import tqdm
 
+        # get_terminal_size falls back to 80 columns where the terminal reports none.
         bar = tqdm(total=len(step.data), unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=step.source.basename, leave=False, file=sys.stderr)
+                   desc=step.source.basename, leave=False, file=sys.stderr,
+                   ncols=min(shutil.get_terminal_size().columns, 100))
         bars.append(bar)
 
         def progress(done, total):
