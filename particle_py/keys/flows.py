@@ -80,7 +80,35 @@ def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, say: 
         text = kwargs.get("message") or (args[0] if args and isinstance(args[0], str) else None)
         if text:
             say(text)
-    return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
+    try:
+        return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
+    except ParticlePyError as err:
+        if not device_id or not err.message.startswith("Device not found"):
+            raise
+        # A Core in DFU mode does not show its id (its USB serial is not the device id): when the one
+        # device attached is such a device, it is the one the user means, as particle-cli assumes.
+        try:
+            device = open_particle_device(None, need_dfu=need_dfu, on_event=on_event)
+        except ParticlePyError:
+            raise err from None
+        if device.platform.dfu_serial_is_device_id and is_full_id(device.device_id):
+            _close(device)
+            raise err from None
+        device.device_id = device_id.lower()
+        return device
+
+
+def is_full_id(text: Optional[str]) -> bool:
+    return bool(text) and len(text) == 24 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+def _require_full_id(device) -> None:
+    """Cloud calls need the real 24-hex id; old bootloaders show a short serial in DFU mode."""
+    if not is_full_id(device.device_id):
+        raise ParticlePyError(f"The device shows {device.device_id or 'no id'} over USB, not its 24-character "
+                              f"device ID.",
+                              "Give the id on the command line (`particle identify` shows it while the device "
+                              "runs its firmware).")
 
 
 def device_protocol(device, requested: Optional[str] = None) -> str:
@@ -105,9 +133,17 @@ def read_slot(device, slot) -> bytes:
         return bytes(device.read(slot.alt, slot.address, slot.size))
 
 
+def _is_emulated_dct(platform: Platform, alt: int) -> bool:
+    # The bootloader emulates the DCT alt (writes replace bytes; Gen3's cannot even be erased), so
+    # keys go there without an erase, as particle-cli writes them. The Core keeps its keys in raw
+    # SPI flash, where a page must be erased before it can take new bytes.
+    return alt < len(platform.dfu_layouts) and platform.dfu_layouts[alt].startswith("@DCT")
+
+
 def write_verified(device, slot, data: bytes) -> None:
-    """Write without erase (DCT sectors are not erasable), then read back and compare."""
-    device.write(slot.alt, slot.address, data, erase=False, verify=True)
+    """Write (no erase on the emulated DCT), then read back and compare."""
+    erase = False if _is_emulated_dct(device.platform, slot.alt) else None
+    device.write(slot.alt, slot.address, data, erase=erase, verify=True)
     back = bytes(device.read(slot.alt, slot.address, len(data)))
     if back != data:
         raise ParticlePyError(f"The device reads back different bytes at DCT address {slot.address} than were "
@@ -259,7 +295,10 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
         if path is None:
             raise fail(ParticlePyError(f"I couldn't find the file: {filename_no_ext(filename)}.der",
                                        "Give the path of a key file, e.g. one written by `particle keys new`."))
-        info = formats.parse_key(_read_file(path), str(path))
+        try:
+            info = formats.parse_key(_read_file(path), str(path))
+        except ParticlePyError as err:
+            raise fail(err)
         if not info.private:
             raise fail(formats.key_error(f"{path} is a public key; the device needs its private key.",
                                          "Load the private key file (.der or .pem), not the .pub.pem."))
@@ -363,6 +402,9 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
             raise fail(err)
         device_id = device.device_id
         _close(device)
+        if not is_full_id(device_id):
+            raise fail(ParticlePyError(f"The device shows {device_id or 'no id'} over USB, not its 24-character "
+                                       f"device ID.", "Give the id: particle keys send <deviceID> <filename>"))
     device_id = device_id.lower()
     if len(device_id) < 24:
         say(SHORT_ID_WARNING)
@@ -425,6 +467,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
     files = saved = None
     written = False
     try:
+        _require_full_id(device)
         ident = device.device_id
         proto = device_protocol(device, protocol)
         slot = _device_key_slot(device.platform, proto)

@@ -18,7 +18,7 @@ from particle_py.platforms import ELECTRON_TRANSPORT_SLOT, by_name
 def _stack_ready() -> bool:
     try:
         from particle_py import usb
-        from particle_py.dfu import DfuDevice  # noqa: F401
+        from particle_py.dfu.engine import DfuDevice  # noqa: F401
         return hasattr(usb, "find_devices")
     except ImportError:
         return False
@@ -46,6 +46,13 @@ class Sim:
 
     @property
     def device_id(self) -> str:
+        """The id as USB shows it (a Core in DFU mode shows only a short serial)."""
+        dev = self.device()
+        return dev.profile.device_id if by_name(dev.profile.platform).dfu_serial_is_device_id \
+            else dev.serial.lower()
+
+    @property
+    def real_id(self) -> str:
         return self.device().profile.device_id
 
     def peek(self, slot, length=None, index=0) -> bytes:
@@ -62,7 +69,9 @@ def sim(tmp_path, home, monkeypatch):
     def make(*profiles, knobs=None):
         from particle_py.sim.state import create_state
         folder = tmp_path / "sim"
-        create_state(folder, list(profiles), knobs or {})
+        # "<platform>:real=1" is the platform as Particle ships it (bootloader reporting the device id)
+        specs = [p if ":" in p or p.endswith("-normal") else p + ":real=1" for p in profiles]
+        create_state(folder, specs, knobs or {})
         monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
         return Sim(folder)
     return make
@@ -341,13 +350,13 @@ def _expected_doctor_lines(ident, alg, archive_line):
                                                ("boron", None)])
 def test_keys_doctor_end_to_end(sim, cloud, particle, platform, protocol):
     s = sim(platform)
-    ident = s.device_id
+    ident = s.real_id
     slot = key_slot(platform, protocol)
     s.poke(slot, old_key(slot.alg))
     before = s.peek(slot)
     args = ["keys", "doctor", ident] + (["--protocol", protocol] if protocol else [])
     code, out, err = particle(*args)
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, ""), err
     lines = [ln for ln in out.splitlines() if not ln.startswith("Note: ")]
     assert lines == _expected_doctor_lines(ident, slot.alg, lines[4])
     new_der = Path(f"{ident}_{slot.alg}_new.der").read_bytes()
@@ -393,15 +402,23 @@ def test_doctor_stops_before_the_device_when_the_cloud_cannot_take_the_key(sim, 
     assert s.peek(slot) == before
 
 
-def test_doctor_when_the_cloud_refuses_the_key_says_how_to_finish_or_roll_back(sim, cloud, particle):
+@pytest.mark.parametrize("status,cause", [
+    ("503", "Error sending public key to server: Simulated cloud failure"),          # cloud went down
+    ("401", "Error sending public key to server: Your access token is invalid or has expired."),  # token expired
+    ("403", "Error sending public key to server: Simulated cloud failure"),          # permission denied
+])
+def test_doctor_when_the_cloud_refuses_the_key_says_how_to_finish_or_roll_back(sim, cloud, particle, status,
+                                                                               cause):
     s = sim("argon")
     ident, slot = s.device_id, key_slot("argon")
     s.poke(slot, old_key("ec"))
     before = s.peek(slot)
-    cloud.db.set_knob("fail", "503")
+    cloud.db.set_knob("fail", status)
     cloud.db.set_knob("fail_path", "/v1/provisioning")
     code, out, err = particle("keys", "doctor", ident)
     assert code == 1
+    assert err.startswith("Make sure your device is connected to your computer, and that your computer is online: "
+                          + cause)
     assert f"Key {ident}_ec_new.der written to device" in out
     assert "Okay!" not in out
     new_der = Path(f"{ident}_ec_new.der").read_bytes()
@@ -453,6 +470,22 @@ def test_doctor_unplugged_at_every_step_never_leaves_a_half_written_key(sim, clo
 
 def test_normal_mode_device_is_switched_to_dfu(sim, particle):
     s = sim("photon-normal")
-    code, out, err = particle("keys", "save", "k")
+    ident = s.real_id
+    code, out, err = particle("keys", "new")
+    assert (code, err) == (0, ""), err
+    assert out.endswith(f"New key {ident}.der created for device {ident}\n")
+    assert s.bus().devices()[0].profile.name == "photon"         # now in DFU mode
+
+
+def test_photon_with_an_old_bootloader_needs_the_id_for_the_cloud(sim, cloud, particle):
+    s = sim("photon:real=0")             # scenario profile: DFU serial 00000000010C, not the id
+    slot = key_slot("photon")
+    before = s.peek(slot)
+    code, out, err = particle("keys", "doctor")
+    assert code == 1
+    assert "The device shows 00000000010c over USB, not its 24-character device ID." in err
+    assert s.peek(slot) == before
+    ident = "0123456789abcdef01234567"
+    code, out, err = particle("keys", "doctor", ident)
     assert code == 0, err
-    assert Path("k.der").read_bytes() == s.peek(key_slot("photon"))
+    assert s.peek(slot)[:600] == Path(f"{ident}_rsa_new.der").read_bytes()[:600]
