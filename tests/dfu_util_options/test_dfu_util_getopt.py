@@ -88,6 +88,11 @@ def test_parsing_goes_on_after_an_error_like_glibc():
     assert leftover == ["a"]
 
 
+def test_return_in_order():
+    got, leftover = run("a", "-q", "--", "b", shortopts="-q")
+    assert got == [("\x01", "a", None), ("q", None, None)] and leftover == ["b"]
+
+
 def test_silent_mode_and_require_order():
     got, _ = run("-o", shortopts=":o:")
     assert got == [(":", None, None)]

@@ -80,6 +80,7 @@ class GetoptLong:
         self.prog = self.argv[0] if self.argv else ""
         self.longopts = list(longopts)
         self.require_order = shortopts.startswith("+")
+        self.return_in_order = shortopts.startswith("-")
         self.silent = shortopts.lstrip("+-").startswith(":")
         self.short = _short_spec(shortopts)
         self.leftover: list[str] = []
@@ -95,6 +96,10 @@ class GetoptLong:
                 skipped.extend(args[i + 1:])
                 break
             if arg == "-" or not arg.startswith("-"):
+                if self.return_in_order:  # optstring "-...": non-options come back as key "\x01"
+                    yield Parsed("\x01", optarg=arg)
+                    i += 1
+                    continue
                 if self.require_order:
                     skipped.extend(args[i:])
                     break
