@@ -113,7 +113,7 @@ def _need_module(name: str, why: str) -> None:
     try:
         importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name and name.startswith(exc.name.rsplit(".", 0)[0]) and exc.name in name:
+        if exc.name and name.startswith(exc.name):     # the command's own module is missing
             raise Pending(why) from None
         raise
 
