@@ -167,6 +167,16 @@ def test_old_versions_ignore_leftovers(version):
     assert opts.mode == "list" and opts.leftover == ["foo", "-x"]
 
 
+@pytest.mark.parametrize("version", NEW)
+def test_posixly_correct_stops_at_the_first_non_option(version):
+    # checked against the real 0.11: the -y after foo is never looked at
+    with pytest.raises(OptionError) as caught:
+        parse_args(["dfu-util", "-l", "foo", "-y"], version, "dfu-util", environ={"POSIXLY_CORRECT": ""})
+    assert caught.value.lines == ["Error: Unexpected argument: foo", ""]
+    opts = parse_args(["dfu-util", "-l", "foo", "-y"], "0.9", "dfu-util", environ={"POSIXLY_CORRECT": "1"})
+    assert opts.leftover == ["foo", "-y"]
+
+
 def test_getopt_errors_come_before_the_leftover_check():
     assert error(["foo", "-y"], "0.11").lines == ["dfu-util: invalid option -- 'y'"]
 

@@ -75,11 +75,14 @@ class GetoptLong:
     would after glibc's permutation.
     """
 
-    def __init__(self, argv: Sequence[str], shortopts: str, longopts: Sequence[LongOption]):
+    def __init__(self, argv: Sequence[str], shortopts: str, longopts: Sequence[LongOption],
+                 posixly_correct: bool = False):
+        """``posixly_correct``: the POSIXLY_CORRECT environment variable is set (glibc then stops
+        at the first non-option unless the optstring starts with '-')."""
         self.argv = list(argv)
         self.prog = self.argv[0] if self.argv else ""
         self.longopts = list(longopts)
-        self.require_order = shortopts.startswith("+")
+        self.require_order = shortopts.startswith("+") or (posixly_correct and not shortopts.startswith("-"))
         self.return_in_order = shortopts.startswith("-")
         self.silent = shortopts.lstrip("+-").startswith(":")
         self.short = _short_spec(shortopts)

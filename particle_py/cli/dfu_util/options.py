@@ -3,7 +3,7 @@
 Use (the dfu-util main flow)::
 
     try:
-        opts = parse_args(argv, version, prog=argv[0])
+        opts = parse_args(argv, version, prog=argv[0], environ=environ)
     except OptionError as err:           # nothing else printed yet: no banner
         stderr.write(err.stderr_text(version)); return err.exit_code
     ... print the banner (and, 0.10+, the -v libusb line) ...
@@ -21,7 +21,7 @@ stored the way the C int variables hold them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 from particle_py.errors import EX_OK, EX_SOFTWARE, EX_USAGE, ParticlePyError
 
@@ -390,14 +390,18 @@ def _number(facts: _VersionFacts, letter: str, arg: str, prog: str) -> int:
     return _to_int32(value)
 
 
-def parse_args(argv: list[str], version: str, prog: str) -> Options:
-    """Parse ``argv`` (argv[0] is the program name) the way dfu-util ``version`` does.
+def parse_args(argv: list[str], version: str, prog: str, environ: Optional[Mapping[str, str]] = None) -> Options:
+    """Parse ``argv`` (argv[0] is the program name; ``prog`` is used in its place) the way dfu-util
+    ``version`` does. ``environ``: the process environment, for glibc's POSIXLY_CORRECT (stop at
+    the first non-option); None = not set.
 
     Raises OptionError for everything dfu-util rejects before printing its banner.
     """
     facts = _facts(version)
     opts = Options()
-    parser = GetoptLong([prog] + [_c_string(a) for a in argv[1:]], facts.shortopts, facts.longopts)
+    posixly_correct = bool(environ) and "POSIXLY_CORRECT" in environ
+    parser = GetoptLong([prog] + [_c_string(a) for a in argv[1:]], facts.shortopts, facts.longopts,
+                        posixly_correct=posixly_correct)
     for item in parser:
         key, arg = item.key, item.optarg
         if key in ("?", ":"):
