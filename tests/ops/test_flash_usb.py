@@ -305,3 +305,28 @@ def test_several_devices_and_no_way_to_choose(sim, run, tmp_path, profile):
     (tmp_path / "a.bin").write_bytes(b"\x00" * 100)
     code, _, err = run("flash", "--usb", tmp_path / "a.bin")
     assert code == 1 and err.startswith("Multiple devices found.")
+
+
+@pytest.mark.parametrize("leave", ["reset", "dnidle", "manifest"])
+def test_gen2_leave_habits_all_count_as_success(sim, run, tmp_path, profile, leave):
+    s = sim(profile("electron", leave=leave))
+    app = build_module("electron", size=5776)
+    (tmp_path / "t.bin").write_bytes(app)
+    code, out, err = run("flash", "--usb", tmp_path / "t.bin")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Flash success!"
+    assert s.peek(0, 0x08080000, len(app)) == app
+
+
+@pytest.mark.parametrize("name", ["argon", "p2", "electron"])
+def test_wrong_platform_and_bad_crc_on_other_generations(sim, run, tmp_path, profile, name):
+    other = {"argon": "boron", "p2": "argon", "electron": "photon"}[name]
+    s = sim(profile(name))
+    before = whole_alt(s)
+    (tmp_path / "w.bin").write_bytes(build_module(other))
+    code, _, err = run("flash", "--usb", tmp_path / "w.bin")
+    assert code == 1 and err.splitlines()[0] == f"Module {tmp_path / 'w.bin'} is not compatible with platform {name}"
+    (tmp_path / "c.bin").write_bytes(build_module(name, bad_crc=True))
+    code, _, err = run("flash", "--usb", tmp_path / "c.bin")
+    assert code == 1 and err.splitlines()[0] == f"CRC check failed for module {tmp_path / 'c.bin'}"
+    assert whole_alt(s) == before
