@@ -1,0 +1,99 @@
+"""particle-sim as a user drives it: create devices with contents, read the LED, press buttons."""
+import json
+
+import pytest
+
+from particle_py.cli.sim import main as sim_main
+from particle_py.sim.bus import SimBus
+
+
+def run(capsys, *argv):
+    status = sim_main(list(argv))
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    folder = tmp_path / "sim"
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
+    return folder
+
+
+ID = "0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize("args, led, why", [
+    ((), "breathing cyan", "Device OS and user application valid"),
+    (("--key", "pkcs8"), "blinking cyan with 1 red burst", "not a PKCS#1 RSAPrivateKey DER"),
+    (("--key", "corrupt"), "blinking cyan with 1 red burst", "not a PKCS#1 RSAPrivateKey DER"),
+    (("--key", "missing"), "blinking cyan with 1 orange burst", "the device key slot is empty"),
+    (("--server-key", "wrong"), "blinking cyan with 3 orange bursts", "is not the cloud's RSA server key"),
+    (("--cloud-key", "other"), "blinking cyan with 1 orange burst", "the cloud holds another public key"),
+    (("--app", "none"), "breathing magenta", "no valid user application at 0x080a0000"),
+    (("--device-os", "none"), "blinking yellow", "system part 1 at 0x08020000: empty"),
+])
+def test_create_then_status_shows_the_led_and_why(capsys, state, args, led, why):
+    status, out, _ = run(capsys, "create", "photon", "--id", ID, *args)
+    assert status == 0
+    assert out.startswith(f"Created Photon {ID} [2b04:c006] on 1-2, normal mode\n")
+    status, out, _ = run(capsys, "status")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == f"Photon {ID} [2b04:c006] on 1-2, normal mode"
+    assert lines[1].startswith(f"  LED: {led} (")
+    assert why in lines[2]
+
+
+def test_udp_platforms_hold_sec1_keys_at_3106(capsys, state):
+    run(capsys, "create", "boron", "--id", ID)
+    _, out, _ = run(capsys, "status")
+    assert "LED: breathing cyan" in out
+    assert "protocol: udp; device key at DCT 3106: SEC1 EC DER, 121 bytes; server key at DCT 3298: 320-byte blob" in out
+
+
+def test_buttons_move_between_modes_and_reset_boots_from_contents(capsys, state):
+    run(capsys, "create", "electron", "--id", ID)
+    status, out, _ = run(capsys, "button", "dfu")
+    assert status == 0
+    assert out == f"Electron {ID} [2b04:d00a] on 1-2, DFU mode: blinking yellow (DFU mode; in the DFU bootloader)\n"
+    bus = SimBus.load(state)
+    assert [(d.vid, d.pid) for d in bus.devices()] == [(0x2B04, 0xD00A)]
+    _, out, _ = run(capsys, "button", "listen")
+    assert "listening mode: blinking blue" in out
+    _, out, _ = run(capsys, "button", "reset")
+    assert out.startswith(f"Electron {ID} [2b04:c00a] on 1-2, normal mode: breathing cyan")
+
+
+def test_reset_of_a_device_without_device_os_stays_in_dfu(capsys, state):
+    run(capsys, "create", "photon", "--id", ID, "--device-os", "none", "--mode", "dfu")
+    _, out, _ = run(capsys, "button", "reset")
+    assert out.startswith(f"Photon {ID} [2b04:d006] on 1-2, DFU mode: blinking yellow")
+
+
+def test_errors_say_what_to_do(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("PARTICLE_PY_SIM", raising=False)
+    status, _, err = run(capsys, "status")
+    assert status == 2
+    assert err == ("No simulator state folder given.\n"
+                   "Pass --state DIR or set PARTICLE_PY_SIM=DIR (particle-sim create makes one).\n")
+    status, _, err = run(capsys, "status", "--state", str(tmp_path / "empty"))
+    assert status == 2 and "Create one: particle-sim create photon" in err
+    status, _, err = run(capsys, "create", "photon", "--state", str(tmp_path / "s"), "--key", "weird")
+    assert status == 2 and err == "--key 'weird': expected one of good, corrupt, missing, pkcs8\n"
+    status, _, err = run(capsys, "button", "wiggle", "--state", str(tmp_path / "s"))
+    assert status == 2 and "Use one of: reset, dfu, listen" in err
+
+
+def test_the_cloud_remembers_the_device_and_its_owner(capsys, state):
+    run(capsys, "create", "argon", "--id", ID, "--owner", "someone@example.com")
+    from particle_py.sim.cloud import CloudDb
+    db = CloudDb(state / "cloud" / "cloud.sqlite")
+    try:
+        device = db.device(ID)
+        assert device["owner"] == "someone@example.com"
+        assert device["public_key"]
+    finally:
+        db.close()
+    saved = json.loads((state / "state.json").read_text())
+    assert saved["devices"][0]["spec"] == f"argon-normal:id={ID}"
