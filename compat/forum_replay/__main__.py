@@ -16,6 +16,7 @@ def main(argv=None) -> int:
     parser.add_argument("files", nargs="*", help="scenario files or folders (default: compat/forum/scenarios)")
     parser.add_argument("--subprocess", action="store_true", help="run each command as its own process")
     parser.add_argument("-v", "--verbose", action="store_true", help="show why each failure failed in full")
+    parser.add_argument("--keep", metavar="DIR", help="build each scenario's folders in DIR/<name> and keep them")
     args = parser.parse_args(argv)
     counts = {"passed": 0, "failed": 0, "pending": 0}
     for path in runner.discover(args.files):
@@ -24,7 +25,7 @@ def main(argv=None) -> int:
         except (OSError, ScenarioError) as exc:
             result = runner.Result(path.stem, "failed", str(exc))
         else:
-            result = runner.run(scenario, use_subprocess=args.subprocess)
+            result = runner.run(scenario, use_subprocess=args.subprocess, keep=args.keep)
         counts[result.status] += 1
         print(result.line(), flush=True)
         if args.verbose and result.status == "failed":

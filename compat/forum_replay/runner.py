@@ -246,6 +246,7 @@ def _first_device(sim_dir: Path):
 
 
 def _seed_firmware(sim_dir: Path, specs: list[str]) -> None:
+    """What device 1 holds before the thread starts: Device OS, an app, its keys."""
     if not specs:
         return
     contents = _sim("contents")
@@ -261,9 +262,32 @@ def _seed_firmware(sim_dir: Path, specs: list[str]) -> None:
                 dev.memory(0).poke(address, module)
         elif words[0] == "user-app":
             dev.memory(0).poke(platform.user_part.address, contents.user_app(platform, version))
+        elif words[0] == "keys":
+            _seed_keys(dev, platform, sim_dir)
         else:
-            raise ValueError(f"firmware: unknown {words[0]!r} (device-os VERSION | user-app)")
+            raise ValueError(f"firmware: unknown {words[0]!r} (device-os VERSION | user-app | keys)")
     bus.save()
+
+
+def _seed_keys(dev, platform, sim_dir: Path) -> None:
+    """A device key in its DCT slot and the simulated cloud's server key (needs ``cloud:``)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from particle_py.keys import server_blob
+    protocol = platform.protocols[0]
+    slot = platform.device_key[protocol]
+    if slot.alg == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption())
+    dev.memory(slot.alt).poke(slot.address, der)
+    server_slot = platform.server_key[protocol]
+    server_der = sim_dir / "cloud" / f"server_{server_slot.alg}.pub.der"
+    if not server_der.is_file():
+        raise ValueError("firmware: keys needs the simulated cloud (cloud: owner)")
+    dev.memory(server_slot.alt).poke(server_slot.address, server_blob.build(server_der.read_bytes(), server_slot))
 
 
 def _device_id(sim_dir: Path) -> Optional[str]:
@@ -360,7 +384,7 @@ def _run(sc: Scenario, use_subprocess: bool, keep: Optional[Path]) -> Result:
     if version is None:
         return Result(sc.name, "failed", f"dfu-util version {sc.get('dfu-util')!r} is not one we map")
     with tempfile.TemporaryDirectory(prefix="forum-replay-") as tmp:
-        base = Path(keep) if keep else Path(tmp)
+        base = Path(keep) / sc.name if keep else Path(tmp)
         sim_dir, home, work, cache = base / "sim", base / "home", base / "work", base / "cache"
         for folder in (sim_dir, home, work, cache):
             folder.mkdir(parents=True, exist_ok=True)
@@ -382,53 +406,60 @@ def _run(sc: Scenario, use_subprocess: bool, keep: Optional[Path]) -> Result:
             state.create_state(sim_dir, devices, knobs)
         except ValueError as exc:
             raise Pending(f"the simulator cannot build this state yet: {exc}") from None
-        _seed_firmware(sim_dir, sc.all("firmware"))
         device_id = _device_id(sim_dir) if devices else None
-        run_dir = _inside(work, sc.get("cwd", "."))
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for spec in sc.all("file"):
-            name, _, kind = spec.partition(" ")
-            if device_id:
-                name = name.replace("{id}", device_id)
-            target = _inside(work, str(run_dir / name.lstrip("/")) if not name.startswith("/") else name.lstrip("/"))
-            standins.create(target.parent, target.name, kind)
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL", "TMPDIR")}
-        env.update(HOME=str(home), PARTICLE_PY_SIM=str(sim_dir), PARTICLE_PY_DFU_UTIL_VERSION=version,
-                   XDG_CACHE_HOME=str(cache), PARTICLE_PY_ASSET_URL="http://127.0.0.1:9",
-                   NO_COLOR="1", TERM="dumb", PARTICLE_DISABLE_UPDATE="1")
-        env.update(kv.split("=", 1) for kv in sc.all("env"))
         cloud = _start_cloud(sim_dir, home, sc.get("cloud"), device_id) if sc.get("cloud") else None
-        width = int(sc.get("console-width", "0")) or None
-        runner = run_subprocess if use_subprocess else run_inprocess
         try:
-            for number, step in enumerate(sc.steps, 1):
-                for command in step.setup:
-                    program, args = split_command(command, device_id, work)
-                    code, output = runner(program, args, env, run_dir)
-                    if code != 0:
-                        return Result(sc.name, "failed", f"setup `{command}` exited {code}:\n{output}")
-                program, args = split_command(step.command, device_id, work)
-                code, output = runner(program, args, env, run_dir)
-                problems = compare(step, code, output, width)
-                for alt, address, name in step.holds:
-                    if device_id:
-                        name = name.replace("{id}", device_id)
-                    why = _holds(sim_dir, run_dir if not name.startswith("/") else work, alt, address,
-                                 name.lstrip("/"))
-                    if why:
-                        problems.insert(0, why)
-                if problems:
-                    return Result(sc.name, "failed", f"step {number} `{step.command}`: " + "\n".join(problems))
-            want_led = sc.get("led")
-            if want_led:
-                got = _led(sim_dir)
-                negate = want_led.startswith("not ")
-                matches = got.startswith(want_led[4:] + " (" if negate else want_led + " (")
-                if matches == negate:
-                    return Result(sc.name, "failed", f"final LED: {got}, expected {want_led}")
+            _seed_firmware(sim_dir, sc.all("firmware"))
+            return _run_steps(sc, use_subprocess, sim_dir, home, work, cache, device_id)
         finally:
             if cloud is not None:
                 cloud.stop()
+
+
+def _run_steps(sc: Scenario, use_subprocess: bool, sim_dir: Path, home: Path, work: Path, cache: Path,
+               device_id: Optional[str]) -> Result:
+    run_dir = _inside(work, sc.get("cwd", "."))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for spec in sc.all("file"):
+        name, _, kind = spec.partition(" ")
+        if device_id:
+            name = name.replace("{id}", device_id)
+        # a name starting with "/" is re-rooted in work/, like the commands' absolute paths
+        target = _inside(work, name.lstrip("/") if name.startswith("/") else str(run_dir / name))
+        standins.create(target.parent, target.name, kind)
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "SYSTEMROOT", "LANG", "LC_ALL", "TMPDIR")}
+    env.update(HOME=str(home), PARTICLE_PY_SIM=str(sim_dir),
+               PARTICLE_PY_DFU_UTIL_VERSION=DFU_UTIL_VERSIONS[sc.get("dfu-util", "0.11")],
+               XDG_CACHE_HOME=str(cache), PARTICLE_PY_ASSET_URL="http://127.0.0.1:9",
+               NO_COLOR="1", TERM="dumb", PARTICLE_DISABLE_UPDATE="1")
+    env.update(kv.split("=", 1) for kv in sc.all("env"))
+    width = int(sc.get("console-width", "0")) or None
+    run_command = run_subprocess if use_subprocess else run_inprocess
+    for number, step in enumerate(sc.steps, 1):
+        for command in step.setup:
+            program, args = split_command(command, device_id, work)
+            code, output = run_command(program, args, env, run_dir)
+            if code != 0:
+                return Result(sc.name, "failed", f"setup `{command}` exited {code}:\n{output}")
+        program, args = split_command(step.command, device_id, work)
+        code, output = run_command(program, args, env, run_dir)
+        problems = compare(step, code, output, width)
+        for alt, address, name in step.holds:
+            if device_id:
+                name = name.replace("{id}", device_id)
+            directory = work if name.startswith("/") else run_dir
+            why = _holds(sim_dir, directory, alt, address, name.lstrip("/"))
+            if why:
+                problems.insert(0, why)
+        if problems:
+            return Result(sc.name, "failed", f"step {number} `{step.command}`: " + "\n".join(problems))
+    want_led = sc.get("led")
+    if want_led:
+        got = _led(sim_dir)
+        negate = want_led.startswith("not ")
+        matches = got.startswith((want_led[4:] if negate else want_led) + " (")
+        if matches == negate:
+            return Result(sc.name, "failed", f"final LED: {got}, expected {want_led}")
     return Result(sc.name, "passed")
 
 

@@ -6,7 +6,8 @@
     dfu-util: 0.8                           (personality; 0.5/0.7 posts map to 0.8 with a note)
     devices: photon runtime                 (simulator profiles, attach order; 'none' = nothing)
     knobs: OPEN_FAIL=-3                     (bus-wide fault knobs)
-    firmware: device-os 1.5.2 | user-app    (stand-in Device OS / app written into device 1)
+    firmware: device-os 1.5.2 | user-app | keys   (what device 1 holds: stand-in Device OS, an app,
+                                            a device key and the simulated cloud's server key)
     cloud: owner | other-owner              (simulated cloud; logged-in user owns the device or not)
     file: NAME KIND ARGS...                 (stand-in files, see standins.py)
     console-width: 80                       (the poster's console wrapped lines there)

@@ -114,3 +114,11 @@ def test_final_led_comes_from_the_boot_model(tmp_path):
     assert runner.run(_scenario(tmp_path, body.format(led="not breathing cyan"))).status == "passed"
     failed = runner.run(_scenario(tmp_path, body.format(led="breathing cyan")))
     assert failed.status == "failed" and failed.detail.startswith("final LED: blinking yellow")
+
+
+def test_subprocess_mode_gives_the_same_verdict_as_in_process():
+    from forum_replay.scenario import load
+    for name in ("064-photon-dfu-0.8-list-and-nuttx-download", "048-photon-flash-usb-then-dfu-util-directly"):
+        sc = load(ROOT / "compat/forum/scenarios" / f"{name}.scenario")
+        in_process, own_process = runner.run(sc), runner.run(sc, use_subprocess=True)
+        assert (in_process.status, own_process.status) == ("passed", "passed"), own_process.detail
