@@ -6,7 +6,7 @@ a comma-split list hands the options back to the profile before them, see state.
 - ``photon``, ``stm32``, ``dfu11``, ``dfu11nt``, ``runtime``: the devices of the recorded
   dfu-util transcripts (compat/dfu-util/scenarios.md header), reproduced exactly: serial
   ``00000000010C``, bwPollTimeout 1 ms while busy, layout letters not enforced, leave answered
-  with dfuMANIFEST.
+  with dfuMANIFEST; the photon comes back in normal mode after leaving, whatever its flash holds.
 - any platform name of ``particle_py.platforms`` (``p1``, ``electron``, ``core``, ``argon``,
   ``boron``, ``p2``, ...): that platform's DFU bootloader, realistic: a 24-hex device id as
   serial, poll timeouts from the flash-time model, layout letters enforced, the leave habit
@@ -111,7 +111,7 @@ def _scenario_profiles() -> dict:
         "photon": Profile("photon", "dfuse", *photon.dfu_ids, 0x0200, "Particle", "Photon DFU Mode",
                           "00000000010C", photon.dfu_layouts, ALT_TIMINGS[photon.mcu], PARTICLE_FUNCTIONAL,
                           protect=False, poll_ms=1, leave="manifest", after_leave="photon-normal",
-                          platform="photon", device_id="00000000010c"),
+                          platform="photon", device_id="00000000010c", boot="normal"),
         "stm32": Profile("stm32", "dfuse", 0x0483, 0xDF11, 0x2200, "STMicroelectronics", "STM32  BOOTLOADER",
                          "205F36825242", stm32_alts, ("stm32f2",) * 4, d.Functional(0x0B, 255, 2048, 0x011A),
                          protect=False, poll_ms=1, leave="manifest", after_unprotect="stm32"),

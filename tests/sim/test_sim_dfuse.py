@@ -72,7 +72,7 @@ def test_leave_answers_manifest_then_device_is_gone(photon):
     host.set_address(0x08020000)
     host.dnload(2, b"")
     assert host.status() == (0, 0, MANIFEST)
-    assert photon.gone and photon.successor == "photon"      # empty flash: back in DFU mode
+    assert photon.gone and photon.successor == "photon-normal:id=00000000010c"
     with pytest.raises(SimUsbError) as e:
         host.status()
     assert e.value.code == sd.LIBUSB_ERROR_NO_DEVICE
