@@ -17,3 +17,10 @@ def test_every_recorded_scenario_passes():
     lines = out.getvalue().splitlines()
     assert lines[-1] == "272 passed, 0 failed", "\n".join(lines[:40] + ["..."] + lines[-1:])
     assert status == 0
+
+
+@pytest.mark.replay
+def test_new_combinations_pass():
+    out = io.StringIO()
+    status = cli.main([str(RECORDED.with_name("new-combinations-0.11.md"))], out=out)
+    assert (out.getvalue().splitlines()[-1], status) == ("20 passed, 0 failed", 0), out.getvalue()
