@@ -146,3 +146,26 @@ def test_inspect_missing_and_headerless(tmp_path, capsys):
     code, out, err = run(capsys, "binary", "inspect", str(f))
     assert code == 1 and out == ""
     assert err.splitlines()[0] == f"{f} does not contain inspection information"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(PLATFORMS), st.integers(0, 9), st.integers(0, 255), st.integers(0, 0xFFFF),
+       st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.binary(max_size=40))
+def test_describe_never_crashes_on_odd_header_values(name, function, index, version, platform_id, product, ext):
+    from particle_py.errors import ParticlePyError
+    from particle_py.firmware.describe import describe
+
+    data = build_module(name, function=function or 5, index=index, start=0x1000, version=version, platform_id=platform_id,
+                        product_id=product, suffix_extensions=ext, size=2048)
+    try:
+        lines = describe(parse(data), "x.bin")
+    except ParticlePyError:
+        return
+    assert lines[0] == "x.bin" and lines[1].startswith(" CRC ")
+
+
+def test_flash_without_usb_and_without_files(capsys):
+    assert main(["flash", "x.bin"]) == 64
+    assert capsys.readouterr().err.startswith("particle-py flashes over USB only: add --usb")
+    assert main(["flash", "--usb"]) == 1
+    assert capsys.readouterr().err.startswith("You must specify a device or a file")
