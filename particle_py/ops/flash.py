@@ -344,7 +344,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
             progress = progress_factory(step) if progress_factory else None
             try:
                 stats = device.write(step.alt, step.address, step.data, erase=None, verify=do_verify,
-                                     progress=progress, preserve=False)
+                                     progress=progress, preserve=_shares_a_page(step, steps, device))
             except ParticlePyError as err:
                 raise _interrupted(err, step, result, args, factory=factory, force=force) from None
             result.bytes_skipped += getattr(stats, "bytes_skipped", 0) if stats else 0
@@ -357,6 +357,17 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         return result
     finally:
         device.close()
+
+
+def _shares_a_page(step: FlashStep, steps: list[FlashStep], device) -> bool:
+    """Whether erasing this step's pages could wipe bytes another given module puts there (then
+    the write keeps what lies outside its own range; otherwise that is old firmware, let go)."""
+    pages = device.memory_map(step.alt).pages_overlapping(step.address, step.address + len(step.data))
+    if not pages:
+        return False
+    lo, hi = pages[0].start, pages[-1].end
+    return any(o is not step and o.alt == step.alt and o.address < hi and lo < o.address + len(o.data)
+               for o in steps)
 
 
 def _interrupted(err: ParticlePyError, step: FlashStep, result: FlashResult, args, *, factory, force):

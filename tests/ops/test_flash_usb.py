@@ -330,3 +330,18 @@ def test_wrong_platform_and_bad_crc_on_other_generations(sim, run, tmp_path, pro
     code, _, err = run("flash", "--usb", tmp_path / "c.bin")
     assert code == 1 and err.splitlines()[0] == f"CRC check failed for module {tmp_path / 'c.bin'}"
     assert whole_alt(s) == before
+
+
+def test_two_modules_sharing_a_page_both_survive(sim, run, tmp_path, profile):
+    """Photon: a system part ending inside the 128 KB sector where another module starts."""
+    s = sim(profile("photon"))
+    a = build_module("photon", function=F.SYSTEM_PART, index=1, start=0x08020000, size=0x1000, deps=(), seed=5)
+    b = build_module("photon", function=F.SYSTEM_PART, index=2, start=0x08021000, size=0x1000,
+                     deps=((F.SYSTEM_PART, 1, 6),), seed=6)
+    (tmp_path / "a.bin").write_bytes(a)
+    (tmp_path / "b.bin").write_bytes(b)
+    # a is already there (skipped); b's bytes differ, so b's sector must be erased
+    s.poke(0, 0x08020000, a + b"\x00" * 0x1000)
+    code, out, err = run("flash", "--usb", tmp_path / "b.bin", tmp_path / "a.bin")
+    assert code == 0, err
+    assert s.peek(0, 0x08020000, 0x2000) == a + b
