@@ -107,6 +107,8 @@ class SimBus:
             if not dev.gone:
                 continue
             self._flush_log(dev)
+            if self.state_dir:
+                dev.save_memories()         # an unplugged board keeps its flash for when it comes back
             position = self._devices.index(dev)
             self._devices.remove(dev)
             if dev.successor:
