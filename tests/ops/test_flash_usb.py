@@ -345,3 +345,23 @@ def test_two_modules_sharing_a_page_both_survive(sim, run, tmp_path, profile):
     code, out, err = run("flash", "--usb", tmp_path / "b.bin", tmp_path / "a.bin")
     assert code == 0, err
     assert s.peek(0, 0x08020000, 0x2000) == a + b
+
+
+def test_first_flash_notice_is_shown_once(sim, run, tmp_path, profile, isolated_home):
+    import json
+
+    config = isolated_home / ".particle" / "particle.config.json"
+    config.write_text(json.dumps({"username": "me@example.com"}))
+    sim(profile("argon"))
+    (tmp_path / "a.bin").write_bytes(build_module("argon"))
+    code, out, _ = run("flash", "--usb", tmp_path / "a.bin")
+    assert code == 0
+    assert out.splitlines()[:4] == [":::: NOTICE:",
+                                    ":::: Your first flash may take up to 10m to complete - during",
+                                    ":::: this time, your device may regularly change LED states",
+                                    ":::: as Device OS upgrades are applied."]
+    saved = json.loads(config.read_text())
+    assert saved["username"] == "me@example.com" and saved["flashWarningShownOn"] > 0
+    run("usb", "dfu")
+    code, out, _ = run("flash", "--usb", tmp_path / "a.bin")
+    assert code == 0 and ":::: NOTICE:" not in out

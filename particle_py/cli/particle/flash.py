@@ -37,6 +37,28 @@ def _progress_factory():
     return factory, close_all
 
 
+FIRST_FLASH_NOTICE = """:::: NOTICE:
+:::: Your first flash may take up to 10m to complete - during
+:::: this time, your device may regularly change LED states
+:::: as Device OS upgrades are applied."""
+
+
+def _first_flash_notice(echo) -> None:
+    """particle-cli shows the notice once per profile and records when in its config."""
+    import time
+
+    from particle_py.cloud.config import Settings
+
+    try:
+        settings = Settings()
+        if settings.values.get("flashWarningShownOn"):
+            return
+        echo(FIRST_FLASH_NOTICE)
+        settings.update(flashWarningShownOn=int(time.time() * 1000))
+    except (OSError, ValueError):
+        pass                   # an unreadable or read-only config must not stop a flash
+
+
 def register(app) -> None:
     import typer
 
@@ -70,6 +92,8 @@ def register(app) -> None:
 
         def emit(line: str) -> None:
             typer.echo(line)
+
+        _first_flash_notice(emit)
 
         factory_cb, close_bars = _progress_factory()
         started = []
