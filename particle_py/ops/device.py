@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from particle_py.errors import EX_IOERR, ParticlePyError, UsbError
-from particle_py.platforms import PLATFORMS, Platform, by_usb
+from particle_py.platforms import Platform, by_usb
 
 DFU_HELP = """!!! The device needs to be in DFU mode for this command.
 > To put your device in DFU manually, please:
@@ -538,6 +538,3 @@ def probe_alts(usb_device) -> dict[int, tuple[str, int]]:
         return {}
     return out
 
-
-def known_platforms() -> tuple[Platform, ...]:
-    return PLATFORMS

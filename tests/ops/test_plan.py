@@ -89,3 +89,18 @@ def test_gen3_256k_app_wipes_the_old_128k_app_header():
     assert len(plan([src("a.bin", build_module("argon", deps=((F.SYSTEM_PART, 1, 2000),)))], by_name("argon"))) == 1
     big = build_module("argon", size=0x21000, deps=((F.SYSTEM_PART, 1, 3103),))
     assert len(plan([src("b.bin", big)], by_name("argon"))) == 1
+
+
+def test_headerless_known_app_goes_to_the_platform_user_part():
+    """core_tinker.bin predates module headers: particle-cli sends it to the user part."""
+    from particle_py.firmware import known_apps
+
+    app = known_apps.find("core", "tinker")
+    body = bytes((i * 31) % 256 for i in range(app.size))
+    steps = plan([FlashSource(app.filename, body, known_app=app)], by_name("core"))
+    assert [(s.alt, s.address, len(s.data)) for s in steps] == [(0, 0x08005000, app.size)]
+    steps = plan([FlashSource(app.filename, body, known_app=app)], by_name("core"), factory=True)
+    assert [(s.alt, s.address) for s in steps] == [(1, 0x00020000)]
+    # the same bytes given as a file are refused: no header, no destination
+    with pytest.raises(ParticlePyError, match="no Particle module header"):
+        plan([FlashSource("core_tinker.bin", body)], by_name("core"))
