@@ -205,9 +205,10 @@ def boot(platform: Platform, read: Reader, device_id: str, cloud: Optional[Cloud
     if not cloud.accepts_address(protocol, host, port):
         return BootOutcome("bad_server_key", mode, f"the server address {protocol}://{host}:{port} is not the cloud's")
     known = cloud.device_public_key(device_id)
-    if known is None:
-        cloud.lock_device_key(device_id, _spki_for(public))
-    elif _public_of_spki(known) != public:
+    # The handshake itself: the cloud locks a first key and records whether the device got online
+    # (claiming needs an online device), whatever the outcome.
+    cloud.lock_device_key(device_id, _spki_for(public))
+    if known is not None and _public_of_spki(known) != public:
         return BootOutcome("decryption_error", mode, "the cloud holds another public key for this device "
                            "(send the new one: particle keys send / keys doctor)")
     state = "connected" if mode == "normal" else "connected_safe"
