@@ -365,3 +365,20 @@ def test_first_flash_notice_is_shown_once(sim, run, tmp_path, profile, isolated_
     run("usb", "dfu")
     code, out, _ = run("flash", "--usb", tmp_path / "a.bin")
     assert code == 0 and ":::: NOTICE:" not in out
+
+
+def test_smart_flash_cuts_modelled_flash_time(sim, run, tmp_path, profile):
+    """Photon system part 2 (two 128 KB sectors): erase dominates; an unchanged re-flash does
+    none, a blank target needs no erase. Modelled device time, not wall time."""
+    s = sim(profile("photon"))
+    part = build_module("photon", function=F.SYSTEM_PART, index=2, start=0x08060000, size=250_000,
+                        deps=(), seed=8)
+    (tmp_path / "p2.bin").write_bytes(part)
+    s.poke(0, 0x08060000, b"\x00" * 0x40000)            # old firmware there: must erase
+    assert run("flash", "--usb", tmp_path / "p2.bin")[0] == 0
+    first = s.devices()[0].flash_time_us
+    assert run("flash", "--usb", tmp_path / "p2.bin")[0] == 0
+    second = s.devices()[0].flash_time_us - first
+    assert s.peek(0, 0x08060000, len(part)) == part
+    assert first >= 2 * 1_000_000 * 0.9      # two 128 KB erases at about 1 s each
+    assert second == 0                       # nothing erased or programmed
