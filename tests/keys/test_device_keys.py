@@ -143,28 +143,37 @@ def test_no_device_gives_the_dfu_help_and_fails(sim, particle):
 
 # --- keys load / save -----------------------------------------------------------------------
 
-def test_keys_load_backs_up_then_writes_the_exact_bytes(sim, particle, tmp_path):
-    s = sim("photon")
-    ident, slot = s.device_id, key_slot("photon")
-    before = old_key("rsa")
-    s.poke(slot, before + b"\xff" * (612 - len(before)))
+PLATFORM_PROTOCOLS = [("photon", None), ("p1", None), ("electron", None), ("electron", "tcp"), ("core", None),
+                      ("argon", None), ("boron", None)]
+
+
+@pytest.mark.parametrize("platform,protocol", PLATFORM_PROTOCOLS)
+def test_keys_load_backs_up_then_writes_the_exact_bytes(sim, particle, tmp_path, platform, protocol):
+    s = sim(platform)
+    ident, slot = s.device_id, key_slot(platform, protocol)
+    alg = slot.alg
+    before = old_key(alg)
+    s.poke(slot, before + b"\xff" * (slot.size - len(before)))
     slot_before = s.peek(slot)
-    new_key = formats.generate("rsa")
+    new_key = formats.generate(alg)
     Path("new.der").write_bytes(formats.device_der(new_key))
-    code, out, err = particle("keys", "load", "new.der")
+    code, out, err = particle("keys", "load", "new.der", *(["--protocol", protocol] if protocol else []))
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[:3] == ["Writing key to device", f"Writing key new.der to device {ident}",
-                         "Saved existing key to backup_rsa_new.der"]
+                         f"Saved existing key to backup_{alg}_new.der"]
     assert lines[3].startswith(f"A copy is kept in {tmp_path / 'data' / 'particle-py' / 'key-backups' / ident}/")
     assert lines[4:] == ["Key new.der written to device"]
     der = formats.device_der(new_key)
     assert s.peek(slot) == der + slot_before[len(der):]           # only the key's bytes change
-    assert Path("backup_rsa_new.der").read_bytes() == slot_before and mode("backup_rsa_new.der") == 0o600
+    assert Path(f"backup_{alg}_new.der").read_bytes() == slot_before and mode(f"backup_{alg}_new.der") == 0o600
     archive = Path(lines[3][len("A copy is kept in "):])
     assert archive.read_bytes() == slot_before and mode(archive) == 0o600
-    assert formats.parse_key(Path("backup_rsa_new.pub.pem").read_bytes()).der == \
+    assert formats.parse_key(Path(f"backup_{alg}_new.pub.pem").read_bytes()).der == \
         formats.parse_key(formats.public_pem(formats.parse_key(before).key)).der
+    # keys save reads back what was loaded: the whole slot
+    assert particle("keys", "save", "back", *(["--protocol", protocol] if protocol else []))[0] == 0
+    assert Path("back.der").read_bytes() == s.peek(slot)
 
 
 def test_keys_load_converts_pkcs8_pem_and_keeps_a_corrupt_old_key_as_raw_bytes(sim, particle):
@@ -506,3 +515,13 @@ def test_photon_with_an_old_bootloader_needs_the_id_for_the_cloud(sim, cloud, pa
     code, out, err = particle("keys", "doctor", ident)
     assert code == 0, err
     assert s.peek(slot)[:600] == Path(f"{ident}_rsa_new.der").read_bytes()[:600]
+
+
+def test_keys_send_with_only_a_file_takes_the_id_from_the_device(sim, cloud, particle):
+    s = sim("argon")
+    key = formats.generate("ec")
+    Path("photon.pub.pem").write_bytes(formats.public_pem(key))            # forum 010's command line
+    code, out, err = particle("keys", "send", "photon.pub.pem")
+    assert (code, err) == (0, "")
+    assert out == f"attempting to add a new public key for device {s.real_id}\nsubmitting public key succeeded!\n"
+    assert cloud.db.handshake(s.real_id, formats.public_der(key)) == "ok"
