@@ -346,7 +346,8 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
                 stats = device.write(step.alt, step.address, step.data, erase=None, verify=do_verify,
                                      progress=progress, preserve=_shares_a_page(step, steps, device))
             except ParticlePyError as err:
-                raise _interrupted(err, step, result, args, factory=factory, force=force) from None
+                given = ([device_id] if device_id else []) + list(args)
+                raise _interrupted(err, step, result, given, factory=factory, force=force) from None
             result.bytes_skipped += getattr(stats, "bytes_skipped", 0) if stats else 0
             result.written.append(step)
         # Leave DFU so the new app runs: what particle-cli does after a user part. A Gen2
