@@ -122,3 +122,11 @@ def test_subprocess_mode_gives_the_same_verdict_as_in_process():
         sc = load(ROOT / "compat/forum/scenarios" / f"{name}.scenario")
         in_process, own_process = runner.run(sc), runner.run(sc, use_subprocess=True)
         assert (in_process.status, own_process.status) == ("passed", "passed"), own_process.detail
+
+
+def test_in_process_runs_leave_environment_and_folder_as_they_were(tmp_path):
+    import os
+    before_env, before_cwd = dict(os.environ), os.getcwd()
+    code, output = runner.run_inprocess("dfu-util", ["--version"], {"PARTICLE_PY_DFU_UTIL_VERSION": "0.9"}, tmp_path)
+    assert code == 0 and output.startswith("dfu-util 0.9\n")
+    assert dict(os.environ) == before_env and os.getcwd() == before_cwd
