@@ -43,11 +43,9 @@ def write_secret_file(path, data: bytes, *, overwrite: bool = True) -> Path:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o600)
-            if not overwrite:
-                os.link(tmp, path)         # fails if someone created it meanwhile
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, path)
+            if not overwrite and path.exists():
+                raise FileExistsError(str(path))
+            os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)

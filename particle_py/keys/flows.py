@@ -219,7 +219,9 @@ def _backup_device_key(device, slot, protocol: str, name: str, say: Say) -> back
     _report_aside(say, saved.moved_aside)
     say(f"Saved existing key to {saved.local}")
     say(f"A copy is kept in {saved.archive}")
-    if info is None:
+    if info is None and current.count(0xFF) == len(current):
+        say("The device had no key (its key slot was empty).")
+    elif info is None:
         say("The key on the device was not a valid key; its raw bytes were saved as they were.")
     return saved
 

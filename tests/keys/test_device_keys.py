@@ -525,3 +525,30 @@ def test_keys_send_with_only_a_file_takes_the_id_from_the_device(sim, cloud, par
     assert (code, err) == (0, "")
     assert out == f"attempting to add a new public key for device {s.real_id}\nsubmitting public key succeeded!\n"
     assert cloud.db.handshake(s.real_id, formats.public_der(key)) == "ok"
+
+
+def test_doctor_twice_keeps_every_earlier_key_file(sim, cloud, particle):
+    s = sim("photon")
+    ident, slot = s.real_id, key_slot("photon")
+    original = old_key("rsa")
+    s.poke(slot, original)
+    assert particle("keys", "doctor", ident)[0] == 0
+    first_new = Path(f"{ident}_rsa_new.der").read_bytes()
+    code, out, err = particle("keys", "doctor", ident)
+    assert code == 0, err
+    assert out.count("Kept the previous file as ") == 3         # .pem, .der and the older backup
+    second_new = Path(f"{ident}_rsa_new.der").read_bytes()
+    assert s.peek(slot)[:len(second_new)] == second_new != first_new
+    kept = {p.read_bytes() for p in Path(".").glob("*.der")}
+    assert {first_new, second_new} <= kept
+    assert any(k.startswith(original) for k in kept)               # the very first key, in a backup
+    archives = sorted((Path(os.environ["XDG_DATA_HOME"]) / "particle-py" / "key-backups" / ident).glob("*.der"))
+    assert [a.read_bytes()[:len(original)] for a in archives][0] == original
+    assert archives[1].read_bytes().startswith(first_new)
+
+
+def test_an_empty_key_slot_is_reported_as_such(sim, particle):
+    sim("boron")
+    Path("k.der").write_bytes(old_key("ec"))
+    code, out, err = particle("keys", "load", "k.der")
+    assert code == 0 and "The device had no key (its key slot was empty).\n" in out
