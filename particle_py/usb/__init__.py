@@ -34,6 +34,10 @@ def get_backend():
     """The pyusb backend to use; ParticlePyError (with the fix) if there is none."""
     state_dir = simulator_dir()
     if state_dir:
+        if state_dir not in _sim_backends and not os.path.exists(os.path.join(state_dir, "state.json")):
+            raise ParticlePyError(f"{SIM_ENV} is set, but {state_dir} holds no simulated devices",
+                                  "Create some (particle-sim create photon), or unset " + SIM_ENV
+                                  + " to use real USB devices.")
         return _sim_backend(state_dir)
     backend = None
     try:

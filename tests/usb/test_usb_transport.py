@@ -91,3 +91,11 @@ def test_not_supported_on_windows_points_at_winusb():
     err = transport.error_from(NotImplementedError("Operation not supported"), "open the device", 0x2B04, 0xD00C,
                                platform="win32")
     assert err.errno_name == "LIBUSB_ERROR_NOT_SUPPORTED" and "Zadig" in err.hint
+
+
+def test_simulator_folder_without_devices_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(tmp_path / "nothing"))
+    with pytest.raises(ParticlePyError) as e:
+        transport.find_devices()
+    assert e.value.message.endswith("nothing holds no simulated devices")
+    assert "particle-sim create" in e.value.hint
