@@ -120,17 +120,8 @@ def _need_module(name: str, why: str) -> None:
 
 # --- running commands ------------------------------------------------------------------------
 def _dfu_util_main(argv, env):
-    from particle_py.cli.dfu_util import main as module
-    import inspect
-    params = inspect.signature(module.main).parameters
-    kwargs = {}
-    if "stdout" in params:
-        kwargs["stdout"] = sys.stdout
-    if "stderr" in params:
-        kwargs["stderr"] = sys.stderr
-    if "environ" in params:
-        kwargs["environ"] = env
-    return module.main(["dfu-util"] + list(argv), **kwargs)
+    from particle_py.cli.dfu_util.main import main
+    return main(["dfu-util"] + list(argv), stdout=sys.stdout, stderr=sys.stderr, environ=env)
 
 
 def run_inprocess(program: str, args: list[str], env: dict, cwd: Path) -> tuple[int, str]:
