@@ -212,7 +212,7 @@ class SimDevice:
         if bmRequestType & 0x60:            # class or vendor requests only
             for knob, value in knobs_mod.active(self.knobs, "request"):
                 if value == bRequest and knob.effect == "stall_request":
-                    raise _StallNow()
+                    raise _Stall()
                 if value == bRequest and knob.effect == "timeout_request":
                     raise SimUsbError(LIBUSB_ERROR_TIMEOUT)
 
@@ -318,10 +318,6 @@ class SimDevice:
         mode, reason = boot.check_firmware(self._read_board, platform)
         self._event("boot", mode=mode, reason=reason)
         return dfu_spec if mode == "dfu" else normal_spec
-
-
-class _StallNow(_Stall):
-    pass
 
 
 def memory_layouts(profile: profiles_mod.Profile):
