@@ -206,7 +206,7 @@ def _read_file(path: Path) -> bytes:
         raise ParticlePyError(f"Could not read {path}: {exc.strerror or exc}")
 
 
-def _backup_device_key(device, slot, protocol: str, name: str, say: Say) -> backup.Backup:
+def _backup_device_key(device, slot, name: str, say: Say) -> backup.Backup:
     from particle_py.keys import formats
 
     current = read_slot(device, slot)
@@ -226,7 +226,7 @@ def _backup_device_key(device, slot, protocol: str, name: str, say: Say) -> back
     return saved
 
 
-def _restore_hint(saved: backup.Backup, device_id: str) -> str:
+def _restore_hint(saved: backup.Backup) -> str:
     return (f"To put the previous key back, reconnect the device and run: particle keys load {saved.local}\n"
             f"(a copy is also in {saved.archive})")
 
@@ -247,7 +247,7 @@ def _write_device_key(device, slot, der: bytes, saved: backup.Backup) -> None:
             raise ParticlePyError(f"{err.message}\nThe device still has its previous key (it was written back).",
                                   "Check the USB connection and run the command again.")
         raise ParticlePyError(f"{err.message}\nThe device's key slot may hold a partly written key.",
-                              _restore_hint(saved, device.device_id))
+                              _restore_hint(saved))
 
 
 # --- keys new -----------------------------------------------------------------------------
@@ -320,7 +320,7 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
         der = formats.check_device_key(info, slot, str(path))
         say("Writing key to device")
         say(f"Writing key {path} to device {device.device_id}")
-        saved = _backup_device_key(device, slot, proto, str(path), say)
+        saved = _backup_device_key(device, slot, str(path), say)
         _write_device_key(device, slot, der, saved)
         say(f"Key {path} written to device")
         return saved
@@ -482,7 +482,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         say(f"New key {files.der} created for device {ident}")
         say("Writing key to device")
         say(f"Writing key {files.der} to device {ident}")
-        saved = _backup_device_key(device, slot, proto, str(files.der), say)
+        saved = _backup_device_key(device, slot, str(files.der), say)
         _write_device_key(device, slot, files.der.read_bytes(), saved)
         written = True
         say(f"Key {files.der} written to device")

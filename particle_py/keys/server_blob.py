@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from particle_py.errors import EX_DATAERR, EX_USAGE, ParticlePyError
+from particle_py.errors import ParticlePyError
 
 DEFAULT_HOSTS = {"tcp": "device.spark.io", "udp": "udp.particle.io"}
 DEFAULT_PORTS = {"tcp": 5683, "udp": 5684}
@@ -36,17 +36,17 @@ def address_tlv(host: str) -> bytes:
         parts = host.split(".")
         if len(parts) != 4 or not all(p.isdigit() and int(p) <= 255 for p in parts):
             raise ParticlePyError(f"{host} is not a valid IPv4 address.",
-                                  "Give --host as four numbers 0-255 separated by dots, or a host name.", EX_USAGE)
+                                  "Give --host as four numbers 0-255 separated by dots, or a host name.")
         return bytes([0, 4] + [int(p) for p in parts])
     try:
         raw = host.encode("ascii")
     except UnicodeEncodeError:
         raise ParticlePyError(f"The host name {host!r} is not plain ASCII.",
-                              "Use the punycode (xn--...) form of the name.", EX_USAGE)
+                              "Use the punycode (xn--...) form of the name.")
     if not raw or len(raw) > ADDRESS_FIELD_SIZE - 2 or any(c <= 0x20 or c == 0x7F for c in raw):
         raise ParticlePyError(f"The host name {host!r} does not fit the server address field "
                               f"(1-{ADDRESS_FIELD_SIZE - 2} printable characters).",
-                              "Use a shorter host name or the server's IP address.", EX_USAGE)
+                              "Use a shorter host name or the server's IP address.")
     return bytes([1, len(raw)]) + raw
 
 
@@ -56,8 +56,7 @@ def build(key_bytes: bytes, slot, host: Optional[str] = None, port: Optional[int
         tail = key_bytes[slot.size:]
         if tail.count(0xFF) != len(tail):
             raise ParticlePyError(f"The server key is {len(key_bytes)} bytes; the device's server key slot "
-                                  f"holds {slot.size}.", "Use the server's public key in DER or PEM format.",
-                                  EX_DATAERR)
+                                  f"holds {slot.size}.", "Use the server's public key in DER or PEM format.")
         key_bytes = key_bytes[:slot.size]      # e.g. the Core's 2048-byte padded file on a 512-byte slot
     address_offset = slot.address_offset if slot.address_offset is not None else 384
     port_offset = slot.port_offset if slot.port_offset is not None else 450
@@ -66,15 +65,14 @@ def build(key_bytes: bytes, slot, host: Optional[str] = None, port: Optional[int
     if key_length > address_offset:
         raise ParticlePyError(f"The server key is {key_length} bytes; it must end before the server address "
                               f"at offset {address_offset} of the slot.",
-                              "Use an RSA-2048 (tcp) or P-256 (udp) server public key.", EX_DATAERR)
+                              "Use an RSA-2048 (tcp) or P-256 (udp) server public key.")
     blob = bytearray(key_bytes) + b"\xff" * (slot.size - len(key_bytes))
     if host is not None:
         tlv = address_tlv(host)
         blob[address_offset:address_offset + len(tlv)] = tlv
     if port is not None:
         if not 0 < port < 0xFFFF:
-            raise ParticlePyError(f"Port {port} is out of range.", "Give --port a number from 1 to 65534.",
-                                  EX_USAGE)
+            raise ParticlePyError(f"Port {port} is out of range.", "Give --port a number from 1 to 65534.")
         blob[port_offset:port_offset + 2] = port.to_bytes(2, "big")
     return bytes(blob)
 

@@ -8,8 +8,6 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from particle_py.keys import formats
 
 DEVICE = "e00fce681234567890abcdef"

@@ -15,18 +15,6 @@ from particle_py.keys import flows, formats
 from particle_py.platforms import ELECTRON_TRANSPORT_SLOT, by_name
 
 
-def _stack_ready() -> bool:
-    try:
-        from particle_py import usb
-        from particle_py.dfu.engine import DfuDevice  # noqa: F401
-        return hasattr(usb, "find_devices")
-    except ImportError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _stack_ready(), reason="waiting for the DFU engine / USB transport to land")
-
-
 def mode(path) -> int:
     return os.stat(path).st_mode & 0o777
 
