@@ -37,9 +37,12 @@ class Functional:
     attributes: int
     detach_timeout: int
     transfer_size: int
-    bcd_dfu: int
+    bcd_dfu: Optional[int]          # None: a DFU 1.0 device's 7-byte descriptor (no bcdDFUVersion)
 
     def to_bytes(self) -> bytes:
+        if self.bcd_dfu is None:
+            return struct.pack("<BBBHH", 7, DT_DFU_FUNCTIONAL, self.attributes, self.detach_timeout,
+                               self.transfer_size)
         return struct.pack("<BBBHHH", 9, DT_DFU_FUNCTIONAL, self.attributes, self.detach_timeout,
                            self.transfer_size, self.bcd_dfu)
 
@@ -115,8 +118,9 @@ class DeviceDescription:
 
     def functional(self) -> Optional[Functional]:
         for alt in self.interfaces:
-            if len(alt.extra) >= 9 and alt.extra[1] == DT_DFU_FUNCTIONAL:
-                a, d, t, b = struct.unpack_from("<BHHH", alt.extra, 2)
+            if len(alt.extra) >= 7 and alt.extra[1] == DT_DFU_FUNCTIONAL:
+                a, d, t = struct.unpack_from("<BHH", alt.extra, 2)
+                b = struct.unpack_from("<H", alt.extra, 7)[0] if alt.extra[0] >= 9 else None
                 return Functional(a, d, t, b)
         return None
 

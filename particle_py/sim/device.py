@@ -632,16 +632,14 @@ class DfuDevice(SimDevice):
 
 
 class RuntimeDevice(SimDevice):
-    """A device running its application with a DFU run-time interface (interface 1)."""
-
-    DFU_INTERFACE = 1
+    """A device running its application with a DFU run-time interface."""
 
     def __init__(self, profile, **kw):
         super().__init__(profile, **kw)
         self.state_code = APP_IDLE
 
     def _class_request(self, rt, req, value, index, data, length):
-        if index != self.DFU_INTERFACE:
+        if index != self.profile.runtime_interface:
             raise _Stall()
         if rt == 0x21 and req == DFU_DETACH:
             self.state_code = APP_DETACH
@@ -653,8 +651,9 @@ class RuntimeDevice(SimDevice):
         raise _Stall()
 
     def _on_reset(self) -> None:
-        if self.state_code == APP_DETACH:
+        if self.state_code == APP_DETACH and self.profile.after_detach:
             self.leave_bus(profiles_mod.successor_spec(self.profile, self.profile.after_detach))
+        self.state_code = APP_IDLE
 
     def state(self) -> dict:
         return {"state": self.state_code}

@@ -12,6 +12,8 @@ a comma-split list hands the options back to the profile before them, see state.
   serial, poll timeouts from the flash-time model, layout letters enforced, the leave habit
   of its generation (Gen1/2 reset at once; Gen3/4 answer dfuMANIFEST), and a normal-mode
   successor after leaving DFU.
+- ``apple-bt``, ``foxconn-bt``, ``broadcom-bt``: Bluetooth controllers with a DFU run-time
+  interface (no strings, DFU 1.0 functional descriptor), the foreign devices that get in the way.
 - ``<platform>-normal``: the same device running Device OS (2b04:c0xx): answers the Particle
   vendor control protocol; DFU_MODE makes it re-enumerate as the DFU-mode profile.
 
@@ -71,6 +73,10 @@ class Profile:
     dfu_profile: Optional[str] = None     # normal mode: the DFU-mode profile DFU_MODE switches to
     image_size: int = 0                   # plain DFU: bytes an UPLOAD returns on a fresh device
     boot: str = "check"                   # leaving DFU: "check" the flash (sim/boot.py) or "normal"
+    runtime_interface: int = 1            # run-time devices: the DFU interface's number
+    runtime_name: Optional[str] = "Run-Time DFU"
+    app_class: int = 0xFF                 # run-time devices: class of the interfaces before it
+    app_name: Optional[str] = "Application"
     platform: Optional[str] = None
     device_id: Optional[str] = None
     firmware_version: Optional[str] = None
@@ -89,8 +95,10 @@ class Profile:
         if self.kind in ("dfuse", "dfu11"):
             intfs = d.dfu_alt_settings(0, self.alt_names, functional)
         elif self.kind == "runtime":
-            app = d.AltSetting(0, 0, 0xFF, 0, 0, "Application")
-            intfs = (app,) + d.dfu_alt_settings(1, ["Run-Time DFU"], functional, d.DFU_PROTOCOL_RUNTIME)
+            apps = tuple(d.AltSetting(n, 0, self.app_class, 0, 0, self.app_name)
+                         for n in range(self.runtime_interface))
+            intfs = apps + d.dfu_alt_settings(self.runtime_interface, [self.runtime_name], functional,
+                                              d.DFU_PROTOCOL_RUNTIME)
         else:   # normal mode: Particle's vendor-specific control interface
             intfs = (d.AltSetting(0, 0, 0xFF, 0, 0, None),)
         return d.DeviceDescription(self.vid, self.pid, self.bcd_device, self.manufacturer, self.product,
@@ -124,6 +132,23 @@ def _scenario_profiles() -> dict:
 
 
 SCENARIO_PROFILES = _scenario_profiles()
+
+
+def _foreign_profiles() -> dict:
+    """Non-Particle devices with a DFU run-time interface that users meet in dfu-util -l
+    (compat/forum 024, 038, 045): Bluetooth controllers. They ignore DETACH."""
+    def bt(name, vid, pid, bcd, manufacturer, product):
+        return Profile(name, "runtime", vid, pid, bcd, manufacturer, product, None,
+                       functional=d.Functional(0x07, 5000, 64, None), poll_ms=1, runtime_interface=3,
+                       runtime_name=None, app_class=0xE0, app_name=None)
+    return {
+        "apple-bt": bt("apple-bt", 0x05AC, 0x8289, 0x0099, "Apple Inc.", "Bluetooth USB Host Controller"),
+        "foxconn-bt": bt("foxconn-bt", 0x0489, 0xE07A, 0x0112, None, "BCM20702A0"),
+        "broadcom-bt": bt("broadcom-bt", 0x0A5C, 0x217F, 0x0360, "Broadcom Corp", "BCM2045B (BDC-2.1)"),
+    }
+
+
+FOREIGN_PROFILES = _foreign_profiles()
 
 
 def default_device_id(platform_name: str, index: int) -> str:
@@ -170,7 +195,9 @@ def build(spec: str, index: int = 0) -> Profile:
         device_id = device_id.lower()
         if not re.fullmatch(r"[0-9a-f]{1,24}", device_id):
             raise ValueError(f"id={device_id!r}: a device id is up to 24 hex digits")
-    if name in SCENARIO_PROFILES and not real:
+    if name in FOREIGN_PROFILES:
+        prof = FOREIGN_PROFILES[name]
+    elif name in SCENARIO_PROFILES and not real:
         prof = SCENARIO_PROFILES[name]
         if device_id:
             prof = replace(prof, serial=device_id.upper() if prof.platform is None else device_id,
@@ -178,7 +205,7 @@ def build(spec: str, index: int = 0) -> Profile:
     elif platform is not None:
         prof = _platform_profile(platform, normal, device_id or default_device_id(platform.name, index))
     else:
-        known = sorted(set(SCENARIO_PROFILES) | set(platforms.names()))
+        known = sorted(set(SCENARIO_PROFILES) | set(FOREIGN_PROFILES) | set(platforms.names()))
         raise ValueError(f"unknown simulator profile {name!r} (known: {', '.join(known)}, <platform>-normal)")
     changes = {}
     if "leave" in opts:

@@ -93,3 +93,20 @@ def test_unknown_string_index_stalls(state_dir):
     with pytest.raises(SimUsbError) as e:
         dev.control(0x80, 6, 0x0399, 0x0409, b"", 255)
     assert e.value.code == -9
+
+
+def test_foreign_bluetooth_devices_have_a_dfu_1_0_runtime_interface(state_dir):
+    bus = make_bus(state_dir, ["apple-bt", "foxconn-bt", "broadcom-bt"])
+    ids = [(d.vid, d.pid) for d in bus.devices()]
+    assert ids == [(0x05AC, 0x8289), (0x0489, 0xE07A), (0x0A5C, 0x217F)]
+    apple = bus.devices()[0]
+    dev_desc = apple.control(0x80, 6, 0x0100, 0, b"", 18)
+    assert dev_desc[12:14] == b"\x99\x00" and dev_desc[16] == 0          # ver=0099, no serial string
+    cfg = apple.control(0x80, 6, 0x0200, 0, b"", 255)
+    assert cfg[4] == 4                                                   # DFU run-time is interface 3
+    dfu_intf = cfg[9 + 27:9 + 36]
+    assert dfu_intf[2] == 3 and dfu_intf[5:9] == bytes([0xFE, 0x01, 0x01, 0x00])   # no iInterface
+    assert cfg[-7:] == bytes.fromhex("07 21 07 8813 4000")               # DFU 1.0: 7 bytes, no bcdDFU
+    apple.control(0x21, 0, 1000, 3, b"", 0)                              # DETACH is ignored ...
+    apple.reset()
+    assert bus.devices()[0] is apple and not apple.gone                  # ... it stays what it is
