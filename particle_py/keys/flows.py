@@ -509,6 +509,16 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         if saved is not None:
             raise fail(err)         # _write_device_key already said whether the old key is back
         raise fail(err, nothing_changed)
+    except KeyboardInterrupt:
+        # Ctrl-C: say where things stand, as for any other interruption.
+        if written:
+            raise ParticlePyError("Interrupted. The new key is on the device; the cloud may not have it yet.",
+                                  f"To finish: particle keys send {ident} {files.pub_pem}\n"
+                                  f"To roll back instead: particle keys load {saved.local}", 130) from None
+        if saved is not None:
+            raise ParticlePyError("Interrupted while writing the key to the device.", _restore_hint(saved),
+                                  130) from None
+        raise ParticlePyError("Interrupted. " + nothing_changed, None, 130) from None
     finally:
         _close(device)
 

@@ -540,3 +540,26 @@ def test_an_empty_key_slot_is_reported_as_such(sim, particle):
     Path("k.der").write_bytes(old_key("ec"))
     code, out, err = particle("keys", "load", "k.der")
     assert code == 0 and "The device had no key (its key slot was empty).\n" in out
+
+
+@pytest.mark.parametrize("stop_at,message,hint", [
+    ("New key ", "Interrupted. Nothing was changed on the device.", None),
+    ("Key ", "Interrupted. The new key is on the device; the cloud may not have it yet.", "To finish: "),
+    ("attempting", "Interrupted. The new key is on the device; the cloud may not have it yet.", "To roll back"),
+])
+def test_doctor_interrupted_by_ctrl_c_says_where_things_stand(sim, cloud, stop_at, message, hint):
+    from particle_py.errors import ParticlePyError
+    s = sim("electron")
+    slot = key_slot("electron")
+    s.poke(slot, old_key("ec"))
+    before = s.peek(slot)
+
+    def say(line):
+        if line.startswith(stop_at):
+            raise KeyboardInterrupt
+    with pytest.raises(ParticlePyError) as caught:
+        flows.doctor(s.real_id, say=say)
+    assert caught.value.message == message and caught.value.exit_code == 130
+    assert hint is None or hint in caught.value.hint
+    new = Path(f"{s.real_id}_ec_new.der").read_bytes()
+    assert s.peek(slot) == (before if hint is None else new + before[len(new):])
