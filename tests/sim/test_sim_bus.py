@@ -143,3 +143,17 @@ def test_profile_options_survive_comma_separated_lists(state_dir):
     assert names[0] == ("photon", "3a0035000f47343432313031")
     assert [n for n, _ in names] == ["photon", "argon", "stm32"]
     assert bus.devices()[0].profile.protect                 # real=1 reached the photon
+
+
+def test_two_processes_saving_at_once_leave_a_readable_state(state_dir):
+    make_bus(state_dir, ["photon", "argon"])
+    code = ("import sys; from particle_py.sim import SimBus\n"
+            "for i in range(15):\n"
+            "    b = SimBus.load(sys.argv[1]); d = b.devices()[int(sys.argv[2])]\n"
+            "    d.control(0xA1, 3, 0, 0, b'', 6); d.memory(0).poke(d.memory(0).layout.base + 0x20000 + i, b'x')\n"
+            "    b.save()\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(state_dir), str(n)]) for n in (0, 1)]
+    assert [p.wait() for p in procs] == [0, 0]
+    bus = SimBus.load(state_dir)                      # parses: no torn JSON
+    assert [d.profile.name for d in bus.devices()] == ["photon", "argon"]
+    assert len([e for e in read_log(state_dir) if e["event"] == "control"]) == 30
