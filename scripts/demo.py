@@ -32,14 +32,17 @@ def run(env: dict, *argv: str, expect: "int | None" = 0, cwd: Path) -> str:
     print(f"$ {' '.join(argv)}", flush=True)
     program = shutil.which(argv[0], path=str(BIN)) or argv[0]
     proc = subprocess.run([program, *argv[1:]], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+                          stderr=subprocess.STDOUT)
+    output = proc.stdout.decode("utf-8", "replace")
     # a progress bar repaints with \r: show only its last state, as a terminal would
-    lines = [line.rsplit("\r", 1)[-1] for line in proc.stdout.rstrip("\n").split("\n")]
+    lines = [line.rsplit("\r", 1)[-1] for line in output.rstrip("\n").split("\n")]
     print("\n".join(lines), flush=True)
     if expect is not None and proc.returncode != expect:
         print(f"!! exit status {proc.returncode}, expected {expect}", flush=True)
         raise SystemExit(1)
-    return proc.stdout
+    if proc.returncode:
+        print(f"(exit status {proc.returncode})", flush=True)
+    return output
 
 
 def led(env: dict, cwd: Path) -> None:
@@ -93,8 +96,8 @@ def main() -> int:
             (work / f"system-part{number}-1.5.2-photon.bin").write_bytes(module)
         run(env, "dfu-util", "-d", "2b04:d006", "-a", "0", "-s", "0x8020000", "-D",
             "system-part1-1.5.2-photon.bin", cwd=work)
-        # Gen2 bootloaders reset at once on :leave, so dfu-util may report a get_status error
-        # after a good write: particle-py's dfu-util does what dfu-util does here.
+        # A Photon's bootloader resets at once on :leave, so dfu-util reports a get_status error
+        # after a good write (exit 74): particle-py's dfu-util tells it as dfu-util does.
         run(env, "dfu-util", "-d", "2b04:d006", "-a", "0", "-s", "0x8060000:leave", "-D",
                   "system-part2-1.5.2-photon.bin", cwd=work, expect=None)
         led(env, work)
@@ -107,8 +110,7 @@ def main() -> int:
         banner("A new device key, written to the device and sent to the cloud")
         run(env, "particle", "keys", "doctor", DEVICE_ID, cwd=work)
 
-        banner("Reset: the device boots with its new keys")
-        run(env, "particle-sim", "button", "reset", cwd=work)
+        banner("The device restarted by itself (doctor leaves DFU mode): its LED now")
         led(env, work)
 
         banner("Claim it")

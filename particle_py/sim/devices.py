@@ -35,8 +35,12 @@ class Recipe:
 
 
 def _spec(platform: platforms.Platform, mode: str, device_id: Optional[str]) -> str:
+    # real=1: a platform's realistic bootloader, never the dfu-util transcripts' "photon" test profile
+    options = ["real=1"] if mode != "normal" else []
+    if device_id:
+        options.append(f"id={device_id.lower()}")
     name = platform.name + ("-normal" if mode == "normal" else "")
-    return name + (f":id={device_id.lower()}" if device_id else "")
+    return name + (":" + ",".join(options) if options else "")
 
 
 def cloud_db(folder: Path):

@@ -1,0 +1,20 @@
+"""The README's first command keeps working: the seed thread ends breathing cyan."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_the_seed_thread_to_breathing_cyan():
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py")], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=300)
+    out = proc.stdout
+    assert proc.returncode == 0, out
+    # before: the bad key; after the server key and keys doctor: connected and claimable
+    assert "LED: blinking cyan with 1 red burst" in out
+    assert "$ dfu-util -d 2b04:d006 -a 1 -s 2082 -D cloud_public.der" in out
+    assert "Okay!  New keys in place, your device should restart." in out
+    assert out.index("LED: breathing cyan (connected to the cloud)") > out.index("$ particle keys doctor")
+    assert "Successfully claimed device 3a0029000c47343432313031" in out
+    assert out.rstrip().endswith("The Photon is breathing cyan: connected to the (simulated) cloud.")
