@@ -184,7 +184,9 @@ def switch_to_dfu(entry: UsbEntry, on_event: Optional[Callable[[str], None]] = N
         _release(entry.usb_device)
         raise ParticlePyError(f"Could not switch the device to DFU mode: {err.message}", DFU_HELP) from None
     _release(entry.usb_device)
-    found = _wait_for(lambda e: e.in_dfu and e.platform is platform and (not device_id or e.device_id == device_id))
+    # Where the DFU bootloader reports another serial (Core), the platform has to do.
+    by_id = device_id and platform.dfu_serial_is_device_id
+    found = _wait_for(lambda e: e.in_dfu and e.platform is platform and (not by_id or e.device_id == device_id))
     if found is None:
         raise ParticlePyError(RECONNECT_FAILED, DFU_HELP)
     return found

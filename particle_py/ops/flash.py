@@ -31,6 +31,10 @@ USER_PART_GROWS_LEFT_MCUS = frozenset({"rtl872x"})
 FORMER_USER_PART = {"nrf52840": (0x000D4000, 4096, 3103)}
 INVALIDATE_LABEL = "invalidate-128k-user-part"
 
+# Platforms whose firmware predates module headers: a headerless image is a whole application
+# for the user part (what spark-cli and the Core's known apps do). Others need a header.
+HEADERLESS_IMAGE_PLATFORMS = frozenset({"core"})
+
 # Verify by default up to this size (everything Particle ships is smaller).
 VERIFY_BY_DEFAULT_MAX = 4 * 1024 * 1024
 
@@ -184,6 +188,15 @@ def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> Firmw
     return module
 
 
+def _headerless_image(src: FlashSource, platform: Platform) -> bool:
+    if not src.data:
+        return False
+    if src.known_app is None and platform.name not in HEADERLESS_IMAGE_PLATFORMS:
+        return False
+    module = parse(src.data)
+    return module.prefix is None and module.truncated_prefix is None
+
+
 def _destination(src: FlashSource, module: Optional[FirmwareModule], platform: Platform, *,
                  factory: bool) -> tuple[int, int, bytes]:
     if module is None:            # a known app without a module header (Core tinker)
@@ -271,8 +284,7 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
     ``memory_map(alt)`` gives the device's own map (default: the platform table's)."""
     steps = []
     for src in sources:
-        headerless_known_app = src.known_app is not None and parse(src.data).prefix is None
-        module = None if headerless_known_app else _check_module(src, platform, force=force)
+        module = None if _headerless_image(src, platform) else _check_module(src, platform, force=force)
         alt, address, data = _destination(src, module, platform, factory=factory)
         steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform,
                                         factory=factory, memory_map=memory_map))

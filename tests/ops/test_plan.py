@@ -101,6 +101,12 @@ def test_headerless_known_app_goes_to_the_platform_user_part():
     assert [(s.alt, s.address, len(s.data)) for s in steps] == [(0, 0x08005000, app.size)]
     steps = plan([FlashSource(app.filename, body, known_app=app)], by_name("core"), factory=True)
     assert [(s.alt, s.address) for s in steps] == [(1, 0x00020000)]
-    # the same bytes given as a file are refused: no header, no destination
+    # a headerless file for a Core is an old (pre-0.4) application image: same place
+    steps = plan([FlashSource("firmware.bin", body)], by_name("core"))
+    assert [(s.alt, s.address) for s in steps] == [(0, 0x08005000)]
+    # other platforms need a module header
     with pytest.raises(ParticlePyError, match="no Particle module header"):
-        plan([FlashSource("core_tinker.bin", body)], by_name("core"))
+        plan([FlashSource("firmware.bin", body)], by_name("photon"))
+    # and the Core's user part ends with its internal flash
+    with pytest.raises(ParticlePyError, match="does not fit"):
+        plan([FlashSource("firmware.bin", body * 2)], by_name("core"))

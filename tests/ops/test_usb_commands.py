@@ -120,3 +120,16 @@ def test_flash_device_os_and_app_then_the_device_runs(sim, run, profile, device_
         assert s.peek(0, address, len(module)) == module
     assert s.peek(0, platform.user_part.address, len(app)) == app
     assert run("identify")[1].splitlines()[0] == f"Your device id is {device_ids[name]}"
+
+
+def test_core_is_found_again_in_dfu_although_its_serial_changes(sim, run, profile, tmp_path):
+    """The Core's DFU bootloader does not report the device id as serial."""
+    s = sim(profile("core", "normal"))
+    assert run("usb", "dfu") == (0, "Done.\n", "")
+    assert [d.pid for d in s.devices()] == [0x607F]
+    old_app = bytes((i * 13) % 256 for i in range(78000))      # a pre-0.4 app: no module header
+    (tmp_path / "firmware.bin").write_bytes(old_app)
+    code, out, err = run("flash", "--usb", tmp_path / "firmware.bin")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Flash success!"
+    assert s.peek(0, 0x08005000, len(old_app)) == old_app
