@@ -11,9 +11,9 @@ Run as a script for the CI summary line (``differential: N scenarios, D differen
     .venv/bin/python tests/umockdev/differential.py [-k SUBSTRING] [-j JOBS] [-v]
 The pytest module ``test_differential.py`` runs the same cases one by one.
 
-One normalisation, both sides alike: dfu-util rate-limits progress-bar repaints with
-``time(NULL)``, so a step that crosses a wall-clock second repaints an identical bar once
-more. Consecutive identical ``\\r`` repaints are collapsed before comparing.
+Both sides get compat-replay's two normalisations and nothing else (docs/compat-replay.md):
+the banner's bug-report address, and progress-bar repaints whose fill did not change (dfu-util
+rate-limits repaints with ``time(NULL)``, so those appear only when a second boundary passes).
 """
 from __future__ import annotations
 
@@ -298,11 +298,13 @@ class Outcome:
     wire: list[str]
 
 
-_REPAINT = re.compile(r"(\r[^\r\n]*)(?:\1)+")
+def normalise(stdout: str) -> str:
+    """compat-replay's two normalisations (docs/compat-replay.md), nothing else: the banner's
+    bug-report address, and progress repaints whose fill did not change (wall-clock repaints)."""
+    from compat.replay import notation
 
-
-def normalise(text: str) -> str:
-    return _REPAINT.sub(r"\1", text)
+    segments = notation.normalise_banner(notation.collapse_repaints([(notation.STDOUT, stdout)]))
+    return "".join(t for _, t in segments)
 
 
 def _wire(path: Path) -> list[str]:
@@ -358,7 +360,7 @@ def run_case(case: Case, tool: str, keep: Path | None = None) -> Outcome:
         inputs = set(case.files)
         files = {k: v for k, v in _snapshot(work).items() if k not in inputs or v != case.files[k]}
         return Outcome(normalise(proc.stdout.decode("utf-8", "replace")),
-                       normalise(proc.stderr.decode("utf-8", "replace")), proc.returncode,
+                       proc.stderr.decode("utf-8", "replace"), proc.returncode,
                        files, _snapshot(state), _wire(wire))
     finally:
         if keep is None:
