@@ -129,6 +129,7 @@ def test_no_openssl_is_ever_run(home, particle, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv", [["keys", "doctor", "x", "--bogus"], ["keys", "send", "a", "b", "c"],
+                                  ["keys", "server", "a", "b", "c", "d"],
                                   ["keys", "server", "--port", "http"]])
 def test_lines_that_no_particle_cli_accepted_do_not_parse(argv):
     try:

@@ -563,3 +563,14 @@ def test_doctor_interrupted_by_ctrl_c_says_where_things_stand(sim, cloud, stop_a
     assert hint is None or hint in caught.value.hint
     new = Path(f"{s.real_id}_ec_new.der").read_bytes()
     assert s.peek(slot) == (before if hint is None else new + before[len(new):])
+
+
+def test_keys_server_legacy_positional_ip_and_port(sim, particle):
+    s = sim("photon")
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    Path("default_key.pub.pem").write_bytes(formats.public_pem(rsa.generate_private_key(65537, 2048)))
+    code, out, err = particle("keys", "server", "default_key.pub.pem", "192.168.8.14", "8080")
+    assert (code, err) == (0, "")
+    assert out.startswith("Using 192.168.8.14 as the server address (--host 192.168.8.14).\n")
+    assert particle("keys", "address") == (0, "\ntcp://192.168.8.14:8080\n", "")
+    assert not Path("192.168.8.14").exists()

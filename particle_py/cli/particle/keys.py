@@ -5,9 +5,12 @@ from a forum post of either era parses. The work is in particle_py.keys.flows.
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import typer
+
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 PROTOCOL_HELP = "Communication protocol for the device using the key. tcp or udp"
 
@@ -63,6 +66,7 @@ def register(app) -> None:
                                      "provide another key in DER format and the server hostname or IP and port")
     def server(filename: Optional[str] = typer.Argument(None, metavar="filename"),
                output: Optional[str] = typer.Argument(None, metavar="outputFilename"),
+               legacy_port: Optional[int] = typer.Argument(None, hidden=True, metavar="port"),
                host: Optional[str] = typer.Option(None, "--host",
                                                   help="Hostname or IP address of the server to add to the key"),
                port: Optional[int] = typer.Option(None, "--port",
@@ -71,6 +75,14 @@ def register(app) -> None:
                                                          help="Generate key file for the provided device type"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
         from particle_py.keys import flows
+        if output and host is None and _IPV4.match(output):
+            # particle-cli 1.x form `keys server <file> <ip> [port]`, still in many guides; a file
+            # named like an IP address is never what was meant.
+            _say(f"Using {output} as the server address (--host {output}).")
+            host, output = output, None
+            port = port if port is not None else legacy_port
+        elif legacy_port is not None:
+            raise typer.BadParameter("unexpected extra argument; give the port with --port", param_hint="port")
         flows.server(filename, output, host=host, port=port, device_type=device_type, protocol=protocol,
                      say=_say)
 
