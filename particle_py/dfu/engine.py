@@ -264,7 +264,7 @@ class Dfuse:
         try:
             self.dfu.download(0, payload)
         except TransferError as exc:
-            raise DfuError("special_download", command, libusb_code=exc.code) from exc
+            raise DfuError("special_download", command, exc.code, libusb_code=exc.code) from exc
         first = True
         stalls = 0
         zero_polls = 0

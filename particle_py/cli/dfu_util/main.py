@@ -228,7 +228,8 @@ class _Run:
 
     def engine_failure(self, err: DfuError) -> _Exit:
         args = err.args_
-        name = p.libusb_error_name(args[0]) if args and isinstance(args[0], int) else ""
+        code = err.libusb_code if err.libusb_code is not None else (args[0] if args else None)
+        name = p.libusb_error_name(code) if isinstance(code, int) else ""
         return self.out.fail(err.key, *args, name=name)
 
     # --- the flow -------------------------------------------------------------------------
@@ -570,14 +571,17 @@ class _Run:
             status = dfu_download(self.dfu, self.file.without_suffix, self.transfer_size, emit=self.engine_event)
         except DfuError as err:
             raise self.engine_failure(err)
+        ret = 0
         if status is not None and status.state == p.DFU_MANIFEST_WAIT_RESET \
                 and self.pers.messages.get("manifest_wait_reset"):
             code = self.dfu.reset()
             if code < 0 and code != p.LIBUSB_ERROR_NOT_FOUND:
                 out.say("reset_after_download_failed", error=p.libusb_error_name(code))
+            if code < 0 and self.pers.feature("manifest_reset_code_fails"):
+                ret = 74       # 0.11 returns the reset's result, so even NOT_FOUND ends in EX_IOERR
         if status is not None:
             out.say("done")
-        return 0
+        return ret
 
     def dfuse_download(self) -> int:
         out, f = self.out, self.file
@@ -664,3 +668,7 @@ class _Run:
         except dfuse_file.DfuseFileError as err:
             raise out.fail(err.key, *err.args_)
         out.say("dfuse_done")
+
+
+if __name__ == "__main__":
+    console()

@@ -176,7 +176,8 @@ ERRORS = {
     "usb_communication": [("warn", "USB communication error")],
     "still_runtime": [("warn", "Device still in Run-Time Mode!")],
     "status_not_ok": [("warn", "Status is not OK: {0}")],
-    "special_download": [("warn", 'Error during special command "{0}" download')],
+    "special_download": [("warn", "dfuse_download: libusb_control_transfer returned {1} ({name})"),
+                         ("warn", 'Error during special command "{0}" download')],
     "special_get_status": [("warn", 'Error during special command "{0}" get_status')],
     "wrong_state": [("warn", 'Wrong state after command "{0}" download')],
     "not_executed": [("warn", "{0} not correctly executed")],
@@ -283,7 +284,7 @@ _CHANGES = {
         },
         exits=dict({k: EX_IOERR for k in _OLD_USAGE}, status_not_ok=EX_SOFTWARE, not_dfu_mode=EX_SOFTWARE,
                    dfu_download=0, dfu_download_failed=0, dfu_upload=1, dfuse_upload=1),
-        features=dict(multi_alt_dfuse_file=False, help_exit=64),
+        features=dict(multi_alt_dfuse_file=False, help_exit=64, manifest_reset_code_fails=False),
         behaviour=Behaviour(mass_erase_timeout_fix=True),
     ),
     "0.9": dict(
@@ -322,6 +323,7 @@ _CHANGES = {
             "get_status": [("warn", "error get_status")],
             "runtime_get_status": [("warn", "error get_status")],
             "dfuse_download": [("warn", "dfuse_download: libusb_control_transfer returned {0}")],
+            "special_download": [("warn", "dfuse_download: libusb_control_transfer returned {1}")],
             "dfuse_upload": [("warn", "dfuse_upload: libusb_control_msg returned {0}")],
             "dfu_download": [("warn", "Error during download")],
             "dfu_upload": [("warn", "Error during upload"), ("out", "\nFailed.")],
@@ -349,7 +351,7 @@ _CHANGES = {
 
 _FEATURES_011 = dict(multi_alt_dfuse_file=True, command_mode=True, upload_size_check_fatal=False, will_reset=True,
                      zero_address_absent=False, verbose_dfuse_bars=False, alt_matches_index=False,
-                     utf8_strings=True, libusb_version_line=True, help_exit=0)
+                     utf8_strings=True, libusb_version_line=True, help_exit=0, manifest_reset_code_fails=True)
 _FEATURE_CHANGES = {"0.9": dict(utf8_strings=False, libusb_version_line=False)}
 
 BANNER_COPYRIGHT_YEARS = {"0.8": "2014", "0.9": "2016", "0.10": "2020", "0.11": "2021"}
