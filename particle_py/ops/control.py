@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from particle_py.errors import ParticlePyError, UsbError
+from particle_py.errors import ParticlePyError
 
 HOST_TO_DEVICE = 0x40
 DEVICE_TO_HOST = 0xC0
@@ -76,15 +76,10 @@ def _ctrl(dev, bm, breq, wvalue, windex, data_or_len, timeout=2000):
 
     try:
         return dev.ctrl_transfer(bm, breq, wvalue, windex, data_or_len, timeout)
-    except usb.core.USBError as exc:
-        code = getattr(exc, "backend_error_code", None)
-        raise UsbError(f"USB control request failed: {exc.strerror or exc}", libusb_code=code,
-                       errno_name=_errno_name(code)) from None
+    except (usb.core.USBError, NotImplementedError) as exc:
+        from particle_py import usb as transport
 
-
-def _errno_name(code) -> str:
-    return {-1: "LIBUSB_ERROR_IO", -4: "LIBUSB_ERROR_NO_DEVICE", -7: "LIBUSB_ERROR_TIMEOUT",
-            -9: "LIBUSB_ERROR_PIPE"}.get(code, "LIBUSB_ERROR_IO")
+        raise transport.error_from(exc, "send a control request to", dev.idVendor, dev.idProduct) from None
 
 
 def request(dev, req_type: int, payload: bytes = b"", *, sleep_ms=None) -> tuple[int, bytes]:

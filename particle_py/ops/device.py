@@ -396,8 +396,10 @@ class ParticleDfuDevice:
             import usb.core
 
             if isinstance(exc, usb.core.USBError):
-                err = UsbError(f"USB error: {exc.strerror or exc}",
-                               libusb_code=getattr(exc, "backend_error_code", None))
+                from particle_py import usb as transport
+
+                dev = self.entry.usb_device
+                err = transport.error_from(exc, "talk to the device", dev.idVendor, dev.idProduct)
                 err.reached_address = address if address is not None else getattr(self, "_reached", None)
                 raise err from None
             raise
@@ -447,15 +449,12 @@ class _AltSession:
         self.dfu = DfuDevice(usb_device, 0)
         code = self.dfu.claim()
         if code:
-            busy = code == -6          # LIBUSB_ERROR_BUSY
             raise UsbError(f"Cannot claim the DFU interface: {p.libusb_error_name(code)}",
-                           p.libusb_error_name(code), libusb_code=code,
-                           hint="Another program (dfu-util, particle-cli) may be using the device."
-                           if busy else None)
+                           p.libusb_error_name(code), libusb_code=code, hint=_usb_hint(code, usb_device))
         code = self.dfu.set_alt(alt)
         if code:
             raise UsbError(f"Cannot set alt setting {alt}: {p.libusb_error_name(code)}",
-                           p.libusb_error_name(code), libusb_code=code)
+                           p.libusb_error_name(code), libusb_code=code, hint=_usb_hint(code, usb_device))
         try:
             settle(self.dfu)
         except DfuError as err:
@@ -498,6 +497,13 @@ class _AltSession:
 
     def close(self) -> None:
         self.dfu.release()
+
+
+def _usb_hint(code: int, usb_device) -> Optional[str]:
+    """The transport's fix for this libusb error on this system (udev rules, WinUSB ...)."""
+    from particle_py.usb import hints
+
+    return hints.hint_for_error(code, getattr(usb_device, "idVendor", None), getattr(usb_device, "idProduct", None))
 
 
 def err_code(err) -> Optional[int]:
