@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from particle_py.errors import ParticlePyError
 from particle_py.keys import formats
 from particle_py.platforms import by_name
+from particle_py.sim import der as sim_der
 
 PHOTON_KEY_SLOT = by_name("photon").device_key["tcp"]
 ARGON_KEY_SLOT = by_name("argon").device_key["udp"]
@@ -60,6 +61,8 @@ def test_1000_generated_rsa_keys_are_pkcs1_and_fit_the_612_byte_slot(batch):
         # The device reads the whole 612-byte slot: key + whatever follows (erased flash).
         image = der + b"\xff" * (612 - len(der))
         assert device_parses_rsa(image) == (1024, 65537)
+        n, e = sim_der.parse_pkcs1_private(image)              # the simulated device's own parser
+        assert n.bit_length() == 1024 and e == 65537
         info = formats.parse_key(image)
         assert info.kind == formats.PKCS1_PRIVATE
         assert formats.check_device_key(info, PHOTON_KEY_SLOT, "k") == der
@@ -68,6 +71,8 @@ def test_1000_generated_rsa_keys_are_pkcs1_and_fit_the_612_byte_slot(batch):
 def test_ec_device_key_is_sec1_121_bytes_with_the_p256_oid():
     der = formats.device_der(formats.generate("ec"))
     assert len(der) == 121
+    scalar, point = sim_der.parse_sec1_private(der + b"\xff" * 71)
+    assert point == sim_der.p256_public_point(scalar)
     assert der[:2] == b"\x30\x77" and formats.P256_OID in der
     assert formats.parse_key(der + b"\xff" * 71).kind == formats.SEC1_PRIVATE
 
