@@ -574,3 +574,14 @@ def test_keys_server_legacy_positional_ip_and_port(sim, particle):
     assert out.startswith("Using 192.168.8.14 as the server address (--host 192.168.8.14).\n")
     assert particle("keys", "address") == (0, "\ntcp://192.168.8.14:8080\n", "")
     assert not Path("192.168.8.14").exists()
+
+
+def test_a_slot_that_cannot_be_read_is_never_written(sim, particle):
+    s = sim("photon:real=1,UPLOAD_ERR=-9")
+    slot = key_slot("photon")
+    before = s.peek(slot)
+    Path("k.der").write_bytes(old_key("rsa"))
+    code, out, err = particle("keys", "load", "k.der")
+    assert code != 0 and err.startswith("Error writing key to device.: ")
+    assert "Saved existing key" not in out and "written to device" not in out
+    assert s.peek(slot) == before
