@@ -190,11 +190,11 @@ def probe(devices, match: Match, emit: Callable = lambda *a: None) -> list[DfuIn
         for cfg_idx in range(dev.bNumConfigurations):
             try:
                 cfg = dev[cfg_idx]
-            except Exception:
+                interfaces = list(cfg.interfaces())
+            except Exception:       # unreadable descriptors: dfu-util skips the device too
                 break
             if match.cfg > -1 and match.cfg != cfg.bConfigurationValue:
                 continue
-            interfaces = list(cfg.interfaces())
             func = _functional_for_config(dev, cfg, interfaces, emit)
             if func is None:
                 continue

@@ -187,6 +187,8 @@ def main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None,
             return run.execute()
         except _Exit as done:
             return done.code
+        except KeyboardInterrupt:
+            return 130          # like a C program killed by SIGINT: no traceback
         finally:
             run.close()
 
@@ -307,7 +309,16 @@ class _Run:
         return self.dfu_mode(root)
 
     def probe(self) -> list:
-        return probe_mod.probe(_list_devices(), self.match, self.probe_event)
+        from ...errors import ParticlePyError
+        try:
+            devices = _list_devices()
+        except ParticlePyError as err:     # no usable libusb: dfu-util's libusb_init failure
+            lines = [("warn", "unable to initialize libusb: " + err.message)]
+            if err.hint:
+                lines.append(("err", err.hint))
+            self.pers.errors["libusb_init"] = lines
+            raise self.out.fail("libusb_init")
+        return probe_mod.probe(devices, self.match, self.probe_event)
 
     def load_file(self, name: str):
         out = self.out
