@@ -133,3 +133,32 @@ def test_core_is_found_again_in_dfu_although_its_serial_changes(sim, run, profil
     assert code == 0, err
     assert out.splitlines()[-1] == "Flash success!"
     assert s.peek(0, 0x08005000, len(old_app)) == old_app
+
+
+@pytest.mark.parametrize("knobs", [{"FAKE_REENUM_DELAY_MS": "5000"}, {"FAKE_REENUM_NEW_PORT": "1"}])
+def test_dfu_switch_survives_slow_or_moved_re_enumeration(sim, run, profile, device_ids, knobs):
+    s = sim(profile("argon", "normal"), knobs=knobs)
+    assert run("usb", "dfu") == (0, "Done.\n", "")
+    assert [d.pid for d in s.devices()] == [0xD00C]
+
+
+def test_dfu_switch_gives_up_with_particle_cli_words(sim, run, profile):
+    sim(profile("argon", "normal"), knobs={"FAKE_REENUM_DELAY_MS": "120000"})
+    code, out, err = run("usb", "dfu")
+    assert code == 1
+    assert err.splitlines()[0] == ("Unable to reconnect to the device. Try again or run particle update "
+                                   "to repair the device")
+
+
+def test_flash_keeps_to_its_device_when_another_board_appears(sim, run, profile, device_ids, tmp_path):
+    from helpers.modules import build_module
+
+    s = sim(profile("argon", "normal"), knobs={"FAKE_SECOND_DEVICE_AFTER": "3"})
+    app = build_module("argon", size=6000)
+    (tmp_path / "a.bin").write_bytes(app)
+    code, out, err = run("flash", "--usb", tmp_path / "a.bin")
+    assert code == 0, err
+    assert f"Flashing argon device {device_ids['argon']}" in out.splitlines()
+    mine = [d for d in s.devices() if d.profile.device_id == device_ids["argon"]]
+    assert len(s.devices()) == 2 and len(mine) == 1
+    assert mine[0].memory(0).peek(0xB4000, len(app)) == app
