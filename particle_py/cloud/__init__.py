@@ -1,0 +1,1 @@
+"""The Particle Cloud API client (``api``) and particle-cli's config files (``config``)."""
