@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
 from ..errors import EX_DATAERR, EX_NOINPUT, ParticlePyError
 from . import suffix as suffix_mod
@@ -56,7 +56,7 @@ class Element:
     index: int                 # 1-based within its target
     address: int
     size: int
-    data: bytes
+    data: Optional[bytes]      # None: the file ends before the element does (an error follows)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,8 @@ def iter_file(payload: bytes) -> Iterator[Item]:
             address = struct.unpack("<I", take(4))[0]
             size = struct.unpack("<I", take(4))[0]
             if _i32(size) > len(data) - pos:
-                yield Element(element, address, _i32(size), b"")
+                # dfu-util names the element before it notices the file is too short
+                yield Element(element, address, _i32(size), None)
                 raise DfuseFileError("element_too_big")
             yield Element(element, address, _i32(size), data[pos:pos + max(_i32(size), 0)])
             pos += max(_i32(size), 0)

@@ -672,7 +672,7 @@ class _Run:
                     out.say("dfuse_element", index=item.index, address=item.address, size=item.size)
                     if self.first_element_address is None:
                         self.first_element_address = item.address
-                    if target_ok:
+                    if target_ok and item.data is not None:
                         dfuse.download_element(item.address, item.data)
                 elif isinstance(item, dfuse_file.Leftover):
                     out.say("leftover", count=item.count)
