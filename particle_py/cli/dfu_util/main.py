@@ -313,11 +313,10 @@ class _Run:
         try:
             devices = _list_devices()
         except ParticlePyError as err:     # no usable libusb: dfu-util's libusb_init failure
-            lines = [("warn", "unable to initialize libusb: " + err.message)]
+            done = self.out.fail("libusb_init", message=err.message)
             if err.hint:
-                lines.append(("err", err.hint))
-            self.pers.errors["libusb_init"] = lines
-            raise self.out.fail("libusb_init")
+                self.out.err_raw(err.hint + "\n")
+            raise done
         return probe_mod.probe(devices, self.match, self.probe_event)
 
     def load_file(self, name: str):
@@ -437,7 +436,7 @@ class _Run:
         if not dfuse_device and opts.dfuse_address is not None:
             out.say("dfuse_on_plain")
         transfer_size = opts.transfer_size
-        if transfer_size and not self.pers.messages.get("transfer_override"):
+        if transfer_size and self.pers.feature("t_skips_descriptor"):
             pass      # 0.8/0.9: with -t the descriptor is not consulted
         elif func.transfer_size:
             out.say("transfer_size", size=func.transfer_size)
@@ -584,7 +583,7 @@ class _Run:
             raise self.engine_failure(err)
         ret = 0
         if status is not None and status.state == p.DFU_MANIFEST_WAIT_RESET \
-                and self.pers.messages.get("manifest_wait_reset"):
+                and self.pers.feature("reset_after_manifest"):
             code = self.dfu.reset()
             if code < 0 and code != p.LIBUSB_ERROR_NOT_FOUND:
                 out.say("reset_after_download_failed", error=p.libusb_error_name(code))

@@ -205,6 +205,7 @@ ERRORS = {
     "too_many_bytes": [("warn", "Received too many bytes")],
     "upload_size_mismatch": [("warn", "Unexpected number of bytes uploaded from device")],
     "software": [("warn", "{0}")],
+    "libusb_init": [("warn", "unable to initialize libusb: {message}")],
 }
 
 EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_SOFTWARE, EX_CANTCREAT, EX_IOERR, EX_PROTOCOL = 64, 65, 66, 70, 73, 74, 76
@@ -228,7 +229,7 @@ EXIT = {
     "abort_not_idle": EX_IOERR, "mass_erase_needs_force": EX_USAGE, "unprotect_needs_force": EX_USAGE,
     "dfu_download": EX_IOERR, "dfu_download_status": EX_IOERR, "dfu_download_failed": EX_IOERR,
     "completion_packet": EX_IOERR, "dfu_upload": EX_IOERR, "too_many_bytes": EX_SOFTWARE,
-    "upload_size_mismatch": EX_SOFTWARE, "software": EX_SOFTWARE,
+    "upload_size_mismatch": EX_SOFTWARE, "software": EX_SOFTWARE, "libusb_init": EX_IOERR,
 }
 
 _OLD_USAGE = ("transfer_size_required", "file_id_mismatch", "address", "modifier", "dfuse_file_raw",
@@ -284,7 +285,7 @@ _CHANGES = {
         },
         exits=dict({k: EX_IOERR for k in _OLD_USAGE}, status_not_ok=EX_SOFTWARE, not_dfu_mode=EX_SOFTWARE,
                    dfu_download=0, dfu_download_failed=0, dfu_upload=1, dfuse_upload=1),
-        features=dict(multi_alt_dfuse_file=False, help_exit=64, manifest_reset_code_fails=False),
+        features=dict(multi_alt_dfuse_file=False, manifest_reset_code_fails=False),
         behaviour=Behaviour(mass_erase_timeout_fix=True),
     ),
     "0.9": dict(
@@ -330,8 +331,8 @@ _CHANGES = {
             "upload_size_mismatch": [("warn", "Unexpected number of bytes uploaded from device")],
         },
         exits=dict(dfuse_upload=EX_IOERR),
-        features=dict(command_mode=False, upload_size_check_fatal=True, will_reset=False, zero_address_absent=True,
-                      verbose_dfuse_bars=True),
+        features=dict(upload_size_check_fatal=True, will_reset=False, zero_address_absent=True,
+                      t_skips_descriptor=True, reset_after_manifest=False),
         behaviour=Behaviour(two_pass_erase=False, force_skips_checks=False, leave_always_sets_address=True,
                             stall_retries=0, stuck_after_zero_polls=None, mass_erase_timeout_fix=True),
     ),
@@ -349,9 +350,10 @@ _CHANGES = {
     ),
 }
 
-_FEATURES_011 = dict(multi_alt_dfuse_file=True, command_mode=True, upload_size_check_fatal=False, will_reset=True,
-                     zero_address_absent=False, verbose_dfuse_bars=False, alt_matches_index=False,
-                     utf8_strings=True, libusb_version_line=True, help_exit=0, manifest_reset_code_fails=True)
+_FEATURES_011 = dict(multi_alt_dfuse_file=True, upload_size_check_fatal=False, will_reset=True,
+                     zero_address_absent=False, t_skips_descriptor=False, reset_after_manifest=True,
+                     alt_matches_index=False,
+                     utf8_strings=True, libusb_version_line=True, manifest_reset_code_fails=True)
 _FEATURE_CHANGES = {"0.9": dict(utf8_strings=False, libusb_version_line=False)}
 
 BANNER_COPYRIGHT_YEARS = {"0.8": "2014", "0.9": "2016", "0.10": "2020", "0.11": "2021"}
