@@ -304,7 +304,11 @@ class ParticleDfuDevice:
                 raise ParticlePyError(f"Cannot erase 0x{bad[0].start:08x} on alt {alt}: that memory is not "
                                       "erasable", "Nothing was written. Write it without erasing.")
         readable = mm.all(address, end, "readable")
-        current = self.read(alt, address, len(data)) if readable else None
+        try:
+            current = self.read(alt, address, len(data)) if readable else None
+        except ParticlePyError as err:
+            err.nothing_written = True      # failed while comparing: the flash is as it was
+            raise
 
         # Decide per page: skip (already there), write (blank or no erase), erase + write.
         runs: list[list] = []          # [start, end, erase_pages]
@@ -364,7 +368,11 @@ class ParticleDfuDevice:
 
         if verify and readable and stats.runs:
             for lo, length, _ in stats.runs:
-                back = self.read(alt, lo, length)
+                try:
+                    back = self.read(alt, lo, length)
+                except ParticlePyError as err:
+                    err.unverified = True   # written, but the read-back failed
+                    raise
                 want = data[lo - address:lo - address + length]
                 if back != want:
                     bad = next(i for i in range(length) if back[i] != want[i])

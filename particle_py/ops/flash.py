@@ -390,9 +390,15 @@ def _interrupted(err: ParticlePyError, step: FlashStep, result: FlashResult, arg
     hint_lines = []
     if done:
         hint_lines.append(f"Written and verified before the failure: {done}.")
-    hint_lines.append(f"{step.source.basename} was NOT completely written "
-                      f"(0x{step.address:08x}-0x{step.address + len(step.data):08x}); the device may not start "
-                      "until it is.")
+    span = f"0x{step.address:08x}-0x{step.address + len(step.data):08x}"
+    if getattr(err, "nothing_written", False):
+        hint_lines.append(f"Nothing of {step.source.basename} was written ({span} is as it was).")
+    elif getattr(err, "unverified", False):
+        hint_lines.append(f"{step.source.basename} was sent but could not be read back to check it ({span}); "
+                          "treat it as NOT written.")
+    else:
+        hint_lines.append(f"{step.source.basename} was NOT completely written ({span}); the device may not "
+                          "start until it is.")
     if err.hint:
         hint_lines.append(err.hint)
     hint_lines.append("Reconnect the device (put it in DFU mode if it does not switch by itself) and run:")

@@ -245,14 +245,15 @@ def test_drop_module_info_strips_the_prefix(sim, run, tmp_path, profile, device_
 # --- interruption -----------------------------------------------------------------------------
 
 def test_unplug_mid_flash_reports_where_and_how_to_resume(sim, run, tmp_path, profile, device_ids):
-    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "12"})
+    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "40"})
     app = build_module("argon", size=40000)
     f = tmp_path / "app.bin"
     f.write_bytes(app)
     code, out, err = run("flash", "--usb", f)
     assert code != 0
     assert "Flash success!" not in out and out.splitlines()[-1] == "Flash failed."
-    assert err.splitlines()[0].startswith("Flashing app.bin stopped")
+    first = err.splitlines()[0]
+    assert first.startswith("Flashing app.bin stopped at 0x000b") and first.endswith("(the device was disconnected)")
     assert "app.bin was NOT completely written" in err
     assert f"particle flash --usb {f}" in err
 
@@ -382,3 +383,31 @@ def test_smart_flash_cuts_modelled_flash_time(sim, run, tmp_path, profile):
     assert s.peek(0, 0x08060000, len(part)) == part
     assert first >= 2 * 1_000_000 * 0.9      # two 128 KB erases at about 1 s each
     assert second == 0                       # nothing erased or programmed
+
+
+@pytest.mark.parametrize("knobs", [
+    {"FAKE_STALL_AFTER": "30"}, {"FAKE_TIMEOUT_AFTER": "30"}, {"FAKE_WRITE_FAIL_STATUS": "3"},
+    {"FAKE_ERASE_FAIL_STATUS": "11"}, {"FAKE_STATUS_AFTER": "10@30"}, {"FAKE_UNPLUG_AFTER": "30"},
+])
+def test_every_usb_failure_mid_flash_is_reported_as_not_written(sim, run, tmp_path, profile, knobs):
+    s = sim(profile("argon"), knobs=knobs)
+    s.poke(0, 0xB4000, b"\x00" * 0x10000)                # old app there: erases are needed
+    app = build_module("argon", size=30000)
+    f = tmp_path / "app.bin"
+    f.write_bytes(app)
+    code, out, err = run("flash", "--usb", f)
+    assert code != 0
+    assert "Flash success!" not in out
+    assert ("app.bin was NOT completely written" in err or "Nothing of app.bin was written" in err
+            or "treat it as NOT written" in err), err
+    assert f"particle flash --usb {f}" in err
+
+
+def test_failure_before_any_write_says_nothing_was_written(sim, run, tmp_path, profile):
+    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "12"})
+    f = tmp_path / "app.bin"
+    f.write_bytes(build_module("argon", size=40000))
+    code, out, err = run("flash", "--usb", f)
+    assert code != 0 and "Flash success!" not in out
+    assert "Nothing of app.bin was written (0x000b4000-0x000bdc40 is as it was)." in err.splitlines()
+    assert erases(s.log()) == [] and data_writes(s.log()) == []     # (the board is unplugged now)
