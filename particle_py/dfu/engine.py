@@ -101,10 +101,11 @@ class DfuDevice:
     """DFU class requests on ``interface`` of an opened pyusb ``device``."""
 
     def __init__(self, device, interface: int = 0, *, sleep_ms: Optional[Callable[[int], None]] = None,
-                 timeout_ms: int = p.TIMEOUT_MS):
+                 timeout_ms: int = p.TIMEOUT_MS, quirks: frozenset = frozenset()):
         self.device = device
         self.interface = interface
         self.timeout_ms = timeout_ms
+        self.quirks = quirks
         self._sleep = sleep_ms or _default_sleep
 
     # --- raw requests -------------------------------------------------------------------
@@ -123,7 +124,10 @@ class DfuDevice:
             raise TransferError(p.libusb_code(exc)) from exc
 
     def get_status(self) -> p.DfuStatus:
-        return p.parse_status(self._in(p.GETSTATUS, 0, 6))
+        status = p.parse_status(self._in(p.GETSTATUS, 0, 6))
+        if p.QUIRK_POLLTIMEOUT in self.quirks:
+            status = p.DfuStatus(status.status, p.DEFAULT_POLLTIMEOUT_MS, status.state, status.istring)
+        return status
 
     def clear_status(self) -> None:
         self._out(p.CLRSTATUS, 0)

@@ -53,6 +53,7 @@ class DfuInterface:
     multiple_alt: bool
     functional: p.FunctionalDescriptor
     max_packet_size0: int = 64
+    quirks: frozenset = frozenset()
     layout: object = field(default=None, repr=False)
 
     @property
@@ -239,10 +240,15 @@ def probe(devices, match: Match, emit: Callable = lambda *a: None) -> list[DfuIn
                     wanted_serial = match.serial_dfu if dfu_mode else match.serial
                     if wanted_serial is not None and wanted_serial != serial_name:
                         continue
+                    quirks = p.quirks_for(dev.idVendor, dev.idProduct, dev.bcdDevice)
+                    entry_func = func
+                    if p.QUIRK_FORCE_DFU11 in quirks:
+                        entry_func = p.FunctionalDescriptor(func.length, func.attributes, func.detach_timeout,
+                                                            func.transfer_size, 0x0110)
                     found.append(DfuInterface(
                         dev, dev.idVendor, dev.idProduct, dev.bcdDevice, cfg.bConfigurationValue,
                         intf.bInterfaceNumber, intf.bAlternateSetting, dev.address, getattr(dev, "bus", 0) or 0,
-                        device_path(dev), alt_name, serial_name, dfu_mode, len(alts) > 0, func,
-                        getattr(dev, "bMaxPacketSize0", 64)))
+                        device_path(dev), alt_name, serial_name, dfu_mode, len(alts) > 0, entry_func,
+                        getattr(dev, "bMaxPacketSize0", 64), quirks))
     found.reverse()
     return found

@@ -153,3 +153,24 @@ def libusb_code(exc: BaseException) -> int:
     if isinstance(errno, int):
         return _ERRNO_TO_LIBUSB.get(errno, LIBUSB_ERROR_IO)
     return LIBUSB_ERROR_IO
+
+
+# Device quirks dfu-util applies by USB IDs (quirks.c): data, looked up by ``quirks_for``.
+QUIRK_POLLTIMEOUT = "polltimeout"    # the device's bwPollTimeout is wrong: always wait 5 ms
+QUIRK_FORCE_DFU11 = "force_dfu11"    # reports DFU 1.0 but speaks DFU 1.1
+DEFAULT_POLLTIMEOUT_MS = 5
+_OPENMOKO = tuple(range(0x5117, 0x5127))
+_QUIRK_TABLE = (
+    # (vendor, products, bcdDevice or None for any, quirk)
+    (0x1D50, _OPENMOKO, None, QUIRK_POLLTIMEOUT),
+    (0x1457, _OPENMOKO, None, QUIRK_POLLTIMEOUT),
+    (0x16C0, (0x076B, 0x0762, 0x076C), None, QUIRK_POLLTIMEOUT),
+    (0x0908, (0x02C4, 0x02C5), 0x0000, QUIRK_POLLTIMEOUT),
+    (0x0763, (0x2806,), None, QUIRK_POLLTIMEOUT),
+    (0x1EAF, (0x0003,), 0x0200, QUIRK_FORCE_DFU11),
+)
+
+
+def quirks_for(vendor: int, product: int, bcd_device: int) -> frozenset:
+    return frozenset(quirk for vid, pids, bcd, quirk in _QUIRK_TABLE
+                     if vid == vendor and product in pids and (bcd is None or bcd == bcd_device))

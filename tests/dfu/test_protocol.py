@@ -38,3 +38,10 @@ def test_any_extra_descriptor_bytes_are_searched_safely(extra):
     if found is not None:
         func = p.FunctionalDescriptor.parse(found)
         assert 0 <= func.transfer_size <= 0xFFFF
+
+
+def test_quirks_are_looked_up_by_ids():
+    assert p.quirks_for(0x1D50, 0x5119, 0x0100) == {p.QUIRK_POLLTIMEOUT}
+    assert p.quirks_for(0x0908, 0x02C4, 0x0001) == frozenset()       # Siemens: bcdDevice 0 only
+    assert p.quirks_for(0x1EAF, 0x0003, 0x0200) == {p.QUIRK_FORCE_DFU11}
+    assert p.quirks_for(0x2B04, 0xD006, 0x0200) == frozenset()

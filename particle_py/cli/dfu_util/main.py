@@ -351,7 +351,7 @@ class _Run:
         """Detach a run-time interface and find the device again in DFU mode (None: -e done)."""
         out, opts = self.out, self.opts
         self.runtime_ids = (root.vendor, root.product)
-        dfu = DfuDevice(root.device, root.interface, sleep_ms=_sleep_ms)
+        dfu = DfuDevice(root.device, root.interface, sleep_ms=_sleep_ms, quirks=root.quirks)
         out.say("claiming_runtime")
         code = dfu.claim()
         if code:
@@ -416,7 +416,7 @@ class _Run:
 
     def dfu_mode(self, root) -> int:
         out, opts = self.out, self.opts
-        dfu = DfuDevice(root.device, root.interface, sleep_ms=_sleep_ms)
+        dfu = DfuDevice(root.device, root.interface, sleep_ms=_sleep_ms, quirks=root.quirks)
         self.dfu, self.root = dfu, root
         out.say("claiming")
         code = dfu.claim()
