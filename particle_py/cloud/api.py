@@ -21,6 +21,7 @@ OAUTH_CLIENT = ("particle", "particle")
 TOKEN_LIFETIME_S = 7776000          # 90 days, particle-cli's default
 FRESH_TOKEN_MIN_S = 60              # keys send/doctor refuse a token about to expire
 
+NOT_JSON = "_not_json"              # marks an answer body that was not JSON
 NOT_LOGGED_IN = "You're not logged in. Run `particle login` to authenticate."
 TOKEN_INVALID = "Your access token is invalid or has expired."
 TOKEN_INVALID_HINT = "Run particle login to log in again."
@@ -92,28 +93,39 @@ class ApiClient:
             pair = base64.b64encode(("%s:%s" % OAUTH_CLIENT).encode()).decode()
             headers["Authorization"] = f"Basic {pair}"
         req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        import http.client
+
         try:
             # The default opener verifies TLS certificates and honours the *_proxy env vars.
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return self._json(resp.read())
+                body = self._json(resp.read())
         except urllib.error.HTTPError as exc:
-            body = self._json(exc.read() if exc.fp else b"")
-            raise self._http_error(exc.code, body)
+            try:
+                raw = exc.read() if exc.fp else b""
+            except (OSError, http.client.HTTPException):
+                raw = b""
+            raise self._http_error(exc.code, self._json(raw))
         except urllib.error.URLError as exc:
             reason = getattr(exc, "reason", exc)
             raise ApiError(f"Could not reach the Particle cloud at {self.api_url}: {reason}",
                            "Check that your computer is online (and the apiUrl in your particle config), "
                            "then run the command again.", 0)
-        except (TimeoutError, ConnectionError, OSError) as exc:
-            raise ApiError(f"Could not reach the Particle cloud at {self.api_url}: {exc}",
+        except (TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise ApiError(f"Could not reach the Particle cloud at {self.api_url}: {reason}",
                            "Check that your computer is online, then run the command again.", 0)
+        if NOT_JSON in body:
+            raise ApiError(f"The Particle cloud at {self.api_url} sent an answer that is not JSON.",
+                           "Check the apiUrl in your particle config and any proxy, then run the command again "
+                           "(it is safe to repeat).", 200, {})
+        return body
 
     @staticmethod
     def _json(raw: bytes) -> dict:
         try:
             value = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-        except ValueError:
-            return {"error": raw.decode("utf-8", "replace").strip()[:200]}
+        except ValueError:          # UnicodeDecodeError included
+            return {NOT_JSON: True}
         return value if isinstance(value, dict) else {"data": value}
 
     @staticmethod
@@ -121,6 +133,10 @@ class ApiClient:
         if status == 401 or body.get("error") == "invalid_token":
             return ApiError(TOKEN_INVALID, TOKEN_INVALID_HINT, status, body)
         message = _body_message(body)
+        if NOT_JSON in body:
+            return ApiError(f"The Particle cloud answered HTTP {status} without a JSON body",
+                            "The apiUrl in your particle config or a proxy may be wrong; check them and run the "
+                            "command again.", status, {})
         if status == 403:
             return ApiError(message or "Permission Denied",
                             "The device must belong to the account you are logged in with "

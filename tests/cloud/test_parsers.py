@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,3 +56,60 @@ def test_error_answers_map_to_particle_cli_messages():
     assert ApiClient._http_error(403, {}).message == "Permission Denied"
     assert ApiClient._http_error(404, {"errors": ["device not found"]}).message == "device not found"
     assert ApiClient._http_error(500, {}).message == "The Particle cloud answered HTTP 500"
+
+
+def _serve(answer):
+    """A loopback server whose every answer is ``answer(handler)``; returns (url, stop)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            answer(self)
+
+        do_POST = do_GET
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop():
+        server.shutdown()
+        server.server_close()
+    return f"http://127.0.0.1:{server.server_address[1]}", stop
+
+
+def _reply(status, data, kind="text/html"):
+    def answer(h):
+        h.send_response(status)
+        h.send_header("Content-Type", kind)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+    return answer
+
+
+def _raw(data):
+    def answer(h):
+        h.wfile.write(data)
+        h.close_connection = True
+    return answer
+
+
+
+@pytest.mark.parametrize("answer,message", [
+    (_reply(502, b"<html><h1>502 Bad Gateway</h1></html>"), "answered HTTP 502 without a JSON body"),
+    (_reply(200, b"\x00{\"ok\": tr\xff", "application/json"), "sent an answer that is not JSON"),
+    (_raw(b""), "Could not reach the Particle cloud at"),
+    (_raw(b"garbage status line\r\n\r\n"), "Could not reach the Particle cloud at"),
+])
+def test_broken_answers_become_api_errors(answer, message):
+    url, stop = _serve(answer)
+    try:
+        with pytest.raises(ApiError) as caught:
+            ApiClient(url, "t" * 40, timeout=10).provision_key("0" * 24, "-----BEGIN PUBLIC KEY-----", "rsa")
+        assert message in caught.value.message and caught.value.hint
+    finally:
+        stop()
