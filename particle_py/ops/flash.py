@@ -183,8 +183,9 @@ def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> Firmw
     if prefix.function not in DFU_FLASHABLE:
         raise _fail(f"Module {name} is {_phrase(prefix.function)}: firmware module of this type cannot "
                     "be flashed via DFU",
-                    "Nothing was written. Bootloaders, NCP firmware and assets are installed by Device OS "
-                    "(particle update, or particle flash over the cloud).")
+                    "Nothing was written. Device OS installs bootloaders, NCP firmware and assets itself, "
+                    "from normal mode: particle-py cannot send them yet; particle-cli's `particle update` "
+                    "or a cloud flash can.")
     return module
 
 
