@@ -208,6 +208,9 @@ class SimBackend(usb.backend.IBackend):
         self._call(dev_handle.sim.reset)
         if dev_handle.sim.gone:
             self.save()
+            # libusb on Linux: a device that comes back as something else fails the reset
+            # with LIBUSB_ERROR_NOT_FOUND (the umockdev bridge does the same)
+            raise usb_error(-5)
 
     def clear_halt(self, dev_handle, ep):
         pass

@@ -1,5 +1,5 @@
 """The simulator's own DfuSe layout reading (property-tested; stdlib parser)."""
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import pytest
 
@@ -10,6 +10,7 @@ segments = st.lists(st.tuples(st.integers(1, 512), st.integers(1, 256), st.sampl
                               st.sampled_from("abcdefg")), min_size=1, max_size=6)
 
 
+@settings(deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_characters="/@"), max_size=20), st.integers(0, 0xFFFF0000),
        segments)
 def test_generated_layouts_round_trip(name, base, segs):
@@ -25,6 +26,7 @@ def test_generated_layouts_round_trip(name, base, segs):
     assert lay.end == addr
 
 
+@settings(deadline=None)
 @given(st.text(max_size=60))
 def test_arbitrary_text_parses_or_raises_layout_error(text):
     try:

@@ -45,6 +45,7 @@ def test_any_request_sequence_gets_a_usb_answer(profile, requests):
     _drive(profile, requests)
 
 
+@settings(deadline=None)
 @given(st.text(max_size=40))
 def test_profile_strings_build_or_raise_value_error(text):
     try:
