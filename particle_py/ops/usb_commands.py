@@ -59,33 +59,66 @@ def device_mode(entry) -> str:
     return DEVICE_MODES.get(_varint_field1(payload), "UNKNOWN")
 
 
-def _filter(rows: list[ListedDevice], flt: Optional[str]) -> list[ListedDevice]:
+def _filter(rows: list[ListedDevice], flt: Optional[str], info: Optional[dict] = None) -> list[ListedDevice]:
     if not flt:
         return rows
     from particle_py.platforms import by_name
 
     f = flt.lower()
     if f in ("online", "offline"):
-        raise ParticlePyError(f"The '{flt}' filter needs the cloud, which `particle usb list` does not ask "
-                              "in particle-py", "Filter by platform name or device id instead.")
+        if not info and rows:
+            raise ParticlePyError(f"The '{flt}' filter needs the cloud: log in first",
+                                  "Run `particle login`, or filter by platform name or device id.")
+        want = f == "online"
+        return [r for r in rows if (info or {}).get(r.device_id, {}).get("connected", False) == want]
     platform = by_name(f)
     if platform is not None:
         return [r for r in rows if r.platform_name == platform.name]
     return [r for r in rows if r.device_id.startswith(f) or r.name.lower() == f]
 
 
-def list_usb(flt: Optional[str] = None, *, exclude_dfu: bool = False) -> list[ListedDevice]:
-    rows = []
+def cloud_info(device_ids: list[str]) -> dict[str, dict]:
+    """{id: {"name", "connected"}} from the cloud when logged in; {} otherwise. A failure to
+    reach the cloud only costs the names (particle-cli lists the devices all the same)."""
+    from particle_py.cloud.api import ApiClient
+    from particle_py.cloud.config import Settings
+
+    try:
+        settings = Settings()
+    except (OSError, ValueError):
+        return {}
+    if not settings.access_token:
+        return {}
+    client = ApiClient(settings.api_url, settings.access_token, timeout=10)
+    found: dict[str, dict] = {}
+    for device_id in device_ids:
+        if not device_id:
+            continue
+        try:
+            body = client.request("GET", f"/v1/devices/{device_id}")
+        except ParticlePyError as err:
+            if getattr(err, "status", 0) in (403, 404):
+                continue              # not in this account: no name to show
+            break                     # offline or token trouble: do not wait once per device
+        found[device_id] = {"name": body.get("name") or "", "connected": bool(body.get("connected"))}
+    return found
+
+
+def list_usb(flt: Optional[str] = None, *, exclude_dfu: bool = False, ids_only: bool = False) -> list[ListedDevice]:
+    entries = []
     for entry in dev_ops.list_devices():
         try:
             if exclude_dfu and entry.in_dfu:
                 continue
-            rows.append(ListedDevice(NO_NAME, entry.device_id, entry.platform.name,
-                                     entry.platform.display_name, entry.in_dfu, device_mode(entry)))
+            entries.append((entry, device_mode(entry)))
         finally:
             dev_ops._release(entry.usb_device)
+    wants_cloud = not ids_only or (flt or "").lower() in ("online", "offline")
+    info = cloud_info([e.device_id for e, _ in entries]) if wants_cloud else {}
+    rows = [ListedDevice(info.get(e.device_id, {}).get("name") or NO_NAME, e.device_id, e.platform.name,
+                         e.platform.display_name, e.in_dfu, mode) for e, mode in entries]
     rows.sort(key=lambda r: r.name)       # stable: bus order among equal names, as particle-cli
-    return _filter(rows, flt)
+    return _filter(rows, flt, info)
 
 
 def enter_dfu(device_id: Optional[str] = None, on_event: Optional[Callable[[str], None]] = None) -> str:

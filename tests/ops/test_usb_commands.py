@@ -162,3 +162,32 @@ def test_flash_keeps_to_its_device_when_another_board_appears(sim, run, profile,
     mine = [d for d in s.devices() if d.profile.device_id == device_ids["argon"]]
     assert len(s.devices()) == 2 and len(mine) == 1
     assert mine[0].memory(0).peek(0xB4000, len(app)) == app
+
+
+def test_list_shows_cloud_names_when_logged_in(sim, run, profile, device_ids, isolated_home, tmp_path):
+    import json
+
+    from particle_py.sim import cloud as sim_cloud
+
+    sim(profile("argon", "normal"), profile("photon"), profile("boron"))
+    with sim_cloud.start(tmp_path / "cloud.sqlite") as cloud:
+        cloud.db.add_user("me@example.com", "pw")
+        token = cloud.db.issue_token("me@example.com")
+        cloud.db.add_device(device_ids["argon"], owner="me@example.com", name="zebra", connected=True)
+        cloud.db.add_device(device_ids["photon"], owner="me@example.com", name="aardvark")
+        cloud.db.add_device(device_ids["boron"], owner="someone-else", name="theirs")
+        (isolated_home / ".particle" / "particle.config.json").write_text(json.dumps(
+            {"access_token": token, "apiUrl": cloud.url, "flashWarningShownOn": 1}))
+        code, out, err = run("usb", "list")
+        assert code == 0, err
+        assert out.splitlines() == [f"<unknown> [{device_ids['boron']}] (Boron, DFU)",
+                                    f"aardvark [{device_ids['photon']}] (Photon, DFU)",
+                                    f"zebra [{device_ids['argon']}] (Argon)"]
+        assert run("usb", "list", "online")[1].splitlines() == [f"zebra [{device_ids['argon']}] (Argon)"]
+        assert run("usb", "list", "zebra")[1].splitlines() == [f"zebra [{device_ids['argon']}] (Argon)"]
+
+
+def test_online_filter_needs_a_login(sim, run, profile):
+    sim(profile("argon", "normal"))
+    code, _, err = run("usb", "list", "online")
+    assert code == 1 and err.startswith("The 'online' filter needs the cloud: log in first")

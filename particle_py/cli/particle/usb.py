@@ -15,7 +15,7 @@ def register(app) -> None:
               ids_only: bool = typer.Option(False, "--ids-only", help="Print only device IDs")):
         from particle_py.ops.usb_commands import list_usb
 
-        rows = list_usb(filter, exclude_dfu=exclude_dfu)
+        rows = list_usb(filter, exclude_dfu=exclude_dfu, ids_only=ids_only)
         if ids_only:
             for row in rows:
                 typer.echo(row.device_id)
