@@ -195,3 +195,14 @@ def test_command_mode_leave_needs_010(sim):
     sim.make(["stm32"])
     old = sim.run("-a", "0", "-s", ":leave", version="0.9")
     assert old.status == 64 and old.err.startswith("You need to specify one of -D or -U\nUsage: dfu-util")
+
+
+def test_advice_after_an_open_failure_only_when_asked(sim, monkeypatch):
+    sim.make(["photon"], {"FAKE_OPEN_FAIL": "-3"})
+    plain = sim.run("-a", "0", "-U", "x.bin", version="0.8")
+    assert plain.status == 74 and plain.err == ("dfu-util: Cannot open DFU device 2b04:d006\n"
+                                                "dfu-util: No DFU capable USB device available\n")
+    monkeypatch.setenv("PARTICLE_PY_DFU_UTIL_HINTS", "1")
+    helped = sim.run("-a", "0", "-U", "x.bin", version="0.8")
+    assert helped.status == 74 and helped.err.startswith(plain.err)
+    assert "udev" in helped.err[len(plain.err):] or "WinUSB" in helped.err[len(plain.err):]

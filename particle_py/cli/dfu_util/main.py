@@ -21,6 +21,7 @@ from .progress import ProgressBar
 DEFAULT_VERSION = "0.11"
 ENV_VERSION = "PARTICLE_PY_DFU_UTIL_VERSION"
 ENV_SIM = "PARTICLE_PY_SIM"
+ENV_HINTS = "PARTICLE_PY_DFU_UTIL_HINTS"
 IMPOSSIBLE = 0x10000
 LIBUSB_VERSION_FALLBACK = "1.0.26 (11724)"
 
@@ -186,11 +187,25 @@ def main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None,
         try:
             return run.execute()
         except _Exit as done:
+            if _hints_wanted(environ, stderr):
+                run.print_hint()
             return done.code
         except KeyboardInterrupt:
             return 130          # like a C program killed by SIGINT: no traceback
         finally:
             run.close()
+
+
+def _hints_wanted(environ, stderr) -> bool:
+    """Our own advice after a failure, beyond dfu-util's lines: only for a person at a terminal
+    (scripts such as particle-cli parse dfu-util's exact output), or when asked for."""
+    choice = environ.get(ENV_HINTS)
+    if choice is not None:
+        return choice not in ("", "0")
+    try:
+        return bool(stderr.isatty())
+    except Exception:
+        return False
 
 
 def console() -> None:
@@ -205,6 +220,7 @@ class _Run:
         self.pers = personality(version)
         self.opened: list = []
         self.out: Optional[_Output] = None
+        self.usb_problem = None          # (libusb code, vid, pid) of the last open/claim failure
 
     # --- helpers --------------------------------------------------------------------------
     def close(self) -> None:
@@ -221,9 +237,19 @@ class _Run:
         else:
             out.say(kind, **kw)
 
+    def print_hint(self) -> None:
+        if self.usb_problem is None or self.out is None:
+            return
+        from ...usb.hints import hint_for_error
+        code, vid, pid = self.usb_problem
+        hint = hint_for_error(code, vid, pid)
+        if hint:
+            self.out.err_raw(hint + "\n")
+
     def probe_event(self, kind: str, key: str, args: tuple) -> None:
         if key == "cannot_open":
             vid, pid, devnum, code = args
+            self.usb_problem = (code, vid, pid)
             self.out.say("probe_cannot_open", vid=vid, pid=pid, devnum=devnum, error=p.libusb_error_name(code))
         else:
             self.out.say("probe_" + key, *args)
@@ -290,6 +316,7 @@ class _Run:
         out.say("opening")
         code = probe_mod.open_handle(root.device)
         if code:
+            self.usb_problem = (code, root.vendor, root.product)
             raise out.fail("cannot_open_device", error=p.libusb_error_name(code))
         self.opened.append(root.device)
         out.say("device_id", vid=root.vendor, pid=root.product)
@@ -421,6 +448,7 @@ class _Run:
         out.say("claiming")
         code = dfu.claim()
         if code:
+            self.usb_problem = (code, root.vendor, root.product)
             raise out.fail("cannot_claim", error=p.libusb_error_name(code))
         out.say("set_alt", alt=root.altsetting)
         code = dfu.set_alt(root.altsetting)
