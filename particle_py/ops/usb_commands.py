@@ -121,15 +121,41 @@ def list_usb(flt: Optional[str] = None, *, exclude_dfu: bool = False, ids_only: 
     return _filter(rows, flt, info)
 
 
+def resolve(device: Optional[str]) -> Optional[str]:
+    """A device name becomes the id of the attached device the cloud knows by that name (when
+    logged in); ids and unknown names pass unchanged."""
+    import re
+
+    if not device or re.fullmatch(r"[0-9a-fA-F]{1,24}", device):
+        return device
+    ids = []
+    for entry in dev_ops.list_devices():
+        ids.append(entry.device_id)
+        dev_ops._release(entry.usb_device)
+    for device_id, info in cloud_info(ids).items():
+        if info["name"] == device:
+            return device_id
+    return device                      # reported as "Device not found: <name>" by the caller
+
+
+def _find(device: Optional[str]):
+    try:
+        return dev_ops.find_device(resolve(device))
+    except ParticlePyError as err:
+        if device and err.message.startswith("Device not found"):
+            raise ParticlePyError(f"Device not found: {device}", err.hint) from None
+        raise
+
+
 def enter_dfu(device_id: Optional[str] = None, on_event: Optional[Callable[[str], None]] = None) -> str:
-    entry = dev_ops.find_device(device_id)
+    entry = _find(device_id)
     entry = dev_ops.switch_to_dfu(entry, on_event)
     dev_ops._release(entry.usb_device)
     return entry.device_id
 
 
 def reset(device_id: Optional[str] = None) -> str:
-    entry = dev_ops.find_device(device_id)
+    entry = _find(device_id)
     device = dev_ops.ParticleDfuDevice(entry)
     try:
         device.reset(leave=True)
@@ -139,7 +165,7 @@ def reset(device_id: Optional[str] = None) -> str:
 
 
 def _normal_mode(device_id: Optional[str], what: str):
-    entry = dev_ops.find_device(device_id)
+    entry = _find(device_id)
     if entry.in_dfu:
         dev_ops._release(entry.usb_device)
         raise ParticlePyError(f"The device is in DFU mode; {what} needs it running its firmware",

@@ -185,6 +185,11 @@ def test_list_shows_cloud_names_when_logged_in(sim, run, profile, device_ids, is
                                     f"zebra [{device_ids['argon']}] (Argon)"]
         assert run("usb", "list", "online")[1].splitlines() == [f"zebra [{device_ids['argon']}] (Argon)"]
         assert run("usb", "list", "zebra")[1].splitlines() == [f"zebra [{device_ids['argon']}] (Argon)"]
+        # commands take the name too
+        assert run("usb", "dfu", "zebra") == (0, "Done.\n", "")
+        assert run("usb", "list", "zebra")[1].splitlines() == [f"zebra [{device_ids['argon']}] (Argon, DFU)"]
+        code, _, err = run("usb", "reset", "nosuchname")
+        assert code == 1 and err.splitlines()[0] == "Device not found: nosuchname"
 
 
 def test_online_filter_needs_a_login(sim, run, profile):
