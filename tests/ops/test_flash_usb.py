@@ -411,3 +411,15 @@ def test_failure_before_any_write_says_nothing_was_written(sim, run, tmp_path, p
     assert code != 0 and "Flash success!" not in out
     assert "Nothing of app.bin was written (0x000b4000-0x000bdc40 is as it was)." in err.splitlines()
     assert erases(s.log()) == [] and data_writes(s.log()) == []     # (the board is unplugged now)
+
+
+def test_leading_device_id_picks_the_device(sim, run, tmp_path, profile, device_ids):
+    s = sim(profile("argon"), profile("boron"))
+    app = build_module("boron", size=4000)
+    (tmp_path / "b.bin").write_bytes(app)
+    code, out, err = run("flash", "--usb", device_ids["boron"][:12], tmp_path / "b.bin")
+    assert code == 0, err
+    assert out.splitlines()[0] == f"Flashing boron device {device_ids['boron']}"
+    assert s.peek(0, 0xB4000, len(app), index=1) == app
+    code, _, err = run("flash", "--usb", "ffff0000", tmp_path / "b.bin")
+    assert code == 1 and err.splitlines()[0] == "Device not found: ffff0000"

@@ -1,12 +1,8 @@
 """`particle flash --usb <file|app> [more files...] [--factory] [--force] [--verify/--no-verify]`."""
 from __future__ import annotations
 
-import re
 import sys
 from typing import List, Optional
-
-_DEVICE_ID = re.compile(r"^[0-9a-fA-F]{6,24}$")
-
 
 def _progress_factory():
     """A tqdm bar per module on a terminal; nothing extra otherwise (the lines say enough)."""
@@ -84,11 +80,16 @@ def register(app) -> None:
             raise ParticlePyError("particle-py flashes over USB only: add --usb",
                                   "Example: particle flash --usb firmware.bin", exit_code=64)
         device_id = None
-        # "[device|binary] [files...]": a leading device id is accepted when files follow.
-        if len(args) > 1 and _DEVICE_ID.match(args[0]):
+        # "[device|binary] [files...]": a leading device id or name when files follow.
+        if len(args) > 1:
             import os
-            if not os.path.exists(args[0]):
-                device_id, args = args[0], args[1:]
+
+            from particle_py.firmware.known_apps import APP_NAMES
+
+            if not os.path.exists(args[0]) and args[0] not in APP_NAMES:
+                from particle_py.ops.usb_commands import resolve
+
+                device_id, args = resolve(args[0]), args[1:]
 
         def emit(line: str) -> None:
             typer.echo(line)
