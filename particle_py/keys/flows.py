@@ -492,7 +492,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         except ParticlePyError as err:
             raise ParticlePyError(
                 f"Error sending public key to server: {err.message}\n"
-                f"The new key is on the device, but the cloud does not have it yet.",
+                f"The new key is on the device, but the cloud did not confirm that it has it.",
                 "\n".join(h for h in (err.hint,
                                       f"To finish: particle keys send {ident} {files.pub_pem}",
                                       f"To roll back instead: particle keys load {saved.local}") if h))

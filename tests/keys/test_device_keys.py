@@ -427,7 +427,7 @@ def test_doctor_when_the_cloud_refuses_the_key_says_how_to_finish_or_roll_back(s
     assert "Okay!" not in out
     new_der = Path(f"{ident}_ec_new.der").read_bytes()
     assert s.peek(slot) == new_der + before[len(new_der):]          # the new key, whole
-    assert "The new key is on the device, but the cloud does not have it yet." in err
+    assert "The new key is on the device, but the cloud did not confirm that it has it." in err
     assert f"To finish: particle keys send {ident} {ident}_ec_new.pub.pem" in err
     assert f"To roll back instead: particle keys load backup_ec_{ident}_ec_new.der" in err
     # following the roll-back advice puts the old key back exactly
