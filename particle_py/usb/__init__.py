@@ -13,6 +13,9 @@ from typing import Optional
 from particle_py.errors import ParticlePyError
 
 SIM_ENV = "PARTICLE_PY_SIM"
+# "system": skip libusb-package and use the operating system's libusb (the one the real dfu-util
+# uses; on Linux it has udev hotplug, which re-enumeration under umockdev needs)
+LIBUSB_ENV = "PARTICLE_PY_LIBUSB"
 
 _sim_backends: dict = {}      # state folder -> SimBackend: one in-memory bus per folder per process
 
@@ -41,8 +44,9 @@ def get_backend():
         return _sim_backend(state_dir)
     backend = None
     try:
-        import libusb_package
-        backend = libusb_package.get_libusb1_backend()
+        if os.environ.get(LIBUSB_ENV, "").lower() != "system":
+            import libusb_package
+            backend = libusb_package.get_libusb1_backend()
     except Exception:          # a broken or missing wheel falls through to the system libusb
         backend = None
     if backend is None:
