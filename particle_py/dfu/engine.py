@@ -63,8 +63,10 @@ class DfuError(ParticlePyError):
     def __init__(self, key: str, *args, libusb_code: Optional[int] = None):
         text, code = ERRORS[key]
         shown = tuple(p.libusb_error_name(a) if key in ("get_status",) and isinstance(a, int) else a for a in args)
+        # a message takes as many values as it has fields (special_download also carries the code)
+        fields = text.count("%") - 2 * text.count("%%")
         try:
-            message = text % shown if "%" in text else text
+            message = text % shown[:fields] if fields else text
         except TypeError:
             message = text
         super().__init__(message.rstrip("\n"), None, code)
@@ -514,7 +516,7 @@ def dfu_download(dfu: DfuDevice, data: bytes, transfer_size: int, emit: Callable
         try:
             status = dfu.get_status()
         except TransferError as exc:
-            emit("completion_status_unreadable", code=exc.code)
+            emit("completion_status_unreadable", code=exc.code, error=p.libusb_error_name(exc.code))
             return None
         emit("manifest_status", status=status)
         dfu.sleep_ms(status.poll_timeout)
