@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from particle_py.errors import ParticlePyError
+from particle_py.errors import ParticlePyError, UsbError
 
 HOST_TO_DEVICE = 0x40
 DEVICE_TO_HOST = 0xC0
@@ -97,13 +97,17 @@ def request(dev, req_type: int, payload: bytes = b"", *, sleep_ms=None) -> tuple
         raise ParticlePyError(f"The device refused control request {req_type} "
                               f"({STATUS_NAMES.get(rep.status, rep.status)})")
     rid = rep.id
-    if payload:
-        _ctrl(dev, HOST_TO_DEVICE, SERVICE_SEND, 0, rid, payload)
-    for _ in range(MAX_POLLS):
-        rep = parse_reply(_ctrl(dev, DEVICE_TO_HOST, SERVICE_CHECK, 0, rid, MIN_WLENGTH))
-        if rep.status != STATUS_PENDING:
-            break
-        sleep(POLL_INTERVAL_MS)
+    try:
+        if payload:
+            _ctrl(dev, HOST_TO_DEVICE, SERVICE_SEND, 0, rid, payload)
+        for _ in range(MAX_POLLS):
+            rep = parse_reply(_ctrl(dev, DEVICE_TO_HOST, SERVICE_CHECK, 0, rid, MIN_WLENGTH))
+            if rep.status != STATUS_PENDING:
+                break
+            sleep(POLL_INTERVAL_MS)
+    except UsbError as err:
+        err.request_accepted = True     # the device took the request: a reset may have cut the reply
+        raise
     if rep.status != STATUS_OK:
         raise ParticlePyError(f"Control request {req_type} failed "
                               f"({STATUS_NAMES.get(rep.status, rep.status)})")

@@ -148,9 +148,14 @@ def send_control(entry: UsbEntry, req_type: int, payload: bytes = b"", *,
 
     try:
         return control.request(entry.usb_device, req_type, payload)
-    except UsbError:
-        if may_vanish:
+    except UsbError as err:
+        # only a device that accepted the request may vanish: a request that failed before
+        # (stall, timeout, no access) never reached it, and "done" would be a false success
+        if may_vanish and getattr(err, "request_accepted", False):
             return 0, b""
+        if not err.hint:
+            err.hint = ("The device did not take the request: check the USB cable (no hub), or press its "
+                        "RESET button, then run the command again.")
         raise
 
 

@@ -196,3 +196,12 @@ def test_online_filter_needs_a_login(sim, run, profile):
     sim(profile("argon", "normal"))
     code, _, err = run("usb", "list", "online")
     assert code == 1 and err.startswith("The 'online' filter needs the cloud: log in first")
+
+
+def test_a_refused_dfu_request_is_not_reported_done(sim, run, profile):
+    s = sim(profile("argon", "normal"), knobs={"FAKE_STALL_REQUEST": "1"})     # INIT stalls
+    code, out, err = run("usb", "dfu")
+    assert code == 1 and out == ""
+    assert err.startswith("Could not switch the device to DFU mode")
+    assert "!!! The device needs to be in DFU mode for this command." in err
+    assert [d.pid for d in s.devices()] == [0xC00C]
