@@ -45,8 +45,7 @@ def get_backend():
     backend = None
     try:
         if os.environ.get(LIBUSB_ENV, "").lower() != "system":
-            import libusb_package
-            backend = libusb_package.get_libusb1_backend()
+            backend = _bundled_libusb_backend()
     except Exception:          # a broken or missing wheel falls through to the system libusb
         backend = None
     if backend is None:
@@ -59,6 +58,20 @@ def get_backend():
         from particle_py.usb.hints import no_backend_hint
         raise ParticlePyError("No libusb backend: particle-py cannot talk to USB devices", no_backend_hint())
     return backend
+
+
+def _bundled_libusb_backend():
+    """libusb-package's libusb. Its __init__ imports importlib_resources and more (~30 ms of
+    every `dfu-util -l`), so the library file is found next to the package instead; a zipped
+    or unusual install goes through libusb_package itself."""
+    from particle_py.usb.lean import bundled_libusb_path
+
+    path = bundled_libusb_path()
+    if path and os.path.isfile(path):
+        import usb.backend.libusb1
+        return usb.backend.libusb1.get_backend(find_library=lambda _name: path)
+    import libusb_package
+    return libusb_package.get_libusb1_backend()
 
 
 def find_devices(**match) -> list:
