@@ -12,11 +12,33 @@ import os
 import sys
 from typing import Callable, Optional
 
-from ...dfu import dfuse_file, dfuse_options, layout as layout_mod, probe as probe_mod, protocol as p
-from ...dfu import suffix as suffix_mod
+from ...dfu import layout as layout_mod, protocol as p
 from ...dfu.engine import Dfuse, DfuDevice, DfuError, dfu_download, dfu_upload, settle
 from .personality import VERSIONS, personality
 from .progress import ProgressBar
+
+
+def _lazy(name: str):
+    """The module, executed on first use: `dfu-util -V` and `-l` never need these (start-up)."""
+    import importlib.util
+
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+dfuse_file = _lazy("particle_py.dfu.dfuse_file")
+dfuse_options = _lazy("particle_py.dfu.dfuse_options")
+probe_mod = _lazy("particle_py.dfu.probe")
+suffix_mod = _lazy("particle_py.dfu.suffix")
 
 DEFAULT_VERSION = "0.11"
 ENV_VERSION = "PARTICLE_PY_DFU_UTIL_VERSION"
@@ -126,6 +148,9 @@ def _sim_environment(environ):
 
 
 def _list_devices() -> list:
+    from ...usb.lean import no_dfu_device
+    if no_dfu_device():         # nothing dfu-util would list: spare the pyusb import (start-up time)
+        return []
     from ... import usb as transport
     find = getattr(transport, "find_devices", None)
     if find is not None:
