@@ -239,3 +239,9 @@ def successor_spec(prof: Profile, target: Optional[str]) -> Optional[str]:
     if prof.device_id and prof.platform is not None:
         opts = ":".join(filter(None, [opts, f"id={prof.device_id}"]))
     return name + (":" + opts if opts else "")
+
+
+def names() -> list:
+    """Every profile name create_state accepts (options aside)."""
+    plats = platforms.names()
+    return (list(SCENARIO_PROFILES) + plats + [p + NORMAL_SUFFIX for p in plats] + list(FOREIGN_PROFILES))

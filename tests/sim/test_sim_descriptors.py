@@ -110,3 +110,10 @@ def test_foreign_bluetooth_devices_have_a_dfu_1_0_runtime_interface(state_dir):
     apple.control(0x21, 0, 1000, 3, b"", 0)                              # DETACH is ignored ...
     apple.reset()
     assert bus.devices()[0] is apple and not apple.gone                  # ... it stays what it is
+
+
+def test_every_listed_profile_builds():
+    from particle_py.sim.profiles import names
+    built = [build(n, 0) for n in names()]
+    assert {"photon", "stm32", "dfu11", "dfu11nt", "runtime", "argon-normal", "apple-bt"} <= {p.name for p in built}
+    assert all(p.description().functional() is not None for p in built if p.kind != "normal")
