@@ -94,6 +94,7 @@ class SimDevice:
         self.log: list = []
         self.transfers = 0
         self.gone = False
+        self.second_device_due = False
         self.successor: Optional[str] = None
         self.claimed: set = set()
         self.alt_settings: dict = {}
@@ -209,7 +210,14 @@ class SimDevice:
             if knob.effect == "unplug_after" and self.transfers > value:
                 self.leave_bus(None)
                 raise SimUsbError(LIBUSB_ERROR_NO_DEVICE)
+            if knob.effect == "second_device_after" and self.transfers > value:
+                self.second_device_due = True       # the bus plugs it in (once) at its next look
         if bmRequestType & 0x60:            # class or vendor requests only
+            for knob, value in knobs_mod.active(self.knobs, "transfer"):
+                if knob.effect == "stall_after" and self.transfers > value:
+                    raise _Stall()
+                if knob.effect == "timeout_after" and self.transfers > value:
+                    raise SimUsbError(LIBUSB_ERROR_TIMEOUT)
             for knob, value in knobs_mod.active(self.knobs, "request"):
                 if value == bRequest and knob.effect == "stall_request":
                     raise _Stall()
@@ -344,6 +352,8 @@ class DfuDevice(SimDevice):
         self.pending = None                    # operation waiting for the first GETSTATUS
         self.final = (DFU_DNLOAD_IDLE, STATUS_OK)
         self.busy_ms = 0
+        self.extra_busy = 0                    # BUSY_POLLS: more dfuDNBUSY answers still to give
+        self.busy_stalls = 0                   # BUSY_STALLS: GETSTATUS stalls still to give
         self.data_blocks = 0
         self.leaving = False
         self.manifest_polls = 0
@@ -376,6 +386,9 @@ class DfuDevice(SimDevice):
             self.state_code, self.status = DFU_ERROR, ERR_STALLEDPKT
 
     def _poll_ms(self, time_us: int) -> int:
+        forced = knobs_mod.value(self.knobs, "POLL_TIMEOUT")
+        if forced is not None:
+            return forced
         if self.profile.poll_ms is not None:
             return self.profile.poll_ms
         return max(1, (time_us + 999) // 1000)
@@ -483,6 +496,10 @@ class DfuDevice(SimDevice):
         """Carry out the operation the last DNLOAD asked for: (status, device time in us)."""
         op, self.pending = self.pending, None
         kind = op[0]
+        for knob, value in knobs_mod.active(self.knobs, "pending"):
+            status, after = knobs_mod.status_at(value)
+            if self.transfers > after:
+                return status, 0
         mem = self.memory(self.alt) if self.dfuse else None
         if kind == "set_address":
             address = op[1]
@@ -543,8 +560,16 @@ class DfuDevice(SimDevice):
             self.final = final
             self.busy_ms = self._poll_ms(time_us)
             self.state_code = DFU_DNBUSY
+            self.extra_busy = knobs_mod.value(self.knobs, "BUSY_POLLS", 0)
+            self.busy_stalls = knobs_mod.value(self.knobs, "BUSY_STALLS", 0)
             return self._status_reply(self.busy_ms)
         if self.state_code == DFU_DNBUSY:
+            if self.busy_stalls > 0:            # STM32L4 habit: GETSTATUS stalls while it erases
+                self.busy_stalls -= 1
+                raise SimUsbError(LIBUSB_ERROR_PIPE)
+            if self.extra_busy > 0:
+                self.extra_busy -= 1
+                return self._status_reply(self.busy_ms)
             self.state_code, self.status = self.final
             return self._status_reply()
         if self.state_code == DFU_MANIFEST_SYNC and self.leaving:

@@ -9,7 +9,8 @@ Points: ``start`` (device creation), ``open``, ``transfer`` (every control trans
 ``request`` (a class/vendor request, matched on bRequest), ``dfuse_command`` (after a DfuSe
 command on block 0), ``erase`` (an erase command), ``dnload_data`` / ``upload_data`` (data
 blocks), ``write`` (after a data block is programmed), ``leave_status`` (the GETSTATUS that
-follows a leave request), ``descriptor`` (descriptor contents).
+follows a leave request), ``descriptor`` (descriptor contents), ``pending`` (any DFU operation
+being carried out), ``reenumerate`` (the bus bringing a device back after it left).
 
 Effects: ``raise`` (the transfer fails with that libusb error code), ``error_status`` (the
 operation ends in dfuERROR with that DFU status), ``state`` / ``status`` (a state or status
@@ -25,6 +26,17 @@ from typing import Callable
 
 def _int(text) -> int:
     return int(str(text), 0)
+
+
+def _status_at(text) -> str:
+    status, _, after = str(text).partition("@")
+    return f"{_int(status)}@{_int(after or 0)}"
+
+
+def status_at(text) -> tuple[int, int]:
+    """'S@N' -> (S, N)."""
+    status, _, after = str(text).partition("@")
+    return _int(status), _int(after or 0)
 
 
 @dataclass(frozen=True)
@@ -57,11 +69,32 @@ KNOBS: tuple[Knob, ...] = (
     Knob("LEAVE_STATE", _int, "leave_status", "state",
          "the device answers the leave request with that state (5 = dfuDNLOAD-IDLE)"),
     # beyond the recorded scenarios
+    Knob("POLL_TIMEOUT", _int, "status", "value",
+         "bwPollTimeout (ms) in every busy GETSTATUS (100 on a mass erase: dfu-util's 35 s quirk)"),
+    Knob("BUSY_POLLS", _int, "status", "value",
+         "after an operation the device answers dfuDNBUSY that many more times (0 timeouts x 100: "
+         "dfu-util 0.10+ 'Device stuck')"),
+    Knob("BUSY_STALLS", _int, "status", "value",
+         "while busy, GETSTATUS stalls that many times before answering (STM32L4; dfu-util 0.10+ retries 3)"),
     Knob("UNPLUG_AFTER", _int, "transfer", "unplug_after",
          "the device disappears after that many control transfers (later ones fail with NO_DEVICE)"),
     Knob("STALL_REQUEST", _int, "request", "stall_request", "class/vendor requests with that bRequest stall"),
     Knob("TIMEOUT_REQUEST", _int, "request", "timeout_request",
          "class/vendor requests with that bRequest time out (LIBUSB_ERROR_TIMEOUT)"),
+    # the fault matrix (tests/faults): one fault that starts at a chosen step of a run
+    Knob("STALL_AFTER", _int, "transfer", "stall_after",
+         "every class/vendor request after that many control transfers stalls"),
+    Knob("TIMEOUT_AFTER", _int, "transfer", "timeout_after",
+         "every class/vendor request after that many control transfers times out"),
+    Knob("STATUS_AFTER", _status_at, "pending", "error_status_after",
+         "'S@N': every DFU operation (command or data block) run after N control transfers ends in "
+         "dfuERROR with status S"),
+    Knob("SECOND_DEVICE_AFTER", _int, "transfer", "second_device_after",
+         "after that many control transfers a second board of the same platform (new id) is plugged in"),
+    Knob("REENUM_NEW_PORT", _int, "reenumerate", "flag",
+         "a device that re-enumerates comes back on a new port (a new path as well as a new devnum)"),
+    Knob("REENUM_DELAY_MS", _int, "reenumerate", "value",
+         "a device that re-enumerates comes back only after that many ms of modelled host time"),
 )
 
 BY_NAME = {k.name: k for k in KNOBS}

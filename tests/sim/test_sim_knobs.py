@@ -124,3 +124,17 @@ def test_every_header_knob_is_in_the_table():
     assert knobs.normalize({"FAKE_TSIZE": "0x400", "leave_state": 5}) == {"TSIZE": 1024, "LEAVE_STATE": 5}
     with pytest.raises(ValueError):
         knobs.normalize({"FAKE_NOPE": "1"})
+
+
+def test_poll_timeout_busy_polls_and_busy_stalls(state_dir):
+    host = Dfu(photon(state_dir, POLL_TIMEOUT=100, BUSY_POLLS=2))
+    host.dnload(0, b"\x41")                                    # mass erase
+    assert [host.status() for _ in range(4)] == [(0, 100, 4), (0, 100, 4), (0, 100, 4), (0, 0, 5)]
+    dev = photon(state_dir, BUSY_STALLS=1)
+    host = Dfu(dev)
+    host.dnload(0, b"\x41\x00\x00\x02\x08")
+    assert host.status() == (0, 1, 4)
+    with pytest.raises(SimUsbError) as e:
+        host.status()
+    assert e.value.code == -9
+    assert host.status() == (0, 0, 5)                          # the stall did not put it in dfuERROR
