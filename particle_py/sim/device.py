@@ -561,7 +561,7 @@ class DfuDevice(SimDevice):
             self.busy_ms = self._poll_ms(time_us)
             self.state_code = DFU_DNBUSY
             self.extra_busy = knobs_mod.value(self.knobs, "BUSY_POLLS", 0)
-            self.busy_stalls = knobs_mod.value(self.knobs, "BUSY_STALLS", 0)
+            self.busy_stalls = knobs_mod.value(self.knobs, "BUSY_STALLS", 0) if is_command else 0
             return self._status_reply(self.busy_ms)
         if self.state_code == DFU_DNBUSY:
             if self.busy_stalls > 0:            # STM32L4 habit: GETSTATUS stalls while it erases

@@ -75,7 +75,8 @@ KNOBS: tuple[Knob, ...] = (
          "after an operation the device answers dfuDNBUSY that many more times (0 timeouts x 100: "
          "dfu-util 0.10+ 'Device stuck')"),
     Knob("BUSY_STALLS", _int, "status", "value",
-         "while busy, GETSTATUS stalls that many times before answering (STM32L4; dfu-util 0.10+ retries 3)"),
+         "while busy with a DfuSe command, GETSTATUS stalls that many times before answering "
+         "(STM32L4 erasing; dfu-util 0.10+ retries 3)"),
     Knob("UNPLUG_AFTER", _int, "transfer", "unplug_after",
          "the device disappears after that many control transfers (later ones fail with NO_DEVICE)"),
     Knob("STALL_REQUEST", _int, "request", "stall_request", "class/vendor requests with that bRequest stall"),
