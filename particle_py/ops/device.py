@@ -152,11 +152,39 @@ def send_control(entry: UsbEntry, req_type: int, payload: bytes = b"", *,
         # only a device that accepted the request may vanish: a request that failed before
         # (stall, timeout, no access) never reached it, and "done" would be a false success
         if may_vanish and getattr(err, "request_accepted", False):
+            if _still_attached(entry):
+                raise ParticlePyError(f"The device did not confirm the request ({err.message}) and did not "
+                                      "restart", "Check the USB cable (no hub), or press its RESET button, "
+                                      "then run the command again.", err.exit_code) from None
             return 0, b""
         if not err.hint:
             err.hint = ("The device did not take the request: check the USB cable (no hub), or press its "
                         "RESET button, then run the command again.")
         raise
+
+
+VANISH_TIMEOUT_MS = 5000
+
+
+def _still_attached(entry: UsbEntry) -> bool:
+    """Whether the device is still at its bus address after a request that should restart it
+    (a restarted device comes back with a new address)."""
+    from particle_py import usb as transport
+
+    dev = entry.usb_device
+    where = (getattr(dev, "bus", None), getattr(dev, "address", None))
+    _release(dev)
+    waited = 0
+    while waited < VANISH_TIMEOUT_MS:
+        transport.sleep_ms(REOPEN_POLL_MS // 2)
+        waited += REOPEN_POLL_MS // 2
+        present = False
+        for other in list_devices():
+            present = present or (other.usb_device.bus, other.usb_device.address) == where
+            _release(other.usb_device)
+        if not present:
+            return False
+    return True
 
 
 def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS) -> Optional[UsbEntry]:

@@ -205,3 +205,12 @@ def test_a_refused_dfu_request_is_not_reported_done(sim, run, profile):
     assert err.startswith("Could not switch the device to DFU mode")
     assert "!!! The device needs to be in DFU mode for this command." in err
     assert [d.pid for d in s.devices()] == [0xC00C]
+
+
+@pytest.mark.parametrize("knob", ["FAKE_STALL_AFTER", "FAKE_TIMEOUT_AFTER"])
+def test_reset_that_is_not_confirmed_and_not_done_is_an_error(sim, run, profile, knob):
+    # transfer 3 is the CHECK of the RESET request: the device took it but never answered
+    s = sim(profile("argon", "normal"), knobs={knob: "3"})
+    code, out, err = run("usb", "reset")
+    assert code != 0 and out == ""
+    assert err.startswith("The device did not confirm the request")
