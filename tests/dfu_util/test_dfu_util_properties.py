@@ -20,7 +20,7 @@ def test_download_never_crashes(sim, tmp_path, address, modifiers, alt, data, ve
     dfuse = ":".join([address] + modifiers)
     args = ["-a", alt, "-s", dfuse] + (["-U", "out.bin"] if upload else ["-D", "in.bin"])
     result = sim.run(*args, version=version)
-    assert result.status in (0, 64, 65, 66, 70, 73, 74, 76)
+    assert result.status in (0, 1, 64, 65, 66, 70, 73, 74, 76)     # 1: 0.8-0.10 upload errors
     if result.status:
         assert result.err.strip(), "a failure always says why"
     if upload and result.status == 0:

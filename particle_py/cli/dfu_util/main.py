@@ -196,7 +196,7 @@ def _libusb_version() -> str:
 
 def main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None, clock=None) -> int:
     """Run dfu-util with ``argv`` (argv[0] = program name); return the exit status."""
-    argv = list(sys.argv if argv is None else argv)
+    argv = list(_console_argv() if argv is None else argv)
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
     environ = os.environ if environ is None else environ
@@ -219,6 +219,22 @@ def main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None,
             return 130          # like a C program killed by SIGINT: no traceback
         finally:
             run.close()
+
+
+def _console_argv() -> list:
+    """sys.argv, with argv[0] as the user most likely typed it.
+
+    A C program sees the name it was started by ("dfu-util" when found on PATH); a Python
+    console script only sees its full path. getopt messages quote argv[0], so when the path is
+    exactly what PATH gives for the bare name, the bare name is what was typed."""
+    import shutil
+    argv = list(sys.argv)
+    if argv and os.path.isabs(argv[0]):
+        name = os.path.basename(argv[0])
+        found = shutil.which(name)
+        if found and os.path.realpath(found) == os.path.realpath(argv[0]):
+            argv[0] = name
+    return argv
 
 
 def _hints_wanted(environ, stderr) -> bool:
