@@ -356,18 +356,14 @@ class DfuDevice(SimDevice):
         self.busy_stalls = 0                   # BUSY_STALLS: GETSTATUS stalls still to give
         self.data_blocks = 0
         self.leaving = False
-        self.manifest_polls = 0
         self.download = bytearray()            # plain DFU: the image being received
+        self._image_bytes: Optional[bytes] = None   # plain DFU without a state folder
 
     # --- helpers -----------------------------------------------------------------------
     @property
     def transfer_size(self) -> int:
         f = self._functional()
         return f.transfer_size if f else 0
-
-    def _functional(self):
-        f = self.description.functional()
-        return f
 
     def _base(self, alt: int) -> int:
         if not self.dfuse:
@@ -400,7 +396,7 @@ class DfuDevice(SimDevice):
             if os.path.exists(path):
                 with open(path, "rb") as f:
                     return f.read()
-        if getattr(self, "_image_bytes", None) is not None:
+        if self._image_bytes is not None:
             return self._image_bytes
         return bytes((i * 7 + 3) & 0xFF for i in range(self.profile.image_size))
 
@@ -457,7 +453,6 @@ class DfuDevice(SimDevice):
                 raise _Stall()                  # DFU 1.1: nothing was downloaded (errNOTDONE territory)
             self.state_code = DFU_MANIFEST_SYNC
             self.leaving = self.dfuse
-            self.manifest_polls = 0
             return None
         if self.dfuse and block == 0:
             self._dfuse_command(data)
