@@ -80,6 +80,8 @@ class SimBus:
         self._log_saved: dict = {}          # id(device) -> entries already written to log.jsonl
         self.generation = 0
         self.token: Optional[str] = None     # changes with every save: "has someone else written?"
+        self.arriving: list = []             # devices that left and come back later (REENUM_DELAY_MS)
+        self.second_device_added = False     # SECOND_DEVICE_AFTER plugs in one board, once
 
     # --- devices ---------------------------------------------------------------------
     def attach(self, spec: str, *, unit: Optional[int] = None, port: Optional[int] = None,
@@ -104,6 +106,9 @@ class SimBus:
     def devices(self) -> list[SimDevice]:
         """Attached devices in attach order; devices that left are replaced by their successors."""
         for i, dev in enumerate(list(self._devices)):
+            if dev.second_device_due and not self.second_device_added:
+                self.second_device_added = True
+                self.attach(_without_id(dev.profile.spec or dev.profile.name))
             if not dev.gone:
                 continue
             self._flush_log(dev)
@@ -112,8 +117,16 @@ class SimBus:
             position = self._devices.index(dev)
             self._devices.remove(dev)
             if dev.successor:
-                self.attach(dev.successor, unit=dev.unit, port=dev.port_numbers[0],
-                            memories=dev.memories, position=position)
+                port = None if knobs_mod.value(self.knobs, "REENUM_NEW_PORT") else dev.port_numbers[0]
+                due_us = self.clock_us + 1000 * knobs_mod.value(self.knobs, "REENUM_DELAY_MS", 0)
+                self.arriving.append({"spec": dev.successor, "unit": dev.unit, "port": port,
+                                      "position": position, "due_us": due_us,
+                                      "memories": dev.memories})
+        for rec in list(self.arriving):
+            if rec["due_us"] <= self.clock_us:
+                self.arriving.remove(rec)
+                self.attach(rec["spec"], unit=rec["unit"], port=rec["port"], memories=rec.get("memories"),
+                            position=min(rec["position"], len(self._devices)))
         return list(self._devices)
 
     def find(self, path: Optional[str] = None, devnum: Optional[int] = None) -> Optional[SimDevice]:
@@ -142,6 +155,8 @@ class SimBus:
         bus.next_port = data.get("next_port", FIRST_PORT)
         bus.generation = data.get("generation", 0)
         bus.token = data.get("token")
+        bus.arriving = data.get("arriving", [])
+        bus.second_device_added = data.get("second_device_added", False)
         for rec in data.get("devices", []):
             profile = profiles_mod.build(rec["spec"], rec["unit"])
             dev = make_device(profile, bus=rec.get("bus", 1), port_numbers=tuple(rec["ports"]),
@@ -185,6 +200,8 @@ class SimBus:
                 "next_devnum": self.next_devnum,
                 "next_port": self.next_port,
                 "next_unit": self.next_unit,
+                "arriving": [{k: v for k, v in rec.items() if k != "memories"} for rec in self.arriving],
+                "second_device_added": self.second_device_added,
                 "devices": [{
                     "spec": dev.profile.spec, "unit": dev.unit, "bus": dev.bus, "ports": list(dev.port_numbers),
                     "devnum": dev.devnum, "state": dev.state(), "device_time_us": dev.device_time_us,
@@ -192,6 +209,13 @@ class SimBus:
                 } for dev in devices],
             }
             _write_atomic(os.path.join(self.state_dir, STATE_FILE), json.dumps(data, indent=1, sort_keys=True))
+
+
+def _without_id(spec: str) -> str:
+    """A profile string for another board of the same kind (its own default id)."""
+    name, _, options = spec.partition(":")
+    keep = [o for o in options.replace(",", ":").split(":") if o and not o.startswith("id=")]
+    return ":".join([name] + keep)
 
 
 def read_log(state_dir) -> list:

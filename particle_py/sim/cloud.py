@@ -228,6 +228,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _broken(self, mode: str, method: str, path: str, form) -> None:
+        self.db.log(method, path, "", None, 0 if mode == "drop" else 200)
+        if mode == "drop":
+            self.close_connection = True
+            return
+        status, kind, data = ((502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+                              if mode == "html" else (200, "application/json", b"\x00{\"ok\": tr\xff"))
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _bearer(self) -> tuple[Optional[str], Optional[str]]:
         header = self.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
@@ -253,6 +266,12 @@ class _Handler(BaseHTTPRequestHandler):
         only = self.db.knob("fail_path")
         if failure and not path.startswith("/sim/") and (not only or path.startswith(only)):
             return self._send(int(failure), {"error": "Simulated cloud failure"}, form, "")
+        # knob "fail_mode": a broken answer instead of the real one (same fail_path rule):
+        # "garbage" = 200 with bytes that are not JSON, "html" = a proxy's 502 HTML page,
+        # "drop" = the connection closes with no answer at all
+        mode = self.db.knob("fail_mode")
+        if mode and not path.startswith("/sim/") and (not only or path.startswith(only)):
+            return self._broken(mode, method, path, form)
         if path == "/oauth/token" and method == "POST":
             return self._oauth(form)
         if path.startswith("/sim/") and method == "POST":
@@ -392,7 +411,8 @@ def _make_server(db_path, host: str, port: int) -> tuple[CloudDb, ThreadingHTTPS
 def start(db_path, host: str = "127.0.0.1", port: int = 0) -> SimCloud:
     """Serve in a background thread; port 0 picks a free port (see ``.port`` / ``.url``)."""
     db, server = _make_server(db_path, host, port)
-    thread = threading.Thread(target=server.serve_forever, name="sim-cloud", daemon=True)
+    # a short poll interval: stop() returns at once (tests start and stop thousands of clouds)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="sim-cloud", daemon=True)
     thread.start()
     return SimCloud(db, server, thread)
 
