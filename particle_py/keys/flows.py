@@ -281,6 +281,20 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
         raise ParticlePyError(f"Error creating keys: {err.message}", err.hint, err.exit_code)
 
 
+DEVICE_RETRY_HINT = ("Check the USB cable and port (plug the device in directly, not through a hub), make sure "
+                     "the device is still in DFU mode (blinking yellow), then run the command again.")
+
+
+def _with_retry_hint(err: ParticlePyError) -> Optional[str]:
+    """A USB or DFU failure that brings no fix of its own gets the generic next step."""
+    from particle_py.dfu.engine import DfuError
+    from particle_py.errors import UsbError
+
+    if err.hint or not isinstance(err, (UsbError, DfuError)):
+        return err.hint
+    return DEVICE_RETRY_HINT
+
+
 # --- keys load ----------------------------------------------------------------------------
 
 def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, protocol: Optional[str] = None,
@@ -288,7 +302,8 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
     from particle_py.keys import formats
 
     def fail(err: ParticlePyError):
-        return ParticlePyError(f"Error writing key to device.: {err.message}", err.hint, err.exit_code)
+        return ParticlePyError(f"Error writing key to device.: {err.message}", _with_retry_hint(err),
+                               err.exit_code)
 
     info = None
     if filename:
@@ -347,7 +362,7 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
     try:
         device = open_device(device_id, say=say)
     except ParticlePyError as err:
-        raise ParticlePyError(f"Error saving key from device: {err.message}", err.hint, err.exit_code)
+        raise ParticlePyError(f"Error saving key from device: {err.message}", _with_retry_hint(err), err.exit_code)
     try:
         if target is None:
             target = device.device_id + ".der"
@@ -357,7 +372,7 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
         slot = _device_key_slot(device.platform, proto)
         data = read_slot(device, slot)
     except ParticlePyError as err:
-        raise ParticlePyError(f"Error saving key from device: {err.message}", err.hint, err.exit_code)
+        raise ParticlePyError(f"Error saving key from device: {err.message}", _with_retry_hint(err), err.exit_code)
     finally:
         _close(device)
     out = backup.write_secret_file(target, data)
