@@ -142,11 +142,16 @@ class ApiClient:
                             "The device must belong to the account you are logged in with "
                             "(see `particle whoami`); claim it with `particle device add <id>`.", status, body)
         if status == 404:
-            return ApiError(message or "Not found", None, status, body)
+            return ApiError(message or "Not found", "Check the device ID (`particle usb list` shows the attached "
+                            "ones) and the account you are logged in with (`particle whoami`).", status, body)
         if status >= 500:
             return ApiError(message or f"The Particle cloud answered HTTP {status}",
                             "The cloud had a problem; try again in a minute.", status, body)
-        return ApiError(message or f"HTTP {status}", None, status, body)
+        if status == 429:
+            return ApiError(message or "Too many requests", "The cloud is limiting requests; wait a minute, then "
+                            "run the command again.", status, body)
+        return ApiError(message or f"HTTP {status}", "The cloud refused the request (HTTP %d); check the "
+                        "command's arguments and `particle whoami`, then run it again." % status, status, body)
 
     # --- endpoints ----------------------------------------------------------------------
     def provision_key(self, device_id: str, public_pem: str, algorithm: str,
