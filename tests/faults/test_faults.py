@@ -1,0 +1,198 @@
+"""The fault knobs the matrix added, the matrix's judge, and regression tests for every bug
+the fault matrix found (docs/reliability.md lists them with their causes).
+
+The whole matrix runs in scripts/fault-report; here: one cheap cell end to end, and each bug's
+exact user-visible symptom."""
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import matrix  # noqa: E402
+
+
+@pytest.fixture
+def base(tmp_path):
+    return tmp_path
+
+
+def _fault(family, variant=""):
+    return next(f for f in matrix.FAULTS if f.family == family and f.variant == variant)
+
+
+# --- the new knobs ------------------------------------------------------------------------------
+
+def _sim(tmp_path, profiles, knobs):
+    from particle_py.sim.bus import SimBus
+    from particle_py.sim.state import create_state
+
+    create_state(tmp_path / "sim", profiles, knobs)
+    return SimBus.load(tmp_path / "sim")
+
+
+GETSTATUS = (0xA1, 3, 0, 0, b"", 6)
+
+
+def test_stall_after_and_timeout_after_start_at_the_given_transfer(tmp_path):
+    from particle_py.sim.device import SimUsbError
+
+    for knob, code in (("STALL_AFTER", -9), ("TIMEOUT_AFTER", -7)):
+        dev = _sim(tmp_path, ["photon"], {knob: 2}).devices()[0]
+        dev.control(*GETSTATUS)
+        dev.control(*GETSTATUS)
+        with pytest.raises(SimUsbError) as err:
+            dev.control(*GETSTATUS)
+        assert err.value.code == code
+
+
+def test_status_after_fails_the_first_operation_after_the_step(tmp_path):
+    dev = _sim(tmp_path, ["photon"], {"STATUS_AFTER": "10@1"}).devices()[0]
+    dev.control(0x21, 1, 0, 0, bytes([0x21, 0, 0, 0x0A, 0x08]), 0)      # SET_ADDRESS (transfer 1)
+    assert dev.control(*GETSTATUS)[4] == 4                               # dfuDNBUSY
+    reply = dev.control(*GETSTATUS)
+    assert (reply[4], reply[0]) == (10, 10)                              # dfuERROR, errFIRMWARE
+
+
+def test_second_device_appears_once_after_the_step(tmp_path):
+    bus = _sim(tmp_path, ["photon:real=1"], {"SECOND_DEVICE_AFTER": 1})
+    dev = bus.devices()[0]
+    dev.control(*GETSTATUS)
+    assert len(bus.devices()) == 1
+    dev.control(*GETSTATUS)
+    devices = bus.devices()
+    assert len(devices) == 2 and devices[1].serial != devices[0].serial
+    dev.control(*GETSTATUS)
+    bus.save()
+    from particle_py.sim.bus import SimBus
+    assert len(SimBus.load(tmp_path / "sim").devices()) == 2
+
+
+def test_reenumeration_can_be_slow_and_move_to_a_new_port(tmp_path):
+    bus = _sim(tmp_path, ["photon:real=1"], {"REENUM_DELAY_MS": 1500, "REENUM_NEW_PORT": 1})
+    dev = bus.devices()[0]
+    old_path = dev.path
+    dev.leave_bus("photon-normal")
+    assert bus.devices() == []
+    bus.save()
+    from particle_py.sim.bus import SimBus
+    bus = SimBus.load(tmp_path / "sim")          # the pending arrival survives a save
+    bus.sleep_ms(1000)
+    assert bus.devices() == []
+    bus.sleep_ms(500)
+    (back,) = bus.devices()
+    assert back.path != old_path and back.pid == 0xC006
+
+
+def test_cloud_fail_modes(tmp_path):
+    from particle_py.cloud.api import ApiClient
+    from particle_py.errors import ParticlePyError
+    from particle_py.sim import cloud as sim_cloud
+
+    with sim_cloud.start(tmp_path / "cloud.sqlite") as running:
+        running.db.add_user("a@b.c", "pw")
+        client = ApiClient(running.url, running.db.issue_token("a@b.c"))
+        assert client.whoami() == {"username": "a@b.c"}
+        for mode, text in (("drop", "Could not reach the Particle cloud"), ("html", "502")):
+            running.db.set_knob("fail_mode", mode)
+            with pytest.raises(ParticlePyError) as err:
+                client.whoami()
+            assert text in err.value.message and err.value.hint
+        running.db.set_knob("fail_mode", "garbage")
+        with pytest.raises(ParticlePyError) as err:
+            client.whoami()
+        assert "not JSON" in err.value.message and err.value.hint
+
+
+# --- the judge can fail -------------------------------------------------------------------------
+
+def test_a_false_success_is_caught(base):
+    op = matrix.by_name("dfu-util -U")
+    o = matrix.run_once(op, None, 0, base)
+    assert matrix.judge(op, None, o) is None
+    o.after = {"user part": b"\x00" * matrix.APP_SIZE}
+    assert "exit 0 but user part holds other contents" == matrix.judge(op, None, o)
+    o.code, o.out, o.err = 74, "", "dfu-util: Error during upload\n"
+    assert "neither old nor new" in matrix.judge(op, None, o)
+
+
+def test_a_particle_error_without_a_next_step_is_caught(base):
+    op = matrix.by_name("keys save")
+    o = matrix.run_once(op, None, 0, base)
+    o.code, o.err = 1, "Error saving key from device: LIBUSB_ERROR_PIPE\n"
+    assert matrix.judge(op, None, o).startswith("no next step")
+
+
+def test_one_cell_of_the_matrix_end_to_end():
+    result = matrix.run_cell(matrix.by_name("dfu-util -U"), "unplugged")
+    assert result.runs == matrix._CLEAN["dfu-util -U"] + 1
+    assert result.failures == []
+
+
+# --- regressions: bugs the matrix found ------------------------------------------------------------
+
+def test_plain_dfu_device_gone_after_the_last_block_is_a_warning_not_a_traceback(base):
+    """engine emitted completion_status_unreadable without the {error} its message needs."""
+    op = matrix.by_name("dfu-util -D (DFU 1.1)")
+    o = matrix.run_once(op, _fault("unplugged"), matrix.clean_transfers(op, base) - 2, base)
+    assert "Traceback" not in o.err
+    assert o.err.endswith("dfu-util: unable to read DFU status after completion (LIBUSB_ERROR_NO_DEVICE)\n")
+    assert o.code == 0          # dfu-util 0.11's own exit status for this warning
+
+
+def test_dfuse_command_failures_name_the_command():
+    """DfuError formatting fell back to the raw template ("%s") when given the libusb code too."""
+    from particle_py.dfu.engine import DfuError
+
+    assert DfuError("special_download", "ERASE_PAGE", -4).message == \
+        'Error during special command "ERASE_PAGE" download'
+
+
+@pytest.mark.parametrize("op_name,fault,step", [
+    ("keys load", ("stall", ""), 3), ("keys save", ("timeout", ""), 0),
+    ("keys save", ("DFU status", "status=3"), None), ("keys load", ("data transfer error", "UPLOAD -9"), 0),
+])
+def test_keys_usb_failures_tell_the_user_what_to_do(base, op_name, fault, step):
+    op = matrix.by_name(op_name)
+    f = _fault(*fault)
+    if step is None:
+        step = matrix.steps_for(op, f, base)[0]
+    o = matrix.run_once(op, f, step, base)
+    assert o.code != 0
+    lines = o.err.splitlines()
+    assert lines[-1] == ("Check the USB cable and port (plug the device in directly, not through a hub), make sure "
+                         "the device is still in DFU mode (blinking yellow), then run the command again.")
+    assert '"%s"' not in o.err
+    assert o.after == o.before
+
+
+@pytest.mark.parametrize("family,variant,step", [("stall", "", 0), ("stall", "", 3), ("timeout", "", 3),
+                                                  ("open fails", "libusb -1", 0), ("open fails", "libusb -4", 0)])
+def test_usb_reset_that_never_reached_the_device_is_not_a_success(base, family, variant, step):
+    """send_control(may_vanish=True) took any USB error for "the device is restarting"."""
+    op = matrix.by_name("usb reset")
+    o = matrix.run_once(op, _fault(family, variant), step, base)
+    if family == "open fails" and variant == "libusb -4":
+        # the device is not there at all: the error says so
+        assert o.code != 0 and o.out == ""
+        return
+    assert o.code != 0, o.out
+    assert "check the usb cable (no hub), or press its reset button, then run the command again." in o.err.lower()
+    assert not any(e.get("event") == "detached" for e in o.log)
+
+
+@pytest.mark.parametrize("status,hint", [
+    ("404", "Check the device ID"), ("429", "wait a minute"), ("400", "check the command's arguments"),
+])
+def test_keys_send_cloud_refusals_say_what_to_do(base, status, hint):
+    op = matrix.by_name("keys send")
+    o = matrix.run_once(op, _fault("cloud error", f"HTTP {status}"), 0, base)
+    assert o.code == 1
+    assert o.err.startswith("Error sending public key to server: Simulated cloud failure\n")
+    assert hint in o.err
