@@ -33,6 +33,8 @@ class Match:
     serial_dfu: Optional[str] = None
     alt_matches_index: bool = False     # 0.8/0.9 compare -a with the alt's position, not bAlternateSetting
     utf8_strings: bool = True           # 0.10+: own string reader with warnings
+    lpc_dfu_mode: bool = True           # 0.9+: NXP LPC (1fc9:000c) protocol 1 counts as DFU mode
+    jabra_dfu_mode: bool = True         # 0.10+: Jabra (0b0e) protocol 0 with one interface counts too
 
 
 @dataclass
@@ -169,15 +171,15 @@ def _functional_for_config(dev, cfg, interfaces, emit) -> Optional[p.FunctionalD
     return func
 
 
-def _is_dfu_mode(dev, func, intf, cfg) -> bool:
+def _is_dfu_mode(dev, func, intf, cfg, match: Match) -> bool:
     proto = intf.bInterfaceProtocol
     if proto == 2:
         return True
     if func.dfu_version == p.DFUSE_VERSION and proto == 0:
         return True
-    if dev.idVendor == 0x1FC9 and dev.idProduct == 0x000C and proto == 1:
+    if match.lpc_dfu_mode and dev.idVendor == 0x1FC9 and dev.idProduct == 0x000C and proto == 1:
         return True
-    if dev.idVendor == 0x0B0E and proto == 0 and cfg.bNumInterfaces == 1:
+    if match.jabra_dfu_mode and dev.idVendor == 0x0B0E and proto == 0 and cfg.bNumInterfaces == 1:
         return True
     return False
 
@@ -209,7 +211,7 @@ def probe(devices, match: Match, emit: Callable = lambda *a: None) -> list[DfuIn
                 for alt_pos, intf in enumerate(alts):
                     if intf.bInterfaceClass != 0xFE or intf.bInterfaceSubClass != 1:
                         continue
-                    dfu_mode = _is_dfu_mode(dev, func, intf, cfg)
+                    dfu_mode = _is_dfu_mode(dev, func, intf, cfg, match)
                     alt_number = alt_pos if match.alt_matches_index else intf.bAlternateSetting
                     if dfu_mode and match.alt_index > -1 and match.alt_index != alt_number:
                         continue

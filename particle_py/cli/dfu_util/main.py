@@ -328,7 +328,8 @@ class _Run:
             opts.vendor, opts.product, opts.vendor_dfu, opts.product_dfu, opts.devnum, opts.path, opts.cfg,
             opts.intf, opts.alt_index, opts.alt_name, opts.serial, opts.serial_dfu,
             alt_matches_index=self.pers.feature("alt_matches_index"),
-            utf8_strings=self.pers.feature("utf8_strings"))
+            utf8_strings=self.pers.feature("utf8_strings"), lpc_dfu_mode=self.pers.feature("lpc_dfu_mode"),
+            jabra_dfu_mode=self.pers.feature("jabra_dfu_mode"))
         self.file = None
         if opts.mode == "download" and opts.file_name is not None:
             self.file = self.load_file(opts.file_name)

@@ -353,8 +353,10 @@ _CHANGES = {
 _FEATURES_011 = dict(multi_alt_dfuse_file=True, upload_size_check_fatal=False, will_reset=True,
                      zero_address_absent=False, t_skips_descriptor=False, reset_after_manifest=True,
                      alt_matches_index=False,
-                     utf8_strings=True, libusb_version_line=True, manifest_reset_code_fails=True)
-_FEATURE_CHANGES = {"0.9": dict(utf8_strings=False, libusb_version_line=False)}
+                     utf8_strings=True, libusb_version_line=True, manifest_reset_code_fails=True,
+                     lpc_dfu_mode=True, jabra_dfu_mode=True)
+_FEATURE_CHANGES = {"0.9": dict(utf8_strings=False, libusb_version_line=False, jabra_dfu_mode=False),
+                    "0.8": dict(lpc_dfu_mode=False)}
 
 BANNER_COPYRIGHT_YEARS = {"0.8": "2014", "0.9": "2016", "0.10": "2020", "0.11": "2021"}
 
