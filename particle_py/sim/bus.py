@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from typing import Optional
 
 from . import knobs as knobs_mod
@@ -31,34 +32,59 @@ FIRST_PORT = 2
 FIRST_DEVNUM = 5
 
 
+_held: dict = {}                 # lock file path -> (fd, depth): re-entrant within a process
+_held_guard = threading.RLock()
+
+
+def _acquire(fd: int) -> None:
+    if os.name == "nt":
+        import msvcrt
+        os.lseek(fd, 0, 0)
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:          # LK_LOCK gives up after ~10 s; keep waiting
+                continue
+    import fcntl
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _release(fd: int) -> None:
+    if os.name == "nt":
+        import msvcrt
+        try:
+            os.lseek(fd, 0, 0)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        except OSError:
+            pass
+    os.close(fd)
+
+
 @contextlib.contextmanager
 def locked(state_dir: str):
-    """Exclusive lock on a state folder (fcntl on POSIX, msvcrt on Windows)."""
+    """Exclusive lock on a state folder (fcntl on POSIX, msvcrt on Windows). Re-entrant in one
+    process, so ``SimBus.session`` can hold it around a load and a save."""
     os.makedirs(state_dir, exist_ok=True)
-    fd = os.open(os.path.join(state_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if os.name == "nt":
-            import msvcrt
-            os.lseek(fd, 0, 0)
-            while True:
-                try:
-                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    continue
+    path = os.path.abspath(os.path.join(state_dir, LOCK_FILE))
+    with _held_guard:
+        if path in _held:
+            fd, depth = _held[path]
+            _held[path] = (fd, depth + 1)
         else:
-            import fcntl
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            _acquire(fd)
+            _held[path] = (fd, 1)
+    try:
         yield
     finally:
-        if os.name == "nt":
-            import msvcrt
-            try:
-                os.lseek(fd, 0, 0)
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-            except OSError:
-                pass
-        os.close(fd)
+        with _held_guard:
+            fd, depth = _held[path]
+            if depth > 1:
+                _held[path] = (fd, depth - 1)
+            else:
+                del _held[path]
+                _release(fd)
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -167,6 +193,17 @@ class SimBus:
             bus._devices.append(dev)
         bus.next_devnum = data.get("next_devnum", FIRST_DEVNUM + len(bus._devices))
         return bus
+
+    @classmethod
+    @contextlib.contextmanager
+    def session(cls, state_dir):
+        """Load, hand out, and save the bus while holding the folder's lock throughout, so no
+        other process changes it in between (for read-modify-write tools like particle-sim)."""
+        state_dir = os.fspath(state_dir)
+        with locked(state_dir):
+            bus = cls.load(state_dir)
+            yield bus
+            bus.save()
 
     def _flush_log(self, dev: SimDevice) -> None:
         if not self.state_dir:

@@ -157,3 +157,16 @@ def test_two_processes_saving_at_once_leave_a_readable_state(state_dir):
     bus = SimBus.load(state_dir)                      # parses: no torn JSON
     assert [d.profile.name for d in bus.devices()] == ["photon", "argon"]
     assert len([e for e in read_log(state_dir) if e["event"] == "control"]) == 30
+
+
+def test_session_holds_the_lock_from_load_to_save(state_dir):
+    make_bus(state_dir, ["photon"])
+    code = ("import sys; from particle_py.sim import SimBus\n"
+            "with SimBus.session(sys.argv[1]) as b:\n"
+            "    m = b.devices()[0].memory(0); n = m.peek(0x08020000, 1)[0]\n"
+            "    m.poke(0x08020000, bytes([(n + 1) & 0xFF]))\n")
+    with SimBus.session(state_dir) as bus:
+        bus.devices()[0].memory(0).poke(0x08020000, b"\x00")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(state_dir)]) for _ in range(4)]
+    assert [p.wait() for p in procs] == [0, 0, 0, 0]
+    assert SimBus.load(state_dir).devices()[0].memory(0).peek(0x08020000, 1) == b"\x04"   # no lost update
