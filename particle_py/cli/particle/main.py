@@ -35,13 +35,17 @@ def build_app():
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
-    @app.callback()
-    def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.",
-                                            is_eager=True)):
-        if version:
+    def _show_version(value: bool):
+        if value:
             from particle_py import __version__
             typer.echo(__version__)
             raise typer.Exit(0)
+
+    # the option's own callback: the group callback would only run after a command was given
+    @app.callback()
+    def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.",
+                                            is_eager=True, callback=_show_version)):
+        pass
 
     for name in COMMAND_MODULES:
         try:
