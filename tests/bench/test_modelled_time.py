@@ -1,0 +1,121 @@
+"""Smart flashing against dfu-util in the simulator's modelled device time (deterministic).
+
+Our dfu-util sends what the real dfu-util sends (compat replays), so its modelled time on a
+simulated Photon is the real dfu-util's; scripts/bench shows the real one under umockdev.
+"""
+import io
+
+import pytest
+
+from particle_py import bench
+from particle_py.sim.state import create_state
+
+PHOTON = "photon:real=1"
+SECTOR = 0x20000
+SP1 = 0x08020000
+
+
+@pytest.fixture
+def device(tmp_path, monkeypatch):
+    """fill -> state folder holding a Photon whose flash already has ``fill`` [(alt, addr, bytes)]."""
+    def make(fill=()):
+        state = tmp_path / "sim"
+        bench.make_state(state, PHOTON, fill=list(fill))
+        monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
+        return state
+    return make
+
+
+def particle(state, *argv):
+    from particle_py.cli.particle.main import main
+
+    before = bench.device_time_us(state)
+    assert main([str(a) for a in argv]) == 0
+    return bench.device_time_us(state) - before
+
+
+def dfu_util(state, *argv, status=0):
+    from particle_py.cli.dfu_util.main import main
+
+    before = bench.device_time_us(state)
+    err = io.StringIO()
+    code = main(["dfu-util", *map(str, argv)], stdout=io.StringIO(), stderr=err,
+                environ={"PARTICLE_PY_SIM": str(state)})
+    assert code == status, err.getvalue()
+    return bench.device_time_us(state) - before
+
+
+@pytest.fixture(scope="module")
+def images():
+    sp1 = bench.module("photon", "system", 250_000, seed=11, start=SP1)
+    old = bench.module("photon", "system", 250_000, seed=12, start=SP1)
+    return sp1, old, bench.change_last_sector(sp1, SECTOR, SP1)
+
+
+def test_reflash_of_unchanged_system_part_models_5x_less_than_dfu_util(device, tmp_path, images):
+    sp1, old, _ = images
+    (tmp_path / "sp1.bin").write_bytes(sp1)
+    theirs = dfu_util(device([(0, SP1, old)]), "-d", "2b04:d006", "-a", "0", "-s", f"0x{SP1:08x}", "-D",
+                      tmp_path / "sp1.bin")
+    state = device([(0, SP1, old)])
+    first = particle(state, "flash", "--usb", tmp_path / "sp1.bin")
+    again = particle(state, "flash", "--usb", tmp_path / "sp1.bin")
+    assert bench.peek(state, 0, SP1, len(sp1)) == sp1
+    assert theirs >= 2_000_000                 # two 128 KB erases, about a second each
+    assert again * 5 <= theirs
+    assert again * 5 <= first
+
+
+def test_first_flash_onto_blank_sectors_models_no_more_than_dfu_util(device, tmp_path, images):
+    sp1, _, _ = images
+    (tmp_path / "sp1.bin").write_bytes(sp1)
+    blank = [(0, SP1, b"\xff" * 2 * SECTOR)]
+    theirs = dfu_util(device(blank), "-d", "2b04:d006", "-a", "0", "-s", f"0x{SP1:08x}", "-D",
+                      tmp_path / "sp1.bin")
+    state = device(blank)
+    ours = particle(state, "flash", "--usb", tmp_path / "sp1.bin")
+    assert bench.peek(state, 0, SP1, len(sp1)) == sp1
+    assert ours <= theirs
+
+
+def test_first_flash_on_the_simulated_photon_as_shipped_models_no_more_than_dfu_util(device, tmp_path, images):
+    """The simulator's Photon holds a small stand-in Device OS part at 0x08020000."""
+    sp1, _, _ = images
+    (tmp_path / "sp1.bin").write_bytes(sp1)
+    theirs = dfu_util(device(), "-d", "2b04:d006", "-a", "0", "-s", f"0x{SP1:08x}", "-D", tmp_path / "sp1.bin")
+    ours = particle(device(), "flash", "--usb", tmp_path / "sp1.bin")
+    assert ours <= theirs
+
+
+def test_one_changed_sector_costs_one_erase(device, tmp_path, images):
+    sp1, _, changed = images
+    (tmp_path / "changed.bin").write_bytes(changed)
+    state = device([(0, SP1, sp1)])
+    ours = particle(state, "flash", "--usb", tmp_path / "changed.bin")
+    theirs = dfu_util(device([(0, SP1, sp1)]), "-d", "2b04:d006", "-a", "0", "-s", f"0x{SP1:08x}", "-D",
+                      tmp_path / "changed.bin")
+    assert bench.peek(state, 0, SP1, len(changed)) == changed
+    assert 1_000_000 <= ours < theirs - 900_000       # one 128 KB erase instead of two
+
+
+def test_device_time_counts_devices_that_left_the_bus(device, tmp_path, images):
+    """A DFU leave replaces the device; its clock survives in the log's detached event."""
+    sp1, _, _ = images
+    (tmp_path / "sp1.bin").write_bytes(sp1)
+    state = device()
+    # the Photon bootloader resets at once on leave; dfu-util 0.11 then reports a get_status error
+    spent = dfu_util(state, "-d", "2b04:d006", "-a", "0", "-s", f"0x{SP1:08x}:leave", "-D", tmp_path / "sp1.bin",
+                     status=74)
+    from particle_py.sim.bus import read_log
+
+    detached = [e for e in read_log(state) if e.get("event") == "detached"]
+    assert detached and spent >= detached[0]["t_us"] > 2_000_000
+
+
+def test_changed_last_sector_image_still_passes_its_checks(images):
+    from particle_py.firmware.module import parse
+
+    sp1, _, changed = images
+    assert parse(changed).crc_ok
+    differs = [i for i in range(len(sp1)) if sp1[i] != changed[i]]
+    assert differs and min(differs) >= SECTOR          # only the second 128 KB sector differs
