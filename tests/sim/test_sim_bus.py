@@ -1,11 +1,16 @@
 """Attach order, persistence between processes, re-enumeration, the log."""
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 from particle_py.sim import SimBus, create_state, read_log
 
 from conftest import Dfu, make_bus
+
+REPO = str(Path(__file__).resolve().parents[2])
+CHILD_ENV = {**os.environ, "PYTHONPATH": REPO}      # the child process imports this checkout
 
 
 def test_attach_order_ports_and_devnums(state_dir):
@@ -37,7 +42,8 @@ def test_another_process_sees_the_same_device(state_dir):
     code = ("import sys; from particle_py.sim import SimBus; b = SimBus.load(sys.argv[1]); "
             "d = b.devices()[0]; print(d.memory(2).peek(0x80000000, 8).decode()); "
             "d.memory(0).poke(0x30000, b'child'); b.save()")
-    out = subprocess.run([sys.executable, "-c", code, str(state_dir)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, str(state_dir)], capture_output=True, text=True, check=True,
+                         env=CHILD_ENV)
     assert out.stdout.strip() == "external"
     assert SimBus.load(state_dir).devices()[0].memory(0).peek(0x30000, 5) == b"child"
 
@@ -152,7 +158,8 @@ def test_two_processes_saving_at_once_leave_a_readable_state(state_dir):
             "    b = SimBus.load(sys.argv[1]); d = b.devices()[int(sys.argv[2])]\n"
             "    d.control(0xA1, 3, 0, 0, b'', 6); d.memory(0).poke(d.memory(0).layout.base + 0x20000 + i, b'x')\n"
             "    b.save()\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(state_dir), str(n)]) for n in (0, 1)]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(state_dir), str(n)], env=CHILD_ENV)
+             for n in (0, 1)]
     assert [p.wait() for p in procs] == [0, 0]
     bus = SimBus.load(state_dir)                      # parses: no torn JSON
     assert [d.profile.name for d in bus.devices()] == ["photon", "argon"]
@@ -167,6 +174,6 @@ def test_session_holds_the_lock_from_load_to_save(state_dir):
             "    m.poke(0x08020000, bytes([(n + 1) & 0xFF]))\n")
     with SimBus.session(state_dir) as bus:
         bus.devices()[0].memory(0).poke(0x08020000, b"\x00")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(state_dir)]) for _ in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(state_dir)], env=CHILD_ENV) for _ in range(4)]
     assert [p.wait() for p in procs] == [0, 0, 0, 0]
     assert SimBus.load(state_dir).devices()[0].memory(0).peek(0x08020000, 1) == b"\x04"   # no lost update
