@@ -12,7 +12,6 @@ The only module of ``particle_py.sim`` that imports pyusb.
 from __future__ import annotations
 
 import atexit
-import errno as errno_mod
 import os
 import weakref
 from typing import Optional
@@ -24,28 +23,9 @@ import usb.util
 from .bus import SimBus, state_token
 from .device import SimDevice, SimUsbError
 
-# libusb error code -> (strerror, errno), exactly as usb.backend.libusb1 maps them
-_STRERROR = {
-    0: "Success (no error)",
-    -1: "Input/output error",
-    -2: "Invalid parameter",
-    -3: "Access denied (insufficient permissions)",
-    -4: "No such device (it may have been disconnected)",
-    -5: "Entity not found",
-    -6: "Resource busy",
-    -7: "Operation timed out",
-    -8: "Overflow",
-    -9: "Pipe error",
-    -10: "System call interrupted (perhaps due to signal)",
-    -11: "Insufficient memory",
-    -12: "Operation not supported or unimplemented on this platform",
-    -99: "Unknown error",
-}
-_ERRNO = {
-    -1: errno_mod.EIO, -2: errno_mod.EINVAL, -3: errno_mod.EACCES, -4: errno_mod.ENODEV,
-    -5: errno_mod.ENOENT, -6: errno_mod.EBUSY, -7: errno_mod.ETIMEDOUT, -8: errno_mod.EOVERFLOW,
-    -9: errno_mod.EPIPE, -10: errno_mod.EINTR, -11: errno_mod.ENOMEM, -12: errno_mod.ENOSYS, -99: None,
-}
+# libusb error code -> strerror / errno: pyusb's own tables, so the simulator's errors read
+# exactly like those of pyusb's libusb1 backend
+from usb.backend.libusb1 import _libusb_errno as _ERRNO, _str_error_map as _STRERROR  # noqa: E402
 
 
 def usb_error(code: int) -> Exception:
