@@ -159,45 +159,74 @@ def _run(argv, *, env=None, cwd=None, timeout=600) -> subprocess.CompletedProces
 # --- 1. start-up -----------------------------------------------------------------------------
 
 
-def startup_rows(tools: Tools, reps: int) -> list[list]:
+def _timed(argv, env) -> tuple[float, Optional[float], int]:
+    """(wall seconds, CPU seconds of the child or None where wait4 is missing, exit status)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if hasattr(os, "wait4"):
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu: Optional[float] = usage.ru_utime + usage.ru_stime
+    else:
+        proc.wait()
+        cpu = None
+    return time.perf_counter() - t0, cpu, proc.returncode
+
+
+def startup_rows(tools: Tools, reps: int, ci: bool = False) -> list[list]:
     env = dict(os.environ)
     env.pop("PARTICLE_PY_SIM", None)              # dfu-util -l with no device: the real, empty bus
-    py = [sys.executable, "-c", "pass"]
     commands = [
-        ("`python -c pass` (baseline)", py),
+        ("`python -c pass` (baseline)", [sys.executable, "-c", "pass"]),
         ("`particle --help`", [tools.ours("particle"), "--help"]),
         ("`particle keys --help`", [tools.ours("particle"), "keys", "--help"]),
         ("`dfu-util -V`", [tools.ours("dfu-util"), "-V"]),
         ("`dfu-util -l` (no device)", [tools.ours("dfu-util"), "-l"]),
     ]
-    peers = []
     if tools.real_dfu_util:
-        peers.append(("real `dfu-util -V`", [tools.real_dfu_util, "-V"]))
+        commands.append(("real `dfu-util -V`", [tools.real_dfu_util, "-V"]))
     if tools.peer_cli:
-        peers.append((f"particle-cli {PEER_CLI_VERSION} `--version`", [tools.peer_cli, "--version"]))
-    commands += peers
-    times: dict[str, list[float]] = {label: [] for label, _ in commands}
+        commands.append((f"particle-cli {PEER_CLI_VERSION} `--version`", [tools.peer_cli, "--version"]))
+    wall: dict[str, list[float]] = {label: [] for label, _ in commands}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in commands}
     failed: dict[str, int] = {}
-    for label, argv in commands:                   # warm the file cache once
-        _run(argv, env=env, timeout=120)
+    for _label, argv in commands:                  # warm the file cache once
+        _timed(argv, env)
     for _ in range(reps):
         for label, argv in commands:               # interleaved: load changes hit every command alike
-            t0 = time.perf_counter()
-            proc = _run(argv, env=env, timeout=120)
-            times[label].append(time.perf_counter() - t0)
-            if proc.returncode != 0:
-                failed[label] = proc.returncode
-    base = min(times[commands[0][0]])
+            w, c, code = _timed(argv, env)
+            wall[label].append(w)
+            if c is not None:
+                cpu[label].append(c)
+            if code != 0:
+                failed[label] = code
+    base = commands[0][0]
     rows = []
     for label, _argv in commands:
-        best, median = min(times[label]), statistics.median(times[label])
-        note = f" (exit {failed[label]})" if label in failed else ""
-        rows.append([label + note, f"{best * 1e3:.0f}", f"{median * 1e3:.0f}", f"{best / base:.1f}x"])
+        best = min(wall[label])
+        row = [label + (f" (exit {failed[label]})" if label in failed else ""), f"{best * 1e3:.0f}",
+               f"{statistics.median(wall[label]) * 1e3:.0f}", f"{best / min(wall[base]):.1f}x"]
+        if cpu[label]:
+            row += [f"{min(cpu[label]) * 1e3:.0f}", f"{min(cpu[label]) / min(cpu[base]):.1f}x"]
+        else:
+            row += ["", ""]
+        rows.append(row)
+    if ci:                                         # CI: a peer that is not there is a row that says so
+        if not tools.real_dfu_util:
+            rows.append(["real `dfu-util -V`", "MISSING (not installed)", "", "", "", ""])
+        if not tools.peer_cli:
+            rows.append([f"particle-cli {PEER_CLI_VERSION} `--version`", "MISSING (not installed)", "", "", "", ""])
     if tools.peer_cli:
-        ours = min(times["`particle --help`"])
-        theirs = min(times[f"particle-cli {PEER_CLI_VERSION} `--version`"])
-        rows.append(["`particle --help` / particle-cli `--version`", "", "", f"{ours / theirs:.2f}"])
+        theirs = f"particle-cli {PEER_CLI_VERSION} `--version`"
+        ratio = [f"{min(wall['`particle --help`']) / min(wall[theirs]):.2f}"]
+        if cpu[theirs]:
+            ratio.append(f"{min(cpu['`particle --help`']) / min(cpu[theirs]):.2f}")
+        rows.append(["`particle --help` / particle-cli `--version`", "", "", ratio[0], "",
+                     ratio[1] if len(ratio) > 1 else ""])
     return rows
+
+
+STARTUP_HEADER = ["command", "best wall ms", "median wall ms", "wall x baseline", "best CPU ms", "CPU x baseline"]
 
 
 # --- 2. host throughput ----------------------------------------------------------------------
@@ -472,7 +501,7 @@ def main(argv: Optional[list] = None) -> int:
         if "startup" in sections:
             say("start-up ...")
             print("\n### Start-up (best of %d, interleaved)\n" % reps)
-            print(table(["command", "best ms", "median ms", "x `python -c pass`"], startup_rows(tools, reps)))
+            print(table(STARTUP_HEADER, startup_rows(tools, reps, ci)))
         if "throughput" in sections:
             say("host throughput ...")
             size = 256 * 1024 if opts.short else MiB
