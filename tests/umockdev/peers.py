@@ -141,6 +141,12 @@ SESSIONS = [
              ["keys", "save", "saved.der"], ["keys", "server", "server.der", "--host", "127.0.0.1", "--port", "5683"],
              ["keys", "address"], ["flash", "--usb", "app.bin"], ["usb", "list"]],
             cloud_device="sim_photon"),
+    Session("particle-cli-3.43.1-photon-normal", "3.43.1", "photon-normal",
+            [["usb", "list"], ["flash", "--usb", "app.bin"], ["usb", "dfu"], ["usb", "list"],
+             ["flash", "--usb", "app.bin"]],
+            cloud_device="sim_photon",
+            note="a Photon running Device OS; `usb dfu` sends the DFU_MODE control request and the device "
+                 "re-enumerates as 2b04:d006"),
 ]
 BY_NAME = {s.name: s for s in SESSIONS}
 

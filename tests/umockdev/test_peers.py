@@ -62,7 +62,7 @@ def assert_device_holds_what_was_written(result: peers.SessionResult) -> None:
         blob = device_memory(state, 1, 2082, 512)
         assert blob[:len(server)] == server
         assert blob[384:390] == bytes([0, 4, 127, 0, 0, 1])        # address TLV: IPv4 127.0.0.1
-    if "flash --usb app.bin" in steps and result.steps[steps.index("flash --usb app.bin")].status == 0:
+    if any(" ".join(s.argv) == "flash --usb app.bin" and s.status == 0 for s in result.steps):
         app = (work / "app.bin").read_bytes()
         assert device_memory(state, 0, 0x080A0000, len(app)) == app
 
