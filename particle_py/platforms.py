@@ -35,6 +35,27 @@ class Region:
     address: int
     alt: int = 0
     max_size: Optional[int] = None
+    grows_left: bool = False          # modules end at ``address`` instead of starting there (rtl872x)
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """[start, end) of the addresses a module in this region may occupy."""
+        size = self.max_size or 0
+        return (self.address - size, self.address) if self.grows_left else (self.address, self.address + size)
+
+
+@dataclass(frozen=True)
+class FormerUserPart:
+    """An older app location that must be wiped when an app for newer Device OS is flashed
+    (nRF52840: 128 KB apps at 0xD4000 before Device OS 3.1, particle-cli's
+    "invalidate-128k-user-part")."""
+    address: int
+    size: int
+    min_system_version: int
+
+
+# Offset of the module prefix inside a module, after the MCU family's vector table.
+MODULE_INFO_OFFSET = {"stm32f1xx": 0x10C, "stm32f2xx": 0x184, "nrf52840": 0x200, "rtl872x": 0}
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,12 @@ class Platform:
     dfu_serial_is_device_id: bool = True
     control_out_needs_data_stage: bool = False
     public: bool = True
+    former_user_part: Optional[FormerUserPart] = None
+    headerless_app: bool = False       # firmware predating module headers is a whole user app (Core)
+
+    @property
+    def module_info_offset(self) -> int:
+        return MODULE_INFO_OFFSET[self.mcu]
 
     @property
     def default_protocol(self) -> str:
@@ -105,7 +132,8 @@ _GEN2_USER_128K = Region(0x080A0000, 0, 131072)
 _GEN3_USER_256K = Region(0x000B4000, 0, 262144)
 _GEN3_USER_128K = Region(0x000D4000, 0, 131072)
 # rtl872x user parts "grow left" from 0x08600000; the address comes from the module header.
-_RTL_USER = Region(0x08600000, 0, 1572864)
+_RTL_USER = Region(0x08600000, 0, 1572864, grows_left=True)
+_NRF_FORMER_USER_PART = FormerUserPart(0x000D4000, 4096, 3103)
 
 
 def _gen3(name, display, pid, *, user=_GEN3_USER_256K, factory=Region(0x00200000, 2), public=True):
@@ -113,7 +141,7 @@ def _gen3(name, display, pid, *, user=_GEN3_USER_256K, factory=Region(0x00200000
         name, display, pid, 3, "nrf52840", (PARTICLE_VID, 0xC000 + pid), (PARTICLE_VID, 0xD000 + pid),
         ("udp",), _GEN3_LAYOUTS, _UDP_DEVICE_KEYS, _UDP_SERVER_KEYS, user_part=user,
         system_parts=(0x00030000,), factory_reset=factory, bootloader=0x000F4000, radio_stack=0x00001000,
-        public=public)
+        public=public, former_user_part=_NRF_FORMER_USER_PART)
 
 
 def _rtl(name, display, pid, gen=4):
@@ -129,7 +157,7 @@ PLATFORMS: tuple[Platform, ...] = (
              {"tcp": DctSlot(0x2000, 1024, "rsa")},
              {"tcp": DctSlot(0x1000, 2048, "rsa", address_offset=384, port_offset=450)},
              user_part=Region(0x08005000, 0, 108 * 1024), factory_reset=Region(0x00020000, 1),
-             dfu_serial_is_device_id=False),
+             dfu_serial_is_device_id=False, headerless_app=True),
     Platform("photon", "Photon", 6, 2, "stm32f2xx", (PARTICLE_VID, 0xC006), (PARTICLE_VID, 0xD006), ("tcp",),
              (_STM32F2_INTERNAL, _STM32F2_DCT), _TCP_DEVICE_KEYS, _TCP_SERVER_KEYS,
              user_part=_GEN2_USER_128K, system_parts=(0x08020000, 0x08060000),

@@ -6,7 +6,7 @@
 - ``empty``                         a 0-byte file
 - ``dfu-suffixed N VID:PID``        N random bytes plus a valid 16-byte DFU suffix
 - ``module PLATFORM FUNCTION SIZE [index=I] [version=V] [start=A]``
-                                    a Particle module (tests/helpers/modules.py); FUNCTION is
+                                    a Particle module (particle_py/sim/contents.py); FUNCTION is
                                     user-part, system-part, bootloader, radio-stack or mono
 - ``rsa-private-der [BITS]``        an RSA key as PKCS#1 DER (what the DCT holds), default 1024
 - ``rsa-public-pem [BITS]``         an RSA public key, SPKI PEM (e.g. a server key), default 2048
@@ -20,12 +20,10 @@ from __future__ import annotations
 import os
 import random
 import struct
-import sys
 import zlib
 from pathlib import Path
 
 FUNCTIONS = {"bootloader": 2, "mono": 3, "system-part": 4, "user-part": 5, "radio-stack": 8}
-_TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
 
 
 class StandInError(ValueError):
@@ -56,9 +54,7 @@ def _module(name: str, args: list[str]) -> bytes:
         if key not in ("index", "version", "start"):
             raise StandInError(f"{name}: unknown module option {item!r}")
         options[key] = int(value, 0)
-    if str(_TESTS_DIR) not in sys.path:
-        sys.path.insert(0, str(_TESTS_DIR))
-    from helpers.modules import build_module     # the firmware engineer's builder
+    from particle_py.sim.contents import build_module
     deps = () if function != "user-part" else ((FUNCTIONS["system-part"], 1, 1),)
     return build_module(platform, function=FUNCTIONS[function], size=size, deps=deps,
                         seed=zlib.crc32(name.encode()), **options)

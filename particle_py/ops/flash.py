@@ -22,18 +22,8 @@ EX_FLASH_FAILED = 1
 DFU_FLASHABLE = frozenset({ModuleFunction.MONO_FIRMWARE, ModuleFunction.SYSTEM_PART,
                            ModuleFunction.USER_PART, ModuleFunction.RADIO_STACK})
 
-# Families whose user part is placed so that it ends at the region address ("grows left").
-USER_PART_GROWS_LEFT_MCUS = frozenset({"rtl872x"})
-
-# nRF52840 Device OS >= 3.1 runs 256 KB apps from 0x000B4000; an old 128 KB app header left at
-# 0x000D4000 must be wiped or the bootloader may still start it (particle-cli's
-# "invalidate-128k-user-part" step). mcu -> (address, size, minimum system part version).
-FORMER_USER_PART = {"nrf52840": (0x000D4000, 4096, 3103)}
+# The wipe of an old app location (Platform.former_user_part) shows under particle-cli's name.
 INVALIDATE_LABEL = "invalidate-128k-user-part"
-
-# Platforms whose firmware predates module headers: a headerless image is a whole application
-# for the user part (what spark-cli and the Core's known apps do). Others need a header.
-HEADERLESS_IMAGE_PLATFORMS = frozenset({"core"})
 
 # Verify by default up to this size (everything Particle ships is smaller).
 VERIFY_BY_DEFAULT_MAX = 4 * 1024 * 1024
@@ -151,10 +141,7 @@ def _memory_map(platform: Platform, alt: int):
 
 
 def _user_window(platform: Platform, region) -> tuple[int, int]:
-    size = region.max_size or 0
-    if platform.mcu in USER_PART_GROWS_LEFT_MCUS:
-        return region.address - size, region.address
-    return region.address, region.address + size
+    return region.window
 
 
 def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> FirmwareModule:
@@ -192,7 +179,7 @@ def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> Firmw
 def _headerless_image(src: FlashSource, platform: Platform) -> bool:
     if not src.data:
         return False
-    if src.known_app is None and platform.name not in HEADERLESS_IMAGE_PLATFORMS:
+    if src.known_app is None and not platform.headerless_app:
         return False
     module = parse(src.data)
     return module.prefix is None and module.truncated_prefix is None
@@ -302,10 +289,10 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
 
 
 def _invalidate_former_user_part(steps: list[FlashStep], platform: Platform, memory_map) -> list[FlashStep]:
-    former = FORMER_USER_PART.get(platform.mcu)
+    former = platform.former_user_part
     if former is None:
         return steps
-    address, size, min_version = former
+    address, size, min_version = former.address, former.size, former.min_system_version
     for i, step in enumerate(steps):
         if step.function != ModuleFunction.USER_PART or step.alt != 0:
             continue

@@ -34,8 +34,6 @@ LED = {
     "connected_safe": ("breathing magenta", "safe mode, connected to the cloud"),
 }
 
-# Where the module prefix sits inside a module, by MCU family (after the vector table).
-MODULE_INFO_OFFSET = {"stm32f1xx": 0x10C, "stm32f2xx": 0x184, "nrf52840": 0x200, "rtl872x": 0}
 SYSTEM_PART, USER_PART = 4, 5
 MAX_MODULE = 2 * 1024 * 1024
 
@@ -86,7 +84,7 @@ class Module:
 
 def read_module(read: Reader, platform: Platform, address: int) -> tuple[Optional[Module], str]:
     """The module stored at ``address`` if it is intact, else (None, why not)."""
-    offset = MODULE_INFO_OFFSET.get(platform.mcu, 0)
+    offset = platform.module_info_offset
     head = read(0, address + offset, 24)
     if head == b"\xff" * 24:
         return None, "empty (erased flash)"

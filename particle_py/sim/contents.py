@@ -19,8 +19,6 @@ from particle_py.platforms import Platform, by_name
 
 BOOTLOADER, SYSTEM_PART, USER_PART, RADIO_STACK = 2, 4, 5, 8
 
-# Where the prefix sits in files built for each MCU family (after the vector table).
-PREFIX_OFFSET_BY_MCU = {"stm32f1xx": 0x10C, "stm32f2xx": 0x184, "nrf52840": 0x200, "rtl872x": 0}
 
 # Device OS versions as module versions (e.g. 1.5.2 -> 1512 in the prefix). Stand-ins only.
 DEVICE_OS_MODULE_VERSION = {"0.6.2": 108, "0.7.0": 207, "1.5.2": 1512, "2.3.1": 2301, "4.1.0": 4100}
@@ -28,9 +26,8 @@ DEVICE_OS_MODULE_VERSION = {"0.6.2": 108, "0.7.0": 207, "1.5.2": 1512, "2.3.1": 
 
 def default_start(platform: Platform, function: int, index: int = 1, size: int = 0) -> int:
     if function == USER_PART:
-        if platform.mcu == "rtl872x":          # rtl872x user parts end at the region address
-            return platform.user_part.address - size
-        return platform.user_part.address
+        region = platform.user_part
+        return region.address - size if region.grows_left else region.address
     if function == SYSTEM_PART:
         return platform.system_parts[max(index - 1, 0)]
     if function == BOOTLOADER:
@@ -53,7 +50,7 @@ def build_module(platform: "str | Platform" = "photon", *, function: int = USER_
     if index is None:
         index = 1 if function in (USER_PART, SYSTEM_PART) else 0
     if prefix_offset is None:
-        prefix_offset = PREFIX_OFFSET_BY_MCU[plat.mcu]
+        prefix_offset = plat.module_info_offset
     if start is None:
         start = default_start(plat, function, index, size)
     suffix_size = 40 + len(suffix_extensions)

@@ -66,7 +66,7 @@ def reader(dev):
 
 
 def _module_start(platform: platforms.Platform, module: bytes) -> int:
-    offset = contents.PREFIX_OFFSET_BY_MCU[platform.mcu]
+    offset = platform.module_info_offset
     return struct.unpack_from("<I", module, offset)[0]
 
 
