@@ -168,6 +168,7 @@ _SERIAL_NOISE = re.compile(r"Error loading command .*?SerialCommand\.js.*?(?=^\S
 _OPENSSL_THREAD = re.compile(r"^[0-9A-F]{8,16}:error:", re.M)
 # Node stack frames of a failed child process: which event reports the exit first is a race
 _NODE_FRAME = re.compile(r"^ +at .*\n", re.M)
+_ECHOED_ERROR = re.compile(r"^Error [a-z ]+\.\.\.(?=dfu-util: )", re.M)
 
 
 def collapse_repaints(text: str) -> str:
@@ -185,6 +186,11 @@ def normalise(text: str, work: Path) -> str:
     # 1.x joins the stderr chunks it read from dfu-util with newlines; where warnx's "dfu-util: "
     # prefix and its message arrive in separate reads is a race
     text = text.replace("dfu-util: \n", "dfu-util: ")
+    # ... and so does where the empty lines in an echoed dfu-util error ("Error writing
+    # firmware...<stderr>") fall
+    match = _ECHOED_ERROR.search(text)
+    if match:
+        text = text[:match.end()] + re.sub(r"\n{2,}", "\n", text[match.end():])
     text = text.replace(str(work), "<work>")
     text = text.replace(str(PEERS), "<peers>")
     return text
@@ -292,7 +298,8 @@ def header(session: Session) -> str:
         "#             'Error loading command ... SerialCommand.js' start-up warning and Node stack frames",
         "#             ('    at ...') removed, a line break right after a 'dfu-util: ' prefix removed"
         " (1.x",
-        "#             joins dfu-util's stderr reads with newlines: a race), dfu-util",
+        "#             joins dfu-util's stderr reads with newlines: a race; for the same reason empty lines",
+        "#             in an echoed 'Error ...dfu-util: ...' text are dropped), dfu-util",
         "#             progress repaints with an unchanged fill dropped (compat-replay's rule); \\r and \\t escaped",
         f"# recorded {dt.date.today().isoformat()} by tests/umockdev/peers.py --record; one '## particle ...' "
         "block per command, run in turn on the same device",
