@@ -235,10 +235,11 @@ def successor_spec(prof: Profile, target: Optional[str]) -> Optional[str]:
     """Profile string for the device that appears after a re-enumeration, keeping its id."""
     if target is None:
         return None
-    name, _, opts = target.partition(":")
+    name, _, opt_text = target.partition(":")
+    opts = [o for o in re.split(r"[:,]", opt_text) if o and not o.startswith("id=")]
     if prof.device_id and prof.platform is not None:
-        opts = ":".join(filter(None, [opts, f"id={prof.device_id}"]))
-    return name + (":" + opts if opts else "")
+        opts.append(f"id={prof.device_id}")
+    return ":".join([name] + opts)
 
 
 def names() -> list:

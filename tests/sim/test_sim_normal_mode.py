@@ -102,3 +102,14 @@ def test_dfu_class_requests_stall_in_normal_mode(argon):
     with pytest.raises(SimUsbError) as e:
         argon.devices()[0].control(0xA1, 3, 0, 0, b"", 6)
     assert e.value.code == -9
+
+
+def test_a_device_that_reboots_twice_keeps_one_id_option(argon):
+    from particle_py.sim import contents
+    dev = argon.devices()[0]
+    for address, module in contents.device_os(by_name("argon"), "4.1.0"):
+        dev.memory(0).poke(address, module)
+    request(dev, 40)
+    again = argon.devices()[0]
+    request(again, 40)
+    assert argon.devices()[0].profile.spec == f"argon-normal:id={ID}"
