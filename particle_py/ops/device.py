@@ -165,6 +165,15 @@ def send_control(entry: UsbEntry, req_type: int, payload: bytes = b"", *,
 
 VANISH_TIMEOUT_MS = 5000
 
+# A front end's -v: called with one line before every write says what goes where (None: quiet).
+_write_announcer: Optional[Callable[[str], None]] = None
+
+
+def announce_writes(callback: Optional[Callable[[str], None]]) -> None:
+    global _write_announcer
+    _write_announcer = callback
+
+
 
 def _still_attached(entry: UsbEntry) -> bool:
     """Whether the device is still at its bus address after a request that should restart it
@@ -336,6 +345,9 @@ class ParticleDfuDevice:
             if bad:
                 raise ParticlePyError(f"Cannot erase 0x{bad[0].start:08x} on alt {alt}: that memory is not "
                                       "erasable", "Nothing was written. Write it without erasing.")
+        if _write_announcer is not None:
+            _write_announcer(f"Writing {len(data)} bytes to {mm.name.strip().lstrip('@')} (alt {alt}) at "
+                             f"0x{address:08x}-0x{end - 1:08x}")
         readable = mm.all(address, end, "readable")
         try:
             current = self.read(alt, address, len(data)) if readable else None

@@ -312,3 +312,42 @@ def test_dfu_util_says_what_it_writes_where(photon):
     chunks = [ln for ln in err.splitlines() if ln.startswith(" Download from image offset")]
     assert chunks == [" Download from image offset 00000000 to memory 080a0000-080a0fff, size 4096",
                       " Download from image offset 00001000 to memory 080a1000-080a176f, size 1904"]
+
+
+@pytest.mark.parametrize("argv,setup,alt", [
+    (["flash", "--usb", "app.bin"], matrix._setup_app, 0),
+    (["keys", "load", "new.der"], matrix._setup_key, 1),
+    (["keys", "server", "server.pub.pem", "--host", "192.168.1.10", "--port", "5683"], matrix._setup_server, 1),
+])
+def test_particle_v_says_what_it_writes_where_before_writing(photon, argv, setup, alt):
+    import struct
+
+    setup(photon)
+    code, out, err = matrix.run_command(photon, ["particle", "-v", *argv])
+    assert code == 0, err
+    announced = [ln for ln in err.splitlines() if ln.startswith("Writing ")]
+    assert announced, err
+    ranges = []
+    for line in announced:
+        lo, hi = (int(x, 16) for x in line.rsplit(" at ", 1)[1].split("-"))
+        assert f"(alt {alt})" in line
+        ranges.append((lo, hi))
+    # every address the device was told to write at lies in an announced range
+    addresses = [struct.unpack("<I", bytes.fromhex(e["data"])[1:5])[0] for e in _writes(photon)
+                 if e["wValue"] == 0 and e["data"].startswith("21")]
+    assert addresses and all(any(lo <= a <= hi for lo, hi in ranges) for a in addresses)
+    # without -v the same command says nothing of the kind
+    setup(photon)
+    assert not [ln for ln in matrix.run_command(photon, ["particle", *argv])[2].splitlines()
+                if ln.startswith("Writing ")]
+
+
+def test_particle_v_announces_before_the_first_write_is_tried(tmp_path):
+    from particle_py.sim.state import create_state
+
+    ctx = matrix.new_context(tmp_path)
+    create_state(ctx.sim, [matrix.PHOTON_DFU], {"DNLOAD_ERR": -9})     # every data block stalls
+    matrix._setup_app(ctx)
+    code, out, err = matrix.run_command(ctx, ["particle", "-v", "flash", "--usb", "app.bin"])
+    assert code != 0
+    assert err.splitlines()[0] == "Writing 6000 bytes to Internal Flash (alt 0) at 0x080a0000-0x080a176f"

@@ -44,8 +44,12 @@ def build_app():
     # the option's own callback: the group callback would only run after a command was given
     @app.callback()
     def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.",
-                                            is_eager=True, callback=_show_version)):
-        pass
+                                            is_eager=True, callback=_show_version),
+              verbose: int = typer.Option(0, "--verbose", "-v", count=True,
+                                          help="Say what is written where before writing to a device.")):
+        if verbose:
+            from particle_py.ops import device
+            device.announce_writes(lambda line: typer.echo(line, err=True))
 
     for name in COMMAND_MODULES:
         try:
@@ -61,6 +65,8 @@ def build_app():
 def main(argv: Optional[list[str]] = None) -> int:
     from particle_py.errors import ParticlePyError, report
 
+    if "particle_py.ops.device" in sys.modules:      # -v lasts one run (tests run many in a process)
+        sys.modules["particle_py.ops.device"].announce_writes(None)
     app = build_app()
     try:
         app(args=argv if argv is not None else sys.argv[1:], prog_name="particle", standalone_mode=False)
