@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -286,6 +287,13 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
         if data[:reached] != new[name][:reached]:
             return f"{name}: reported {reached} bytes written, but the device holds something else"
     return None
+
+
+def classify(op: Operation, o: Outcome) -> list:
+    """'old' / 'new' / 'partial' for each target region after the run."""
+    new = op.new(o.ctx, o)
+    return ["old" if data == o.before[name] else "new" if data == new[name] else "partial"
+            for name, data in o.after.items()]
 
 
 def _reported_progress(o: Outcome, dfu_util: bool) -> Optional[int]:
@@ -636,6 +644,7 @@ class CellResult:
     runs: int = 0
     failures: list = field(default_factory=list)      # (variant, step, reason)
     kept: int = 0                                     # runs judged by a KEPT rule
+    device: Counter = field(default_factory=Counter)  # what the target memory held afterwards
 
 
 def run_cell(op: Operation, family: str, base: Optional[Path] = None, stop_at_first: bool = False) -> CellResult:
@@ -649,6 +658,7 @@ def run_cell(op: Operation, family: str, base: Optional[Path] = None, stop_at_fi
                 result.runs += 1
                 result.kept += bool(kept(op, o))
                 problem = judge(op, fault, o)
+                result.device.update(classify(op, o))
                 if problem:
                     result.failures.append((fault.variant, step, problem))
                     if stop_at_first:
@@ -703,7 +713,10 @@ def report(results: list, stream=sys.stdout) -> int:
         for r in kept_cells:
             stream.write(f"  {r.op} x {r.family}: {r.kept} of {r.runs} runs\n")
     variants = len(FAULTS)
-    stream.write(f"\n{len(OPERATIONS)} operations x {len(FAMILIES)} faults ({variants} variants): "
+    device = sum((r.device for r in results), Counter())
+    stream.write(f"\ntarget memory afterwards: {device['old']} old contents, {device['new']} new contents, "
+                 f"{device['partial']} partial writes (each matching the address or byte count reported)\n")
+    stream.write(f"{len(OPERATIONS)} operations x {len(FAMILIES)} faults ({variants} variants): "
                  f"{len(results)} cells, {runs} runs; {len(results) - len(failing)} cells pass, "
                  f"{len(failing)} fail\n")
     return len(failing)
