@@ -365,9 +365,10 @@ def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                          "[--fault KNOB=VALUE ...] [--log FILE] -- COMMAND [ARGS...]")
     split = argv.index("--")
     parser = argparse.ArgumentParser(prog="umockdev-run", add_help=True)
-    parser.add_argument("--platform", action="append", default=[],
-                        help="attach a Particle device of this platform in DFU mode (repeatable)")
-    parser.add_argument("--profile", action="append", default=[],
+    parser.add_argument("--platform", action="append", dest="devices", type=lambda s: ("platform", s),
+                        help="attach a Particle device of this platform as it really behaves: its DFU "
+                             "bootloader, or <platform>-normal for Device OS (repeatable)")
+    parser.add_argument("--profile", action="append", dest="devices", type=lambda s: ("profile", s),
                         help="attach a device of this profile: photon, stm32, dfu11, dfu11nt, runtime, "
                              "<platform>, <platform>-normal (repeatable; comma lists accepted; '' = no "
                              "device; default: one photon)")
@@ -383,13 +384,34 @@ def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     return opts, command
 
 
+def _split_specs(text: str) -> list[str]:
+    """'photon,p1:id=ab,leave=reset,dfu11' -> ['photon', 'p1:id=ab,leave=reset', 'dfu11']."""
+    specs: list[str] = []
+    for token in text.split(","):
+        if token and "=" in token and ":" not in token and specs:
+            specs[-1] += "," + token          # another option of the previous profile
+        elif token:
+            specs.append(token)
+    return specs
+
+
 def _profiles(opts: argparse.Namespace) -> list[str] | None:
-    """The profiles asked for; None when none was named (then one Photon), [] for --profile ''."""
-    if not opts.platform and not opts.profile:
+    """The profiles asked for, in command-line order; None when none was named (then one
+    Photon), [] for --profile ''."""
+    if not opts.devices:
         return None
+    from particle_py import platforms
+    from particle_py.sim.profiles import SCENARIO_PROFILES
+
     names: list[str] = []
-    for item in opts.platform + opts.profile:
-        names.extend(p for p in item.split(",") if p)
+    for kind, text in opts.devices:
+        for spec in _split_specs(text):
+            name, _, options = spec.partition(":")
+            # 'photon' as a profile is the transcript device; as a platform, the real bootloader
+            if kind == "platform" and name in SCENARIO_PROFILES and name in platforms.names() \
+                    and "real=" not in options:
+                spec = f"{name}:{options + ',' if options else ''}real=1"
+            names.append(spec)
     return names
 
 

@@ -183,3 +183,18 @@ def test_child_does_not_see_the_in_process_simulator(umockdev, tmp_path):
     proc = subprocess.run([str(umockdev), "--", "sh", "-c", 'echo "[${PARTICLE_PY_SIM-unset}]"'],
                           capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.stdout == "[unset]\n"
+
+
+def test_platform_is_the_real_bootloader_and_order_is_kept(umockdev, real_dfu_util, tmp_path):
+    proc = run(umockdev, ["--platform", "photon", "--profile", "dfu11",
+                          "--platform", "p1:id=0123456789abcdef01234567,leave=reset"], tmp_path,
+               real_dfu_util, "-l", check_rc=0)
+    found = [line.split(", name=")[0] + " " + line.split("serial=")[1] for line in proc.stdout.splitlines()
+             if line.startswith("Found")]
+    assert found == [
+        'Found DFU: [2b04:d006] ver=0200, devnum=5, cfg=1, intf=0, path="1-2", alt=1 "41260b25e737e0ad2476a9eb"',
+        'Found DFU: [2b04:d006] ver=0200, devnum=5, cfg=1, intf=0, path="1-2", alt=0 "41260b25e737e0ad2476a9eb"',
+        'Found DFU: [1209:0001] ver=0100, devnum=6, cfg=1, intf=0, path="1-3", alt=0 "ABC123"',
+        'Found DFU: [2b04:d008] ver=0200, devnum=7, cfg=1, intf=0, path="1-4", alt=1 "0123456789abcdef01234567"',
+        'Found DFU: [2b04:d008] ver=0200, devnum=7, cfg=1, intf=0, path="1-4", alt=0 "0123456789abcdef01234567"',
+    ]
