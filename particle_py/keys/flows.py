@@ -673,8 +673,8 @@ def transport(protocol: Optional[str] = None, *, device_id: Optional[str] = None
     try:
         device = open_device(device_id, say=say)
     except ParticlePyError as err:
-        raise ParticlePyError(f"Could not {verb} device transport protocol: {err.message}", err.hint,
-                              err.exit_code)
+        raise ParticlePyError(f"Could not {verb} device transport protocol: {err.message}",
+                              _with_retry_hint(err), err.exit_code)
     try:
         platform = device.platform
         if protocol is None:
@@ -692,7 +692,7 @@ def transport(protocol: Optional[str] = None, *, device_id: Optional[str] = None
     except ParticlePyError as err:
         if err.message.startswith("Could not"):
             raise
-        raise ParticlePyError(f"Could not {verb} device transport protocol: {err.message}", err.hint,
-                              err.exit_code)
+        raise ParticlePyError(f"Could not {verb} device transport protocol: {err.message}",
+                              _with_retry_hint(err), err.exit_code)
     finally:
         _close(device)
