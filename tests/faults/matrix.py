@@ -43,6 +43,8 @@ PHOTON_DFU = f"photon:real=1:id={PHOTON_ID}"
 PHOTON_NORMAL = f"photon-normal:id={PHOTON_ID}"
 ARGON_NORMAL = f"argon-normal:id={ARGON_ID}"
 ARGON_DFU = f"argon:real=1:id={ARGON_ID}"
+ELECTRON_ID = "1f0038000e51353532343635"
+ELECTRON_DFU = f"electron:real=1:id={ELECTRON_ID}"
 USER_PART = 0x080A0000            # photon user part (alt 0, internal flash)
 APP_SIZE = 6000                   # two 4 KB transfers + a short one: a partial write is possible
 
@@ -498,6 +500,24 @@ def _detach_success(o):
     return None
 
 
+def _setup_dfu_file(ctx):
+    from particle_py.dfu import dfuse_file
+    _setup_app(ctx)
+    (ctx.work / "app.dfu").write_bytes(dfuse_file.build([(0, [(USER_PART, _app_bytes())])], vendor=0x2B04,
+                                                       product=0xD006))
+
+
+def _setup_transport(ctx):
+    from particle_py.platforms import ELECTRON_TRANSPORT_SLOT as slot
+    ctx.data.update(dfu_spec=ELECTRON_DFU, start=slot.address)
+    _poke(ctx, 0, slot.alt, slot.address, b"\xff")
+
+
+def _transport_region(ctx):
+    from particle_py.platforms import ELECTRON_TRANSPORT_SLOT as slot
+    return {"transport byte": (0, slot.alt, slot.address, 1)}
+
+
 def _image_region(ctx):
     return {"image": (0, "image", 0, 8192)}
 
@@ -526,6 +546,8 @@ OPERATIONS: list[Operation] = [
     Operation("dfu-util -U", [PHOTON_DFU],
               lambda c: ["dfu-util", "-d", "2b04:d006", "-a", "0", "-s", f"0x{USER_PART:08x}:4096", "-U", "up.bin"],
               _user_region, _unchanged, _setup_app, _upload_success),
+    Operation("dfu-util -D app.dfu", [PHOTON_DFU], lambda c: ["dfu-util", "-a", "0", "-D", "app.dfu"],
+              _user_region, _new_app, _setup_dfu_file),
     Operation("dfu-util -D (DFU 1.1)", ["dfu11"],
               lambda c: ["dfu-util", "-D", "fw.bin"], _image_region, _plain_new, _setup_plain),
     Operation("dfu-util -e", ["runtime"], lambda c: ["dfu-util", "-e"], _no_region,
@@ -545,6 +567,8 @@ OPERATIONS: list[Operation] = [
               _server_region, _server_new, _setup_server),
     Operation("keys address", [PHOTON_DFU], lambda c: ["particle", "keys", "address"], _server_region,
               _unchanged, _setup_server),
+    Operation("keys protocol", [ELECTRON_DFU], lambda c: ["particle", "keys", "protocol", "--protocol", "tcp"],
+              _transport_region, lambda c, o: {"transport byte": b"\x00"}, _setup_transport),
     Operation("keys doctor", [ARGON_DFU], lambda c: ["particle", "keys", "doctor", ARGON_ID], _key_region,
               _doctor_key, _setup_ec_key, _doctor_success, cloud=True),
     Operation("keys send", [PHOTON_DFU],

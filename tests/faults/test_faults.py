@@ -157,6 +157,7 @@ def test_dfuse_command_failures_name_the_command():
 @pytest.mark.parametrize("op_name,fault,step", [
     ("keys load", ("stall", ""), 3), ("keys save", ("timeout", ""), 0),
     ("keys save", ("DFU status", "status=3"), None), ("keys load", ("data transfer error", "UPLOAD -9"), 0),
+    ("keys protocol", ("data transfer error", "DNLOAD -4"), 0), ("keys protocol", ("stall", ""), 5),
 ])
 def test_keys_usb_failures_tell_the_user_what_to_do(base, op_name, fault, step):
     op = matrix.by_name(op_name)
