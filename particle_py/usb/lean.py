@@ -66,6 +66,8 @@ def _scan(library_path: str) -> Optional[bool]:
                     ("bcdDevice", c.c_uint16), ("iManufacturer", c.c_uint8), ("iProduct", c.c_uint8),
                     ("iSerialNumber", c.c_uint8), ("bNumConfigurations", c.c_uint8)]
 
+    if os.name == "nt" and c.sizeof(c.c_void_p) == 4:
+        return None                # 32-bit Windows libusb is stdcall; not worth a second binding
     lib = c.CDLL(library_path)
     lib.libusb_init.argtypes = [c.POINTER(c.c_void_p)]
     lib.libusb_exit.argtypes = [c.c_void_p]
