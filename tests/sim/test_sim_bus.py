@@ -7,7 +7,7 @@ from pathlib import Path
 
 from particle_py.sim import SimBus, create_state, read_log
 
-from conftest import Dfu, make_bus
+from sim_helpers import Dfu, make_bus
 
 REPO = str(Path(__file__).resolve().parents[2])
 CHILD_ENV = {**os.environ, "PYTHONPATH": REPO}      # the child process imports this checkout

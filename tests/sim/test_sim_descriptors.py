@@ -4,7 +4,7 @@ import struct
 from particle_py.sim import descriptors as d
 from particle_py.sim.profiles import build
 
-from conftest import make_bus
+from sim_helpers import make_bus
 
 PHOTON_INTERNAL = "@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg"
 PHOTON_DCT = "@DCT Flash   /0x00000000/01*016Kg"

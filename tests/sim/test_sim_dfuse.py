@@ -6,7 +6,7 @@ import pytest
 from particle_py.sim import SimUsbError
 from particle_py.sim import device as sd
 
-from conftest import Dfu, make_bus
+from sim_helpers import Dfu, make_bus
 
 DNBUSY, DNIDLE, IDLE, ERROR, MANIFEST = 4, 5, 2, 10, 7
 

@@ -4,7 +4,7 @@ import pytest
 from particle_py.sim import flash
 from particle_py.sim.layout import parse
 
-from conftest import Dfu, make_bus
+from sim_helpers import Dfu, make_bus
 
 PHOTON = "@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg"
 

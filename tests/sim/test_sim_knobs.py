@@ -3,7 +3,7 @@ import pytest
 
 from particle_py.sim import SimUsbError, knobs
 
-from conftest import Dfu, make_bus
+from sim_helpers import Dfu, make_bus
 
 
 def photon(state_dir, **k):

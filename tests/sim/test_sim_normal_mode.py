@@ -6,7 +6,7 @@ import pytest
 from particle_py.sim import SimUsbError
 from particle_py.platforms import by_name
 
-from conftest import make_bus
+from sim_helpers import make_bus
 
 ID = "e00fce68eedc3c3f17f89017"
 
