@@ -9,6 +9,7 @@ is renamed aside).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,32 @@ class KeyFiles:
     pem: Path
     pub_pem: Path
     moved_aside: list = field(default_factory=list)
+
+
+CONNECT_PREFIX = "Make sure your device is connected to your computer: "
+
+
+@contextlib.contextmanager
+def _on_device(device_id: Optional[str], say: "Say", prefix: str = CONNECT_PREFIX):
+    """The opened device; every error (opening included) carries particle-cli's prefix, and the
+    device is always closed."""
+    try:
+        device = open_device(device_id, say=say)
+    except ParticlePyError as err:
+        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
+    try:
+        yield device
+    except ParticlePyError as err:
+        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
+    finally:
+        _close(device)
+
+
+def _server_slot(platform: Platform, protocol: str):
+    slot = platform.server_key.get(protocol)
+    if slot is None:
+        raise _unsupported_protocol(platform, protocol)
+    return slot
 
 
 def write_key_files(base: str, private_key) -> KeyFiles:
@@ -580,7 +607,6 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
            device_id: Optional[str] = None, say: Say = _quiet) -> Optional[Path]:
     from particle_py.keys import server_blob
 
-    prefix = "Make sure your device is connected to your computer: "
     if device_type and not filename:
         raise ParticlePyError("`filename` parameter is required when `--deviceType` is set",
                               "Usage: particle keys server [options] [filename] [outputFilename]")
@@ -590,24 +616,16 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
     if device_type:
         platform = _resolve_device_type(device_type)
         proto = (protocol or platform.default_protocol).lower()
-        slot = platform.server_key.get(proto)
-        if slot is None:
-            raise _unsupported_protocol(platform, proto)
+        slot = _server_slot(platform, proto)
         blob = server_blob.build(_server_key_bytes(filename, slot.alg), slot, host, port)
         out = Path(output or _server_output_name(filename, host, slot.alg))
         backup.write_public_file(out, blob)
         say("Okay!  Formatted server key file generated for this type of device.")
         say(f"Written to {out}")
         return out
-    try:
-        device = open_device(device_id, say=say)
-    except ParticlePyError as err:
-        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
-    try:
+    with _on_device(device_id, say) as device:
         proto = device_protocol(device, protocol)
-        slot = device.platform.server_key.get(proto)
-        if slot is None:
-            raise _unsupported_protocol(device.platform, proto)
+        slot = _server_slot(device.platform, proto)
         key_bytes = _server_key_bytes(filename, slot.alg) if filename else default_server_key(proto)
         blob = server_blob.build(key_bytes, slot, host, port)
         out = None
@@ -626,10 +644,6 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
                                   f"server key with: particle keys server {saved.local}")
         say("Okay!  New keys in place, your device will not restart.")
         return out
-    except ParticlePyError as err:
-        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
-    finally:
-        _close(device)
 
 
 def _server_output_name(filename: str, host: Optional[str], alg: str) -> str:
@@ -644,21 +658,10 @@ def _server_output_name(filename: str, host: Optional[str], alg: str) -> str:
 def address(*, protocol: Optional[str] = None, device_id: Optional[str] = None, say: Say = _quiet):
     from particle_py.keys import server_blob
 
-    prefix = "Make sure your device is connected to your computer: "
-    try:
-        device = open_device(device_id, say=say)
-    except ParticlePyError as err:
-        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
-    try:
+    with _on_device(device_id, say) as device:
         proto = device_protocol(device, protocol)
-        slot = device.platform.server_key.get(proto)
-        if slot is None:
-            raise _unsupported_protocol(device.platform, proto)
+        slot = _server_slot(device.platform, proto)
         result = server_blob.parse_address(read_slot(device, slot), slot, proto)
-    except ParticlePyError as err:
-        raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
-    finally:
-        _close(device)
     say("")
     say(result.url())
     return result
