@@ -10,7 +10,6 @@ str.format fields.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from ...dfu.engine import Behaviour
 
