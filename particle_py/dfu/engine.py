@@ -383,15 +383,18 @@ class Dfuse:
                 self.emit("progress", label="Erase   ", curr=offset, max=size, site="erase_chunk")
         self.emit("progress", label="Erase   ", curr=size, max=size, site="erase_end")
         for offset in range(0, size, xfer):
-            at = address + offset
-            chunk = data[offset:offset + xfer]
-            self.emit("chunk", offset=offset, start=at, end=at + len(chunk) - 1, size=len(chunk))
-            self.emit("progress", label="Download", curr=offset, max=size, site="dl_chunk")
-            self.set_address(at)
-            sent = self.download_chunk(chunk)
-            if sent != len(chunk):
-                raise DfuError("whole_chunk", sent, len(chunk))
+            self._write_chunk(address, offset, data[offset:offset + xfer], size)
         self.emit("progress", label="Download", curr=size, max=size, site="dl_end")
+
+    def _write_chunk(self, address: int, offset: int, chunk: bytes, size: int) -> None:
+        """SET_ADDRESS to the chunk, then DNLOAD block 2 (dfu-util re-sets the pointer every chunk)."""
+        at = address + offset
+        self.emit("chunk", offset=offset, start=at, end=at + len(chunk) - 1, size=len(chunk))
+        self.emit("progress", label="Download", curr=offset, max=size, site="dl_chunk")
+        self.set_address(at)
+        sent = self.download_chunk(chunk)
+        if sent != len(chunk):
+            raise DfuError("whole_chunk", sent, len(chunk))
 
     def _download_interleaved(self, address: int, data: bytes) -> None:
         """0.8/0.9: erase and write chunk by chunk."""
@@ -406,12 +409,7 @@ class Dfuse:
             chunk = data[offset:offset + xfer]
             if seg.erasable and not self.mass_erase_done:
                 self._erase_for_chunk(seg, at, len(chunk))
-            self.emit("chunk", offset=offset, start=at, end=at + len(chunk) - 1, size=len(chunk))
-            self.emit("progress", label="Download", curr=offset, max=size, site="dl_chunk")
-            self.set_address(at)
-            sent = self.download_chunk(chunk)
-            if sent != len(chunk):
-                raise DfuError("whole_chunk", sent, len(chunk))
+            self._write_chunk(address, offset, chunk, size)
         self.emit("progress", label="Download", curr=size, max=size, site="dl_end")
 
     def abort_to_idle(self) -> None:
