@@ -17,7 +17,8 @@ a comma-split list hands the options back to the profile before them, see state.
 - ``<platform>-normal``: the same device running Device OS (2b04:c0xx): answers the Particle
   vendor control protocol; DFU_MODE makes it re-enumerate as the DFU-mode profile.
 
-Options: ``id=<hex>`` (device id / serial), ``leave=manifest|dnidle|reset``, ``poll=<ms>|model``,
+Options: ``id=<hex>`` (device id / serial), ``vid=<hex>``/``pid=<hex>`` (another model of the
+same kind of device), ``leave=manifest|dnidle|reset``, ``poll=<ms>|model``,
 ``protect=0|1``, ``fw=<version>`` (normal mode), ``boot=check|normal`` (after leaving DFU a
 board with no valid Device OS stays in DFU mode, as the bootloader does; ``normal`` skips the
 check), ``real=1`` (the platform behaviour for
@@ -220,6 +221,9 @@ def build(spec: str, index: int = 0) -> Profile:
         changes["protect"] = opts.pop("protect") not in ("0", "false", "")
     if "fw" in opts:
         changes["firmware_version"] = opts.pop("fw")
+    for id_field in ("vid", "pid"):           # another model of the same kind of device
+        if id_field in opts:
+            changes[id_field] = int(opts.pop(id_field), 16)
     if "boot" in opts:
         boot = opts.pop("boot")
         if boot not in ("check", "normal"):
