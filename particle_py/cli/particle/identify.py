@@ -9,8 +9,14 @@ def register(app) -> None:
 
     @app.command("identify", help="Ask your device for its device ID and firmware version")
     def identify(device: Optional[str] = typer.Argument(None, help="Device ID (when several are connected)")):
-        from particle_py.ops.usb_commands import identify as do_identify
+        print_identity(device)
 
-        who = do_identify(device)
-        typer.echo(f"Your device id is {who.device_id}")
-        typer.echo(f"Your system firmware version is {who.system_version}")
+
+def print_identity(device: Optional[str]) -> None:
+    """particle-cli's identify lines, from the device's answers over USB."""
+    import typer
+    from particle_py.ops.usb_commands import identify as do_identify
+
+    who = do_identify(device)
+    typer.echo(f"Your device id is {who.device_id}")
+    typer.echo(f"Your system firmware version is {who.system_version}")

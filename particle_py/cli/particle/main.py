@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "auth",        # particle login|logout|whoami
     "device",      # particle device add
     "identify",    # particle identify
+    "serial",      # particle serial identify (over USB)
 )
 
 
