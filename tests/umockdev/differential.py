@@ -435,7 +435,8 @@ def prerequisites_missing() -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-k", dest="match", help="only cases whose name contains this")
-    parser.add_argument("-j", dest="jobs", type=int, default=max(2, os.cpu_count() or 2))
+    # runs spend much of their time in dfu-util's own sleeps (poll timeouts, 1 s after manifest)
+    parser.add_argument("-j", dest="jobs", type=int, default=3 * (os.cpu_count() or 1))
     parser.add_argument("-v", dest="verbose", action="store_true", help="list every case")
     parser.add_argument("--list", action="store_true", help="list the cases and stop")
     opts = parser.parse_args(argv)
