@@ -280,10 +280,11 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
             return "dfu-util failed without an error line"
     elif not _NEXT_STEP.search(o.err):
         return "no next step in: " + " / ".join(o.err.strip().splitlines())[:200]
+    regions = op.regions(o.ctx)
     for name, data in o.after.items():
         if data in (o.before[name], new[name]):
             continue
-        reached = _reported_progress(o, dfu_util)
+        reached = _reported_progress(o, dfu_util, regions[name][2])
         if reached is None:
             return f"{name} changed to neither old nor new contents and no partial write was reported"
         if data[:reached] != new[name][:reached]:
@@ -298,7 +299,9 @@ def classify(op: Operation, o: Outcome) -> list:
             for name, data in o.after.items()]
 
 
-def _reported_progress(o: Outcome, dfu_util: bool) -> Optional[int]:
+def _reported_progress(o: Outcome, dfu_util: bool, start: int) -> Optional[int]:
+    """How many bytes of the region starting at ``start`` the tool said it wrote: dfu-util's
+    last progress count, or the offset of the address in particle's "... at 0x..."."""
     if dfu_util:
         counts = re.findall(r"\]\s+\d+%\s+(\d+) bytes", o.out + o.err)
         return int(counts[-1]) if counts else None
@@ -306,8 +309,7 @@ def _reported_progress(o: Outcome, dfu_util: bool) -> Optional[int]:
     if not m:
         return None
     reached = int(m.group(1), 16)
-    start = o.ctx.data.get("start")
-    return None if start is None or reached < start else reached - start
+    return None if reached < start else reached - start
 
 
 # --- the operations ---------------------------------------------------------------------------
@@ -331,7 +333,6 @@ def _poke(ctx, unit, alt, address, data):
 
 
 def _setup_app(ctx):
-    ctx.data["start"] = USER_PART
     (ctx.work / "app.bin").write_bytes(_app_bytes())
     _poke(ctx, 0, 0, USER_PART, _old_app())
 
@@ -378,7 +379,6 @@ def _setup_key(ctx):
     slot = _key_slot()
     old = _keys()["old"]
     _poke(ctx, 0, slot.alt, slot.address, old + b"\xff" * (slot.size - len(old)))
-    ctx.data["start"] = slot.address
     (ctx.work / "new.der").write_bytes(_keys()["new"])
 
 
@@ -394,7 +394,6 @@ def _setup_ec_key(ctx):
     slot = _key_slot("argon")
     old = formats.device_der(formats.generate("ec"))
     _poke(ctx, 0, slot.alt, slot.address, old + b"\xff" * (slot.size - len(old)))
-    ctx.data["start"] = slot.address
 
 
 def _server_region(ctx):
@@ -405,7 +404,6 @@ def _server_region(ctx):
 def _setup_server(ctx):
     s = _server_slot()
     _poke(ctx, 0, s.alt, s.address, b"\x5a" * s.size)
-    ctx.data["start"] = s.address
     (ctx.work / "server.pub.pem").write_bytes(_keys()["server"])
 
 
@@ -500,6 +498,34 @@ def _detach_success(o):
     return None
 
 
+def _device_os_modules() -> dict:
+    from helpers.modules import build_module
+    from particle_py.firmware.module import ModuleFunction as F
+    part1 = build_module("photon", function=F.SYSTEM_PART, index=1, version=207, size=6000, deps=(), seed=11)
+    part2 = build_module("photon", function=F.SYSTEM_PART, index=2, version=207, size=6000,
+                         deps=((F.SYSTEM_PART, 1, 207),), seed=12)
+    app = build_module("photon", size=APP_SIZE, deps=((F.SYSTEM_PART, 2, 207),), seed=13)
+    return {"system-part1.bin": part1, "system-part2.bin": part2, "app.bin": app}
+
+
+def _os_regions(ctx):
+    from particle_py.platforms import by_name
+    p = by_name("photon")
+    return {"system part 1": (0, 0, p.system_parts[0], 6000), "system part 2": (0, 0, p.system_parts[1], 6000),
+            "user part": (0, 0, p.user_part.address, APP_SIZE)}
+
+
+def _setup_os(ctx):
+    regions = _os_regions(ctx)
+    for (name, data), (_region, (_u, alt, address, length)) in zip(_device_os_modules().items(), regions.items()):
+        (ctx.work / name).write_bytes(data)
+        _poke(ctx, 0, alt, address, bytes((i * 31 + 7) & 0xFF for i in range(length)))
+
+
+def _os_new(ctx, o):
+    return dict(zip(_os_regions(ctx), _device_os_modules().values()))
+
+
 def _setup_dfu_file(ctx):
     from particle_py.dfu import dfuse_file
     _setup_app(ctx)
@@ -509,7 +535,7 @@ def _setup_dfu_file(ctx):
 
 def _setup_transport(ctx):
     from particle_py.platforms import ELECTRON_TRANSPORT_SLOT as slot
-    ctx.data.update(dfu_spec=ELECTRON_DFU, start=slot.address)
+    ctx.data.update(dfu_spec=ELECTRON_DFU)
     _poke(ctx, 0, slot.alt, slot.address, b"\xff")
 
 
@@ -523,7 +549,6 @@ def _image_region(ctx):
 
 
 def _setup_plain(ctx):
-    ctx.data["start"] = 0
     (ctx.work / "fw.bin").write_bytes(bytes((i * 13 + 1) & 0xFF for i in range(8192)))
 
 
@@ -554,6 +579,9 @@ OPERATIONS: list[Operation] = [
               lambda c, o: {}, check_success=_detach_success),
     Operation("flash --usb", [PHOTON_DFU], lambda c: ["particle", "flash", "--usb", "app.bin"],
               _user_region, _new_app, _setup_app),
+    Operation("flash --usb (Device OS)", [PHOTON_DFU],
+              lambda c: ["particle", "flash", "--usb", "app.bin", "system-part2.bin", "system-part1.bin"],
+              _os_regions, _os_new, _setup_os),
     Operation("flash --usb (normal)", [PHOTON_NORMAL], lambda c: ["particle", "flash", "--usb", "app.bin"],
               _user_region, _new_app, _setup_app),
     Operation("keys new", [ARGON_DFU], lambda c: ["particle", "keys", "new"], _key_region, _unchanged,
