@@ -53,3 +53,27 @@ def test_our_particle_commands_over_each_libusb(libusb, umockdev, tmp_path, monk
     assert by_command["keys address"].stdout.strip() == "tcp://127.0.0.1:5683"
     assert by_command["flash --usb app.bin"].stdout.endswith("Flash success!\n")
     assert_device_holds_what_was_written(result)
+
+
+def test_our_flash_switches_a_normal_mode_device_to_dfu(umockdev, tmp_path, monkeypatch):
+    """DFU_MODE over the real libusb: the Photon re-enumerates as 2b04:d006 and is flashed."""
+    monkeypatch.setenv("PARTICLE_PY_LIBUSB", "system")      # re-enumeration needs udev (docs/umockdev.md)
+    import subprocess
+
+    app = peers.inputs()["app.bin"]
+    (tmp_path / "app.bin").write_bytes(app)
+    log, state = tmp_path / "wire.jsonl", tmp_path / "state"
+    env = dict(__import__("os").environ, HOME=str(tmp_path))
+    proc = subprocess.run([str(umockdev), "--platform", "photon-normal", "--state", str(state), "--log", str(log),
+                           "--", str(Path(sys.executable).parent / "particle"), "flash", "--usb", "app.bin"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.endswith("Flash success!\n")
+    import json
+
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    attached = [(e["vid"], e["pid"]) for e in events if e["op"] == "attach"]
+    assert attached[:2] == [(0x2B04, 0xC006), (0x2B04, 0xD006)]
+    from test_peers import device_memory
+
+    assert device_memory(state, 0, 0x080A0000, len(app)) == app
