@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 # --- usbdevfs ioctl numbers (linux/usbdevice_fs.h, x86_64/aarch64 64-bit struct sizes) -----
 
@@ -67,6 +68,7 @@ _ERRNO_FOR_LIBUSB = {-1: EIO, -4: ENODEV, -5: ENODEV, -9: EPIPE, -3: 13, -6: 16,
 LIBUSB_TIMEOUT = -7
 
 USB_SPEED_FULL_MBPS = "12"
+TICK_MS = 20   # how often devices due to appear (re-enumeration delays) are looked for
 
 
 def _libusb_code(exc: Exception) -> int:
@@ -108,7 +110,24 @@ class Bridge:
         self.root = self.testbed.get_root_dir()
         self.attached: dict[int, tuple[object, str, str, object]] = {}  # id(dev) -> (dev, syspath, node, handler)
         self.lock = threading.RLock()
+        self._clock_at = time.monotonic()
         self.sync(initial=True)
+
+    def advance_clock(self) -> None:
+        """Modelled host time follows the wall clock here: the real client really sleeps (poll
+        timeouts, -E, waiting for a device), and the model's delays (REENUM_DELAY_MS) count on it."""
+        now = time.monotonic()
+        elapsed_ms = int((now - self._clock_at) * 1000)
+        if elapsed_ms > 0:
+            self.bus.sleep_ms(elapsed_ms)
+            self._clock_at += elapsed_ms / 1000
+
+    def tick(self) -> bool:
+        """Periodic: devices due to (re)appear do so even while no client sends requests."""
+        with self.lock:
+            self.advance_clock()
+            self.sync()
+        return True
 
     # -- device presence ----------------------------------------------------------------
     @staticmethod
@@ -201,6 +220,7 @@ def _make_handler_class():
 
         def do_handle_ioctl(self, client):
             with self.bridge.lock:
+                self.bridge.advance_clock()
                 try:
                     return self._handle(client)
                 finally:
@@ -457,7 +477,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("umockdev-run: run me through scripts/umockdev-run (umockdev-wrapper is needed)\n")
         return 70
 
-    from particle_py.sim.bus import SimBus
     from particle_py.sim.state import create_state
 
     global UsbDevfs
@@ -471,7 +490,11 @@ def main(argv: list[str] | None = None) -> int:
         state_dir = temp_dir
     try:
         if not os.path.isdir(state_dir) or not os.listdir(state_dir):
-            create_state(state_dir, ["photon"] if profiles is None else profiles, knobs)
+            try:
+                create_state(state_dir, ["photon"] if profiles is None else profiles, knobs)
+            except (ValueError, KeyError) as exc:  # unknown profile or knob, bad knob value
+                sys.stderr.write(f"umockdev-run: {exc}\n")
+                return 64
         elif profiles is not None or knobs:
             sys.stderr.write("umockdev-run: --state folder exists; --profile/--platform/--fault ignored\n")
         return _run(state_dir, command, opts.log)
@@ -514,6 +537,7 @@ def _run(state_dir: str, command: list[str], log_path: str | None) -> int:
         GLib.idle_add(loop.quit)
 
     threading.Thread(target=wait_child, daemon=True).start()
+    GLib.timeout_add(TICK_MS, bridge.tick)
     loop.run()  # ioctls from the child are served from this loop
     wire_log.close()
     _save(bus)

@@ -21,7 +21,6 @@ import argparse
 import difflib
 import json
 import os
-import re
 import shutil
 import struct
 import subprocess
@@ -171,6 +170,12 @@ def added_cases() -> list[Case]:
         "FAKE_LEAVE_STATE": ["5", "2"],
         "FAKE_UNPLUG_AFTER": ["3", "12"],
         "FAKE_STALL_REQUEST": ["3", "1", "2"],
+        "FAKE_POLL_TIMEOUT": ["5"],
+        "FAKE_BUSY_POLLS": ["2"],
+        "FAKE_BUSY_STALLS": ["2", "4"],
+        "FAKE_STALL_AFTER": ["20"],
+        "FAKE_STATUS_AFTER": ["3@20", "4@6"],
+        "FAKE_SECOND_DEVICE_AFTER": ["10"],
     }
     commands = {
         "photon": ("-a 0 -s 0x08020000:leave -D fw10k.bin", "-a 0 -s 0x08000000:4096 -U up.bin"),
@@ -187,8 +192,15 @@ def added_cases() -> list[Case]:
         for value in values[1:]:
             add(f"knob_{short}_{value}_photon_dl", "photon", commands["photon"][0], {knob: value})
     add("knob_open_fail_list_multi", "photon,stm32", "-l", {"FAKE_OPEN_FAIL": "-3"})
-    # libusb waits out dfu-util's own 5 s timeout in real time here: one case is enough
+    # libusb waits out dfu-util's own 5 s timeout in real time here: one case each is enough
     add("knob_timeout_request_3_dfu11_dl", "dfu11", "-D fw5000.bin", {"FAKE_TIMEOUT_REQUEST": "3"})
+    add("knob_timeout_after_20_dfu11_dl", "dfu11", "-D fw5000.bin", {"FAKE_TIMEOUT_AFTER": "20"})
+    # re-enumeration knobs: a run-time device that detaches (the bridge's clock is the wall clock)
+    add("knob_reenum_new_port_runtime", "runtime", "-E 0 -D fw5000.bin", {"FAKE_REENUM_NEW_PORT": "1"})
+    add("knob_reenum_delay_runtime_wait", "runtime", "-E 2 -D fw5000.bin", {"FAKE_REENUM_DELAY_MS": "300"})
+    add("knob_reenum_delay_runtime_lost", "runtime", "-E 0 -D fw5000.bin", {"FAKE_REENUM_DELAY_MS": "3000"})
+    add("knob_reenum_new_port_photon_leave", "photon", "-a 0 -s 0x08020000:leave -D fw5000.bin",
+        {"FAKE_REENUM_NEW_PORT": "1"})
 
     # -- every Particle platform, in DFU mode -------------------------------------------
     for platform in PLATFORMS:

@@ -198,3 +198,11 @@ def test_platform_is_the_real_bootloader_and_order_is_kept(umockdev, real_dfu_ut
         'Found DFU: [2b04:d008] ver=0200, devnum=7, cfg=1, intf=0, path="1-4", alt=1 "0123456789abcdef01234567"',
         'Found DFU: [2b04:d008] ver=0200, devnum=7, cfg=1, intf=0, path="1-4", alt=0 "0123456789abcdef01234567"',
     ]
+
+
+def test_a_device_that_comes_back_later_is_found_after_waiting(umockdev, real_dfu_util, tmp_path):
+    # the model's re-enumeration delay counts on the wall clock here; dfu-util -E 2 waits 2 s
+    (tmp_path / "fw.bin").write_bytes(b"\x22" * 3000)
+    proc = run(umockdev, ["--profile", "runtime", "--fault", "FAKE_REENUM_DELAY_MS=200"], tmp_path,
+               real_dfu_util, "-E", "2", "-D", "fw.bin", check_rc=0)
+    assert proc.stdout.endswith("Done!\n")
