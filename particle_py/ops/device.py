@@ -21,6 +21,9 @@ DFU_HELP = """!!! The device needs to be in DFU mode for this command.
 3) Release the MODE/SETUP button once the device begins to blink yellow."""
 
 REOPEN_POLL_MS = 500
+# Before writing, flash is compared in pieces of this size (the DFU transfer size of every
+# Particle bootloader), so a page that needs an erase is known after its first piece.
+COMPARE_STEP = 4096
 REOPEN_TIMEOUT_MS = 60_000
 RECONNECT_FAILED = "Unable to reconnect to the device. Try again or run particle update to repair the device"
 
@@ -349,31 +352,32 @@ class ParticleDfuDevice:
             _write_announcer(f"Writing {len(data)} bytes to {mm.name.strip().lstrip('@')} (alt {alt}) at "
                              f"0x{address:08x}-0x{end - 1:08x}")
         readable = mm.all(address, end, "readable")
+        # Decide per page: skip (already there), write (blank or no erase), erase + write.
+        # Comparing stops at the first piece that is neither the new bytes nor blank: that page
+        # needs an erase whatever the rest holds, so reading on would only cost time.
+        decisions = []
         try:
-            current = self.read(alt, address, len(data)) if readable else None
+            for page in mm.pages_overlapping(address, end):
+                lo, hi = max(page.start, address), min(page.end, end)
+                compare = readable and erase is not True
+                held = self._compare(alt, lo, data[lo - address:hi - address]) if compare else None
+                decisions.append((page, lo, hi, held))
         except ParticlePyError as err:
             err.nothing_written = True      # failed while comparing: the flash is as it was
             raise
 
-        # Decide per page: skip (already there), write (blank or no erase), erase + write.
         runs: list[list] = []          # [start, end, erase_pages]
-        for page in mm.pages_overlapping(address, end):
-            lo, hi = max(page.start, address), min(page.end, end)
-            new = data[lo - address:hi - address]
-            erase_page = False
-            if current is not None:
-                old = current[lo - address:hi - address]
-                if old == new and erase is not True:
-                    stats.bytes_skipped += hi - lo
-                    continue
-                if erase is None:
-                    blank = old.count(0xFF) == len(old)
-                    # Programming over written bytes is not safe on every flash: erase unless blank.
-                    erase_page = page.erasable and not blank
-                else:
-                    erase_page = bool(erase) and page.erasable
+        for page, lo, hi, held in decisions:
+            if held == "same":
+                stats.bytes_skipped += hi - lo
+                continue
+            if held is not None and erase is None:
+                # Programming over written bytes is not safe on every flash: erase unless blank.
+                erase_page = page.erasable and held != "blank"
+            elif erase is None:
+                erase_page = page.erasable
             else:
-                erase_page = page.erasable if erase is None else bool(erase) and page.erasable
+                erase_page = bool(erase) and page.erasable
             if runs and runs[-1][1] == lo:
                 runs[-1][1] = hi
                 if erase_page:
@@ -426,9 +430,25 @@ class ParticleDfuDevice:
                         "The device did not store what was sent. Try again; if it repeats, the flash may "
                         "be worn or protected.", EX_IOERR)
             stats.verified = True
-        elif current is not None and not stats.runs:
+        elif readable and erase is not True and not stats.runs:
             stats.verified = True      # everything was already there, compared byte for byte
         return stats
+
+    def _compare(self, alt: int, address: int, new: bytes) -> str:
+        """'same' (the flash holds ``new``), 'blank' (all 0xFF) or 'differs'."""
+        same = blank = True
+        # The first piece alone, then the rest in one read: a page to erase is known early,
+        # and a page that matches costs one extra request, not one per piece.
+        for lo, hi in ((0, COMPARE_STEP), (COMPARE_STEP, len(new))):
+            want = new[lo:hi]
+            if not want:
+                break
+            old = self.read(alt, address + lo, len(want))
+            same = same and old == want
+            blank = blank and old.count(0xFF) == len(old)
+            if not same and not blank:
+                return "differs"
+        return "same" if same else "blank"
 
     def _restore_outside(self, eng, page, keep: bytes, w_lo: int, w_hi: int) -> None:
         """Write back the non-blank bytes of an erased page that lie outside the new data."""

@@ -245,7 +245,7 @@ def test_drop_module_info_strips_the_prefix(sim, run, tmp_path, profile, device_
 # --- interruption -----------------------------------------------------------------------------
 
 def test_unplug_mid_flash_reports_where_and_how_to_resume(sim, run, tmp_path, profile, device_ids):
-    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "40"})
+    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "110"})
     app = build_module("argon", size=40000)
     f = tmp_path / "app.bin"
     f.write_bytes(app)
@@ -387,7 +387,7 @@ def test_smart_flash_cuts_modelled_flash_time(sim, run, tmp_path, profile):
 
 @pytest.mark.parametrize("knobs", [
     {"FAKE_STALL_AFTER": "30"}, {"FAKE_TIMEOUT_AFTER": "30"}, {"FAKE_WRITE_FAIL_STATUS": "3"},
-    {"FAKE_ERASE_FAIL_STATUS": "11"}, {"FAKE_STATUS_AFTER": "10@30"}, {"FAKE_UNPLUG_AFTER": "30"},
+    {"FAKE_ERASE_FAIL_STATUS": "11"}, {"FAKE_STATUS_AFTER": "10@30"}, {"FAKE_UNPLUG_AFTER": "110"},
 ])
 def test_every_usb_failure_mid_flash_is_reported_as_not_written(sim, run, tmp_path, profile, knobs):
     s = sim(profile("argon"), knobs=knobs)
@@ -404,7 +404,7 @@ def test_every_usb_failure_mid_flash_is_reported_as_not_written(sim, run, tmp_pa
 
 
 def test_failure_before_any_write_says_nothing_was_written(sim, run, tmp_path, profile):
-    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "12"})
+    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "110"})
     f = tmp_path / "app.bin"
     f.write_bytes(build_module("argon", size=40000))
     code, out, err = run("flash", "--usb", f)
