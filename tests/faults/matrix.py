@@ -65,6 +65,7 @@ class Outcome:
     files: dict                  # name -> bytes (files the command may have written), None = absent
     log: list
     ctx: "Context"
+    leftovers: list = field(default_factory=list)    # temporary files the command left behind
 
 
 @dataclass
@@ -112,11 +113,14 @@ def _environment(ctx: Context):
         os.environ.pop(var, None)
     os.environ.update({"HOME": str(ctx.home), "XDG_DATA_HOME": str(ctx.root / "data"),
                        "XDG_CACHE_HOME": str(ctx.root / "cache"), "PARTICLE_PY_SIM": str(ctx.sim),
-                       "PARTICLE_PY_DFU_UTIL_VERSION": "0.11"})
+                       "PARTICLE_PY_DFU_UTIL_VERSION": "0.11", "TMPDIR": str(ctx.root / "tmp")})
+    (ctx.root / "tmp").mkdir(exist_ok=True)
+    keep_tempdir, tempfile.tempdir = tempfile.tempdir, str(ctx.root / "tmp")
     os.chdir(ctx.work)
     try:
         yield
     finally:
+        tempfile.tempdir = keep_tempdir
         from particle_py import usb
         usb.release_simulator()
         os.chdir(keep_cwd)
@@ -212,10 +216,18 @@ def run_once(op: Operation, fault: Optional[Fault], step: int, base: Path) -> Ou
         code, out, err = run_command(ctx, op.argv(ctx))
         after = read_regions(ctx, regions)
         files = {p.name: p.read_bytes() for p in ctx.work.iterdir() if p.is_file()}
-        return Outcome(code, out, err, before, after, files, read_log(ctx.sim)[mark:], ctx)
+        return Outcome(code, out, err, before, after, files, read_log(ctx.sim)[mark:], ctx, _leftovers(ctx))
     finally:
         if cloud is not None:
             cloud.stop()
+
+
+def _leftovers(ctx: Context) -> list:
+    """Files in the temp folder, and half-written files (*.tmp, *.part) anywhere the tools write."""
+    found = [p for p in (ctx.root / "tmp").rglob("*") if p.is_file()]
+    for top in (ctx.work, ctx.home, ctx.root / "data", ctx.root / "cache"):
+        found += [p for p in top.rglob("*") if p.is_file() and p.suffix in (".tmp", ".part", ".partial")]
+    return [str(p.relative_to(ctx.root)) for p in found]
 
 
 def _start_cloud(ctx: Context):
@@ -263,6 +275,8 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
     """None if the run is truthful and safe, else why not."""
     if "Traceback" in o.err or "Traceback" in o.out or o.code < 0:
         return "traceback: " + o.err.strip().splitlines()[-1][:160]
+    if o.leftovers:
+        return "left behind: " + ", ".join(o.leftovers[:3])
     new = op.new(o.ctx, o)
     if kept(op, o):
         return None

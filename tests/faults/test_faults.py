@@ -197,3 +197,13 @@ def test_keys_send_cloud_refusals_say_what_to_do(base, status, hint):
     assert o.code == 1
     assert o.err.startswith("Error sending public key to server: Simulated cloud failure\n")
     assert hint in o.err
+
+
+def test_a_file_left_in_the_temp_folder_fails_the_run(base):
+    op = matrix.by_name("keys save")
+    o = matrix.run_once(op, None, 0, base)
+    assert o.leftovers == [] and matrix.judge(op, None, o) is None
+    (o.ctx.root / "tmp" / "key-abc").write_bytes(b"secret")
+    (o.ctx.work / "saved.der.tmp").write_bytes(b"half")
+    o.leftovers = matrix._leftovers(o.ctx)
+    assert matrix.judge(op, None, o) == "left behind: tmp/key-abc, work/saved.der.tmp"
