@@ -161,7 +161,17 @@ class DfuDevice:
         return _code_of(lambda: self.device.set_interface_altsetting(self.interface, alt))
 
     def reset(self) -> int:
-        return _code_of(self.device.reset)
+        return _code_of(self._reset_keeping_claim)
+
+    def _reset_keeping_claim(self) -> None:
+        """libusb_reset_device with the interface still claimed, as dfu-util calls it: libusb then
+        re-claims it and reports a device that re-enumerated as NOT_FOUND. pyusb's Device.reset()
+        releases the interface first, which hides that (and changes dfu-util 0.11's exit status)."""
+        ctx = getattr(self.device, "_ctx", None)
+        if ctx is None or getattr(ctx, "handle", None) is None:
+            self.device.reset()
+            return
+        ctx.backend.reset_device(ctx.handle)
 
 
 def _code_of(action) -> int:
