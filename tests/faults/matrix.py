@@ -248,9 +248,9 @@ def _start_cloud(ctx: Context):
 
 # --- judging a run ----------------------------------------------------------------------------
 
-_NEXT_STEP = re.compile(r"\b(try|run|check|make sure|press|hold|unplug|plug|reconnect|connect|use|"
-                        r"install|log ?in|put|flash|re-?run|to finish|to roll back|then|again|see|"
-                        r"claim|create|wait|restart|replace)\b", re.I)
+# words of an instruction: the message must tell the user what to do next
+_NEXT_STEP = re.compile(r"\b(try|run|check|make sure|press|hold|unplug|plug|reconnect|install|log ?in|"
+                        r"to finish|to roll back|again|wait|restart|claim|update|put the device)\b", re.I)
 
 
 # dfu-util's own documented behaviour, kept on purpose (docs/reliability.md): the run is judged
