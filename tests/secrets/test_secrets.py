@@ -351,3 +351,15 @@ def test_particle_v_announces_before_the_first_write_is_tried(tmp_path):
     code, out, err = matrix.run_command(ctx, ["particle", "-v", "flash", "--usb", "app.bin"])
     assert code != 0
     assert err.splitlines()[0] == "Writing 6000 bytes to Internal Flash (alt 0) at 0x080a0000-0x080a176f"
+
+
+def test_particle_v_after_the_command_works_as_forum_posts_type_it(tmp_path):
+    """`particle flash --usb app.bin -v`: particle-cli takes global flags anywhere."""
+    from particle_py.sim.state import create_state
+
+    ctx = matrix.new_context(tmp_path)
+    create_state(ctx.sim, [matrix.PHOTON_DFU], {})
+    matrix._setup_app(ctx)
+    code, out, err = matrix.run_command(ctx, ["particle", "flash", "--usb", "app.bin", "-v"])
+    assert code == 0, err
+    assert err.splitlines()[0] == "Writing 6000 bytes to Internal Flash (alt 0) at 0x080a0000-0x080a176f"

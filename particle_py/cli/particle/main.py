@@ -63,6 +63,21 @@ def build_app():
     return app
 
 
+GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """particle-cli takes its global flags anywhere (`particle flash --usb tinker -v`, as forum
+    posts type it); click only before the command, so move them there."""
+    if "--" in args:
+        cut = args.index("--")
+        head, tail = args[:cut], args[cut:]
+    else:
+        head, tail = args, []
+    flags = [a for a in head if a in GLOBAL_FLAGS]
+    return flags + [a for a in head if a not in GLOBAL_FLAGS] + tail
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     from particle_py.errors import ParticlePyError, report
 
@@ -70,7 +85,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         sys.modules["particle_py.ops.device"].announce_writes(None)
     app = build_app()
     try:
-        app(args=argv if argv is not None else sys.argv[1:], prog_name="particle", standalone_mode=False)
+        args = hoist_global_flags(list(argv if argv is not None else sys.argv[1:]))
+        app(args=args, prog_name="particle", standalone_mode=False)
     except ParticlePyError as err:
         return report(err)
     except SystemExit as exc:          # typer.Exit / click's exit
