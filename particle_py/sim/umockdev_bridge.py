@@ -251,7 +251,9 @@ def _make_handler_class():
                         pass
                 arg.resolve(0, 4).update(0, struct.pack("<I", 0))
                 return self._done(client)
-            if req == GETDRIVER:
+            if req in (GETDRIVER, IOCTL):
+                # no kernel driver is bound to the interface: libusb's detach-before-claim (it
+                # re-claims after every reset) must read ENODATA, or the reset fails NOT_FOUND
                 return self._done(client, -1, ENODATA)
             if req == CONNECTINFO:
                 arg.resolve(0, 8).update(0, struct.pack("<IB3x", int(self.dev.devnum), 0))
