@@ -77,3 +77,30 @@ def test_our_flash_switches_a_normal_mode_device_to_dfu(umockdev, tmp_path, monk
     from test_peers import device_memory
 
     assert device_memory(state, 0, 0x080A0000, len(app)) == app
+
+
+PLATFORMS = ["photon", "p1", "electron", "core", "argon", "boron", "p2"]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_our_flash_over_real_libusb_on_every_platform(platform, umockdev, tmp_path):
+    """`particle flash --usb app.bin` through the system libusb on each platform's simulated DFU
+    bootloader: success is printed and the user part holds the module byte for byte."""
+    import subprocess
+
+    from particle_py.platforms import by_name
+    from particle_py.sim.contents import build_module, default_start
+
+    plat = by_name(platform)
+    app = build_module(plat, size=6000, seed=len(platform))
+    (tmp_path / "app.bin").write_bytes(app)
+    state = tmp_path / "state"
+    env = dict(__import__("os").environ, HOME=str(tmp_path), PARTICLE_PY_LIBUSB="system")
+    proc = subprocess.run([str(umockdev), "--platform", platform, "--state", str(state),
+                           "--", str(Path(sys.executable).parent / "particle"), "flash", "--usb", "app.bin"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.endswith("Flash success!\n")
+    from test_peers import device_memory
+
+    assert device_memory(state, 0, default_start(plat, 5, 1, len(app)), len(app)) == app
