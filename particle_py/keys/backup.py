@@ -43,7 +43,6 @@ def write_secret_file(path, data: bytes, *, overwrite: bool = True) -> Path:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o600)
-            _restrict_to_owner(tmp)
             if not overwrite and path.exists():
                 raise FileExistsError(str(path))
             os.replace(tmp, path)
@@ -57,22 +56,6 @@ def write_secret_file(path, data: bytes, *, overwrite: bool = True) -> Path:
         raise ParticlePyError(f"Could not write {path}: {exc.strerror or exc}",
                               "Check that the folder exists and is writable, then run the command again.")
     return path
-
-
-def _restrict_to_owner(path) -> None:
-    """On Windows chmod cannot keep other users out: drop the inherited entries of the file's
-    ACL and grant the current user alone. Best effort: where icacls is missing or refuses, the
-    file keeps the folder's permissions (a user profile folder is private by default)."""
-    if os.name != "nt":
-        return
-    import getpass
-    import subprocess
-    user = os.environ.get("USERNAME") or getpass.getuser()
-    try:
-        subprocess.run(["icacls", str(path), "/inheritance:r", "/grant:r", f"{user}:F"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    except OSError:
-        pass
 
 
 def write_public_file(path, data: bytes) -> Path:
