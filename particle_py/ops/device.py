@@ -21,9 +21,9 @@ DFU_HELP = """!!! The device needs to be in DFU mode for this command.
 3) Release the MODE/SETUP button once the device begins to blink yellow."""
 
 REOPEN_POLL_MS = 500
-# Before writing, flash is compared in pieces of this size (the DFU transfer size of every
-# Particle bootloader), so a page that needs an erase is known after its first piece.
-COMPARE_STEP = 4096
+# Before writing, a page's first bytes are compared alone: a page that needs an erase (neither
+# the new bytes nor blank) is known after this much, without reading the rest of it.
+COMPARE_STEP = 256
 REOPEN_TIMEOUT_MS = 60_000
 RECONNECT_FAILED = "Unable to reconnect to the device. Try again or run particle update to repair the device"
 
