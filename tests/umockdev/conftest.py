@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,15 +14,8 @@ PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "parti
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def umockdev_missing() -> str | None:
-    """Why the umockdev tier cannot run here, or None when it can."""
-    if not shutil.which("umockdev-wrapper"):
-        return "umockdev-wrapper not installed (scripts/install-peers --apt)"
-    probe = subprocess.run(["/usr/bin/python3", "-c", "import gi; gi.require_version('UMockdev', '1.0')"],
-                           capture_output=True)
-    if probe.returncode:
-        return "/usr/bin/python3 cannot import gi/UMockdev (scripts/install-peers --apt)"
-    return None
+sys.path.insert(0, str(Path(__file__).parent))
+from differential import umockdev_missing  # noqa: E402  (one check, shared with the CLI run)
 
 
 def real_dfu_util_missing() -> str | None:

@@ -429,14 +429,22 @@ def differences(case: Case) -> list[str]:
     return compare(run_case(case, "real"), run_case(case, "ours"))
 
 
-def prerequisites_missing() -> str | None:
-    """Why this tier cannot run here (umockdev, gi for /usr/bin/python3, the real dfu-util, ours)."""
+def umockdev_missing() -> str | None:
+    """Why umockdev cannot show simulated devices here, or None when it can."""
     if not shutil.which("umockdev-wrapper"):
         return "umockdev-wrapper not installed (scripts/install-peers --apt)"
     probe = subprocess.run(["/usr/bin/python3", "-c", "import gi; gi.require_version('UMockdev', '1.0')"],
                            capture_output=True)
     if probe.returncode:
         return "/usr/bin/python3 cannot import gi/UMockdev (scripts/install-peers --apt)"
+    return None
+
+
+def prerequisites_missing() -> str | None:
+    """Why this tier cannot run here (umockdev, gi for /usr/bin/python3, the real dfu-util, ours)."""
+    missing = umockdev_missing()
+    if missing:
+        return missing
     if not os.access(REAL_DFU_UTIL, os.X_OK):
         return f"{REAL_DFU_UTIL} not installed (scripts/install-peers --apt)"
     if not Path(our_dfu_util()[0]).exists():
