@@ -195,7 +195,7 @@ def _server_slot(platform: Platform, protocol: str):
 
 
 def write_key_files(base: str, private_key) -> KeyFiles:
-    """<base>.pem, <base>.pub.pem, <base>.der as particle-cli's openssl chain names them.
+    """<base>.pem, <base>.pub.pem, <base>.der as particle-cli's OpenSSL chain names them.
 
     An existing private key file with other bytes is renamed aside, never overwritten.
     """

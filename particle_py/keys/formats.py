@@ -216,7 +216,7 @@ def generate(alg: str):
         from cryptography.hazmat.primitives.asymmetric import rsa
         while True:
             key = rsa.generate_private_key(public_exponent=65537, key_size=DEVICE_RSA_BITS)
-            # Keep to the sizes openssl's genrsa keys have on devices in the field (607-611 bytes);
+            # Keep to the sizes OpenSSL's genrsa keys have on devices in the field (607-611 bytes);
             # about one key in 500 has a short CRT integer and comes out smaller.
             if len(device_der(key)) in DEVICE_RSA_DER_SIZES:
                 return key
@@ -239,7 +239,7 @@ def device_der(private_key) -> bytes:
 
 
 def private_pem(private_key) -> bytes:
-    """The .pem particle-cli's openssl chain writes (traditional "RSA/EC PRIVATE KEY")."""
+    """The .pem particle-cli's OpenSSL chain writes (traditional "RSA/EC PRIVATE KEY")."""
     from cryptography.hazmat.primitives import serialization
     return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                      serialization.NoEncryption())

@@ -27,7 +27,7 @@ def build_app():
 
     app = typer.Typer(
         name="particle",
-        help="particle-py: Particle CLI commands for keys, flashing and USB, with no openssl or dfu-util needed.",
+        help="particle-py: Particle CLI commands for keys, flashing and USB, with no OpenSSL or dfu-util needed.",
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
