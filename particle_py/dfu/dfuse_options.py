@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import EX_USAGE, ParticlePyError
+from .. import cnum
 
-_C_SPACE = " \t\n\v\f\r"
 ALL_MODIFIERS = ("force", "leave", "unprotect", "mass-erase", "will-reset")
 
 
@@ -37,30 +37,8 @@ class DfuseOptions:
 
 def c_strtoul(text: str) -> tuple[int, int]:
     """strtoul(text, &end, 0) on LP64, truncated to unsigned int: (value, end index)."""
-    i = 0
-    while i < len(text) and text[i] in _C_SPACE:
-        i += 1
-    neg = False
-    if i < len(text) and text[i] in "+-":
-        neg = text[i] == "-"
-        i += 1
-    base = 10
-    if text[i:i + 1] == "0":
-        if text[i + 1:i + 2] in ("x", "X") and text[i + 2:i + 3] and text[i + 2] in "0123456789abcdefABCDEF":
-            base, i = 16, i + 2
-        else:
-            base = 8
-    digits = "0123456789abcdef"[:base]
-    start = i
-    while i < len(text) and text[i].lower() in digits:
-        i += 1
-    if i == start:
-        return 0, 0
-    value = int(text[start:i], base)
-    value = min(value, (1 << 64) - 1)
-    if neg:
-        value = (-value) & ((1 << 64) - 1)
-    return value & 0xFFFFFFFF, i
+    value, end = cnum.c_strtoul(text, 0)
+    return value & 0xFFFFFFFF, end
 
 
 def parse(text: str, *, modifiers: tuple[str, ...] = ALL_MODIFIERS, zero_is_absent: bool = False) -> DfuseOptions:
