@@ -4,18 +4,6 @@ import pytest
 from particle_py.errors import ParticlePyError
 
 
-def _stack_ready() -> bool:
-    try:
-        from particle_py import usb
-        from particle_py.dfu.engine import DfuDevice  # noqa: F401
-        return hasattr(usb, "find_devices")
-    except ImportError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _stack_ready(), reason="waiting for the USB transport to land")
-
-
 def dev():
     from particle_py.ops.device import open_particle_device
     return open_particle_device()

@@ -8,18 +8,6 @@ from particle_py.firmware.module import ModuleFlags, ModuleFunction as F
 from particle_py.platforms import by_name
 
 
-
-def _stack_ready() -> bool:
-    try:
-        from particle_py import usb
-        from particle_py.dfu.engine import DfuDevice  # noqa: F401
-        return hasattr(usb, "find_devices")
-    except ImportError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _stack_ready(), reason="waiting for the DFU engine / USB transport to land")
-
 PLATFORMS = ["photon", "p1", "electron", "core", "argon", "boron", "p2"]
 
 

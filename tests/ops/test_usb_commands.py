@@ -2,18 +2,6 @@
 import pytest
 
 
-def _stack_ready() -> bool:
-    try:
-        from particle_py import usb
-        from particle_py.dfu.engine import DfuDevice  # noqa: F401
-        return hasattr(usb, "find_devices")
-    except ImportError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _stack_ready(), reason="waiting for the USB transport to land")
-
-
 def test_list_shows_normal_and_dfu_devices(sim, run, profile, device_ids):
     sim(profile("argon", "normal"), profile("photon"))
     code, out, err = run("usb", "list")
