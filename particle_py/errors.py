@@ -3,11 +3,17 @@
 Operations raise ParticlePyError with what went wrong, what to do next and the
 exit status. Front ends catch it at their top level and call ``report``; nothing
 else prints errors.
+
+Signals are the other way work stops: ``particle_py.cli.runner`` turns SIGINT,
+SIGTERM and SIGHUP into ``Interrupted``, which code that writes to a device
+catches to say what the device now holds. ``deferred_interrupts`` marks the steps
+that must not be cut in half (one USB request and its status, a key write).
 """
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Optional, TextIO
+from typing import Iterator, Optional, TextIO
 
 # sysexits.h values, the vocabulary dfu-util uses
 EX_OK = 0
@@ -51,3 +57,76 @@ def report(err: ParticlePyError, stream: Optional[TextIO] = None, prefix: str = 
         stream.write(f"{err.hint}\n")
     stream.flush()
     return err.exit_code
+
+
+# --- interruption -----------------------------------------------------------------------------
+
+SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 13: "SIGPIPE", 15: "SIGTERM"}
+
+
+class Interrupted(BaseException):
+    """A signal asked the program to stop. A BaseException, like KeyboardInterrupt, so that
+    ``except Exception`` around a step does not swallow it; ``finally`` blocks still run.
+    ``exit_code`` is the shell's 128 + signal number (130 for SIGINT)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.name = SIGNAL_NAMES.get(signum, f"signal {signum}")
+
+    def __str__(self) -> str:
+        return f"Interrupted ({self.name})"
+
+
+_defer_depth = 0
+_pending: Optional[int] = None      # a signal that arrived while deferred
+_stopping = False                   # Interrupted was raised once: later signals do not cut cleanup short
+
+
+def signal_arrived(signum: int) -> None:
+    """Called by the front end's signal handler: raise Interrupted now, or at the end of the
+    deferred step in progress. Only the first signal interrupts: what runs after it (closing the
+    device, saving the simulator, putting a key back) must finish, or the report would lie."""
+    global _pending, _stopping
+    if _stopping:
+        return
+    if _defer_depth:
+        if _pending is None:
+            _pending = signum
+        return
+    _stopping = True
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """A step that must finish once started: a signal arriving inside it is raised after it."""
+    global _defer_depth, _pending, _stopping
+    _defer_depth += 1
+    try:
+        yield
+    finally:
+        _defer_depth -= 1
+    if not _defer_depth and _pending is not None and not _stopping:
+        signum, _pending = _pending, None
+        _stopping = True
+        raise Interrupted(signum)
+
+
+def interrupt_underway() -> bool:
+    """A signal was already taken (raised, or waiting for the end of a deferred step)."""
+    return _stopping or _pending is not None
+
+
+def stop_interrupting() -> None:
+    """The work is over: signals from now on change nothing (the process is about to exit)."""
+    global _stopping
+    _stopping = True
+
+
+def reset_interrupt_state() -> None:
+    """Forget an earlier interruption (a front end starts each run with a clean slate; tests run
+    many in one process)."""
+    global _defer_depth, _pending, _stopping
+    _defer_depth, _pending, _stopping = 0, None, False

@@ -17,7 +17,21 @@ from particle_py.errors import ParticlePyError
 
 app = typer.Typer(name="particle-sim", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Simulated Particle devices and cloud (state in --state or $PARTICLE_PY_SIM).",
+                  rich_markup_mode=None,      # plain help and errors, as `particle` prints them
                   context_settings={"help_option_names": ["-h", "--help"]})
+
+
+def _show_version(value: bool):
+    if value:
+        from particle_py import __version__
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.", is_eager=True,
+                                        callback=_show_version)):
+    pass
 
 STATE_HELP = "State folder (default: $PARTICLE_PY_SIM)."
 KEY_CHOICES = ("good", "corrupt", "missing", "pkcs8")
@@ -113,27 +127,24 @@ def button(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def cloud(ctx: typer.Context):
     """Serve the simulated cloud on loopback (see: particle-sim cloud --help)."""
+    from particle_py.errors import Interrupted
     from particle_py.sim import cloud as sim_cloud
-    raise typer.Exit(sim_cloud.main(list(ctx.args)))
+    try:
+        status = sim_cloud.main(list(ctx.args))
+    except Interrupted:
+        status = 0          # ^C or SIGTERM is how a server is stopped: a normal end
+    raise typer.Exit(status)
 
 
 def main(argv: Optional[list] = None) -> int:
-    from particle_py.errors import report
-    try:
-        app(args=argv if argv is not None else sys.argv[1:], prog_name="particle-sim", standalone_mode=False)
-    except ParticlePyError as err:
-        return report(err)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
-    except Exception as exc:
-        import click
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
-    return 0
+    """The `particle-sim` console script; returns the exit status (the error path is cli/runner.py)."""
+    from particle_py.cli import runner
+
+    def work():
+        # standalone mode: usage errors are printed by typer (exit 2), typer.Exit becomes SystemExit
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="particle-sim", standalone_mode=True)
+
+    return runner.run(work, prog="particle-sim", process=argv is None)
 
 
 if __name__ == "__main__":

@@ -195,7 +195,19 @@ def _libusb_version() -> str:
 
 
 def main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None, clock=None) -> int:
-    """Run dfu-util with ``argv`` (argv[0] = program name); return the exit status."""
+    """Run dfu-util with ``argv`` (argv[0] = program name); return the exit status.
+
+    Through the common runner (cli/runner.py), with dfu-util's own endings: a signal or a closed
+    stdout ends the console script by that signal, silently, as it ends the C program (after the
+    device is closed and the simulator saved); in-process callers get 128 + signal."""
+    from particle_py.cli import runner
+
+    process = argv is None and stdout is None
+    return runner.run(lambda: _main(argv, stdout=stdout, stderr=stderr, environ=environ, clock=clock),
+                      prog="dfu-util", process=process, posix_signal_death=True, interrupted_line=None)
+
+
+def _main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None, clock=None) -> int:
     argv = list(_console_argv() if argv is None else argv)
     stdout = stdout if stdout is not None else sys.stdout
     stderr = stderr if stderr is not None else sys.stderr
@@ -215,8 +227,6 @@ def main(argv: Optional[list] = None, *, stdout=None, stderr=None, environ=None,
             if _hints_wanted(environ, stderr):
                 run.print_hint()
             return done.code
-        except KeyboardInterrupt:
-            return 130          # like a C program killed by SIGINT: no traceback
         finally:
             run.close()
 

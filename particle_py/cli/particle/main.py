@@ -79,34 +79,15 @@ def hoist_global_flags(args: list[str]) -> list[str]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from particle_py.errors import ParticlePyError, report
+    """The `particle` console script; returns the exit status (see cli/runner.py for the error path)."""
+    from particle_py.cli import runner
 
-    if "particle_py.ops.device" in sys.modules:      # -v lasts one run (tests run many in a process)
-        sys.modules["particle_py.ops.device"].announce_writes(None)
-    app = build_app()
-    try:
+    def work():
+        if "particle_py.ops.device" in sys.modules:      # -v lasts one run (tests run many in a process)
+            sys.modules["particle_py.ops.device"].announce_writes(None)
         args = hoist_global_flags(list(argv if argv is not None else sys.argv[1:]))
-        app(args=args, prog_name="particle", standalone_mode=False)
-    except ParticlePyError as err:
-        return report(err)
-    except SystemExit as exc:          # typer.Exit / click's exit
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        sys.stderr.write("Interrupted.\n")
-        return 130
-    except Exception as exc:           # click usage errors and friends
-        import typer
-        try:
-            from click import ClickException
-        except ModuleNotFoundError:        # typer >= 0.26 vendors click as typer._click
-            from typer._click import ClickException
-        if isinstance(exc, typer.Exit):
-            return exc.exit_code
-        if isinstance(exc, ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, typer.Abort):
-            sys.stderr.write("Aborted!\n")
-            return 1
-        raise
-    return 0
+        # standalone mode: typer prints usage errors itself (exit 2) and turns typer.Exit into
+        # SystemExit; our errors and signals pass through to the runner
+        build_app()(args=args, prog_name="particle", standalone_mode=True)
+
+    return runner.run(work, prog="particle", process=argv is None)
