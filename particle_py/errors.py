@@ -75,8 +75,13 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signum
         self.name = SIGNAL_NAMES.get(signum, f"signal {signum}")
 
+    @property
+    def label(self) -> str:
+        """'Interrupted' for Ctrl-C (the user knows what they pressed), 'Interrupted (SIGTERM)' else."""
+        return "Interrupted" if self.signum == 2 else f"Interrupted ({self.name})"
+
     def __str__(self) -> str:
-        return f"Interrupted ({self.name})"
+        return self.label
 
 
 _defer_depth = 0

@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..errors import EX_IOERR, EX_PROTOCOL, EX_SOFTWARE, EX_USAGE, ParticlePyError, UsbError
+from ..errors import EX_IOERR, EX_PROTOCOL, EX_SOFTWARE, EX_USAGE, ParticlePyError, UsbError, deferred_interrupts
 from . import protocol as p
 from .layout import MemoryLayout
 
@@ -264,6 +264,9 @@ class Dfuse:
         self.last_erased_page = 1      # not page aligned: matches no page
 
     # --- special commands -------------------------------------------------------------------
+    # A request and the GETSTATUS polls that finish it are one step: a signal waits for its end,
+    # so an interrupted write leaves the device idle between blocks, never busy mid-request.
+    @deferred_interrupts()
     def special_command(self, address: int, command: str) -> None:
         if command == p.ERASE_PAGE:
             seg = self.layout.find(address) if self.layout else None
@@ -333,6 +336,7 @@ class Dfuse:
         self.special_command(0, p.READ_UNPROTECT)
 
     # --- data ------------------------------------------------------------------------------
+    @deferred_interrupts()
     def download_chunk(self, data: bytes, block: int = 2) -> int:
         """One DNLOAD and its GETSTATUS polling; the bytes sent, or -1 on a bad status."""
         try:
@@ -495,21 +499,22 @@ def dfu_download(dfu: DfuDevice, data: bytes, transfer_size: int, emit: Callable
     while sent < size:
         left = size - sent
         chunk = data[sent:sent + min(left, transfer_size)]
-        try:
-            dfu.download(block, chunk)
-        except TransferError as exc:
-            raise DfuError("dfu_download", exc.code, libusb_code=exc.code) from exc
-        block += 1
-        sent += len(chunk)
-        while True:
+        with deferred_interrupts():     # a block and its status polls: a signal waits for their end
             try:
-                status = dfu.get_status()
+                dfu.download(block, chunk)
             except TransferError as exc:
-                raise DfuError("dfu_download_status", exc.code, libusb_code=exc.code) from exc
-            if status.state in (p.DFU_DNLOAD_IDLE, p.DFU_ERROR):
-                break
-            dfu.sleep_ms(status.poll_timeout)
-            emit("dfu_poll_timeout", ms=status.poll_timeout)
+                raise DfuError("dfu_download", exc.code, libusb_code=exc.code) from exc
+            block += 1
+            sent += len(chunk)
+            while True:
+                try:
+                    status = dfu.get_status()
+                except TransferError as exc:
+                    raise DfuError("dfu_download_status", exc.code, libusb_code=exc.code) from exc
+                if status.state in (p.DFU_DNLOAD_IDLE, p.DFU_ERROR):
+                    break
+                dfu.sleep_ms(status.poll_timeout)
+                emit("dfu_poll_timeout", ms=status.poll_timeout)
         if status.status != p.STATUS_OK:
             emit("block_failed", status=status)
             raise DfuError("dfu_download_failed")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from particle_py.errors import ParticlePyError
+from particle_py.errors import Interrupted, ParticlePyError, deferred_interrupts
 from particle_py.keys import backup
 from particle_py.platforms import ELECTRON_TRANSPORT_SLOT, Platform, by_name, names
 
@@ -259,7 +259,20 @@ def _restore_hint(saved: backup.Backup) -> str:
 
 
 def _write_device_key(device, slot, der: bytes, saved: backup.Backup) -> None:
-    """Write a device key; on failure, put the saved key back when the device still answers."""
+    """Write a device key; on failure, put the saved key back when the device still answers.
+
+    The write, its check and any write-back are one step a signal cannot cut (it takes a moment):
+    the device ends with the old key or the new one, never neither. A signal that arrived during
+    the step is raised after it, marked ``key_written``."""
+    try:
+        with deferred_interrupts():
+            _write_or_restore(device, slot, der, saved)
+    except Interrupted as sig:
+        sig.key_written = True
+        raise
+
+
+def _write_or_restore(device, slot, der: bytes, saved: backup.Backup) -> None:
     try:
         write_verified(device, slot, der)
     except ParticlePyError as err:
@@ -350,6 +363,7 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
         device = open_device(device_id, say=say)
     except ParticlePyError as err:
         raise fail(err)
+    saved = None
     try:
         if info is None:
             path = _find_key_file(device.device_id, (".der", ".pem"))
@@ -368,6 +382,14 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
         return saved
     except ParticlePyError as err:
         raise fail(err)
+    except Interrupted as sig:
+        if getattr(sig, "key_written", False):
+            raise ParticlePyError(f"{sig.label} after the key was written: the device holds the key "
+                                  f"from {path} (written and read back).", _restore_hint(saved),
+                                  sig.exit_code) from None
+        kept = "The device still has its previous key" + (f" (saved to {saved.local})." if saved else ".")
+        raise ParticlePyError(f"{sig.label} before the key was written. {kept}",
+                              "Run the command again to load the key.", sig.exit_code) from None
     finally:
         _close(device)
 
@@ -400,20 +422,24 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
         data = read_slot(device, slot)
     except ParticlePyError as err:
         raise ParticlePyError(f"Error saving key from device: {err.message}", _with_retry_hint(err), err.exit_code)
+    except Interrupted as sig:
+        raise ParticlePyError(f"{sig.label} while reading the key: no file was written.",
+                              "The device was only read; nothing on it changed.", sig.exit_code) from None
     finally:
         _close(device)
-    out = backup.write_secret_file(target, data)
-    pub_path = Path(filename_no_ext(target) + ".pub.pem")
-    info = formats.parse_device_slot(data, slot.alg)
-    if info is None:
-        if force and pub_path.exists():
-            pub_path.unlink()
-        raise ParticlePyError("Unable to generate a public key from the key downloaded from the device. This "
-                              "usually means you had a corrupt key on the device.",
-                              f"The slot's raw bytes were saved to {out}. Run `particle keys doctor` to give the "
-                              f"device a new key.")
-    backup.write_public_file(pub_path, formats.public_pem(info.key))
-    say(f"Saved existing key to {out}")
+    with deferred_interrupts():         # the .der and its .pub.pem: both written, or the error says which
+        out = backup.write_secret_file(target, data)
+        pub_path = Path(filename_no_ext(target) + ".pub.pem")
+        info = formats.parse_device_slot(data, slot.alg)
+        if info is None:
+            if force and pub_path.exists():
+                pub_path.unlink()
+            raise ParticlePyError("Unable to generate a public key from the key downloaded from the device. This "
+                                  "usually means you had a corrupt key on the device.",
+                                  f"The slot's raw bytes were saved to {out}. Run `particle keys doctor` to give "
+                                  f"the device a new key.")
+        backup.write_public_file(pub_path, formats.public_pem(info.key))
+        say(f"Saved existing key to {out}")
     return out
 
 
@@ -509,7 +535,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
     except ParticlePyError as err:
         raise fail(err, nothing_changed)
     files = saved = None
-    written = False
+    written = sent = False
     try:
         _require_full_id(device)
         ident = device.device_id
@@ -538,6 +564,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
                 "\n".join(h for h in (err.hint,
                                       f"To finish: particle keys send {ident} {files.pub_pem}",
                                       f"To roll back instead: particle keys load {saved.local}") if h))
+        sent = True
         say("submitting public key succeeded!")
         try:
             device.reset(leave=True)
@@ -551,16 +578,26 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         if saved is not None:
             raise fail(err)         # _write_device_key already said whether the old key is back
         raise fail(err, nothing_changed)
-    except KeyboardInterrupt:
-        # Ctrl-C: say where things stand, as for any other interruption.
-        if written:
-            raise ParticlePyError("Interrupted. The new key is on the device; the cloud may not have it yet.",
+    except (KeyboardInterrupt, Interrupted) as sig:
+        # A signal: say where things stand, as for any other interruption. The key write itself
+        # cannot be cut (see _write_device_key): the device has the old key or the new one.
+        code, label = getattr(sig, "exit_code", 130), getattr(sig, "label", "Interrupted")
+        if sent:
+            raise ParticlePyError(f"{label} after the new key was written and the cloud has it.",
+                                  "Press the device's RESET button so it uses the new key.\n"
+                                  f"(The previous key is saved in {saved.local} and {saved.archive}.)",
+                                  code) from None
+        if written or getattr(sig, "key_written", False):
+            raise ParticlePyError(f"{label}. The new key is on the device; the cloud may not have "
+                                  "it yet.",
                                   f"To finish: particle keys send {ident} {files.pub_pem}\n"
-                                  f"To roll back instead: particle keys load {saved.local}", 130) from None
+                                  f"To roll back instead: particle keys load {saved.local}\n"
+                                  f"(a copy of the previous key is also in {saved.archive})", code) from None
         if saved is not None:
-            raise ParticlePyError("Interrupted while writing the key to the device.", _restore_hint(saved),
-                                  130) from None
-        raise ParticlePyError("Interrupted. " + nothing_changed, None, 130) from None
+            raise ParticlePyError(f"{label} before the new key was written: the device still has "
+                                  f"its previous key (saved to {saved.local}).",
+                                  "Run `particle keys doctor` again to give it a new key.", code) from None
+        raise ParticlePyError(f"{label}. " + nothing_changed, None, code) from None
     finally:
         _close(device)
 
@@ -637,11 +674,15 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         _report_aside(say, saved.moved_aside)
         say(f"Saved the previous server key to {saved.local} (a copy is kept in {saved.archive})")
         try:
-            write_verified(device, slot, blob)
+            with deferred_interrupts():     # a signal waits for the slot to be whole
+                write_verified(device, slot, blob)
         except ParticlePyError as err:
             raise ParticlePyError(f"{err.message}\nThe server key slot may be partly written.",
                                   f"Run the same `particle keys server` command again, or restore the previous "
                                   f"server key with: particle keys server {saved.local}")
+        except Interrupted as sig:
+            raise ParticlePyError(f"{sig.label} after the new server key was written and read back.",
+                                  f"The previous server key is saved in {saved.local}.", sig.exit_code) from None
         say("Okay!  New keys in place, your device will not restart.")
         return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from particle_py.errors import EX_IOERR, ParticlePyError, UsbError
+from particle_py.errors import EX_IOERR, Interrupted, ParticlePyError, UsbError
 from particle_py.platforms import Platform, by_usb
 
 DFU_HELP = """!!! The device needs to be in DFU mode for this command.
@@ -362,7 +362,7 @@ class ParticleDfuDevice:
                 compare = readable and erase is not True
                 held = self._compare(alt, lo, data[lo - address:hi - address]) if compare else None
                 decisions.append((page, lo, hi, held))
-        except ParticlePyError as err:
+        except (ParticlePyError, Interrupted) as err:
             err.nothing_written = True      # failed while comparing: the flash is as it was
             raise
 
@@ -419,7 +419,7 @@ class ParticleDfuDevice:
             for lo, length, _ in stats.runs:
                 try:
                     back = self.read(alt, lo, length)
-                except ParticlePyError as err:
+                except (ParticlePyError, Interrupted) as err:
                     err.unverified = True   # written, but the read-back failed
                     raise
                 want = data[lo - address:lo - address + length]
@@ -462,7 +462,7 @@ class ParticleDfuDevice:
         """Run one engine call; a USB failure carries the address the write had reached."""
         try:
             return fn()
-        except ParticlePyError as err:
+        except (ParticlePyError, Interrupted) as err:
             err.reached_address = address if address is not None else getattr(self, "_reached", None)
             raise
         except Exception as exc:                # pyusb errors the engine did not translate

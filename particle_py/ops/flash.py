@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from particle_py.errors import ParticlePyError
+from particle_py.errors import Interrupted, ParticlePyError
 from particle_py.firmware.module import FirmwareModule, ModuleFunction, parse
 from particle_py.platforms import Platform, by_id
 
@@ -332,7 +332,12 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
 
     emit = on_event or (lambda line: None)
     items = read_local_files(args)
-    device = open_particle_device(device_id, need_dfu=True, on_event=emit, platform_id=_wanted_platform(items))
+    given = ([device_id] if device_id else []) + list(args)
+    try:
+        device = open_particle_device(device_id, need_dfu=True, on_event=emit, platform_id=_wanted_platform(items))
+    except Interrupted as sig:
+        raise _stopped_before_writing(sig, given, factory=factory, force=force) from None
+    result = None
     try:
         sources = resolve_sources(items, device.platform)
         steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)
@@ -345,17 +350,25 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
             try:
                 stats = device.write(step.alt, step.address, step.data, erase=None, verify=do_verify,
                                      progress=progress, preserve=_shares_a_page(step, steps, device))
-            except ParticlePyError as err:
-                given = ([device_id] if device_id else []) + list(args)
+            except (ParticlePyError, Interrupted) as err:
                 raise _interrupted(err, step, result, given, factory=factory, force=force) from None
             result.bytes_skipped += getattr(stats, "bytes_skipped", 0) if stats else 0
             result.written.append(step)
         # Leave DFU so the new app runs: what particle-cli does after a user part. A Gen2
         # device that vanishes or answers dfuDNLOAD-IDLE here is normal; the bytes are verified.
         if not factory and any(s.function in (ModuleFunction.USER_PART, None) for s in steps):
-            device.reset(leave=True)
+            try:
+                device.reset(leave=True)
+            except Interrupted as sig:
+                raise ParticlePyError(f"{sig.label} after everything was written and verified.",
+                                      "The device holds the new firmware; it may still be in DFU mode (blinking "
+                                      "yellow): press its RESET button to start it.", sig.exit_code) from None
             result.left_dfu = True
         return result
+    except Interrupted as sig:          # between steps, or while planning: nothing half-written
+        if result is None or not result.written:
+            raise _stopped_before_writing(sig, given, factory=factory, force=force) from None
+        raise _interrupted(sig, None, result, given, factory=factory, force=force) from None
     finally:
         device.close()
 
@@ -371,26 +384,49 @@ def _shares_a_page(step: FlashStep, steps: list[FlashStep], device) -> bool:
                for o in steps)
 
 
-def _interrupted(err: ParticlePyError, step: FlashStep, result: FlashResult, args, *, factory, force):
+def _stopped_before_writing(sig: Interrupted, args, *, factory, force) -> ParticlePyError:
+    return ParticlePyError(f"{sig.label} before anything was written.",
+                           "The device holds what it held (it may be in DFU mode, blinking yellow). To flash, run:\n"
+                           "  " + resume_command(list(args), factory=factory, force=force), sig.exit_code)
+
+
+def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, factory, force):
+    """The error that says where a flash stopped (a USB fault or a signal): what each given file
+    is now on the device, and the command that finishes the job."""
+    signalled = isinstance(err, Interrupted)
     reached = getattr(err, "reached_address", None)
-    where = f" at 0x{reached:08x}" if reached is not None else ""
     done = ", ".join(s.source.basename for s in result.written)
     hint_lines = []
     if done:
-        hint_lines.append(f"Written and verified before the failure: {done}.")
-    span = f"0x{step.address:08x}-0x{step.address + len(step.data):08x}"
-    if getattr(err, "nothing_written", False):
-        hint_lines.append(f"Nothing of {step.source.basename} was written ({span} is as it was).")
-    elif getattr(err, "unverified", False):
-        hint_lines.append(f"{step.source.basename} was sent but could not be read back to check it ({span}); "
-                          "treat it as NOT written.")
-    else:
-        hint_lines.append(f"{step.source.basename} was NOT completely written ({span}); the device may not "
-                          "start until it is.")
-    if err.hint:
+        hint_lines.append(f"Written and verified before the {'interruption' if signalled else 'failure'}: {done}.")
+    if step is not None:
+        end = step.address + len(step.data)
+        span = f"0x{step.address:08x}-0x{end:08x}"
+        if getattr(err, "nothing_written", False):
+            hint_lines.append(f"Nothing of {step.source.basename} was written ({span} is as it was).")
+        elif getattr(err, "unverified", False) or (signalled and reached == end):
+            hint_lines.append(f"{step.source.basename} was sent but not read back to check it ({span}); "
+                              "treat it as NOT written.")
+        elif signalled and reached is not None:
+            hint_lines.append(f"{step.source.basename} was written only up to 0x{reached:08x} (of {span}); the "
+                              "device may not start until it is written whole.")
+        else:
+            hint_lines.append(f"{step.source.basename} was NOT completely written ({span}); the device may not "
+                              "start until it is.")
+    left = [s.source.basename for s in result.steps if s not in result.written and s is not step]
+    if left and signalled:
+        hint_lines.append(f"Not started: {', '.join(left)}.")
+    if not signalled and err.hint:
         hint_lines.append(err.hint)
-    hint_lines.append("Reconnect the device (put it in DFU mode if it does not switch by itself) and run:")
+    hint_lines.append(("To finish, run" if signalled else
+                       "Reconnect the device (put it in DFU mode if it does not switch by itself) and run") + ":")
     hint_lines.append("  " + resume_command(list(args), factory=factory, force=force))
+    if signalled:
+        where = f" at 0x{reached:08x}" if reached is not None and step is not None else ""
+        name = step.source.basename if step is not None else "the device"
+        message = f"Flashing {name} {err.label[0].lower()}{err.label[1:]}{where}."
+        return ParticlePyError(message, "\n".join(hint_lines), err.exit_code)
+    where = f" at 0x{reached:08x}" if reached is not None else ""
     cause = {-4: " (the device was disconnected)", -7: " (the device stopped answering)"}.get(
         getattr(err, "libusb_code", None), "")
     message = f"Flashing {step.source.basename} stopped{where}: {err.message}{cause}"

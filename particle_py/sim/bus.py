@@ -10,7 +10,10 @@ A PARTICLE_PY_SIM folder holds:
 
 Each read and each write holds an exclusive file lock, and files are replaced atomically, so
 two processes never see a torn state; the last writer wins (two programs driving the same
-simulated board at the same moment is not a case worth modelling).
+simulated board at the same moment is not a case worth modelling). SIGINT, SIGTERM and SIGHUP
+are held back (POSIX) while the lock's bookkeeping changes and while a save writes the folder:
+a Ctrl-C there would leave a lock taken by a descriptor nobody knows (the next lock in the same
+process then waits for ever) or flash files that disagree with state.json.
 Stdlib only.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import threading
 from typing import Optional
 
@@ -34,6 +38,21 @@ FIRST_DEVNUM = 5
 
 _held: dict = {}                 # lock file path -> (fd, depth): re-entrant within a process
 _held_guard = threading.RLock()
+_STOP_SIGNALS = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Deliver SIGINT/SIGTERM/SIGHUP only after the block (POSIX main thread; elsewhere as is)."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = mask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, before)
 
 
 def _acquire(fd: int) -> None:
@@ -69,16 +88,23 @@ def locked(state_dir: str):
     path = os.path.abspath(os.path.join(state_dir, LOCK_FILE))
     with _held_guard:
         if path in _held:
-            fd, depth = _held[path]
-            _held[path] = (fd, depth + 1)
+            with signals_held():
+                fd, depth = _held[path]
+                _held[path] = (fd, depth + 1)
         else:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            _acquire(fd)
-            _held[path] = (fd, 1)
+            try:
+                _acquire(fd)        # waiting for another process stays interruptible
+                _held[path] = (fd, 1)
+            except BaseException:   # interrupted while waiting or just after: the lock goes with fd
+                if _held.get(path, (None,))[0] == fd:
+                    del _held[path]
+                os.close(fd)
+                raise
     try:
         yield
     finally:
-        with _held_guard:
+        with _held_guard, signals_held():
             fd, depth = _held[path]
             if depth > 1:
                 _held[path] = (fd, depth - 1)
@@ -221,7 +247,7 @@ class SimBus:
         """Write devices, flash, knobs and the new log entries back to the folder."""
         if not self.state_dir:
             return
-        with locked(self.state_dir):
+        with signals_held(), locked(self.state_dir):
             devices = self.devices()
             for dev in devices:
                 dev.save_memories()

@@ -93,6 +93,7 @@ class SimDevice:
         self.flash_time_us = 0
         self.log: list = []
         self.transfers = 0
+        self.class_requests: dict = {}      # bRequest -> class requests seen (PAUSE_BEFORE counts them)
         self.gone = False
         self.second_device_due = False
         self.successor: Optional[str] = None
@@ -206,6 +207,11 @@ class SimDevice:
         return None
 
     def _transfer_faults(self, bmRequestType: int, bRequest: int) -> None:
+        if bmRequestType & 0x60 == 0x20:
+            seen = self.class_requests[bRequest] = self.class_requests.get(bRequest, 0) + 1
+            for knob, value in knobs_mod.active(self.knobs, "transfer"):
+                if knob.effect == "pause_before" and knobs_mod.status_at(value) == (bRequest, seen):
+                    self._pause_in_wall_time(value)
         for knob, value in knobs_mod.active(self.knobs, "transfer"):
             if knob.effect == "unplug_after" and self.transfers > value:
                 self.leave_bus(None)
@@ -223,6 +229,20 @@ class SimDevice:
                     raise _Stall()
                 if value == bRequest and knob.effect == "timeout_request":
                     raise SimUsbError(LIBUSB_ERROR_TIMEOUT)
+
+    def _pause_in_wall_time(self, label: str) -> None:
+        """PAUSE_BEFORE: hold this request until the ``paused`` file is gone (a test, having seen it
+        appear, sends a signal at an exactly known step, then removes it). At most 60 s."""
+        if not self.state_dir:
+            return
+        import time
+
+        path = os.path.join(self.state_dir, "paused")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(f"{label} pid={os.getpid()}\n")
+        deadline = time.monotonic() + 60
+        while os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _on_stall(self, bmRequestType: int) -> None:
         pass
