@@ -11,9 +11,11 @@ that must not be cut in half (one USB request and its status, a key write).
 """
 from __future__ import annotations
 
-import contextlib
 import sys
-from typing import Iterator, Optional, TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:       # typing costs milliseconds at start-up, before the signal handlers are in place
+    from typing import Optional, TextIO
 
 # sysexits.h values, the vocabulary dfu-util uses
 EX_OK = 0
@@ -104,19 +106,30 @@ def signal_arrived(signum: int) -> None:
     raise Interrupted(signum)
 
 
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """A step that must finish once started: a signal arriving inside it is raised after it."""
-    global _defer_depth, _pending, _stopping
-    _defer_depth += 1
-    try:
-        yield
-    finally:
+class deferred_interrupts:
+    """A step that must finish once started: a signal arriving inside it is raised after it.
+    A context manager (``with deferred_interrupts():``) or a decorator (``@deferred_interrupts()``).
+    A step that fails raises its own error; the signal then stays pending for the next step."""
+
+    def __enter__(self) -> None:
+        global _defer_depth
+        _defer_depth += 1
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        global _defer_depth, _pending, _stopping
         _defer_depth -= 1
-    if not _defer_depth and _pending is not None and not _stopping:
-        signum, _pending = _pending, None
-        _stopping = True
-        raise Interrupted(signum)
+        if exc_type is None and not _defer_depth and _pending is not None and not _stopping:
+            signum, _pending = _pending, None
+            _stopping = True
+            raise Interrupted(signum)
+        return False
+
+    def __call__(self, fn):
+        def deferring(*args, **kwargs):
+            with deferred_interrupts():
+                return fn(*args, **kwargs)
+        deferring.__name__, deferring.__doc__, deferring.__wrapped__ = fn.__name__, fn.__doc__, fn
+        return deferring
 
 
 def interrupt_underway() -> bool:

@@ -24,10 +24,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
-from typing import Callable, Optional
 
 from particle_py import errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:       # typing costs milliseconds before the handlers are in place
+    from typing import Callable, Optional
 
 DEBUG_ENV = "PARTICLE_PY_DEBUG"
 EX_SOFTWARE = 70
@@ -110,8 +112,6 @@ def _handler(signum, _frame):
 
 def _install_handlers() -> dict:
     """Our handler for SIGINT/SIGTERM/SIGHUP (main thread only); returns what was there before."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
     previous = {}
     for sig in HANDLED_SIGNALS:
         try:
@@ -136,14 +136,17 @@ def _restore_handlers(previous: dict) -> None:
 def _die_by(signum: int) -> None:
     """End the process the way a C program killed by ``signum`` ends (POSIX); a shell sees
     128 + signum and a parent sees the signal, exactly as for the real dfu-util."""
-    if os.name == "nt" or threading.current_thread() is not threading.main_thread():
+    if os.name == "nt":
         return
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:
             pass
-    signal.signal(signum, signal.SIG_DFL)
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+    except ValueError:          # not the main thread: leave the status to the caller
+        return
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
     os.kill(os.getpid(), signum)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from particle_py.errors import EX_IOERR, Interrupted, ParticlePyError, UsbError
+from particle_py.errors import EX_IOERR, Interrupted, ParticlePyError, UsbError, deferred_interrupts
 from particle_py.platforms import Platform, by_usb
 
 DFU_HELP = """!!! The device needs to be in DFU mode for this command.
@@ -545,12 +545,13 @@ class _AltSession:
         xfer = self.transfer_size
         for offset in range(0, len(data), xfer):
             chunk = data[offset:offset + xfer]
-            self.dfuse.set_address(address + offset)
-            sent = self.dfuse.download_chunk(chunk)
-            if sent != len(chunk):
-                raise DfuError("whole_chunk", sent, len(chunk))
-            if progress:
-                progress(offset + len(chunk))
+            with deferred_interrupts():     # a signal lands between chunks, with progress (the reached address) told
+                self.dfuse.set_address(address + offset)
+                sent = self.dfuse.download_chunk(chunk)
+                if sent != len(chunk):
+                    raise DfuError("whole_chunk", sent, len(chunk))
+                if progress:
+                    progress(offset + len(chunk))
 
     def upload(self, address: int, length: int) -> bytes:
         parts: list[bytes] = []

@@ -93,7 +93,8 @@ class SimDevice:
         self.flash_time_us = 0
         self.log: list = []
         self.transfers = 0
-        self.class_requests: dict = {}      # bRequest -> class requests seen (PAUSE_BEFORE counts them)
+        self.class_requests: dict = {}      # bRequest -> class requests seen (PAUSE_AFTER counts them)
+        self._pause_due = None
         self.gone = False
         self.second_device_due = False
         self.successor: Optional[str] = None
@@ -200,6 +201,8 @@ class SimDevice:
         finally:
             moved = len(data) if not bmRequestType & 0x80 else wLength
             self.device_time_us += usb_time_us(moved)
+        if self._pause_due is not None:
+            self._pause_in_wall_time(self._pause_due)
         if bmRequestType & 0x80:
             reply = bytes(reply or b"")[:wLength]
             entry["reply"] = reply.hex()
@@ -210,8 +213,8 @@ class SimDevice:
         if bmRequestType & 0x60 == 0x20:
             seen = self.class_requests[bRequest] = self.class_requests.get(bRequest, 0) + 1
             for knob, value in knobs_mod.active(self.knobs, "transfer"):
-                if knob.effect == "pause_before" and knobs_mod.status_at(value) == (bRequest, seen):
-                    self._pause_in_wall_time(value)
+                if knob.effect == "pause_after" and knobs_mod.status_at(value) == (bRequest, seen):
+                    self._pause_due = value
         for knob, value in knobs_mod.active(self.knobs, "transfer"):
             if knob.effect == "unplug_after" and self.transfers > value:
                 self.leave_bus(None)
@@ -231,18 +234,24 @@ class SimDevice:
                     raise SimUsbError(LIBUSB_ERROR_TIMEOUT)
 
     def _pause_in_wall_time(self, label: str) -> None:
-        """PAUSE_BEFORE: hold this request until the ``paused`` file is gone (a test, having seen it
-        appear, sends a signal at an exactly known step, then removes it). At most 60 s."""
+        """PAUSE_AFTER: the request was carried out; hold its completion until the ``paused`` file is
+        gone (a test, having seen it appear, sends a signal at an exactly known step, then removes
+        it; at most 60 s). Signals wait for the end, as on hardware, where a signal that arrives
+        during a USB transfer is handled when libusb returns."""
+        self._pause_due = None
         if not self.state_dir:
             return
         import time
 
+        from .bus import signals_held
+
         path = os.path.join(self.state_dir, "paused")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(f"{label} pid={os.getpid()}\n")
-        deadline = time.monotonic() + 60
-        while os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        with signals_held():
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(f"{label} pid={os.getpid()}\n")
+            deadline = time.monotonic() + 60
+            while os.path.exists(path) and time.monotonic() < deadline:
+                time.sleep(0.005)
 
     def _on_stall(self, bmRequestType: int) -> None:
         pass

@@ -93,9 +93,9 @@ KNOBS: tuple[Knob, ...] = (
     Knob("SECOND_DEVICE_AFTER", _int, "transfer", "second_device_after",
          "after that many control transfers a second board of the same platform (new id) is plugged in"),
     # signals at an exact step (tests/signals)
-    Knob("PAUSE_BEFORE", _status_at, "transfer", "pause_before",
-         "'R@K': the K-th class request with bRequest R (1 = DNLOAD, 2 = UPLOAD, 3 = GETSTATUS) waits, in "
-         "wall time, while the file 'paused' it writes in the state folder exists"),
+    Knob("PAUSE_AFTER", _status_at, "transfer", "pause_after",
+         "'R@K': once the K-th class request with bRequest R (1 = DNLOAD, 2 = UPLOAD, 3 = GETSTATUS) is carried "
+         "out, its transfer waits in wall time while the file 'paused' it writes in the state folder exists"),
     Knob("REENUM_NEW_PORT", _int, "reenumerate", "flag",
          "a device that re-enumerates comes back on a new port (a new path as well as a new devnum)"),
     Knob("REENUM_DELAY_MS", _int, "reenumerate", "value",

@@ -6,9 +6,11 @@ sub-app there. Modules import their heavy dependencies inside the commands, so
 """
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:       # typing costs milliseconds before the signal handlers are in place
+    from typing import Optional
 
 COMMAND_MODULES = (
     "keys",        # particle keys new|load|save|send|doctor|server|address|protocol
@@ -23,6 +25,8 @@ COMMAND_MODULES = (
 
 
 def build_app():
+    import importlib
+
     import typer
 
     app = typer.Typer(
