@@ -1,9 +1,12 @@
-"""Official Particle assets (server keys, Tinker apps), downloaded on demand and pinned.
+"""Official Particle assets (server keys, Tinker apps), pinned by SHA-256.
 
-The project carries no copies: ``fetch`` downloads ``<base>/<path>`` from particle-cli's
-repository at a fixed tag, checks the pinned SHA-256, and caches the file in the user's
-cache directory. ``PARTICLE_PY_ASSET_URL`` replaces the base URL (tests serve stand-ins on
-loopback). TLS certificates are always verified.
+Particle's two server public keys ship with the package (``particle_py/data/keys``, from
+particle-cli, Apache-2.0; see SOURCE.md there), so `particle keys server` never needs the
+network. Other assets (the Tinker apps: firmware binaries, which the project does not
+redistribute) are downloaded on demand: ``fetch`` downloads ``<base>/<path>`` from
+particle-cli's repository at a fixed tag, checks the pinned SHA-256, and caches the file in the
+user's cache directory. ``PARTICLE_PY_ASSET_URL`` replaces the base URL (tests serve stand-ins
+on loopback). TLS certificates are always verified.
 """
 from __future__ import annotations
 
@@ -17,6 +20,29 @@ DEFAULT_BASE_URL = "https://raw.githubusercontent.com/particle-iot/particle-cli/
 ENV_BASE_URL = "PARTICLE_PY_ASSET_URL"
 DOWNLOAD_TIMEOUT_S = 60
 MAX_ASSET_BYTES = 16 * 1024 * 1024
+
+# particle-cli repository path -> file under particle_py/data (shipped in the wheel)
+PACKAGED = {
+    "assets/keys/rsa.pub.der": "keys/rsa.pub.der",
+    "assets/keys/ec.pub.der": "keys/ec.pub.der",
+}
+
+
+def data_path(name: str) -> Path:
+    """A file shipped in particle_py/data (server keys, the udev rules)."""
+    return Path(__file__).resolve().parent / "data" / name
+
+
+def packaged(path: str, sha256: str) -> bytes | None:
+    """The shipped copy of ``path`` when there is one and it matches ``sha256``, else None."""
+    name = PACKAGED.get(path.strip("/"))
+    if name is None:
+        return None
+    try:
+        data = data_path(name).read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256.lower() else None
 
 
 def base_url() -> str:
@@ -61,6 +87,9 @@ def fetch(path: str, sha256: str) -> bytes:
     """The asset's bytes, from the cache or downloaded; ParticlePyError if it cannot be had
     or does not match ``sha256``."""
     sha256 = sha256.lower()
+    shipped = packaged(path, sha256)
+    if shipped is not None:
+        return shipped
     cached = _cache_path(path, sha256)
     try:
         data = cached.read_bytes()

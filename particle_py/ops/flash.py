@@ -333,13 +333,24 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     emit = on_event or (lambda line: None)
     items = read_local_files(args)
     given = ([device_id] if device_id else []) + list(args)
+    sources = None
+    if any(data is None for _arg, data in items):
+        # Known-app names are downloaded while the device still runs its own firmware: a failed
+        # download must leave it as it was, not stranded in DFU mode.
+        probe = open_particle_device(device_id, need_dfu=False, platform_id=_wanted_platform(items))
+        try:
+            platform = probe.platform
+        finally:
+            probe.close()
+        sources = resolve_sources(items, platform)
     try:
         device = open_particle_device(device_id, need_dfu=True, on_event=emit, platform_id=_wanted_platform(items))
     except Interrupted as sig:
         raise _stopped_before_writing(sig, given, factory=factory, force=force) from None
     result = None
     try:
-        sources = resolve_sources(items, device.platform)
+        if sources is None or device.platform is not platform:
+            sources = resolve_sources(items, device.platform)
         steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)
         result = FlashResult(steps)
         emit(f"Flashing {device.platform.name} device {device.device_id}")

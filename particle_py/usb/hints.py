@@ -1,7 +1,8 @@
 """What to tell a user when USB access fails: the cause and the fix, per system.
 
 Pure text; front ends print it (through ParticlePyError hints). Sources: particle-cli's
-50-particle.rules and its permission prompt (particle-cli.md 8.4), users' reports of
+permission prompt (particle-cli.md 8.4; our rules file grants uaccess instead of its
+MODE="0666"), Zadig's WinUSB steps, users' reports of
 foreign DFU devices in the way (compat/forum 024, 038, 045).
 """
 from __future__ import annotations
@@ -10,12 +11,10 @@ import sys
 from typing import Optional
 
 UDEV_RULES_PATH = "/etc/udev/rules.d/50-particle.rules"
-UDEV_RULES = (
-    'SUBSYSTEMS=="usb", ATTRS{idVendor}=="1d50", ATTRS{idProduct}=="607[df]", GROUP="plugdev", '
-    'MODE="0666", ENV{ID_MM_DEVICE_IGNORE}="1"\n'
-    'SUBSYSTEMS=="usb", ATTRS{idVendor}=="2b04", ATTRS{idProduct}=="[cd]0??", GROUP="plugdev", '
-    'MODE="0666", ENV{ID_MM_DEVICE_IGNORE}="1"\n'
-)
+# The gist of particle_py/data/50-particle.rules (which `particle usb configure` installs):
+# access for the user at the computer (uaccess), never a world-writable device node.
+UDEV_RULE_EXAMPLE = ('SUBSYSTEMS=="usb", ATTRS{idVendor}=="2b04", ATTRS{idProduct}=="[cd]0??", '
+                     'TAG+="uaccess", GROUP="plugdev", MODE="0660"')
 
 # Non-Particle devices that show up as DFU devices and confuse "which device?" questions.
 FOREIGN_DFU_DEVICES = (
@@ -35,13 +34,12 @@ ERROR_NOT_SUPPORTED = -12
 def linux_permission_hint() -> str:
     return (
         "You are missing the permissions to access USB devices without root.\n"
-        f"Install this udev rules file as {UDEV_RULES_PATH}:\n\n"
-        f"{UDEV_RULES}\n"
-        "for example:\n"
-        f"  sudo tee {UDEV_RULES_PATH} <<'EOF'\n{UDEV_RULES}EOF\n"
-        "  sudo udevadm control --reload-rules && sudo udevadm trigger\n"
-        "then physically unplug and reconnect your Particle devices and try again\n"
-        "(and make sure your user is in the plugdev group: sudo usermod -aG plugdev $USER)."
+        "Run `particle usb configure`: it installs the udev rules file shipped with particle-py as\n"
+        f"{UDEV_RULES_PATH}, giving the user logged in at this computer access to Particle\n"
+        f"devices (rules like: {UDEV_RULE_EXAMPLE}).\n"
+        "Then: sudo udevadm control --reload-rules && sudo udevadm trigger\n"
+        "and physically unplug and reconnect your Particle devices and try again\n"
+        "(over ssh, also add your user to the plugdev group: sudo usermod -aG plugdev $USER)."
     )
 
 

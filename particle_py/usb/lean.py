@@ -17,15 +17,22 @@ from typing import Optional
 DFU_CLASS, DFU_SUBCLASS = 0xFE, 0x01
 
 
-def bundled_libusb_path() -> Optional[str]:
+# the file name libusb-package gives the library, per sys.platform (anything else: the .so)
+LIBRARY_NAMES = {"darwin": "libusb-1.0.dylib", "win32": "libusb-1.0.dll", "cygwin": "libusb-1.0.dll"}
+
+
+def library_name(platform: Optional[str] = None) -> str:
+    return LIBRARY_NAMES.get(platform or sys.platform, "libusb-1.0.so")
+
+
+def bundled_libusb_path(platform: Optional[str] = None) -> Optional[str]:
     """libusb-package's library file, found without running libusb_package's __init__."""
     import importlib.util
 
     spec = importlib.util.find_spec("libusb_package")
     if spec is None or not spec.origin:
         return None
-    names = {"darwin": "libusb-1.0.dylib", "win32": "libusb-1.0.dll"}
-    path = os.path.join(os.path.dirname(spec.origin), names.get(sys.platform, "libusb-1.0.so"))
+    path = os.path.join(os.path.dirname(spec.origin), library_name(platform))
     return path if os.path.isfile(path) else None
 
 

@@ -1,4 +1,10 @@
+import sys
+from pathlib import Path
+
 import pytest
+
+# The bench is a development tool (tools/bench.py), not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 import sys
 from pathlib import Path
 
-from particle_py import bench
+import bench                 # tools/bench.py (tests/bench/conftest.py puts it on the path)
 
 
 def no_peers() -> bench.Tools:

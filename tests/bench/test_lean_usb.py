@@ -65,3 +65,18 @@ def test_dfu_util_list_finds_what_the_real_one_finds(profile):
     found = [[line for line in p.stdout.splitlines() if line.startswith("Found")] for p in (ours, theirs)]
     assert found[0] == found[1]
     assert bool(found[0]) == (profile == "runtime")
+
+
+@pytest.mark.parametrize("platform, name", [("linux", "libusb-1.0.so"), ("darwin", "libusb-1.0.dylib"),
+                                            ("win32", "libusb-1.0.dll"), ("cygwin", "libusb-1.0.dll"),
+                                            ("freebsd14", "libusb-1.0.so")])
+def test_the_library_file_name_per_system(platform, name):
+    assert lean.library_name(platform) == name
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux wheel's library file")
+def test_another_systems_library_is_not_there_so_pyusb_decides():
+    # On Linux the wheel holds the .so: asking for the macOS or Windows file finds nothing,
+    # which sends the caller down the full pyusb path rather than loading a wrong file.
+    assert lean.bundled_libusb_path("darwin") is None and lean.bundled_libusb_path("win32") is None
+    assert lean.bundled_libusb_path("linux") == lean.bundled_libusb_path()

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from particle_py import bench
+import bench                 # tools/bench.py (tests/bench/conftest.py puts it on the path)
 from particle_py.sim.state import create_state
 
 PHOTON = "photon:real=1"

@@ -77,3 +77,18 @@ def test_known_apps_table():
     assert known_apps.find("photon", "tinker-usb-debugging") is None
     assert known_apps.APP_NAMES == {"tinker", "tinker-usb-debugging"}
     assert all(len(a.sha256) == 64 for a in known_apps.KNOWN_APPS)
+
+
+def test_the_official_server_keys_ship_with_the_package_and_match_their_pins(monkeypatch):
+    from particle_py.keys.flows import DEFAULT_SERVER_KEYS
+
+    monkeypatch.setenv("PARTICLE_PY_ASSET_URL", "http://127.0.0.1:9/nothing-listens-here")
+    sizes = {"tcp": 512, "udp": 320}
+    for protocol, (path, sha) in DEFAULT_SERVER_KEYS.items():
+        data = assets.fetch(path, sha)
+        assert len(data) == sizes[protocol] and hashlib.sha256(data).hexdigest() == sha
+        assert assets.packaged(path, sha) == data
+        assert assets.packaged(path, "0" * 64) is None       # another pin is not answered from the package
+    source = assets.data_path("keys/SOURCE.md").read_text()
+    assert "Apache License 2.0" in source and all(sha in source for _p, sha in DEFAULT_SERVER_KEYS.values())
+    assert "Apache License" in assets.data_path("keys/LICENSE-particle-cli").read_text()[:200]

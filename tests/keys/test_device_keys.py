@@ -262,6 +262,31 @@ def test_keys_server_default_key_and_address(sim, particle, asset_server, platfo
     assert particle("keys", "address") == (0, f"\n{expected}\n", "")
 
 
+@pytest.fixture
+def no_network(monkeypatch):
+    """Downloads go to a loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("PARTICLE_PY_ASSET_URL", f"http://127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("platform", ["photon", "electron", "argon"])
+def test_keys_server_needs_no_network_the_official_keys_are_shipped(sim, particle, no_network, platform):
+    s = sim(platform)
+    slot = server_slot(platform)
+    code, out, err = particle("keys", "server")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Okay!  New keys in place, your device will not restart."
+    official = flows.DEFAULT_SERVER_KEYS[by_name(platform).default_protocol]
+    blob = s.peek(slot)[:{"rsa": 512, "ec": 320}[slot.alg]]
+    assert hashlib.sha256(blob).hexdigest() == official[1]
+    expected = "tcp://device.spark.io:5683" if slot.alg == "rsa" else "udp://$id.udp.particle.io:5684"
+    assert particle("keys", "address") == (0, f"\n{expected}\n", "")
+
+
 def test_keys_server_with_host_and_port_from_a_pem_file(sim, particle):
     s = sim("photon")
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -411,3 +411,21 @@ def test_leading_device_id_picks_the_device(sim, run, tmp_path, profile, device_
     assert s.peek(0, 0xB4000, len(app), index=1) == app
     code, _, err = run("flash", "--usb", "ffff0000", tmp_path / "b.bin")
     assert code == 1 and err.splitlines()[0] == "Device not found: ffff0000"
+
+
+def test_failed_known_app_download_leaves_the_device_running(sim, run, tmp_path, monkeypatch, profile):
+    """No network: the Tinker download fails before the device is switched to DFU mode."""
+    import socket
+
+    with socket.socket() as closed:            # a loopback port that nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("PARTICLE_PY_ASSET_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    s = sim(profile("argon", "normal"))
+    before = [(d.vid, d.pid) for d in s.devices()]
+    code, out, err = run("flash", "--usb", "tinker")
+    assert code == 1
+    assert err.startswith(f"Could not download http://127.0.0.1:{port}/assets/knownApps/argon/tinker/")
+    assert "Switching device to DFU mode" not in out
+    assert [(d.vid, d.pid) for d in s.devices()] == before == [(0x2B04, 0xC00C)]

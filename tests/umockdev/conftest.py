@@ -15,6 +15,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(ROOT / "tools"))          # the umockdev bridge (a development tool)
 from differential import umockdev_missing  # noqa: E402  (one check, shared with the CLI run)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from particle_py.sim import umockdev_bridge as bridge
+import umockdev_bridge as bridge     # tools/ (tests/umockdev/conftest.py puts it on the path)
 
 NAME = st.from_regex(r"[a-z][a-z0-9]{0,8}(-normal)?", fullmatch=True)
 OPTION = st.tuples(st.from_regex(r"[a-z]{1,6}", fullmatch=True), st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True))

@@ -2,15 +2,6 @@
 from particle_py.usb import hints
 
 
-def test_linux_permission_denied_prints_the_udev_rule_and_how_to_install_it():
-    text = hints.hint_for_error(-3, 0x2B04, 0xD006, platform="linux")
-    assert 'ATTRS{idVendor}=="2b04", ATTRS{idProduct}=="[cd]0??", GROUP="plugdev", MODE="0666"' in text
-    assert 'ATTRS{idVendor}=="1d50", ATTRS{idProduct}=="607[df]"' in text
-    assert "/etc/udev/rules.d/50-particle.rules" in text
-    assert "sudo udevadm control --reload-rules" in text
-    assert "unplug and reconnect" in text
-
-
 def test_windows_not_supported_or_access_points_at_winusb():
     for code in (-12, -3, -5):
         text = hints.hint_for_error(code, 0x2B04, 0xD006, platform="win32")

@@ -1,4 +1,4 @@
-"""`particle usb list|dfu|reset|start-listening`."""
+"""`particle usb list|dfu|reset|start-listening|configure`."""
 from __future__ import annotations
 
 from typing import Optional
@@ -45,5 +45,11 @@ def register(app) -> None:
 
         do_listen(device)
         typer.echo("Done.")
+
+    @usb_app.command("configure", help="Update the system USB configuration (udev rules on Linux)")
+    def configure():
+        from particle_py.ops.host_setup import configure as do_configure
+
+        do_configure(say=typer.echo)
 
     app.add_typer(usb_app, name="usb")
