@@ -425,7 +425,7 @@ def _looks_like_id(text: str) -> bool:
 
 def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, product_id: Optional[int] = None,
          say: Say = _quiet, settings=None) -> dict:
-    from particle_py.cloud.api import ApiClient
+    from particle_py.cloud.api import client_from_config
     from particle_py.cloud.config import Settings
     from particle_py.keys import formats
 
@@ -458,7 +458,7 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
         raise fail(ParticlePyError(f"Couldn't find {wanted}",
                                    "Give the key file: particle keys send <deviceID> <file.pub.pem or .der>"))
     info = formats.parse_key(_read_file(path), str(path))
-    api = ApiClient(settings.api_url, settings.access_token)
+    api = client_from_config(settings)
     try:
         api.require_fresh_token()
         say(f"attempting to add a new public key for device {device_id}")
@@ -480,7 +480,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
     the new key is written, it stays on the device (its files are on disk) and
     the error says how to finish (`keys send`) or roll back (`keys load <backup>`).
     """
-    from particle_py.cloud.api import ApiClient, not_logged_in
+    from particle_py.cloud.api import client_from_config, not_logged_in
     from particle_py.cloud.config import Settings
     from particle_py.keys import formats
 
@@ -495,7 +495,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         if len(device_id) < 24:
             say(SHORT_ID_WARNING)
     settings = settings or Settings()
-    api = ApiClient(settings.api_url, settings.access_token)
+    api = client_from_config(settings)
     nothing_changed = "Nothing was changed on the device."
     try:
         if not settings.access_token:
