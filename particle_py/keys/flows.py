@@ -81,22 +81,9 @@ def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, say: 
         text = kwargs.get("message") or (args[0] if args and isinstance(args[0], str) else None)
         if text:
             say(text)
-    try:
-        return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
-    except ParticlePyError as err:
-        if not device_id or not err.message.startswith("Device not found"):
-            raise
-        # A Core in DFU mode does not show its id (its USB serial is not the device id): when the one
-        # device attached is such a device, it is the one the user means, as particle-cli assumes.
-        try:
-            device = open_particle_device(None, need_dfu=need_dfu, on_event=on_event)
-        except ParticlePyError:
-            raise err from None
-        if device.platform.dfu_serial_is_device_id and is_full_id(device.device_id):
-            _close(device)
-            raise err from None
-        device.device_id = device_id.lower()
-        return device
+    # The target is resolved before any device changes mode (ops.device.resolve_target): a
+    # mistyped id or a name changes nothing; a Core in DFU mode (no id over USB) is taken as meant.
+    return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
 
 
 def is_full_id(text: Optional[str]) -> bool:
@@ -227,10 +214,22 @@ def _find_key_file(filename: str, extra_suffixes=(".der",)) -> Optional[Path]:
 
 
 def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ParticlePyError(f"Could not read {path}: {exc.strerror or exc}")
+    from particle_py.firmware.classify import KEY_FILE_MAX, read_input_file
+
+    return read_input_file(path, KEY_FILE_MAX, "key file")
+
+
+def _require_server_public_key(filename: str) -> None:
+    """Refuse anything but a public key for the server-key slot, before any device is touched:
+    a device's private key there (a common mix-up) stops the device reaching the cloud."""
+    from particle_py.firmware.classify import classify
+
+    kind = classify(_read_file(Path(filename)))
+    if kind.kind != "public-key":
+        raise ParticlePyError(f"{filename} is {kind}; `keys server` needs the server's public key (DER or PEM).",
+                              "Nothing was changed on the device. Run `particle keys server` without a file for "
+                              "the Particle cloud's key, or give your own cloud's public key. A device's private "
+                              "key goes to the device with `particle keys load`.")
 
 
 def _backup_device_key(device, slot, name: str, say: Say) -> backup.Backup:
@@ -613,6 +612,8 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
     if filename and not os.path.isfile(filename):
         raise ParticlePyError("Please specify a server key in DER format.",
                               f"{filename} does not exist. Give the server's public key (DER or PEM).")
+    if filename:
+        _require_server_public_key(filename)
     if device_type:
         platform = _resolve_device_type(device_type)
         proto = (protocol or platform.default_protocol).lower()
