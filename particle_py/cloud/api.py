@@ -53,31 +53,55 @@ def token_invalid() -> ApiError:
 
 
 def _body_message(body: dict) -> Optional[str]:
+    from particle_py.cloud.http import printable
+
     for key in ("error_description", "info", "error"):
         value = body.get(key)
         if isinstance(value, str) and value:
             if key == "error" and value == "invalid_token":
                 continue
-            return value
+            return printable(value, 300)
     errors = body.get("errors")
     if isinstance(errors, list) and errors:
         parts = [e if isinstance(e, str) else (e.get("message") or json.dumps(e)) if isinstance(e, dict) else str(e)
-                 for e in errors]
-        return "\n".join(parts)
+                 for e in errors[:5]]
+        return printable("; ".join(p if isinstance(p, str) else json.dumps(p) for p in parts), 300)
     return None
 
 
+def _wrong_shape(url: str, status: int, raw: bytes, expected: str, source: str, why: str = "") -> ApiError:
+    from particle_py.cloud.http import describe_body, printable
+
+    what = f", which is not JSON ({why}), expected {expected}" if why else f", not {expected}"
+    return ApiError(f"The Particle cloud at {printable(url, 200)} answered HTTP {status} with "
+                    f"{describe_body(raw)}{what}.",
+                    f"Check the apiUrl in {source} and any proxy (a network sign-in page can answer like "
+                    f"this), then run the command again (it is safe to repeat).", status, {})
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8"
+    text = str(exc)
+    return text if text.startswith(("larger", "nested")) else "malformed"
+
+
 class ApiClient:
-    def __init__(self, api_url: str, token: Optional[str] = None, timeout: float = 30.0):
+    def __init__(self, api_url: str, token: Optional[str] = None, timeout: float = 30.0, *,
+                 source: str = "your particle config", proxy_url: Optional[str] = None):
         self.api_url = api_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.source = source              # where apiUrl came from, for messages
+        self.proxy_url = proxy_url
 
     # --- plumbing -----------------------------------------------------------------------
-    def request(self, method: str, path: str, form: Optional[dict] = None, *, auth: str = "bearer") -> dict:
-        """Send a request; return the JSON body of a 2xx answer, raise ApiError otherwise."""
+    def exchange(self, method: str, path: str, form: Optional[dict] = None, *, auth: str = "bearer"):
+        """Send a request; return (status, url, raw body) of a 2xx answer, raise ApiError otherwise."""
         from particle_py import __version__
+        from particle_py.cloud.http import check_api_url, exchange
 
+        check_api_url(self.api_url, self.source)
         url = self.api_url + path
         data = None
         headers = {"Accept": "application/json", "User-Agent": f"particle-py/{__version__}"}
@@ -92,39 +116,27 @@ class ApiClient:
             import base64
             pair = base64.b64encode(("%s:%s" % OAUTH_CLIENT).encode()).decode()
             headers["Authorization"] = f"Basic {pair}"
-        req = urllib.request.Request(url, data=data, headers=headers, method=method)
-        import http.client
+        reply = exchange(method, url, headers=headers, data=data, timeout=self.timeout,
+                         proxy_url=self.proxy_url, source=self.source, base=self.api_url)
+        if not 200 <= reply.status < 300:
+            raise self._http_error(reply.status, self._json(reply.body))
+        return reply.status, reply.url, reply.body
 
-        try:
-            # The default opener verifies TLS certificates and honours the *_proxy env vars.
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                body = self._json(resp.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                raw = exc.read() if exc.fp else b""
-            except (OSError, http.client.HTTPException):
-                raw = b""
-            raise self._http_error(exc.code, self._json(raw))
-        except urllib.error.URLError as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ApiError(f"Could not reach the Particle cloud at {self.api_url}: {reason}",
-                           "Check that your computer is online (and the apiUrl in your particle config), "
-                           "then run the command again.", 0)
-        except (TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
-            reason = str(exc) or type(exc).__name__
-            raise ApiError(f"Could not reach the Particle cloud at {self.api_url}: {reason}",
-                           "Check that your computer is online, then run the command again.", 0)
-        if NOT_JSON in body:
-            raise ApiError(f"The Particle cloud at {self.api_url} sent an answer that is not JSON.",
-                           "Check the apiUrl in your particle config and any proxy, then run the command again "
-                           "(it is safe to repeat).", 200, {})
-        return body
+    def request(self, method: str, path: str, form: Optional[dict] = None, *, auth: str = "bearer",
+                empty_ok: bool = False) -> dict:
+        """Send a request; return the JSON object of a 2xx answer, raise ApiError otherwise."""
+        status, url, raw = self.exchange(method, path, form, auth=auth)
+        if empty_ok and not raw.strip():
+            return {}
+        return self._object(status, url, raw, "a JSON object")
 
     @staticmethod
     def _json(raw: bytes) -> dict:
+        from particle_py.cloud.http import parse_json
+
         try:
-            value = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-        except ValueError:          # UnicodeDecodeError included
+            value = parse_json(raw) if raw.strip() else {}
+        except ValueError:          # UnicodeDecodeError, too deep, too big included
             return {NOT_JSON: True}
         return value if isinstance(value, dict) else {"data": value}
 
@@ -156,14 +168,41 @@ class ApiClient:
     # --- endpoints ----------------------------------------------------------------------
     def provision_key(self, device_id: str, public_pem: str, algorithm: str,
                       product_id: Optional[int] = None) -> dict:
-        """POST /v1/provisioning/<id>: tell the cloud the device's new public key."""
+        """POST /v1/provisioning/<id>: tell the cloud the device's new public key.
+
+        Success is a 2xx JSON object that says so: ``"ok": true``, or no ``ok`` but the device's
+        ``id``, and no ``error``. spark-server (the old local cloud) answers the text ``Success!``."""
         form = {"deviceID": device_id, "publicKey": public_pem, "order": f"manual_{int(time.time() * 1000)}",
                 "filename": "cli", "algorithm": algorithm,
                 "product_id": None if product_id is None else str(product_id)}
-        body = self.request("POST", f"/v1/provisioning/{urllib.parse.quote(device_id, safe='')}", form)
-        if body.get("ok") is False or (isinstance(body.get("error"), str) and body["error"]):
-            raise ApiError(_body_message(body) or "The cloud did not accept the key", None, 200, body)
+        path = f"/v1/provisioning/{urllib.parse.quote(device_id, safe='')}"
+        status, url, raw = self.exchange("POST", path, form)
+        if raw.strip() == b"Success!":
+            return {"ok": True}
+        body = self._object(status, url, raw, "the provisioning answer {\"ok\": true}")
+        if (isinstance(body.get("error"), str) and body["error"]) or body.get("ok") is False:
+            raise ApiError(_body_message(body) or "The cloud did not accept the key", None, status, body)
+        if not self._says_done(body, device_id):
+            raise _wrong_shape(url, status, raw, "the provisioning answer {\"ok\": true}", self.source)
         return body
+
+    @staticmethod
+    def _says_done(body: dict, device_id: str) -> bool:
+        if "ok" in body:
+            return body["ok"] is True and not body.get("error") and not body.get("errors")
+        return isinstance(body.get("id"), str) and body["id"].lower() == device_id.lower() and not body.get("error")
+
+    def _object(self, status: int, url: str, raw: bytes, expected: str) -> dict:
+        from particle_py.cloud.http import parse_json
+        try:
+            value = parse_json(raw)
+        except ValueError as exc:
+            if raw.strip():
+                raise _wrong_shape(url, status, raw, expected, self.source, _reason(exc))
+            value = None
+        if not isinstance(value, dict):
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return value
 
     def token_info(self) -> dict:
         return self.request("GET", "/v1/access_tokens/current")
@@ -185,26 +224,44 @@ class ApiClient:
                 return info
             if when.tzinfo is None:
                 when = when.replace(tzinfo=dt.timezone.utc)
-            if (when - dt.datetime.now(dt.timezone.utc)).total_seconds() < min_seconds:
+            try:
+                left = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            except OverflowError:
+                return info
+            if left < min_seconds:
                 raise token_invalid()
         return info
 
+    def _token_answer(self, status: int, url: str, raw: bytes) -> dict:
+        """A login answer that holds a usable access token, or our error (the saved login stays)."""
+        expected = "a login answer with an access_token"
+        body = self._object(status, url, raw, expected)
+        token = body.get("access_token")
+        if not (isinstance(token, str) and 0 < len(token) <= 1024 and token.isascii() and token.isprintable()
+                and not any(c.isspace() for c in token)):
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return body
+
     def login(self, username: str, password: str, expires_in: int = TOKEN_LIFETIME_S) -> dict:
         try:
-            return self.request("POST", "/oauth/token", {"grant_type": "password", "username": username,
-                                                         "password": password, "expires_in": str(expires_in)},
-                                auth="client")
+            status, url, raw = self.exchange("POST", "/oauth/token", {"grant_type": "password", "username": username,
+                                                                      "password": password,
+                                                                      "expires_in": str(expires_in)}, auth="client")
         except ApiError as err:
-            if err.body.get("error") == "mfa_required" and err.body.get("mfa_token"):
-                raise MfaRequired(err.body["mfa_token"])
+            mfa = err.body.get("mfa_token")
+            if err.body.get("error") == "mfa_required" and isinstance(mfa, str) and mfa and len(mfa) <= 1024:
+                raise MfaRequired(mfa)
             raise self._login_error(err)
+        return self._token_answer(status, url, raw)
 
     def login_otp(self, mfa_token: str, otp: str, expires_in: int = TOKEN_LIFETIME_S) -> dict:
         try:
-            return self.request("POST", "/oauth/token", {"grant_type": "urn:custom:mfa-otp", "mfa_token": mfa_token,
-                                                         "otp": otp, "expires_in": str(expires_in)}, auth="client")
+            status, url, raw = self.exchange("POST", "/oauth/token", {"grant_type": "urn:custom:mfa-otp",
+                                                                      "mfa_token": mfa_token, "otp": otp,
+                                                                      "expires_in": str(expires_in)}, auth="client")
         except ApiError as err:
             raise self._login_error(err)
+        return self._token_answer(status, url, raw)
 
     @staticmethod
     def _login_error(err: ApiError) -> ApiError:
@@ -215,16 +272,39 @@ class ApiClient:
         return err
 
     def whoami(self) -> dict:
-        return self.request("GET", "/v1/user")
+        """GET /v1/user; the answer's ``username`` is a printable string (it is shown and saved)."""
+        status, url, raw = self.exchange("GET", "/v1/user")
+        expected = "a user with a username"
+        body = self._object(status, url, raw, expected)
+        name = body.get("username")
+        if not (isinstance(name, str) and 0 < len(name) <= 320 and name.isprintable()):
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return body
 
     def claim_device(self, device_id: str) -> dict:
-        return self.request("POST", "/v1/devices", {"id": device_id})
+        status, url, raw = self.exchange("POST", "/v1/devices", {"id": device_id})
+        expected = 'the claim answer {"ok": true}'
+        body = self._object(status, url, raw, expected)
+        if body.get("ok") is False or (isinstance(body.get("error"), str) and body["error"]):
+            raise ApiError(_body_message(body) or "The cloud did not claim the device", None, status, body)
+        if not self._says_done(body, device_id):
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return body
+
+    def device_info(self, device_id: str) -> dict:
+        """{"name": printable name or "", "connected": bool} of one device of this account."""
+        from particle_py.cloud.http import printable
+
+        body = self.request("GET", f"/v1/devices/{urllib.parse.quote(device_id, safe='')}")
+        name = body.get("name")
+        return {"name": printable(name, 64) if isinstance(name, str) else "", "connected": body.get("connected") is True}
 
     def revoke_current_token(self) -> dict:
-        return self.request("DELETE", "/v1/access_tokens/current")
+        return self.request("DELETE", "/v1/access_tokens/current", empty_ok=True)
 
 
 def client_from_config(settings=None) -> ApiClient:
     from particle_py.cloud.config import Settings
     settings = settings or Settings()
-    return ApiClient(settings.api_url, settings.access_token)
+    return ApiClient(settings.api_url, settings.access_token, source=str(settings.path),
+                     proxy_url=settings.proxy_url)

@@ -80,10 +80,24 @@ class Settings:
 
     @property
     def api_url(self) -> str:
+        """The API address, checked: an http(s) URL with a host; plain http only on loopback or
+        when the user allows it (cloud.http.ALLOW_HTTP_ENV). Our error names this file."""
+        from particle_py.cloud.http import check_api_url
+
         url = self.values.get("apiUrl") or DEFAULT_API_URL
         if url == "staging":
             url = STAGING_API_URL
-        return str(url).rstrip("/")
+        if not isinstance(url, str):
+            raise ParticlePyError(f"The apiUrl in {self.path} is not a string.",
+                                  f"Set apiUrl in {self.path} to the API's address, such as "
+                                  f"https://api.particle.io, or remove it.")
+        return check_api_url(url.rstrip("/"), str(self.path))
+
+    @property
+    def proxy_url(self) -> Optional[str]:
+        """particle-cli's ``proxyUrl`` setting (the HTTPS_PROXY family of variables wins)."""
+        value = self.values.get("proxyUrl")
+        return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
 
     @property
     def token_expires_at(self) -> Optional[str]:

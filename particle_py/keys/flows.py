@@ -81,22 +81,9 @@ def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, say: 
         text = kwargs.get("message") or (args[0] if args and isinstance(args[0], str) else None)
         if text:
             say(text)
-    try:
-        return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
-    except ParticlePyError as err:
-        if not device_id or not err.message.startswith("Device not found"):
-            raise
-        # A Core in DFU mode does not show its id (its USB serial is not the device id): when the one
-        # device attached is such a device, it is the one the user means, as particle-cli assumes.
-        try:
-            device = open_particle_device(None, need_dfu=need_dfu, on_event=on_event)
-        except ParticlePyError:
-            raise err from None
-        if device.platform.dfu_serial_is_device_id and is_full_id(device.device_id):
-            _close(device)
-            raise err from None
-        device.device_id = device_id.lower()
-        return device
+    # The target is resolved before any device changes mode (ops.device.resolve_target): a
+    # mistyped id or a name changes nothing; a Core in DFU mode (no id over USB) is taken as meant.
+    return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
 
 
 def is_full_id(text: Optional[str]) -> bool:
@@ -227,10 +214,22 @@ def _find_key_file(filename: str, extra_suffixes=(".der",)) -> Optional[Path]:
 
 
 def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ParticlePyError(f"Could not read {path}: {exc.strerror or exc}")
+    from particle_py.firmware.classify import KEY_FILE_MAX, read_input_file
+
+    return read_input_file(path, KEY_FILE_MAX, "key file")
+
+
+def _require_server_public_key(filename: str) -> None:
+    """Refuse anything but a public key for the server-key slot, before any device is touched:
+    a device's private key there (a common mix-up) stops the device reaching the cloud."""
+    from particle_py.firmware.classify import classify
+
+    kind = classify(_read_file(Path(filename)))
+    if kind.kind != "public-key":
+        raise ParticlePyError(f"{filename} is {kind}; `keys server` needs the server's public key (DER or PEM).",
+                              "Nothing was changed on the device. Run `particle keys server` without a file for "
+                              "the Particle cloud's key, or give your own cloud's public key. A device's private "
+                              "key goes to the device with `particle keys load`.")
 
 
 def _backup_device_key(device, slot, name: str, say: Say) -> backup.Backup:
@@ -451,7 +450,7 @@ def _looks_like_id(text: str) -> bool:
 
 def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, product_id: Optional[int] = None,
          say: Say = _quiet, settings=None) -> dict:
-    from particle_py.cloud.api import ApiClient
+    from particle_py.cloud.api import client_from_config
     from particle_py.cloud.config import Settings
     from particle_py.keys import formats
 
@@ -484,7 +483,7 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
         raise fail(ParticlePyError(f"Couldn't find {wanted}",
                                    "Give the key file: particle keys send <deviceID> <file.pub.pem or .der>"))
     info = formats.parse_key(_read_file(path), str(path))
-    api = ApiClient(settings.api_url, settings.access_token)
+    api = client_from_config(settings)
     try:
         api.require_fresh_token()
         say(f"attempting to add a new public key for device {device_id}")
@@ -506,7 +505,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
     the new key is written, it stays on the device (its files are on disk) and
     the error says how to finish (`keys send`) or roll back (`keys load <backup>`).
     """
-    from particle_py.cloud.api import ApiClient, not_logged_in
+    from particle_py.cloud.api import client_from_config, not_logged_in
     from particle_py.cloud.config import Settings
     from particle_py.keys import formats
 
@@ -521,7 +520,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         if len(device_id) < 24:
             say(SHORT_ID_WARNING)
     settings = settings or Settings()
-    api = ApiClient(settings.api_url, settings.access_token)
+    api = client_from_config(settings)
     nothing_changed = "Nothing was changed on the device."
     try:
         if not settings.access_token:
@@ -650,6 +649,8 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
     if filename and not os.path.isfile(filename):
         raise ParticlePyError("Please specify a server key in DER format.",
                               f"{filename} does not exist. Give the server's public key (DER or PEM).")
+    if filename:
+        _require_server_public_key(filename)
     if device_type:
         platform = _resolve_device_type(device_type)
         proto = (protocol or platform.default_protocol).lower()

@@ -168,13 +168,21 @@ def parse_key(data: bytes, name: str = "key") -> KeyInfo:
     else:
         der = trim_der(data)
         if der is None:
-            raise key_error(f"{name} is not a key in PEM or DER format.")
+            raise key_error(f"{name} is not a key in PEM or DER format{_what_it_is(data)}.")
     found = classify_der(der)
     if found is None:
-        raise key_error(f"{name} is not a key in PEM or DER format.")
+        raise key_error(f"{name} is not a key in PEM or DER format{_what_it_is(data)}.")
     kind, alg = found
     return KeyInfo(kind, alg, kind in (PKCS1_PRIVATE, PKCS8_PRIVATE, SEC1_PRIVATE), encoding, der,
                    _load(kind, der, name))
+
+
+def _what_it_is(data: bytes) -> str:
+    """': it is a Particle firmware module (...)' when the file is something we can name."""
+    from particle_py.firmware.classify import classify
+
+    kind = classify(data)
+    return f": it is {kind}" if kind.kind in ("empty", "module", "dfu-file") else ""
 
 
 def _load(kind: str, der: bytes, name: str):

@@ -237,16 +237,60 @@ def switch_to_dfu(entry: UsbEntry, on_event: Optional[Callable[[str], None]] = N
     return found
 
 
+def resolve_target(device_id: Optional[str] = None, *, need_dfu: bool = True,
+                   platform_id: Optional[int] = None) -> UsbEntry:
+    """The device the user means, found without changing anything on any device.
+
+    An id, id prefix or name that matches no attached device is "Device not found", whatever
+    else is attached: no device changes mode for a target that is not certain. One exception,
+    as particle-cli makes it: a Core in DFU mode does not show its id over USB, so when the one
+    device attached is such a device (already in DFU mode) and a full 24-hex id was given, that
+    device is taken to be the one meant."""
+    try:
+        return find_device(device_id, need_dfu=need_dfu, platform_id=platform_id)
+    except ParticlePyError as err:
+        if not device_id or not err.message.startswith("Device not found") or not _is_full_id(device_id):
+            raise
+        entries = list_devices()
+        anonymous = entries and (not entries[0].platform.dfu_serial_is_device_id
+                                 or not _is_full_id(entries[0].device_id))
+        if len(entries) == 1 and entries[0].in_dfu and anonymous:
+            entries[0].device_id = device_id.lower()
+            return entries[0]
+        for entry in entries:
+            _release(entry.usb_device)
+        raise
+
+
+def release_entry(entry: UsbEntry) -> None:
+    """Let go of a resolved device that will not be opened after all."""
+    _release(entry.usb_device)
+
+
+def _is_full_id(text: str) -> bool:
+    return len(text) == 24 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def open_entry(entry: UsbEntry, *, need_dfu: bool = True,
+               on_event: Optional[Callable[[str], None]] = None) -> "ParticleDfuDevice":
+    """Open a resolved device, switching it to DFU mode first when ``need_dfu``."""
+    if need_dfu and not entry.in_dfu:
+        given = entry.device_id
+        entry = switch_to_dfu(entry, on_event)
+        if not entry.device_id and given:
+            entry.device_id = given
+    return ParticleDfuDevice(entry)
+
+
 def open_particle_device(device_id: Optional[str] = None, *, need_dfu: bool = True,
                          on_event: Optional[Callable[[str], None]] = None,
                          platform_id: Optional[int] = None) -> "ParticleDfuDevice":
     """The single Particle device connected, or the one with this id, in DFU mode when
     ``need_dfu`` (switched by control request if it is running). ``platform_id`` picks the
-    one device of that platform when several are attached (as particle-cli's flash does)."""
-    entry = find_device(device_id, need_dfu=need_dfu, platform_id=platform_id)
-    if need_dfu and not entry.in_dfu:
-        entry = switch_to_dfu(entry, on_event)
-    return ParticleDfuDevice(entry)
+    one device of that platform when several are attached (as particle-cli's flash does).
+    The target is resolved (``resolve_target``) before any device changes mode."""
+    return open_entry(resolve_target(device_id, need_dfu=need_dfu, platform_id=platform_id),
+                      need_dfu=need_dfu, on_event=on_event)
 
 
 class ParticleDfuDevice:

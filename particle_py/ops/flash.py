@@ -60,6 +60,8 @@ class FlashResult:
     written: list[FlashStep] = field(default_factory=list)
     bytes_skipped: int = 0
     left_dfu: bool = False
+    cannot_run: list[str] = field(default_factory=list)   # after --force: what the device will do instead
+    platform_name: str = ""
 
 
 def _phrase(function: int) -> str:
@@ -147,13 +149,19 @@ def _user_window(platform: Platform, region) -> tuple[int, int]:
 def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> FirmwareModule:
     name = src.label
     if not src.data:
-        raise _fail(f"{name} is empty", "Check that the file is a complete firmware binary.")
+        raise _fail(f"{name} is empty", "Nothing was written. Check that the file is a complete firmware binary.")
     module = parse(src.data)
     if module.prefix is None:
         if module.truncated_prefix is not None:
             raise _fail(f"{name} is truncated: its module header says {module.truncated_prefix.size} bytes, "
                         f"the file has {len(src.data)}",
                         "Nothing was written. Download or build the file again.")
+        from particle_py.firmware.classify import classify
+
+        kind = classify(src.data)
+        if kind.kind in ("private-key", "public-key"):
+            raise _fail(f"Could not parse {name}: it has no Particle module header",
+                        f"Nothing was written. It is {kind}: keys go to the device with `particle keys load`.")
         raise _fail(f"Could not parse {name}: it has no Particle module header",
                     f"Nothing was written. Check the file with `particle binary inspect {name}`.")
     prefix = module.prefix
@@ -165,8 +173,8 @@ def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> Firmw
         built_for = by_id(prefix.platform_id)
         raise _fail(f"Module {name} is not compatible with platform {platform.name}",
                     f"It was built for {built_for.name if built_for else 'platform id %d' % prefix.platform_id}; "
-                    "nothing was written. Use the binary built for this device "
-                    "(--force flashes it anyway).")
+                    f"nothing was written. Use the binary built for this device (--force writes it anyway, "
+                    f"but the {platform.display_name} cannot run it).")
     if prefix.function not in DFU_FLASHABLE:
         raise _fail(f"Module {name} is {_phrase(prefix.function)}: firmware module of this type cannot "
                     "be flashed via DFU",
@@ -328,31 +336,30 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     on_event gets the user-facing lines (``Flashing <platform> device <id>``, ``Flashing <file>``);
     progress_factory(step) returns a progress(done, total) callback for that step's write.
     """
-    from particle_py.ops.device import open_particle_device
+    from particle_py.ops.device import open_entry, release_entry, resolve_target
 
     emit = on_event or (lambda line: None)
     items = read_local_files(args)
     given = ([device_id] if device_id else []) + list(args)
-    sources = None
-    if any(data is None for _arg, data in items):
-        # Known-app names are downloaded while the device still runs its own firmware: a failed
-        # download must leave it as it was, not stranded in DFU mode.
-        probe = open_particle_device(device_id, need_dfu=False, platform_id=_wanted_platform(items))
-        try:
-            platform = probe.platform
-        finally:
-            probe.close()
-        sources = resolve_sources(items, platform)
+    # The target and every file are certain before the device changes mode: the checks run
+    # against the platform's table first, then again against the device's own memory map.
+    # Known-app names are downloaded here too, while the device still runs its own firmware.
+    entry = resolve_target(device_id, need_dfu=True, platform_id=_wanted_platform(items))
     try:
-        device = open_particle_device(device_id, need_dfu=True, on_event=emit, platform_id=_wanted_platform(items))
+        sources = resolve_sources(items, entry.platform)
+        plan(sources, entry.platform, factory=factory, force=force)
+    except BaseException:
+        release_entry(entry)
+        raise
+    try:
+        device = open_entry(entry, need_dfu=True, on_event=emit)
     except Interrupted as sig:
         raise _stopped_before_writing(sig, given, factory=factory, force=force) from None
     result = None
     try:
-        if sources is None or device.platform is not platform:
-            sources = resolve_sources(items, device.platform)
         steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)
-        result = FlashResult(steps)
+        result = FlashResult(steps, cannot_run=forced_outcomes(steps, device.platform) if force else [],
+                             platform_name=device.platform.display_name)
         emit(f"Flashing {device.platform.name} device {device.device_id}")
         for step in steps:
             emit(f"Flashing {step.source.basename}")
@@ -382,6 +389,31 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         raise _interrupted(sig, None, result, given, factory=factory, force=force) from None
     finally:
         device.close()
+
+
+def forced_outcomes(steps: list[FlashStep], platform: Platform) -> list[str]:
+    """What the device will do with modules written past a check (--force), in plain words."""
+    notes = []
+    for step in steps:
+        module = step.module
+        if module is None or module.prefix is None:
+            continue
+        prefix, name = module.prefix, step.source.basename
+        is_app = prefix.function == ModuleFunction.USER_PART
+        fate = ("it will boot into safe mode (breathing magenta)" if is_app else
+                "it will not start Device OS and stays in DFU mode (blinking yellow)")
+        if prefix.platform_id != platform.platform_id:
+            built = by_id(prefix.platform_id)
+            other = built.display_name if built else f"platform {prefix.platform_id}"
+            what = f"{_article(other)} {other} app" if is_app else f"Device OS built for {_article(other)} {other}"
+            notes.append(f"The {platform.display_name} cannot run {what} ({name}): {fate}.")
+        elif not module.crc_ok:
+            notes.append(f"{name} fails its CRC check, so the {platform.display_name} will not run it: {fate}.")
+    return notes
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _shares_a_page(step: FlashStep, steps: list[FlashStep], device) -> bool:

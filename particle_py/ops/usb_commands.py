@@ -80,27 +80,27 @@ def _filter(rows: list[ListedDevice], flt: Optional[str], info: Optional[dict] =
 def cloud_info(device_ids: list[str]) -> dict[str, dict]:
     """{id: {"name", "connected"}} from the cloud when logged in; {} otherwise. A failure to
     reach the cloud only costs the names (particle-cli lists the devices all the same)."""
-    from particle_py.cloud.api import ApiClient
+    from particle_py.cloud.api import client_from_config
     from particle_py.cloud.config import Settings
 
     try:
         settings = Settings()
-    except (OSError, ValueError):
+        if not settings.access_token:
+            return {}
+        client = client_from_config(settings)
+    except (OSError, ValueError, ParticlePyError):
         return {}
-    if not settings.access_token:
-        return {}
-    client = ApiClient(settings.api_url, settings.access_token, timeout=10)
+    client.timeout = 10
     found: dict[str, dict] = {}
     for device_id in device_ids:
         if not device_id:
             continue
         try:
-            body = client.request("GET", f"/v1/devices/{device_id}")
+            found[device_id] = client.device_info(device_id)
         except ParticlePyError as err:
             if getattr(err, "status", 0) in (403, 404):
                 continue              # not in this account: no name to show
             break                     # offline or token trouble: do not wait once per device
-        found[device_id] = {"name": body.get("name") or "", "connected": bool(body.get("connected"))}
     return found
 
 

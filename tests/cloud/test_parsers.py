@@ -101,7 +101,7 @@ def _raw(data):
 
 @pytest.mark.parametrize("answer,message", [
     (_reply(502, b"<html><h1>502 Bad Gateway</h1></html>"), "answered HTTP 502 without a JSON body"),
-    (_reply(200, b"\x00{\"ok\": tr\xff", "application/json"), "sent an answer that is not JSON"),
+    (_reply(200, b"\x00{\"ok\": tr\xff", "application/json"), "which is not JSON"),
     (_raw(b""), "Could not reach the Particle cloud at"),
     (_raw(b"garbage status line\r\n\r\n"), "Could not reach the Particle cloud at"),
 ])
@@ -113,3 +113,50 @@ def test_broken_answers_become_api_errors(answer, message):
         assert message in caught.value.message and caught.value.hint
     finally:
         stop()
+
+
+# --- the cloud layer's own parsers (issue 11) ----------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300), st.integers(1, 300))
+def test_printable_never_lets_a_control_character_through(text, limit):
+    from particle_py.cloud.http import printable
+    shown = printable(text, limit)
+    assert len(shown) <= 4 * limit + 3
+    assert not any(ord(c) < 32 or 0x7f <= ord(c) < 0xa0 or c in "\u202e\u2028\u200f" for c in shown)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400) | st.text(alphabet="[]{}\",:0 \\", max_size=400).map(str.encode))
+def test_parse_json_returns_or_raises_value_error_only(raw):
+    from particle_py.cloud.http import parse_json
+    try:
+        parse_json(raw)
+    except ValueError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80) | st.builds(lambda s, h: f"{s}://{h}", st.sampled_from(["http", "https", "ftp", ""]),
+                                        st.text(max_size=40)))
+def test_any_api_url_is_accepted_or_refused_with_the_config_named(url):
+    from particle_py.cloud.http import check_api_url
+    try:
+        assert check_api_url(url, "CONFIG") == url
+    except ParticlePyError as err:
+        assert "CONFIG" in err.message + (err.hint or "")
+        assert not any(ord(c) < 32 for c in err.message)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80), st.sampled_from([301, 302, 303, 307, 308]))
+def test_any_location_is_followed_only_to_the_same_origin(location, status):
+    from particle_py.cloud.http import CloudReplyError, _next_hop, origin
+    start = origin("https://api.example.com/v1/user")
+    try:
+        target, method, data = _next_hop("https://api.example.com/v1/user", status, location, "POST", b"x", start,
+                                         "CONFIG")
+    except CloudReplyError as err:
+        assert err.hint and not any(ord(c) < 32 for c in err.message)
+    else:
+        assert origin(target) == start

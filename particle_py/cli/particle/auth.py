@@ -21,11 +21,12 @@ def register(app) -> None:
                                                                                "to use"),
               otp: Optional[str] = typer.Option(None, "--otp", help="the login code if two-step authentication "
                                                                     "is enabled")):
-        from particle_py.cloud.api import ApiClient, MfaRequired
+        from particle_py.cloud.api import MfaRequired, client_from_config
         from particle_py.cloud.config import Settings
 
         settings = Settings()
-        api = ApiClient(settings.api_url)
+        api = client_from_config(settings)
+        api.token = None
         if token:
             api.token = token
             user = api.whoami()
@@ -46,7 +47,7 @@ def register(app) -> None:
 
     @app.command("logout", help="Log out of your session and clear your saved access token")
     def logout():
-        from particle_py.cloud.api import ApiClient
+        from particle_py.cloud.api import client_from_config
         from particle_py.cloud.config import Settings
         from particle_py.errors import ParticlePyError
 
@@ -57,7 +58,7 @@ def register(app) -> None:
         username = settings.username or "your account"
         revoked = True
         try:
-            ApiClient(settings.api_url, settings.access_token).revoke_current_token()
+            client_from_config(settings).revoke_current_token()
         except ParticlePyError:
             revoked = False         # offline or already invalid: still forget it locally
         settings.update(access_token=None, username=None, access_token_expires_at=None)
@@ -67,11 +68,11 @@ def register(app) -> None:
 
     @app.command("whoami", help="prints signed-in username")
     def whoami():
-        from particle_py.cloud.api import ApiClient, not_logged_in
+        from particle_py.cloud.api import client_from_config, not_logged_in
         from particle_py.cloud.config import Settings
 
         settings = Settings()
         if not settings.access_token:
             raise not_logged_in()
-        user = ApiClient(settings.api_url, settings.access_token).whoami()
+        user = client_from_config(settings).whoami()
         typer.echo(user.get("username") or settings.username or "")

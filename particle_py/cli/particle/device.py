@@ -14,7 +14,7 @@ def register(app) -> None:
 
     @device_app.command("add", help="Register a device with your user account with the cloud")
     def add(device_id: str = typer.Argument(..., metavar="<deviceID>")):
-        from particle_py.cloud.api import ApiClient, not_logged_in
+        from particle_py.cloud.api import client_from_config, not_logged_in
         from particle_py.cloud.config import Settings
         from particle_py.errors import ParticlePyError
 
@@ -24,7 +24,7 @@ def register(app) -> None:
         device_id = device_id.lower()
         typer.echo(f"Claiming device {device_id}")
         try:
-            ApiClient(settings.api_url, settings.access_token).claim_device(device_id)
+            client_from_config(settings).claim_device(device_id)
         except ParticlePyError as err:
             hint = err.hint
             status = getattr(err, "status", 0)

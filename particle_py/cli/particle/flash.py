@@ -103,12 +103,19 @@ def register(app) -> None:
                 if line.startswith("Flashing ") and " device " not in line:
                     started.append(line)
                 emit(line)
-            flash_ops.flash_usb(args, factory=factory, force=force, verify=verify, device_id=device_id,
-                                on_event=on_event, progress_factory=factory_cb)
+            result = flash_ops.flash_usb(args, factory=factory, force=force, verify=verify, device_id=device_id,
+                                         on_event=on_event, progress_factory=factory_cb)
         except ParticlePyError:
             close_bars()
             if started:
                 typer.echo("Flash failed.")
             raise
         close_bars()
+        if result.cannot_run:
+            # --force skips a check, never the truth: written as asked (exit 0), but it will not run
+            typer.echo("Flash done (forced).")
+            for note in result.cannot_run:
+                typer.echo(f"Warning: {note}", err=True)
+            typer.echo(f"Flash a module built for the {result.platform_name} to get it running.", err=True)
+            return
         typer.echo("Flash success!")
