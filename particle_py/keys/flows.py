@@ -539,11 +539,14 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
                                       f"To finish: particle keys send {ident} {files.pub_pem}",
                                       f"To roll back instead: particle keys load {saved.local}") if h))
         say("submitting public key succeeded!")
+        server_problem = _server_key_problem(device, proto, settings)
         try:
             device.reset(leave=True)
         except ParticlePyError:
             say("The device did not restart by itself; press its RESET button.")
         say("Okay!  New keys in place, your device should restart.")
+        if server_problem:
+            say(server_problem)
         return files
     except ParticlePyError as err:
         if written:
@@ -563,6 +566,30 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         raise ParticlePyError("Interrupted. " + nothing_changed, None, 130) from None
     finally:
         _close(device)
+
+
+def _server_key_problem(device, protocol: str, settings) -> Optional[str]:
+    """A warning when the server key the device holds will still keep it off the cloud (the key
+    doctor fixes the device key only; a bad server key shows as 3 orange bursts)."""
+    from particle_py.cloud.config import DEFAULT_API_URL
+    from particle_py.keys import server_blob
+
+    slot = _server_slot(device.platform, protocol)
+    try:
+        blob = read_slot(device, slot)
+    except ParticlePyError:
+        return None                 # the device key is done; a failed extra look is not an error
+    particle_cloud = settings.api_url.rstrip("/") == DEFAULT_API_URL
+    problem = server_blob.connect_problem(blob, slot, protocol, particle_cloud)
+    if problem:
+        return (f"Warning: {problem}: the device will still not connect (blinking cyan with 3 orange "
+                f"bursts).\nTo fix it: particle keys server   (puts Particle's server key back), then reset "
+                f"the device.")
+    if not particle_cloud and not server_blob.is_official_key(blob, protocol):
+        return (f"Note: the device's server key is not Particle's; it connects only to a cloud that holds "
+                f"that key ({settings.api_url}?). If it blinks cyan with 3 orange bursts, run: particle keys "
+                f"server")
+    return None
 
 
 # --- keys server --------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def describe(dev) -> str:
     return f"{what} {ident} [{dev.vid:04x}:{dev.pid:04x}] on {dev.path}, {mode}"
 
 
-def outcome(dev, folder: Path) -> Optional[boot_mod.BootOutcome]:
+def outcome(dev, folder: Path, view=None) -> Optional[boot_mod.BootOutcome]:
     """What the device shows now (DFU and listening mode) or would show if it booted now."""
     platform = platforms.by_name(dev.profile.platform or "")
     if platform is None or not dev.profile.device_id:
@@ -154,7 +154,8 @@ def outcome(dev, folder: Path) -> Optional[boot_mod.BootOutcome]:
         return boot_mod.BootOutcome("dfu", "dfu", "in the DFU bootloader")
     if getattr(dev, "mode", 0) == MODE_LISTENING:
         return boot_mod.BootOutcome("listening", "listening", "the MODE button was held")
-    view = boot_mod.open_cloud_view(folder)
+    if view is None:
+        view = boot_mod.open_cloud_view(folder)
     return boot_mod.boot(platform, reader(dev), dev.profile.device_id, view)
 
 
