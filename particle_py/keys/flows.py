@@ -32,6 +32,7 @@ DEFAULT_SERVER_KEYS = {
     "tcp": ("assets/keys/rsa.pub.der", "2a1c82fb5f28fe1ba95b4af966aca326eb22398b977fa2540233dbe703fddb16"),
     "udp": ("assets/keys/ec.pub.der", "8bf15949f650e70f7a575b15585084ac12af597642427a5ca00a427d421affa4"),
 }
+OLD_DEFAULT_KEY_NAME = "device"     # `keys new` with no name, particle-cli 1.x-3.15 (docs/eras.md)
 TRANSPORT_DEFAULT = 0xFF        # cloud_transport byte: platform default protocol
 TRANSPORT_ALTERNATIVE = 0x00    # the platform's other protocol (tcp on the Electron)
 DEVICE_ALGORITHM = {"rsa": "rsa", "ec": "ecc"}     # our alg name -> the provisioning API's
@@ -287,7 +288,7 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
         if protocol:
             # As in particle-cli 2.x: with --protocol no device is needed, the protocol sets the key type.
             alg = offline_alg(protocol.lower())
-            base = filename_no_ext(filename or "device")
+            base = filename_no_ext(filename or OLD_DEFAULT_KEY_NAME)
             files = write_key_files(base, formats.generate(alg))
             _report_aside(say, files.moved_aside)
             say(f"New key {files.der} created")
@@ -300,9 +301,17 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
         finally:
             _close(device)
         base = filename_no_ext(filename or ident)
-        files = write_key_files(base, formats.generate(alg))
+        private_key = formats.generate(alg)
+        files = write_key_files(base, private_key)
         _report_aside(say, files.moved_aside)
         say(f"New key {files.der} created for device {ident}")
+        if not filename and base != OLD_DEFAULT_KEY_NAME:
+            # particle-cli before 3.16 named them device.*; guides of that era go on with
+            # `dfu-util ... -D device.der` or `keys send <id> device.pub.pem` (docs/eras.md)
+            old = write_key_files(OLD_DEFAULT_KEY_NAME, private_key)
+            _report_aside(say, old.moved_aside)
+            say(f"The same key is also in {old.der}, {old.pem} and {old.pub_pem} (the names particle-cli "
+                f"used before 3.16)")
         return files
     except ParticlePyError as err:
         raise ParticlePyError(f"Error creating keys: {err.message}", err.hint, err.exit_code)

@@ -110,6 +110,17 @@ def _unmet(module: Module, present: list[Module]) -> Optional[str]:
     return None
 
 
+def device_os_version(read: Reader, platform: Platform) -> Optional[str]:
+    """The Device OS version the flash holds (from system part 1's module version), or None."""
+    if not platform.system_parts:
+        return None
+    module, _why = read_module(read, platform, platform.system_parts[0])
+    if module is None or module.function != SYSTEM_PART:
+        return None
+    from particle_py.sim.contents import version_of_module
+    return version_of_module(module.version)
+
+
 def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
     """('normal' | 'safe' | 'dfu', reason)."""
     system: list[Module] = []

@@ -540,7 +540,7 @@ def default_state_dir() -> Path:
     return Path(base) / "cloud" if base else Path("sim-cloud")
 
 
-def main(argv=None) -> int:
+def main(argv=None, on_ready=None) -> int:
     """``particle-sim cloud``: serve the simulated cloud on loopback."""
     parser = argparse.ArgumentParser(prog="particle-sim cloud", description=__doc__.split("\n")[0])
     parser.add_argument("--state", help="folder for cloud.sqlite and the server keys "
@@ -592,7 +592,11 @@ def main(argv=None) -> int:
                  if DEFAULT_USER in users else ""), flush=True)
         print("Server keys accepted: Particle's own (what `particle keys server` writes), the cloud's "
               f"{keys['rsa']} (tcp) and {keys['ec']} (udp), and any given with --server-key", flush=True)
-        print(f'Use it from particle: set "apiUrl": "{url}" in ~/.particle/particle.config.json', flush=True)
+        if on_ready is None:
+            print(f'Use it from particle: set "apiUrl": "{url}" in ~/.particle/particle.config.json '
+                  f'(particle-sim cloud --use does it)', flush=True)
+        else:
+            on_ready(url)
 
     try:
         serve(state / "cloud.sqlite", args.host, args.port, on_ready=ready)
