@@ -83,7 +83,12 @@ def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, say: 
         if text:
             say(text)
     try:
-        return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
+        device = open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
+        if is_full_id(device_id) and not is_full_id(device.device_id):
+            # found by this id in normal mode, then switched to a bootloader that shows a short
+            # serial (Core): it is still the device the user named
+            device.device_id = device_id.lower()
+        return device
     except ParticlePyError as err:
         if not device_id or not err.message.startswith("Device not found"):
             raise

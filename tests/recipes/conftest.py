@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 
 # tests/helpers is shared test code; make it importable as `helpers`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 OWNER = "owner@example.com"
 
@@ -34,20 +36,21 @@ def world(tmp_path, monkeypatch, capsys):
     class World:
         cloud = None
 
-        def make(self, *platforms, **options):
-            args = ["create", *platforms, "--owner", OWNER]
+        def make(self, platform, *extra, **options):
+            args = ["create", platform, "--owner", OWNER, *extra]
             for name, value in options.items():
                 args += [f"--{name.replace('_', '-')}", value]
             capsys.readouterr()
             assert particle_sim(args) == 0, capsys.readouterr()
             line = capsys.readouterr().out.splitlines()[0]
+            device_id = re.search(r" ([0-9a-f]{24}) ", line).group(1)
             if self.cloud is None:
                 self.cloud = sim_cloud.start(state / "cloud" / "cloud.sqlite")
                 token = self.cloud.db.issue_token(OWNER)
                 (home / ".particle" / "particle.config.json").write_text(json.dumps(
                     {"apiUrl": self.cloud.url, "access_token": token, "username": OWNER,
                      "flashWarningShownOn": 1}))
-            return line.split()[2]
+            return device_id
 
         def led(self) -> str:
             """The LED of device 1 as `particle-sim status` shows it, e.g. 'breathing cyan'."""
