@@ -88,7 +88,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         args = hoist_global_flags(list(argv if argv is not None else sys.argv[1:]))
         app(args=args, prog_name="particle", standalone_mode=False)
     except ParticlePyError as err:
-        return report(err)
+        from particle_py.usb.hints import explain_libusb
+        return report(explain_libusb(err))          # a libusb error is named, with its cause and fix
     except SystemExit as exc:          # typer.Exit / click's exit
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
