@@ -77,7 +77,10 @@ def create(
     created = simdev.create(folder, platforms, recipe, knobs=_parse_faults(fault), first_id=device_id)
     for line in created:
         typer.echo(line)
-    typer.echo(f"State: {folder}   (use it: export PARTICLE_PY_SIM={folder})")
+    if Path(os.environ.get("PARTICLE_PY_SIM") or "").resolve() == folder.resolve():
+        typer.echo(f"State: {folder}")
+    else:
+        typer.echo(f"State: {folder}   (use it: export PARTICLE_PY_SIM={folder})")
 
 
 @app.command("list")

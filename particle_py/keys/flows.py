@@ -600,9 +600,8 @@ def _server_key_problem(device, protocol: str, settings) -> Optional[str]:
                 f"bursts).\nTo fix it: particle keys server   (puts Particle's server key back), then reset "
                 f"the device.")
     if not particle_cloud and not server_blob.is_official_key(blob, protocol):
-        return (f"Note: the device's server key is not Particle's; it connects only to a cloud that holds "
-                f"that key ({settings.api_url}?). If it blinks cyan with 3 orange bursts, run: particle keys "
-                f"server")
+        return ("Note: the device's server key is not Particle's; it connects only to a cloud that holds "
+                "that key (a local server). If it blinks cyan with 3 orange bursts, run: particle keys server")
     return None
 
 

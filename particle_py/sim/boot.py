@@ -207,8 +207,9 @@ def boot(platform: Platform, read: Reader, device_id: str, cloud: Optional[Cloud
     except der.DerError:
         held = b""
     if not held or not cloud.accepts_server_key(held):
-        return BootOutcome("bad_server_key", mode, f"the server key at DCT {server_slot.address} is not the cloud's "
-                           f"{'RSA' if server_slot.alg == 'rsa' else 'EC'} server key")
+        return BootOutcome("bad_server_key", mode, f"the server key at DCT {server_slot.address} is not an "
+                           f"{'RSA' if server_slot.alg == 'rsa' else 'EC'} server key the cloud answers with "
+                           f"(Particle's, its own, or one it was given)")
     host, port = _server_address(blob, server_slot, protocol, device_id)
     if not cloud.accepts_address(protocol, host, port, device_id):
         return BootOutcome("bad_server_key", mode, f"the server address {protocol}://{host}:{port} is not the cloud's")

@@ -28,7 +28,7 @@ ID = "0123456789abcdef01234567"
     (("--key", "pkcs8"), "blinking cyan with 1 red burst", "not a PKCS#1 RSAPrivateKey DER"),
     (("--key", "corrupt"), "blinking cyan with 1 red burst", "not a PKCS#1 RSAPrivateKey DER"),
     (("--key", "missing"), "blinking cyan with 1 orange burst", "the device key slot is empty"),
-    (("--server-key", "wrong"), "blinking cyan with 3 orange bursts", "is not the cloud's RSA server key"),
+    (("--server-key", "wrong"), "blinking cyan with 3 orange bursts", "is not an RSA server key the cloud answers with"),
     (("--cloud-key", "other"), "blinking cyan with 1 orange burst", "the cloud holds another public key"),
     (("--app", "none"), "breathing magenta", "no valid user application at 0x080a0000"),
 ])
