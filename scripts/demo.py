@@ -2,9 +2,10 @@
 
 A Photon blinks cyan with a red burst: its device key is bad and its server key is
 not the cloud's. The thread's fixes are run as typed there, each printed with its
-output, with the LED before and after: system firmware with dfu-util, the server
-key with dfu-util at DCT 2082, then `particle keys doctor`. It ends breathing cyan
-and claimable with `particle device add`.
+output, with the LED before and after: system firmware with dfu-util, `particle keys
+doctor` (the device key; the LED then shows the 3 orange bursts of the wrong server key),
+then the server key with dfu-util at DCT 2082. It ends breathing cyan and claimable with
+`particle device add`.
 
 Nothing here touches real devices or your ~/.particle: everything lives in a
 temporary folder (kept with --keep).
@@ -96,21 +97,25 @@ def main() -> int:
             (work / f"system-part{number}-1.5.2-photon.bin").write_bytes(module)
         run(env, "dfu-util", "-d", "2b04:d006", "-a", "0", "-s", "0x8020000", "-D",
             "system-part1-1.5.2-photon.bin", cwd=work)
-        # A Photon's bootloader resets at once on :leave, so dfu-util reports a get_status error
-        # after a good write (exit 74): particle-py's dfu-util tells it as dfu-util does.
         run(env, "dfu-util", "-d", "2b04:d006", "-a", "0", "-s", "0x8060000:leave", "-D",
-                  "system-part2-1.5.2-photon.bin", cwd=work, expect=None)
+            "system-part2-1.5.2-photon.bin", cwd=work, expect=None)
+        print("(That error is how a Photon answers :leave: its bootloader resets at once, so dfu-util's "
+              "last status request finds no device and dfu-util exits 74. \"File downloaded "
+              "successfully\" above it is what counts: the data was written, and particle-cli treats "
+              "this the same way.)")
         led(env, work)
 
-        banner("Restore the server key: dfu-util -a 1 -s 2082 -D cloud_public.der")
+        banner("A new device key, written to the device and sent to the cloud (the thread's first try)")
+        run(env, "particle", "keys", "doctor", DEVICE_ID, cwd=work)
+
+        banner("The device restarted by itself: 3 orange bursts, because its server key is still wrong")
+        led(env, work)
+
+        banner("Restore the server key: dfu-util -a 1 -s 2082 -D cloud_public.der, then RESET")
         shutil.copy(state / "cloud" / "server_rsa.pub.der", work / "cloud_public.der")
         run(env, "particle-sim", "button", "dfu", cwd=work)
         run(env, "dfu-util", "-d", "2b04:d006", "-a", "1", "-s", "2082", "-D", "cloud_public.der", cwd=work)
-
-        banner("A new device key, written to the device and sent to the cloud")
-        run(env, "particle", "keys", "doctor", DEVICE_ID, cwd=work)
-
-        banner("The device restarted by itself (doctor leaves DFU mode): its LED now")
+        run(env, "particle-sim", "button", "reset", cwd=work)
         led(env, work)
 
         banner("Claim it")
@@ -127,7 +132,7 @@ def main() -> int:
             cloud.terminate()
             cloud.wait(timeout=10)
         if args.keep:
-            print(f"(kept {work})")
+            print(f"(kept {work}: export PARTICLE_PY_SIM={state} to go on with its Photon)")
         else:
             shutil.rmtree(work, ignore_errors=True)
 

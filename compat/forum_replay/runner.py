@@ -252,11 +252,13 @@ def _seed_firmware(sim_dir: Path, specs: list[str]) -> None:
             for address, module in contents.device_os(platform, version):
                 dev.memory(0).poke(address, module)
         elif words[0] == "user-app":
-            dev.memory(0).poke(platform.user_part.address, contents.user_app(platform, version))
+            # an optional address: an app where an older Device OS kept it (Gen3's 128 KB slot)
+            address = int(words[1], 0) if len(words) > 1 else platform.user_part.address
+            dev.memory(0).poke(address, contents.build_module(platform, start=address, size=5324, seed=7))
         elif words[0] == "keys":
             _seed_keys(dev, platform, sim_dir)
         else:
-            raise ValueError(f"firmware: unknown {words[0]!r} (device-os VERSION | user-app | keys)")
+            raise ValueError(f"firmware: unknown {words[0]!r} (device-os VERSION | user-app [ADDRESS] | keys)")
     bus.save()
 
 
@@ -307,28 +309,62 @@ def _start_cloud(sim_dir: Path, home: Path, mode: str, device_id: Optional[str])
     return cloud
 
 
-def _asset_ready(spec: str, cache: Path) -> None:
-    """Copy an official asset from the user's cache into the scenario's; pending if absent."""
+# particle-cli's npm package in the peer cache (scripts/install-peers): official files, never copied
+# into the repository
+PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
+PEER_PACKAGES = ("particle-cli-3.43.1/node_modules/particle-cli",)
+
+
+def _official_assets(spec: str) -> list[tuple[str, str, str]]:
+    """[(what, repository path, sha256)] for ``needs-asset: PLATFORM APP`` or
+    ``needs-asset: server-keys`` (both) / ``needs-asset: server-key tcp|udp``."""
+    words = spec.split()
+    if words and words[0] in ("server-keys", "server-key"):
+        from particle_py.keys.flows import DEFAULT_SERVER_KEYS
+        protocols = words[1:] or list(DEFAULT_SERVER_KEYS)
+        unknown = [p for p in protocols if p not in DEFAULT_SERVER_KEYS]
+        if unknown or (words[0] == "server-key" and len(words) != 2):
+            raise ValueError(f"needs-asset: {spec!r}: server-keys, or server-key tcp|udp")
+        return [(f"Particle's {p} server key", *DEFAULT_SERVER_KEYS[p]) for p in protocols]
     platform, _, app = spec.partition(" ")
-    from particle_py import assets
     from particle_py.firmware import known_apps
     match = [a for a in known_apps.KNOWN_APPS if a.platform == platform and a.name == app.strip()]
     if not match:
-        raise ValueError(f"needs-asset: no known app {spec!r}")
-    asset = match[0]
-    try:
-        data = assets.fetch(asset.path, asset.sha256) if os.environ.get("FORUM_REPLAY_FETCH") == "1" else None
-    except Exception:
-        data = None
-    cached = assets._cache_path(asset.path, asset.sha256)
-    if data is None and cached.is_file():
-        data = cached.read_bytes()
-    if data is None:
-        raise Pending(f"needs the official {platform} {app} binary ({asset.path}, pinned SHA-256), "
-                      "not cached here and no network (FORUM_REPLAY_FETCH=1 downloads it)")
-    target = cache / "particle-py" / "assets" / asset.sha256[:16] / asset.path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
+        raise ValueError(f"needs-asset: no known app {spec!r} (PLATFORM APP, server-keys, server-key tcp|udp)")
+    return [(f"the official {platform} {app.strip()} binary", match[0].path, match[0].sha256)]
+
+
+def _asset_bytes(path: str, sha256: str) -> Optional[bytes]:
+    """The file from the user's asset cache or particle-cli's npm package in the peer cache (both
+    checked against the pin), or downloaded when FORUM_REPLAY_FETCH=1."""
+    import hashlib
+    from particle_py import assets
+    candidates = [assets._cache_path(path, sha256)] + [PEERS / package / path for package in PEER_PACKAGES]
+    for candidate in candidates:
+        try:
+            data = candidate.read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha256(data).hexdigest() == sha256:
+            return data
+    if os.environ.get("FORUM_REPLAY_FETCH") == "1":
+        try:
+            return assets.fetch(path, sha256)
+        except Exception:
+            return None
+    return None
+
+
+def _asset_ready(spec: str, cache: Path) -> None:
+    """Put an official asset into the scenario's cache; pending if it is nowhere to be had."""
+    for what, path, sha256 in _official_assets(spec):
+        data = _asset_bytes(path, sha256)
+        if data is None:
+            raise Pending(f"needs {what} ({path}, pinned SHA-256): not in the asset cache nor in the "
+                          f"peer cache ({PEERS}, scripts/install-peers --npm); FORUM_REPLAY_FETCH=1 downloads it")
+        target = cache / "particle-py" / "assets" / sha256[:16] / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def _inside(work: Path, relative: str) -> Path:
@@ -340,7 +376,10 @@ def _inside(work: Path, relative: str) -> Path:
 
 
 def _holds(sim_dir: Path, directory: Path, alt: int, address: int, name: str) -> Optional[str]:
-    want = (directory / name).read_bytes()
+    try:
+        want = (directory / name).read_bytes()
+    except OSError as exc:
+        return f"holds: {name}: {exc.strerror or exc} (the step did not leave that file)"
     _bus, dev = _first_device(sim_dir)
     got = dev.memory(alt).peek(address, len(want))
     if got == want:
@@ -362,10 +401,16 @@ def _led(sim_dir: Path) -> str:
 
 # --- one scenario ----------------------------------------------------------------------------
 def run(sc: Scenario, *, use_subprocess: bool = False, keep: Optional[Path] = None) -> Result:
+    """One scenario's result; whatever goes wrong in it is that scenario's failure, never the run's."""
     try:
         return _run(sc, use_subprocess, keep)
     except Pending as exc:
         return Result(sc.name, "pending", str(exc))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:            # a broken scenario or a runner bug: report it, keep going
+        return Result(sc.name, "failed", f"the scenario could not run: {type(exc).__name__}: {exc}\n"
+                      + traceback.format_exc())
 
 
 def _run(sc: Scenario, use_subprocess: bool, keep: Optional[Path]) -> Result:

@@ -6,13 +6,15 @@
     dfu-util: 0.8                           (personality; 0.5/0.7 posts map to 0.8 with a note)
     devices: photon runtime                 (simulator profiles, attach order; 'none' = nothing)
     knobs: OPEN_FAIL=-3                     (bus-wide fault knobs)
-    firmware: device-os 1.5.2 | user-app | keys   (what device 1 holds: stand-in Device OS, an app,
+    firmware: device-os 1.5.2 | user-app [ADDR] | keys   (what device 1 holds: stand-in Device OS, an app,
                                             a device key and the simulated cloud's server key)
     cloud: owner | other-owner              (simulated cloud; logged-in user owns the device or not)
     file: NAME KIND ARGS...                 (stand-in files, see standins.py)
     console-width: 80                       (the poster's console wrapped lines there)
     cwd: a/b                                (run in this folder below the scenario's work folder)
-    needs-asset: PLATFORM APP               (an official asset the command downloads)
+    needs-asset: PLATFORM APP               (an official asset the command downloads: a known app,
+                 | server-keys | server-key tcp|udp   or Particle's server keys; from the asset
+                                            cache or particle-cli's npm package in the peer cache)
     led: [not] blinking yellow              (final LED of device 1, from the boot model)
     note: ...                               (free text, any number)
 

@@ -91,7 +91,10 @@ def create(
     created = simdev.create(folder, platforms, recipe, knobs=_parse_faults(fault), first_id=device_id)
     for line in created:
         typer.echo(line)
-    typer.echo(f"State: {folder}   (use it: export PARTICLE_PY_SIM={folder})")
+    if Path(os.environ.get("PARTICLE_PY_SIM") or "").resolve() == folder.resolve():
+        typer.echo(f"State: {folder}")
+    else:
+        typer.echo(f"State: {folder}   (use it: export PARTICLE_PY_SIM={folder})")
 
 
 @app.command("list")
@@ -124,13 +127,91 @@ def button(
     typer.echo(simdev.press(_state_dir(state), action, device))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def cloud(ctx: typer.Context):
-    """Serve the simulated cloud on loopback (see: particle-sim cloud --help)."""
-    from particle_py.errors import Interrupted
+@app.command()
+def unplug(
+    device: Optional[str] = typer.Option(None, "--device", help="Device id (default: the only one)."),
+    state: Optional[str] = typer.Option(None, "--state", help=STATE_HELP),
+):
+    """Pull a device's USB cable (it keeps what its flash holds)."""
+    from particle_py.sim import devices as simdev
+    typer.echo(simdev.unplug(_state_dir(state), device))
+
+
+@app.command()
+def plug(
+    device: Optional[str] = typer.Option(None, "--device", help="Device id (default: the only unplugged one)."),
+    dfu: bool = typer.Option(False, "--dfu", help="Hold MODE while plugging in: stay in DFU mode."),
+    state: Optional[str] = typer.Option(None, "--state", help=STATE_HELP),
+):
+    """Plug an unplugged device back in; it boots from what it holds."""
+    from particle_py.sim import devices as simdev
+    typer.echo(simdev.plug(_state_dir(state), device, dfu))
+
+
+@app.command()
+def firmware(
+    platform: str = typer.Argument(..., help="Platform (photon, electron, argon, ...)."),
+    device_os: str = typer.Option("1.5.2", "--device-os", help="Device OS version the files claim to be."),
+    directory: str = typer.Option(".", "--dir", help="Folder to write them to."),
+):
+    """Write stand-in firmware files (system parts, an app) named as Particle's releases, with the
+    commands that flash them. Stand-ins: real-shaped modules for the simulator, not Particle's code."""
+    from particle_py import platforms
+    from particle_py.sim import contents
+
+    plat = platforms.by_name(platform)
+    if plat is None:
+        raise ParticlePyError(f"Unknown platform {platform!r}.", "Use one of: " + ", ".join(platforms.names()), 2)
+    files = contents.stand_in_files(plat, device_os)
+    if not files:
+        raise ParticlePyError(f"The simulator models no firmware for the {plat.display_name}.", exit_code=2)
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    vid, pid = plat.dfu_ids
+    for number, (name, address, data) in enumerate(files, 1):
+        (folder / name).write_bytes(data)
+        leave = ":leave" if number == len(files) else ""
+        typer.echo(f"Wrote {folder / name} ({len(data)} bytes, goes to 0x{address:08x}): "
+                   f"dfu-util -d {vid:04x}:{pid:04x} -a 0 -s 0x{address:x}{leave} -D {name}")
+
+
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def cloud(
+    state: Optional[str] = typer.Option(None, "--state", help="Folder for cloud.sqlite and the server keys "
+                                        "(default: $PARTICLE_PY_SIM/cloud or ./sim-cloud)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(0, "--port", help="Port to listen on; 0 picks a free one (printed)."),
+    user: List[str] = typer.Option([], "--user", metavar="NAME:PASSWORD[:OTP]",
+                                   help="Create or update a user (OTP makes login ask for that code). "
+                                        "With none, a new cloud has me@example.com, password particle."),
+    device: List[str] = typer.Option([], "--device", metavar="ID[:OWNER]",
+                                     help="Add a device (24 hex digits), optionally owned by a user."),
+    server_key: List[str] = typer.Option([], "--server-key", metavar="FILE",
+                                         help="Also accept this server public key (DER or PEM). Particle's "
+                                              "own keys and the cloud's generated ones always work."),
+    address: List[str] = typer.Option([], "--address", metavar="HOST[:PORT]",
+                                      help="Also answer devices whose server address is HOST."),
+    use: bool = typer.Option(False, "--use", help="Point particle at this cloud: set apiUrl in the "
+                             "active particle profile (~/.particle/<profile>.config.json)."),
+):
+    """Serve the simulated cloud on loopback until Ctrl-C."""
     from particle_py.sim import cloud as sim_cloud
+    argv = (["--state", state] if state else []) + ["--host", host, "--port", str(port)]
+    for flag, values in (("--user", user), ("--device", device), ("--server-key", server_key),
+                         ("--address", address)):
+        for value in values:
+            argv += [flag, value]
+    on_ready = None
+    if use:
+        def on_ready(url):
+            from particle_py.cloud.config import Settings
+            settings = Settings()
+            settings.update(apiUrl=url)
+            typer.echo(f"particle now uses this cloud (apiUrl in {settings.path}); "
+                       f"to go back to Particle's: remove apiUrl from that file", err=False)
+    from particle_py.errors import Interrupted
     try:
-        status = sim_cloud.main(list(ctx.args))
+        status = sim_cloud.main(argv, on_ready=on_ready)
     except Interrupted:
         status = 0          # ^C or SIGTERM is how a server is stopped: a normal end
     raise typer.Exit(status)

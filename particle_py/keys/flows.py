@@ -32,6 +32,7 @@ DEFAULT_SERVER_KEYS = {
     "tcp": ("assets/keys/rsa.pub.der", "2a1c82fb5f28fe1ba95b4af966aca326eb22398b977fa2540233dbe703fddb16"),
     "udp": ("assets/keys/ec.pub.der", "8bf15949f650e70f7a575b15585084ac12af597642427a5ca00a427d421affa4"),
 }
+OLD_DEFAULT_KEY_NAME = "device"     # `keys new` with no name, particle-cli 1.x-3.15 (docs/eras.md)
 TRANSPORT_DEFAULT = 0xFF        # cloud_transport byte: platform default protocol
 TRANSPORT_ALTERNATIVE = 0x00    # the platform's other protocol (tcp on the Electron)
 DEVICE_ALGORITHM = {"rsa": "rsa", "ec": "ecc"}     # our alg name -> the provisioning API's
@@ -83,7 +84,12 @@ def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, say: 
             say(text)
     # The target is resolved before any device changes mode (ops.device.resolve_target): a
     # mistyped id or a name changes nothing; a Core in DFU mode (no id over USB) is taken as meant.
-    return open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
+    device = open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
+    if is_full_id(device_id) and not is_full_id(device.device_id):
+        # found by this id in normal mode, then switched to a bootloader that shows a short
+        # serial (Core): it is still the device the user named
+        device.device_id = device_id.lower()
+    return device
 
 
 def is_full_id(text: Optional[str]) -> bool:
@@ -299,7 +305,7 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
         if protocol:
             # As in particle-cli 2.x: with --protocol no device is needed, the protocol sets the key type.
             alg = offline_alg(protocol.lower())
-            base = filename_no_ext(filename or "device")
+            base = filename_no_ext(filename or OLD_DEFAULT_KEY_NAME)
             files = write_key_files(base, formats.generate(alg))
             _report_aside(say, files.moved_aside)
             say(f"New key {files.der} created")
@@ -312,9 +318,17 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
         finally:
             _close(device)
         base = filename_no_ext(filename or ident)
-        files = write_key_files(base, formats.generate(alg))
+        private_key = formats.generate(alg)
+        files = write_key_files(base, private_key)
         _report_aside(say, files.moved_aside)
         say(f"New key {files.der} created for device {ident}")
+        if not filename and base != OLD_DEFAULT_KEY_NAME:
+            # particle-cli before 3.16 named them device.*; guides of that era go on with
+            # `dfu-util ... -D device.der` or `keys send <id> device.pub.pem` (docs/eras.md)
+            old = write_key_files(OLD_DEFAULT_KEY_NAME, private_key)
+            _report_aside(say, old.moved_aside)
+            say(f"The same key is also in {old.der}, {old.pem} and {old.pub_pem} (the names particle-cli "
+                f"used before 3.16)")
         return files
     except ParticlePyError as err:
         raise ParticlePyError(f"Error creating keys: {err.message}", err.hint, err.exit_code)
@@ -565,11 +579,14 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
                                       f"To roll back instead: particle keys load {saved.local}") if h))
         sent = True
         say("submitting public key succeeded!")
+        server_problem = _server_key_problem(device, proto, settings)
         try:
             device.reset(leave=True)
         except ParticlePyError:
             say("The device did not restart by itself; press its RESET button.")
         say("Okay!  New keys in place, your device should restart.")
+        if server_problem:
+            say(server_problem)
         return files
     except ParticlePyError as err:
         if written:
@@ -599,6 +616,29 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         raise ParticlePyError(f"{label}. " + nothing_changed, None, code) from None
     finally:
         _close(device)
+
+
+def _server_key_problem(device, protocol: str, settings) -> Optional[str]:
+    """A warning when the server key the device holds will still keep it off the cloud (the key
+    doctor fixes the device key only; a bad server key shows as 3 orange bursts)."""
+    from particle_py.cloud.config import DEFAULT_API_URL
+    from particle_py.keys import server_blob
+
+    slot = _server_slot(device.platform, protocol)
+    try:
+        blob = read_slot(device, slot)
+    except ParticlePyError:
+        return None                 # the device key is done; a failed extra look is not an error
+    particle_cloud = settings.api_url.rstrip("/") == DEFAULT_API_URL
+    problem = server_blob.connect_problem(blob, slot, protocol, particle_cloud)
+    if problem:
+        return (f"Warning: {problem}: the device will still not connect (blinking cyan with 3 orange "
+                f"bursts).\nTo fix it: particle keys server   (puts Particle's server key back), then reset "
+                f"the device.")
+    if not particle_cloud and not server_blob.is_official_key(blob, protocol):
+        return ("Note: the device's server key is not Particle's; it connects only to a cloud that holds "
+                "that key (a local server). If it blinks cyan with 3 orange bursts, run: particle keys server")
+    return None
 
 
 # --- keys server --------------------------------------------------------------------------

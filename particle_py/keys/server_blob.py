@@ -96,3 +96,45 @@ def parse_address(blob: bytes, slot, protocol: str) -> ServerAddress:
             elif kind == 1:
                 host = data.decode("utf-8", errors="replace")
     return ServerAddress(protocol, host, port)
+
+
+# Particle's own server keys: SHA-256 of the SubjectPublicKeyInfo DER that starts particle-cli's
+# assets/keys/rsa.pub.der and ec.pub.der (the files flows.DEFAULT_SERVER_KEYS pins whole). A
+# digest lets `keys doctor` recognise the key offline; tests check it against the npm package.
+OFFICIAL_KEY_SHA256 = {
+    "tcp": "aa8aba3c973ed4b668999047a09597948f36eefde525352e705fe8ef98c1677e",
+    "udp": "a22c78edbbefc04dec7333da227fc6f6904754d17d042099c765a02864555183",
+}
+# Hosts Particle's cloud answers at ($id = the device id; the udp-mesh name is the Gen3 key file
+# particle-cli 1.38-2.16 wrote).
+OFFICIAL_HOSTS = {"tcp": ("device.spark.io",), "udp": ("$id.udp.particle.io", "$id.udp-mesh.particle.io")}
+
+
+def is_official_key(blob: bytes, protocol: str) -> bool:
+    import hashlib
+
+    from particle_py.keys.formats import der_length
+    length = der_length(blob)
+    return bool(length) and hashlib.sha256(bytes(blob[:length])).hexdigest() == OFFICIAL_KEY_SHA256.get(protocol)
+
+
+def connect_problem(blob: bytes, slot, protocol: str, particle_cloud: bool) -> Optional[str]:
+    """Why the server key slot would keep the device from reaching the cloud (the 3-orange-burst
+    state), or None. ``particle_cloud``: the user talks to Particle's cloud, so only Particle's
+    key and addresses will do; for another cloud only a key that cannot work is certain."""
+    from particle_py.keys.formats import der_length
+    where = f"DCT {slot.address}"
+    if bytes(blob[:4]) == b"\xff" * 4:
+        return f"the device has no server key ({where} is empty)"
+    length = der_length(blob)
+    if not length or length > (slot.address_offset if slot.address_offset is not None else 384):
+        return f"the server key at {where} is not a valid public key"
+    if not particle_cloud:
+        return None
+    if not is_official_key(blob, protocol):
+        return f"the server key at {where} is not Particle's {protocol} server key"
+    found = parse_address(blob, slot, protocol)
+    official = {h for h in OFFICIAL_HOSTS[protocol]} | {DEFAULT_HOSTS[protocol]}
+    if found.host not in official or found.port != DEFAULT_PORTS[protocol]:
+        return f"the server address at {where} is {found.url()}, not Particle's"
+    return None

@@ -63,8 +63,8 @@ class BootOutcome:
 class CloudView(Protocol):
     """What the device's handshake needs to know about the simulated cloud."""
 
-    def server_public_key_der(self, alg: str) -> Optional[bytes]: ...
-    def accepts_address(self, protocol: str, host: str, port: int) -> bool: ...
+    def accepts_server_key(self, spki_der: bytes) -> bool: ...
+    def accepts_address(self, protocol: str, host: str, port: int, device_id: str) -> bool: ...
     def device_public_key(self, device_id: str) -> Optional[bytes]: ...      # SPKI DER
     def lock_device_key(self, device_id: str, spki_der: bytes) -> None: ...
 
@@ -108,6 +108,17 @@ def _unmet(module: Module, present: list[Module]) -> Optional[str]:
             kind = {SYSTEM_PART: "system part", USER_PART: "user part"}.get(function, f"module {function}")
             return f"needs {kind} {index} version >= {version}"
     return None
+
+
+def device_os_version(read: Reader, platform: Platform) -> Optional[str]:
+    """The Device OS version the flash holds (from system part 1's module version), or None."""
+    if not platform.system_parts:
+        return None
+    module, _why = read_module(read, platform, platform.system_parts[0])
+    if module is None or module.function != SYSTEM_PART:
+        return None
+    from particle_py.sim.contents import version_of_module
+    return version_of_module(module.version)
 
 
 def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
@@ -191,16 +202,16 @@ def boot(platform: Platform, read: Reader, device_id: str, cloud: Optional[Cloud
         return BootOutcome("no_cloud", mode, "no simulated cloud is running (start one: particle-sim cloud)")
     server_slot = platform.server_key[protocol]
     blob = read(server_slot.alt, server_slot.address, server_slot.size)
-    expected = cloud.server_public_key_der(server_slot.alg)
     try:
         held = blob[:der.der_length(blob)]
     except der.DerError:
         held = b""
-    if expected is None or held != expected:
-        return BootOutcome("bad_server_key", mode, f"the server key at DCT {server_slot.address} is not the cloud's "
-                           f"{'RSA' if server_slot.alg == 'rsa' else 'EC'} server key")
+    if not held or not cloud.accepts_server_key(held):
+        return BootOutcome("bad_server_key", mode, f"the server key at DCT {server_slot.address} is not an "
+                           f"{'RSA' if server_slot.alg == 'rsa' else 'EC'} server key the cloud answers with "
+                           f"(Particle's, its own, or one it was given)")
     host, port = _server_address(blob, server_slot, protocol, device_id)
-    if not cloud.accepts_address(protocol, host, port):
+    if not cloud.accepts_address(protocol, host, port, device_id):
         return BootOutcome("bad_server_key", mode, f"the server address {protocol}://{host}:{port} is not the cloud's")
     known = cloud.device_public_key(device_id)
     # The handshake itself: the cloud locks a first key and records whether the device got online
@@ -258,28 +269,18 @@ def _int(value: int) -> bytes:
 class SimCloudView:
     """The simulated cloud (sim/cloud.py's SQLite state) as the device's handshake sees it.
 
-    The simulated cloud answers at Particle's own default addresses (the DCT's erased
-    address TLV), at loopback, and at any host named by its ``device_host`` knob.
+    The simulated cloud stands in for Particle's: it takes Particle's official server keys
+    and addresses as its own, besides its generated key and any it was given (sim/cloud.py).
     """
-
-    DEFAULT_HOSTS = {"tcp": ("device.spark.io",), "udp": ("udp.particle.io",)}
-    DEFAULT_PORTS = {"tcp": 5683, "udp": 5684}
 
     def __init__(self, db):
         self.db = db
 
-    def server_public_key_der(self, alg: str) -> Optional[bytes]:
-        path = self.db.server_keys_dir() / f"server_{alg}.pub.der"
-        return path.read_bytes() if path.exists() else None
+    def accepts_server_key(self, spki_der: bytes) -> bool:
+        return self.db.accepts_server_key(spki_der)
 
-    def accepts_address(self, protocol: str, host: str, port: int) -> bool:
-        hosts = set(self.DEFAULT_HOSTS[protocol]) | {"127.0.0.1", "localhost"}
-        extra = self.db.knob("device_host")
-        if extra:
-            hosts.add(extra)
-        if protocol == "udp" and host.endswith(".udp.particle.io"):
-            host = "udp.particle.io"
-        return host in hosts and port == self.DEFAULT_PORTS[protocol]
+    def accepts_address(self, protocol: str, host: str, port: int, device_id: str) -> bool:
+        return self.db.accepts_address(protocol, host, port, device_id)
 
     def device_public_key(self, device_id: str) -> Optional[bytes]:
         import base64

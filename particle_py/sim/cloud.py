@@ -7,6 +7,17 @@ is generated once next to it (``server_rsa.pub.der`` / ``server_ec.pub.der`` for
 device public key seen for a device is kept, a device presenting another key is
 rejected until the owner provisions the new public key (``POST /v1/provisioning``).
 
+It stands in for Particle's cloud: no real handshake runs in the model, so a device
+holding Particle's official server public key (what `particle keys server` writes with no
+file) connects here as it would to Particle's, as does one holding the cloud's own key or
+any server key the cloud was given (``--server-key``, e.g. a local server's). Addresses:
+Particle's (``device.spark.io``, ``$id.udp.particle.io``, the 2019-2021 Gen3
+``$id.udp-mesh.particle.io``), loopback, and any host it was given (``--address``).
+
+When the cloud lives in a simulator folder (``<PARTICLE_PY_SIM>/cloud``), it looks at the
+simulated bus when asked about a device (claim, device info): a device that came back
+from a reset in normal mode is online without anything else having booted it first.
+
 Endpoints: POST /oauth/token (password and MFA one-time-password grants),
 GET/DELETE /v1/access_tokens/current, GET /v1/user, POST /v1/devices (claim),
 GET /v1/devices/<id>, POST /v1/provisioning/<id>, and for the simulator
@@ -41,8 +52,25 @@ CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, owner TEXT, name TEXT, 
 CREATE TABLE IF NOT EXISTS requests (n INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT, path TEXT,
                                      auth TEXT, form TEXT, status INTEGER);
 CREATE TABLE IF NOT EXISTS knobs (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS server_keys (alg TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (alg, key));
+CREATE TABLE IF NOT EXISTS addresses (host TEXT PRIMARY KEY, port INTEGER);
 """
+# Particle's own server public keys: SHA-256 of the SubjectPublicKeyInfo DER that starts
+# particle-cli's assets/keys/rsa.pub.der (tcp) and ec.pub.der (udp), the files
+# particle_py/keys/flows.py pins whole (tests/cloud checks both against the npm package).
+# A digest, not the key: the simulator carries no copy of Particle's files.
+OFFICIAL_SERVER_KEY_SHA256 = {
+    "rsa": "aa8aba3c973ed4b668999047a09597948f36eefde525352e705fe8ef98c1677e",
+    "ec": "a22c78edbbefc04dec7333da227fc6f6904754d17d042099c765a02864555183",
+}
+# Hosts Particle's cloud answers at ($id is the device id), per protocol; ports are the defaults.
+OFFICIAL_HOSTS = {"tcp": ("device.spark.io",), "udp": ("$id.udp.particle.io", "udp.particle.io",
+                                                       "$id.udp-mesh.particle.io")}
+DEFAULT_PORTS = {"tcp": 5683, "udp": 5684}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 NEVER = "9999-12-31T23:59:59.999Z"
+# The user a new cloud starts with when none is given (printed at start, docs/walkthrough.md).
+DEFAULT_USER, DEFAULT_PASSWORD = "me@example.com", "particle"
 _DEVICE_ID_RE = re.compile(r"^[0-9a-f]{24}$")
 
 
@@ -151,10 +179,8 @@ class CloudDb:
         different key is refused until its owner provisions that key.
         """
         device_id = device_id.lower()
-        if server_key is not None and self.server_keys_dir() is not None:
-            ours = {normalise_public_key(p.read_bytes()) for p in self.server_keys_dir().glob("server_*.pub.der")}
-            if ours and normalise_public_key(server_key) not in ours:
-                return "server_key_mismatch"
+        if server_key is not None and not self.accepts_server_key(_spki_der(server_key)):
+            return "server_key_mismatch"
         key = normalise_public_key(public_key)
         device = self.device(device_id)
         if device is None:
@@ -169,6 +195,68 @@ class CloudDb:
     def server_keys_dir(self) -> Optional[Path]:
         return self.path.parent
 
+    # --- server keys and addresses the cloud answers with ---------------------------------
+    def add_server_key(self, key) -> str:
+        """Accept a server public key (PEM or DER, SPKI or a formatted DCT blob) as the cloud's
+        own; returns its algorithm ('rsa' or 'ec')."""
+        spki = _spki_der(key)
+        from particle_py.sim import der
+        try:
+            alg = der.parse_spki(spki)[0]
+        except (der.DerError, ValueError) as exc:
+            raise ValueError(f"not a public key: {exc}") from None
+        self._q("INSERT OR IGNORE INTO server_keys VALUES (?, ?)", (alg, base64.b64encode(spki).decode()))
+        return alg
+
+    def accepts_server_key(self, spki_der: bytes) -> bool:
+        """Particle's official key, the cloud's own generated key, or one it was given."""
+        import hashlib
+        if hashlib.sha256(spki_der).hexdigest() in OFFICIAL_SERVER_KEY_SHA256.values():
+            return True
+        own = (self.path.parent / f"server_{alg}.pub.der" for alg in ("rsa", "ec"))
+        if any(p.is_file() and p.read_bytes() == spki_der for p in own):
+            return True
+        text = base64.b64encode(spki_der).decode()
+        return bool(self._q("SELECT 1 FROM server_keys WHERE key = ?", (text,)))
+
+    def add_address(self, host: str, port: Optional[int] = None) -> None:
+        """Answer at ``host`` (any protocol) on ``port`` (default: the protocol's)."""
+        self._q("INSERT OR REPLACE INTO addresses VALUES (?, ?)", (host.lower(), port))
+
+    def accepts_address(self, protocol: str, host: str, port: int, device_id: str = "") -> bool:
+        default_port = DEFAULT_PORTS.get(protocol)
+        official = {h.replace("$id", device_id.lower()) for h in OFFICIAL_HOSTS.get(protocol, ())}
+        host = host.lower()
+        if host in official or host in LOOPBACK_HOSTS or host == (self.knob("device_host") or "").lower():
+            return port == default_port
+        rows = self._q("SELECT port FROM addresses WHERE host = ?", (host,))
+        return bool(rows) and port == (rows[0][0] or default_port)
+
+    def addresses(self) -> list[str]:
+        return [f"{h}:{p}" if p else h for h, p in self._q("SELECT host, port FROM addresses ORDER BY host")]
+
+    # --- what the simulated bus shows ------------------------------------------------------
+    def refresh_from_bus(self, device_id: str) -> None:
+        """Boot the device as the bus shows it now (simulator folders only), so a device that came
+        back from a reset is online (or not) without anything else having looked at it."""
+        sim_dir = self.path.parent.parent
+        if self.path.parent.name != "cloud" or not (sim_dir / "state.json").is_file():
+            return
+        from particle_py.sim import devices as simdev
+        from particle_py.sim.boot import SimCloudView
+        from particle_py.sim.bus import SimBus
+        try:
+            bus = SimBus.load(sim_dir)
+        except (OSError, ValueError):
+            return
+        for dev in bus.devices():
+            if (dev.profile.device_id or "").lower() != device_id.lower() or not dev.profile.platform:
+                continue
+            shown = simdev.outcome(dev, sim_dir, view=SimCloudView(self))
+            if shown is not None and not shown.connected:
+                self._q("UPDATE devices SET connected = 0 WHERE id = ?", (device_id.lower(),))
+            return
+
     def ensure_server_keys(self) -> dict[str, Path]:
         """The cloud's own server key pair, made once: {'rsa': .pub.der path, 'ec': .pub.der path}."""
         folder = self.path.parent
@@ -179,6 +267,20 @@ class CloudDb:
                 _make_server_key(alg, folder / f"server_{alg}.pem", pub)
             out[alg] = pub
         return out
+
+
+def _spki_der(key) -> bytes:
+    """SubjectPublicKeyInfo DER of a key given as PEM or DER, trimming a DCT blob's padding/address."""
+    from particle_py.sim import der
+    if isinstance(key, str):
+        key = key.encode()
+    key = bytes(key)
+    if b"-----BEGIN" in key:
+        key = base64.b64decode(normalise_public_key(key))
+    try:
+        return key[:der.der_length(key)]
+    except der.DerError:
+        return key
 
 
 def _make_server_key(alg: str, private_path: Path, public_path: Path) -> None:
@@ -293,6 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._claim(user, form, auth)
         match = re.fullmatch(r"/v1/devices/([^/]+)", path)
         if match and method == "GET":
+            self.db.refresh_from_bus(match.group(1))
             device = self.db.device(match.group(1))
             if device is None or device["owner"] != user:
                 return self._send(403 if device else 404, {"error": "Permission Denied" if device else
@@ -332,6 +435,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _claim(self, user: str, form: dict, auth: str) -> None:
         device_id = (form.get("id") or "").lower()
+        if _DEVICE_ID_RE.match(device_id):
+            self.db.refresh_from_bus(device_id)
         device = self.db.device(device_id)
         if device is None:
             return self._send(404, {"ok": False, "errors": ["device not found"]}, form, auth)
@@ -435,7 +540,7 @@ def default_state_dir() -> Path:
     return Path(base) / "cloud" if base else Path("sim-cloud")
 
 
-def main(argv=None) -> int:
+def main(argv=None, on_ready=None) -> int:
     """``particle-sim cloud``: serve the simulated cloud on loopback."""
     parser = argparse.ArgumentParser(prog="particle-sim cloud", description=__doc__.split("\n")[0])
     parser.add_argument("--state", help="folder for cloud.sqlite and the server keys "
@@ -446,9 +551,17 @@ def main(argv=None) -> int:
                         help="create or update a user (OTP makes login ask for that one-time code)")
     parser.add_argument("--device", action="append", default=[], metavar="ID[:OWNER]",
                         help="add a device (24 hex digits), optionally owned by a user")
+    parser.add_argument("--server-key", action="append", default=[], metavar="FILE",
+                        help="also accept this server public key (DER or PEM; e.g. a local server's). "
+                             "Particle's own keys and the cloud's generated ones are always accepted")
+    parser.add_argument("--address", action="append", default=[], metavar="HOST[:PORT]",
+                        help="also answer devices whose server address is HOST (default port: "
+                             "5683 tcp, 5684 udp). Particle's addresses and loopback always work")
     args = parser.parse_args(argv)
     state = Path(args.state) if args.state else default_state_dir()
     db = CloudDb(state / "cloud.sqlite")
+    if not args.user and not db._q("SELECT 1 FROM users LIMIT 1"):
+        args.user = [f"{DEFAULT_USER}:{DEFAULT_PASSWORD}"]
     for spec in args.user:
         parts = spec.split(":")
         if len(parts) < 2:
@@ -457,14 +570,33 @@ def main(argv=None) -> int:
     for spec in args.device:
         device_id, _, owner = spec.partition(":")
         db.add_device(device_id, owner or None)
+    for name in args.server_key:
+        try:
+            db.add_server_key(Path(name).read_bytes())
+        except (OSError, ValueError) as exc:
+            parser.error(f"--server-key {name}: {getattr(exc, 'strerror', None) or exc}")
+    for spec in args.address:
+        host, _, port = spec.rpartition(":") if spec.count(":") == 1 else (spec, "", "")
+        if port and not port.isdigit():
+            parser.error(f"--address {spec!r}: expected HOST[:PORT]")
+        db.add_address(host, int(port) if port else None)
     keys = db.ensure_server_keys()
+    users = [row[0] for row in db._q("SELECT username FROM users ORDER BY username")]
     db.close()
 
     def ready(url):
         print(f"Simulated Particle cloud listening on {url}", flush=True)
         print(f"State: {state}", flush=True)
-        print(f"Server public keys: {keys['rsa']} (tcp), {keys['ec']} (udp)", flush=True)
-        print(f'Use it from particle: set "apiUrl": "{url}" in ~/.particle/particle.config.json', flush=True)
+        print(f"Users: {', '.join(users)}"
+              + (f"   (log in: particle login -u {DEFAULT_USER} -p {DEFAULT_PASSWORD})"
+                 if DEFAULT_USER in users else ""), flush=True)
+        print("Server keys accepted: Particle's own (what `particle keys server` writes), the cloud's "
+              f"{keys['rsa']} (tcp) and {keys['ec']} (udp), and any given with --server-key", flush=True)
+        if on_ready is None:
+            print(f'Use it from particle: set "apiUrl": "{url}" in ~/.particle/particle.config.json '
+                  f'(particle-sim cloud --use does it)', flush=True)
+        else:
+            on_ready(url)
 
     try:
         serve(state / "cloud.sqlite", args.host, args.port, on_ready=ready)

@@ -82,11 +82,11 @@ def device_os(platform: Platform, version: str = "1.5.2", part_size: int = 16384
 
     Part N+1 depends on part N of the same version, as in real releases.
     """
-    module_version = DEVICE_OS_MODULE_VERSION.get(version, 1512)
+    modver = module_version(version)
     parts = []
     for index, address in enumerate(platform.system_parts, 1):
-        deps = ((SYSTEM_PART, index - 1, module_version),) if index > 1 else ()
-        parts.append((address, build_module(platform, function=SYSTEM_PART, index=index, version=module_version,
+        deps = ((SYSTEM_PART, index - 1, modver),) if index > 1 else ()
+        parts.append((address, build_module(platform, function=SYSTEM_PART, index=index, version=modver,
                                             size=part_size, start=address, deps=deps, seed=index)))
     return parts
 
@@ -94,6 +94,46 @@ def device_os(platform: Platform, version: str = "1.5.2", part_size: int = 16384
 def user_app(platform: Platform, device_os_version: str = "1.5.2", size: int = 5324, seed: int = 7) -> bytes:
     """A stand-in user application (tinker-sized) that needs the given Device OS."""
     last_part = max(len(platform.system_parts), 1)
-    needs = DEVICE_OS_MODULE_VERSION.get(device_os_version, 1512)
+    needs = module_version(device_os_version)
     return build_module(platform, function=USER_PART, index=1, version=6, size=size,
                         deps=((SYSTEM_PART, last_part, needs),), seed=seed)
+
+
+def module_version(device_os_version: str) -> int:
+    """A Device OS version as a module version: the table above, else major*1000+minor*100+patch."""
+    if device_os_version in DEVICE_OS_MODULE_VERSION:
+        return DEVICE_OS_MODULE_VERSION[device_os_version]
+    parts = [int(p) for p in device_os_version.split("-")[0].split(".")[:3] if p.isdigit()]
+    major, minor, patch = (parts + [0, 0, 0])[:3]
+    return major * 1000 + minor * 100 + patch
+
+
+def version_of_module(module_version_number: int) -> str:
+    """The inverse of ``module_version``."""
+    for text, number in DEVICE_OS_MODULE_VERSION.items():
+        if number == module_version_number:
+            return text
+    v = module_version_number
+    return f"{v // 1000}.{v // 100 % 10}.{v % 100}"
+
+
+def release_file_names(platform: Platform, version: str) -> list[str]:
+    """Names Particle's release pages gave the system parts: ``system-part1-0.4.7-photon.bin``
+    (Gen2 and the Core era) and ``argon-system-part1@1.5.2.bin`` (Gen3 and later)."""
+    if platform.generation <= 2:
+        return [f"system-part{n}-{version}-{platform.name}.bin" for n in range(1, len(platform.system_parts) + 1)]
+    return [f"{platform.name}-system-part{n}@{version}.bin" for n in range(1, len(platform.system_parts) + 1)]
+
+
+def stand_in_files(platform: Platform, version: str) -> list[tuple[str, int, bytes]]:
+    """Stand-in firmware files a person can flash with the commands of guides:
+    [(file name, address it goes to, bytes)]: the system parts, then ``app-<platform>.bin``."""
+    files = []
+    for name, (address, module) in zip(release_file_names(platform, version),
+                                       device_os(platform, version)):
+        files.append((name, address, module))
+    if platform.user_part is not None:
+        app = user_app(platform, version)
+        start = struct.unpack_from("<I", app, platform.module_info_offset)[0]
+        files.append((f"app-{platform.name}.bin", start, app))
+    return files

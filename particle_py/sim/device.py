@@ -306,6 +306,17 @@ class SimDevice:
     def _class_request(self, rt, req, value, index, data, length):
         raise _Stall()
 
+    def _firmware_version(self) -> str:
+        """What the device says it runs: a profile's fw= option, else what its flash holds, else
+        its generation's usual version (platforms whose Device OS is not modelled)."""
+        if self.profile.firmware_version:
+            return self.profile.firmware_version
+        from particle_py import platforms
+        from . import boot
+        platform = platforms.by_name(self.profile.platform or "")
+        found = boot.device_os_version(self._read_board, platform) if platform else None
+        return found or profiles_mod.DEFAULT_FIRMWARE_VERSION.get(platform.generation if platform else 2, "5.8.0")
+
     def _vendor_request(self, rt, req, value, index, data, length):
         raise _Stall()
 
@@ -819,7 +830,7 @@ class NormalModeDevice(SimDevice):
 
     def _vendor_request(self, rt, req, value, index, data, length):
         if rt == 0xC0 and req == PARTICLE_BREQUEST and index == LEGACY_SYSTEM_VERSION:
-            return (self.profile.firmware_version or "").encode()
+            return self._firmware_version().encode()
         if rt == 0xC0 and req == SERVICE_INIT:
             req_id = self.next_id
             self.next_id = self.next_id % 0xFFFF + 1

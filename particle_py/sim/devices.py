@@ -122,8 +122,12 @@ def create(folder: Path, names: Iterable[str], recipe: Recipe, knobs: Optional[d
         platform = platforms.by_name(name)
         plats.append(platform)
         device_id = first_id if number == 0 else None
-        specs.append(_spec(platform, recipe.mode, device_id) if platform else name)
+        # With no Device OS the bootloader has nothing to start: the device is in DFU mode, as its
+        # LED says, whatever mode was asked for.
+        mode = "dfu" if platform and not recipe.device_os and platform.system_parts else recipe.mode
+        specs.append(_spec(platform, mode, device_id) if platform else name)
     bus = create_state(folder, specs, knobs or {})
+    _save_unplugged(folder, [])
     db = cloud_db(folder) if any(plats) else None
     lines = []
     for number, (dev, platform) in enumerate(zip(bus.devices(), plats)):
@@ -145,7 +149,7 @@ def describe(dev) -> str:
     return f"{what} {ident} [{dev.vid:04x}:{dev.pid:04x}] on {dev.path}, {mode}"
 
 
-def outcome(dev, folder: Path) -> Optional[boot_mod.BootOutcome]:
+def outcome(dev, folder: Path, view=None) -> Optional[boot_mod.BootOutcome]:
     """What the device shows now (DFU and listening mode) or would show if it booted now."""
     platform = platforms.by_name(dev.profile.platform or "")
     if platform is None or not dev.profile.device_id:
@@ -154,7 +158,8 @@ def outcome(dev, folder: Path) -> Optional[boot_mod.BootOutcome]:
         return boot_mod.BootOutcome("dfu", "dfu", "in the DFU bootloader")
     if getattr(dev, "mode", 0) == MODE_LISTENING:
         return boot_mod.BootOutcome("listening", "listening", "the MODE button was held")
-    view = boot_mod.open_cloud_view(folder)
+    if view is None:
+        view = boot_mod.open_cloud_view(folder)
     return boot_mod.boot(platform, reader(dev), dev.profile.device_id, view)
 
 
@@ -179,6 +184,13 @@ def _key_summary(dev, platform: platforms.Platform) -> list[str]:
             f"server key at DCT {server.address}: {server_text}"]
 
 
+def _device_os_text(dev, platform: platforms.Platform) -> str:
+    if not platform.system_parts:
+        return "not modelled for this platform (identify reports " + dev._firmware_version() + ")"
+    found = boot_mod.device_os_version(reader(dev), platform)
+    return found or "none (no valid system part 1)"
+
+
 def status(folder: Path) -> list[str]:
     bus = SimBus.load(folder)
     lines = []
@@ -193,14 +205,18 @@ def status(folder: Path) -> list[str]:
                 after = boot_mod.boot(platform, reader(dev), dev.profile.device_id, boot_mod.open_cloud_view(folder))
                 lines.append(f"  after a reset: {after.led} ({after.reason})")
         if platform is not None and dev.profile.device_id:
+            lines.append(f"  Device OS: {_device_os_text(dev, platform)}")
             lines.extend(_key_summary(dev, platform))
     bus.save()           # booting may have locked a key in the cloud; keep the bus as it was
+    lines += [f"{r['description'].split(' [')[0]}: unplugged (particle-sim plug)" for r in _unplugged(folder)]
     return lines or ["No simulated devices attached."]
 
 
 def listing(folder: Path) -> list[str]:
     bus = SimBus.load(folder)
-    return [describe(dev) for dev in bus.devices()] or ["No simulated devices attached."]
+    lines = [describe(dev) for dev in bus.devices()]
+    lines += [f"{r['description'].split(' [')[0]}: unplugged (particle-sim plug)" for r in _unplugged(folder)]
+    return lines or ["No simulated devices attached."]
 
 
 def _pick(bus: SimBus, device: Optional[str]):
@@ -240,3 +256,63 @@ def press(folder: Path, action: str, device: Optional[str]) -> str:
     shown = outcome(new, folder)
     bus.save()
     return f"{describe(new)}: {shown.led} ({shown.meaning}; {shown.reason})"
+
+
+# --- unplugging and plugging back -----------------------------------------------------------
+UNPLUGGED_FILE = "unplugged.json"
+
+
+def _unplugged(folder: Path) -> list:
+    import json
+    path = Path(folder) / UNPLUGGED_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+
+
+def _save_unplugged(folder: Path, records: list) -> None:
+    import json
+    path = Path(folder) / UNPLUGGED_FILE
+    if records:
+        path.write_text(json.dumps(records, indent=1), encoding="utf-8")
+    elif path.exists():
+        path.unlink()
+
+
+def unplug(folder: Path, device: Optional[str]) -> str:
+    """Pull the USB cable: the device leaves the bus and keeps what its flash holds."""
+    with SimBus.session(folder) as bus:
+        dev = _pick(bus, device)
+        dev.save_memories()
+        record = {"platform": dev.profile.platform, "id": dev.profile.device_id, "unit": dev.unit,
+                  "port": dev.port_numbers[0], "description": describe(dev)}
+        dev.leave_bus(None)
+        bus.devices()
+    _save_unplugged(folder, _unplugged(folder) + [record])
+    return f"Unplugged {record['description'].split(' [')[0]} (plug it back in: particle-sim plug)"
+
+
+def plug(folder: Path, device: Optional[str], dfu: bool = False) -> str:
+    """Plug an unplugged device back in: it boots from what it holds (or, holding MODE, stays in
+    DFU mode)."""
+    records = _unplugged(folder)
+    wanted = [r for r in records if not device or r["id"].startswith(device.lower())]
+    if len(wanted) != 1:
+        from particle_py.errors import ParticlePyError
+        raise ParticlePyError("No unplugged simulated device matches." if not wanted else
+                              "More than one device is unplugged: choose one with --device ID.",
+                              "particle-sim list shows the devices on the bus.", 2)
+    record = wanted[0]
+    platform = platforms.by_name(record["platform"])
+    with SimBus.session(folder) as bus:
+        new = bus.attach(_spec(platform, "dfu", record["id"]), unit=record["unit"], port=record["port"])
+        if not dfu:
+            target = successor_after_boot(new, folder)
+            if target != new.profile.spec:
+                new.leave_bus(target)
+                new = next(d for d in bus.devices() if d.profile.device_id == record["id"])
+        shown = outcome(new, folder)
+        line = f"{describe(new)}: {shown.led} ({shown.meaning}; {shown.reason})"
+    _save_unplugged(folder, [r for r in records if r is not record])
+    return line

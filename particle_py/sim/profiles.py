@@ -19,7 +19,7 @@ a comma-split list hands the options back to the profile before them, see state.
 
 Options: ``id=<hex>`` (device id / serial), ``vid=<hex>``/``pid=<hex>`` (another model of the
 same kind of device), ``leave=manifest|dnidle|reset``, ``poll=<ms>|model``,
-``protect=0|1``, ``fw=<version>`` (normal mode), ``boot=check|normal`` (after leaving DFU a
+``protect=0|1``, ``fw=<version>`` (normal mode; default: what the flash holds), ``boot=check|normal`` (after leaving DFU a
 board with no valid Device OS stays in DFU mode, as the bootloader does; ``normal`` skips the
 check), ``real=1`` (the platform behaviour for
 ``photon``), and any fault knob (``FAKE_LEAVE_STATE=5``) for this device only.
@@ -161,8 +161,7 @@ def _platform_profile(p: platforms.Platform, normal: bool, device_id: str) -> Pr
     gen = p.generation
     if normal:
         return Profile(p.name + NORMAL_SUFFIX, "normal", *p.usb_ids, 0x0250, "Particle", p.display_name,
-                       device_id, platform=p.name, device_id=device_id, dfu_profile=p.name + ":real=1",
-                       firmware_version=DEFAULT_FIRMWARE_VERSION.get(gen, "5.8.0"))
+                       device_id, platform=p.name, device_id=device_id, dfu_profile=p.name + ":real=1")
     functional = CORE_FUNCTIONAL if gen == 1 else PARTICLE_FUNCTIONAL
     serial = device_id if p.dfu_serial_is_device_id else device_id[-12:].upper()
     manufacturer = "Spark Devices" if p.dfu_ids[0] == platforms.CORE_VID else "Particle"

@@ -15,6 +15,14 @@ def test_demo_runs_the_seed_thread_to_breathing_cyan():
     assert "LED: blinking cyan with 1 red burst" in out
     assert "$ dfu-util -d 2b04:d006 -a 1 -s 2082 -D cloud_public.der" in out
     assert "Okay!  New keys in place, your device should restart." in out
-    assert out.index("LED: breathing cyan (connected to the cloud)") > out.index("$ particle keys doctor")
+    # the get_status error after :leave is explained as the Photon's answer to a leave
+    assert "(That error is how a Photon answers :leave:" in out
+    # after the doctor, the wrong server key shows as 3 orange bursts until dfu-util restores it
+    doctor = out.index("$ particle keys doctor")
+    bursts = out.index("LED: blinking cyan with 3 orange bursts", doctor)
+    assert out.index("$ dfu-util -d 2b04:d006 -a 1 -s 2082 -D cloud_public.der") > bursts
+    assert out.index("LED: breathing cyan (connected to the cloud)") > bursts
+    # nothing tells the user to use a folder the demo then deletes
+    assert "export PARTICLE_PY_SIM" not in out
     assert "Successfully claimed device 3a0029000c47343432313031" in out
     assert out.rstrip().endswith("The Photon is breathing cyan: connected to the (simulated) cloud.")

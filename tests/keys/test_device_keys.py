@@ -94,8 +94,14 @@ def test_keys_new_names_files_after_the_device(sim, particle, platform, alg):
     s = sim(platform)
     ident = s.device_id
     code, out, err = particle("keys", "new")
-    assert (code, out, err) == (0, f"New key {ident}.der created for device {ident}\n", "")
+    assert (code, out, err) == (0, f"New key {ident}.der created for device {ident}\n"
+                                   "The same key is also in device.der, device.pem and device.pub.pem (the names "
+                                   "particle-cli used before 3.16)\n", "")
     der = Path(f"{ident}.der").read_bytes()
+    # the names of particle-cli 1.x-3.15 as well, so `dfu-util ... -D device.der` guides work (docs/eras.md)
+    for ext in (".der", ".pem", ".pub.pem"):
+        assert Path("device" + ext).read_bytes() == Path(ident + ext).read_bytes()
+    assert mode("device.der") == 0o600
     info = formats.parse_key(der)
     assert info.alg == alg and info.kind == (formats.PKCS1_PRIVATE if alg == "rsa" else formats.SEC1_PRIVATE)
     assert len(der) in (range(607, 612) if alg == "rsa" else [121])
@@ -387,7 +393,10 @@ def test_keys_doctor_end_to_end(sim, cloud, particle, platform, protocol):
     code, out, err = particle(*args)
     assert (code, err) == (0, ""), err
     lines = [ln for ln in out.splitlines() if not ln.startswith("Note: ")]
-    assert lines == _expected_doctor_lines(ident, slot.alg, lines[4])
+    okay = lines.index("Okay!  New keys in place, your device should restart.")
+    assert lines[:okay + 1] == _expected_doctor_lines(ident, slot.alg, lines[4])
+    # this device's server key slot is empty: the doctor says the device will still not connect
+    assert lines[okay + 1].startswith("Warning: the device has no server key (DCT "), lines
     new_der = Path(f"{ident}_{slot.alg}_new.der").read_bytes()
     assert s.peek(slot) == new_der + before[len(new_der):]
     assert Path(f"backup_{slot.alg}_{ident}_{slot.alg}_new.der").read_bytes() == before
@@ -512,7 +521,7 @@ def test_normal_mode_device_is_switched_to_dfu(sim, particle):
     ident = s.real_id
     code, out, err = particle("keys", "new")
     assert (code, err) == (0, ""), err
-    assert out.endswith(f"New key {ident}.der created for device {ident}\n")
+    assert f"New key {ident}.der created for device {ident}\n" in out
     assert s.bus().devices()[0].profile.name == "photon"         # now in DFU mode
 
 

@@ -241,7 +241,7 @@ def test_unplug_mid_flash_reports_where_and_how_to_resume(sim, run, tmp_path, pr
     assert code != 0
     assert "Flash success!" not in out and out.splitlines()[-1] == "Flash failed."
     first = err.splitlines()[0]
-    assert first.startswith("Flashing app.bin stopped at 0x000b") and first.endswith("(the device was disconnected)")
+    assert first.startswith("Flashing app.bin stopped at 0x000b") and first.endswith("(LIBUSB_ERROR_NO_DEVICE: the device was disconnected)")
     assert "app.bin was NOT completely written" in err
     assert f"particle flash --usb {f}" in err
 

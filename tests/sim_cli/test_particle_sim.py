@@ -28,10 +28,9 @@ ID = "0123456789abcdef01234567"
     (("--key", "pkcs8"), "blinking cyan with 1 red burst", "not a PKCS#1 RSAPrivateKey DER"),
     (("--key", "corrupt"), "blinking cyan with 1 red burst", "not a PKCS#1 RSAPrivateKey DER"),
     (("--key", "missing"), "blinking cyan with 1 orange burst", "the device key slot is empty"),
-    (("--server-key", "wrong"), "blinking cyan with 3 orange bursts", "is not the cloud's RSA server key"),
+    (("--server-key", "wrong"), "blinking cyan with 3 orange bursts", "is not an RSA server key the cloud answers with"),
     (("--cloud-key", "other"), "blinking cyan with 1 orange burst", "the cloud holds another public key"),
     (("--app", "none"), "breathing magenta", "no valid user application at 0x080a0000"),
-    (("--device-os", "none"), "blinking yellow", "system part 1 at 0x08020000: empty"),
 ])
 def test_create_then_status_shows_the_led_and_why(capsys, state, args, led, why):
     status, out, _ = run(capsys, "create", "photon", "--id", ID, *args)
@@ -43,6 +42,55 @@ def test_create_then_status_shows_the_led_and_why(capsys, state, args, led, why)
     assert lines[0] == f"Photon {ID} [2b04:c006] on 1-2, normal mode"
     assert lines[1].startswith(f"  LED: {led} (")
     assert why in lines[2]
+
+
+def test_a_device_with_no_device_os_is_in_dfu_mode_as_its_led_says(capsys, state):
+    status, out, _ = run(capsys, "create", "photon", "--id", ID, "--device-os", "none")
+    assert status == 0
+    assert out.startswith(f"Created Photon {ID} [2b04:d006] on 1-2, DFU mode\n")
+    lines = run(capsys, "status")[1].splitlines()
+    assert lines[:4] == [f"Photon {ID} [2b04:d006] on 1-2, DFU mode", "  LED: blinking yellow (DFU mode)",
+                         "  why: in the DFU bootloader",
+                         "  after a reset: blinking yellow (Device OS system part 1 at 0x08020000: empty "
+                         "(erased flash))"]
+    assert lines[4] == "  Device OS: none (no valid system part 1)"
+
+
+def test_the_seed_threads_own_commands_with_stand_in_files(capsys, state, tmp_path, monkeypatch):
+    """particle-sim firmware writes files named as Particle's releases; the seed thread's dfu-util
+    commands flash them; status and identify then show the version they claim."""
+    import io
+    from particle_py.cli.dfu_util.main import main as dfu_util
+    from particle_py.cli.particle.main import main as particle
+    monkeypatch.chdir(tmp_path)
+    run(capsys, "create", "photon", "--id", ID, "--device-os", "none", "--app", "none")
+    status, out, _ = run(capsys, "firmware", "photon", "--device-os", "0.4.7")
+    assert status == 0
+    assert out.splitlines()[0] == ("Wrote system-part1-0.4.7-photon.bin (16384 bytes, goes to 0x08020000): "
+                                   "dfu-util -d 2b04:d006 -a 0 -s 0x8020000 -D system-part1-0.4.7-photon.bin")
+    for args in (["-s", "0x8020000", "-D", "system-part1-0.4.7-photon.bin"],
+                 ["-s", "0x8060000:leave", "-D", "system-part2-0.4.7-photon.bin"]):
+        dfu_util(["dfu-util", "-d", "2b04:d006", "-a", "0", *args], stdout=io.StringIO(), stderr=io.StringIO())
+    lines = run(capsys, "status")[1].splitlines()
+    assert lines[0] == f"Photon {ID} [2b04:c006] on 1-2, normal mode"
+    assert lines[1].startswith("  LED: breathing magenta (safe mode")      # no app yet
+    assert "  Device OS: 0.4.7" in lines
+    capsys.readouterr()
+    assert particle(["identify"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "Your system firmware version is 0.4.7"
+
+
+def test_unplug_and_plug_back_keeps_the_flash_and_boots(capsys, state):
+    run(capsys, "create", "argon", "--id", ID)
+    status, out, _ = run(capsys, "unplug")
+    assert (status, out) == (0, f"Unplugged Argon {ID} (plug it back in: particle-sim plug)\n")
+    assert run(capsys, "list")[1] == f"Argon {ID}: unplugged (particle-sim plug)\n"
+    status, out, _ = run(capsys, "plug", "--dfu")
+    assert out == f"Argon {ID} [2b04:d00c] on 1-2, DFU mode: blinking yellow (DFU mode; in the DFU bootloader)\n"
+    run(capsys, "unplug")
+    status, out, _ = run(capsys, "plug")
+    assert out.startswith(f"Argon {ID} [2b04:c00c] on 1-2, normal mode: breathing cyan")
+    assert run(capsys, "plug")[0] == 2          # nothing left to plug in
 
 
 def test_udp_platforms_hold_sec1_keys_at_3106(capsys, state):

@@ -19,6 +19,21 @@ def _say(text: str) -> None:
     typer.echo(text)
 
 
+def _this_computers_address() -> str:
+    """particle-cli 1.x's `mine`: the address this computer reaches the network from."""
+    import socket
+    from particle_py.errors import ParticlePyError
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))          # no packet is sent for a UDP connect
+            address = probe.getsockname()[0]
+    except OSError:
+        address = ""
+    if not address or address.startswith("127."):
+        raise ParticlePyError("No IP addresses", "Give the server's address: particle keys server FILE --host IP")
+    return address
+
+
 def register(app) -> None:
     keys_app = typer.Typer(name="keys", help="Manage your device's key pair and server public key",
                            no_args_is_help=True)
@@ -75,9 +90,11 @@ def register(app) -> None:
                                                          help="Generate key file for the provided device type"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
         from particle_py.keys import flows
-        if output and host is None and _IPV4.match(output):
+        if output and host is None and (_IPV4.match(output) or output == "mine" or legacy_port is not None):
             # particle-cli 1.x form `keys server <file> <ip> [port]`, still in many guides; a file
             # named like an IP address is never what was meant.
+            if output == "mine":
+                output = _this_computers_address()
             _say(f"Using {output} as the server address (--host {output}).")
             host, output = output, None
             port = port if port is not None else legacy_port

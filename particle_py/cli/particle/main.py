@@ -85,6 +85,7 @@ def hoist_global_flags(args: list[str]) -> list[str]:
 def main(argv: Optional[list[str]] = None) -> int:
     """The `particle` console script; returns the exit status (see cli/runner.py for the error path)."""
     from particle_py.cli import runner
+    from particle_py.errors import ParticlePyError
 
     def work():
         if "particle_py.ops.device" in sys.modules:      # -v lasts one run (tests run many in a process)
@@ -92,6 +93,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         args = hoist_global_flags(list(argv if argv is not None else sys.argv[1:]))
         # standalone mode: typer prints usage errors itself (exit 2) and turns typer.Exit into
         # SystemExit; our errors and signals pass through to the runner
-        build_app()(args=args, prog_name="particle", standalone_mode=True)
+        try:
+            build_app()(args=args, prog_name="particle", standalone_mode=True)
+        except ParticlePyError as err:
+            from particle_py.usb.hints import explain_libusb
+            raise explain_libusb(err) from None     # a libusb error is named, with its cause and fix
 
     return runner.run(work, prog="particle", process=argv is None)
