@@ -315,6 +315,10 @@ class SimDevice:
             return b""
         return mem.peek(start, end - start)
 
+    def _write_board(self, alt: int, address: int, data: bytes) -> None:
+        """Firmware writing its own flash (no DFU access rules): Device OS applying an update."""
+        self.memory(alt).poke(address, data)
+
     def boot_successor(self, normal_spec: Optional[str], dfu_spec: Optional[str]) -> Optional[str]:
         """The device that appears when this board restarts into its firmware: the normal-mode
         device if the flash holds a bootable Device OS (sim/boot.py), else the DFU bootloader."""
@@ -323,6 +327,9 @@ class SimDevice:
         from .. import platforms
         from . import boot
         platform = platforms.by_name(self.profile.platform)
+        applied = boot.apply_staged(self._read_board, self._write_board, platform)
+        if applied:
+            self._event("staged", result=applied)
         mode, reason = boot.check_firmware(self._read_board, platform)
         self._event("boot", mode=mode, reason=reason)
         return dfu_spec if mode == "dfu" else normal_spec
