@@ -25,10 +25,14 @@ EX_UPDATE_FAILED = 1
 EX_INTERRUPTED = 130
 
 
+VIA_DFU, VIA_CONTROL = "dfu", "control"
+
+
 @dataclass
 class PlannedStep:
     step: FlashStep
     present: bool                    # the device already holds exactly these bytes there
+    via: str = VIA_DFU               # VIA_CONTROL: Device OS installs it from normal mode
 
     @property
     def label(self) -> str:
@@ -45,6 +49,9 @@ class PlannedStep:
                     }.get(p.function, f"module function {p.function}")
             what = f"{kind} v{p.version}" + (", staged for Device OS to apply" if s.staged else "")
         where = f"alt {s.alt} 0x{s.address:08x}" if s.alt else f"0x{s.address:08x}"
+        if self.via == VIA_CONTROL:
+            what = f"{kind} v{s.module.prefix.version}"
+            where = "Device OS installs it (control request)"
         state = "already on the device" if self.present else "to write"
         return f"{self.label} ({what}) -> {where}: {state}"
 
@@ -128,6 +135,32 @@ def plan_for(device, files) -> list[PlannedStep]:
     return planned
 
 
+def plan_by_info(platform, files, info) -> list[PlannedStep]:
+    """The plan from Device OS's own module info (normal mode): a module is there when Device OS
+    lists the same function, index and version and its integrity and dependency checks pass.
+    A bootloader goes to Device OS by control request instead of being staged."""
+    valid = {(m.function, m.index, m.version) for m in info if m.valid}
+    steps = flash_plan(_sources(files), platform)
+    planned = []
+    for step in steps:
+        if step.module is None and step.keep_rest:
+            continue                     # the staging flag: Device OS stages by itself
+        p = step.module.prefix
+        via = VIA_CONTROL if step.staged else VIA_DFU
+        if step.staged:
+            step = FlashStep(step.source, step.module, 0, p.start, step.data)
+        planned.append(PlannedStep(step, (p.function, p.index, p.version) in valid, via))
+    return planned
+
+
+def _crc_word_matches(device, step: FlashStep) -> bool:
+    """Device OS found the module intact; its stored CRC being the file's makes it this file."""
+    end = step.address + len(step.data)
+    if not device.memory_map(step.alt).all(end - 4, end, "readable"):
+        return True
+    return device.read(step.alt, end - 4, 4) == step.data[-4:]
+
+
 def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, paths=(),
            allow_download: bool = True, on_event: Optional[Callable[[str], None]] = None,
            on_plan: Optional[Callable[[UpdateResult], None]] = None,
@@ -142,15 +175,98 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     version = choose_version(platform, target)
     # Everything is fetched and checked before the device is touched.
     files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, on_event=emit)
+    info = None
+    if not entry.in_dfu:
+        from particle_py.ops import firmware_requests
+
+        entry = find_device(device_id or device_arg)
+        info = firmware_requests.module_info(entry)
+        if info is None:
+            _release(entry.usb_device)
+    if info is not None:
+        return _update_from_normal_mode(entry, platform, version, files, info, emit, on_plan, progress_factory,
+                                        device_arg, target, paths)
     device = open_particle_device(device_id or device_arg, need_dfu=True, on_event=emit,
                                   platform_id=platform.platform_id)
     result = UpdateResult(platform, device.device_id, version, [])
+    result.steps = plan_for(device, files)
+    if on_plan:
+        on_plan(result)
+    return _write_over_dfu(device, result, [s for s in result.steps if not s.present], emit, progress_factory,
+                           device_arg, target, paths)
+
+
+def _update_from_normal_mode(entry, platform, version, files, info, emit, on_plan, progress_factory,
+                             device_arg, target, paths) -> UpdateResult:
+    from particle_py.ops import firmware_requests
+    from particle_py.ops.device import _release, open_particle_device
+
+    result = UpdateResult(platform, entry.device_id, version, plan_by_info(platform, files, info))
+    if on_plan:
+        on_plan(result)
     current: Optional[PlannedStep] = None
     try:
-        result.steps = plan_for(device, files)
-        if on_plan:
-            on_plan(result)
-        todo = [s for s in result.steps if not s.present]
+        for planned in [s for s in result.steps if s.via == VIA_CONTROL and not s.present]:
+            current = planned
+            emit(f"Flashing {planned.label}")
+            progress = progress_factory(planned.step) if progress_factory else None
+            firmware_requests.update_firmware(entry, planned.label, planned.step.data, progress)
+            entry = _back_in_normal_mode(entry)
+            _confirm_installed(entry, planned)
+            result.written.append(planned)
+            current = None
+    except ParticlePyError as err:
+        _release(entry.usb_device)
+        if current is None:
+            raise
+        raise _interrupted(result, current, err, device_arg, target, paths) from None
+    except KeyboardInterrupt:
+        _release(entry.usb_device)
+        if current is None:
+            raise
+        raise _interrupted(result, current, ParticlePyError("Interrupted.", exit_code=EX_INTERRUPTED),
+                           device_arg, target, paths) from None
+    dfu_steps = [s for s in result.steps if s.via == VIA_DFU]
+    if all(s.present for s in dfu_steps):
+        _release(entry.usb_device)
+        return result              # nothing for DFU: the device never leaves Device OS
+    _release(entry.usb_device)
+    device = open_particle_device(entry.device_id, need_dfu=True, on_event=emit, platform_id=platform.platform_id)
+    for planned in dfu_steps:
+        if planned.present and not _crc_word_matches(device, planned.step):
+            planned.present = False
+            emit(f"{planned.label}: same version, other bytes: writing it")
+    return _write_over_dfu(device, result, [s for s in dfu_steps if not s.present], emit, progress_factory,
+                           device_arg, target, paths)
+
+
+def _back_in_normal_mode(entry):
+    """The device after Device OS restarted to install a module."""
+    from particle_py.ops.device import RECONNECT_FAILED, _wait_for
+
+    found = _wait_for(lambda e: not e.in_dfu and e.platform is entry.platform and e.device_id == entry.device_id)
+    if found is None:
+        raise ParticlePyError(RECONNECT_FAILED, "Device OS may still be installing the module; wait for the "
+                              "device to breathe cyan, then run the command again.")
+    return found
+
+
+def _confirm_installed(entry, planned: PlannedStep) -> None:
+    from particle_py.ops import firmware_requests
+
+    p = planned.step.module.prefix
+    info = firmware_requests.module_info(entry) or []
+    if not any(m.valid and (m.function, m.index, m.version) == (p.function, p.index, p.version) for m in info):
+        raise ParticlePyError(f"Device OS did not install {planned.label}: its module info does not list "
+                              f"{planned.label}'s version {p.version} as valid",
+                              "Run the command again; if it repeats, put the device in DFU mode and run "
+                              "particle update (the bootloader is then staged over DFU).")
+
+
+def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_factory,
+                    device_arg, target, paths) -> UpdateResult:
+    current: Optional[PlannedStep] = None
+    try:
         for planned in todo:
             current = planned
             step = planned.step

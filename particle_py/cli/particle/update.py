@@ -100,4 +100,5 @@ def register(app) -> None:
         else:
             echo("! System firmware update successfully completed!")
             echo("")
-            echo("> Your device should now restart automatically.")
+            if result.left_dfu or result.written:
+                echo("> Your device should now restart automatically.")
