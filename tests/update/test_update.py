@@ -229,3 +229,44 @@ def test_unplug_mid_update_reports_state_and_resume(device, run, release_dirs):
     assert code == 0, err
     assert_release_in_flash(d, release_dirs, "2.2.0", "photon")
     assert d.led().startswith("breathing cyan")
+
+
+def test_no_release_for_the_platform(device, run, release_dirs):
+    device("core", mode="dfu", device_os=None)
+    code, out, err = run("update", "--from", release_dirs[0])
+    assert code == 1
+    assert err.splitlines()[0] == "There are currently no system firmware updates available for this device."
+    assert "success" not in out
+
+
+def test_old_bootloader_under_new_system_parts_is_safe_mode(device, release_dirs):
+    from helpers.modules import build_module
+
+    d = device("photon", device_os="2.2.0")
+    d.poke(0, 0x08000000, build_module("photon", function=F.BOOTLOADER, start=0x08000000, deps=(), size=15124,
+                                       version=501))
+    assert d.led() == "breathing magenta: Device OS system part 2 needs bootloader 0 version >= 1003 (it has version 501)"
+
+
+def test_ctrl_c_mid_update_reports_state(device, release_dirs):
+    from particle_py.errors import ParticlePyError
+    from particle_py.ops import update as update_ops
+
+    d = device("boron", mode="dfu", device_os="1.5.2")
+    calls = []
+
+    def progress_factory(step):
+        def progress(done, total):
+            calls.append(step.source.basename)
+            if step.source.basename.startswith("boron-system-part1") and done > 100000:
+                raise KeyboardInterrupt
+        return progress
+
+    with pytest.raises(ParticlePyError) as exc:
+        update_ops.update(target="2.2.0", paths=[release_dirs[0]], progress_factory=progress_factory)
+    err = exc.value
+    assert err.exit_code == 130
+    assert err.message.startswith("Update of Device OS 2.2.0 stopped while writing boron-system-part1@2.2.0.bin")
+    assert "Not written: boron-system-part1@2.2.0.bin (incomplete" in err.hint
+    assert "particle update --target 2.2.0 --from " in err.hint
+    assert d.mode == "dfu"
