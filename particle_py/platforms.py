@@ -81,6 +81,9 @@ class Platform:
     public: bool = True
     former_user_part: Optional[FormerUserPart] = None
     headerless_app: bool = False       # firmware predating module headers is a whole user app (Core)
+    # Where the old CLIs staged a bootloader for Device OS to apply at the next boot (with
+    # OTA_FLAG_SLOT set to 0xA5): particle-cli 2.16.0 settings.js `otaRegion`.
+    ota_region: Optional[Region] = None
 
     @property
     def module_info_offset(self) -> int:
@@ -109,6 +112,11 @@ _UDP_SERVER_KEYS = {"udp": _GEN2_SERVER_KEYS["udp"]}
 _TCP_DEVICE_KEYS = {"tcp": _GEN2_DEVICE_KEYS["tcp"]}
 _TCP_SERVER_KEYS = {"tcp": _GEN2_SERVER_KEYS["tcp"]}
 
+# The DCT byte that tells Device OS to apply the module staged in the OTA region (dct.h
+# ota_update_flag; particle-cli's ota-flag-a5.bin).
+OTA_FLAG_SLOT = DctSlot(1753, 1, "none")
+OTA_FLAG_APPLY = 0xA5
+
 # Electron's cloud transport byte (0xFF = platform default udp, 0x00 = tcp).
 ELECTRON_TRANSPORT_SLOT = DctSlot(2977, 1, "none")
 
@@ -134,6 +142,8 @@ _GEN3_USER_128K = Region(0x000D4000, 0, 131072)
 # rtl872x user parts "grow left" from 0x08600000; the address comes from the module header.
 _RTL_USER = Region(0x08600000, 0, 1572864, grows_left=True)
 _NRF_FORMER_USER_PART = FormerUserPart(0x000D4000, 4096, 3103)
+_GEN2_OTA = Region(0x080C0000, 0, 131072)
+_GEN3_OTA = Region(0x80289000, 2, 1024 * 1024)     # external flash, at the alt's 0x80000000 base
 
 
 def _gen3(name, display, pid, *, user=_GEN3_USER_256K, factory=Region(0x00200000, 2), public=True):
@@ -141,7 +151,7 @@ def _gen3(name, display, pid, *, user=_GEN3_USER_256K, factory=Region(0x00200000
         name, display, pid, 3, "nrf52840", (PARTICLE_VID, 0xC000 + pid), (PARTICLE_VID, 0xD000 + pid),
         ("udp",), _GEN3_LAYOUTS, _UDP_DEVICE_KEYS, _UDP_SERVER_KEYS, user_part=user,
         system_parts=(0x00030000,), factory_reset=factory, bootloader=0x000F4000, radio_stack=0x00001000,
-        public=public, former_user_part=_NRF_FORMER_USER_PART)
+        public=public, former_user_part=_NRF_FORMER_USER_PART, ota_region=_GEN3_OTA)
 
 
 def _rtl(name, display, pid, gen=4):
@@ -161,16 +171,16 @@ PLATFORMS: tuple[Platform, ...] = (
     Platform("photon", "Photon", 6, 2, "stm32f2xx", (PARTICLE_VID, 0xC006), (PARTICLE_VID, 0xD006), ("tcp",),
              (_STM32F2_INTERNAL, _STM32F2_DCT), _TCP_DEVICE_KEYS, _TCP_SERVER_KEYS,
              user_part=_GEN2_USER_128K, system_parts=(0x08020000, 0x08060000),
-             factory_reset=Region(0x080E0000, 0, 131072), bootloader=0x08000000),
+             factory_reset=Region(0x080E0000, 0, 131072), bootloader=0x08000000, ota_region=_GEN2_OTA),
     Platform("p1", "P1", 8, 2, "stm32f2xx", (PARTICLE_VID, 0xC008), (PARTICLE_VID, 0xD008), ("tcp",),
              (_STM32F2_INTERNAL, _STM32F2_DCT), _TCP_DEVICE_KEYS, _TCP_SERVER_KEYS,
              user_part=_GEN2_USER_128K, system_parts=(0x08020000, 0x08060000),
-             factory_reset=Region(0x080E0000, 0, 131072), bootloader=0x08000000),
+             factory_reset=Region(0x080E0000, 0, 131072), bootloader=0x08000000, ota_region=_GEN2_OTA),
     # The Electron speaks UDP by default; the old CLI let it be switched to TCP (RSA keys).
     Platform("electron", "Electron", 10, 2, "stm32f2xx", (PARTICLE_VID, 0xC00A), (PARTICLE_VID, 0xD00A),
              ("udp", "tcp"), (_STM32F2_INTERNAL, _ELECTRON_DCT), _GEN2_DEVICE_KEYS, _GEN2_SERVER_KEYS,
              user_part=Region(0x08080000, 0, 131072), system_parts=(0x08020000, 0x08040000, 0x08060000),
-             factory_reset=Region(0x080A0000, 0, 131072), bootloader=0x08000000),
+             factory_reset=Region(0x080A0000, 0, 131072), bootloader=0x08000000, ota_region=_GEN2_OTA),
     _gen3("argon", "Argon", 12),
     _gen3("boron", "Boron", 13),
     _gen3("xenon", "Xenon", 14, user=_GEN3_USER_128K),

@@ -283,6 +283,19 @@ def _seed_keys(dev, platform, sim_dir: Path) -> None:
     dev.memory(server_slot.alt).poke(server_slot.address, server_blob.build(server_der.read_bytes(), server_slot))
 
 
+def _device_os_env(sc: Scenario) -> dict:
+    """`particle update` threads flash Particle's own Device OS files: the ones particle-cli's npm
+    packages bundle, from the peer cache (scripts/install-peers), never downloaded."""
+    if not any(" update" in f" {step.command}" for step in sc.steps):
+        return {}
+    peers = Path(os.environ.get("PARTICLE_PY_PEERS") or Path.home() / ".cache" / "particle-py-peers")
+    folders = sorted(str(p) for p in peers.glob("particle-cli-*/node_modules/particle-cli/assets/updates"))
+    if not folders:
+        raise Pending(f"needs particle-cli 2.16.0 / 3.9.0 in the peer cache {peers} (scripts/install-peers "
+                      "--npm): the Device OS files `particle update` flashes")
+    return {"PARTICLE_PY_DEVICE_OS_FROM": os.pathsep.join(folders), "PARTICLE_PY_PEERS": str(peers)}
+
+
 def _device_id(sim_dir: Path) -> Optional[str]:
     try:
         _bus, dev = _first_device(sim_dir)
@@ -469,6 +482,7 @@ def _run_steps(sc: Scenario, use_subprocess: bool, sim_dir: Path, home: Path, wo
                XDG_CACHE_HOME=str(cache), PARTICLE_PY_ASSET_URL="http://127.0.0.1:9",
                NO_COLOR="1", TERM="dumb", PARTICLE_DISABLE_UPDATE="1")
     env.update(kv.split("=", 1) for kv in sc.all("env"))
+    env.update(_device_os_env(sc))
     width = int(sc.get("console-width", "0")) or None
     run_command = run_subprocess if use_subprocess else run_inprocess
     for number, step in enumerate(sc.steps, 1):

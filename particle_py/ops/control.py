@@ -36,6 +36,9 @@ GET_DEVICE_MODE = 72
 LEGACY_BREQUEST = 0x50
 LEGACY_GET_SYSTEM_VERSION = 30
 
+# Linux usbfs refuses a control transfer of more than a page of data (EINVAL): particle-usb
+# sends and receives payloads in pieces of this size (usb-device-node.js).
+MAX_CONTROL_TRANSFER_DATA_SIZE = 4096
 POLL_INTERVAL_MS = 50
 MAX_POLLS = 200
 
@@ -98,8 +101,8 @@ def request(dev, req_type: int, payload: bytes = b"", *, sleep_ms=None) -> tuple
                               f"({STATUS_NAMES.get(rep.status, rep.status)})")
     rid = rep.id
     try:
-        if payload:
-            _ctrl(dev, HOST_TO_DEVICE, SERVICE_SEND, 0, rid, payload)
+        for offset in range(0, len(payload), MAX_CONTROL_TRANSFER_DATA_SIZE):
+            _ctrl(dev, HOST_TO_DEVICE, SERVICE_SEND, 0, rid, payload[offset:offset + MAX_CONTROL_TRANSFER_DATA_SIZE])
         for _ in range(MAX_POLLS):
             rep = parse_reply(_ctrl(dev, DEVICE_TO_HOST, SERVICE_CHECK, 0, rid, MIN_WLENGTH))
             if rep.status != STATUS_PENDING:

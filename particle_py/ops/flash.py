@@ -18,9 +18,13 @@ from particle_py.platforms import Platform, by_id
 EX_FLASH_FAILED = 1
 
 # Functions that go to the device over DFU. Bootloaders, NCP firmware and assets are updated
-# by Device OS itself from normal mode (a control-request path particle-py does not have yet).
+# by Device OS itself: a bootloader is staged over DFU in the platform's OTA region with the
+# 0xA5 flag in the DCT (as particle-cli 1.x/2.x did), and Device OS applies it at the next boot.
+# NCP firmware and assets need Device OS's normal-mode update requests (not in particle-py yet).
 DFU_FLASHABLE = frozenset({ModuleFunction.MONO_FIRMWARE, ModuleFunction.SYSTEM_PART,
                            ModuleFunction.USER_PART, ModuleFunction.RADIO_STACK})
+STAGED = frozenset({ModuleFunction.BOOTLOADER})
+OTA_FLAG_LABEL = "ota-flag-a5"
 
 # The wipe of an old app location (Platform.former_user_part) shows under particle-cli's name.
 INVALIDATE_LABEL = "invalidate-128k-user-part"
@@ -48,6 +52,8 @@ class FlashStep:
     alt: int
     address: int
     data: bytes
+    keep_rest: bool = False          # an erased page's other bytes must survive (the DCT)
+    staged: bool = False             # applied by Device OS at the next boot, not where it is written
 
     @property
     def function(self) -> Optional[int]:
@@ -175,11 +181,13 @@ def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> Firmw
                     f"It was built for {built_for.name if built_for else 'platform id %d' % prefix.platform_id}; "
                     f"nothing was written. Use the binary built for this device (--force writes it anyway, "
                     f"but the {platform.display_name} cannot run it).")
+    if prefix.function in STAGED and platform.ota_region is not None:
+        return module
     if prefix.function not in DFU_FLASHABLE:
         raise _fail(f"Module {name} is {_phrase(prefix.function)}: firmware module of this type cannot "
                     "be flashed via DFU",
-                    "Nothing was written. Device OS installs bootloaders, NCP firmware and assets itself, "
-                    "from normal mode: particle-py cannot send them yet; particle-cli's `particle update` "
+                    "Nothing was written. Device OS installs NCP firmware and assets itself, from normal "
+                    "mode: particle-py cannot send them yet; particle-cli 3.14+ `particle flash --usb` "
                     "or a cloud flash can.")
     return module
 
@@ -207,7 +215,19 @@ def _destination(src: FlashSource, module: Optional[FirmwareModule], platform: P
             raise _fail("Factory reset is not supported for this platform",
                         f"{platform.display_name} has no factory reset slot; nothing was written.")
         return platform.factory_reset.alt, platform.factory_reset.address, module.payload()
+    if prefix.function in STAGED:
+        return platform.ota_region.alt, platform.ota_region.address, src.data
     return 0, prefix.start, module.payload()
+
+
+def staged_flag_step(platform: Platform) -> FlashStep:
+    """The DCT byte that makes Device OS apply the staged module at its next boot (the rest of
+    the DCT, keys included, is kept)."""
+    from particle_py.platforms import OTA_FLAG_APPLY, OTA_FLAG_SLOT
+
+    flag = bytes([OTA_FLAG_APPLY])
+    return FlashStep(FlashSource(OTA_FLAG_LABEL, flag), None, OTA_FLAG_SLOT.alt, OTA_FLAG_SLOT.address, flag,
+                     keep_rest=True)
 
 
 def _check_destination(step: FlashStep, platform: Platform, *, factory: bool, memory_map=None) -> FlashStep:
@@ -232,6 +252,12 @@ def _check_destination(step: FlashStep, platform: Platform, *, factory: bool, me
                     f"which is not writable on {platform.display_name}",
                     "Nothing was written. The file is larger than the space it is meant for.")
     region = (platform.factory_reset if factory else platform.user_part)
+    if step.function in STAGED:
+        if len(step.data) > (platform.ota_region.max_size or len(step.data)):
+            raise _fail(f"{name} is larger than the {platform.display_name} OTA region",
+                        "Nothing was written. Check that the file is a bootloader for this device.")
+        step.address, step.staged = address, True
+        return step
     if step.function == ModuleFunction.USER_PART or step.module is None:
         if region is not None and region.max_size is not None:
             if len(step.data) > region.max_size:
@@ -284,7 +310,15 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
         alt, address, data = _destination(src, module, platform, factory=factory)
         steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform,
                                         factory=factory, memory_map=memory_map))
-    ordered = _dependency_order(steps)
+    # A staged module goes first, then its flag, as particle-cli 2.x did: on Gen2 the DFU
+    # routines move once new system parts are written. One staged module at a time: the OTA
+    # region holds one.
+    staged = [s for s in steps if s.staged]
+    if len(staged) > 1:
+        raise _fail(f"{staged[0].source.label} and {staged[1].source.label} are both bootloaders",
+                    "Nothing was written. Give one bootloader.")
+    ordered = staged + ([staged_flag_step(platform)] if staged else []) + \
+        _dependency_order([s for s in steps if not s.staged])
     if not factory:
         ordered = _invalidate_former_user_part(ordered, platform, memory_map)
     # Two files for the same flash would leave only the second; refuse rather than guess.
@@ -367,14 +401,16 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
             progress = progress_factory(step) if progress_factory else None
             try:
                 stats = device.write(step.alt, step.address, step.data, erase=None, verify=do_verify,
-                                     progress=progress, preserve=_shares_a_page(step, steps, device))
+                                     progress=progress,
+                                     preserve=step.keep_rest or _shares_a_page(step, steps, device))
             except (ParticlePyError, Interrupted) as err:
                 raise _interrupted(err, step, result, given, factory=factory, force=force) from None
             result.bytes_skipped += getattr(stats, "bytes_skipped", 0) if stats else 0
             result.written.append(step)
         # Leave DFU so the new app runs: what particle-cli does after a user part. A Gen2
         # device that vanishes or answers dfuDNLOAD-IDLE here is normal; the bytes are verified.
-        if not factory and any(s.function in (ModuleFunction.USER_PART, None) for s in steps):
+        # A staged bootloader is applied by Device OS when it next boots: leave for that too.
+        if not factory and any(s.function in (ModuleFunction.USER_PART, None) or s.staged for s in steps):
             try:
                 device.reset(leave=True)
             except Interrupted as sig:

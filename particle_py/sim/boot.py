@@ -33,9 +33,14 @@ LED = {
     "connected": ("breathing cyan", "connected to the cloud"),
     "connected_safe": ("breathing magenta", "safe mode, connected to the cloud"),
 }
+Writer = Callable[[int, int, bytes], None]     # (alt, address, bytes): raw flash, no access rules
 
-SYSTEM_PART, USER_PART = 4, 5
+BOOTLOADER, SYSTEM_PART, USER_PART, RADIO_STACK = 2, 4, 5, 8
 MAX_MODULE = 2 * 1024 * 1024
+# The nRF52 SoftDevice describes itself at its base + 0x2000 (Nordic's SD info structure:
+# magic at +4, firmware id at +0xC); Device OS reports that id as the radio stack's module
+# version (202 for the S140 the Gen3 releases ship).
+SD_INFO_OFFSET, SD_MAGIC, SD_FWID_OFFSET = 0x2000, 0x51B1E5DB, 0xC
 
 
 @dataclass(frozen=True)
@@ -84,13 +89,17 @@ class Module:
 
 def read_module(read: Reader, platform: Platform, address: int) -> tuple[Optional[Module], str]:
     """The module stored at ``address`` if it is intact, else (None, why not)."""
-    offset = platform.module_info_offset
-    head = read(0, address + offset, 24)
-    if head == b"\xff" * 24:
-        return None, "empty (erased flash)"
-    start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
-        "<IIBBHHBBBBHBBH", head)
-    if start != address or not start < end < start + MAX_MODULE:
+    # The prefix follows the vector table, except in modules without one (Electron's
+    # system part 1 carries it at offset 0).
+    for offset in dict.fromkeys((platform.module_info_offset, 0)):
+        head = read(0, address + offset, 24)
+        if head == b"\xff" * 24:
+            return None, "empty (erased flash)"
+        start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
+            "<IIBBHHBBBBHBBH", head)
+        if start == address and start < end < start + MAX_MODULE:
+            break
+    else:
         return None, "no valid module header"
     size = end - start + 4
     body = read(0, address, size)
@@ -102,11 +111,19 @@ def read_module(read: Reader, platform: Platform, address: int) -> tuple[Optiona
     return Module(address, function, index, version, pid, deps), "ok"
 
 
-def _unmet(module: Module, present: list[Module]) -> Optional[str]:
+KIND_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part",
+              RADIO_STACK: "radio stack"}
+
+
+def _unmet(module: Module, present: list[Module], only: Optional[int] = None) -> Optional[str]:
     for function, index, version in module.deps:
+        if only is not None and function != only:
+            continue
         if not any(m.function == function and m.index == index and m.version >= version for m in present):
-            kind = {SYSTEM_PART: "system part", USER_PART: "user part"}.get(function, f"module {function}")
-            return f"needs {kind} {index} version >= {version}"
+            kind = KIND_NAMES.get(function, f"module {function}")
+            held = [m.version for m in present if m.function == function and m.index == index]
+            has = f" (it has version {held[0]})" if held else " (there is none)"
+            return f"needs {kind} {index} version >= {version}{has}"
     return None
 
 
@@ -121,6 +138,51 @@ def device_os_version(read: Reader, platform: Platform) -> Optional[str]:
     return version_of_module(module.version)
 
 
+def bootloader_module(read: Reader, platform: Platform) -> Optional[Module]:
+    if platform.bootloader is None:
+        return None
+    module, _why = read_module(read, platform, platform.bootloader)
+    return module if module is not None and module.function == BOOTLOADER else None
+
+
+def radio_stack_module(read: Reader, platform: Platform) -> Optional[Module]:
+    """The SoftDevice, known by its own info structure (its module prefix is not kept in flash)."""
+    if platform.radio_stack is None:
+        return None
+    info = read(0, platform.radio_stack + SD_INFO_OFFSET, 16)
+    if len(info) < 16 or struct.unpack_from("<I", info, 4)[0] != SD_MAGIC:
+        return None
+    fwid = struct.unpack_from("<H", info, SD_FWID_OFFSET)[0]
+    return Module(platform.radio_stack, RADIO_STACK, 0, fwid, platform.platform_id, ())
+
+
+def platform_modules(read: Reader, platform: Platform) -> list[Module]:
+    """The bootloader and radio stack Device OS finds, for dependency checks."""
+    return [m for m in (bootloader_module(read, platform), radio_stack_module(read, platform)) if m]
+
+
+def apply_staged(read: Reader, write: Writer, platform: Platform) -> Optional[str]:
+    """Device OS at boot: a module staged in the OTA region with the DCT flag set to 0xA5 is
+    copied to its own address if it is intact and for this platform; the flag is cleared
+    either way. Returns what happened (None when nothing was staged)."""
+    from particle_py.platforms import OTA_FLAG_APPLY, OTA_FLAG_SLOT
+
+    region = platform.ota_region
+    if region is None or read(OTA_FLAG_SLOT.alt, OTA_FLAG_SLOT.address, 1) != bytes([OTA_FLAG_APPLY]):
+        return None
+    write(OTA_FLAG_SLOT.alt, OTA_FLAG_SLOT.address, b"\xff")
+    head = read(region.alt, region.address + platform.module_info_offset, 24)
+    start, end, _mcu, _flags, _version, pid, function, _index = struct.unpack_from("<IIBBHHBB", head)
+    if function != BOOTLOADER or pid != platform.platform_id or not start < end < start + MAX_MODULE:
+        return "staged module ignored: not a bootloader for this platform"
+    size = end - start + 4
+    body = read(region.alt, region.address, size)
+    if zlib.crc32(body[:-4]) & 0xFFFFFFFF != struct.unpack(">I", body[-4:])[0]:
+        return "staged bootloader ignored: CRC check failed"
+    write(0, start, body)
+    return f"staged bootloader applied at 0x{start:08x}"
+
+
 def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
     """('normal' | 'safe' | 'dfu', reason)."""
     system: list[Module] = []
@@ -130,9 +192,16 @@ def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
             return "dfu", f"Device OS system part {number} at 0x{address:08x}: {why if module is None else 'not a system part'}"
         system.append(module)
     for module in system:
-        unmet = _unmet(module, system)
+        unmet = _unmet(module, system, only=SYSTEM_PART)
         if unmet:
             return "dfu", f"Device OS system part {module.index} {unmet}"
+    # A bootloader or radio stack older than the system parts need: Device OS starts in safe
+    # mode (breathing magenta) and waits for the missing module.
+    others = platform_modules(read, platform)
+    for module in system:
+        unmet = _unmet(module, system + others)
+        if unmet:
+            return "safe", f"Device OS system part {module.index} {unmet}"
     if platform.user_part is None or not platform.system_parts:
         return "normal", "firmware not modelled for this platform beyond its keys"
     user, why = read_module(read, platform, platform.user_part.address)

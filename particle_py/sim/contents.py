@@ -9,7 +9,9 @@ Stdlib only: the simulator and the demo use it, and so do the tests.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
+import os
 import random
 import struct
 import zlib
@@ -77,11 +79,54 @@ def build_module(platform: "str | Platform" = "photon", *, function: int = USER_
     return without_crc + struct.pack(">I", crc)
 
 
-def device_os(platform: Platform, version: str = "1.5.2", part_size: int = 16384) -> list[tuple[int, bytes]]:
-    """Stand-in Device OS system parts for ``platform``: [(address, module), ...].
+PEERS_ENV = "PARTICLE_PY_PEERS"
+DROP_MODULE_INFO = 0x01
 
-    Part N+1 depends on part N of the same version, as in real releases.
+
+def peer_cache() -> str:
+    return os.environ.get(PEERS_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "particle-py-peers")
+
+
+def _peer_file(name: str, sha256: str) -> Optional[bytes]:
+    """A module file from particle-cli's npm packages in the peer cache, if it is the pinned one."""
+    for path in sorted(glob.glob(os.path.join(peer_cache(), "particle-cli-*", "node_modules", "particle-cli",
+                                              "assets", "updates", name))):
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() == sha256:
+            return data
+    return None
+
+
+def real_device_os(platform: Platform, version: str) -> Optional[list[tuple[int, bytes]]]:
+    """The published module files of a pinned Device OS release, as Device OS holds them in
+    flash (a module flagged DROP_MODULE_INFO without its prefix), or None when the release is
+    not pinned for the platform or the peer cache lacks a file."""
+    # The pinned table is generated data (no client code), so the stdlib-only simulator may read it.
+    from particle_py.firmware.release_table import RELEASES
+
+    entry = RELEASES.get(version, {}).get(platform.name)
+    if entry is None:
+        return None
+    out = []
+    for module in entry["modules"]:
+        data = _peer_file(module["file"], module["sha256"])
+        if data is None:
+            return None
+        if module["flags"] & DROP_MODULE_INFO:
+            data = data[24:]
+        out.append((int(module["start"], 16), data))
+    return out
+
+
+def device_os(platform: Platform, version: str = "1.5.2", part_size: int = 16384) -> list[tuple[int, bytes]]:
+    """Device OS for ``platform``: [(address, module), ...]. A pinned release whose files are in
+    the peer cache is the real thing (bootloader and radio stack included); otherwise stand-in
+    system parts, part N+1 depending on part N of the same version, as in real releases.
     """
+    real = real_device_os(platform, version)
+    if real is not None:
+        return real
     modver = module_version(version)
     parts = []
     for index, address in enumerate(platform.system_parts, 1):

@@ -355,6 +355,10 @@ class SimDevice:
             return b""
         return mem.peek(start, end - start)
 
+    def _write_board(self, alt: int, address: int, data: bytes) -> None:
+        """Firmware writing its own flash (no DFU access rules): Device OS applying an update."""
+        self.memory(alt).poke(address, data)
+
     def boot_successor(self, normal_spec: Optional[str], dfu_spec: Optional[str]) -> Optional[str]:
         """The device that appears when this board restarts into its firmware: the normal-mode
         device if the flash holds a bootable Device OS (sim/boot.py), else the DFU bootloader."""
@@ -363,6 +367,9 @@ class SimDevice:
         from .. import platforms
         from . import boot
         platform = platforms.by_name(self.profile.platform)
+        applied = boot.apply_staged(self._read_board, self._write_board, platform)
+        if applied:
+            self._event("staged", result=applied)
         mode, reason = boot.check_firmware(self._read_board, platform)
         self._event("boot", mode=mode, reason=reason)
         return dfu_spec if mode == "dfu" else normal_spec
@@ -797,6 +804,34 @@ class NormalModeDevice(SimDevice):
             REQ_START_LISTENING: self._req_listen(MODE_LISTENING),
             REQ_STOP_LISTENING: self._req_listen(MODE_NORMAL),
             REQ_GET_DEVICE_MODE: lambda payload: (RESULT_OK, _pb_varint(1, self.mode) if self.mode else b""),
+            **self._firmware_update_handlers(),
+        }
+
+    def _firmware_update_handlers(self) -> dict:
+        """Module info and firmware updates over control requests (sim/fwupdate.py), for a
+        Device OS the simulator models (a platform with system parts)."""
+        from .. import platforms
+        from . import fwupdate
+
+        platform = platforms.by_name(self.profile.platform or "")
+        if platform is None or not platform.system_parts:
+            return {}
+        if not hasattr(self, "fw_session"):
+            self.fw_session = fwupdate.UpdateSession()
+        session = self.fw_session
+
+        def finish(payload):
+            result, restart = session.finish(payload, platform, self._read_board, self._write_board)
+            if restart:
+                self._req_reset(b"")
+            return result, b""
+
+        return {
+            fwupdate.REQ_GET_MODULE_INFO: lambda payload: (RESULT_OK, fwupdate.module_info(self._read_board, platform)),
+            fwupdate.REQ_START_FIRMWARE_UPDATE: lambda payload: session.start(payload, platform),
+            fwupdate.REQ_FIRMWARE_UPDATE_DATA: session.add,
+            fwupdate.REQ_CANCEL_FIRMWARE_UPDATE: lambda payload: session.cancel(),
+            fwupdate.REQ_FINISH_FIRMWARE_UPDATE: finish,
         }
 
     def _req_reset(self, payload):

@@ -136,8 +136,8 @@ def _bad_files():
         "wrong platform": (build_module("boron"), "Module {f} is not compatible with platform photon"),
         "bad crc": (build_module("photon", bad_crc=True), "CRC check failed for module {f}"),
         "truncated": (photon_app[:3000], "{f} is truncated: its module header says 5000 bytes, the file has 3000"),
-        "bootloader": (build_module("photon", function=F.BOOTLOADER, start=0x08000000, deps=()),
-                       "Module {f} is a bootloader: firmware module of this type cannot be flashed via DFU"),
+        "NCP firmware": (build_module("photon", function=F.NCP_FIRMWARE, start=0x08000000, deps=()),
+                         "Module {f} is a network coprocessor (NCP) module: firmware module of this type cannot be flashed via DFU"),
         "oversized": (build_module("photon", size=140 * 1024),
                       "{f} is 143360 bytes, more than the 131072 bytes a user app may have on Photon"),
         "random bytes": (bytes((i * 7919) % 251 for i in range(5000)), "Could not parse {f}: it has no Particle module header"),
@@ -177,9 +177,9 @@ def test_force_skips_crc_and_platform_checks_only(sim, run, tmp_path, profile, d
     assert s.peek(0, 0x080A0000, 3000) == p1_app
     run("usb", "dfu")
     before = whole_alt(s)
-    boot = build_module("photon", function=F.BOOTLOADER, start=0x08000000, deps=())
-    (tmp_path / "boot.bin").write_bytes(boot)
-    code, _, err = run("flash", "--usb", "--force", tmp_path / "boot.bin")
+    ncp = build_module("photon", function=F.NCP_FIRMWARE, start=0x08000000, deps=())
+    (tmp_path / "ncp.bin").write_bytes(ncp)
+    code, _, err = run("flash", "--usb", "--force", tmp_path / "ncp.bin")
     assert code == 1 and "cannot be flashed via DFU" in err
     ro = build_module("photon", function=F.SYSTEM_PART, index=1, start=0x08000000, deps=())
     (tmp_path / "ro.bin").write_bytes(ro)

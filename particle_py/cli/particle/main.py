@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "device",      # particle device add
     "identify",    # particle identify
     "serial",      # particle serial identify (over USB)
+    "update",      # particle update [device] [--target <version>]
 )
 
 

@@ -1,0 +1,104 @@
+"""`particle update [device] [--target <version>] [--from PATH]`: Device OS over USB.
+
+Three shapes, as particle-cli's eras had them, each with that era's messages:
+``particle update`` (1.x/2.x: the device in DFU mode), ``particle update <device>``
+(3.3-3.13) and ``particle update [device] --target <version>`` (3.14+). Success is printed
+only once every module is in flash and verified.
+"""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+SHAPE_DFU, SHAPE_DEVICE, SHAPE_TARGET = "1.x/2.x", "3.3-3.13", "3.14+"
+
+
+def _shape(device: Optional[str], target: Optional[str]) -> str:
+    if target is not None:
+        return SHAPE_TARGET
+    return SHAPE_DEVICE if device else SHAPE_DFU
+
+
+def register(app) -> None:
+    import typer
+
+    @app.command("update", help="Update Device OS on a device via USB")
+    def update(
+        device: Optional[str] = typer.Argument(None, metavar="[device]", help="Device id or name"),
+        target: Optional[str] = typer.Option(None, "--target",
+                                             help="The Device OS version to update. Defaults to the newest "
+                                                  "release particle-py knows for the platform."),
+        from_paths: List[str] = typer.Option([], "--from", metavar="PATH",
+                                             help="A folder or .zip holding the Device OS files (no download)"),
+        no_download: bool = typer.Option(False, "--no-download",
+                                         help="Use only the cache and --from, never the network"),
+    ):
+        from particle_py.errors import ParticlePyError
+        from particle_py.ops import update as update_ops
+
+        shape = _shape(device, target)
+        echo = typer.echo
+        if target is not None:
+            from particle_py.firmware.releases import is_version
+
+            if not is_version(target):
+                # particle-cli 3.14+ prints this and exits 0; a failed update must not look like success.
+                raise ParticlePyError(f"Invalid version: {target}",
+                                      "Give a Device OS version such as 2.3.1; nothing was written.", 1)
+        device_id = None
+        if device:
+            from particle_py.ops.usb_commands import resolve
+
+            device_id = resolve(device)
+
+        from particle_py.cli.particle.flash import _progress_factory
+
+        factory, close_bars = _progress_factory()
+
+        def on_plan(result):
+            p = result.platform
+            if shape == SHAPE_TARGET:
+                what = f"to Device OS version {result.version}" if target else "to latest Device OS version"
+                echo(f"Updating {p.name} {device or result.device_id} {what}")
+            elif shape == SHAPE_DFU:
+                echo("")
+                echo("> Your device is ready for a system update.")
+                echo("> This process should take about 30 seconds. Here it goes!")
+                echo("")
+            else:
+                echo("> This process may take a few minutes. Here it goes!")
+            echo(f"Device OS {result.version} for {p.display_name} {result.device_id}:")
+            for step in result.steps:
+                echo(f"  {step.describe()}")
+
+        started = []
+
+        def on_event(line: str) -> None:
+            if line.startswith("Flashing "):
+                started.append(line)
+            echo(line)
+
+        try:
+            result = update_ops.update(device_id, target=target, paths=from_paths, allow_download=not no_download,
+                                       on_event=on_event, on_plan=on_plan, progress_factory=factory)
+        except ParticlePyError:
+            close_bars()
+            if started:
+                if shape == SHAPE_TARGET:
+                    echo("Flash failed.")
+                else:
+                    echo("! An error occurred while attempting to update the system firmware of your device:")
+            raise
+        except KeyboardInterrupt:
+            close_bars()
+            raise
+        close_bars()
+        if result.up_to_date:
+            echo(f"Device OS {result.version} is already on the device: nothing to write.")
+        if shape == SHAPE_TARGET:
+            echo("Update success!")
+        else:
+            echo("! System firmware update successfully completed!")
+            echo("")
+            if result.left_dfu or result.written:
+                echo("> Your device should now restart automatically.")

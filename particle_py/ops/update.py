@@ -1,0 +1,319 @@
+"""`particle update`: bring a device's Device OS to a release, module by module, verified.
+
+1. Find the device (any mode) and the release (``--target`` or the newest pinned one).
+2. Get every file of the release and check it (sources.obtain) before the device is touched.
+3. Plan with flash's planner (checks, destinations, dependency order; a bootloader staged in
+   the OTA region with the 0xA5 flag), then read what the device holds: a module whose bytes
+   are already in flash is skipped, which is read, not assumed.
+4. Write the rest over DFU with the smart, read-back write; leave DFU so Device OS boots (and
+   applies a staged bootloader).
+
+A failure or Ctrl-C during step 4 becomes a ParticlePyError that says which modules are in
+flash, which are not, and the command that finishes the job.
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from particle_py.errors import ParticlePyError
+from particle_py.firmware.module import ModuleFunction
+from particle_py.ops.flash import FlashSource, FlashStep, plan as flash_plan
+
+EX_UPDATE_FAILED = 1
+EX_INTERRUPTED = 130
+
+
+VIA_DFU, VIA_CONTROL = "dfu", "control"
+
+
+@dataclass
+class PlannedStep:
+    step: FlashStep
+    present: bool                    # the device already holds exactly these bytes there
+    via: str = VIA_DFU               # VIA_CONTROL: Device OS installs it from normal mode
+
+    @property
+    def label(self) -> str:
+        return self.step.source.basename
+
+    def describe(self) -> str:
+        s = self.step
+        if s.module is None:
+            what = "flag: apply the staged bootloader at the next boot"
+        else:
+            p = s.module.prefix
+            kind = {ModuleFunction.BOOTLOADER: "bootloader", ModuleFunction.SYSTEM_PART: f"system part {p.index}",
+                    ModuleFunction.RADIO_STACK: "radio stack", ModuleFunction.MONO_FIRMWARE: "monolithic firmware"
+                    }.get(p.function, f"module function {p.function}")
+            what = f"{kind} v{p.version}" + (", staged for Device OS to apply" if s.staged else "")
+        where = f"alt {s.alt} 0x{s.address:08x}" if s.alt else f"0x{s.address:08x}"
+        if self.via == VIA_CONTROL:
+            what = f"{kind} v{s.module.prefix.version}"
+            where = "Device OS installs it (control request)"
+        state = "already on the device" if self.present else "to write"
+        return f"{self.label} ({what}) -> {where}: {state}"
+
+
+@dataclass
+class UpdateResult:
+    platform: object
+    device_id: str
+    version: str
+    steps: list[PlannedStep]
+    written: list[PlannedStep] = field(default_factory=list)
+    left_dfu: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return all(s.present for s in self.steps)
+
+
+def resume_command(device_arg: Optional[str], target: Optional[str], paths) -> str:
+    parts = ["particle", "update"] + ([device_arg] if device_arg else [])
+    if target:
+        parts += ["--target", target]
+    for p in paths or ():
+        parts += ["--from", p]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def choose_version(platform, target: Optional[str]) -> str:
+    from particle_py.firmware import releases
+
+    if target:
+        if not releases.is_version(target):
+            raise ParticlePyError(f"Invalid version: {target}",
+                                  "Give a Device OS version such as 2.3.1 (particle-py knows: "
+                                  + (", ".join(releases.versions_for(platform.name)) or "none for this platform")
+                                  + ").", EX_UPDATE_FAILED)
+        return target
+    latest = releases.latest_pinned(platform.name)
+    if latest is None:
+        raise ParticlePyError("There are currently no system firmware updates available for this device.",
+                              f"particle-py has no Device OS release for {platform.display_name}; nothing was "
+                              "written. Name one with --target <version> (downloaded from Particle).",
+                              EX_UPDATE_FAILED)
+    return latest
+
+
+def _sources(files) -> list[FlashSource]:
+    return [FlashSource(f.name, f.data) for f in files if f.module.prefix.function != ModuleFunction.USER_PART]
+
+
+def _holds(device, step: FlashStep) -> bool:
+    """Whether flash holds the step's bytes: its first and last pieces first (cheap, and what an
+    interrupted or older module differs in), then everything."""
+    mm = device.memory_map(step.alt)
+    end = step.address + len(step.data)
+    if not mm.all(step.address, end, "readable"):
+        return False
+    head = min(len(step.data), 256)
+    if device.read(step.alt, step.address, head) != step.data[:head]:
+        return False
+    if device.read(step.alt, end - head, head) != step.data[-head:]:
+        return False
+    return device.read(step.alt, step.address, len(step.data)) == step.data
+
+
+def plan_for(device, files) -> list[PlannedStep]:
+    steps = flash_plan(_sources(files), device.platform, memory_map=device.memory_map)
+    planned = []
+    staged_present = False
+    for step in steps:
+        if step.staged:
+            # Staged is good enough when the bootloader itself is already in place.
+            boot = step.module.prefix
+            target = FlashStep(step.source, step.module, 0, boot.start, step.data)
+            staged_present = _holds(device, target)
+            planned.append(PlannedStep(step, staged_present))
+        elif step.module is None and step.keep_rest:         # the flag that goes with it
+            planned.append(PlannedStep(step, staged_present))
+        else:
+            planned.append(PlannedStep(step, _holds(device, step)))
+    return planned
+
+
+def plan_by_info(platform, files, info) -> list[PlannedStep]:
+    """The plan from Device OS's own module info (normal mode): a module is there when Device OS
+    lists the same function, index and version and its integrity and dependency checks pass.
+    A bootloader goes to Device OS by control request instead of being staged."""
+    valid = {(m.function, m.index, m.version) for m in info if m.valid}
+    steps = flash_plan(_sources(files), platform)
+    planned = []
+    for step in steps:
+        if step.module is None and step.keep_rest:
+            continue                     # the staging flag: Device OS stages by itself
+        p = step.module.prefix
+        via = VIA_CONTROL if step.staged else VIA_DFU
+        if step.staged:
+            step = FlashStep(step.source, step.module, 0, p.start, step.data)
+        planned.append(PlannedStep(step, (p.function, p.index, p.version) in valid, via))
+    return planned
+
+
+def _crc_word_matches(device, step: FlashStep) -> bool:
+    """Device OS found the module intact; its stored CRC being the file's makes it this file."""
+    end = step.address + len(step.data)
+    if not device.memory_map(step.alt).all(end - 4, end, "readable"):
+        return True
+    return device.read(step.alt, end - 4, 4) == step.data[-4:]
+
+
+def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, paths=(),
+           allow_download: bool = True, on_event: Optional[Callable[[str], None]] = None,
+           on_plan: Optional[Callable[[UpdateResult], None]] = None,
+           progress_factory=None) -> UpdateResult:
+    from particle_py.firmware import sources
+    from particle_py.ops.device import _release, find_device, open_particle_device
+
+    emit = on_event or (lambda line: None)
+    entry = find_device(device_arg)
+    platform, device_id = entry.platform, entry.device_id
+    _release(entry.usb_device)
+    version = choose_version(platform, target)
+    # Everything is fetched and checked before the device is touched.
+    files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, on_event=emit)
+    info = None
+    if not entry.in_dfu:
+        from particle_py.ops import firmware_requests
+
+        entry = find_device(device_id or device_arg)
+        info = firmware_requests.module_info(entry)
+        if info is None:
+            _release(entry.usb_device)
+    if info is not None:
+        return _update_from_normal_mode(entry, platform, version, files, info, emit, on_plan, progress_factory,
+                                        device_arg, target, paths)
+    device = open_particle_device(device_id or device_arg, need_dfu=True, on_event=emit,
+                                  platform_id=platform.platform_id)
+    result = UpdateResult(platform, device.device_id, version, [])
+    result.steps = plan_for(device, files)
+    if on_plan:
+        on_plan(result)
+    return _write_over_dfu(device, result, [s for s in result.steps if not s.present], emit, progress_factory,
+                           device_arg, target, paths)
+
+
+def _update_from_normal_mode(entry, platform, version, files, info, emit, on_plan, progress_factory,
+                             device_arg, target, paths) -> UpdateResult:
+    from particle_py.ops import firmware_requests
+    from particle_py.ops.device import _release, open_particle_device
+
+    result = UpdateResult(platform, entry.device_id, version, plan_by_info(platform, files, info))
+    if on_plan:
+        on_plan(result)
+    current: Optional[PlannedStep] = None
+    try:
+        for planned in [s for s in result.steps if s.via == VIA_CONTROL and not s.present]:
+            current = planned
+            emit(f"Flashing {planned.label}")
+            progress = progress_factory(planned.step) if progress_factory else None
+            firmware_requests.update_firmware(entry, planned.label, planned.step.data, progress)
+            entry = _back_in_normal_mode(entry)
+            _confirm_installed(entry, planned)
+            result.written.append(planned)
+            current = None
+    except ParticlePyError as err:
+        _release(entry.usb_device)
+        if current is None:
+            raise
+        raise _interrupted(result, current, err, device_arg, target, paths) from None
+    except KeyboardInterrupt:
+        _release(entry.usb_device)
+        if current is None:
+            raise
+        raise _interrupted(result, current, ParticlePyError("Interrupted.", exit_code=EX_INTERRUPTED),
+                           device_arg, target, paths) from None
+    dfu_steps = [s for s in result.steps if s.via == VIA_DFU]
+    if all(s.present for s in dfu_steps):
+        _release(entry.usb_device)
+        return result              # nothing for DFU: the device never leaves Device OS
+    _release(entry.usb_device)
+    device = open_particle_device(entry.device_id, need_dfu=True, on_event=emit, platform_id=platform.platform_id)
+    for planned in dfu_steps:
+        if planned.present and not _crc_word_matches(device, planned.step):
+            planned.present = False
+            emit(f"{planned.label}: same version, other bytes: writing it")
+    return _write_over_dfu(device, result, [s for s in dfu_steps if not s.present], emit, progress_factory,
+                           device_arg, target, paths)
+
+
+def _back_in_normal_mode(entry):
+    """The device after Device OS restarted to install a module."""
+    from particle_py.ops.device import RECONNECT_FAILED, _wait_for
+
+    found = _wait_for(lambda e: not e.in_dfu and e.platform is entry.platform and e.device_id == entry.device_id)
+    if found is None:
+        raise ParticlePyError(RECONNECT_FAILED, "Device OS may still be installing the module; wait for the "
+                              "device to breathe cyan, then run the command again.")
+    return found
+
+
+def _confirm_installed(entry, planned: PlannedStep) -> None:
+    from particle_py.ops import firmware_requests
+
+    p = planned.step.module.prefix
+    info = firmware_requests.module_info(entry) or []
+    if not any(m.valid and (m.function, m.index, m.version) == (p.function, p.index, p.version) for m in info):
+        raise ParticlePyError(f"Device OS did not install {planned.label}: its module info does not list "
+                              f"{planned.label}'s version {p.version} as valid",
+                              "Run the command again; if it repeats, put the device in DFU mode and run "
+                              "particle update (the bootloader is then staged over DFU).")
+
+
+def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_factory,
+                    device_arg, target, paths) -> UpdateResult:
+    current: Optional[PlannedStep] = None
+    try:
+        for planned in todo:
+            current = planned
+            step = planned.step
+            emit(f"Flashing {planned.label}")
+            progress = progress_factory(step) if progress_factory else None
+            device.write(step.alt, step.address, step.data, erase=None, verify=True, progress=progress,
+                         preserve=step.keep_rest)
+            result.written.append(planned)
+            current = None
+        # Device OS starts from what was written (and applies a staged bootloader); a device
+        # that needed nothing goes back to running too, as it was before the update.
+        device.reset(leave=True)
+        result.left_dfu = True
+        return result
+    except ParticlePyError as err:
+        if current is None:
+            raise
+        raise _interrupted(result, current, err, device_arg, target, paths) from None
+    except KeyboardInterrupt:
+        if current is None:
+            raise
+        stop = ParticlePyError("Interrupted.", exit_code=EX_INTERRUPTED)
+        raise _interrupted(result, current, stop, device_arg, target, paths) from None
+    finally:
+        device.close()
+
+
+def _interrupted(result: UpdateResult, current: PlannedStep, err: ParticlePyError, device_arg, target, paths):
+    """What the device holds after a failure mid-update, and the command that finishes it."""
+    done = [s for s in result.steps if s.present or s in result.written]
+    left = [s for s in result.steps if s not in done]
+    lines = []
+    if done:
+        lines.append("In flash and verified: " + ", ".join(s.label for s in done) + ".")
+    span = f"0x{current.step.address:08x}-0x{current.step.address + len(current.step.data):08x}"
+    nothing = getattr(err, "nothing_written", False)
+    lines.append(f"Not written: {current.label} ({'untouched' if nothing else 'incomplete'}, {span})"
+                 + "".join(f", {s.label}" for s in left if s is not current) + ".")
+    lines.append("The device may stay in DFU mode (blinking yellow) until the update is finished.")
+    if err.hint:
+        lines.append(err.hint)
+    lines.append("Reconnect the device (put it in DFU mode if it does not switch by itself) and run:")
+    lines.append("  " + resume_command(device_arg, target, paths))
+    cause = {-4: " (the device was disconnected)", -7: " (the device stopped answering)"}.get(
+        getattr(err, "libusb_code", None), "")
+    reached = getattr(err, "reached_address", None)
+    where = f" at 0x{reached:08x}" if reached is not None else ""
+    message = f"Update of Device OS {result.version} stopped while writing {current.label}{where}: " \
+              f"{err.message}{cause}"
+    return ParticlePyError(message, "\n".join(lines), err.exit_code or EX_UPDATE_FAILED)

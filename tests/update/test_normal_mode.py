@@ -1,0 +1,168 @@
+"""Device OS's side over control requests: module info, firmware update, and refusals."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from helpers.modules import build_module
+from particle_py.firmware.module import ModuleFunction as F, parse
+from particle_py.platforms import by_name
+
+from test_update import assert_release_in_flash, data_writes, release_files
+
+
+def requests(log, req_type):
+    """Particle control requests of one type the device received (SERVICE_INIT)."""
+    return [e for e in log if e.get("event") == "control" and e["bmRequestType"] == 0xC0
+            and e["bRequest"] == 1 and e["wIndex"] == req_type]
+
+
+def set_addresses(log):
+    import struct
+
+    return [struct.unpack("<I", bytes.fromhex(e["data"])[1:5])[0] for e in log
+            if e.get("event") == "control" and e["bmRequestType"] == 0x21 and e["bRequest"] == 1
+            and e["wValue"] == 0 and e["data"].startswith("21")]
+
+
+def test_bootloader_goes_to_device_os_and_is_confirmed(device, run, release_dirs):
+    d = device("photon", device_os="1.5.2")
+    mark = len(d.log())
+    code, out, err = run("update", d.device_id, "--target", "2.2.0", "--from", release_dirs[0])
+    assert code == 0, err
+    log = d.log()[mark:]
+    assert len(requests(log, 250)) == 1 and len(requests(log, 251)) == 1
+    boot = release_files(release_dirs, "2.2.0", "photon")[0][1]
+    assert len(requests(log, 253)) == -(-len(boot) // 4096)
+    assert len(requests(log, 90)) == 2                    # the plan, then the confirmation
+    ota = by_name("photon").ota_region.address
+    assert set_addresses(log) and not [a for a in set_addresses(log) if ota <= a < ota + 0x20000]   # no staging over DFU
+    assert "photon-bootloader@2.2.0+lto.bin (bootloader v1006) -> Device OS installs it (control request): " \
+           "to write" in out
+    assert_release_in_flash(d, release_dirs, "2.2.0", "photon")
+    assert d.led().startswith("breathing cyan")
+
+
+@pytest.mark.parametrize("platform", ["photon", "electron", "argon", "boron"])
+def test_up_to_date_device_stays_in_device_os(device, run, release_dirs, platform):
+    d = device(platform, device_os="2.2.0")
+    mark = len(d.log())
+    code, out, err = run("update", d.device_id, "--target", "2.2.0", "--from", release_dirs[0])
+    assert code == 0, err
+    log = d.log()[mark:]
+    assert requests(log, 50) == []                        # never switched to DFU mode
+    assert data_writes(log) == [] and "Switching device to DFU mode" not in out
+    assert out.splitlines()[-2:] == ["Device OS 2.2.0 is already on the device: nothing to write.", "Update success!"]
+
+
+def test_module_info_describes_flash(device, release_dirs):
+    from particle_py.ops import firmware_requests
+    from particle_py.ops.device import _release, find_device
+
+    device("argon", device_os="2.2.0")
+    entry = find_device()
+    try:
+        info = firmware_requests.module_info(entry)
+    finally:
+        _release(entry.usb_device)
+    got = {(m.function, m.index, m.version, m.valid) for m in info}
+    assert {(F.BOOTLOADER, 0, 1006, True), (F.SYSTEM_PART, 1, 2202, True), (F.RADIO_STACK, 0, 202, True)} <= got
+    part1 = next(m for m in info if m.function == F.SYSTEM_PART)
+    assert part1.dependencies == ((F.BOOTLOADER, 0, 1005), (F.RADIO_STACK, 0, 202))
+
+
+def test_module_info_flags_a_broken_module(device, release_dirs):
+    from particle_py.ops import firmware_requests
+    from particle_py.ops.device import _release, find_device
+
+    d = device("photon", device_os="2.2.0")
+    d.poke(0, 0x08020000 + 100000, b"\x00" * 16)
+    entry = find_device()
+    try:
+        info = firmware_requests.module_info(entry)
+    finally:
+        _release(entry.usb_device)
+    part1 = next(m for m in info if m.function == F.SYSTEM_PART and m.index == 1)
+    assert part1.version == 2202 and not part1.valid
+
+
+def _send(data, name="x.bin"):
+    from particle_py.ops import firmware_requests
+    from particle_py.ops.device import _release, find_device
+
+    entry = find_device()
+    try:
+        firmware_requests.update_firmware(entry, name, data)
+    finally:
+        _release(entry.usb_device)
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("other platform", "Invalid platform ID"),
+    ("bad crc", "Integrity check failed"),
+    ("system part", "Unsupported firmware module"),
+    ("unmet dependency", "Dependency check failed"),
+    ("not a module", "Invalid module format"),
+])
+def test_device_os_refuses_bad_modules(device, case, expected):
+    from particle_py.errors import ParticlePyError
+
+    d = device("photon", device_os="1.5.2")
+    data = {
+        "other platform": build_module("p1", function=F.BOOTLOADER, start=0x08000000, deps=(), size=8192),
+        "bad crc": build_module("photon", function=F.BOOTLOADER, start=0x08000000, deps=(), size=8192, bad_crc=True),
+        "system part": build_module("photon", function=F.SYSTEM_PART, index=1, start=0x08020000, deps=(), size=8192),
+        "unmet dependency": build_module("photon", function=F.BOOTLOADER, start=0x08000000, size=8192,
+                                         deps=((F.SYSTEM_PART, 1, 9999),)),
+        "not a module": bytes(range(256)) * 8,
+    }[case]
+    before = d.peek(0, 0x08000000, 0x100000)
+    with pytest.raises(ParticlePyError) as exc:
+        _send(data)
+    assert exc.value.message == f"The device refused x.bin (finish: {expected})"
+    assert d.mode == "normal" and d.peek(0, 0x08000000, 0x100000) == before
+    assert d.led().startswith("breathing cyan")
+
+
+def test_oversized_module_is_refused_at_start(device):
+    from particle_py.errors import ParticlePyError
+
+    device("photon", device_os="1.5.2")
+    with pytest.raises(ParticlePyError) as exc:
+        _send(b"\x00" * (200 * 1024))
+    assert exc.value.message == "The device refused x.bin (start: Data is too large)"
+
+
+def test_flash_usb_accepts_a_bootloader(device, run, release_dirs, tmp_path):
+    d = device("photon", mode="dfu", device_os="2.2.0")
+    # an older bootloader in place, so the new one must really be installed
+    d.poke(0, 0x08000000, build_module("photon", function=F.BOOTLOADER, start=0x08000000, deps=(), size=16384,
+                                       version=501))
+    name, boot = release_files(release_dirs, "2.2.0", "photon")[0]
+    path = tmp_path / name
+    path.write_bytes(boot)
+    code, out, err = run("flash", "--usb", path)
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Flash success!"
+    assert d.peek(0, 0x08000000, len(boot)) == boot
+    assert d.mode == "normal" and d.led().startswith("breathing cyan")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_module_info_parser_takes_any_bytes(raw):
+    from particle_py.ops.firmware_requests import parse_module_info
+
+    try:
+        parse_module_info(raw)
+    except ValueError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_sim_request_parser_takes_any_bytes(raw):
+    from particle_py.sim.fwupdate import parse_fields
+
+    try:
+        parse_fields(raw)
+    except ValueError:
+        pass
