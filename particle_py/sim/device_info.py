@@ -121,9 +121,10 @@ def _read_slot(read: Reader, platform: platforms_mod.Platform, slot: Slot) -> Mo
     report.deps = tuple(d for d in ((f1, i1, v1), (f2, i2, v2)) if d[0])
     body = read(slot.alt, slot.address, size)
     passed = 0
-    if len(body) == size and zlib.crc32(body[:-4]) & 0xFFFFFFFF == struct.unpack(">I", body[-4:])[0]:
-        passed |= INTEGRITY
-        report.sha256 = body[-38:-6]
+    if len(body) == size:
+        report.sha256 = body[-38:-6]          # the suffix's SHA-256, whether or not the CRC holds
+        if zlib.crc32(body[:-4]) & 0xFFFFFFFF == struct.unpack(">I", body[-4:])[0]:
+            passed |= INTEGRITY
     if start == slot.address and size <= slot.max_size:
         passed |= RANGE
     if pid == platform.platform_id:
