@@ -307,6 +307,18 @@ def _start_cloud(sim_dir: Path, home: Path, mode: str, device_id: Optional[str])
     return cloud
 
 
+def _from_peer_packages(path: str, sha256: str) -> Optional[bytes]:
+    """The same official file from a particle-cli npm package in the peer cache
+    (scripts/install-peers), if one holds it with the pinned hash."""
+    import hashlib
+    peers = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
+    for candidate in sorted(peers.glob(f"particle-cli-*/node_modules/particle-cli/{path}"), reverse=True):
+        data = candidate.read_bytes()
+        if hashlib.sha256(data).hexdigest() == sha256:
+            return data
+    return None
+
+
 def _asset_ready(spec: str, cache: Path) -> None:
     """Copy an official asset from the user's cache into the scenario's; pending if absent."""
     platform, _, app = spec.partition(" ")
@@ -323,6 +335,8 @@ def _asset_ready(spec: str, cache: Path) -> None:
     cached = assets._cache_path(asset.path, asset.sha256)
     if data is None and cached.is_file():
         data = cached.read_bytes()
+    if data is None:
+        data = _from_peer_packages(asset.path, asset.sha256)
     if data is None:
         raise Pending(f"needs the official {platform} {app} binary ({asset.path}, pinned SHA-256), "
                       "not cached here and no network (FORUM_REPLAY_FETCH=1 downloads it)")
