@@ -125,7 +125,9 @@ class Identity:
 
 
 def identify(device: Optional[str] = None, port: Optional[str] = None) -> Identity:
-    chosen = ports.choose(port) if port else None
+    chosen = ports.choose(port, need_id=False) if port else None
+    if chosen is not None and not chosen.device_id:
+        return _identify_serial(chosen, device)          # a port we cannot place: ask the device itself
     wanted = chosen.device_id if chosen else device
     usb = _open_usb(wanted, "identify")
     if usb is None:

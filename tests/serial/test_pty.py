@@ -77,3 +77,13 @@ def test_line_speeds_switch_modes(served):
         port.read_some(0.01)
     port.close()
     assert [(d.pid, d.profile.device_id) for d in s.devices()] == [(0xD00C, DEVICE_IDS["argon"])]
+
+
+def test_identify_by_a_port_path_alone_asks_the_device(served, run, monkeypatch):
+    """A port particle-py cannot place (no USB serial number to read): `i` and `v` over serial,
+    as particle-cli up to 3.20 did."""
+    _s, server = served(profile("photon", fw="0.7.0"), listen=True)
+    monkeypatch.delenv("PARTICLE_PY_SIM")
+    code, out, err = run("serial", "identify", "--port", server.path)
+    assert (code, out, err) == (0, f"Your device id is {DEVICE_IDS['photon']}\n"
+                                   "Your system firmware version is 0.7.0\n", "")
