@@ -334,9 +334,8 @@ def configure_wifi(chosen: SerialDevice, answers: dict, ask: Callable[[str], str
     """Run the ``w`` dialogue; ``answers`` come from --file, ``ask(key)`` asks the user for the rest
     (key: network, security, cipher, eap, username, outer_identity, client_certificate,
     private_key, root_ca, password; security answers are particle-cli's names or numbers)."""
-    from particle_py.serial_link.transport import open_port
+    from particle_py.serial_link.transport import PortClosed, open_port
 
-    enterprise = False
     markers = [p for p, _ in PROMPTS] + list(DONE_MARKERS)
     keys = dict(PROMPTS)
     try:
@@ -344,6 +343,17 @@ def configure_wifi(chosen: SerialDevice, answers: dict, ask: Callable[[str], str
     except ParticlePyError as err:
         raise ParticlePyError(f"Something went wrong: {err.message}", err.hint, err.exit_code) from None
     ssid = answers.get("network", "")
+    try:
+        return _wifi_dialogue(port_handle, answers, ask, markers, keys, ssid)
+    except PortClosed as err:
+        raise ParticlePyError(f"{err.message}, in the middle of the Wi-Fi setup: the credentials were not "
+                              "confirmed stored",
+                              "Plug it back in, put it in listening mode (`particle usb start-listening`) and run "
+                              "`particle serial wifi` again.", err.exit_code) from None
+
+
+def _wifi_dialogue(port_handle, answers: dict, ask, markers, keys, ssid: str) -> WifiResult:
+    enterprise = False
     with port_handle as handle:
         handle.write(b"w")
         seen = bytearray()

@@ -236,8 +236,8 @@ class DeviceSerial:
         """The host waited ``us`` microseconds and read nothing."""
         self.idle_us += us
         self.dev.device_time_us += us
-        if self.idle_us >= USER_GIVES_UP_US and self.dev.mode != MODE_LISTENING and self._script_done():
-            raise KeyboardInterrupt
+        if self.idle_us >= USER_GIVES_UP_US and (self.dev.mode == MODE_LISTENING or self._script_done()):
+            raise KeyboardInterrupt             # nothing more will come: the simulated user's Ctrl-C
 
     # --- the running application -------------------------------------------------------
     def _script_done(self) -> bool:

@@ -108,7 +108,8 @@ def test_unplugged_in_the_middle_of_the_wifi_dialogue(sim, run, tmp_path):
     code, out, err = run("serial", "wifi", "--file", tmp_path / "w.json")
     assert (code, out) == (69, "")
     assert err.splitlines()[0] == (f"The device on {port(0)} went away while writing (reset, DFU mode or "
-                                   "unplugged)")
+                                   "unplugged), in the middle of the Wi-Fi setup: the credentials were not "
+                                   "confirmed stored")
     assert s.devices() == []
 
 
@@ -185,3 +186,10 @@ def test_real_pyserial_on_a_missing_path():
     with pytest.raises(ParticlePyError) as info:
         PySerialPort("/dev/particle-py-no-such-port", 9600)
     assert info.value.message == "Serial port /dev/particle-py-no-such-port does not exist"
+
+
+def test_monitor_of_a_device_in_listening_mode_ends_with_ctrl_c(sim, run):
+    sim(profile("photon"))
+    run("usb", "start-listening")
+    assert run("serial", "monitor") == (0, f'Opening serial monitor for com port: " {port(0)} "\n'
+                                           "Serial monitor opened successfully:\n\n", "")
