@@ -62,8 +62,16 @@ class _UsbDevice:
 
     def request(self, req_type: int, payload: bytes = b"") -> Optional[bytes]:
         """The reply, or None when this Device OS does not answer the request."""
+        from particle_py.errors import UsbError
         from particle_py.ops import device as dev_ops
-        result, data = dev_ops.send_control(self.entry, req_type, payload)
+        try:
+            result, data = dev_ops.send_control(self.entry, req_type, payload)
+        except ParticlePyError as err:
+            # Device OS from before the control protocol stalls it or refuses the request type
+            if (isinstance(err, UsbError) and err.errno_name == "LIBUSB_ERROR_PIPE") or \
+                    err.message.startswith("The device refused control request"):
+                return None
+            raise
         if result == control_info.RESULT_NOT_SUPPORTED:
             return None
         if result != 0:

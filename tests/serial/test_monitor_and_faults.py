@@ -193,3 +193,16 @@ def test_monitor_of_a_device_in_listening_mode_ends_with_ctrl_c(sim, run):
     run("usb", "start-listening")
     assert run("serial", "monitor") == (0, f'Opening serial monitor for com port: " {port(0)} "\n'
                                            "Serial monitor opened successfully:\n\n", "")
+
+
+def test_device_os_without_the_control_protocol_is_asked_over_serial(sim, run):
+    """A Device OS that stalls Particle's control requests: listening mode by the 28800-baud
+    trick, then `s` and `m` over serial."""
+    from particle_py.serial_link.transport import touch_baud
+
+    s = sim(profile("photon", fw="0.7.0", FAKE_STALL_REQUEST=1))
+    s.seed(version="0.7.0")
+    touch_baud(port(0), 28800)
+    code, out, err = run("serial", "inspect")
+    assert (code, err) == (0, "") and out.splitlines()[:2] == ["Platform: 6 - Photon", "Modules"]
+    assert run("serial", "mac")[1].startswith("Your device MAC address is ")
