@@ -222,3 +222,17 @@ def is_dfu_ids(vid: int, pid: int) -> bool:
 
 def names() -> list[str]:
     return [p.name for p in PLATFORMS]
+
+
+# Which networks each platform has (particle-cli's device-constants "features"): `serial wifi`
+# needs Wi-Fi, `identify` reads IMEI/ICCID from cellular ones.
+NETWORKS = {
+    "core": ("wifi",), "photon": ("wifi",), "p1": ("wifi",), "argon": ("wifi",), "p2": ("wifi",),
+    "electron": ("cellular",), "boron": ("cellular",), "esomx": ("cellular",), "bsom": ("cellular",),
+    "b5som": ("cellular",), "tracker": ("cellular",), "trackerm": ("cellular",), "electron2": ("cellular",),
+    "msom": ("wifi", "cellular"),
+}
+
+
+def networks(platform: Platform) -> tuple[str, ...]:
+    return NETWORKS.get(platform.name, ())

@@ -112,6 +112,8 @@ class Bridge:
         self.lock = threading.RLock()
         self._clock_at = time.monotonic()
         self.sync(initial=True)
+        from particle_py.sim.serial_umockdev import TtyPorts
+        self.ttys = TtyPorts(self)          # normal-mode devices' serial ports (sim/serial_umockdev.py)
 
     def advance_clock(self) -> None:
         """Modelled host time follows the wall clock here: the real client really sleeps (poll
@@ -127,6 +129,7 @@ class Bridge:
         with self.lock:
             self.advance_clock()
             self.sync()
+            self.ttys.poll()
         return True
 
     # -- device presence ----------------------------------------------------------------
@@ -149,6 +152,8 @@ class Bridge:
             for key, dev in present.items():
                 if key not in self.attached:
                     self._add(dev, announce=not initial)
+            if hasattr(self, "ttys"):
+                self.ttys.sync()
 
     def _add(self, dev, announce: bool) -> None:
         desc = bytes(dev.descriptor_bytes())
@@ -451,6 +456,8 @@ def _child_env(umockdev_dir: str) -> dict[str, str]:
     env = dict(os.environ)
     # Testbed.new() sets this with g_setenv, which os.environ (a start-up snapshot) does not see
     env["UMOCKDEV_DIR"] = umockdev_dir
+    # serialport lists ttys with `udevadm info -e`: a stand-in prints the testbed's (sim/serial_umockdev.py)
+    env["PATH"] = os.path.join(umockdev_dir, "particle-py-bin") + os.pathsep + env.get("PATH", "")
     # the child must reach the devices through libusb, not the in-process simulator backend
     env.pop("PARTICLE_PY_SIM", None)
     original = env.pop("PARTICLE_PY_UMOCKDEV_PYTHONPATH", None)

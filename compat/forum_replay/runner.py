@@ -325,7 +325,7 @@ def _start_cloud(sim_dir: Path, home: Path, mode: str, device_id: Optional[str])
 # particle-cli's npm package in the peer cache (scripts/install-peers): official files, never copied
 # into the repository
 PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
-PEER_PACKAGES = ("particle-cli-3.43.1/node_modules/particle-cli",)
+PEER_PACKAGES = "particle-cli-*/node_modules/particle-cli"     # every version installed, newest first
 
 
 def _official_assets(spec: str) -> list[tuple[str, str, str]]:
@@ -352,7 +352,7 @@ def _asset_bytes(path: str, sha256: str) -> Optional[bytes]:
     checked against the pin), or downloaded when FORUM_REPLAY_FETCH=1."""
     import hashlib
     from particle_py import assets
-    candidates = [assets._cache_path(path, sha256)] + [PEERS / package / path for package in PEER_PACKAGES]
+    candidates = [assets._cache_path(path, sha256)] + sorted(PEERS.glob(f"{PEER_PACKAGES}/{path}"), reverse=True)
     for candidate in candidates:
         try:
             data = candidate.read_bytes()

@@ -794,7 +794,8 @@ class NormalModeDevice(SimDevice):
         self.after_reply = None                # a re-enumeration to do once the result is read
 
     def _handlers(self):
-        return {
+        from .serial import control_handlers          # module info, interfaces, cellular ids
+        return {**control_handlers(self),
             REQ_GET_DEVICE_ID: lambda payload: (RESULT_OK, _pb_string(1, self.profile.device_id or "")),
             REQ_GET_SERIAL_NUMBER: lambda payload: (RESULT_OK, _pb_string(1, (self.profile.device_id or "").upper()[:15])),
             REQ_RESET: self._req_reset,

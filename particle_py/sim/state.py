@@ -17,7 +17,9 @@ def create_state(state_dir, profiles: Iterable[str], knobs: Optional[dict] = Non
     """
     state_dir = os.fspath(state_dir)
     os.makedirs(state_dir, exist_ok=True)
-    for name in [STATE_FILE, LOG_FILE] + glob.glob(os.path.join(state_dir, "unit*.bin")):
+    boards = [pattern for kind in ("unit*.bin", "unit*-serial.json", "unit*-app-serial.jsonl")
+              for pattern in glob.glob(os.path.join(state_dir, kind))]      # flash, Wi-Fi credentials, app output
+    for name in [STATE_FILE, LOG_FILE] + boards:
         path = name if os.path.isabs(name) else os.path.join(state_dir, name)
         if os.path.exists(path):
             os.remove(path)

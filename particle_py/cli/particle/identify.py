@@ -1,4 +1,8 @@
-"""`particle identify`: the device id and system firmware version, over USB."""
+"""`particle identify` (and `particle serial identify`): device id, IMEI/ICCID, Device OS version.
+
+Asked over USB control requests when the device answers them (particle-cli 3.21+), else over
+the serial port in listening mode (particle-cli up to 3.20).
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,15 +12,28 @@ def register(app) -> None:
     import typer
 
     @app.command("identify", help="Ask your device for its device ID and firmware version")
-    def identify(device: Optional[str] = typer.Argument(None, help="Device ID (when several are connected)")):
-        print_identity(device)
+    def identify(device: Optional[str] = typer.Argument(None, help="Device ID (when several are connected)"),
+                 port: Optional[str] = typer.Option(None, "--port", help="Use this serial port (a number from "
+                                                    "`particle serial list`, or a path)")):
+        print_identity(device, port)
 
 
-def print_identity(device: Optional[str]) -> None:
-    """particle-cli's identify lines, from the device's answers over USB."""
+def print_identity(device: Optional[str], port: Optional[str] = None) -> None:
+    """particle-cli's identify lines. IMEI/ICCID that need listening mode are reported on stderr
+    with how to get them; the id and version printed stand (exit 0)."""
     import typer
-    from particle_py.ops.usb_commands import identify as do_identify
+    from particle_py.ops.serial_ops import identify as do_identify
 
-    who = do_identify(device)
+    who = do_identify(device, port)
     typer.echo(f"Your device id is {who.device_id}")
-    typer.echo(f"Your system firmware version is {who.system_version}")
+    if who.imei:
+        typer.echo(f"Your IMEI is {who.imei}")
+    if who.iccid:
+        typer.echo(f"Your ICCID is {who.iccid}")
+    if who.system_version:
+        typer.echo(f"Your system firmware version is {who.system_version}")
+    elif who.via == "serial":
+        typer.echo("Unable to determine system firmware version")
+    if who.missing is not None:
+        from particle_py.errors import report
+        report(who.missing)

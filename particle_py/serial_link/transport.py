@@ -1,0 +1,189 @@
+"""Opening a serial port and reading what a device says (Contract: transport layer).
+
+``open_port(path)`` returns a Port: pyserial on hardware, the simulator's port under
+``PARTICLE_PY_SIM``. Reads follow particle-cli's batch rule (the first data within the
+timeout, then everything until the line has been quiet for 250 ms), and every wait is bounded:
+no read outlives its stated timeout. Open failures become ParticlePyError with the fix.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import time
+from typing import Optional, Sequence
+
+from particle_py.errors import ParticlePyError
+
+BATCH_IDLE_S = 0.25
+POLL_S = 0.05
+DEFAULT_BAUD = 9600
+EX_UNAVAILABLE = 69
+EX_NOPERM = 77
+EX_TEMPFAIL = 75
+EX_PROTOCOL = 76
+
+BUSY_HINT = ("Close the program that has the port open: another `particle serial monitor`, the Arduino "
+             "IDE or Particle Workbench serial monitor, screen/minicom/PuTTY" +
+             ("" if sys.platform != "linux" else ", or ModemManager (it probes new modems: "
+              "`sudo systemctl stop ModemManager`)") + "; then try again.")
+
+
+class PortClosed(ParticlePyError):
+    """The device left while the port was open (reset, DFU mode, unplugged)."""
+
+
+def device_left(path: str, doing: str) -> PortClosed:
+    return PortClosed(f"The device on {path} went away while {doing} (reset, DFU mode or unplugged)",
+                      "Plug it back in (and wait for it to boot), then run the command again; "
+                      "`particle serial list` shows its port.", EX_UNAVAILABLE)
+
+
+def open_error(path: str, exc: BaseException) -> ParticlePyError:
+    """What went wrong opening ``path`` and what to do, from the OS error behind it."""
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    if code is None:
+        for candidate in (errno.EBUSY, errno.EACCES, errno.ENOENT, errno.EPERM):
+            if f"[Errno {candidate}]" in text:
+                code = candidate
+    lowered = text.lower()
+    if code == errno.EBUSY or "exclusively lock" in lowered or (os.name == "nt" and code == errno.EACCES) \
+            or "access is denied" in lowered:
+        # Windows answers "Access is denied" for a COM port another program holds
+        return ParticlePyError(f"Serial port {path} is busy: another program has it open", BUSY_HINT, EX_TEMPFAIL)
+    if code in (errno.EACCES, errno.EPERM) or "permission denied" in lowered:
+        hint = ("Add yourself to the group that owns the port and log in again: "
+                f"`sudo usermod -a -G dialout $USER` (`ls -l {path}` shows the group), "
+                "or install particle-py's udev rules.")
+        if sys.platform == "darwin":
+            hint = f"Check the permissions of {path} (`ls -l {path}`); unplug and replug the device."
+        return ParticlePyError(f"Permission denied opening serial port {path}", hint, EX_NOPERM)
+    if code == errno.ENOENT or "no such file" in lowered or "filenotfound" in lowered or "cannot find" in lowered:
+        return ParticlePyError(f"Serial port {path} does not exist",
+                               "Run `particle serial list` to see the ports of the connected devices.",
+                               EX_UNAVAILABLE)
+    return ParticlePyError(f"Cannot open serial port {path}: {text}",
+                           "Unplug and replug the device, then run `particle serial list`.", EX_UNAVAILABLE)
+
+
+class Port:
+    """An open serial port. Subclasses give ``_read_some`` (returns bytes and seconds waited),
+    ``_write`` and ``close``."""
+
+    path: str
+
+    def _read_some(self, wait_s: float) -> tuple[bytes, float]:
+        raise NotImplementedError
+
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def write(self, data: bytes) -> None:
+        self._write(data)
+
+    def read_some(self, wait_s: float = POLL_S) -> bytes:
+        return self._read_some(wait_s)[0]
+
+    def read_batch(self, timeout_s: float, idle_s: float = BATCH_IDLE_S) -> bytes:
+        """particle-cli's first data batch: b'' if nothing came within ``timeout_s``."""
+        out = bytearray()
+        waited = 0.0
+        while not out:
+            if waited >= timeout_s:
+                return b""
+            data, spent = self._read_some(min(POLL_S, timeout_s - waited))
+            waited += spent
+            out += data
+        quiet = 0.0
+        while quiet < idle_s:
+            data, spent = self._read_some(min(POLL_S, idle_s - quiet))
+            if data:
+                out += data
+                quiet = 0.0
+            else:
+                quiet += spent
+        return bytes(out)
+
+    def read_until(self, markers: Sequence[str], timeout_s: float, seen: Optional[bytearray] = None) -> tuple[str, Optional[str]]:
+        """Read until the text holds one of ``markers``; (text, marker) or (text, None) on timeout.
+        ``seen`` carries bytes read past an earlier marker."""
+        buf = seen if seen is not None else bytearray()
+        waited = 0.0
+        while True:
+            text = buf.decode("utf-8", "replace")
+            hits = [(text.find(m), m) for m in markers if m in text]
+            if hits:
+                pos, marker = min(hits)
+                cut = len(text[:pos + len(marker)].encode())
+                del buf[:cut]
+                return text[:pos + len(marker)], marker
+            if waited >= timeout_s:
+                return text, None
+            data, spent = self._read_some(min(POLL_S, timeout_s - waited))
+            waited += 0 if data else spent
+            buf += data
+
+
+class PySerialPort(Port):
+    def __init__(self, path: str, baud: int):
+        import serial
+
+        self.path = path
+        try:
+            # exclusive: two programs reading one port each get half of every reply
+            self.ser = serial.Serial(path, baud, timeout=POLL_S, write_timeout=2,
+                                     exclusive=True if os.name != "nt" else None)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise open_error(path, exc) from None
+
+    def _read_some(self, wait_s: float) -> tuple[bytes, float]:
+        import serial
+
+        start = time.monotonic()
+        try:
+            self.ser.timeout = max(wait_s, 0.001)
+            data = self.ser.read(max(1, self.ser.in_waiting))
+        except (serial.SerialException, OSError, TypeError):
+            # pyserial: "device reports readiness to read but returned no data" = the device left
+            raise device_left(self.path, "reading") from None
+        return data, time.monotonic() - start
+
+    def _write(self, data: bytes) -> None:
+        import serial
+
+        try:
+            self.ser.write(data)
+            self.ser.flush()
+        except (serial.SerialException, OSError):
+            raise device_left(self.path, "writing") from None
+
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:       # closing a port whose device has gone can fail; nothing to do
+            pass
+
+
+def open_port(path: str, baud: int = DEFAULT_BAUD) -> Port:
+    """Open a device's serial port (the simulator's under PARTICLE_PY_SIM)."""
+    from particle_py.serial_link import sim_link
+
+    if sim_link.active():
+        return sim_link.open_port(path, baud)
+    return PySerialPort(path, baud)
+
+
+def touch_baud(path: str, baud: int) -> None:
+    """Open and close the port at ``baud``: 14400 sends a device to DFU mode, 28800 to listening mode."""
+    port = open_port(path, baud)
+    port.close()

@@ -1,0 +1,96 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DEVICE_IDS = {
+    "photon": "3a0035000f47343432313031",
+    "p1": "2d0042000847353138383138",
+    "electron": "1f0038000e51353532343635",
+    "argon": "e00fce68a1b2c3d4e5f60718",
+    "boron": "e00fce68f1e2d3c4b5a69788",
+    "p2": "0a10aced202194944a001be0",
+    "core": "53ff6c065075535128311587",
+}
+PLATFORMS = ("photon", "p1", "electron", "argon", "boron", "p2")
+# Device OS the old CLIs met (answers only the listening-mode serial protocol) and today's.
+OLD_FW = "0.7.0"
+CURRENT_FW = {"photon": "2.3.1", "p1": "2.3.1", "electron": "2.3.1", "argon": "4.2.0", "boron": "6.1.0", "p2": "5.8.0"}
+
+
+def profile(platform, mode="normal", **opts):
+    name = platform + ("-normal" if mode == "normal" else "")
+    extra = ("real=1," if platform == "photon" and mode != "normal" else "") + f"id={DEVICE_IDS[platform]}"
+    for k, v in opts.items():
+        extra += f",{k}={v}"
+    return f"{name}:{extra}"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    from helpers.home import isolate_home
+    return isolate_home(tmp_path, monkeypatch)
+
+
+class Sim:
+    def __init__(self, state_dir):
+        self.dir = state_dir
+
+    def bus(self):
+        from particle_py.sim.bus import SimBus
+        return SimBus.load(self.dir)
+
+    def devices(self):
+        return self.bus().devices()
+
+    def seed(self, index=0, version="2.3.1", app=True, parts=None):
+        """Stand-in Device OS (all parts, or the 1-based ``parts``) and an app into device ``index``."""
+        from particle_py.platforms import by_name
+        from particle_py.sim import contents
+
+        bus = self.bus()
+        dev = bus.devices()[index]
+        platform = by_name(dev.profile.platform)
+        for number, (address, module) in enumerate(contents.device_os(platform, version), 1):
+            if parts is None or number in parts:
+                dev.memory(0).poke(address, module)
+        if app and platform.system_parts:
+            dev.memory(0).poke(platform.user_part.address, contents.user_app(platform, version))
+        bus.save()
+
+    def wifi(self, index=0):
+        from particle_py.sim.serial import wifi_credentials
+        return wifi_credentials(self.dir, self.devices()[index].unit)
+
+    def faults(self, index=0, **faults):
+        from particle_py.sim.serial import set_faults
+        set_faults(self.dir, self.devices()[index].unit, **faults)
+
+    def script(self, events, index=0):
+        from particle_py.sim.serial import script_app_output
+        script_app_output(self.dir, self.devices()[index].unit, events)
+
+
+@pytest.fixture
+def sim(tmp_path, monkeypatch):
+    from particle_py.sim.state import create_state
+
+    def make(*profiles):
+        state = tmp_path / "sim"
+        create_state(state, list(profiles), {})
+        monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
+        return Sim(state)
+    return make
+
+
+@pytest.fixture
+def run(capsys):
+    from particle_py.cli.particle.main import main
+
+    def go(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return go
