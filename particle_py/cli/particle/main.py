@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "device",      # particle device add
     "identify",    # particle identify
     "serial",      # particle serial identify (over USB)
+    "doctor",      # particle doctor, particle device doctor, particle help (after "device")
 )
 
 
