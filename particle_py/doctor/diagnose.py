@@ -77,6 +77,8 @@ class Module:
 def _read_module(device, platform: Platform, address: int) -> tuple[Optional[Module], str, str]:
     """(module, code, why): code 'ok', 'missing' or 'invalid'."""
     head = device.read(0, address + platform.module_info_offset, 24)
+    if platform.module_info_offset and struct.unpack_from("<I", device.read(0, address, 4))[0] == address:
+        head = device.read(0, address, 24)      # user modules carry their prefix at offset 0 (Tinker does)
     if head == b"\xff" * 24:
         return None, "missing", "empty (erased flash)"
     start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
@@ -114,7 +116,7 @@ def check_firmware(device, platform: Platform) -> list[Finding]:
         where = f"Device OS system part {number} at 0x{address:08x}"
         if module is None:
             out.append(Finding("firmware", "device_os_missing" if code == "missing" else "device_os_invalid",
-                               f"{where} is {why}; the bootloader stays in DFU mode", True,
+                               f"{where}: {why}; the bootloader stays in DFU mode", True,
                                {"part": number, "address": address}))
             return out
         system.append(module)

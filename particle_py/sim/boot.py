@@ -86,6 +86,8 @@ def read_module(read: Reader, platform: Platform, address: int) -> tuple[Optiona
     """The module stored at ``address`` if it is intact, else (None, why not)."""
     offset = platform.module_info_offset
     head = read(0, address + offset, 24)
+    if offset and struct.unpack_from("<I", read(0, address, 4))[0] == address:
+        head = read(0, address, 24)        # user modules carry their prefix at offset 0 (Tinker does)
     if head == b"\xff" * 24:
         return None, "empty (erased flash)"
     start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(

@@ -102,7 +102,7 @@ def _doctor_command(device: Optional[str] = typer.Argument(None, metavar="[devic
                                                                             "--server-key)")):
     code = _doctor(device, dry_run, yes, as_json, server_key, host, port)
     if code:
-        raise typer.Exit(code)
+        raise SystemExit(code)      # click's Exit would be swallowed in non-standalone mode
 
 
 def register(app) -> None:
@@ -118,4 +118,4 @@ def register(app) -> None:
 
         code = main([*(command or []), "--help"])
         if code:
-            raise typer.Exit(code)
+            raise SystemExit(code)
