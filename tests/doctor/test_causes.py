@@ -117,7 +117,15 @@ CAUSES = {
     "electron-tcp-without-tcp-keys": (electron_switched_to_tcp, {"device_key_empty", "server_key_wrong"},
                                       "blinking cyan with 1 orange burst", ("electron",)),
 }
-CASES = [pytest.param(cause, name, id=f"{cause}-{name}") for cause, spec in CAUSES.items() for name in spec[3]]
+# particle-cli's Tinker for Argon and Boron is built for the 128 KB user part (0xD4000), while the
+# simulated Device OS runs the app of the 256 KB part (0xB4000): Tinker does not replace that app.
+# The repair that keeps the user's app is a Device OS update (`particle update`, not here yet).
+GEN3_TINKER_ELSEWHERE = pytest.mark.xfail(strict=True, reason="Gen3 Tinker lands at 0xD4000, the app runs from "
+                                          "0xB4000: the doctor says 'Not repaired' (exit 1)")
+KNOWN_GAPS = {("app-needs-newer-device-os", "argon"): GEN3_TINKER_ELSEWHERE,
+              ("app-needs-newer-device-os", "boron"): GEN3_TINKER_ELSEWHERE}
+CASES = [pytest.param(cause, name, id=f"{cause}-{name}", marks=KNOWN_GAPS.get((cause, name), ()))
+         for cause, spec in CAUSES.items() for name in spec[3]]
 UPDATE_AVAILABLE = importlib.util.find_spec("particle_py.ops.update") is not None
 
 
