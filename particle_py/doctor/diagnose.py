@@ -374,7 +374,9 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None) -> None:
     keys_fine = key_info is not None and not any(f.problem for f in diagnosis.findings
                                                  if f.area in ("firmware", "server-key") and
                                                  f.code.startswith(("device_os", "server")))
-    if not connected and keys_fine:
+    # A device in DFU or listening mode is offline anyway; only a running one tells something.
+    running = diagnosis.start_mode in ("NORMAL", "SAFE", "UNKNOWN")
+    if not connected and keys_fine and running:
         diagnosis.findings.append(Finding("cloud", "cloud_key_mismatch",
                                           "the device's keys are valid but the cloud sees it offline: the cloud "
                                           "most likely holds another public key for it (the cloud keeps the "

@@ -92,6 +92,17 @@ def _verify(device_id: str, ctx: repair.Context, say: Say) -> diag.Diagnosis:
     return after
 
 
+def _restart(device_id: str, say: Say) -> None:
+    from particle_py.ops import device as dev_ops
+
+    entry = dev_ops.find_device(device_id)
+    device = dev_ops.ParticleDfuDevice(entry)
+    try:
+        device.reset(leave=True)
+    finally:
+        device.close()
+
+
 def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional[Ask] = None,
         say: Say = lambda _t: None, on_diagnosis: Optional[Callable[[diag.Diagnosis], None]] = None,
         server_key_file: Optional[str] = None, host: Optional[str] = None, port: Optional[int] = None,
@@ -120,6 +131,8 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
         choice = ask(step, writes) if ask else "continue"
         if choice == "exit":
             report.exited = True
+            if diagnosis.start_mode != "DFU":
+                _restart(diagnosis.device_id, say)       # leave it running, as it was found
             return False
         if choice == "skip":
             outcome.status = "skipped"

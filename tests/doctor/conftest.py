@@ -81,6 +81,7 @@ class World:
         self.device_id = None
 
     def create(self, platform: str, *options: str, owner: bool = True, login: bool = True) -> str:
+        """`particle-sim create` with the simulated cloud started (and its owner logged in)."""
         from particle_py.cli.sim import main as particle_sim
         from particle_py.sim import cloud as sim_cloud
 
