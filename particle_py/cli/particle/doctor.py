@@ -63,7 +63,9 @@ def _doctor(device: Optional[str], dry_run: bool, yes: bool, as_json: bool, serv
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     if dry_run:
-        say("Not available here: " + "; ".join(f"{name} ({why})" for name, why in repair.NOT_AVAILABLE))
+        say("Not offered (particle-cli's Device Doctor app steps):")
+        for name, why in repair.NOT_AVAILABLE:
+            say(f"  {name}: {why}")
         say("Dry run: nothing was written." + (" Run `particle doctor` to repair." if report.remaining else ""))
         return 0
     if report.exited:
