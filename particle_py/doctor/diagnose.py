@@ -165,6 +165,11 @@ def check_device_key(raw: bytes, slot) -> tuple[Finding, Optional[object]]:
         return Finding("device-key", "device_key_empty",
                        f"{where} is empty; Device OS makes a new key, which the cloud does not know", True), None
     length = _der_total(raw)
+    if length is not None and length > len(raw):
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} starts a {length}-byte DER object, far longer than its {slot.size}-byte slot; "
+                       f"Device OS reads {slot.size} bytes and cannot parse it (it needs {want} DER)", True,
+                       {"bytes": length, "slot_bytes": slot.size}), None
     found = formats.classify_der(raw[:length]) if length else None
     if found is None:
         return Finding("device-key", "device_key_unusable",
@@ -204,7 +209,7 @@ def check_device_key(raw: bytes, slot) -> tuple[Finding, Optional[object]]:
 
 
 def _der_total(raw: bytes) -> Optional[int]:
-    """Length of the DER SEQUENCE at the start of raw, even when it runs past what was read."""
+    """Length the DER SEQUENCE at the start of raw claims, even past what was read (None: no SEQUENCE)."""
     if len(raw) < 2 or raw[0] != 0x30:
         return None
     first = raw[1]
@@ -213,8 +218,7 @@ def _der_total(raw: bytes) -> Optional[int]:
     count = first & 0x7F
     if count == 0 or count > 2 or len(raw) < 2 + count:
         return None
-    total = 2 + count + int.from_bytes(raw[2:2 + count], "big")
-    return total if total <= len(raw) else None
+    return 2 + count + int.from_bytes(raw[2:2 + count], "big")
 
 
 @dataclass

@@ -170,3 +170,26 @@ def test_particle_help_shows_a_commands_help(world):
     assert code == 0 and "doctor" in out and "keys" in out
     code, out, err = world.particle("help", "nosuchcommand")
     assert code == 2 and "No such command 'nosuchcommand'" in err
+
+
+def test_your_own_cloud_is_named_with_server_key(world):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    world.create("photon")
+    own = rsa.generate_private_key(65537, 2048).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (world.work / "my_cloud.der").write_bytes(own)
+    assert world.particle("keys", "server", "my_cloud.der")[0] == 0
+    code, out, err = world.particle("doctor", "--dry-run", "--server-key", "my_cloud.der")
+    assert "  ok   server key: the server key in my_cloud.der, address tcp://device.spark.io:5683" in out
+    code, out, err = world.particle("doctor", "--dry-run")
+    assert "  FAIL blinking cyan with 3 orange bursts: the server key in the DCT at 2082 is a valid RSA key, " \
+           "but not Particle's TCP server key" in out
+    # the simulated cloud's key, named as your own cloud's
+    cloud_key = str(world.state / "cloud" / "server_rsa.pub.der")
+    code, out, err = world.particle("doctor", "--yes", "--server-key", cloud_key)
+    assert code == 0, out + err
+    assert (f"Restore the server key: writes the server key in {cloud_key} and its address to the server-key slot "
+            "of the DCT, after saving the old one (particle keys server)") in out
+    assert world.led().startswith("LED: breathing cyan")
