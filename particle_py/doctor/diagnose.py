@@ -129,7 +129,8 @@ def check_firmware(device, platform: Platform) -> list[Finding]:
             return out
     versions = ", ".join(str(m.version) for m in system)
     out.append(Finding("firmware", "device_os_ok", f"Device OS: {len(system)} system part(s) present, CRC good, "
-                       f"dependencies met (module versions {versions})", facts={"versions": [m.version for m in system]}))
+                       f"dependencies met (module versions {versions})",
+                       facts={"versions": [m.version for m in system]}))
     region = platform.user_part
     app, code, why = _read_module(device, platform, region.address)
     if app is None:
@@ -364,8 +365,9 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None) -> None:
     except ParticlePyError as err:
         status = getattr(err, "status", 0)
         if status in (403, 404):
+            account = settings.username or "the account logged in"
             diagnosis.findings.append(Finding("cloud", "not_claimed",
-                                              f"the device is not claimed to your account ({settings.username or 'the account logged in'}); "
+                                              f"the device is not claimed to your account ({account}); "
                                               f"the cloud answered: {err.message}", True, {"status": status}))
             return
         diagnosis.findings.append(Finding("cloud", "cloud_unreachable", f"cloud: not checked ({err.message})",
@@ -375,9 +377,9 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None) -> None:
     diagnosis.findings.append(Finding("cloud", "claimed", f"cloud: the device is claimed to your account"
                                       f"{' and online' if connected else ', offline'}",
                                       facts={"connected": connected}))
-    keys_fine = key_info is not None and not any(f.problem for f in diagnosis.findings
-                                                 if f.area in ("firmware", "server-key") and
-                                                 f.code.startswith(("device_os", "server")))
+    # with Device OS or the server key broken, the device is offline for that reason
+    keys_fine = key_info is not None and not any(f.problem and f.code.startswith(("device_os", "server"))
+                                                 for f in diagnosis.findings)
     # A device in DFU or listening mode is offline anyway; only a running one tells something.
     running = diagnosis.start_mode in ("NORMAL", "SAFE", "UNKNOWN")
     if not connected and keys_fine and running:

@@ -124,7 +124,8 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
     def run_step(step: repair.RepairStep, outcome: StepOutcome) -> bool:
         """False when the doctor must stop (the user chose Exit)."""
         if step.needs_login and not diagnosis.logged_in:
-            outcome.status, outcome.message = "unavailable", "needs a login: run `particle login`, then the doctor again"
+            outcome.status = "unavailable"
+            outcome.message = "needs a login: run `particle login`, then the doctor again"
             say(f"{step.title}: not possible without a login (run `particle login`, then `particle doctor` again)")
             return True
         writes = repair.describe(step, ctx)
