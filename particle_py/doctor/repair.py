@@ -10,7 +10,7 @@ runs; if they are not there, the step says which command to run instead.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from particle_py.errors import ParticlePyError
@@ -34,7 +34,7 @@ class Context:
     host: Optional[str] = None
     port: Optional[int] = None
     settings: object = None
-    done: list = field(default_factory=list)         # names of the steps that ran
+    interactive: bool = False                        # a user answers prompts (no --yes)
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,11 @@ def _optional_operation(module: str):
 
 
 def _device_os(ctx: Context) -> None:
+    # the seam for `particle update`'s operation: update_device_os(device_id, *, say)
     update = _optional_operation("particle_py.ops.update")
     if update is None or not hasattr(update, "update_device_os"):
         raise StepUnavailable(
-            "Device OS cannot be restored by this particle-py: it has no `particle update` yet.",
+            "Device OS cannot be restored by this particle-py: it has no Device OS update (`particle update`) yet.",
             "Restore Device OS with `particle update` (particle-cli), or flash the Device OS system parts for "
             "this device with `particle flash --usb <files>`, then run `particle doctor` again.")
     update.update_device_os(ctx.device_id, say=ctx.say)
@@ -110,8 +111,16 @@ def _send_key(ctx: Context) -> None:
     ctx.say("submitting public key succeeded!")
 
 
-def _restart(ctx: Context) -> None:
-    ctx.say("The device leaves listening mode when it restarts at the end.")
+def _leave_listening(ctx: Context) -> None:
+    """Listening mode ends with the restart at the end. Wi-Fi credentials cannot be read over USB;
+    on a terminal, particle-py's `serial wifi` operation (when this build has it) takes new ones."""
+    serial = _optional_operation("particle_py.ops.serial")
+    wifi = getattr(serial, "wifi", None) if serial is not None else None
+    if wifi is not None and ctx.interactive:
+        wifi(ctx.device_id, say=ctx.say)
+        return
+    ctx.say("The device leaves listening mode when it restarts at the end. If it goes back to blinking blue by "
+            "itself, it has no Wi-Fi credentials: give them with `particle serial wifi`.")
 
 
 def _claim(ctx: Context) -> None:
@@ -147,7 +156,9 @@ REPAIRS: tuple[RepairStep, ...] = (
     RepairStep("send_key", "Send the device's public key",
                "writes nothing to the device; tells the cloud the device's current public key "
                "(particle keys send)", _send_key, needs_login=True),
-    RepairStep("restart", "Leave listening mode", "writes nothing; the device restarts at the end", _restart),
+    RepairStep("restart", "Leave listening mode",
+               "writes nothing (or, on a terminal, Wi-Fi credentials you give: particle serial wifi); the device "
+               "restarts at the end", _leave_listening),
     RepairStep("claim", "Claim the device",
                "writes nothing to the device; claims it to your account once it is online (particle device add)",
                _claim, needs_login=True),

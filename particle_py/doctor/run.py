@@ -117,7 +117,8 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
     report = Report(diagnosis, dry_run)
     if dry_run:
         return report
-    ctx = repair.Context(diagnosis.device_id, diagnosis.platform, say, server_key_file, host, port, settings)
+    ctx = repair.Context(diagnosis.device_id, diagnosis.platform, say, server_key_file, host, port, settings,
+                         interactive=ask is not None)
     steps = repair.plan(diagnosis.findings)
     report.steps = [StepOutcome(s.name, s.title, "not-run") for s in steps]
 
