@@ -299,7 +299,13 @@ def open_for_reading(device_id: Optional[str], say: Say):
     from particle_py.ops import device as dev_ops
     from particle_py.ops import usb_commands
 
-    entry = dev_ops.find_device(device_id)
+    try:
+        entry = dev_ops.find_device(device_id)
+    except ParticlePyError as err:
+        if err.message.startswith("Multiple devices found"):
+            raise ParticlePyError("Several Particle devices are connected.",
+                                  f"Choose one: particle doctor <id>. {err.hint or ''}".strip(), err.exit_code) from None
+        raise
     mode = usb_commands.device_mode(entry)
     if not entry.in_dfu:
         entry = dev_ops.switch_to_dfu(entry, say)

@@ -33,7 +33,8 @@ def test_several_devices_are_named_and_one_is_chosen_by_id(world):
     assert particle_sim(["create", "photon", "argon", "--id", IDS["photon"]]) == 0
     code, out, err = world.particle("doctor", "--dry-run")
     assert code == 1
-    assert "Multiple devices found" in err and IDS["photon"] in err
+    assert err.startswith("Several Particle devices are connected.\nChoose one: particle doctor <id>. ")
+    assert IDS["photon"] in err
     code, out, err = world.particle("doctor", "--dry-run", IDS["photon"][:8])
     assert code == 0, err
     assert f"Device: Photon {IDS['photon']}" in out

@@ -41,6 +41,9 @@ def run_doctor(world, umockdev, *args) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("name, options, finding", [
     ("photon", ("--key", "corrupt", "--server-key", "wrong"), "is not a key (612 bytes that do not parse as DER)"),
     ("argon", ("--key", "pkcs8"), "bytes of PKCS#8, as OpenSSL 3 writes it; Device OS reads 192 bytes"),
+    ("electron", ("--server-key", "wrong"), "is a valid EC key, but not Particle's UDP server key"),
+    ("boron", ("--key", "missing"), "the device key in the DCT at 3106 is empty"),
+    ("p2", ("--key", "corrupt", "--server-key", "missing"), "the server key in the DCT at 3298 is empty"),
 ])
 def test_doctor_over_the_real_libusb(world, umockdev, name, options, finding):
     world.create(name, *options, owner=False)
