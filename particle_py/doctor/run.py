@@ -179,6 +179,8 @@ def _stopped(report: Report, step: repair.RepairStep, err: ParticlePyError) -> P
     if not_done:
         lines.append("Not done: " + ", ".join(not_done))
     lines.append("The device is not repaired. " + FORUM_ADVICE.replace("If it does not, post", "Post"))
-    return ParticlePyError(f"The doctor stopped at \"{step.title}\": {err.message}", "\n".join(lines),
-                           err.exit_code or 1)
+    stopped = ParticlePyError(f"The doctor stopped at \"{step.title}\": {err.message}", "\n".join(lines),
+                              err.exit_code or 1)
+    stopped.report = report         # the front end can still print it (--json)
+    return stopped
 

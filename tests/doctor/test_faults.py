@@ -99,6 +99,29 @@ def test_a_failing_step_stops_the_doctor_says_what_was_done_and_never_claims_suc
     assert "To roll back instead: particle keys load backup_rsa_" in err
     assert "The device is not repaired." in err
     assert "should now show" not in out and "restored" not in (out + err).lower()
+    # again, with --json: the keys are fine now (the new key stayed on the device); the report
+    # shows the one step left, failed: the device belongs to someone else
+    code, out, err = world.particle("doctor", "--yes", "--json")
+    assert code == 1
+    report = json.loads(out)
+    assert [(s["name"], s["status"]) for s in report["repairs"]] == [("claim", "failed")]
+    assert report["repaired"] is False and report["remaining"] == ["not_claimed"]
+    assert 'The doctor stopped at "Claim the device": That belongs to someone else.' in err
+
+
+def test_a_healthy_device_has_nothing_to_repair(world):
+    for name in ("photon", "argon"):
+        world.create(name)
+        assert world.led().startswith("LED: breathing cyan")
+        code, out, err = world.particle("doctor", "--dry-run", "--json")
+        report = json.loads(out)
+        assert code == 0 and report["remaining"] == [], err
+        assert report["diagnosis"]["led_now"] == "breathing cyan"
+        assert "Repairs needed: none" in err
+        code, out, err = world.particle("doctor", "--yes")
+        assert code == 0, out + err
+        assert out.splitlines()[-3:-1] == ["Nothing to repair.", "The device should now show: breathing cyan."]
+        world.close()
 
 
 def test_continue_skip_exit_on_a_terminal(world, monkeypatch):

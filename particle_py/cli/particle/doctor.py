@@ -58,8 +58,13 @@ def _doctor(device: Optional[str], dry_run: bool, yes: bool, as_json: bool, serv
                 return choice
 
     say("Reading the device (particle-py switches it to DFU mode to read its memory)")
-    report = doctor_run.run(device, dry_run=dry_run, ask=None if yes else ask, say=say, on_diagnosis=show,
-                            server_key_file=server_key, host=host, port=port)
+    try:
+        report = doctor_run.run(device, dry_run=dry_run, ask=None if yes else ask, say=say, on_diagnosis=show,
+                                server_key_file=server_key, host=host, port=port)
+    except ParticlePyError as err:
+        if as_json and getattr(err, "report", None) is not None:
+            typer.echo(json.dumps(err.report.as_json(), indent=2))
+        raise
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     if dry_run:
