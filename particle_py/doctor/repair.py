@@ -169,13 +169,13 @@ AFTER_RESTART = ("claim",)
 
 # particle-cli's Device Doctor app steps (update-doctor-serial.md §2): not offered, and why.
 NOT_AVAILABLE = (
-    ("Select antenna", "needs particle-cli's Device Doctor app on the device (Photon only); particle-py does "
-                       "not flash it, and sends no antenna request"),
-    ("Configure IP address (static IP)", "needs the Device Doctor app; its static-IP command was also broken "
-                                         "(it sent the address as joined strings)"),
+    ("Select antenna", "needs particle-cli's Device Doctor app on the device (Photon); particle-py neither "
+                       "flashes that app nor sends an antenna request"),
+    ("Configure IP address (static IP)", "needs the Device Doctor app (particle-cli's version of this step also "
+                                         "sent a wrong address: it joined the numbers as strings)"),
     ("Reset Wi-Fi hotspot name (SoftAP prefix)", "needs the Device Doctor app"),
-    ("Clear all data in EEPROM storage", "needs the Device Doctor app; Device OS has no USB request for it, and "
-                                         "your application's data would be lost"),
+    ("Clear all data in EEPROM storage", "needs the Device Doctor app; it would also erase your application's "
+                                         "stored data"),
 )
 
 
