@@ -402,7 +402,13 @@ def diagnose(device_id: Optional[str] = None, *, say: Say = lambda _t: None, ser
     running is sent back to its firmware afterwards."""
     device, mode = open_for_reading(device_id, say)
     try:
-        diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port)
+        try:
+            diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port)
+        except ParticlePyError as err:
+            raise ParticlePyError(f"Could not read the device: {err.message}",
+                                  "\n".join(h for h in (err.hint, "Nothing was written. The device is in DFU mode "
+                                                         "(blinking yellow): press RESET to restart it, then run "
+                                                         "the doctor again.") if h), err.exit_code) from None
         if leave_dfu and mode != "DFU":
             device.reset(leave=True)
     finally:

@@ -217,3 +217,22 @@ def test_your_own_cloud_is_named_with_server_key(world):
     assert (f"Restore the server key: writes the server key in {cloud_key} and its address to the server-key slot "
             "of the DCT, after saving the old one (particle keys server)") in out
     assert world.led().startswith("LED: breathing cyan")
+
+
+def test_a_device_that_cannot_be_read_is_left_unwritten_and_said_so(world):
+    world.create("photon", "--key", "corrupt", "--fault", "FAKE_UPLOAD_ERR=-9")
+    code, out, err = world.particle("doctor", "--dry-run")
+    assert code != 0
+    assert err.startswith("Could not read the device: ")
+    assert ("Nothing was written. The device is in DFU mode (blinking yellow): press RESET to restart it, then run "
+            "the doctor again.") in err
+
+
+def test_a_write_that_fails_stops_at_that_step(world):
+    world.create("photon", "--server-key", "wrong", "--fault", "FAKE_WRITE_FAIL_STATUS=3")
+    world.led()
+    code, out, err = world.particle("doctor", "--yes")
+    assert code != 0
+    assert err.startswith('The doctor stopped at "Restore the server key": ')
+    assert "Done before it: nothing" in err and "The device is not repaired." in err
+    assert "should now show" not in out
