@@ -86,6 +86,8 @@ def _read_module(device, platform: Platform, address: int) -> tuple[Optional[Mod
     if start != address or not start < end < start + MAX_MODULE:
         return None, "invalid", "no valid module header"
     size = end - start + 4
+    if device.memory_map(0).first_gap(address, address + size, "readable") is not None:
+        return None, "invalid", f"its header names an end (0x{end:08x}) outside readable memory"
     body = device.read(0, address, size)
     if zlib.crc32(body[:-4]) & 0xFFFFFFFF != struct.unpack(">I", body[-4:])[0]:
         return None, "invalid", f"its CRC does not match ({size} bytes: a corrupt or cut-short write)"
@@ -303,8 +305,8 @@ def open_for_reading(device_id: Optional[str], say: Say):
         entry = dev_ops.find_device(device_id)
     except ParticlePyError as err:
         if err.message.startswith("Multiple devices found"):
-            raise ParticlePyError("Several Particle devices are connected.",
-                                  f"Choose one: particle doctor <id>. {err.hint or ''}".strip(), err.exit_code) from None
+            hint = f"Choose one: particle doctor <id>. {err.hint or ''}".strip()
+            raise ParticlePyError("Several Particle devices are connected.", hint, err.exit_code) from None
         raise
     mode = usb_commands.device_mode(entry)
     if not entry.in_dfu:
