@@ -5,7 +5,8 @@ not the cloud's. The thread's fixes are run as typed there, each printed with it
 output, with the LED before and after: system firmware with dfu-util, `particle keys
 doctor` (the device key; the LED then shows the 3 orange bursts of the wrong server key),
 then the server key with dfu-util at DCT 2082. It ends breathing cyan and claimable with
-`particle device add`.
+`particle device add`. Then the same trouble on a second Photon, found and repaired by
+`particle doctor` alone.
 
 Nothing here touches real devices or your ~/.particle: everything lives in a
 temporary folder (kept with --keep).
@@ -61,6 +62,69 @@ def start_cloud(env: dict, state: Path) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
+DOCTOR_DEVICE_ID = "3a0029000c47343432313032"
+
+
+def official_server_keys() -> "Path | None":
+    """particle-cli's published server keys, from the npm package scripts/install-peers fetched."""
+    for root in sorted(PEERS.glob("particle-cli-3.*/node_modules/particle-cli/assets/keys"), reverse=True):
+        if (root / "rsa.pub.der").is_file():
+            return root
+    return None
+
+
+def doctor_path(work: Path) -> "subprocess.Popen | None":
+    """The same trouble on a second Photon, repaired by `particle doctor --yes` alone. The
+    simulated cloud here stands for Particle's: its server key is the one particle-cli publishes
+    (taken from the npm package, placed where particle-py caches downloaded assets)."""
+    from particle_py.keys import flows, formats
+
+    state, home, cache = work / "sim-doctor", work / "home-doctor", work / "cache-doctor"
+    home.mkdir()
+    env = dict(os.environ, PARTICLE_PY_SIM=str(state), HOME=str(home), USERPROFILE=str(home),
+               XDG_CACHE_HOME=str(cache), PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    keys = official_server_keys()
+    extra = []
+    if keys is not None:
+        (state / "cloud").mkdir(parents=True)
+        for alg, name in (("rsa", "rsa.pub.der"), ("ec", "ec.pub.der")):
+            blob = (keys / name).read_bytes()
+            (state / "cloud" / f"server_{alg}.pub.der").write_bytes(formats.trim_der(blob))
+            path, sha256 = flows.DEFAULT_SERVER_KEYS["tcp" if alg == "rsa" else "udp"]
+            cached = cache / "particle-py" / "assets" / sha256[:16] / path
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(blob)
+    banner("The same trouble on another Photon, unclaimed, repaired by `particle doctor`")
+    run(env, "particle-sim", "create", "photon", "--id", DOCTOR_DEVICE_ID, "--key", "corrupt",
+        "--server-key", "wrong", cwd=work)
+    cloud, url = start_cloud(env, state)
+    if keys is None:
+        # no copy of Particle's server key here: the simulated cloud is then "your own cloud"
+        shutil.copy(state / "cloud" / "server_rsa.pub.der", work / "sim_cloud_public.der")
+        extra = ["--server-key", "sim_cloud_public.der"]
+        print("(Particle's published server key is not on this machine (scripts/install-peers fetches it): "
+              "the simulated cloud acts as your own cloud, named with --server-key)")
+    (home / ".particle").mkdir()
+    (home / ".particle" / "particle.config.json").write_text(f'{{"apiUrl": "{url}"}}\n')
+    run(env, "particle", "login", "--username", OWNER, "--password", PASSWORD, cwd=work)
+    led(env, work)
+    banner("What is wrong, from what the device holds (writes nothing)")
+    run(env, "particle", "doctor", "--dry-run", *extra, cwd=work)
+    banner("Repair it")
+    run(env, "particle", "doctor", "--yes", *extra, cwd=work)
+    status = subprocess.run([str(BIN / "particle-sim"), "status"], env=env, text=True,
+                            stdout=subprocess.PIPE).stdout
+    print(status.rstrip())
+    if "breathing cyan" not in status:
+        print("!! the device is not breathing cyan")
+        cloud.terminate()
+        return None
+    print("\nThe second Photon is breathing cyan and claimed: `particle doctor --yes` alone"
+          + (" (with --server-key for the simulated cloud)." if extra else "."))
+    return cloud
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -73,7 +137,7 @@ def main() -> int:
     from particle_py.sim import contents
     from particle_py.platforms import by_name
     photon = by_name("photon")
-    cloud = None
+    cloud = doctor_cloud = None
     try:
         banner("A Photon whose keys went bad (simulated: Device OS 0.6.2, corrupt device key, wrong server key)")
         run(env, "particle-sim", "create", "photon", "--id", DEVICE_ID, "--device-os", "0.6.2",
@@ -126,11 +190,16 @@ def main() -> int:
             print("!! the device is not breathing cyan")
             return 1
         print("\nThe Photon is breathing cyan: connected to the (simulated) cloud.")
+
+        doctor_cloud = doctor_path(work)
+        if doctor_cloud is None:
+            return 1
         return 0
     finally:
-        if cloud is not None:
-            cloud.terminate()
-            cloud.wait(timeout=10)
+        for proc in (cloud, doctor_cloud):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=10)
         if args.keep:
             print(f"(kept {work}: export PARTICLE_PY_SIM={state} to go on with its Photon)")
         else:

@@ -372,6 +372,12 @@ class SimDevice:
             self._event("staged", result=applied)
         mode, reason = boot.check_firmware(self._read_board, platform)
         self._event("boot", mode=mode, reason=reason)
+        if mode != "dfu" and self.state_dir and self.profile.device_id:
+            # A device that starts its firmware goes on to connect: the cloud sees it (online or
+            # refused) now, as it would a real one, so `device add` right after a restart works.
+            view = boot.open_cloud_view(self.state_dir)
+            if view is not None:
+                boot.boot(platform, self._read_board, self.profile.device_id, view)
         return dfu_spec if mode == "dfu" else normal_spec
 
 

@@ -1,4 +1,5 @@
-"""The README's first command keeps working: the seed thread ends breathing cyan."""
+"""The README's first command keeps working: the seed thread ends breathing cyan, and so does
+the doctor path after it."""
 import subprocess
 import sys
 from pathlib import Path
@@ -25,4 +26,14 @@ def test_demo_runs_the_seed_thread_to_breathing_cyan():
     # nothing tells the user to use a folder the demo then deletes
     assert "export PARTICLE_PY_SIM" not in out
     assert "Successfully claimed device 3a0029000c47343432313031" in out
-    assert out.rstrip().endswith("The Photon is breathing cyan: connected to the (simulated) cloud.")
+    assert "The Photon is breathing cyan: connected to the (simulated) cloud." in out
+    # then the doctor path: the same trouble on a second Photon, diagnosed, then repaired alone
+    doctor = out[out.index("### The same trouble on another Photon"):]
+    assert "$ particle doctor --dry-run" in doctor
+    assert ("  FAIL blinking cyan with 1 red burst: the device key in the DCT at 34 is not a key (612 bytes that "
+            "do not parse as DER); Device OS cannot use it") in doctor
+    assert "Repairs needed: Restore the server key, Make a new device key, Claim the device" in doctor
+    assert "Successfully claimed device 3a0029000c47343432313032" in doctor
+    assert "The device should now show: breathing cyan." in doctor
+    assert doctor.rstrip().splitlines()[-1].startswith("The second Photon is breathing cyan and claimed: "
+                                                       "`particle doctor --yes` alone")

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "identify",    # particle identify
     "serial",      # particle serial identify (over USB)
     "update",      # particle update [device] [--target <version>]
+    "doctor",      # particle doctor, particle device doctor, particle help (after "device")
 )
 
 

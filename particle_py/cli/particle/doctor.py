@@ -1,0 +1,128 @@
+"""`particle doctor` (also `particle device doctor`) and `particle help [command]`.
+
+The work is in particle_py.doctor; this module prints the diagnosis, asks before each repair on a
+terminal, and prints the outcome (or JSON with --json).
+"""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+DOCTOR_HELP = ("Say why your device does not connect, from what it holds, then repair only what is broken "
+               "(Device OS, app, keys, claim)")
+MODE_WORDS = {"NORMAL": "running its firmware", "SAFE": "in safe mode", "LISTENING": "in listening mode",
+              "DFU": "in DFU mode", "UNKNOWN": "running its firmware"}
+
+
+def _doctor(device: Optional[str], dry_run: bool, yes: bool, as_json: bool, server_key: Optional[str],
+            host: Optional[str], port: Optional[int]) -> int:
+    import json
+
+    from particle_py.doctor import repair
+    from particle_py.doctor import run as doctor_run
+    from particle_py.errors import EX_USAGE, ParticlePyError
+
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    if not dry_run and not yes and not interactive:
+        raise ParticlePyError("particle doctor asks before each repair, and there is no terminal to ask on.",
+                              "Run `particle doctor --dry-run` to see what is wrong, or `particle doctor --yes` to "
+                              "repair without asking.", EX_USAGE)
+
+    def say(text: str) -> None:
+        typer.echo(text, err=as_json)
+
+    def show(diagnosis) -> None:
+        say(f"Device: {diagnosis.platform.display_name} {diagnosis.device_id}, "
+            f"{MODE_WORDS.get(diagnosis.start_mode, 'running its firmware')}"
+            + (f", protocol {diagnosis.protocol.upper()}" if diagnosis.protocol else ""))
+        for finding in diagnosis.findings:
+            say(f"  {'FAIL' if finding.problem else 'ok  '} {finding.line()}")
+        if diagnosis.needs_login:
+            say("Needs a login to check: " + "; ".join(diagnosis.needs_login))
+        say(f"LED now: {diagnosis.led_now()}")
+        steps = repair.plan(diagnosis.findings)
+        say("Repairs needed: " + (", ".join(s.title for s in steps) if steps else "none"))
+
+    def ask(step, writes: str) -> str:
+        sys.stderr.write(f"\n{step.title}: {writes}\n")
+        while True:
+            sys.stderr.write("Continue, Skip or Exit? [c/s/e] ")
+            sys.stderr.flush()
+            answer = sys.stdin.readline()
+            if not answer:
+                return "exit"
+            choice = {"c": "continue", "s": "skip", "e": "exit"}.get(answer.strip().lower()[:1])
+            if choice:
+                return choice
+
+    say("Reading the device (particle-py switches it to DFU mode to read its memory)")
+    try:
+        report = doctor_run.run(device, dry_run=dry_run, ask=None if yes else ask, say=say, on_diagnosis=show,
+                                server_key_file=server_key, host=host, port=port)
+    except ParticlePyError as err:
+        if as_json and getattr(err, "report", None) is not None:
+            typer.echo(json.dumps(err.report.as_json(), indent=2))
+        raise
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    if dry_run:
+        say("Not offered (particle-cli's Device Doctor app steps):")
+        for name, why in repair.NOT_AVAILABLE:
+            say(f"  {name}: {why}")
+        say("Dry run: nothing was written." + (" Run `particle doctor` to repair." if report.remaining else ""))
+        return 0
+    if report.exited:
+        done = [s.title for s in report.steps if s.status == "done"]
+        say("Stopped. Done: " + (", ".join(done) if done else "nothing") + ". The device is not repaired.")
+        return 1
+    if report.repaired:
+        if not report.steps:
+            say("Nothing to repair.")
+        say(f"The device should now show: {report.expected_led()}.")
+        say(doctor_run.FORUM_ADVICE)
+        return 0
+    say("Not repaired:")
+    for finding in report.remaining:
+        say(f"  {finding.line()}")
+    for outcome in report.steps:
+        if outcome.status in ("skipped", "unavailable"):
+            say(f"  {outcome.title}: {outcome.status}{' (' + outcome.message + ')' if outcome.message else ''}")
+    say(f"The device will show: {report.expected_led()}.")
+    say(doctor_run.FORUM_ADVICE.replace("If it does not, post", "Post"))
+    return 1
+
+
+def _doctor_command(device: Optional[str] = typer.Argument(None, metavar="[device]",
+                                                           help="Device id (default: the one connected by USB)"),
+                    dry_run: bool = typer.Option(False, "--dry-run", help="Only diagnose: write nothing"),
+                    yes: bool = typer.Option(False, "--yes", "-y", help="Repair without asking"),
+                    as_json: bool = typer.Option(False, "--json",
+                                                 help="Print the report as JSON (no keys or tokens in it)"),
+                    server_key: Optional[str] = typer.Option(None, "--server-key",
+                                                             help="Your own cloud's server public key (DER or "
+                                                                  "PEM), instead of Particle's"),
+                    host: Optional[str] = typer.Option(None, "--host", help="Your own cloud's host (with "
+                                                                            "--server-key)"),
+                    port: Optional[int] = typer.Option(None, "--port", help="Your own cloud's port (with "
+                                                                            "--server-key)")):
+    code = _doctor(device, dry_run, yes, as_json, server_key, host, port)
+    if code:
+        raise SystemExit(code)      # click's Exit would be swallowed in non-standalone mode
+
+
+def register(app) -> None:
+    app.command("doctor", help=DOCTOR_HELP)(_doctor_command)
+    # `particle device doctor`, as particle-cli 1.24-3.20 also named it
+    for group in app.registered_groups:
+        if group.name == "device" and group.typer_instance is not None:
+            group.typer_instance.command("doctor", help=DOCTOR_HELP)(_doctor_command)
+
+    @app.command("help", help="Show the help of a command: particle help keys server")
+    def help_command(command: Optional[List[str]] = typer.Argument(None, metavar="[command]")):
+        from particle_py.cli.particle.main import main
+
+        code = main([*(command or []), "--help"])
+        if code:
+            raise SystemExit(code)

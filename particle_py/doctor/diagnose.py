@@ -1,0 +1,419 @@
+"""Read-only diagnosis: what the device holds, read through the same USB/DFU transport as every
+other command, judged the way Device OS judges it while booting, and what the cloud says.
+
+Nothing here writes to the device or the cloud. The device is switched to DFU mode to be read
+(as the keys commands do) and, unless it was in DFU mode to begin with, sent back to its
+firmware at the end of a dry run.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from particle_py.doctor.findings import LED, Finding, led_after_boot
+from particle_py.errors import ParticlePyError
+from particle_py.platforms import Platform
+
+Say = Callable[[str], None]
+
+SYSTEM_PART, USER_PART = 4, 5
+MAX_MODULE = 2 * 1024 * 1024
+KEY_READ_EXTRA = 64          # read past a key slot to tell how long an overlong key is
+# Particle's own cloud, per protocol: the host the official server-key blobs name (or the
+# erased address field, which Device OS reads as the default) and the port.
+PARTICLE_SERVER = {
+    "tcp": {"hosts": ("device.spark.io",), "port": 5683},
+    "udp": {"hosts": ("udp.particle.io", "$id.udp.particle.io"), "port": 5684},
+}
+FUNCTION_NAMES = {SYSTEM_PART: "system part", USER_PART: "user part"}
+
+
+@dataclass
+class Diagnosis:
+    device_id: str
+    platform: Platform
+    start_mode: str                      # NORMAL, LISTENING, SAFE, DFU, UNKNOWN
+    protocol: Optional[str] = None
+    findings: list = field(default_factory=list)
+    logged_in: bool = False
+    needs_login: list = field(default_factory=list)   # what could not be checked without a login
+
+    @property
+    def problems(self) -> list:
+        return [f for f in self.findings if f.problem]
+
+    def led_now(self) -> str:
+        if self.start_mode == "DFU":
+            return LED["dfu"]
+        if self.start_mode == "LISTENING":
+            return LED["listening"]
+        return LED[led_after_boot(self.findings)]
+
+    def led_after_boot(self) -> str:
+        return LED[led_after_boot(self.findings)]
+
+    def as_json(self) -> dict:
+        return {"device_id": self.device_id, "platform": self.platform.name,
+                "platform_name": self.platform.display_name, "mode": self.start_mode,
+                "protocol": self.protocol, "logged_in": self.logged_in,
+                "led_now": self.led_now(), "led_after_reset": self.led_after_boot(),
+                "findings": [f.as_json() for f in self.findings], "needs_login": self.needs_login}
+
+
+# --- firmware ------------------------------------------------------------------------------
+
+@dataclass
+class Module:
+    address: int
+    function: int
+    index: int
+    version: int
+    deps: tuple
+
+
+def _read_module(device, platform: Platform, address: int) -> tuple[Optional[Module], str, str]:
+    """(module, code, why): code 'ok', 'missing' or 'invalid'."""
+    head = device.read(0, address + platform.module_info_offset, 24)
+    if platform.module_info_offset and struct.unpack_from("<I", device.read(0, address, 4))[0] == address:
+        head = device.read(0, address, 24)      # user modules carry their prefix at offset 0 (Tinker does)
+    if head == b"\xff" * 24:
+        return None, "missing", "empty (erased flash)"
+    start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
+        "<IIBBHHBBBBHBBH", head)
+    if start != address or not start < end < start + MAX_MODULE:
+        return None, "invalid", "no valid module header"
+    size = end - start + 4
+    if device.memory_map(0).first_gap(address, address + size, "readable") is not None:
+        return None, "invalid", f"its header names an end (0x{end:08x}) outside readable memory"
+    body = device.read(0, address, size)
+    if zlib.crc32(body[:-4]) & 0xFFFFFFFF != struct.unpack(">I", body[-4:])[0]:
+        return None, "invalid", f"its CRC does not match ({size} bytes: a corrupt or cut-short write)"
+    if pid != platform.platform_id:
+        return None, "invalid", f"built for platform {pid}, not the {platform.display_name} ({platform.platform_id})"
+    deps = tuple(d for d in ((f1, i1, v1), (f2, i2, v2)) if d[0])
+    return Module(address, function, index, version, deps), "ok", "ok"
+
+
+def _unmet(module: Module, present: list) -> Optional[str]:
+    for function, index, version in module.deps:
+        if not any(m.function == function and m.index == index and m.version >= version for m in present):
+            return f"needs {FUNCTION_NAMES.get(function, f'module {function}')} {index} version >= {version}"
+    return None
+
+
+def check_firmware(device, platform: Platform) -> list[Finding]:
+    if not platform.system_parts or platform.user_part is None or platform.user_part.grows_left:
+        return [Finding("firmware", "firmware_not_checked",
+                        f"Device OS modules: not checked (the {platform.display_name}'s module locations are not "
+                        f"in particle-py's platform table)")]
+    out: list[Finding] = []
+    system: list[Module] = []
+    for number, address in enumerate(platform.system_parts, 1):
+        module, code, why = _read_module(device, platform, address)
+        if module is not None and module.function != SYSTEM_PART:
+            module, code, why = None, "invalid", "it holds another kind of module, not a system part"
+        where = f"Device OS system part {number} at 0x{address:08x}"
+        if module is None:
+            out.append(Finding("firmware", "device_os_missing" if code == "missing" else "device_os_invalid",
+                               f"{where}: {why}; the bootloader stays in DFU mode", True,
+                               {"part": number, "address": address}))
+            return out
+        system.append(module)
+    for module in system:
+        unmet = _unmet(module, system)
+        if unmet:
+            out.append(Finding("firmware", "device_os_dependency",
+                               f"Device OS system part {module.index} (version {module.version}) {unmet}; the "
+                               f"bootloader stays in DFU mode", True, {"part": module.index}))
+            return out
+    versions = ", ".join(str(m.version) for m in system)
+    out.append(Finding("firmware", "device_os_ok", f"Device OS: {len(system)} system part(s) present, CRC good, "
+                       f"dependencies met (module versions {versions})",
+                       facts={"versions": [m.version for m in system]}))
+    region = platform.user_part
+    app, code, why = _read_module(device, platform, region.address)
+    if app is None:
+        out.append(Finding("firmware", "app_missing" if code == "missing" else "app_invalid",
+                           f"user application at 0x{region.address:08x}: {why}; Device OS runs in safe mode", True))
+        return out
+    unmet = _unmet(app, system)
+    if unmet:
+        out.append(Finding("firmware", "app_needs_newer_device_os",
+                           f"the user application {unmet}, newer than the Device OS on the device; Device OS runs "
+                           f"it in safe mode", True))
+        return out
+    out.append(Finding("firmware", "app_ok", "user application: present, CRC good, its Device OS is there"))
+    return out
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+def _key_kind_words(kind: str) -> str:
+    from particle_py.keys import formats
+    return {formats.PKCS8_PRIVATE: "PKCS#8", formats.PKCS1_PRIVATE: "PKCS#1 RSAPrivateKey",
+            formats.SEC1_PRIVATE: "SEC1 ECPrivateKey", formats.SPKI_PUBLIC: "a public key (SubjectPublicKeyInfo)",
+            formats.PKCS1_PUBLIC: "a PKCS#1 public key"}.get(kind, kind)
+
+
+def check_device_key(raw: bytes, slot) -> tuple[Finding, Optional[object]]:
+    """The device key as Device OS reads it: ``slot.size`` bytes, PKCS#1 (RSA) or SEC1 (EC) DER."""
+    from particle_py.keys import formats
+
+    where = f"the device key in the DCT at {slot.address}"
+    want = "PKCS#1 RSAPrivateKey" if slot.alg == "rsa" else "SEC1 ECPrivateKey"
+    if raw[:slot.size].count(0xFF) == slot.size:
+        return Finding("device-key", "device_key_empty",
+                       f"{where} is empty; Device OS makes a new key, which the cloud does not know", True), None
+    length = _der_total(raw)
+    if length is not None and length > len(raw):
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} starts a {length}-byte DER object, far longer than its {slot.size}-byte slot; "
+                       f"Device OS reads {slot.size} bytes and cannot parse it (it needs {want} DER)", True,
+                       {"bytes": length, "slot_bytes": slot.size}), None
+    found = formats.classify_der(raw[:length]) if length else None
+    if found is None:
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} is not a key ({slot.size} bytes that do not parse as DER); Device OS cannot use "
+                       f"it", True), None
+    kind, alg = found
+    facts = {"kind": _key_kind_words(kind), "bytes": length, "slot_bytes": slot.size}
+    if kind == formats.PKCS8_PRIVATE:
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} is {length} bytes of PKCS#8, as OpenSSL 3 writes it; Device OS reads {slot.size} "
+                       f"bytes and cannot parse it (it needs {want} DER)", True, facts), None
+    if kind not in (formats.PKCS1_PRIVATE, formats.SEC1_PRIVATE):
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} is {_key_kind_words(kind)}, not a private key; Device OS needs {want} DER",
+                       True, facts), None
+    if alg != slot.alg:
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} is an {'RSA' if alg == 'rsa' else 'EC'} key; this protocol needs {want} DER",
+                       True, facts), None
+    if length > slot.size:
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} is {length} bytes of {want}; its slot holds {slot.size}, so Device OS reads a "
+                       f"cut-off key", True, facts), None
+    info = formats.parse_device_slot(raw[:slot.size], slot.alg)
+    if info is None:
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} is shaped like {want} but its numbers do not form a valid key", True, facts), None
+    if slot.alg == "rsa" and info.key.key_size != formats.DEVICE_RSA_BITS:
+        facts["bits"] = info.key.key_size
+        return Finding("device-key", "device_key_unusable",
+                       f"{where} is a {info.key.key_size}-bit RSA key; Device OS uses 1024-bit keys", True,
+                       facts), None
+    spki = formats.public_der(info.key)
+    facts["public_key_sha256"] = hashlib.sha256(spki).hexdigest()
+    return Finding("device-key", "device_key_ok", f"device key: {want} DER, {length} bytes, fits its "
+                   f"{slot.size}-byte slot", facts=facts), info
+
+
+def _der_total(raw: bytes) -> Optional[int]:
+    """Length the DER SEQUENCE at the start of raw claims, even past what was read (None: no SEQUENCE)."""
+    if len(raw) < 2 or raw[0] != 0x30:
+        return None
+    first = raw[1]
+    if first < 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0 or count > 2 or len(raw) < 2 + count:
+        return None
+    return 2 + count + int.from_bytes(raw[2:2 + count], "big")
+
+
+@dataclass
+class ExpectedServer:
+    """The server the device should talk to: Particle's (from the official key files) or a custom one."""
+    spki: Optional[bytes]
+    hosts: tuple
+    port: int
+    custom: bool
+    source: str                 # what the key was compared with, in words
+    unavailable: Optional[str] = None     # why Particle's key could not be had
+
+
+def particle_server(protocol: str) -> ExpectedServer:
+    from particle_py.keys import flows, formats
+
+    table = PARTICLE_SERVER[protocol]
+    try:
+        blob = flows.default_server_key(protocol)
+    except ParticlePyError as err:
+        return ExpectedServer(None, table["hosts"], table["port"], False, "Particle's server key",
+                              unavailable=err.message)
+    return ExpectedServer(formats.trim_der(blob), table["hosts"], table["port"], False,
+                          f"Particle's {protocol.upper()} server key")
+
+
+def custom_server(path: str, protocol: str, host: Optional[str], port: Optional[int]) -> ExpectedServer:
+    from particle_py.keys import formats
+
+    try:
+        info = formats.parse_key(open(path, "rb").read(), path)
+    except OSError as exc:
+        raise ParticlePyError(f"Could not read {path}: {exc.strerror or exc}") from None
+    table = PARTICLE_SERVER[protocol]
+    return ExpectedServer(formats.public_der(info.key), (host,) if host else table["hosts"],
+                          port or table["port"], True, f"the server key in {path}")
+
+
+def check_server_key(raw: bytes, slot, protocol: str, device_id: str, expected: ExpectedServer) -> Finding:
+    from particle_py.keys import formats, server_blob
+
+    where = f"the server key in the DCT at {slot.address}"
+    if raw[:16] == b"\xff" * 16:
+        return Finding("server-key", "server_key_wrong", f"{where} is empty", True)
+    held = formats.trim_der(raw)
+    found = formats.classify_der(held) if held else None
+    if found is None or found[0] != formats.SPKI_PUBLIC:
+        return Finding("server-key", "server_key_wrong", f"{where} is not a public key", True)
+    if found[1] != slot.alg:
+        want = "an RSA" if slot.alg == "rsa" else "an EC (P-256)"
+        return Finding("server-key", "server_key_wrong", f"{where} is {'an RSA' if found[1] == 'rsa' else 'an EC'} "
+                       f"key; the {protocol.upper()} protocol needs {want} server key", True)
+    facts = {"server_key_sha256": hashlib.sha256(held).hexdigest()}
+    address = server_blob.parse_address(raw, slot, protocol)
+    facts["address"] = address.url()
+    if expected.spki is None:
+        return Finding("server-key", "server_key_unchecked",
+                       f"{where} is a valid {slot.alg.upper()} key, but it could not be compared with "
+                       f"{expected.source}: {expected.unavailable}", facts=facts)
+    if held != expected.spki:
+        return Finding("server-key", "server_key_wrong",
+                       f"{where} is a valid {slot.alg.upper()} key, but not {expected.source} (so the device "
+                       f"cannot reach the cloud, or talks to another server)", True, facts)
+    host = address.host.replace(device_id, "$id")
+    if host not in expected.hosts or address.port != expected.port:
+        return Finding("server-key", "server_address_wrong",
+                       f"the server address in that slot is {address.url()}, not "
+                       f"{protocol}://{expected.hosts[0]}:{expected.port}", True, facts)
+    return Finding("server-key", "server_key_ok", f"server key: {expected.source}, address {address.url()}",
+                   facts=facts)
+
+
+# --- the device ------------------------------------------------------------------------------
+
+def open_for_reading(device_id: Optional[str], say: Say):
+    """(opened DFU device, mode it was in): the one device attached, or the one with this id."""
+    from particle_py.ops import device as dev_ops
+    from particle_py.ops import usb_commands
+
+    try:
+        entry = dev_ops.find_device(device_id)
+    except ParticlePyError as err:
+        if err.message.startswith("Multiple devices found"):
+            hint = f"Choose one: particle doctor <id>. {err.hint or ''}".strip()
+            raise ParticlePyError("Several Particle devices are connected.", hint, err.exit_code) from None
+        raise
+    mode = usb_commands.device_mode(entry)
+    if not entry.in_dfu:
+        entry = dev_ops.switch_to_dfu(entry, say)
+    return dev_ops.ParticleDfuDevice(entry), mode
+
+
+def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] = None,
+                server_key_file: Optional[str] = None, host: Optional[str] = None,
+                port: Optional[int] = None) -> tuple[Diagnosis, Optional[object]]:
+    """Diagnose an opened device; returns the diagnosis and the parsed device key (or None)."""
+    from particle_py.keys import flows
+    from particle_py.platforms import ELECTRON_TRANSPORT_SLOT
+
+    platform = device.platform
+    diagnosis = Diagnosis(device.device_id, platform, mode)
+    if mode == "LISTENING":
+        diagnosis.findings.append(Finding("mode", "listening_mode",
+                                          "the device is in listening mode (waiting for Wi-Fi credentials, or its "
+                                          "MODE button was held); a restart leaves it", True))
+    diagnosis.findings.extend(check_firmware(device, platform))
+    protocol = flows.device_protocol(device)
+    diagnosis.protocol = protocol
+    if flows.has_transport_byte(platform):
+        value = flows.read_slot(device, ELECTRON_TRANSPORT_SLOT)[0]
+        setting = "the platform default" if value == flows.TRANSPORT_DEFAULT else f"0x{value:02x}"
+        diagnosis.findings.append(Finding("transport", "transport", f"transport byte (DCT "
+                                          f"{ELECTRON_TRANSPORT_SLOT.address}): {setting}, so the device uses "
+                                          f"{protocol.upper()} and the keys for {protocol.upper()}",
+                                          facts={"byte": value, "protocol": protocol}))
+    key_slot = platform.device_key[protocol]
+    raw_key = bytes(device.read(key_slot.alt, key_slot.address, key_slot.size + KEY_READ_EXTRA))
+    key_finding, key_info = check_device_key(raw_key, key_slot)
+    diagnosis.findings.append(key_finding)
+    server_slot = platform.server_key[protocol]
+    raw_server = flows.read_slot(device, server_slot)
+    if expected_server is None:
+        expected_server = (custom_server(server_key_file, protocol, host, port) if server_key_file
+                           else particle_server(protocol))
+    diagnosis.findings.append(check_server_key(raw_server, server_slot, protocol, device.device_id,
+                                               expected_server))
+    return diagnosis, key_info
+
+
+# --- the cloud -------------------------------------------------------------------------------
+
+def check_cloud(diagnosis: Diagnosis, key_info, settings=None) -> None:
+    """Ownership and, for a device with usable keys, whether the cloud sees it online."""
+    from particle_py.cloud.api import ApiClient
+    from particle_py.cloud.config import Settings
+
+    settings = settings or Settings()
+    if not settings.access_token:
+        diagnosis.needs_login = ["whether the device is claimed to your account",
+                                 "whether the cloud holds the device's current public key"]
+        diagnosis.findings.append(Finding("cloud", "not_logged_in", "cloud: not checked (not logged in: "
+                                          "`particle login` lets the doctor check ownership and the cloud's copy "
+                                          "of the device key, and send a new key)"))
+        return
+    diagnosis.logged_in = True
+    api = ApiClient(settings.api_url, settings.access_token)
+    try:
+        body = api.request("GET", f"/v1/devices/{diagnosis.device_id}")
+    except ParticlePyError as err:
+        status = getattr(err, "status", 0)
+        if status in (403, 404):
+            account = settings.username or "the account logged in"
+            diagnosis.findings.append(Finding("cloud", "not_claimed",
+                                              f"the device is not claimed to your account ({account}); "
+                                              f"the cloud answered: {err.message}", True, {"status": status}))
+            return
+        diagnosis.findings.append(Finding("cloud", "cloud_unreachable", f"cloud: not checked ({err.message})",
+                                          facts={"status": status}))
+        return
+    connected = bool(body.get("connected"))
+    diagnosis.findings.append(Finding("cloud", "claimed", f"cloud: the device is claimed to your account"
+                                      f"{' and online' if connected else ', offline'}",
+                                      facts={"connected": connected}))
+    # with Device OS or the server key broken, the device is offline for that reason
+    keys_fine = key_info is not None and not any(f.problem and f.code.startswith(("device_os", "server"))
+                                                 for f in diagnosis.findings)
+    # A device in DFU or listening mode is offline anyway; only a running one tells something.
+    running = diagnosis.start_mode in ("NORMAL", "SAFE", "UNKNOWN")
+    if not connected and keys_fine and running:
+        diagnosis.findings.append(Finding("cloud", "cloud_key_mismatch",
+                                          "the device's keys are valid but the cloud sees it offline: the cloud "
+                                          "most likely holds another public key for it (the cloud keeps the "
+                                          "first key it saw until the new one is sent)", True))
+
+
+def diagnose(device_id: Optional[str] = None, *, say: Say = lambda _t: None, server_key_file: Optional[str] = None,
+             host: Optional[str] = None, port: Optional[int] = None, settings=None,
+             leave_dfu: bool = True) -> Diagnosis:
+    """Read the device and the cloud; nothing is written. With ``leave_dfu`` a device that was
+    running is sent back to its firmware afterwards."""
+    device, mode = open_for_reading(device_id, say)
+    try:
+        try:
+            diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port)
+        except ParticlePyError as err:
+            raise ParticlePyError(f"Could not read the device: {err.message}",
+                                  "\n".join(h for h in (err.hint, "Nothing was written. The device is in DFU mode "
+                                                         "(blinking yellow): press RESET to restart it, then run "
+                                                         "the doctor again.") if h), err.exit_code) from None
+        if leave_dfu and mode != "DFU":
+            device.reset(leave=True)
+    finally:
+        device.close()
+    check_cloud(diagnosis, key_info, settings)
+    return diagnosis

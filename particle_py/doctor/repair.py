@@ -1,0 +1,193 @@
+"""Repairs: one step per kind of problem, in the order they must run, each a call to the
+operation the matching command uses (`particle update`, `flash --usb tinker`, `keys server`,
+`keys doctor`, `keys send`, `device add`).
+
+REPAIRS is the table: a diagnosis' findings name their step (doctor/findings.py), and
+``plan`` keeps the steps that some finding needs, in table order. Operations that another
+part of particle-py provides (Device OS update, Wi-Fi over serial) are looked up when the step
+runs; if they are not there, the step says which command to run instead.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from particle_py.errors import ParticlePyError
+
+Say = Callable[[str], None]
+
+CLAIM_ATTEMPTS = 10
+CLAIM_WAIT_MS = 3000          # a restarted device needs a few seconds to reach the cloud
+
+
+class StepUnavailable(ParticlePyError):
+    """The step cannot run here (an operation or a login is missing); nothing was written."""
+
+
+@dataclass
+class Context:
+    device_id: str
+    platform: object
+    say: Say
+    server_key_file: Optional[str] = None
+    host: Optional[str] = None
+    port: Optional[int] = None
+    settings: object = None
+    interactive: bool = False                        # a user answers prompts (no --yes)
+
+
+@dataclass(frozen=True)
+class RepairStep:
+    name: str
+    title: str
+    writes: str                    # what it writes, in words ({server} filled in)
+    run: Callable[[Context], None]
+    needs_login: bool = False
+
+
+# --- the operations ------------------------------------------------------------------------
+
+def _optional_operation(module: str):
+    """Another part of particle-py's operation module, or None when this build has none."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+
+
+def _device_os(ctx: Context) -> None:
+    # the seam for `particle update`'s operation: update_device_os(device_id, *, say)
+    update = _optional_operation("particle_py.ops.update")
+    if update is None or not hasattr(update, "update_device_os"):
+        raise StepUnavailable(
+            "Device OS cannot be restored by this particle-py: it has no Device OS update (`particle update`) yet.",
+            "Restore Device OS with `particle update` (particle-cli), or flash the Device OS system parts for "
+            "this device with `particle flash --usb <files>`, then run `particle doctor` again.")
+    update.update_device_os(ctx.device_id, say=ctx.say)
+
+
+def _tinker(ctx: Context) -> None:
+    from particle_py.firmware import known_apps
+    from particle_py.ops import flash as flash_ops
+
+    if known_apps.find(ctx.platform.name, "tinker") is None:
+        raise StepUnavailable(f"There is no Tinker app for the {ctx.platform.display_name}.",
+                              "Flash your own application with `particle flash --usb <app.bin>`.")
+    flash_ops.flash_usb(["tinker"], device_id=ctx.device_id, on_event=ctx.say)
+
+
+def _server_key(ctx: Context) -> None:
+    from particle_py.keys import flows
+
+    flows.server(ctx.server_key_file, host=ctx.host, port=ctx.port, device_id=ctx.device_id, say=ctx.say)
+
+
+def _keys_doctor(ctx: Context) -> None:
+    from particle_py.keys import flows
+
+    flows.doctor(ctx.device_id, say=ctx.say, settings=ctx.settings)
+
+
+def _send_key(ctx: Context) -> None:
+    """`keys send` with the key the device holds: nothing is written to the device."""
+    from particle_py.cloud.api import ApiClient
+    from particle_py.keys import flows, formats
+
+    device = flows.open_device(ctx.device_id, say=ctx.say)
+    try:
+        slot = device.platform.device_key[flows.device_protocol(device)]
+        info = formats.parse_device_slot(flows.read_slot(device, slot), slot.alg)
+    finally:
+        flows._close(device)
+    if info is None:
+        raise ParticlePyError("The device key can no longer be read from the device.",
+                              f"Run `particle keys doctor {ctx.device_id}`.")
+    api = ApiClient(ctx.settings.api_url, ctx.settings.access_token)
+    ctx.say(f"attempting to add a new public key for device {ctx.device_id}")
+    api.provision_key(ctx.device_id, formats.public_pem(info.key).decode(), flows.DEVICE_ALGORITHM[slot.alg])
+    ctx.say("submitting public key succeeded!")
+
+
+def _leave_listening(ctx: Context) -> None:
+    """Listening mode ends with the restart at the end. Wi-Fi credentials cannot be read over USB;
+    on a terminal, particle-py's `serial wifi` operation (when this build has it) takes new ones."""
+    serial = _optional_operation("particle_py.ops.serial")
+    wifi = getattr(serial, "wifi", None) if serial is not None else None
+    if wifi is not None and ctx.interactive:
+        wifi(ctx.device_id, say=ctx.say)
+        return
+    ctx.say("The device leaves listening mode when it restarts at the end. If it goes back to blinking blue by "
+            "itself, it has no Wi-Fi credentials: give them with `particle serial wifi`.")
+
+
+def _claim(ctx: Context) -> None:
+    """`device add`, once the restarted device has reached the cloud."""
+    from particle_py import usb as transport
+    from particle_py.cloud.api import ApiClient
+
+    api = ApiClient(ctx.settings.api_url, ctx.settings.access_token)
+    ctx.say(f"Claiming device {ctx.device_id}")
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            api.claim_device(ctx.device_id)
+            ctx.say(f"Successfully claimed device {ctx.device_id}")
+            return
+        except ParticlePyError as err:
+            offline = getattr(err, "status", 0) == 400
+            if not offline or attempt == CLAIM_ATTEMPTS - 1:
+                raise
+            transport.sleep_ms(CLAIM_WAIT_MS)
+
+
+REPAIRS: tuple[RepairStep, ...] = (
+    RepairStep("device_os", "Restore Device OS",
+               "writes the Device OS system parts to internal flash (particle update)", _device_os),
+    RepairStep("tinker", "Flash the Tinker app",
+               "writes Particle's Tinker app over the user application (particle flash --usb tinker)", _tinker),
+    RepairStep("server_key", "Restore the server key",
+               "writes {server} and its address to the server-key slot of the DCT, after saving the old one "
+               "(particle keys server)", _server_key),
+    RepairStep("keys_doctor", "Make a new device key",
+               "writes a new device key to the DCT after saving the old one, and sends its public key to the "
+               "cloud (particle keys doctor)", _keys_doctor, needs_login=True),
+    RepairStep("send_key", "Send the device's public key",
+               "writes nothing to the device; tells the cloud the device's current public key "
+               "(particle keys send)", _send_key, needs_login=True),
+    RepairStep("restart", "Leave listening mode",
+               "writes nothing (or, on a terminal, Wi-Fi credentials you give: particle serial wifi); the device "
+               "restarts at the end", _leave_listening),
+    RepairStep("claim", "Claim the device",
+               "writes nothing to the device; claims it to your account once it is online (particle device add)",
+               _claim, needs_login=True),
+)
+BY_NAME = {step.name: step for step in REPAIRS}
+# Claiming needs the device online, so it runs after the device has restarted.
+AFTER_RESTART = ("claim",)
+
+# particle-cli's Device Doctor app steps (update-doctor-serial.md §2): not offered, and why.
+NOT_AVAILABLE = (
+    ("Select antenna", "needs particle-cli's Device Doctor app on the device (Photon); particle-py neither "
+                       "flashes that app nor sends an antenna request"),
+    ("Configure IP address (static IP)", "needs the Device Doctor app (particle-cli's version of this step also "
+                                         "sent a wrong address: it joined the numbers as strings)"),
+    ("Reset Wi-Fi hotspot name (SoftAP prefix)", "needs the Device Doctor app"),
+    ("Clear all data in EEPROM storage", "needs the Device Doctor app; it would also erase your application's "
+                                         "stored data"),
+)
+
+
+def plan(findings, *, replaced_by_keys_doctor: bool = True) -> list[RepairStep]:
+    """The steps the findings need, in table order, each once. A new device key (keys doctor)
+    is also sent to the cloud, so sending the old one is dropped."""
+    wanted = {f.repair for f in findings if f.problem and f.repair}
+    if replaced_by_keys_doctor and "keys_doctor" in wanted:
+        wanted.discard("send_key")
+    return [step for step in REPAIRS if step.name in wanted]
+
+
+def describe(step: RepairStep, ctx: Context) -> str:
+    server = ("the server key in " + ctx.server_key_file) if ctx.server_key_file else "Particle's server key"
+    return step.writes.format(server=server)

@@ -1,0 +1,186 @@
+"""`particle doctor` as a library call: diagnose, then repair only what is broken, then check.
+
+The front end supplies ``say`` (progress lines), ``ask`` (Continue / Skip / Exit for a step;
+None = run every step) and prints the ``Report``. Every outcome is a state the report
+describes: what ran, what was skipped or could not run and why, what the device now holds,
+and the LED it shows. Nothing is called repaired unless a fresh read of the device says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from particle_py.doctor import diagnose as diag
+from particle_py.doctor import repair
+from particle_py.errors import ParticlePyError
+
+Say = Callable[[str], None]
+Ask = Callable[[repair.RepairStep, str], str]      # -> 'continue' | 'skip' | 'exit'
+
+FORUM_ADVICE = ("If it does not, post the output of `particle doctor --dry-run --json` (it holds no keys or "
+                "tokens) in a thread at https://community.particle.io/")
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    title: str
+    status: str                    # done, skipped, unavailable, failed, not-run
+    message: str = ""
+
+    def as_json(self) -> dict:
+        out = {"name": self.name, "title": self.title, "status": self.status}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass
+class Report:
+    diagnosis: diag.Diagnosis
+    dry_run: bool
+    steps: list = field(default_factory=list)
+    after: Optional[diag.Diagnosis] = None         # a fresh read after the repairs
+    exited: bool = False
+
+    @property
+    def planned(self) -> bool:
+        return bool(self.steps)
+
+    @property
+    def remaining(self) -> list:
+        """Problems still there after the repairs (or all of them on a dry run)."""
+        if self.dry_run or self.after is None:
+            return self.diagnosis.problems
+        left = list(self.after.problems)
+        for outcome in self.steps:
+            if outcome.name in repair.AFTER_RESTART and outcome.status != "done":
+                left += [f for f in self.diagnosis.problems if f.repair == outcome.name]
+        return left
+
+    @property
+    def repaired(self) -> bool:
+        return not self.dry_run and not self.remaining and not self.exited
+
+    def expected_led(self) -> str:
+        if self.dry_run or self.after is None:
+            return self.diagnosis.led_now()
+        return self.after.led_after_boot()
+
+    def as_json(self) -> dict:
+        out = {"diagnosis": self.diagnosis.as_json(), "dry_run": self.dry_run,
+               "repairs": [s.as_json() for s in self.steps],
+               "not_available": [{"step": name, "why": why} for name, why in repair.NOT_AVAILABLE]}
+        if self.after is not None:
+            out["after"] = self.after.as_json()
+        out["expected_led"] = self.expected_led()
+        out["remaining"] = [f.code for f in self.remaining]
+        out["repaired"] = self.repaired
+        return out
+
+
+def _verify(device_id: str, ctx: repair.Context, say: Say) -> diag.Diagnosis:
+    """Read the device again (device side only: the cloud needs time to see a restarted device),
+    then restart it so it boots from what it now holds."""
+    device, mode = diag.open_for_reading(device_id, say)
+    try:
+        after, _key = diag.read_device(device, mode, server_key_file=ctx.server_key_file, host=ctx.host,
+                                       port=ctx.port)
+        device.reset(leave=True)
+    finally:
+        device.close()
+    return after
+
+
+def _restart(device_id: str, say: Say) -> None:
+    from particle_py.ops import device as dev_ops
+
+    entry = dev_ops.find_device(device_id)
+    device = dev_ops.ParticleDfuDevice(entry)
+    try:
+        device.reset(leave=True)
+    finally:
+        device.close()
+
+
+def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional[Ask] = None,
+        say: Say = lambda _t: None, on_diagnosis: Optional[Callable[[diag.Diagnosis], None]] = None,
+        server_key_file: Optional[str] = None, host: Optional[str] = None, port: Optional[int] = None,
+        settings=None) -> Report:
+    from particle_py.cloud.config import Settings
+
+    settings = settings or Settings()
+    diagnosis = diag.diagnose(device_id, say=say, server_key_file=server_key_file, host=host, port=port,
+                              settings=settings, leave_dfu=dry_run)
+    if on_diagnosis:
+        on_diagnosis(diagnosis)
+    report = Report(diagnosis, dry_run)
+    if dry_run:
+        return report
+    ctx = repair.Context(diagnosis.device_id, diagnosis.platform, say, server_key_file, host, port, settings,
+                         interactive=ask is not None)
+    steps = repair.plan(diagnosis.findings)
+    report.steps = [StepOutcome(s.name, s.title, "not-run") for s in steps]
+
+    def run_step(step: repair.RepairStep, outcome: StepOutcome) -> bool:
+        """False when the doctor must stop (the user chose Exit)."""
+        if step.needs_login and not diagnosis.logged_in:
+            outcome.status = "unavailable"
+            outcome.message = "needs a login: run `particle login`, then the doctor again"
+            say(f"{step.title}: not possible without a login (run `particle login`, then `particle doctor` again)")
+            return True
+        writes = repair.describe(step, ctx)
+        choice = ask(step, writes) if ask else "continue"
+        if choice == "exit":
+            report.exited = True
+            if diagnosis.start_mode != "DFU":
+                _restart(diagnosis.device_id, say)       # leave it running, as it was found
+            return False
+        if choice == "skip":
+            outcome.status = "skipped"
+            return True
+        say(f"{step.title}: {writes}")
+        try:
+            step.run(ctx)
+        except repair.StepUnavailable as err:
+            outcome.status, outcome.message = "unavailable", err.message
+            say(f"{step.title}: not possible here. {err.message}")
+            if err.hint:
+                say(err.hint)
+            return True
+        except ParticlePyError as err:
+            outcome.status, outcome.message = "failed", err.message
+            raise _stopped(report, step, err) from None
+        outcome.status = "done"
+        return True
+
+    pairs = list(zip(steps, report.steps))
+    before = [(s, o) for s, o in pairs if s.name not in repair.AFTER_RESTART]
+    after = [(s, o) for s, o in pairs if s.name in repair.AFTER_RESTART]
+    for step, outcome in before:
+        if not run_step(step, outcome):
+            return report
+    say("Checking the device again")
+    report.after = _verify(diagnosis.device_id, ctx, say)
+    if not report.after.problems:
+        for step, outcome in after:
+            if not run_step(step, outcome):
+                return report
+    return report
+
+
+def _stopped(report: Report, step: repair.RepairStep, err: ParticlePyError) -> ParticlePyError:
+    done = [o.title for o in report.steps if o.status == "done"]
+    not_done = [o.title for o in report.steps if o.status not in ("done", "failed")]
+    lines = []
+    if err.hint:
+        lines.append(err.hint)
+    lines.append("Done before it: " + (", ".join(done) if done else "nothing"))
+    if not_done:
+        lines.append("Not done: " + ", ".join(not_done))
+    lines.append("The device is not repaired. " + FORUM_ADVICE.replace("If it does not, post", "Post"))
+    stopped = ParticlePyError(f"The doctor stopped at \"{step.title}\": {err.message}", "\n".join(lines),
+                              err.exit_code or 1)
+    stopped.report = report         # the front end can still print it (--json)
+    return stopped
+

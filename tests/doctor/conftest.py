@@ -1,0 +1,137 @@
+"""A simulated device, its owner logged in to a running simulated cloud, and Particle's official
+files (server keys, Tinker) served on loopback from the particle-cli npm package that
+scripts/install-peers installs (the project carries no copies).
+
+The simulated cloud is given Particle's official server public keys as its own, so the key
+`particle keys server` writes by default is the one its devices must hold (as on Particle's
+cloud). Devices are made with `particle-sim create`, as a user would.
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
+OWNER = "owner@example.com"
+IDS = {"photon": "3a0029000c47343432313031", "electron": "2c003b000a47363433353735",
+       "argon": "e00fce68a4c2c3c1a9f0e7b1", "boron": "e00fce68ba1d4f6c1e2b9a70",
+       "p2": "0a10aced202194944a0b1c2d"}
+PLATFORMS = tuple(IDS)
+
+
+def official_root() -> Path:
+    """particle-cli's package folder (its assets/ match particle_py.assets' pinned paths)."""
+    for candidate in sorted(PEERS.glob("particle-cli-3.*/node_modules/particle-cli"), reverse=True):
+        if (candidate / "assets" / "keys" / "rsa.pub.der").is_file():
+            return candidate
+    pytest.skip("needs particle-cli's npm package in the peer cache for the official server keys and "
+                "Tinker (scripts/install-peers)")
+
+
+@pytest.fixture(scope="session")
+def asset_url():
+    root = official_root()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def give_cloud_particles_keys(state: Path) -> None:
+    """The simulated cloud's server public keys := Particle's official ones (the key part of the
+    official DCT blobs)."""
+    from particle_py.keys import formats
+
+    folder = state / "cloud"
+    folder.mkdir(parents=True, exist_ok=True)
+    for alg, name in (("rsa", "rsa.pub.der"), ("ec", "ec.pub.der")):
+        blob = (official_root() / "assets" / "keys" / name).read_bytes()
+        (folder / f"server_{alg}.pub.der").write_bytes(formats.trim_der(blob))
+
+
+class World:
+    def __init__(self, tmp_path: Path, monkeypatch, capsys, asset_url: str):
+        self.tmp, self.capsys = tmp_path, capsys
+        self.state, self.home, self.work = tmp_path / "sim", tmp_path / "home", tmp_path / "work"
+        self.home.mkdir()
+        self.work.mkdir()
+        monkeypatch.setenv("PARTICLE_PY_SIM", str(self.state))
+        monkeypatch.setenv("HOME", str(self.home))
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        monkeypatch.setenv("PARTICLE_PY_ASSET_URL", asset_url)
+        monkeypatch.chdir(self.work)
+        give_cloud_particles_keys(self.state)
+        self.cloud = None
+        self.device_id = None
+
+    def create(self, platform: str, *options: str, owner: bool = True, login: bool = True) -> str:
+        """`particle-sim create` with the simulated cloud started (and its owner logged in)."""
+        from particle_py.cli.sim import main as particle_sim
+        from particle_py.sim import cloud as sim_cloud
+
+        self.device_id = IDS[platform]
+        args = ["create", platform, "--id", self.device_id, *options]
+        if owner:
+            args += ["--owner", OWNER]
+        assert particle_sim(args) == 0
+        self.cloud = sim_cloud.start(self.state / "cloud" / "cloud.sqlite")
+        if login:
+            self.login()
+        self.capsys.readouterr()
+        return self.device_id
+
+    def login(self) -> None:
+        token = self.cloud.db.issue_token(OWNER)
+        (self.home / ".particle").mkdir(exist_ok=True)
+        (self.home / ".particle" / "particle.config.json").write_text(
+            json.dumps({"apiUrl": self.cloud.url, "access_token": token, "username": OWNER}))
+
+    def particle(self, *args) -> tuple[int, str, str]:
+        from particle_py.cli.particle.main import main
+
+        self.capsys.readouterr()
+        code = main(list(args))
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def dfu_util(self, *args) -> int:
+        import io
+
+        from particle_py.cli.dfu_util.main import main as dfu_util
+        return dfu_util(["dfu-util", *args], stdout=io.StringIO(), stderr=io.StringIO())
+
+    def led(self) -> str:
+        """`particle-sim status`: 'LED: <pattern> (<meaning>) | why: <reason>'."""
+        from particle_py.cli.sim import main as particle_sim
+
+        self.capsys.readouterr()
+        assert particle_sim(["status"]) == 0
+        lines = self.capsys.readouterr().out.splitlines()
+        return lines[1].strip() + " | " + lines[2].strip()
+
+    def close(self):
+        if self.cloud is not None:
+            self.cloud.stop()
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch, capsys, asset_url):
+    w = World(tmp_path, monkeypatch, capsys, asset_url)
+    yield w
+    w.close()
