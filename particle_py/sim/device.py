@@ -529,6 +529,9 @@ class DfuDevice(SimDevice):
                 for knob, value in knobs_mod.active(self.knobs, "write"):
                     return value, 0
             result = mem.program(op[1], op[2])
+            for knob, weak in knobs_mod.active(self.knobs, "program"):
+                if result.status == STATUS_OK and op[1] <= weak < op[1] + len(op[2]):
+                    mem.poke(weak, bytes([mem.peek(weak, 1)[0] ^ 0x01]))
             return result.status, result.time_us
         if kind == "block":
             self.data_blocks += 1

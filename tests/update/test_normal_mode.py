@@ -32,7 +32,8 @@ def test_bootloader_goes_to_device_os_and_is_confirmed(device, run, release_dirs
     assert len(requests(log, 250)) == 1 and len(requests(log, 251)) == 1
     boot = release_files(release_dirs, "2.2.0", "photon")[0][1]
     assert len(requests(log, 253)) == -(-len(boot) // 4096)
-    assert len(requests(log, 90)) == 2                    # the plan, then the confirmation
+    # the plan, the bootloader's confirmation, and the proof of the DFU writes after the boot
+    assert len(requests(log, 90)) == 3
     ota = by_name("photon").ota_region.address
     assert set_addresses(log) and not [a for a in set_addresses(log) if ota <= a < ota + 0x20000]   # no staging over DFU
     assert "photon-bootloader@2.2.0+lto.bin (bootloader v1006) -> Device OS installs it (control request): " \

@@ -209,11 +209,11 @@ def test_unplug_mid_update_reports_state_and_resume(device, run, release_dirs):
     assert "success" not in out
     first = err.splitlines()[0]
     assert first.startswith("Update of Device OS 2.2.0 stopped while writing ") and "(the device was disconnected)" in first
-    assert "In flash and verified: " in err and "Not written: " in err
+    assert "In flash: " in err and "Not written: " in err
     assert f"particle update --target 2.2.0 --from {release_dirs[0]}" in err
     # what the report says is what the device holds
     d.replug()
-    done = err.split("In flash and verified: ", 1)[1].split(".\n", 1)[0].split(", ")
+    done = err.split("In flash: ", 1)[1].split(" (Device OS checks", 1)[0].split(", ")
     files = dict(release_files(release_dirs, "2.2.0", "photon"))
     plat = by_name("photon")
     for name in done:
@@ -270,3 +270,30 @@ def test_ctrl_c_mid_update_reports_state(device, release_dirs):
     assert "Not written: boron-system-part1@2.2.0.bin (incomplete" in err.hint
     assert "particle update --target 2.2.0 --from " in err.hint
     assert d.mode == "dfu"
+
+
+def test_writes_are_proven_by_device_os_not_read_back(device, run, release_dirs):
+    d = device("boron", mode="dfu", device_os="1.5.2")
+    mark = len(d.log())
+    code, out, err = run("update", "--target", "2.2.0", "--from", release_dirs[0])
+    assert code == 0, err
+    log = d.log()[mark:]
+    control = [e for e in log if e.get("event") == "control"]
+    last_write = max(i for i, e in enumerate(control) if e["bmRequestType"] == 0x21 and e["bRequest"] == 1
+                     and e["wValue"] >= 2 and e["data"])
+    uploads_after = [e for e in control[last_write:] if e["bmRequestType"] == 0xA1 and e["bRequest"] == 2
+                     and e["wValue"] >= 2]
+    assert uploads_after == []
+    info_after = [e for e in control[last_write:] if e["bmRequestType"] == 0xC0 and e["bRequest"] == 1
+                  and e["wIndex"] == 90]
+    assert len(info_after) == 1
+    assert_release_in_flash(d, release_dirs, "2.2.0", "boron")
+
+
+def test_a_module_the_flash_did_not_keep_is_caught(device, run, release_dirs):
+    d = device("photon", mode="dfu", device_os="1.5.2", knobs={"FAKE_WEAK_CELL_AT": "0x08030000"})
+    code, out, err = run("update", "--target", "2.2.0", "--from", release_dirs[0])
+    assert code == 1
+    assert "success" not in out.lower()
+    assert err.splitlines()[0] == "Verify failed: photon-system-part1@2.2.0.bin is not in flash after the update"
+    assert d.mode == "dfu" and d.led().startswith("blinking yellow")
