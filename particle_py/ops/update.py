@@ -176,6 +176,38 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     version = choose_version(platform, target)
     # Everything is fetched and checked before the device is touched.
     files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, on_event=emit)
+    result = UpdateResult(platform, device_id, version, [])
+    try:
+        return _update_device(entry, result, files, emit, on_plan, progress_factory, device_arg, target, paths)
+    except ParticlePyError as err:
+        if getattr(err, "state_reported", False):
+            raise
+        raise _not_finished(result, err, device_arg, target, paths) from None
+
+
+def _not_finished(result: UpdateResult, err: ParticlePyError, device_arg, target, paths) -> ParticlePyError:
+    """A failure outside a module's write: before anything was written, or while proving it."""
+    lines = []
+    if not result.written:
+        lines.append("Nothing was written to the device.")
+    else:
+        lines.append("Written: " + ", ".join(s.label for s in result.written) + "; checking that the device "
+                     "kept it did not finish.")
+    if err.hint:
+        lines.append(err.hint)
+    lines.append("Reconnect the device (put it in DFU mode if it does not switch by itself) and run "
+                 "(it writes only what is missing):")
+    lines.append("  " + resume_command(device_arg, target, paths))
+    out = ParticlePyError(err.message, "\n".join(lines), err.exit_code or EX_UPDATE_FAILED)
+    out.state_reported = True
+    return out
+
+
+def _update_device(entry, result: UpdateResult, files, emit, on_plan, progress_factory, device_arg, target,
+                   paths) -> UpdateResult:
+    from particle_py.ops.device import _release, find_device, open_particle_device
+
+    platform, version, device_id = result.platform, result.version, entry.device_id
     info = None
     if not entry.in_dfu:
         from particle_py.ops import firmware_requests
@@ -185,24 +217,29 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
         if info is None:
             _release(entry.usb_device)
     if info is not None:
-        return _update_from_normal_mode(entry, platform, version, files, info, emit, on_plan, progress_factory,
+        return _update_from_normal_mode(entry, result, files, info, emit, on_plan, progress_factory,
                                         device_arg, target, paths)
     device = open_particle_device(device_id or device_arg, need_dfu=True, on_event=emit,
                                   platform_id=platform.platform_id)
-    result = UpdateResult(platform, device.device_id, version, [])
-    result.steps = plan_for(device, files)
+    result.device_id = device.device_id
+    try:
+        result.steps = plan_for(device, files)
+    except BaseException:
+        device.close()
+        raise
     if on_plan:
         on_plan(result)
     return _write_over_dfu(device, result, [s for s in result.steps if not s.present], emit, progress_factory,
                            device_arg, target, paths)
 
 
-def _update_from_normal_mode(entry, platform, version, files, info, emit, on_plan, progress_factory,
+def _update_from_normal_mode(entry, result: UpdateResult, files, info, emit, on_plan, progress_factory,
                              device_arg, target, paths) -> UpdateResult:
     from particle_py.ops import firmware_requests
     from particle_py.ops.device import _release, open_particle_device
 
-    result = UpdateResult(platform, entry.device_id, version, plan_by_info(platform, files, info))
+    platform = result.platform
+    result.steps = plan_by_info(platform, files, info)
     if on_plan:
         on_plan(result)
     current: Optional[PlannedStep] = None
@@ -300,6 +337,11 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
     return result
 
 
+def _reported(err: ParticlePyError) -> ParticlePyError:
+    err.state_reported = True
+    return err
+
+
 def _expected(planned: PlannedStep) -> tuple[int, int, int]:
     p = planned.step.module.prefix
     return p.function, p.index, p.version
@@ -344,11 +386,11 @@ def _read_back(result: UpdateResult, unproven: list, emit) -> None:
             if step.staged:             # applied at boot: the bootloader itself is what counts
                 step = FlashStep(step.source, step.module, 0, step.module.prefix.start, step.data)
             if not _holds(device, step):
-                raise ParticlePyError(
+                raise _reported(ParticlePyError(
                     f"Verify failed: {planned.label} is not in flash after the update",
                     "The device did not keep what was sent. Run the command again; if it repeats, the flash "
                     "may be worn or protected.\nReconnect the device and run: "
-                    + resume_command(None, result.version, ()), EX_UPDATE_FAILED)
+                    + resume_command(None, result.version, ()), EX_UPDATE_FAILED))
         result.verified_by = "read-back"
         device.reset(leave=True)
     finally:
@@ -378,4 +420,6 @@ def _interrupted(result: UpdateResult, current: PlannedStep, err: ParticlePyErro
     where = f" at 0x{reached:08x}" if reached is not None else ""
     message = f"Update of Device OS {result.version} stopped while writing {current.label}{where}: " \
               f"{err.message}{cause}"
-    return ParticlePyError(message, "\n".join(lines), err.exit_code or EX_UPDATE_FAILED)
+    out = ParticlePyError(message, "\n".join(lines), err.exit_code or EX_UPDATE_FAILED)
+    out.state_reported = True
+    return out
