@@ -93,6 +93,10 @@ def register(app) -> None:
             close_bars()
             raise
         close_bars()
+        if result.verified_by == "module info":
+            echo("Verified: Device OS reports every written module intact (module info).")
+        elif result.verified_by == "read-back":
+            echo("Verified: every written module read back from flash.")
         if result.up_to_date:
             echo(f"Device OS {result.version} is already on the device: nothing to write.")
         if shape == SHAPE_TARGET:
