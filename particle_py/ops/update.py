@@ -382,9 +382,9 @@ def _read_back(result: UpdateResult, unproven: list, emit) -> None:
                                   platform_id=result.platform.platform_id)
     try:
         for planned in unproven:
+            # a staged module is checked where it was written: Device OS installs it only once it
+            # starts, which it did not (or it would have answered module info)
             step = planned.step
-            if step.staged:             # applied at boot: the bootloader itself is what counts
-                step = FlashStep(step.source, step.module, 0, step.module.prefix.start, step.data)
             if not _holds(device, step):
                 raise _reported(ParticlePyError(
                     f"Verify failed: {planned.label} is not in flash after the update",

@@ -327,10 +327,12 @@ class SimDevice:
         from .. import platforms
         from . import boot
         platform = platforms.by_name(self.profile.platform)
-        applied = boot.apply_staged(self._read_board, self._write_board, platform)
+        mode, reason = boot.check_firmware(self._read_board, platform)
+        # a staged module is Device OS's job: applied only when Device OS starts
+        applied = boot.apply_staged(self._read_board, self._write_board, platform) if mode != "dfu" else None
         if applied:
             self._event("staged", result=applied)
-        mode, reason = boot.check_firmware(self._read_board, platform)
+            mode, reason = boot.check_firmware(self._read_board, platform)
         self._event("boot", mode=mode, reason=reason)
         return dfu_spec if mode == "dfu" else normal_spec
 
