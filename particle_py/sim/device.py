@@ -799,6 +799,30 @@ class NormalModeDevice(SimDevice):
             fwupdate.REQ_FINISH_FIRMWARE_UPDATE: finish,
         }
 
+    def _installed_release(self) -> Optional[str]:
+        """The pinned Device OS release whose system parts the flash holds (what Device OS
+        reports as its version after an update), else None (the profile's version stands)."""
+        from .. import platforms
+        from . import boot
+
+        platform = platforms.by_name(self.profile.platform or "")
+        if platform is None or not platform.system_parts:
+            return None
+        held = set()
+        for address in platform.system_parts:
+            module, _why = boot.read_module(self._read_board, platform, address)
+            if module is None:
+                return None
+            held.add((module.index, module.version))
+        from ..firmware.release_table import RELEASES     # generated data, no client code
+
+        for version, per_platform in RELEASES.items():
+            release = per_platform.get(platform.name)
+            if release and held == {(m["index"], m["module_version"]) for m in release["modules"]
+                                    if m["function"] == "system part"}:
+                return version
+        return None
+
     def _req_reset(self, payload):
         self.after_reply = self.boot_successor(profiles_mod.successor_spec(self.profile, self.profile.spec),
                                                profiles_mod.successor_spec(self.profile, self.profile.dfu_profile))
@@ -830,7 +854,7 @@ class NormalModeDevice(SimDevice):
 
     def _vendor_request(self, rt, req, value, index, data, length):
         if rt == 0xC0 and req == PARTICLE_BREQUEST and index == LEGACY_SYSTEM_VERSION:
-            return (self.profile.firmware_version or "").encode()
+            return (self._installed_release() or self.profile.firmware_version or "").encode()
         if rt == 0xC0 and req == SERVICE_INIT:
             req_id = self.next_id
             self.next_id = self.next_id % 0xFFFF + 1

@@ -297,3 +297,17 @@ def test_a_module_the_flash_did_not_keep_is_caught(device, run, release_dirs):
     assert "success" not in out.lower()
     assert err.splitlines()[0] == "Verify failed: photon-system-part1@2.2.0.bin is not in flash after the update"
     assert d.mode == "dfu" and d.led().startswith("blinking yellow")
+
+
+def test_device_os_reports_the_installed_release(device, run, release_dirs):
+    d = device("electron", device_os="1.5.2")
+    code, out, err = run("update", d.device_id, "--target", "2.2.0", "--from", release_dirs[0])
+    assert code == 0, err
+    from particle_py.ops import control
+    from particle_py.ops.device import _release, find_device
+
+    entry = find_device()
+    try:
+        assert control.firmware_version(entry.usb_device) == "2.2.0"
+    finally:
+        _release(entry.usb_device)
