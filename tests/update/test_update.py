@@ -311,3 +311,23 @@ def test_device_os_reports_the_installed_release(device, run, release_dirs):
         assert control.firmware_version(entry.usb_device) == "2.2.0"
     finally:
         _release(entry.usb_device)
+
+
+def test_damaged_zip_is_refused_before_the_device_is_touched(device, run, release_dirs, tmp_path):
+    import zipfile
+
+    d = device("photon", mode="dfu")
+    z = tmp_path / "release.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in release_files(release_dirs, "2.2.0", "photon"):
+            zf.writestr(name, data)
+    raw = bytearray(z.read_bytes())
+    raw[2000] ^= 0xFF                                   # inside the first member's compressed data
+    z.write_bytes(bytes(raw))
+    before = _snapshot(d)
+    code, out, err = run("update", "--target", "2.2.0", "--from", z, "--no-download")
+    assert code != 0
+    assert err.splitlines()[0].startswith(f"--from {z}: cannot be read")
+    assert _snapshot(d) == before
+    code, out, err = run("update", "--target", "2.2.0", "--from", tmp_path / "nowhere", "--no-download")
+    assert code == 1 and err.splitlines()[0] == f"--from {tmp_path / 'nowhere'}: not a folder or a zip file"
