@@ -331,3 +331,27 @@ def test_damaged_zip_is_refused_before_the_device_is_touched(device, run, releas
     assert _snapshot(d) == before
     code, out, err = run("update", "--target", "2.2.0", "--from", tmp_path / "nowhere", "--no-download")
     assert code == 1 and err.splitlines()[0] == f"--from {tmp_path / 'nowhere'}: not a folder or a zip file"
+
+
+def test_p2_with_stand_in_modules(device, run, tmp_path):
+    """No Device OS release is pinned for the P2: a release given with --from (stand-ins here)
+    is checked by CRC and platform, written over DFU and read back (the simulated P2 does not
+    model module info)."""
+    from helpers.modules import build_module
+
+    d = device("p2", mode="dfu", device_os=None)
+    folder = tmp_path / "p2-5.8.0"
+    folder.mkdir()
+    part = build_module("p2", function=F.SYSTEM_PART, index=1, version=5800, size=64 * 1024, start=0x08060000,
+                        deps=(), seed=5)
+    (folder / "p2-system-part1@5.8.0.bin").write_bytes(part)
+    (folder / "p2-system-part1@5.9.0.bin").write_bytes(b"not this one")
+    code, out, err = run("update", "--target", "5.8.0", "--from", folder, "--no-download")
+    assert code == 0, err
+    assert "Verified: every written module read back from flash." in out
+    assert d.peek(0, 0x08060000, len(part)) == part
+    # a foreign file under the release's name is refused, nothing written
+    (folder / "p2-system-part1@5.8.0.bin").write_bytes(build_module("argon", function=F.SYSTEM_PART, index=1,
+                                                                   size=8192, deps=()))
+    code, out, err = run("update", "--target", "5.8.0", "--from", folder, "--no-download")
+    assert code != 0 and "is not compatible with platform p2" in err.splitlines()[0]
