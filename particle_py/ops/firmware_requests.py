@@ -8,7 +8,6 @@ to install it.
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import Callable, Optional
 

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from helpers.modules import build_module
-from particle_py.firmware.module import ModuleFunction as F, parse
+from particle_py.firmware.module import ModuleFunction as F
 from particle_py.platforms import by_name
 
 from test_update import assert_release_in_flash, data_writes, release_files

@@ -1,7 +1,6 @@
 """particle update on simulated devices: what the user sees, what flash holds, the LED after."""
 import os
 import shutil
-import struct
 
 import pytest
 
