@@ -64,13 +64,21 @@ class _Folder:
                 for name in files:
                     self.names.setdefault(name, os.path.join(root, name))
         elif os.path.isfile(path) and zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    if not info.is_dir():
-                        self.names.setdefault(os.path.basename(info.filename), info.filename)
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    for info in zf.infolist():
+                        if not info.is_dir():
+                            self.names.setdefault(os.path.basename(info.filename), info.filename)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise self._unreadable(exc) from None
         else:
-            raise ParticlePyError(f"--from {path}: no such folder or zip file",
-                                  "Give the folder (or .zip) that holds the Device OS .bin files.", EX_NO_RELEASE)
+            raise ParticlePyError(f"--from {path}: not a folder or a zip file",
+                                  "Nothing was written to the device. Give the folder (or .zip) that holds the "
+                                  "Device OS .bin files.", EX_NO_RELEASE)
+
+    def _unreadable(self, exc) -> ParticlePyError:
+        return ParticlePyError(f"--from {self.path}: cannot be read ({exc})",
+                               "Nothing was written to the device. Download or copy the files again.", EX_DATAERR)
 
     def read(self, name: str) -> Optional[bytes]:
         where = self.names.get(name)
@@ -79,9 +87,12 @@ class _Folder:
         if os.path.isdir(self.path):
             with open(where, "rb") as fh:
                 return fh.read(MAX_MODULE_BYTES + 1)
-        with zipfile.ZipFile(self.path) as zf:
-            with zf.open(where) as fh:
-                return fh.read(MAX_MODULE_BYTES + 1)
+        try:
+            with zipfile.ZipFile(self.path) as zf:
+                with zf.open(where) as fh:
+                    return fh.read(MAX_MODULE_BYTES + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:   # CRC errors, bad compression
+            raise self._unreadable(exc) from None
 
     def matching(self, platform: Platform, version: str) -> list[str]:
         """File names that look like this release's modules (an unpinned release)."""

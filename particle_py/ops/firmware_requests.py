@@ -8,7 +8,6 @@ to install it.
 """
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -94,26 +93,36 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _first(fields: dict, number: int, default=0):
-    return fields.get(number, [default])[0]
+def _first(fields: dict, number: int, default=0) -> int:
+    value = fields.get(number, [default])[0]
+    if not isinstance(value, int):
+        raise ValueError(f"field {number} is not a number")
+    return value
+
+
+def _messages(fields: dict, number: int) -> list[dict]:
+    out = []
+    for value in fields.get(number, []):
+        if not isinstance(value, bytes):
+            raise ValueError(f"field {number} is not a message")
+        out.append(parse_fields(value))
+    return out
 
 
 def parse_module_info(reply: bytes) -> list[ModuleInfo]:
     """GetModuleInfoReply: the deprecated list (field 1) or the current one (field 2)."""
     fields = parse_fields(reply)
     out = []
-    for raw in fields.get(1, []):
-        m = parse_fields(raw)
+    for m in _messages(fields, 1):
         deps = tuple((DEPRECATED_TYPES.get(_first(d, 1), 0), _first(d, 2), _first(d, 3))
-                     for d in map(parse_fields, m.get(6, [])))
+                     for d in _messages(m, 6))
         out.append(ModuleInfo(DEPRECATED_TYPES.get(_first(m, 1), 0), _first(m, 2), _first(m, 3), _first(m, 4),
                               _first(m, 5) == 0, deps))
-    for raw in fields.get(2, []):
-        m = parse_fields(raw)
+    for m in _messages(fields, 2):
         if _first(m, 4) != 0:                  # only the main store is what runs
             continue
         checked, passed = _first(m, 6), _first(m, 7)
-        deps = tuple((_first(d, 1), _first(d, 2), _first(d, 3)) for d in map(parse_fields, m.get(9, [])))
+        deps = tuple((_first(d, 1), _first(d, 2), _first(d, 3)) for d in _messages(m, 9))
         out.append(ModuleInfo(_first(m, 1), _first(m, 2), _first(m, 3), _first(m, 11),
                               (checked ^ passed) == 0, deps))
     return out

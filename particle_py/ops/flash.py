@@ -186,9 +186,9 @@ def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> Firmw
     if prefix.function not in DFU_FLASHABLE:
         raise _fail(f"Module {name} is {_phrase(prefix.function)}: firmware module of this type cannot "
                     "be flashed via DFU",
-                    "Nothing was written. Device OS installs NCP firmware and assets itself, from normal "
-                    "mode: particle-py cannot send them yet; particle-cli 3.14+ `particle flash --usb` "
-                    "or a cloud flash can.")
+                    f"Nothing was written. Device OS installs this kind of module itself, from normal "
+                    f"mode; particle-py cannot send it to a {platform.display_name} yet (particle-cli "
+                    "3.14+ `particle flash --usb` or a cloud flash can).")
     return module
 
 

@@ -64,6 +64,7 @@ class UpdateResult:
     steps: list[PlannedStep]
     written: list[PlannedStep] = field(default_factory=list)
     left_dfu: bool = False
+    verified_by: str = ""            # "module info", "read-back" or "" (nothing written over DFU)
 
     @property
     def up_to_date(self) -> bool:
@@ -175,6 +176,38 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     version = choose_version(platform, target)
     # Everything is fetched and checked before the device is touched.
     files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, on_event=emit)
+    result = UpdateResult(platform, device_id, version, [])
+    try:
+        return _update_device(entry, result, files, emit, on_plan, progress_factory, device_arg, target, paths)
+    except ParticlePyError as err:
+        if getattr(err, "state_reported", False):
+            raise
+        raise _not_finished(result, err, device_arg, target, paths) from None
+
+
+def _not_finished(result: UpdateResult, err: ParticlePyError, device_arg, target, paths) -> ParticlePyError:
+    """A failure outside a module's write: before anything was written, or while proving it."""
+    lines = []
+    if not result.written:
+        lines.append("Nothing was written to the device.")
+    else:
+        lines.append("Written: " + ", ".join(s.label for s in result.written) + "; checking that the device "
+                     "kept it did not finish.")
+    if err.hint:
+        lines.append(err.hint)
+    lines.append("Reconnect the device (put it in DFU mode if it does not switch by itself) and run "
+                 "(it writes only what is missing):")
+    lines.append("  " + resume_command(device_arg, target, paths))
+    out = ParticlePyError(err.message, "\n".join(lines), err.exit_code or EX_UPDATE_FAILED)
+    out.state_reported = True
+    return out
+
+
+def _update_device(entry, result: UpdateResult, files, emit, on_plan, progress_factory, device_arg, target,
+                   paths) -> UpdateResult:
+    from particle_py.ops.device import _release, find_device, open_particle_device
+
+    platform, version, device_id = result.platform, result.version, entry.device_id
     info = None
     if not entry.in_dfu:
         from particle_py.ops import firmware_requests
@@ -184,24 +217,29 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
         if info is None:
             _release(entry.usb_device)
     if info is not None:
-        return _update_from_normal_mode(entry, platform, version, files, info, emit, on_plan, progress_factory,
+        return _update_from_normal_mode(entry, result, files, info, emit, on_plan, progress_factory,
                                         device_arg, target, paths)
     device = open_particle_device(device_id or device_arg, need_dfu=True, on_event=emit,
                                   platform_id=platform.platform_id)
-    result = UpdateResult(platform, device.device_id, version, [])
-    result.steps = plan_for(device, files)
+    result.device_id = device.device_id
+    try:
+        result.steps = plan_for(device, files)
+    except BaseException:
+        device.close()
+        raise
     if on_plan:
         on_plan(result)
     return _write_over_dfu(device, result, [s for s in result.steps if not s.present], emit, progress_factory,
                            device_arg, target, paths)
 
 
-def _update_from_normal_mode(entry, platform, version, files, info, emit, on_plan, progress_factory,
+def _update_from_normal_mode(entry, result: UpdateResult, files, info, emit, on_plan, progress_factory,
                              device_arg, target, paths) -> UpdateResult:
     from particle_py.ops import firmware_requests
     from particle_py.ops.device import _release, open_particle_device
 
-    result = UpdateResult(platform, entry.device_id, version, plan_by_info(platform, files, info))
+    platform = result.platform
+    result.steps = plan_by_info(platform, files, info)
     if on_plan:
         on_plan(result)
     current: Optional[PlannedStep] = None
@@ -272,15 +310,16 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
             step = planned.step
             emit(f"Flashing {planned.label}")
             progress = progress_factory(step) if progress_factory else None
-            device.write(step.alt, step.address, step.data, erase=None, verify=True, progress=progress,
-                         preserve=step.keep_rest)
+            # The modules' own CRCs are checked by Device OS when it boots (below), so the bytes
+            # are not read back here; the DCT flag has no CRC and is.
+            device.write(step.alt, step.address, step.data, erase=None, verify=step.module is None,
+                         progress=progress, preserve=step.keep_rest)
             result.written.append(planned)
             current = None
         # Device OS starts from what was written (and applies a staged bootloader); a device
         # that needed nothing goes back to running too, as it was before the update.
         device.reset(leave=True)
         result.left_dfu = True
-        return result
     except ParticlePyError as err:
         if current is None:
             raise
@@ -292,6 +331,70 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
         raise _interrupted(result, current, stop, device_arg, target, paths) from None
     finally:
         device.close()
+    written = [s for s in result.written if s.step.module is not None]
+    if written:
+        _verify_after_boot(result, written, emit)
+    return result
+
+
+def _reported(err: ParticlePyError) -> ParticlePyError:
+    err.state_reported = True
+    return err
+
+
+def _expected(planned: PlannedStep) -> tuple[int, int, int]:
+    p = planned.step.module.prefix
+    return p.function, p.index, p.version
+
+
+def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
+    """Device OS checks every module's CRC and dependencies when it boots and reports them in
+    its module info: that proves the writes without reading them back over USB. Where Device
+    OS does not come back or cannot tell (old Device OS), the bytes are read back over DFU."""
+    from particle_py.ops import firmware_requests
+    from particle_py.ops.device import _release, _wait_for
+
+    platform = result.platform
+    entry = _wait_for(lambda e: not e.in_dfu and e.platform is platform and e.device_id == result.device_id,
+                      timeout_ms=BOOT_TIMEOUT_MS)
+    info = None
+    if entry is not None:
+        info = firmware_requests.module_info(entry)
+        _release(entry.usb_device)
+    if info is not None:
+        valid = {(m.function, m.index, m.version) for m in info if m.valid}
+        unproven = [s for s in written if _expected(s) not in valid]
+    else:
+        unproven = list(written)
+    if not unproven:
+        result.verified_by = "module info"
+        return
+    _read_back(result, unproven, emit)
+
+
+BOOT_TIMEOUT_MS = 30_000
+
+
+def _read_back(result: UpdateResult, unproven: list, emit) -> None:
+    from particle_py.ops.device import open_particle_device
+
+    device = open_particle_device(result.device_id, need_dfu=True, on_event=emit,
+                                  platform_id=result.platform.platform_id)
+    try:
+        for planned in unproven:
+            # a staged module is checked where it was written: Device OS installs it only once it
+            # starts, which it did not (or it would have answered module info)
+            step = planned.step
+            if not _holds(device, step):
+                raise _reported(ParticlePyError(
+                    f"Verify failed: {planned.label} is not in flash after the update",
+                    "The device did not keep what was sent. Run the command again; if it repeats, the flash "
+                    "may be worn or protected.\nReconnect the device and run: "
+                    + resume_command(None, result.version, ()), EX_UPDATE_FAILED))
+        result.verified_by = "read-back"
+        device.reset(leave=True)
+    finally:
+        device.close()
 
 
 def _interrupted(result: UpdateResult, current: PlannedStep, err: ParticlePyError, device_arg, target, paths):
@@ -300,7 +403,8 @@ def _interrupted(result: UpdateResult, current: PlannedStep, err: ParticlePyErro
     left = [s for s in result.steps if s not in done]
     lines = []
     if done:
-        lines.append("In flash and verified: " + ", ".join(s.label for s in done) + ".")
+        lines.append("In flash: " + ", ".join(s.label for s in done) + " (Device OS checks each module's CRC "
+                     "when it starts).")
     span = f"0x{current.step.address:08x}-0x{current.step.address + len(current.step.data):08x}"
     nothing = getattr(err, "nothing_written", False)
     lines.append(f"Not written: {current.label} ({'untouched' if nothing else 'incomplete'}, {span})"
@@ -316,4 +420,6 @@ def _interrupted(result: UpdateResult, current: PlannedStep, err: ParticlePyErro
     where = f" at 0x{reached:08x}" if reached is not None else ""
     message = f"Update of Device OS {result.version} stopped while writing {current.label}{where}: " \
               f"{err.message}{cause}"
-    return ParticlePyError(message, "\n".join(lines), err.exit_code or EX_UPDATE_FAILED)
+    out = ParticlePyError(message, "\n".join(lines), err.exit_code or EX_UPDATE_FAILED)
+    out.state_reported = True
+    return out

@@ -367,10 +367,12 @@ class SimDevice:
         from .. import platforms
         from . import boot
         platform = platforms.by_name(self.profile.platform)
-        applied = boot.apply_staged(self._read_board, self._write_board, platform)
+        mode, reason = boot.check_firmware(self._read_board, platform)
+        # a staged module is Device OS's job: applied only when Device OS starts
+        applied = boot.apply_staged(self._read_board, self._write_board, platform) if mode != "dfu" else None
         if applied:
             self._event("staged", result=applied)
-        mode, reason = boot.check_firmware(self._read_board, platform)
+            mode, reason = boot.check_firmware(self._read_board, platform)
         self._event("boot", mode=mode, reason=reason)
         if mode != "dfu" and self.state_dir and self.profile.device_id:
             # A device that starts its firmware goes on to connect: the cloud sees it (online or
@@ -575,6 +577,9 @@ class DfuDevice(SimDevice):
                 for knob, value in knobs_mod.active(self.knobs, "write"):
                     return value, 0
             result = mem.program(op[1], op[2])
+            for knob, weak in knobs_mod.active(self.knobs, "program"):
+                if result.status == STATUS_OK and op[1] <= weak < op[1] + len(op[2]):
+                    mem.poke(weak, bytes([mem.peek(weak, 1)[0] ^ 0x01]))
             return result.status, result.time_us
         if kind == "block":
             self.data_blocks += 1
@@ -841,6 +846,30 @@ class NormalModeDevice(SimDevice):
             fwupdate.REQ_FINISH_FIRMWARE_UPDATE: finish,
         }
 
+    def _installed_release(self) -> Optional[str]:
+        """The pinned Device OS release whose system parts the flash holds (what Device OS
+        reports as its version after an update), else None (the profile's version stands)."""
+        from .. import platforms
+        from . import boot
+
+        platform = platforms.by_name(self.profile.platform or "")
+        if platform is None or not platform.system_parts:
+            return None
+        held = set()
+        for address in platform.system_parts:
+            module, _why = boot.read_module(self._read_board, platform, address)
+            if module is None:
+                return None
+            held.add((module.index, module.version))
+        from ..firmware.release_table import RELEASES     # generated data, no client code
+
+        for version, per_platform in RELEASES.items():
+            release = per_platform.get(platform.name)
+            if release and held == {(m["index"], m["module_version"]) for m in release["modules"]
+                                    if m["function"] == "system part"}:
+                return version
+        return None
+
     def _req_reset(self, payload):
         self.after_reply = self.boot_successor(profiles_mod.successor_spec(self.profile, self.profile.spec),
                                                profiles_mod.successor_spec(self.profile, self.profile.dfu_profile))
@@ -872,7 +901,8 @@ class NormalModeDevice(SimDevice):
 
     def _vendor_request(self, rt, req, value, index, data, length):
         if rt == 0xC0 and req == PARTICLE_BREQUEST and index == LEGACY_SYSTEM_VERSION:
-            return self._firmware_version().encode()
+            # after an update Device OS reports the pinned release its system parts are
+            return (self._installed_release() or self._firmware_version()).encode()
         if rt == 0xC0 and req == SERVICE_INIT:
             req_id = self.next_id
             self.next_id = self.next_id % 0xFFFF + 1

@@ -244,7 +244,9 @@ def press(folder: Path, action: str, device: Optional[str]) -> str:
     platform = platforms.by_name(dev.profile.platform)
     dev.save_memories()
     if action == "reset":
-        boot_mod.apply_staged(reader(dev), lambda alt, address, data: dev.memory(alt).poke(address, data), platform)
+        if boot_mod.check_firmware(reader(dev), platform)[0] != "dfu":        # Device OS applies staged modules
+            boot_mod.apply_staged(reader(dev), lambda alt, address, data: dev.memory(alt).poke(address, data),
+                                  platform)
         target = successor_after_boot(dev, folder)
     elif action == "dfu":
         target = _spec(platform, "dfu", dev.profile.device_id)

@@ -98,6 +98,9 @@ KNOBS: tuple[Knob, ...] = (
          "out, its transfer waits in wall time while the file 'paused' it writes in the state folder exists"),
     Knob("REENUM_NEW_PORT", _int, "reenumerate", "flag",
          "a device that re-enumerates comes back on a new port (a new path as well as a new devnum)"),
+    Knob("WEAK_CELL_AT", _int, "program", "value",
+         "the flash byte at that address (of the alt being written) does not keep what is programmed: "
+         "it reads back with bit 0 flipped, though the write reported success"),
     Knob("REENUM_DELAY_MS", _int, "reenumerate", "value",
          "a device that re-enumerates comes back only after that many ms of modelled host time"),
 )

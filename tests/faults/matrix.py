@@ -540,6 +540,33 @@ def _os_new(ctx, o):
     return dict(zip(_os_regions(ctx), _device_os_modules().values()))
 
 
+def _update_modules() -> dict:
+    """A small stand-in Device OS release 9.0.0 (particle update --target 9.0.0 --from .)."""
+    from helpers.modules import build_module
+    from particle_py.firmware.module import ModuleFunction as F
+    part1 = build_module("photon", function=F.SYSTEM_PART, index=1, version=9000, size=6000, deps=(), seed=21)
+    part2 = build_module("photon", function=F.SYSTEM_PART, index=2, version=9000, size=6000,
+                         deps=((F.SYSTEM_PART, 1, 9000),), seed=22)
+    return {"photon-system-part1@9.0.0.bin": part1, "photon-system-part2@9.0.0.bin": part2}
+
+
+def _update_regions(ctx):
+    from particle_py.platforms import by_name
+    p = by_name("photon")
+    return {"system part 1": (0, 0, p.system_parts[0], 6000), "system part 2": (0, 0, p.system_parts[1], 6000)}
+
+
+def _setup_update(ctx):
+    for (name, data), (_region, (_u, alt, address, length)) in zip(_update_modules().items(),
+                                                                    _update_regions(ctx).items()):
+        (ctx.work / name).write_bytes(data)
+        _poke(ctx, 0, alt, address, bytes((i * 31 + 7) & 0xFF for i in range(length)))
+
+
+def _update_new(ctx, o):
+    return dict(zip(_update_regions(ctx), _update_modules().values()))
+
+
 def _setup_dfu_file(ctx):
     from particle_py.dfu import dfuse_file
     _setup_app(ctx)
@@ -598,6 +625,9 @@ OPERATIONS: list[Operation] = [
               _os_regions, _os_new, _setup_os),
     Operation("flash --usb (normal)", [PHOTON_NORMAL], lambda c: ["particle", "flash", "--usb", "app.bin"],
               _user_region, _new_app, _setup_app),
+    Operation("update", [PHOTON_DFU], lambda c: ["particle", "update", "--target", "9.0.0", "--from", ".",
+                                                 "--no-download"],
+              _update_regions, _update_new, _setup_update),
     Operation("keys new", [ARGON_DFU], lambda c: ["particle", "keys", "new"], _key_region, _unchanged,
               _setup_ec_key, _new_key_files),
     Operation("keys load", [PHOTON_DFU], lambda c: ["particle", "keys", "load", "new.der"], _key_region,

@@ -74,8 +74,8 @@ def _scenario(tmp_path, body):
 
 
 def test_a_command_that_does_not_exist_yet_is_pending_not_passed(tmp_path):
-    result = runner.run(_scenario(tmp_path, "devices: none\n$ particle update\nexit: 0\n"))
-    assert result.status == "pending" and "particle update" in result.detail
+    result = runner.run(_scenario(tmp_path, "devices: none\n$ particle compile\nexit: 0\n"))
+    assert result.status == "pending" and "particle compile" in result.detail
 
 
 def test_wrong_expectation_on_a_real_run_fails(tmp_path):
@@ -96,14 +96,14 @@ def test_the_script_prints_one_line_each_and_the_totals(tmp_path):
     bad = tmp_path / "bad.scenario"
     bad.write_text(good.read_text().replace("| dfu-util 0.8", "| dfu-util 0.7"))
     pending = tmp_path / "pending.scenario"
-    pending.write_text(good.read_text().replace("$ dfu-util -l", "$ particle update"))
+    pending.write_text(good.read_text().replace("$ dfu-util -l", "$ particle compile"))
     proc = subprocess.run([sys.executable, "-m", "forum_replay", str(good), str(bad), str(pending)],
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT / "compat"), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=120)
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("PASS    043-dfu-0.8-list-no-devices-fixture")
     assert lines[1].startswith("FAIL    bad: step 1 `dfu-util -l`: missing (|) 'dfu-util 0.7'")
-    assert lines[2].startswith("PENDING pending: `particle update`")
+    assert lines[2].startswith("PENDING pending: `particle compile`")
     assert lines[-1] == "1 passed, 1 failed, 1 pending"
     assert proc.returncode == 1
 

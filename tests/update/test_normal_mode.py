@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from helpers.modules import build_module
-from particle_py.firmware.module import ModuleFunction as F, parse
+from particle_py.firmware.module import ModuleFunction as F
 from particle_py.platforms import by_name
 
 from test_update import assert_release_in_flash, data_writes, release_files
@@ -32,7 +32,8 @@ def test_bootloader_goes_to_device_os_and_is_confirmed(device, run, release_dirs
     assert len(requests(log, 250)) == 1 and len(requests(log, 251)) == 1
     boot = release_files(release_dirs, "2.2.0", "photon")[0][1]
     assert len(requests(log, 253)) == -(-len(boot) // 4096)
-    assert len(requests(log, 90)) == 2                    # the plan, then the confirmation
+    # the plan, the bootloader's confirmation, and the proof of the DFU writes after the boot
+    assert len(requests(log, 90)) == 3
     ota = by_name("photon").ota_region.address
     assert set_addresses(log) and not [a for a in set_addresses(log) if ota <= a < ota + 0x20000]   # no staging over DFU
     assert "photon-bootloader@2.2.0+lto.bin (bootloader v1006) -> Device OS installs it (control request): " \
@@ -166,3 +167,26 @@ def test_sim_request_parser_takes_any_bytes(raw):
         parse_fields(raw)
     except ValueError:
         pass
+
+
+def test_module_info_current_format_is_read():
+    """Device OS 3+ answers in GetModuleInfoReply.modules (field 2, particle.cloud.FirmwareModule):
+    checked/passed flags as fixed32; only the main store counts."""
+    import struct
+
+    from particle_py.ops.firmware_requests import parse_module_info
+    from particle_py.sim.fwupdate import field_bytes, field_varint
+
+    def fixed32(number, value):
+        return bytes([(number << 3) | 5]) + struct.pack("<I", value)
+
+    dep = field_varint(1, F.BOOTLOADER) + field_varint(2, 0) + field_varint(3, 1101)
+    good = (field_varint(1, F.SYSTEM_PART) + field_varint(2, 1) + field_varint(3, 4006) + fixed32(6, 0x1E)
+            + fixed32(7, 0x1E) + field_bytes(9, dep) + field_varint(11, 500000))
+    broken = (field_varint(1, F.BOOTLOADER) + field_varint(3, 1101) + fixed32(6, 0x1E) + fixed32(7, 0x1C))
+    backup = field_varint(1, F.USER_PART) + field_varint(4, 2) + fixed32(6, 0) + fixed32(7, 0)
+    info = parse_module_info(field_bytes(2, good) + field_bytes(2, broken) + field_bytes(2, backup))
+    assert [(m.function, m.index, m.version, m.size, m.valid, m.dependencies) for m in info] == [
+        (F.SYSTEM_PART, 1, 4006, 500000, True, ((F.BOOTLOADER, 0, 1101),)),
+        (F.BOOTLOADER, 0, 1101, 0, False, ()),
+    ]

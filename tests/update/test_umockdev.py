@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PEERS, updates_dir
+PEERS = Path(os.environ.get("PARTICLE_PY_PEERS") or Path.home() / ".cache" / "particle-py-peers")
+
+
+def updates_dir(cli: str) -> Path:
+    return PEERS / f"particle-cli-{cli}" / "node_modules" / "particle-cli" / "assets" / "updates"
 
 pytestmark = pytest.mark.umockdev
 ROOT = Path(__file__).resolve().parents[2]

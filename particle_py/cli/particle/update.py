@@ -7,7 +7,6 @@ only once every module is in flash and verified.
 """
 from __future__ import annotations
 
-import sys
 from typing import List, Optional
 
 SHAPE_DFU, SHAPE_DEVICE, SHAPE_TARGET = "1.x/2.x", "3.3-3.13", "3.14+"
@@ -93,9 +92,15 @@ def register(app) -> None:
             close_bars()
             raise
         close_bars()
+        if result.verified_by == "module info":
+            echo("Verified: Device OS reports every written module intact (module info).")
+        elif result.verified_by == "read-back":
+            echo("Verified: every written module read back from flash.")
         if result.up_to_date:
             echo(f"Device OS {result.version} is already on the device: nothing to write.")
         if shape == SHAPE_TARGET:
+            if result.written:
+                echo("Flash success!")           # particle-cli 3.14+'s flashFiles line, then its own
             echo("Update success!")
         else:
             echo("! System firmware update successfully completed!")
