@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from conftest import SignalBench, class_requests, no_traceback
+from helpers.processes import SignalBench, class_requests, no_traceback
 from particle_py.firmware.module import ModuleFunction
 from particle_py.platforms import by_name
 from particle_py.sim.contents import build_module, default_start

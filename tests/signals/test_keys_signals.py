@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from conftest import class_requests, no_traceback
+from helpers.processes import class_requests, no_traceback
 from particle_py.keys import formats
 from particle_py.platforms import by_name
 
