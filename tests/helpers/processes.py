@@ -56,7 +56,8 @@ class Child:
                 finally:
                     os._exit(127)
             self.pid, self.master = pid, fd
-            self._drain(lambda: os.read(fd, 65536), "out")
+            self._hanging_up = False
+            self._drain(self._read_pty, "out")
         else:
             self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -77,6 +78,22 @@ class Child:
         t = threading.Thread(target=loop, daemon=True)
         t.start()
         self.readers.append(t)
+
+    def _read_pty(self) -> bytes:
+        import select
+        while not self._hanging_up:
+            if select.select([self.master], [], [], 0.05)[0]:
+                return os.read(self.master, 65536)
+        return b""
+
+    def hang_up(self):
+        """Close the terminal (the pty's master side), as closing a terminal window does. The
+        reader stops first: a read() in progress would keep the master open."""
+        self._hanging_up = True
+        for t in self.readers:
+            t.join(5)
+        os.close(self.master)
+        self.master = None
 
     def interrupt(self, sig=signal.SIGINT):
         if self.use_pty and sig == signal.SIGINT:
@@ -101,7 +118,7 @@ class Child:
         code = os.waitstatus_to_exitcode(raw) if self.use_pty else self.proc.returncode
         for t in self.readers:
             t.join(5)
-        if self.use_pty:
+        if self.use_pty and self.master is not None:
             os.close(self.master)
         out = self.buffers["out"].decode("utf-8", "replace")
         err = self.buffers["err"].decode("utf-8", "replace")
@@ -151,8 +168,10 @@ class SignalBench:
     def run(self, name, *args, use_pty=False, **env) -> Outcome:
         return self.start(name, *args, use_pty=use_pty, **env).wait()
 
-    def run_interrupted(self, name, *args, sig=signal.SIGINT, use_pty=False, **env) -> Outcome:
-        """Run until the device pauses (PAUSE_AFTER), signal, let the device go on, return the outcome."""
+    def run_interrupted(self, name, *args, sig=signal.SIGINT, use_pty=False, hang_up=False, **env) -> Outcome:
+        """Run until the device pauses (PAUSE_AFTER), signal (or close the terminal: SIGHUP), let the
+        device go on, return the outcome."""
+        use_pty = use_pty or hang_up
         child = self.start(name, *args, use_pty=use_pty, **env)
         paused = self.state / "paused"
         deadline = time.monotonic() + GUARD_S
@@ -163,7 +182,11 @@ class SignalBench:
                 os.kill(child.pid, signal.SIGKILL)
                 pytest.fail("the device never paused")
             time.sleep(0.005)
-        child.interrupt(sig)
+        if hang_up:
+            child.hang_up()
+            sig = signal.SIGHUP
+        else:
+            child.interrupt(sig)
         wait_pending(child.pid, sig)    # held by the paused transfer: it acts when the transfer ends
         paused.unlink()
         return child.wait()

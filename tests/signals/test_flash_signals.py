@@ -114,3 +114,16 @@ def test_the_simulator_folder_is_consistent_and_unlocked_after_an_interrupted_fl
     assert status.status == 0 and "DFU mode" in status.out, status.out + status.err
     log = p2.log()
     assert class_requests(log, 1)                # the wire log of the interrupted run was kept
+
+
+def test_closing_the_terminal_mid_write_stops_at_a_chunk_and_exits_129(p2, plan):
+    """Nobody can read the report any more; the status and the device still tell the truth, and
+    the same command finishes the job."""
+    p2.set_knobs(PAUSE_AFTER=f"1@{plan['mid']}")
+    got = p2.run_interrupted("particle", "flash", "--usb", "app.bin", hang_up=True)
+    assert (got.status, got.signalled) == (129, False)
+    held = p2.peek(0, START, APP_SIZE)
+    written = next(i for i in range(0, APP_SIZE, 4096) if held[i:i + 4096] != plan["app"][i:i + 4096])
+    assert 0 < written and held[:written] == plan["app"][:written]
+    p2.set_knobs()
+    _finish(p2, plan["app"])
