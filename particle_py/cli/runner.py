@@ -50,7 +50,8 @@ def harden_streams() -> None:
             pass
 
 
-_GONE = (32, 5)     # EPIPE: the reader of a pipe left; EIO: the terminal hung up
+_GONE = (32, 5) + ((22,) if os.name == "nt" else ())
+# EPIPE: the reader of a pipe left; EIO: the terminal hung up; EINVAL: Windows' word for a closed pipe
 
 
 class _PipeSafe:

@@ -190,3 +190,16 @@ def test_ctrl_c_as_soon_as_the_handlers_are_in(bench, argv, use_pty):
         assert not got.signalled and got.status in (0, 130)
         if got.status == 130 and not use_pty:
             assert got.err.endswith("Interrupted.\n")
+
+
+@pytest.mark.parametrize("argv", [["particle", "keys", "--help"], ["particle-sim", "--help"], ["dfu-util", "-l"]])
+def test_ctrl_c_right_after_the_start(bench, argv):
+    """SIGINT at once: it lands before Python's own handler (the process dies by it, silently, as a
+    C program would) or in our code (exit 130); never a traceback of ours."""
+    child = Child([script(argv[0]), *argv[1:]], bench.env(), str(bench.work), use_pty=False)
+    child.interrupt(signal.SIGINT)
+    got = child.wait()
+    if "init_import_site" in got.err:
+        pytest.skip("the signal landed in CPython's own site import, before any of our code")
+    no_traceback(got.out, got.err)
+    assert got.status == 130 and got.err in ("", "Interrupted.\n"), got
