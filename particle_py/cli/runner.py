@@ -50,9 +50,14 @@ def harden_streams() -> None:
             pass
 
 
+_GONE = (32, 5) + ((22,) if os.name == "nt" else ())
+# EPIPE: the reader of a pipe left; EIO: the terminal hung up; EINVAL: Windows' word for a closed pipe
+
+
 class _PipeSafe:
-    """stdout that survives its reader going away: on EPIPE the file descriptor is pointed at the
-    null device and writing goes on there, so the work finishes and earns its exit status."""
+    """A stream that survives its reader going away (a closed pipe, a closed terminal): the file
+    descriptor is pointed at the null device and writing goes on there, so the work reaches its
+    safe point and earns its exit status instead of dying in a progress bar."""
 
     def __init__(self, stream):
         self._stream = stream
@@ -73,7 +78,9 @@ class _PipeSafe:
     def write(self, text):
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                raise
             self._to_null()
             try:
                 return self._stream.write(text)
@@ -87,7 +94,9 @@ class _PipeSafe:
     def flush(self):
         try:
             self._stream.flush()
-        except BrokenPipeError:
+        except OSError as exc:
+            if exc.errno not in _GONE:
+                raise
             self._to_null()
             try:
                 self._stream.flush()
@@ -193,10 +202,12 @@ def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, p
     """
     errors.reset_interrupt_state()
     harden_streams()
-    stdout = sys.stdout
-    safe = None
-    if not posix_signal_death and stdout is not None and not isinstance(stdout, _PipeSafe):
-        safe = sys.stdout = _PipeSafe(stdout)
+    streams = (sys.stdout, sys.stderr)
+    if not posix_signal_death:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if stream is not None and not isinstance(stream, _PipeSafe):
+                setattr(sys, name, _PipeSafe(stream))
     previous = _install_handlers()
     die_with = None
     try:
@@ -205,26 +216,22 @@ def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, p
             code, die_with = code
         return code
     finally:
-        _flush_quietly(safe)
+        _flush_quietly()
         if process:
             errors.stop_interrupting()
         else:
-            if safe is not None and sys.stdout is safe:
-                sys.stdout = stdout
+            sys.stdout, sys.stderr = streams
             _restore_handlers(previous)
             errors.reset_interrupt_state()
         if die_with is not None and posix_signal_death and process:
             _die_by(die_with)
 
 
-def _flush_quietly(safe) -> None:
+def _flush_quietly() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except BrokenPipeError:
-            if isinstance(stream, _PipeSafe):
-                stream._to_null()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             pass
 
 
@@ -259,7 +266,7 @@ def _run_reporting(work, prog, interrupted_line):
 def _report(err: errors.ParticlePyError) -> int:
     try:
         return errors.report(err)
-    except BrokenPipeError:
+    except (OSError, ValueError):        # stderr is gone (closed terminal): the status still tells
         return err.exit_code
 
 

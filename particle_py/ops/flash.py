@@ -349,7 +349,7 @@ def _invalidate_former_user_part(steps: list[FlashStep], platform: Platform, mem
 
 # --- doing it ---------------------------------------------------------------------------------
 
-def resume_command(args: list[str], *, factory: bool, force: bool) -> str:
+def resume_command(args: list[str], *, factory: bool, force: bool, verify: Optional[bool] = None) -> str:
     import shlex
 
     parts = ["particle", "flash", "--usb", *args]
@@ -357,6 +357,8 @@ def resume_command(args: list[str], *, factory: bool, force: bool) -> str:
         parts.append("--factory")
     if force:
         parts.append("--force")
+    if verify is not None:
+        parts.append("--verify" if verify else "--no-verify")
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -388,7 +390,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     try:
         device = open_entry(entry, need_dfu=True, on_event=emit)
     except Interrupted as sig:
-        raise _stopped_before_writing(sig, given, factory=factory, force=force) from None
+        raise _stopped_before_writing(sig, given, factory=factory, force=force, verify=verify) from None
     result = None
     try:
         steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)
@@ -404,7 +406,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
                                      progress=progress,
                                      preserve=step.keep_rest or _shares_a_page(step, steps, device))
             except (ParticlePyError, Interrupted) as err:
-                raise _interrupted(err, step, result, given, factory=factory, force=force) from None
+                raise _interrupted(err, step, result, given, factory=factory, force=force, verify=verify) from None
             result.bytes_skipped += getattr(stats, "bytes_skipped", 0) if stats else 0
             result.written.append(step)
         # Leave DFU so the new app runs: what particle-cli does after a user part. A Gen2
@@ -421,8 +423,8 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         return result
     except Interrupted as sig:          # between steps, or while planning: nothing half-written
         if result is None or not result.written:
-            raise _stopped_before_writing(sig, given, factory=factory, force=force) from None
-        raise _interrupted(sig, None, result, given, factory=factory, force=force) from None
+            raise _stopped_before_writing(sig, given, factory=factory, force=force, verify=verify) from None
+        raise _interrupted(sig, None, result, given, factory=factory, force=force, verify=verify) from None
     finally:
         device.close()
 
@@ -463,13 +465,14 @@ def _shares_a_page(step: FlashStep, steps: list[FlashStep], device) -> bool:
                for o in steps)
 
 
-def _stopped_before_writing(sig: Interrupted, args, *, factory, force) -> ParticlePyError:
+def _stopped_before_writing(sig: Interrupted, args, *, factory, force, verify=None) -> ParticlePyError:
     return ParticlePyError(f"{sig.label} before anything was written.",
                            "The device holds what it held (it may be in DFU mode, blinking yellow). To flash, run:\n"
-                           "  " + resume_command(list(args), factory=factory, force=force), sig.exit_code)
+                           "  " + resume_command(list(args), factory=factory, force=force, verify=verify),
+                           sig.exit_code)
 
 
-def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, factory, force):
+def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, factory, force, verify=None):
     """The error that says where a flash stopped (a USB fault or a signal): what each given file
     is now on the device, and the command that finishes the job."""
     signalled = isinstance(err, Interrupted)
@@ -499,7 +502,7 @@ def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, f
         hint_lines.append(err.hint)
     hint_lines.append(("To finish, run" if signalled else
                        "Reconnect the device (put it in DFU mode if it does not switch by itself) and run") + ":")
-    hint_lines.append("  " + resume_command(list(args), factory=factory, force=force))
+    hint_lines.append("  " + resume_command(list(args), factory=factory, force=force, verify=verify))
     if signalled:
         where = f" at 0x{reached:08x}" if reached is not None and step is not None else ""
         name = step.source.basename if step is not None else "the device"

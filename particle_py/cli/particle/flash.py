@@ -15,6 +15,10 @@ def _progress_factory():
 
         from tqdm import tqdm
 
+        # No monitor thread (the bar is refreshed by hand): with a second thread in the process,
+        # the kernel may hand a Ctrl-C to it instead of the main thread, which holds signals
+        # back while a USB transfer completes.
+        tqdm.monitor_interval = 0
         # get_terminal_size falls back to 80 columns where the terminal reports none.
         bar = tqdm(total=len(step.data), unit="B", unit_scale=True, unit_divisor=1024,
                    desc=step.source.basename, leave=False, file=sys.stderr,

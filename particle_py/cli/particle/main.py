@@ -52,8 +52,10 @@ def build_app():
     @app.callback()
     def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.",
                                             is_eager=True, callback=_show_version),
-              verbose: int = typer.Option(0, "--verbose", "-v", count=True,
-                                          help="Say what is written where before writing to a device.")):
+              # a flag, not a count (-vv is -v twice): typer >= 0.29 coerces every non-bool option with
+              # pydantic, and this one is processed before any sub-command's --help
+              verbose: bool = typer.Option(False, "--verbose", "-v",
+                                           help="Say what is written where before writing to a device.")):
         if verbose:
             from particle_py.ops import device
             device.announce_writes(lambda line: typer.echo(line, err=True))
