@@ -1,5 +1,7 @@
 """particle flash --usb against simulated devices: what the user sees and what the flash holds."""
+import os
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +11,8 @@ from particle_py.platforms import by_name
 
 
 PLATFORMS = ["photon", "p1", "electron", "core", "argon", "boron", "p2"]
+# read at import, before the fixtures move HOME
+PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
 
 
 def dnloads(log):
@@ -429,3 +433,39 @@ def test_failed_known_app_download_leaves_the_device_running(sim, run, tmp_path,
     assert err.startswith(f"Could not download http://127.0.0.1:{port}/assets/knownApps/argon/tinker/")
     assert "Switching device to DFU mode" not in out
     assert [(d.vid, d.pid) for d in s.devices()] == before == [(0x2B04, 0xC00C)]
+
+
+def test_known_app_from_the_peer_cache_is_fetched_then_flashed_to_a_running_device(sim, run, tmp_path, monkeypatch,
+                                                                                   profile, device_ids):
+    """The official Argon Tinker (particle-cli's npm package in the peer cache), served on loopback:
+    downloaded while the device runs, then the device is switched to DFU mode and flashed."""
+    import http.server
+    import threading
+
+    package = PEERS / "particle-cli-3.43.1" / "node_modules" / "particle-cli"
+    if not (package / "assets" / "knownApps" / "argon").is_dir():
+        pytest.skip("particle-cli 3.43.1 is not in the peer cache (scripts/install-peers --npm)")
+
+    class H(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(package), **k)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("PARTICLE_PY_ASSET_URL", f"http://127.0.0.1:{srv.server_address[1]}")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        s = sim(profile("argon", "normal"))
+        code, out, err = run("flash", "--usb", "tinker")
+        assert code == 0, err
+        assert "Switching device to DFU mode" in out.splitlines()
+        assert out.splitlines()[-3:] == [f"Flashing argon device {device_ids['argon']}",
+                                         "Flashing tinker-0.8.0-rc.27-argon.bin", "Flash success!"]
+        app = (package / "assets/knownApps/argon/tinker/tinker-0.8.0-rc.27-argon.bin").read_bytes()
+        assert s.peek(0, 0xD4000, len(app)) == app
+    finally:
+        srv.shutdown()
+        srv.server_close()
