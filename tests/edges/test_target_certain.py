@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DEVICE_IDS, profile
+from edge_helpers import DEVICE_IDS, profile
 from helpers.modules import build_module
 from particle_py.keys import formats
 
