@@ -625,6 +625,8 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
     if device_type and not filename:
         raise ParticlePyError("`filename` parameter is required when `--deviceType` is set",
                               "Usage: particle keys server [options] [filename] [outputFilename]")
+    if filename and os.path.exists(filename) and not os.path.isfile(filename):
+        _read_file(Path(filename))           # a folder or FIFO: say what it is
     if filename and not os.path.isfile(filename):
         raise ParticlePyError("Please specify a server key in DER format.",
                               f"{filename} does not exist. Give the server's public key (DER or PEM).")

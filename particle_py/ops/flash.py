@@ -86,7 +86,8 @@ def read_local_files(args: list[str]) -> list[tuple[str, Optional[bytes]]]:
     out: list[tuple[str, Optional[bytes]]] = []
     for arg in args:
         if os.path.isdir(arg):
-            raise _fail(f"You cannot flash a directory over USB: {arg}")
+            raise _fail(f"You cannot flash a directory over USB: {arg}",
+                        "Nothing was written to the device. Give the path of a .bin file.")
         if os.path.exists(arg):
             if arg.lower().endswith(".zip"):
                 raise _fail("Use 'particle flash --local' to flash a zipped bundle.",
