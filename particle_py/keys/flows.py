@@ -644,6 +644,8 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         say("Okay!  Formatted server key file generated for this type of device.")
         say(f"Written to {out}")
         return out
+    if filename:
+        _check_key_type_before_dfu(filename, device_id, protocol)
     with _on_device(device_id, say) as device:
         proto = device_protocol(device, protocol)
         slot = _server_slot(device.platform, proto)
@@ -667,6 +669,30 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
                                   f"server key with: particle keys server {saved.local}")
         say("Okay!  New keys in place, your device will not restart.")
         return out
+
+
+def _check_key_type_before_dfu(filename: str, device_id: Optional[str], protocol: Optional[str]) -> None:
+    """Where the device's platform fixes the key type (all but the Electron's transport byte, or
+    --protocol given), a key of the other type is refused before the device changes mode."""
+    from particle_py.ops.device import release_entry, resolve_target
+
+    try:
+        entry = resolve_target(device_id, need_dfu=True)
+    except ParticlePyError:
+        return                                  # opening the device says what is wrong
+    release_entry(entry)
+    platform = entry.platform
+    if not protocol and has_transport_byte(platform):
+        return
+    proto = (protocol or platform.default_protocol).lower()
+    slot = platform.server_key.get(proto)
+    if slot is not None:
+        try:
+            _server_key_bytes(filename, slot.alg)
+        except ParticlePyError as err:
+            raise ParticlePyError(CONNECT_PREFIX + err.message,
+                                  (err.hint + " " if err.hint else "") + "Nothing was changed on the device.",
+                                  err.exit_code) from None
 
 
 def _server_output_name(filename: str, host: Optional[str], alg: str) -> str:
