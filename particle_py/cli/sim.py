@@ -16,7 +16,9 @@ import typer
 from particle_py.errors import ParticlePyError
 
 app = typer.Typer(name="particle-sim", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Simulated Particle devices and cloud (state in --state or $PARTICLE_PY_SIM).",
+                  help="Simulated Particle devices and cloud (state in --state or $PARTICLE_PY_SIM). "
+                       "The state folder holds device keys and the simulated cloud's private server keys: "
+                       "keep it private, and never put a real device's keys in it.",
                   rich_markup_mode=None,      # plain help and errors, as `particle` prints them
                   context_settings={"help_option_names": ["-h", "--help"]})
 
@@ -33,7 +35,7 @@ def _root(version: bool = typer.Option(False, "--version", help="Show the versio
                                         callback=_show_version)):
     pass
 
-STATE_HELP = "State folder (default: $PARTICLE_PY_SIM)."
+STATE_HELP = "State folder (default: $PARTICLE_PY_SIM); it holds device keys."
 KEY_CHOICES = ("good", "corrupt", "missing", "pkcs8")
 SERVER_KEY_CHOICES = ("cloud", "wrong", "missing")
 CLOUD_KEY_CHOICES = ("registered", "other", "none")

@@ -38,7 +38,8 @@ def _read_json(path: Path) -> dict:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ParticlePyError(f"Error reading file {path}: {exc.strerror or exc}")
+        raise ParticlePyError(f"Error reading file {path}: {exc.strerror or exc}",
+                              f"Check that {path.parent} is a folder you can read, then run the command again.")
     try:
         text = raw.decode("utf-8-sig")
         value = json.loads(text) if text.strip() else {}
@@ -52,8 +53,16 @@ def _read_json(path: Path) -> dict:
 
 
 def profile_name() -> str:
-    name = _read_json(particle_dir() / "profile.json").get("name")
-    return name if isinstance(name, str) and name else DEFAULT_PROFILE
+    path = particle_dir() / "profile.json"
+    name = _read_json(path).get("name")
+    if not (isinstance(name, str) and name):
+        return DEFAULT_PROFILE
+    # the name becomes part of a file name: no folders, no NUL, nothing hidden
+    if any(c in name for c in "/\\\0:") or name.startswith(".") or not name.isprintable() or len(name) > 100:
+        raise ParticlePyError(f"Error parsing file {path}: the profile name is not a usable file name",
+                              "Set \"name\" in that file to a plain profile name (such as \"particle\") or delete "
+                              "the file, then run the command again.")
+    return name
 
 
 def config_path(profile: Optional[str] = None) -> Path:
@@ -90,7 +99,7 @@ class Settings:
         if not isinstance(url, str):
             raise ParticlePyError(f"The apiUrl in {self.path} is not a string.",
                                   f"Set apiUrl in {self.path} to the API's address, such as "
-                                  f"https://api.particle.io, or remove it.")
+                                  f"https://api.particle.io, or remove it; then run the command again.")
         return check_api_url(url.rstrip("/"), str(self.path))
 
     @property

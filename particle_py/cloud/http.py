@@ -122,7 +122,8 @@ def origin(url: str) -> tuple[str, str, int]:
 
 def check_api_url(url: str, source: str) -> str:
     """``url`` if it is an API address we may send a token to; else our error naming ``source``."""
-    fix = f"Set apiUrl in {source} to the API's address, such as https://api.particle.io, or remove it."
+    fix = (f"Set apiUrl in {source} to the API's address, such as https://api.particle.io, or remove it; "
+           f"then run the command again.")
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname
@@ -132,7 +133,7 @@ def check_api_url(url: str, source: str) -> str:
     if parts.scheme.lower() not in ("https", "http") or not host or any(c.isspace() for c in url):
         hint = fix
         if "://" not in url:
-            hint = f"Write it with its scheme, https://{printable(url, 100)}, in {source}."
+            hint = f"Write it with its scheme, https://{printable(url, 100)}, in {source}; then run the command again."
         raise ParticlePyError(f'The apiUrl "{printable(url, 100)}" in {source} is not an http(s) URL.', hint)
     if parts.scheme.lower() == "http" and not _is_loopback(host) and os.environ.get(ALLOW_HTTP_ENV) != "1":
         raise ParticlePyError(

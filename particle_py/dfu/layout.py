@@ -242,6 +242,43 @@ def parse(text: str) -> MemoryLayout:
     return layout
 
 
+# What a real device's layout can hold: Particle's largest area is 8 MiB in 2048 pages; these
+# bounds leave room for any real part while keeping a hostile string from costing memory.
+MAX_SEGMENTS = 64
+MAX_PAGES = 1 << 16
+MAX_AREA = 1 << 32
+
+
+class LayoutLimitError(ParticlePyError):
+    """A layout string that parses but describes no memory a device can have."""
+
+
+def check_usable(layout: MemoryLayout, text: str, source: str = "The device") -> MemoryLayout:
+    """``layout`` when its segments describe real memory (page sizes > 0, bounded page counts,
+    inside 32-bit addresses); else LayoutLimitError naming ``source`` and the string."""
+    def refuse(why: str) -> LayoutLimitError:
+        shown = "".join(c if 32 <= ord(c) < 127 else "\\x%02x" % (ord(c) & 0xFF) for c in text[:200])
+        return LayoutLimitError(f'{source} reports a memory layout particle-py cannot use: "{shown}" ({why})',
+                                "The device's USB descriptors look wrong: unplug it and plug it in again; if it "
+                                "persists, check that it is a Particle device in DFU mode (blinking yellow).",
+                                EX_IOERR)
+
+    if len(layout.segments) > MAX_SEGMENTS:
+        raise refuse(f"{len(layout.segments)} segments, more than {MAX_SEGMENTS}")
+    pages = 0
+    for number, seg in enumerate(layout.segments, 1):
+        if seg.page_size <= 0:
+            raise refuse(f"segment {number} has page size {seg.page_size}")
+        if seg.count <= 0:
+            raise refuse(f"segment {number} has {seg.count} pages")
+        pages += seg.count
+        if pages > MAX_PAGES:
+            raise refuse(f"more than {MAX_PAGES} pages")
+        if seg.start + seg.count * seg.page_size > MAX_AREA:
+            raise refuse(f"segment {number} runs past the 4 GiB address space")
+    return layout
+
+
 def parse_or_raise(text: str) -> MemoryLayout:
     """Parse, raising LayoutError when dfu-util would refuse the string."""
     layout = parse(text)

@@ -53,9 +53,7 @@ def inspect_file(path: str) -> list[str]:
         raise ParticlePyError(f"Binary file not found {path}")
     if os.path.isdir(path):
         raise ParticlePyError(f"Could not parse {path}", f"{path} is a directory; give a .bin file.")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise ParticlePyError(f"Could not parse {path}", str(exc)) from None
+    from particle_py.firmware.classify import largest_firmware, read_input_file
+
+    data = read_input_file(path, largest_firmware(), "firmware file")
     return describe(parse(data), path)

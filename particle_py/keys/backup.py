@@ -33,9 +33,12 @@ def write_secret_file(path, data: bytes, *, overwrite: bool = True) -> Path:
     path = Path(path)
     if not overwrite and path.exists():
         raise FileExistsError(str(path))
+    if path.is_dir():
+        raise ParticlePyError(f"Could not write {path}: it is a folder",
+                              "Give a file name that is not an existing folder, then run the command again.")
     directory = path.parent if str(path.parent) else Path(".")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(directory)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)   # mkstemp creates it 0600
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -50,12 +53,40 @@ def write_secret_file(path, data: bytes, *, overwrite: bool = True) -> Path:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-    except FileExistsError:
-        raise
+    except FileExistsError as exc:
+        if exc.filename is None:            # ours (overwrite=False), for the caller to decide
+            raise
+        raise ParticlePyError(f"Could not write {path}: {exc.filename} is a file, not a folder",
+                              "Give a path whose folders are folders, then run the command again.") from None
+    except NotADirectoryError:
+        raise ParticlePyError(f"Could not write {path}: a part of that path is a file, not a folder",
+                              "Give a path whose folders are folders, then run the command again.") from None
     except OSError as exc:
         raise ParticlePyError(f"Could not write {path}: {exc.strerror or exc}",
                               "Check that the folder exists and is writable, then run the command again.")
     return path
+
+
+def make_private_dirs(directory) -> None:
+    """Create ``directory`` and any missing parents 0700 whatever the umask: folders that hold keys
+    and tokens must not let another local user swap their files. Existing folders are left as they are."""
+    directory = Path(directory)
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    if directory.exists() and not directory.is_dir():
+        raise FileExistsError(17, "File exists", str(directory))
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue
+        os.chmod(folder, 0o700)         # mkdir's mode is masked by the umask; 0700 needs no umask help
 
 
 def write_public_file(path, data: bytes) -> Path:
@@ -98,13 +129,15 @@ def save_slot(device_id: str, what: str, alg: str, data: bytes, *, local_name: O
     with its modification time rather than overwritten.
     """
     stamp = timestamp()
+    if not device_id.isalnum():         # an id from a USB descriptor is a folder name here: never a path
+        device_id = "unknown-device"
     archive = write_secret_file(backup_root() / device_id / f"{stamp}_{what}_{alg}.der", data, overwrite=False)
     result = Backup(archive, slot_bytes=bytes(data))
     if public_pem is not None:
         write_public_file(archive.with_name(archive.name[:-4] + ".pub.pem"), public_pem)
     if local_name:
         local = Path(folder) / local_name
-        if local.exists() and local.read_bytes() != data:
+        if existing_bytes(local) not in (None, data):
             result.moved_aside.append(move_aside(local))
         result.local = write_secret_file(local, data)
         if public_pem is not None:
@@ -112,6 +145,19 @@ def save_slot(device_id: str, what: str, alg: str, data: bytes, *, local_name: O
                                                   if local.name.endswith(".der") else
                                                   local.with_name(local.name + ".pub.pem"), public_pem)
     return result
+
+
+def existing_bytes(path) -> Optional[bytes]:
+    """What a file we are about to replace holds (None: no file); a folder there is our error."""
+    path = Path(path)
+    if path.is_dir():
+        raise ParticlePyError(f"Could not write {path}: it is a folder",
+                              "Move or rename that folder (or give another file name), then run the command again.")
+    try:
+        return path.read_bytes() if path.exists() else None
+    except OSError as exc:
+        raise ParticlePyError(f"Could not read {path}: {exc.strerror or exc}",
+                              "Check the file's permissions, then run the command again.") from None
 
 
 def move_aside(path) -> Path:

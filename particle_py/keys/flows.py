@@ -92,6 +92,15 @@ def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, say: 
     return device
 
 
+def _id_for_file_name(device_id: str) -> str:
+    """The device id as the default file name; refused when the device shows none (a USB serial
+    that is not an id never becomes part of a path: ops.device keeps only letters and digits)."""
+    if not device_id or not device_id.isalnum():
+        raise ParticlePyError("The device shows no device ID over USB, so there is no default file name.",
+                              "Give a file name on the command line.")
+    return device_id
+
+
 def is_full_id(text: Optional[str]) -> bool:
     return bool(text) and len(text) == 24 and all(c in "0123456789abcdef" for c in text.lower())
 
@@ -195,9 +204,11 @@ def write_key_files(base: str, private_key) -> KeyFiles:
     from particle_py.keys import formats
 
     files = KeyFiles(Path(base + ".der"), Path(base + ".pem"), Path(base + ".pub.pem"))
+    for path in (files.der, files.pem, files.pub_pem):
+        backup.existing_bytes(path)          # a folder in the way is refused before any file is written
     contents = {files.pem: formats.private_pem(private_key), files.der: formats.device_der(private_key)}
     for path, data in contents.items():
-        if path.exists() and path.read_bytes() != data:
+        if backup.existing_bytes(path) not in (None, data):
             files.moved_aside.append(backup.move_aside(path))
         backup.write_secret_file(path, data)
     backup.write_public_file(files.pub_pem, formats.public_pem(private_key))
@@ -212,6 +223,8 @@ def _report_aside(say: Say, moved: list) -> None:
 def _find_key_file(filename: str, extra_suffixes=(".der",)) -> Optional[Path]:
     if os.path.isfile(filename):
         return Path(filename)
+    if os.path.exists(filename):             # a folder, FIFO or device: say what it is
+        _read_file(Path(filename))
     for suffix in extra_suffixes:
         candidate = filename_no_ext(filename) + suffix
         if os.path.isfile(candidate):
@@ -317,7 +330,7 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
             ident = device.device_id
         finally:
             _close(device)
-        base = filename_no_ext(filename or ident)
+        base = filename_no_ext(filename or _id_for_file_name(ident))
         private_key = formats.generate(alg)
         files = write_key_files(base, private_key)
         _report_aside(say, files.moved_aside)
@@ -379,7 +392,7 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
     saved = None
     try:
         if info is None:
-            path = _find_key_file(device.device_id, (".der", ".pem"))
+            path = _find_key_file(_id_for_file_name(device.device_id), (".der", ".pem"))
             if path is None:
                 raise ParticlePyError(f"I couldn't find the file: {device.device_id}.der",
                                       "Give the key file to load.")
@@ -416,20 +429,23 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
     def exists_error(target: str):
         return ParticlePyError(f"The file {target} already exists, please specify a different file, or use the "
                                f"--force flag.")
+    def refuse_existing(target: str):
+        # the .pub.pem written beside it is refused the same way (it was silently replaced)
+        for path in (target, filename_no_ext(target) + ".pub.pem"):
+            if os.path.exists(path) and not force:
+                raise exists_error(path)
     target = None
     if filename:
         target = filename_no_ext(filename) + ".der"
-        if os.path.exists(target) and not force:
-            raise exists_error(target)
+        refuse_existing(target)
     try:
         device = open_device(device_id, say=say)
     except ParticlePyError as err:
         raise ParticlePyError(f"Error saving key from device: {err.message}", _with_retry_hint(err), err.exit_code)
     try:
         if target is None:
-            target = device.device_id + ".der"
-            if os.path.exists(target) and not force:
-                raise exists_error(target)
+            target = _id_for_file_name(device.device_id) + ".der"
+            refuse_existing(target)
         proto = device_protocol(device, protocol)
         slot = _device_key_slot(device.platform, proto)
         data = read_slot(device, slot)
@@ -686,6 +702,8 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
     if device_type and not filename:
         raise ParticlePyError("`filename` parameter is required when `--deviceType` is set",
                               "Usage: particle keys server [options] [filename] [outputFilename]")
+    if filename and os.path.exists(filename) and not os.path.isfile(filename):
+        _read_file(Path(filename))           # a folder or FIFO: say what it is
     if filename and not os.path.isfile(filename):
         raise ParticlePyError("Please specify a server key in DER format.",
                               f"{filename} does not exist. Give the server's public key (DER or PEM).")
@@ -697,10 +715,14 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         slot = _server_slot(platform, proto)
         blob = server_blob.build(_server_key_bytes(filename, slot.alg), slot, host, port)
         out = Path(output or _server_output_name(filename, host, slot.alg))
+        if backup.existing_bytes(out) not in (None, blob):      # never replaced silently: kept aside
+            _report_aside(say, [backup.move_aside(out)])
         backup.write_public_file(out, blob)
         say("Okay!  Formatted server key file generated for this type of device.")
         say(f"Written to {out}")
         return out
+    if filename:
+        _check_key_type_before_dfu(filename, device_id, protocol)
     with _on_device(device_id, say) as device:
         proto = device_protocol(device, protocol)
         slot = _server_slot(device.platform, proto)
@@ -708,6 +730,8 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         blob = server_blob.build(key_bytes, slot, host, port)
         out = None
         if output:
+            if backup.existing_bytes(output) not in (None, blob):
+                _report_aside(say, [backup.move_aside(output)])
             out = backup.write_public_file(Path(output), blob)
         current = read_slot(device, slot)
         saved = backup.save_slot(device.device_id, "server-key", slot.alg, current,
@@ -726,6 +750,30 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
                                   f"The previous server key is saved in {saved.local}.", sig.exit_code) from None
         say("Okay!  New keys in place, your device will not restart.")
         return out
+
+
+def _check_key_type_before_dfu(filename: str, device_id: Optional[str], protocol: Optional[str]) -> None:
+    """Where the device's platform fixes the key type (all but the Electron's transport byte, or
+    --protocol given), a key of the other type is refused before the device changes mode."""
+    from particle_py.ops.device import release_entry, resolve_target
+
+    try:
+        entry = resolve_target(device_id, need_dfu=True)
+    except ParticlePyError:
+        return                                  # opening the device says what is wrong
+    release_entry(entry)
+    platform = entry.platform
+    if not protocol and has_transport_byte(platform):
+        return
+    proto = (protocol or platform.default_protocol).lower()
+    slot = platform.server_key.get(proto)
+    if slot is not None:
+        try:
+            _server_key_bytes(filename, slot.alg)
+        except ParticlePyError as err:
+            raise ParticlePyError(CONNECT_PREFIX + err.message,
+                                  (err.hint + " " if err.hint else "") + "Nothing was changed on the device.",
+                                  err.exit_code) from None
 
 
 def _server_output_name(filename: str, host: Optional[str], alg: str) -> str:

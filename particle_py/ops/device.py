@@ -54,7 +54,13 @@ class WriteStats:
 
 
 def _clean_serial(raw) -> str:
-    return "".join(c for c in (raw or "") if 32 < ord(c) < 127).lower()
+    """The device id from a USB serial number: letters and digits only, else no id. The id
+    becomes part of file and folder names (keys new/save/load, backups), so a serial such as
+    ``../../../x`` must never pass."""
+    import re
+
+    text = "".join(c for c in (raw or "") if 32 < ord(c) < 127).lower()
+    return text if re.fullmatch(r"[0-9a-z]{1,64}", text) else ""
 
 
 def _serial(dev) -> str:
@@ -320,10 +326,9 @@ class ParticleDfuDevice:
             advertised = self._alts().get(alt, (None, 0))[0]
             layout = None
             if advertised and advertised.startswith("@"):
-                try:
-                    layout = MemoryMap.from_layout_string(advertised)
-                except ParticlePyError:
-                    layout = None
+                # an impossible layout is the device's word against the table: say so, do not guess
+                layout = MemoryMap.from_layout_string(
+                    advertised, f"The {self.platform.display_name} {self.device_id or '(no id)'} (alt {alt})")
             if layout is None or not layout.pages:
                 if alt >= len(self.platform.dfu_layouts):
                     raise ParticlePyError(f"{self.platform.display_name} has no DFU alt setting {alt}")

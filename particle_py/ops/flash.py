@@ -92,16 +92,18 @@ def read_local_files(args: list[str]) -> list[tuple[str, Optional[bytes]]]:
     out: list[tuple[str, Optional[bytes]]] = []
     for arg in args:
         if os.path.isdir(arg):
-            raise _fail(f"You cannot flash a directory over USB: {arg}")
+            raise _fail(f"You cannot flash a directory over USB: {arg}",
+                        "Nothing was written to the device. Give the path of a .bin file.")
         if os.path.exists(arg):
             if arg.lower().endswith(".zip"):
                 raise _fail("Use 'particle flash --local' to flash a zipped bundle.",
                             "particle-py flashes .bin modules; unzip the bundle and give its .bin files.")
+            from particle_py.firmware.classify import largest_firmware, read_input_file
+
             try:
-                with open(arg, "rb") as fh:
-                    out.append((arg, fh.read()))
-            except OSError as exc:
-                raise _fail(f"Could not read {arg}: {exc.strerror or exc}") from None
+                out.append((arg, read_input_file(arg, largest_firmware(), "firmware file")))
+            except ParticlePyError as err:
+                raise _fail(err.message, f"Nothing was written. {err.hint}") from None
         elif arg in APP_NAMES:
             out.append((arg, None))
         else:

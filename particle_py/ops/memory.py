@@ -29,10 +29,11 @@ class MemoryMap:
         self.pages = sorted(pages, key=lambda p: p.start)
 
     @classmethod
-    def from_layout_string(cls, layout: str) -> "MemoryMap":
+    def from_layout_string(cls, layout: str, source: str = "The device") -> "MemoryMap":
         from particle_py.dfu import layout as dfu_layout
 
-        parsed = dfu_layout.parse(layout)
+        # bounded before one Page per page is made (a string can claim 99999999 pages)
+        parsed = dfu_layout.check_usable(dfu_layout.parse(layout), layout, source)
         pages = []
         for seg in _segments(parsed):
             start, count, size = seg["start"], seg["count"], seg["page_size"]

@@ -299,6 +299,25 @@ def _make_server_key(alg: str, private_path: Path, public_path: Path) -> None:
 
 # --- HTTP --------------------------------------------------------------------------------
 
+# knob "fail_mode" answers of a hostile API, proxy or captive portal (the fault matrix's "hostile
+# cloud" families): (status, body); redirects take their Location from the mode (and the knob
+# "redirect_to" for "redirect-away")
+_ESCAPES = "\x1b[2J\x1b[H> Successfully completed login!\x07"
+HOSTILE = {
+    "empty": (200, b""),
+    "list": (200, b"[]"),
+    "wrong types": (200, json.dumps({"ok": "true", "access_token": None, "username": 5, "id": 5,
+                                     "expires_at": 5}).encode()),
+    "deep nesting": (200, b"[" * 100000 + b"]" * 100000),
+    "huge": (200, b'{"x": "' + b"a" * (2 << 20) + b'"}'),
+    "escapes": (400, json.dumps({"error": _ESCAPES, "error_description": _ESCAPES}).encode()),
+    "raw escapes": (200, ("{\"username\": \"" + _ESCAPES + "\"}").encode()),
+    "redirect-away": (307, b""),
+    "redirect-bad": (302, b""),
+    "redirect-loop": (307, b""),
+}
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "particle-sim-cloud/1"
     db: CloudDb = None          # set on the subclass made per server
@@ -335,10 +354,21 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "drop":
             self.close_connection = True
             return
-        status, kind, data = ((502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>")
-                              if mode == "html" else (200, "application/json", b"\x00{\"ok\": tr\xff"))
+        headers = {}
+        if mode in HOSTILE:
+            status, data = HOSTILE[mode]
+            kind = "application/json"
+            if mode.startswith("redirect"):
+                target = {"redirect-away": (self.db.knob("redirect_to") or "http://127.0.0.2:9") + path,
+                          "redirect-bad": "http://[::1", "redirect-loop": path}[mode]
+                headers["Location"] = target
+        else:
+            status, kind, data = ((502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+                                  if mode == "html" else (200, "application/json", b"\x00{\"ok\": tr\xff"))
         self.send_response(status)
         self.send_header("Content-Type", kind)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

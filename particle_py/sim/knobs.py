@@ -103,6 +103,10 @@ KNOBS: tuple[Knob, ...] = (
          "it reads back with bit 0 flipped, though the write reported success"),
     Knob("REENUM_DELAY_MS", _int, "reenumerate", "value",
          "a device that re-enumerates comes back only after that many ms of modelled host time"),
+    # odd descriptors (issue 11): what the device reports, not what it holds
+    Knob("SERIAL", str, "descriptor", "value", "the USB serial number string the device reports"),
+    Knob("ALT0_NAME", str, "descriptor", "value", "the name (DfuSe layout string) alt setting 0 reports"),
+    Knob("ALT1_NAME", str, "descriptor", "value", "the name (DfuSe layout string) alt setting 1 reports"),
 )
 
 BY_NAME = {k.name: k for k in KNOBS}

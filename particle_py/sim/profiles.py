@@ -94,7 +94,8 @@ class Profile:
         if functional is not None and "TSIZE" in knobs:
             functional = replace(functional, transfer_size=knobs["TSIZE"])
         if self.kind in ("dfuse", "dfu11"):
-            intfs = d.dfu_alt_settings(0, self.alt_names, functional)
+            names = [knobs.get(f"ALT{n}_NAME", name) for n, name in enumerate(self.alt_names)]
+            intfs = d.dfu_alt_settings(0, names, functional)
         elif self.kind == "runtime":
             apps = tuple(d.AltSetting(n, 0, self.app_class, 0, 0, self.app_name)
                          for n in range(self.runtime_interface))
@@ -103,7 +104,7 @@ class Profile:
         else:   # normal mode: Particle's vendor-specific control interface
             intfs = (d.AltSetting(0, 0, 0xFF, 0, 0, None),)
         return d.DeviceDescription(self.vid, self.pid, self.bcd_device, self.manufacturer, self.product,
-                                   self.serial, intfs)
+                                   knobs.get("SERIAL", self.serial), intfs)
 
 
 def _scenario_profiles() -> dict:

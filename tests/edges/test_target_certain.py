@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DEVICE_IDS, profile
+from edge_helpers import DEVICE_IDS, profile
 from helpers.modules import build_module
 from particle_py.keys import formats
 
@@ -118,3 +118,17 @@ def test_a_forced_bad_crc_app_is_told_too(tmp_path, monkeypatch, capsys, run):
     assert err.startswith("Warning: c.bin fails its CRC check, so the Photon will not run it: it will boot into "
                           "safe mode (breathing magenta).\n")
     assert "breathing magenta" in _led(capsys)
+
+
+def test_keys_server_refuses_a_key_of_the_wrong_type_before_the_mode_switch(sim, run, tmp_path):
+    s = sim(profile("argon", "normal"))                 # an Argon needs an EC server key
+    key = tmp_path / "server.pub.pem"
+    key.write_bytes(formats.public_pem(formats.generate("rsa")))
+    code, out, err = run("keys", "server", key)
+    assert code == 1 and "is an RSA key but this device's protocol needs an EC (P-256) server key" in err
+    assert "Nothing was changed on the device." in err
+    assert s.dfu_mode_requests() == [] and not s.in_dfu()
+    key.write_bytes(formats.public_pem(formats.generate("ec")))
+    code, out, err = run("keys", "server", key)
+    assert code == 0, err
+    assert len(s.dfu_mode_requests()) == 1

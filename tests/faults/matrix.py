@@ -89,6 +89,8 @@ class Operation:
     check_success: Callable[[Outcome], Optional[str]] = lambda o: None
     cloud: bool = False
     usb: bool = True
+    input_file: Optional[str] = None         # the file the user gives (wrong-file-kind faults replace it)
+    cloud_path: str = ""                     # the API path whose answer the hostile-cloud faults replace
 
 
 @dataclass
@@ -101,6 +103,19 @@ class Fault:
     profile_options: str = ""    # appended to the device's profile (leave habits)
     needs_cloud: bool = False
     dfu_only: bool = False       # a DFU-mode fault: only meaningful where a DFU device is driven
+    group: str = ""              # the report's column (default: the family)
+    prepare: Optional[Callable[["Context", "Operation"], None]] = None   # changes files/config after setup
+    applies_to: Optional[Callable[["Operation"], bool]] = None           # where the fault means something
+    # the hook for faults that need a real process (signals: cli-core's families): runner(ctx, argv)
+    # -> (exit status, stdout, stderr) replaces the in-process run; the judge stays the same
+    runner: Optional[Callable[["Context", list], tuple]] = None
+    extra_check: Optional[Callable[["Outcome"], Optional[str]]] = None   # more truth to check, any exit
+    expected: Optional[Callable] = None      # (op, ctx, outcome) -> the bytes a successful run leaves
+    argv_extra: list = field(default_factory=list)                        # options the fault adds (--force)
+
+    @property
+    def column(self) -> str:
+        return self.group or self.family
 
 
 # --- running one command in-process --------------------------------------------------------
@@ -210,12 +225,22 @@ def run_once(op: Operation, fault: Optional[Fault], step: int, base: Path) -> Ou
             if cloud is not None:
                 for name, value in fault.cloud_knobs.items():
                     cloud.db.set_knob(name, value)
+                if fault.group == "hostile cloud":
+                    cloud.db.set_knob("fail_path", op.cloud_path)
+                    cloud.db.set_knob("redirect_to", _other_host().url)
+            if fault.prepare is not None:
+                fault.prepare(ctx, op)
         mark = len(read_log(ctx.sim))
         regions = op.regions(ctx)
         before = read_regions(ctx, regions)
-        code, out, err = run_command(ctx, op.argv(ctx))
+        seen_elsewhere = len(_other_host().seen) if _OTHER else 0
+        argv = op.argv(ctx) + (fault.argv_extra if fault else [])
+        code, out, err = (fault.runner if fault and fault.runner else run_command)(ctx, argv)
+        if _OTHER and len(_OTHER[0].seen) > seen_elsewhere:
+            err += "\n[matrix] a request reached another host: " + repr(_OTHER[0].seen[-1][:3])
         after = read_regions(ctx, regions)
-        files = {p.name: p.read_bytes() for p in ctx.work.iterdir() if p.is_file()}
+        # (a sparse 3 GB input file is not read back: only files the command may have written matter)
+        files = {p.name: p.read_bytes() for p in ctx.work.iterdir() if p.is_file() and p.stat().st_size < 1 << 24}
         return Outcome(code, out, err, before, after, files, read_log(ctx.sim)[mark:], ctx, _leftovers(ctx))
     finally:
         if cloud is not None:
@@ -228,6 +253,19 @@ def _leftovers(ctx: Context) -> list:
     for top in (ctx.work, ctx.home, ctx.root / "data", ctx.root / "cache"):
         found += [p for p in top.rglob("*") if p.is_file() and p.suffix in (".tmp", ".part", ".partial")]
     return [str(p.relative_to(ctx.root)) for p in found]
+
+
+_OTHER: list = []
+
+
+def _other_host():
+    """A recorder on another loopback address: a redirect "away" points here, and nothing may arrive."""
+    if not _OTHER:
+        sys.path.insert(0, str(HERE.parent / "cloud"))
+        from hostile import HostileApi
+        _OTHER.append(HostileApi("127.0.0.2").on("*", 200, {"access_token": "f" * 40, "ok": True,
+                                                            "username": "mallory"}))
+    return _OTHER[0]
 
 
 def _start_cloud(ctx: Context):
@@ -243,6 +281,7 @@ def _start_cloud(ctx: Context):
     settings.update({"apiUrl": running.url, "access_token": token})
     config.write_text(json.dumps(settings))
     ctx.cloud = running
+    ctx.data["token"] = token
     return running
 
 
@@ -250,7 +289,8 @@ def _start_cloud(ctx: Context):
 
 # words of an instruction: the message must tell the user what to do next
 _NEXT_STEP = re.compile(r"\b(try|run|check|make sure|press|hold|unplug|plug|reconnect|install|log ?in|"
-                        r"to finish|to roll back|again|wait|restart|claim|update|put the device)\b", re.I)
+                        r"to finish|to roll back|again|wait|restart|claim|update|put the device|give|use|load)\b",
+                        re.I)
 
 
 # dfu-util's own documented behaviour, kept on purpose (docs/reliability.md): the run is judged
@@ -277,7 +317,17 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
         return "traceback: " + o.err.strip().splitlines()[-1][:160]
     if o.leftovers:
         return "left behind: " + ", ".join(o.leftovers[:3])
-    new = op.new(o.ctx, o)
+    if "[matrix] a request reached another host" in o.err:
+        return o.err.strip().splitlines()[-1]
+    if any(c in o.out + o.err for c in "\x1b\x07\x08"):
+        return "a control character reached the terminal: " + repr((o.out + o.err)[:120])
+    if any((where / "escaped").exists() for where in (o.ctx.root, o.ctx.root.parent, o.ctx.work.parent)):
+        return "a file was written outside the working folder (a serial number became a path)"
+    if fault is not None and fault.extra_check is not None:
+        problem = fault.extra_check(o)
+        if problem:
+            return problem
+    new = expected(op, fault, o)
     if kept(op, o):
         return None
     if o.code == 0:
@@ -306,9 +356,15 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
     return None
 
 
-def classify(op: Operation, o: Outcome) -> list:
+def expected(op: Operation, fault: Optional[Fault], o: Outcome) -> dict:
+    if fault is not None and fault.expected is not None:
+        return fault.expected(op, o.ctx, o)
+    return op.new(o.ctx, o)
+
+
+def classify(op: Operation, o: Outcome, fault: Optional[Fault] = None) -> list:
     """'old' / 'new' / 'partial' for each target region after the run."""
-    new = op.new(o.ctx, o)
+    new = expected(op, fault, o)
     return ["old" if data == o.before[name] else "new" if data == new[name] else "partial"
             for name, data in o.after.items()]
 
@@ -604,52 +660,115 @@ def _no_region(ctx):
 OPERATIONS: list[Operation] = [
     Operation("dfu-util -D (DfuSe)", [PHOTON_DFU],
               lambda c: ["dfu-util", "-d", "2b04:d006", "-a", "0", "-s", f"0x{USER_PART:08x}", "-D", "app.bin"],
-              _user_region, _new_app, _setup_app),
+              _user_region, _new_app, _setup_app, input_file="app.bin"),
     Operation("dfu-util -D :leave", [PHOTON_DFU],
               lambda c: ["dfu-util", "-d", "2b04:d006", "-a", "0", "-s", f"0x{USER_PART:08x}:leave", "-D",
                          "app.bin"],
-              _user_region, _new_app, _setup_app),
+              _user_region, _new_app, _setup_app, input_file="app.bin"),
     Operation("dfu-util -U", [PHOTON_DFU],
               lambda c: ["dfu-util", "-d", "2b04:d006", "-a", "0", "-s", f"0x{USER_PART:08x}:4096", "-U", "up.bin"],
               _user_region, _unchanged, _setup_app, _upload_success),
     Operation("dfu-util -D app.dfu", [PHOTON_DFU], lambda c: ["dfu-util", "-a", "0", "-D", "app.dfu"],
-              _user_region, _new_app, _setup_dfu_file),
+              _user_region, _new_app, _setup_dfu_file, input_file="app.dfu"),
     Operation("dfu-util -D (DFU 1.1)", ["dfu11"],
-              lambda c: ["dfu-util", "-D", "fw.bin"], _image_region, _plain_new, _setup_plain),
+              lambda c: ["dfu-util", "-D", "fw.bin"], _image_region, _plain_new, _setup_plain, input_file="fw.bin"),
     Operation("dfu-util -e", ["runtime"], lambda c: ["dfu-util", "-e"], _no_region,
               lambda c, o: {}, check_success=_detach_success),
     Operation("flash --usb", [PHOTON_DFU], lambda c: ["particle", "flash", "--usb", "app.bin"],
-              _user_region, _new_app, _setup_app),
+              _user_region, _new_app, _setup_app, input_file="app.bin"),
     Operation("flash --usb (Device OS)", [PHOTON_DFU],
               lambda c: ["particle", "flash", "--usb", "app.bin", "system-part2.bin", "system-part1.bin"],
-              _os_regions, _os_new, _setup_os),
+              _os_regions, _os_new, _setup_os, input_file="app.bin"),
     Operation("flash --usb (normal)", [PHOTON_NORMAL], lambda c: ["particle", "flash", "--usb", "app.bin"],
-              _user_region, _new_app, _setup_app),
+              _user_region, _new_app, _setup_app, input_file="app.bin"),
     Operation("update", [PHOTON_DFU], lambda c: ["particle", "update", "--target", "9.0.0", "--from", ".",
                                                  "--no-download"],
               _update_regions, _update_new, _setup_update),
     Operation("keys new", [ARGON_DFU], lambda c: ["particle", "keys", "new"], _key_region, _unchanged,
               _setup_ec_key, _new_key_files),
     Operation("keys load", [PHOTON_DFU], lambda c: ["particle", "keys", "load", "new.der"], _key_region,
-              _loaded_key, _setup_key),
+              _loaded_key, _setup_key, input_file="new.der"),
     Operation("keys save", [PHOTON_DFU], lambda c: ["particle", "keys", "save", "saved.der"], _key_region,
               _unchanged, _setup_key, _save_success),
     Operation("keys server", [PHOTON_DFU],
               lambda c: ["particle", "keys", "server", "server.pub.pem", "--host", "192.168.1.10", "--port", "5683"],
-              _server_region, _server_new, _setup_server),
+              _server_region, _server_new, _setup_server, input_file="server.pub.pem"),
     Operation("keys address", [PHOTON_DFU], lambda c: ["particle", "keys", "address"], _server_region,
               _unchanged, _setup_server),
     Operation("keys protocol", [ELECTRON_DFU], lambda c: ["particle", "keys", "protocol", "--protocol", "tcp"],
               _transport_region, lambda c, o: {"transport byte": b"\x00"}, _setup_transport),
     Operation("keys doctor", [ARGON_DFU], lambda c: ["particle", "keys", "doctor", ARGON_ID], _key_region,
-              _doctor_key, _setup_ec_key, _doctor_success, cloud=True),
+              _doctor_key, _setup_ec_key, _doctor_success, cloud=True, cloud_path="/v1/provisioning"),
     Operation("keys send", [PHOTON_DFU],
               lambda c: ["particle", "keys", "send", PHOTON_ID, "new.pub.pem"], _no_region,
-              lambda c, o: {}, lambda c: _write_pub(c), _send_success, cloud=True, usb=False),
+              lambda c, o: {}, lambda c: _write_pub(c), _send_success, cloud=True, usb=False,
+              input_file="new.pub.pem", cloud_path="/v1/provisioning"),
     Operation("usb dfu", [ARGON_NORMAL], lambda c: ["particle", "usb", "dfu"], _no_region, lambda c, o: {},
               check_success=_usb_dfu_success),
     Operation("usb reset", [ARGON_NORMAL], lambda c: ["particle", "usb", "reset"], _no_region,
               lambda c, o: {}, check_success=_reset_success),
+]
+
+
+# --- operations of the cloud alone (issue 11: hostile replies, odd configuration) -----------------
+
+CLAIMABLE = "0123456789abcdef01234567"
+
+
+def _config_values(ctx) -> dict:
+    """The active profile's settings (profile.json names it, as particle-cli reads it)."""
+    try:
+        profile = json.loads((ctx.home / ".particle" / "profile.json").read_text()).get("name") or "particle"
+    except (OSError, ValueError, AttributeError):
+        profile = "particle"
+    try:
+        return json.loads((ctx.home / ".particle" / f"{profile}.config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _login_success(o):
+    token = _config_values(o.ctx).get("access_token")
+    if not isinstance(token, str) or o.ctx.cloud.db.user_for_token(token) is None:
+        return "exit 0 but the saved token is not one the cloud issued"
+    return None
+
+
+def _whoami_success(o):
+    return None if o.out == "alice@example.com\n" else f"exit 0 but printed {o.out!r}"
+
+
+def _logout_success(o):
+    return "exit 0 but the token is still saved" if "access_token" in _config_values(o.ctx) else None
+
+
+def _setup_claimable(ctx):
+    ctx.cloud.db.add_device(CLAIMABLE, connected=True)
+
+
+def _claim_success(o):
+    if (o.ctx.cloud.db.device(CLAIMABLE) or {}).get("owner") != "alice@example.com":
+        return "exit 0 but the device is not claimed"
+    return None
+
+
+def _keeps_login_on_failure(o):
+    """A failed login never loses (or replaces) the saved one."""
+    if o.code != 0 and o.ctx.data.get("token") and _config_values(o.ctx).get("access_token") != o.ctx.data["token"]:
+        return "a failed login changed the saved token"
+    return None
+
+
+OPERATIONS += [
+    Operation("login", [PHOTON_DFU], lambda c: ["particle", "login", "-u", "alice@example.com", "-p", "pw"],
+              _no_region, lambda c, o: {}, check_success=_login_success, cloud=True, usb=False,
+              cloud_path="/oauth/token"),
+    Operation("whoami", [PHOTON_DFU], lambda c: ["particle", "whoami"], _no_region, lambda c, o: {},
+              check_success=_whoami_success, cloud=True, usb=False, cloud_path="/v1/user"),
+    Operation("logout", [PHOTON_DFU], lambda c: ["particle", "logout"], _no_region, lambda c, o: {},
+              check_success=_logout_success, cloud=True, usb=False, cloud_path="/v1/access_tokens"),
+    Operation("device add", [PHOTON_DFU], lambda c: ["particle", "device", "add", CLAIMABLE], _no_region,
+              lambda c, o: {}, _setup_claimable, _claim_success, cloud=True, usb=False, cloud_path="/v1/devices"),
 ]
 
 
@@ -692,10 +811,168 @@ FAULTS: list[Fault] = (
        for kind in ("garbage", "html", "drop")]
 )
 
+
+# --- issue 11: forced writes, wrong file kinds, odd descriptors, hostile cloud, odd configuration ------
+# Each kind of hostile input is its own family (one cell per operation); the report groups them in
+# one column per kind. They run once per cell (no steps): the input is the fault.
+
+def _replace_input(make):
+    def prepare(ctx, op):
+        path = ctx.work / op.input_file
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        make(path)
+    return prepare
+
+
+def _bytes(data_fn):
+    return lambda path: path.write_bytes(data_fn())
+
+
+def _sparse(path):
+    with open(path, "wb") as fh:
+        fh.truncate(3 * 1024 ** 3)
+
+
+def _ec_private():
+    from particle_py.keys import formats
+    return formats.device_der(formats.generate("ec"))
+
+
+def _ec_public():
+    from particle_py.keys import formats
+    return formats.public_pem(formats.generate("ec"))
+
+
+def _argon_module():
+    from helpers.modules import build_module
+    return build_module("argon", size=APP_SIZE, seed=5)
+
+
+# what a wrong file is, and for which operations it would be the right kind (then it is no fault)
+WRONG_FILES = [
+    ("empty file", _bytes(lambda: b""), {"dfu-util"}),
+    ("random bytes", _bytes(lambda: bytes((i * 7919 + 13) % 251 for i in range(5000))), {"dfu-util"}),
+    ("device private key", _bytes(_ec_private), {"dfu-util", "keys load", "keys send"}),
+    ("public key", _bytes(_ec_public), {"dfu-util", "keys send"}),
+    ("module for another platform", _bytes(_argon_module), {"dfu-util"}),
+    ("folder", lambda path: path.mkdir(), set()),
+    ("FIFO", lambda path: os.mkfifo(path), set()),
+    ("3 GB file", _sparse, set()),
+]
+
+
+def _right_kind(op: Operation, right: set) -> bool:
+    return any(op.name.startswith(r) for r in right)
+
+
+def _untouched_when_refused(o):
+    """A refused file leaves the device as it was: not even a switch to DFU mode."""
+    if o.code == 0:
+        return None
+    from particle_py.ops import control
+    if any(e.get("event") == "control" and (e["bmRequestType"] & 0x60) == 0x40 and e["wIndex"] == control.DFU_MODE
+           for e in o.log):
+        return "the device was switched to DFU mode for a file that was then refused"
+    if any(e.get("event") == "control" and e["bmRequestType"] == 0x21 and e["bRequest"] == 1 for e in o.log):
+        return "DNLOAD requests reached the device for a file that was refused"
+    return None
+
+
+def _forced_truth(o):
+    if o.code == 0 and ("Flash success!" in o.out or "Warning: " not in o.err):
+        return "a forced write the device cannot run was reported as a plain success"
+    return None
+
+
+def _forced_module(kind):
+    def make(path):
+        from helpers.modules import build_module
+        if kind == "wrong platform":
+            path.write_bytes(build_module("photon", platform_id=8, size=APP_SIZE, seed=7))   # a P1 app
+        else:
+            path.write_bytes(build_module("photon", size=APP_SIZE, seed=7, bad_crc=True))
+    return make
+
+
+def _forced_new(op, ctx, o):
+    """What a forced write leaves: the forced file in the user part (the rest as the operation's own)."""
+    return {**op.new(ctx, o), "user part": (ctx.work / op.input_file).read_bytes()}
+
+
+ODD_DESCRIPTORS = [
+    ("layout page size 0", {"ALT0_NAME": "@Internal Flash /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*0Kg"}),
+    ("layout of 10^8 pages", {"ALT0_NAME": "@Internal Flash /0x08000000/99999999*1Bg"}),
+    ("DCT layout page size 0", {"ALT1_NAME": "@DCT Flash /0x00000000/01*0Kg"}),
+    ("DCT layout of 10^8 pages", {"ALT1_NAME": "@DCT Flash /0x00000000/99999999*1Bg"}),
+    ("serial ../../../escaped", {"SERIAL": "../../../escaped"}),
+    ("no serial", {"SERIAL": ""}),
+    ("serial with escapes", {"SERIAL": "\x1b[2J\x07id"}),
+]
+
+
+def _edit_config(change):
+    def prepare(ctx, op):
+        path = ctx.home / ".particle" / "particle.config.json"
+        values = _config_values(ctx)
+        result = change(values, ctx)
+        if isinstance(result, bytes):
+            path.write_bytes(result)
+        elif result is not None:
+            path.write_text(json.dumps(result))
+    return prepare
+
+
+def _particle_dir_is_a_file(ctx, op):
+    shutil.rmtree(ctx.home / ".particle")
+    (ctx.home / ".particle").write_text("not a folder")
+
+
+ODD_CONFIGS = [
+    ("apiUrl without scheme", _edit_config(lambda v, c: {**v, "apiUrl": "api.particle.io"})),
+    ("apiUrl plain http", _edit_config(lambda v, c: {**v, "apiUrl": "http://192.0.2.1:8080"})),
+    ("apiUrl not a string", _edit_config(lambda v, c: {**v, "apiUrl": 5})),
+    ("config not JSON", _edit_config(lambda v, c: b"{not json")),
+    ("config a JSON list", _edit_config(lambda v, c: b"[]")),
+    ("token and user of other types", _edit_config(lambda v, c: {**v, "access_token": 5, "username": {"a": 1}})),
+    ("profile names a missing profile", lambda ctx, op: (ctx.home / ".particle" / "profile.json").write_text(
+        json.dumps({"name": "nosuch"}))),
+    (".particle is a file", _particle_dir_is_a_file),
+]
+
+HOSTILE_REPLIES = ["empty", "list", "wrong types", "deep nesting", "huge", "escapes", "raw escapes",
+                   "redirect-away", "redirect-bad", "redirect-loop"]
+
+FAULTS += (
+    [Fault(f"forced: {kind}", "", group="forced write", prepare=_replace_input(_forced_module(kind)),
+           applies_to=lambda op: op.name.startswith("flash --usb"), extra_check=_forced_truth,
+           expected=_forced_new, argv_extra=["--force"])
+     for kind in ("wrong platform", "bad CRC")]
+    + [Fault(f"wrong file: {name}", "", group="wrong file kind", prepare=_replace_input(make),
+             applies_to=(lambda right: lambda op: op.input_file is not None and not _right_kind(op, right))(right),
+             extra_check=_untouched_when_refused)
+       for name, make, right in WRONG_FILES]
+    + [Fault(f"descriptor: {name}", "", (lambda k: lambda n: dict(k))(knobs), group="odd descriptor",
+             applies_to=lambda op: op.usb)
+       for name, knobs in ODD_DESCRIPTORS]
+    + [Fault(f"config: {name}", "", group="odd configuration", prepare=prep,
+             applies_to=lambda op: op.argv(None)[0] == "particle")
+       for name, prep in ODD_CONFIGS]
+    + [Fault(f"hostile cloud: {mode}", "", cloud_knobs={"fail_mode": mode}, needs_cloud=True, group="hostile cloud",
+             extra_check=_keeps_login_on_failure)
+       for mode in HOSTILE_REPLIES]
+)
+
+
 FAMILIES = list(dict.fromkeys(f.family for f in FAULTS))
+COLUMNS = list(dict.fromkeys(f.column for f in FAULTS))
 
 
 def applies(op: Operation, fault: Fault) -> bool:
+    if fault.applies_to is not None:
+        return fault.applies_to(op)
     if fault.needs_cloud:
         return op.cloud
     if not op.usb:
@@ -754,7 +1031,7 @@ def run_cell(op: Operation, family: str, base: Optional[Path] = None, stop_at_fi
                 result.runs += 1
                 result.kept += bool(kept(op, o))
                 problem = judge(op, fault, o)
-                result.device.update(classify(op, o))
+                result.device.update(classify(op, o, fault))
                 if problem:
                     result.failures.append((fault.variant, step, problem))
                     if stop_at_first:
@@ -783,19 +1060,23 @@ def _cell_job(args):
 
 
 def report(results: list, stream=sys.stdout) -> int:
-    """Print the table, the failures and the totals; return the number of failing cells."""
-    index = {(r.op, r.family): r for r in results}
-    short = {fam: fam for fam in FAMILIES}
+    """Print the table (one column per kind of fault), the failures and the totals; return the
+    number of failing cells."""
+    column_of = {f.family: f.column for f in FAULTS}
+    by_cell: dict = {}
+    for r in results:
+        by_cell.setdefault((r.op, column_of[r.family]), []).append(r)
     width = max(len(op.name) for op in OPERATIONS)
-    header = " | ".join([" " * width] + [short[f] for f in FAMILIES])
+    header = " | ".join([" " * width] + COLUMNS)
     stream.write(header + "\n")
     stream.write("-" * len(header) + "\n")
     for op in OPERATIONS:
         row = [op.name.ljust(width)]
-        for fam in FAMILIES:
-            r = index.get((op.name, fam))
-            text = "-" if r is None else ("FAIL" if r.failures else "kept" if r.kept else "pass")
-            row.append(text.center(len(short[fam])))
+        for col in COLUMNS:
+            rs = by_cell.get((op.name, col))
+            text = ("-" if not rs else "FAIL" if any(r.failures for r in rs) else
+                    "kept" if any(r.kept for r in rs) else "pass")
+            row.append(text.center(len(col)))
         stream.write(" | ".join(row) + "\n")
     failing = [r for r in results if r.failures]
     for r in failing:
@@ -808,13 +1089,20 @@ def report(results: list, stream=sys.stdout) -> int:
         stream.write("\nkept: dfu-util's documented behaviour, kept on purpose (docs/reliability.md):\n")
         for r in kept_cells:
             stream.write(f"  {r.op} x {r.family}: {r.kept} of {r.runs} runs\n")
+    ran = {r.family for r in results}
+    stream.write("\nfamilies by column (a cell is one operation x one family):\n")
+    for col in COLUMNS:
+        fams = [f for f in FAMILIES if column_of[f] == col]
+        if len(fams) > 1:
+            names = ", ".join(f.split(": ", 1)[-1] for f in fams)
+            stream.write(f"  {col} ({len(fams)} families, {len([f for f in fams if f in ran])} run): {names}\n")
     variants = len(FAULTS)
     device = sum((r.device for r in results), Counter())
     stream.write(f"\ntarget memory afterwards: {device['old']} old contents, {device['new']} new contents, "
                  f"{device['partial']} partial writes (each matching the address or byte count reported)\n")
-    stream.write(f"{len(OPERATIONS)} operations x {len(FAMILIES)} faults ({variants} variants): "
-                 f"{len(results)} cells, {runs} runs; {len(results) - len(failing)} cells pass, "
-                 f"{len(failing)} fail\n")
+    stream.write(f"{len(OPERATIONS)} operations x {len(FAMILIES)} fault families in {len(COLUMNS)} kinds "
+                 f"({variants} variants): {len(results)} cells, {runs} runs; {len(results) - len(failing)} cells "
+                 f"pass, {len(failing)} fail\n")
     return len(failing)
 
 
@@ -827,7 +1115,9 @@ def main(argv=None) -> int:
     parser.add_argument("--op", action="append", help="only this operation (repeatable)")
     parser.add_argument("--fault", action="append", help="only this fault family (repeatable)")
     args = parser.parse_args(argv)
-    jobs = [(o, f) for o, f in cells() if (not args.op or o in args.op) and (not args.fault or f in args.fault)]
+    column_of = {f.family: f.column for f in FAULTS}
+    jobs = [(o, f) for o, f in cells() if (not args.op or o in args.op)
+            and (not args.fault or f in args.fault or column_of[f] in args.fault)]
     # the slowest cells first, so two workers finish together
     jobs.sort(key=lambda c: (c[1] not in ("DFU status", "unplugged", "stall", "timeout", "second device"),))
     if args.jobs > 1:

@@ -207,3 +207,71 @@ def test_a_file_left_in_the_temp_folder_fails_the_run(base):
     (o.ctx.work / "saved.der.tmp").write_bytes(b"half")
     o.leftovers = matrix._leftovers(o.ctx)
     assert matrix.judge(op, None, o) == "left behind: tmp/key-abc, work/saved.der.tmp"
+
+
+# --- issue 11: the new kinds of fault -----------------------------------------------------------------
+
+def test_the_matrix_has_at_least_500_cells_in_the_new_kinds():
+    cells = matrix.cells()
+    assert len(cells) >= 500
+    column_of = {f.family: f.column for f in matrix.FAULTS}
+    kinds = {column_of[fam] for _op, fam in cells}
+    assert {"forced write", "wrong file kind", "odd descriptor", "hostile cloud", "odd configuration"} <= kinds
+
+
+@pytest.mark.parametrize("op_name,family", [
+    ("flash --usb (normal)", "forced: wrong platform"), ("flash --usb (normal)", "wrong file: 3 GB file"),
+    ("keys server", "wrong file: device private key"), ("keys doctor", "descriptor: serial ../../../escaped"),
+    ("keys address", "descriptor: DCT layout of 10^8 pages"), ("keys send", "hostile cloud: redirect-away"),
+    ("login", "hostile cloud: wrong types"), ("whoami", "hostile cloud: raw escapes"),
+    ("keys doctor", "config: apiUrl plain http"), ("flash --usb", "config: .particle is a file"),
+])
+def test_one_cell_of_each_new_kind_end_to_end(op_name, family):
+    result = matrix.run_cell(matrix.by_name(op_name), family)
+    assert result.runs == 1 and result.failures == []
+
+
+def _new_fault(family):
+    return next(f for f in matrix.FAULTS if f.family == family)
+
+
+def test_the_judge_catches_a_forced_write_reported_as_a_plain_success(base):
+    op, fault = matrix.by_name("flash --usb"), _new_fault("forced: wrong platform")
+    o = matrix.run_once(op, fault, 0, base)
+    assert o.code == 0 and matrix.judge(op, fault, o) is None
+    o.out, o.err = o.out.replace("Flash done (forced).", "Flash success!"), ""
+    assert matrix.judge(op, fault, o) == "a forced write the device cannot run was reported as a plain success"
+
+
+def test_the_judge_catches_a_refused_file_that_still_switched_the_device(base):
+    op, fault = matrix.by_name("flash --usb (normal)"), _new_fault("wrong file: empty file")
+    o = matrix.run_once(op, fault, 0, base)
+    assert o.code == 1 and matrix.judge(op, fault, o) is None
+    from particle_py.ops import control
+    o.log.append({"event": "control", "bmRequestType": 0xC1, "bRequest": 1, "wIndex": control.DFU_MODE})
+    assert "switched to DFU mode" in matrix.judge(op, fault, o)
+
+
+def test_the_judge_catches_escapes_a_token_elsewhere_and_a_lost_login(base):
+    op, fault = matrix.by_name("login"), _new_fault("hostile cloud: escapes")
+    o = matrix.run_once(op, fault, 0, base)
+    assert o.code == 1 and matrix.judge(op, fault, o) is None
+    assert "\\x1b[2J" in o.err                      # shown escaped
+    raw = matrix.Outcome(o.code, o.out, o.err + "\x1b[2J", o.before, o.after, o.files, o.log, o.ctx)
+    assert matrix.judge(op, fault, raw).startswith("a control character reached the terminal")
+    elsewhere = matrix.Outcome(o.code, o.out, o.err + "\n[matrix] a request reached another host: x", o.before,
+                               o.after, o.files, o.log, o.ctx)
+    assert "another host" in matrix.judge(op, fault, elsewhere)
+    (o.ctx.home / ".particle" / "particle.config.json").write_text("{}")
+    assert matrix.judge(op, fault, o) == "a failed login changed the saved token"
+
+
+def test_the_report_lists_the_new_families():
+    out = io.StringIO()
+    results = [matrix.CellResult("keys send", "hostile cloud: empty", runs=1),
+               matrix.CellResult("flash --usb", "forced: bad CRC", runs=1)]
+    assert matrix.report(results, out) == 0
+    text = out.getvalue()
+    assert "hostile cloud (10 families, 1 run): empty, list, wrong types" in text
+    assert "forced write (2 families, 1 run): wrong platform, bad CRC" in text
+    assert "odd descriptor (7 families, 0 run)" in text and "odd configuration (8 families, 0 run)" in text

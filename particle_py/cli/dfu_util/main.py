@@ -404,11 +404,12 @@ class _Run:
             data = sys.stdin.buffer.read()
             out.say("stdin_read", size=len(data))
         else:
-            try:
-                with open(name, "rb") as fh:
-                    data = fh.read()
-            except OSError as exc:
-                raise out.fail("cannot_read_file", name=name, reason=exc.strerror or str(exc))
+            from ...firmware.classify import DFU_UTIL_FILE_MAX, InputFileError, read_input_file
+
+            try:    # a regular file of bounded size: a FIFO or /dev/zero must not hang or exhaust memory
+                data = read_input_file(name, DFU_UTIL_FILE_MAX)
+            except InputFileError as exc:
+                raise out.fail("cannot_read_file", name=name, reason=exc.reason)
         try:
             loaded = suffix_mod.load(data)
         except suffix_mod.SuffixError as exc:

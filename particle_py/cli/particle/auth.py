@@ -53,6 +53,8 @@ def register(app) -> None:
 
         settings = Settings()
         if not settings.access_token:
+            if "access_token" in settings.values:      # not a usable token, but still forget it
+                settings.update(access_token=None, username=None, access_token_expires_at=None)
             typer.echo("You were already logged out.")
             return
         username = settings.username or "your account"

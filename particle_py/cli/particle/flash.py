@@ -48,6 +48,7 @@ def _first_flash_notice(echo) -> None:
     import time
 
     from particle_py.cloud.config import Settings
+    from particle_py.errors import ParticlePyError
 
     try:
         settings = Settings()
@@ -55,7 +56,7 @@ def _first_flash_notice(echo) -> None:
             return
         echo(FIRST_FLASH_NOTICE)
         settings.update(flashWarningShownOn=int(time.time() * 1000))
-    except (OSError, ValueError):
+    except (OSError, ValueError, ParticlePyError):
         pass                   # an unreadable or read-only config must not stop a flash
 
 
