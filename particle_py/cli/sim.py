@@ -195,28 +195,86 @@ def cloud(
                                       help="Also answer devices whose server address is HOST."),
     use: bool = typer.Option(False, "--use", help="Point particle at this cloud: set apiUrl in the "
                              "active particle profile (~/.particle/<profile>.config.json)."),
+    background: bool = typer.Option(False, "--background", help="Run in the background and return once it "
+                                    "listens (stop it with: particle-sim cloud --stop)."),
+    stop: bool = typer.Option(False, "--stop", help="Stop the cloud started with --background."),
 ):
-    """Serve the simulated cloud on loopback until Ctrl-C."""
+    """Serve the simulated cloud on loopback until Ctrl-C (or in the background)."""
     from particle_py.sim import cloud as sim_cloud
+    folder = Path(state) if state else sim_cloud.default_state_dir()
+    if stop:
+        typer.echo(_stop_background_cloud(folder))
+        return
     argv = (["--state", state] if state else []) + ["--host", host, "--port", str(port)]
     for flag, values in (("--user", user), ("--device", device), ("--server-key", server_key),
                          ("--address", address)):
         for value in values:
             argv += [flag, value]
+    if background:
+        raise typer.Exit(_start_background_cloud(folder, argv + (["--use"] if use else [])))
     on_ready = None
     if use:
         def on_ready(url):
             from particle_py.cloud.config import Settings
             settings = Settings()
             settings.update(apiUrl=url)
-            typer.echo(f"particle now uses this cloud (apiUrl in {settings.path}); "
-                       f"to go back to Particle's: remove apiUrl from that file", err=False)
+            print(f"particle now uses this cloud (apiUrl in {settings.path}); "
+                  f"to go back to Particle's: remove apiUrl from that file", flush=True)
     from particle_py.errors import Interrupted
     try:
         status = sim_cloud.main(argv, on_ready=on_ready)
     except Interrupted:
         status = 0          # ^C or SIGTERM is how a server is stopped: a normal end
     raise typer.Exit(status)
+
+
+PID_FILE, LOG_FILE = "cloud.pid", "cloud.log"
+READY_TEXT = "Simulated Particle cloud listening on "
+USE_TEXT = "particle now uses this cloud"
+
+
+def _start_background_cloud(folder: Path, argv: list) -> int:
+    """Start ``particle-sim cloud`` as a background process logging to <folder>/cloud.log; return
+    once it listens (and, with --use, has pointed particle at itself), showing what it printed."""
+    import subprocess
+    import time
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / PID_FILE).exists():
+        raise ParticlePyError(f"A simulated cloud already runs in the background for {folder}.",
+                              "Stop it first: particle-sim cloud --stop", 1)
+    log_path = folder / LOG_FILE
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "particle_py.cli.sim", "cloud", *argv],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    wanted = USE_TEXT if "--use" in argv else READY_TEXT
+    text = ""
+    while proc.poll() is None and wanted not in text:
+        time.sleep(0.05)            # waiting for a child to start listening, not a timing assumption
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    typer.echo(text.rstrip("\n"))
+    if proc.poll() is not None:
+        return proc.returncode or 1
+    (folder / PID_FILE).write_text(str(proc.pid))
+    typer.echo(f"(running in the background as process {proc.pid}; stop it with: particle-sim cloud --stop)")
+    return 0
+
+
+def _stop_background_cloud(folder: Path) -> str:
+    import signal
+    pid_path = folder / PID_FILE
+    try:
+        pid = int(pid_path.read_text().strip())
+    except (OSError, ValueError):
+        raise ParticlePyError(f"No simulated cloud runs in the background for {folder}.",
+                              "Start one: particle-sim cloud --background", 1)
+    pid_path.unlink()
+    try:
+        os.kill(pid, signal.SIGTERM)        # the process this command started (its pid file)
+    except ProcessLookupError:
+        return f"The simulated cloud (process {pid}) had already stopped."
+    return f"Stopped the simulated cloud (process {pid})."
 
 
 def main(argv: Optional[list] = None) -> int:

@@ -145,3 +145,32 @@ def test_the_cloud_remembers_the_device_and_its_owner(capsys, state):
         db.close()
     saved = json.loads((state / "state.json").read_text())
     assert saved["devices"][0]["spec"] == f"argon-normal:id={ID}"
+
+
+def test_cloud_help_lists_its_options_and_the_default_user(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    status, out, _ = run(capsys, "cloud", "--help")
+    assert status == 0
+    for option in ("--state", "--port", "--user", "--device", "--server-key", "--address", "--use",
+                   "--background", "--stop"):
+        assert option in out, option
+    assert "me@example.com, password particle" in out
+
+
+def test_a_background_cloud_has_the_default_user_and_stops(capsys, state, tmp_path, monkeypatch):
+    """particle-sim cloud --background --use: login works with the printed user, no --user needed."""
+    from particle_py.cli.particle.main import main as particle
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    run(capsys, "create", "photon", "--id", ID)
+    try:
+        status, out, _ = run(capsys, "cloud", "--background", "--use")
+        assert status == 0, out
+        assert "Users: me@example.com   (log in: particle login -u me@example.com -p particle)" in out
+        assert particle(["login", "-u", "me@example.com", "-p", "particle"]) == 0
+        assert capsys.readouterr().out == "> Successfully completed login!\n"
+    finally:
+        status, out, _ = run(capsys, "cloud", "--stop")
+    assert status == 0 and out.startswith("Stopped the simulated cloud (process ")
+    assert run(capsys, "cloud", "--stop")[0] == 1
