@@ -153,7 +153,8 @@ def write_verified(device, slot, data: bytes) -> None:
 
 def _close(device) -> None:
     try:
-        device.close()
+        with deferred_interrupts(drop=True):    # a signal while closing up changes no outcome
+            device.close()
     except Exception:       # closing a device that vanished must not hide the real outcome
         pass
 
