@@ -204,11 +204,12 @@ def write_key_files(base: str, private_key) -> KeyFiles:
 
     files = KeyFiles(Path(base + ".der"), Path(base + ".pem"), Path(base + ".pub.pem"))
     contents = {files.pem: formats.private_pem(private_key), files.der: formats.device_der(private_key)}
-    for path, data in contents.items():
-        if path.exists() and path.read_bytes() != data:
-            files.moved_aside.append(backup.move_aside(path))
-        backup.write_secret_file(path, data)
-    backup.write_public_file(files.pub_pem, formats.public_pem(private_key))
+    with deferred_interrupts():         # the three files of one key, never a .der without its .pem
+        for path, data in contents.items():
+            if path.exists() and path.read_bytes() != data:
+                files.moved_aside.append(backup.move_aside(path))
+            backup.write_secret_file(path, data)
+        backup.write_public_file(files.pub_pem, formats.public_pem(private_key))
     return files
 
 
