@@ -109,7 +109,12 @@ def signal_arrived(signum: int) -> None:
 class deferred_interrupts:
     """A step that must finish once started: a signal arriving inside it is raised after it.
     A context manager (``with deferred_interrupts():``) or a decorator (``@deferred_interrupts()``).
-    A step that fails raises its own error; the signal then stays pending for the next step."""
+    A step that fails raises its own error; the signal then stays pending for the next step.
+    ``drop=True`` is for closing up after the work: a signal then changes nothing (the work is
+    done, or its failure is being reported), so it is forgotten instead of raised."""
+
+    def __init__(self, drop: bool = False):
+        self.drop = drop
 
     def __enter__(self) -> None:
         global _defer_depth
@@ -118,15 +123,18 @@ class deferred_interrupts:
     def __exit__(self, exc_type, exc, tb) -> bool:
         global _defer_depth, _pending, _stopping
         _defer_depth -= 1
-        if exc_type is None and not _defer_depth and _pending is not None and not _stopping:
+        if not _defer_depth and _pending is not None and not _stopping and (exc_type is None or self.drop):
             signum, _pending = _pending, None
-            _stopping = True
-            raise Interrupted(signum)
+            if not self.drop:
+                _stopping = True
+                raise Interrupted(signum)
         return False
 
     def __call__(self, fn):
+        drop = self.drop
+
         def deferring(*args, **kwargs):
-            with deferred_interrupts():
+            with deferred_interrupts(drop):
                 return fn(*args, **kwargs)
         deferring.__name__, deferring.__doc__, deferring.__wrapped__ = fn.__name__, fn.__doc__, fn
         return deferring

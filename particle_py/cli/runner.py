@@ -216,10 +216,10 @@ def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, p
             code, die_with = code
         return code
     finally:
-        _flush_quietly()
         if process:
-            errors.stop_interrupting()
-        else:
+            errors.stop_interrupting()      # the outcome is settled: a late ^C changes nothing
+        _flush_quietly()
+        if not process:
             sys.stdout, sys.stderr = streams
             _restore_handlers(previous)
             errors.reset_interrupt_state()
@@ -256,24 +256,27 @@ def _run_reporting(work, prog, interrupted_line):
         _pipe_to_null()
         return SIGPIPE_STATUS, 13
     except Exception as exc:
-        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
-            import traceback
-            traceback.print_exc()
-        _write_err(bug_line(exc, prog) + "\n")
+        with errors.deferred_interrupts(drop=True):
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                import traceback
+                traceback.print_exc()
+            _write_err(bug_line(exc, prog) + "\n")
         return EX_SOFTWARE
 
 
 def _report(err: errors.ParticlePyError) -> int:
     try:
-        return errors.report(err)
+        with errors.deferred_interrupts(drop=True):     # a ^C now must not cut the report short
+            return errors.report(err)
     except (OSError, ValueError):        # stderr is gone (closed terminal): the status still tells
         return err.exit_code
 
 
 def _write_err(text: str) -> None:
     try:
-        sys.stderr.write(text)
-        sys.stderr.flush()
+        with errors.deferred_interrupts(drop=True):
+            sys.stderr.write(text)
+            sys.stderr.flush()
     except (OSError, ValueError):
         pass
 

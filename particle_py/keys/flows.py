@@ -155,7 +155,8 @@ def write_verified(device, slot, data: bytes) -> None:
 
 def _close(device) -> None:
     try:
-        device.close()
+        with deferred_interrupts(drop=True):    # a signal while closing up changes no outcome
+            device.close()
     except Exception:       # closing a device that vanished must not hide the real outcome
         pass
 
@@ -207,11 +208,12 @@ def write_key_files(base: str, private_key) -> KeyFiles:
     for path in (files.der, files.pem, files.pub_pem):
         backup.existing_bytes(path)          # a folder in the way is refused before any file is written
     contents = {files.pem: formats.private_pem(private_key), files.der: formats.device_der(private_key)}
-    for path, data in contents.items():
-        if backup.existing_bytes(path) not in (None, data):
-            files.moved_aside.append(backup.move_aside(path))
-        backup.write_secret_file(path, data)
-    backup.write_public_file(files.pub_pem, formats.public_pem(private_key))
+    with deferred_interrupts():         # the three files of one key, never a .der without its .pem
+        for path, data in contents.items():
+            if backup.existing_bytes(path) not in (None, data):
+                files.moved_aside.append(backup.move_aside(path))
+            backup.write_secret_file(path, data)
+        backup.write_public_file(files.pub_pem, formats.public_pem(private_key))
     return files
 
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from particle_py.errors import Interrupted, ParticlePyError
+from particle_py.errors import Interrupted, ParticlePyError, deferred_interrupts
 from particle_py.firmware.module import FirmwareModule, ModuleFunction, parse
 from particle_py.platforms import Platform, by_id
 
@@ -428,7 +428,8 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
             raise _stopped_before_writing(sig, given, factory=factory, force=force, verify=verify) from None
         raise _interrupted(sig, None, result, given, factory=factory, force=force, verify=verify) from None
     finally:
-        device.close()
+        with deferred_interrupts(drop=True):    # a signal while closing up changes no outcome
+            device.close()
 
 
 def forced_outcomes(steps: list[FlashStep], platform: Platform) -> list[str]:

@@ -118,3 +118,16 @@ def test_streams_get_backslash_escapes_instead_of_encoding_errors():
     finally:
         sys.stdout = real
     assert fake.buffer.getvalue() == b"\\u043a\\u043b\\u044e\\u0447 \xf1\n"
+
+
+def test_a_signal_while_closing_up_is_forgotten(capsys):
+    steps = []
+
+    def work():
+        with errors.deferred_interrupts(drop=True):
+            signal.raise_signal(signal.SIGTERM)
+            steps.append("closed")
+        steps.append("went on")
+        return 0
+    assert _run(capsys, work) == (0, "", "")
+    assert steps == ["closed", "went on"]

@@ -137,3 +137,40 @@ def test_keys_save_interrupted_writes_no_file(photon):
                        "The device was only read; nothing on it changed.\n"), got.err
     assert not list(photon.work.glob("mine*"))
     assert _slot(photon)[:len(photon.old)] == photon.old
+
+
+def test_keys_load_stopped_at_every_request_keeps_old_or_new_never_neither(photon):
+    """SIGINT after each DFU request of `keys load` in turn: the slot holds the old key or the new
+    one, the message says which (or the command finished and says so), never a traceback."""
+    new = _key_der()
+    (photon.work / "k.der").write_bytes(new)
+    before = _slot(photon)
+    done = photon.run("particle", "keys", "load", "k.der")
+    assert done.status == 0
+    requests = [e for e in photon.log() if e.get("event") == "control" and e["bmRequestType"] & 0x60 == 0x20]
+    counts: dict = {}
+    steps = []
+    for e in requests:
+        counts[e["bRequest"]] = counts.get(e["bRequest"], 0) + 1
+        steps.append(f"{e['bRequest']}@{counts[e['bRequest']]}")
+    assert len(steps) > 20
+    seen = set()
+    for step in steps:
+        _fresh(photon)
+        photon.set_knobs(PAUSE_AFTER=step)
+        got = photon.run_interrupted("particle", "keys", "load", "k.der")
+        no_traceback(got.out, got.err)
+        slot = _slot(photon)
+        if got.status == 0:           # the signal came while closing up: the work was done
+            assert slot == new + before[len(new):] and "Key k.der written to device\n" in got.out, step
+            seen.add("done")
+            continue
+        assert got.status == 130, (step, got)
+        if "the device holds the key from k.der" in got.err:
+            assert slot == new + before[len(new):], step
+            seen.add("new")
+        else:
+            assert "The device still has its previous key" in got.err, (step, got.err)
+            assert slot == before, step
+            seen.add("old")
+    assert {"old", "new"} <= seen, seen
