@@ -35,7 +35,7 @@ def build_app():
         name="particle",
         help="particle-py: Particle CLI commands for keys, flashing and USB, with no OpenSSL or dfu-util needed.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,        # --install-completion: no module more on start-up (python -X importtime)
         pretty_exceptions_enable=False,
         # plain help, like particle-cli's; rendering it with rich costs ~100 ms of every --help
         rich_markup_mode=None,
