@@ -140,8 +140,9 @@ def main() -> int:
     cloud = doctor_cloud = None
     try:
         banner("A Photon whose keys went bad (simulated: Device OS 0.6.2, corrupt device key, wrong server key)")
+        # a Photon of the thread's time: its 2015 bootloader resets at once when dfu-util asks it to leave
         run(env, "particle-sim", "create", "photon", "--id", DEVICE_ID, "--device-os", "0.6.2",
-            "--key", "corrupt", "--server-key", "wrong", "--owner", OWNER, cwd=work)
+            "--key", "corrupt", "--server-key", "wrong", "--owner", OWNER, "--bootloader", "2015", cwd=work)
         cloud, url = start_cloud(env, state)
         print(f"(simulated Particle cloud at {url}; particle's config points there)")
         (home / ".particle").mkdir()
@@ -166,10 +167,14 @@ def main() -> int:
         print("(That error is how a Photon answers :leave: its bootloader resets at once, so dfu-util's "
               "last status request finds no device and dfu-util exits 74. \"File downloaded "
               "successfully\" above it is what counts: the data was written, and particle-cli treats "
-              "this the same way.)")
+              "this the same way. Today's bootloaders answer the leave first, and dfu-util ends without "
+              "the error.)")
         led(env, work)
 
         banner("A new device key, written to the device and sent to the cloud (the thread's first try)")
+        # In DFU mode this bootloader shows the serial 00000000010C, not the device id, so no tool can
+        # find the Photon again after switching it: the buttons put it in DFU mode, as in 2016.
+        run(env, "particle-sim", "button", "dfu", cwd=work)
         run(env, "particle", "keys", "doctor", DEVICE_ID, cwd=work)
 
         banner("The device restarted by itself: 3 orange bursts, because its server key is still wrong")

@@ -77,6 +77,9 @@ def create(
     device_os: str = typer.Option("1.5.2", "--device-os", help="Device OS version, or 'none'."),
     user_app: str = typer.Option("tinker", "--app", help="User application: tinker (a stand-in) or none."),
     owner: Optional[str] = typer.Option(None, "--owner", help="Cloud user that owns the device."),
+    bootloader: Optional[str] = typer.Option(None, "--bootloader", help="Bootloader version (e.g. 2015 for a "
+                                             "Photon of that era; see particle_py/sim/profiles.py BOOTLOADERS). "
+                                             "Default: today's most common one."),
     fault: List[str] = typer.Option([], "--fault", help="Fault knob KNOB=VALUE (repeatable)."),
 ):
     """Create simulated devices with chosen contents (replaces the folder's devices)."""
@@ -89,8 +92,11 @@ def create(
     folder = _state_dir(state, must_exist=False)
     recipe = simdev.Recipe(mode=mode, key=key, server_key=server_key, cloud_key=cloud_key,
                            device_os=None if device_os == "none" else device_os,
-                           user_app=user_app != "none", owner=owner)
-    created = simdev.create(folder, platforms, recipe, knobs=_parse_faults(fault), first_id=device_id)
+                           user_app=user_app != "none", owner=owner, bootloader=bootloader)
+    try:
+        created = simdev.create(folder, platforms, recipe, knobs=_parse_faults(fault), first_id=device_id)
+    except ValueError as exc:            # an unknown platform, bootloader or knob
+        raise ParticlePyError(str(exc), "particle-sim create --help lists the choices.", 2) from None
     for line in created:
         typer.echo(line)
     if Path(os.environ.get("PARTICLE_PY_SIM") or "").resolve() == folder.resolve():

@@ -32,13 +32,16 @@ class Recipe:
     device_os: Optional[str] = "1.5.2"
     user_app: bool = True
     owner: Optional[str] = None
+    bootloader: Optional[str] = None  # a profiles.BOOTLOADERS version; None = the platform's default
 
 
-def _spec(platform: platforms.Platform, mode: str, device_id: Optional[str]) -> str:
+def _spec(platform: platforms.Platform, mode: str, device_id: Optional[str], bootloader: Optional[str] = None) -> str:
     # real=1: a platform's realistic bootloader, never the dfu-util transcripts' "photon" test profile
     options = ["real=1"] if mode != "normal" else []
     if device_id:
         options.append(f"id={device_id.lower()}")
+    if bootloader:
+        options.append(f"bl={bootloader}")
     name = platform.name + ("-normal" if mode == "normal" else "")
     return name + (":" + ",".join(options) if options else "")
 
@@ -125,7 +128,7 @@ def create(folder: Path, names: Iterable[str], recipe: Recipe, knobs: Optional[d
         # With no Device OS the bootloader has nothing to start: the device is in DFU mode, as its
         # LED says, whatever mode was asked for.
         mode = "dfu" if platform and not recipe.device_os and platform.system_parts else recipe.mode
-        specs.append(_spec(platform, mode, device_id) if platform else name)
+        specs.append(_spec(platform, mode, device_id, recipe.bootloader) if platform else name)
     bus = create_state(folder, specs, knobs or {})
     _save_unplugged(folder, [])
     db = cloud_db(folder) if any(plats) else None
@@ -235,7 +238,8 @@ def successor_after_boot(dev, folder) -> str:
     """The profile a Particle device comes back as when it boots from what it holds."""
     platform = platforms.by_name(dev.profile.platform)
     result = boot_mod.boot(platform, reader(dev), dev.profile.device_id, boot_mod.open_cloud_view(folder))
-    return _spec(platform, "dfu" if result.mode == "dfu" else "normal", dev.profile.device_id)
+    return _spec(platform, "dfu" if result.mode == "dfu" else "normal", dev.profile.device_id,
+                 dev.profile.bootloader)
 
 
 def press(folder: Path, action: str, device: Optional[str]) -> str:
@@ -248,10 +252,9 @@ def press(folder: Path, action: str, device: Optional[str]) -> str:
             boot_mod.apply_staged(reader(dev), lambda alt, address, data: dev.memory(alt).poke(address, data),
                                   platform)
         target = successor_after_boot(dev, folder)
-    elif action == "dfu":
-        target = _spec(platform, "dfu", dev.profile.device_id)
     else:
-        target = _spec(platform, "normal", dev.profile.device_id)
+        target = _spec(platform, "dfu" if action == "dfu" else "normal", dev.profile.device_id,
+                       dev.profile.bootloader)
     dev.leave_bus(target)
     new = next(d for d in bus.devices() if d.profile.device_id == dev.profile.device_id)
     if action == "listen" and hasattr(new, "mode"):
@@ -289,6 +292,7 @@ def unplug(folder: Path, device: Optional[str]) -> str:
         dev = _pick(bus, device)
         dev.save_memories()
         record = {"platform": dev.profile.platform, "id": dev.profile.device_id, "unit": dev.unit,
+                  "bootloader": dev.profile.bootloader,
                   "port": dev.port_numbers[0], "description": describe(dev)}
         dev.leave_bus(None)
         bus.devices()
@@ -309,7 +313,8 @@ def plug(folder: Path, device: Optional[str], dfu: bool = False) -> str:
     record = wanted[0]
     platform = platforms.by_name(record["platform"])
     with SimBus.session(folder) as bus:
-        new = bus.attach(_spec(platform, "dfu", record["id"]), unit=record["unit"], port=record["port"])
+        new = bus.attach(_spec(platform, "dfu", record["id"], record.get("bootloader")), unit=record["unit"],
+                         port=record["port"])
         if not dfu:
             target = successor_after_boot(new, folder)
             if target != new.profile.spec:

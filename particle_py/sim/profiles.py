@@ -9,9 +9,9 @@ a comma-split list hands the options back to the profile before them, see state.
   with dfuMANIFEST; the photon comes back in normal mode after leaving, whatever its flash holds.
 - any platform name of ``particle_py.platforms`` (``p1``, ``electron``, ``core``, ``argon``,
   ``boron``, ``p2``, ...): that platform's DFU bootloader, realistic: a 24-hex device id as
-  serial, poll timeouts from the flash-time model, layout letters enforced, the leave habit
-  of its generation (Gen1/2 reset at once; Gen3/4 answer dfuMANIFEST), and a normal-mode
-  successor after leaving DFU.
+  serial, poll timeouts from the flash-time model, layout letters enforced, its bootloader
+  version's descriptor values and leave habit (BOOTLOADERS), and a normal-mode successor
+  after leaving DFU.
 - ``apple-bt``, ``foxconn-bt``, ``broadcom-bt``: Bluetooth controllers with a DFU run-time
   interface (no strings, DFU 1.0 functional descriptor), the foreign devices that get in the way.
 - ``<platform>-normal``: the same device running Device OS (2b04:c0xx): answers the Particle
@@ -19,7 +19,8 @@ a comma-split list hands the options back to the profile before them, see state.
 
 Options: ``id=<hex>`` (device id / serial), ``vid=<hex>``/``pid=<hex>`` (another model of the
 same kind of device), ``leave=manifest|dnidle|reset``, ``poll=<ms>|model``,
-``protect=0|1``, ``fw=<version>`` (normal mode; default: what the flash holds), ``boot=check|normal`` (after leaving DFU a
+``bl=<name>`` (a bootloader version of BOOTLOADERS below: descriptor values, serial, alt names,
+leave habit; default the family's most common current one), ``protect=0|1``, ``fw=<version>`` (normal mode; default: what the flash holds), ``boot=check|normal`` (after leaving DFU a
 board with no valid Device OS stays in DFU mode, as the bootloader does; ``normal`` skips the
 check), ``real=1`` (the platform behaviour for
 ``photon``), and any fault knob (``FAKE_LEAVE_STATE=5``) for this device only.
@@ -42,8 +43,68 @@ ALT_TIMINGS = {
     "nrf52840": ("nrf52840", "nrf52840", "spinor"),
     "rtl872x": ("spinor", "spinor"),
 }
-# What a bootloader of each generation does with the leave request (device-behaviour.md 3).
-LEAVE_HABIT = {1: "reset", 2: "reset", 3: "manifest", 4: "manifest"}
+
+
+@dataclass(frozen=True)
+class Bootloader:
+    """What changed between versions of a Particle DFU bootloader, as a device shows it."""
+    name: str
+    bcd_device: int                 # device descriptor bcdDevice (dfu-util -l "ver=")
+    serial: str                     # "id" (the device id), "short" (12 hex of it, upper case) or a fixed string
+    leave: str                      # the answer to a DfuSe leave: reset (at once), dnidle, manifest
+    alt_names: Optional[tuple] = None   # None: the platform's (particle_py/platforms.py)
+    source: str = ""
+
+
+# Bootloader versions by MCU family: data, chosen per device with the profile option bl=<name>.
+# Sources are users' `dfu-util -l` listings and Particle's tools; ASSUMED marks what no
+# listing shows.
+BOOTLOADERS = {
+    "stm32f2xx": {          # Photon, P1, Electron
+        "2015": Bootloader(
+            "2015", 0x0200, "00000000010C", "reset",
+            source="2015-2016 listings (compat/forum transcripts): ver=0200, serial \"00000000010C\" on every "
+                   "board; after :leave the board resets at once, so dfu-util's last GETSTATUS fails: "
+                   "'Error during download get_status' (device-os#599)"),
+        "current": Bootloader(
+            "current", 0x0250, "id", "dnidle",
+            source="listings from 2017 on (public repositories' notes): ver=0250, serial = the device id; "
+                   "the leave is answered with dfuDNLOAD-IDLE 'to please dfu-util' (particle-usb's dfu.js "
+                   "and its fake device), then the board resets"),
+    },
+    "stm32f1xx": {          # Core
+        "core": Bootloader("core", 0x0200, "short", "reset",
+                           source="Core listings: ver=0200, a 12-digit serial that is not the device id"),
+    },
+    "nrf52840": {           # Gen3
+        "current": Bootloader(
+            "current", 0x0250, "id", "manifest",
+            source="a user's Argon listing: ver=0250; alt names as particle-usb's fake Boron shows them"),
+        "alt-2": Bootloader(
+            "alt-2", 0x0250, "id", "manifest",
+            ("@Internal Flash   /0x00000000/1*004Ka,47*004Kg,192*004Kg,4*004Kg,4*004Ka,8*004Kg",
+             "@DCT Flash   /0x00000000/1*016Ke", "@External Flash   /0x80000000/1024*004Kg"),
+            source="the internal-flash name of a user's Argon listing (a flashing script's comment), which "
+                   "marks other bootloader pages read-only; which bootloader version shows it is unknown"),
+    },
+    "rtl872x": {            # P2, Photon 2, Tracker M, M-SoM
+        "current": Bootloader("current", 0x0200, "id", "manifest",
+                              source="ASSUMED: no P2 listing seen; bcdDevice as the first Particle bootloaders"),
+    },
+}
+# The most common bootloader today for each family (what a device has unless a scenario chooses).
+DEFAULT_BOOTLOADER = {"stm32f2xx": "current", "stm32f1xx": "core", "nrf52840": "current", "rtl872x": "current"}
+
+
+def bootloader_for(p: "platforms.Platform", name: Optional[str] = None) -> Bootloader:
+    family = BOOTLOADERS.get(p.mcu)
+    if family is None:
+        return Bootloader("generic", 0x0200, "id", "manifest")
+    name = name or DEFAULT_BOOTLOADER[p.mcu]
+    if name not in family:
+        raise ValueError(f"bl={name!r}: the {p.display_name} bootloaders modelled are {', '.join(family)}")
+    return family[name]
+
 # DFU functional descriptor of Particle bootloaders (particle-usb fake-usb.js: 09 21 0b ff00 0010 1a01)
 PARTICLE_FUNCTIONAL = d.Functional(0x0B, 255, 4096, 0x011A)
 CORE_FUNCTIONAL = d.Functional(0x0B, 255, 1024, 0x011A)       # ASSUMED: Core bootloader used 1 KiB
@@ -81,6 +142,7 @@ class Profile:
     platform: Optional[str] = None
     device_id: Optional[str] = None
     firmware_version: Optional[str] = None
+    bootloader: Optional[str] = None      # bl= option: a BOOTLOADERS version (None: the default)
     knobs: dict = field(default_factory=dict)
     spec: str = ""                        # the string this was built from
 
@@ -158,18 +220,29 @@ def default_device_id(platform_name: str, index: int) -> str:
     return hashlib.sha256(f"particle-py-sim:{platform_name}:{index}".encode()).hexdigest()[:24]
 
 
-def _platform_profile(p: platforms.Platform, normal: bool, device_id: str) -> Profile:
+def _platform_profile(p: platforms.Platform, normal: bool, device_id: str,
+                      bootloader: Optional[str] = None) -> Profile:
     gen = p.generation
+    bl = bootloader_for(p, bootloader)
+    keep = f":bl={bootloader}" if bootloader else ""          # the board keeps its bootloader
     if normal:
         return Profile(p.name + NORMAL_SUFFIX, "normal", *p.usb_ids, 0x0250, "Particle", p.display_name,
-                       device_id, platform=p.name, device_id=device_id, dfu_profile=p.name + ":real=1")
+                       device_id, platform=p.name, device_id=device_id, dfu_profile=p.name + ":real=1" + keep,
+                       bootloader=bootloader)
     functional = CORE_FUNCTIONAL if gen == 1 else PARTICLE_FUNCTIONAL
-    serial = device_id if p.dfu_serial_is_device_id else device_id[-12:].upper()
+    if bl.serial == "id":
+        serial = device_id if p.dfu_serial_is_device_id else device_id[-12:].upper()
+    elif bl.serial == "short":
+        serial = device_id[-12:].upper()
+    else:
+        serial = bl.serial
     manufacturer = "Spark Devices" if p.dfu_ids[0] == platforms.CORE_VID else "Particle"
-    return Profile(p.name, "dfuse", *p.dfu_ids, 0x0200, manufacturer, f"{p.display_name} DFU Mode", serial,
-                   p.dfu_layouts, ALT_TIMINGS.get(p.mcu, ("generic",) * len(p.dfu_layouts)), functional,
-                   protect=True, poll_ms=None, leave=LEAVE_HABIT.get(gen, "manifest"),
-                   after_leave=p.name + NORMAL_SUFFIX, platform=p.name, device_id=device_id)
+    alt_names = bl.alt_names or p.dfu_layouts
+    return Profile(p.name, "dfuse", *p.dfu_ids, bl.bcd_device, manufacturer, f"{p.display_name} DFU Mode", serial,
+                   alt_names, ALT_TIMINGS.get(p.mcu, ("generic",) * len(alt_names)), functional,
+                   protect=True, poll_ms=None, leave=bl.leave,
+                   after_leave=p.name + NORMAL_SUFFIX + keep, platform=p.name, device_id=device_id,
+                   bootloader=bootloader)
 
 
 def _parse_options(text: str) -> dict:
@@ -192,6 +265,7 @@ def build(spec: str, index: int = 0) -> Profile:
     base_name = name[: -len(NORMAL_SUFFIX)] if normal else name
     platform = platforms.by_name(base_name)
     device_id = opts.pop("id", None)
+    bootloader = opts.pop("bl", None)
     if device_id is not None:
         device_id = device_id.lower()
         if not re.fullmatch(r"[0-9a-f]{1,24}", device_id):
@@ -204,7 +278,7 @@ def build(spec: str, index: int = 0) -> Profile:
             prof = replace(prof, serial=device_id.upper() if prof.platform is None else device_id,
                            device_id=device_id)
     elif platform is not None:
-        prof = _platform_profile(platform, normal, device_id or default_device_id(platform.name, index))
+        prof = _platform_profile(platform, normal, device_id or default_device_id(platform.name, index), bootloader)
     else:
         known = sorted(set(SCENARIO_PROFILES) | set(FOREIGN_PROFILES) | set(platforms.names()))
         raise ValueError(f"unknown simulator profile {name!r} (known: {', '.join(known)}, <platform>-normal)")
@@ -214,6 +288,10 @@ def build(spec: str, index: int = 0) -> Profile:
         if leave not in ("manifest", "dnidle", "reset"):
             raise ValueError(f"leave={leave!r}: expected manifest, dnidle or reset")
         changes["leave"] = leave
+        # the habit belongs to the board's bootloader: it comes back with it after a mode switch
+        for link in ("after_leave", "dfu_profile"):
+            if getattr(prof, link) and prof.platform is not None:
+                changes[link] = getattr(prof, link) + f":leave={leave}"
     if "poll" in opts:
         poll = opts.pop("poll")
         changes["poll_ms"] = None if poll == "model" else int(poll, 0)

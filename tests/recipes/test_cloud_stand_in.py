@@ -107,3 +107,25 @@ def test_device_add_after_usb_reset_needs_nothing_else_to_look_at_the_device(wor
     code, out, err = particle("device", "add", ident)
     assert (code, err) == (0, ""), err
     assert out.splitlines()[-1] == f"Successfully claimed device {ident}"
+
+
+def test_particle_sim_cloud_takes_a_local_servers_key_and_address(world, particle, capsys):
+    """`particle-sim cloud --server-key FILE --address HOST`: a device set up for a local server
+    (`keys server FILE --host HOST`) connects to the simulated cloud."""
+    from particle_py.cli.sim import main as particle_sim
+    world.make("photon")
+    world.cloud.stop()                      # the background cloud below serves the same state
+    world.cloud = None
+    key = rsa.generate_private_key(65537, 2048).public_key()
+    (world.work / "local.der").write_bytes(key.public_bytes(serialization.Encoding.DER,
+                                                            serialization.PublicFormat.SubjectPublicKeyInfo))
+    assert particle("keys", "server", "local.der", "--host", "10.0.0.5")[0] == 0
+    assert particle("usb", "reset")[0] == 0
+    assert world.led() == "blinking cyan with 3 orange bursts"
+    try:
+        capsys.readouterr()
+        assert particle_sim(["cloud", "--background", "--server-key", "local.der", "--address", "10.0.0.5"]) == 0
+        assert "Simulated Particle cloud listening on http://127.0.0.1:" in capsys.readouterr().out
+        assert world.led() == "breathing cyan"
+    finally:
+        assert particle_sim(["cloud", "--stop"]) == 0

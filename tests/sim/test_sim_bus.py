@@ -101,10 +101,11 @@ def test_boot_normal_option_skips_the_firmware_check(state_dir):
     assert bus.devices()[0].pid == 0xC00C
 
 
-def test_gen2_leave_resets_at_once(state_dir):
+def test_a_2015_gen2_bootloader_resets_at_once_on_leave(state_dir):
     import pytest
     from particle_py.sim import SimUsbError
-    bus = make_bus(state_dir, ["electron"])
+    bus = make_bus(state_dir, ["electron:bl=2015"])
+    assert (bus.devices()[0].profile.bcd_device, bus.devices()[0].profile.serial) == (0x0200, "00000000010C")
     host = Dfu(bus.devices()[0])
     host.set_address(0x08080000)
     host.dnload(2, b"")
@@ -112,6 +113,17 @@ def test_gen2_leave_resets_at_once(state_dir):
         host.status()
     assert e.value.code == -1
     assert bus.devices()[0].pid == 0xD00A        # no Device OS on it: the bootloader stays in DFU
+
+
+def test_todays_gen2_bootloader_answers_leave_with_dnload_idle(state_dir):
+    bus = make_bus(state_dir, ["electron"])
+    dev = bus.devices()[0]
+    assert (dev.profile.bcd_device, dev.profile.serial) == (0x0250, dev.profile.device_id)
+    host = Dfu(dev)
+    host.set_address(0x08080000)
+    host.dnload(2, b"")
+    assert host.status()[2] == 5                 # dfuDNLOAD-IDLE "to please dfu-util", then it resets
+    assert bus.devices()[0].pid == 0xD00A
 
 
 def test_log_records_every_control_transfer(state_dir):

@@ -106,6 +106,8 @@ def _inputs() -> tuple:
         "server.der": server_key.public_key().public_bytes(ser.Encoding.DER,
                                                            ser.PublicFormat.SubjectPublicKeyInfo),
         "app.bin": user_app(by_name("photon")),
+        # the stand-in user module of each platform the current-bootloader sessions flash
+        **{f"app-{name}.bin": user_app(by_name(name)) for name in ("photon", "electron", "argon", "p2")},
     }.items())
 
 
@@ -131,9 +133,9 @@ SESSIONS = [
             [["keys", "save", "before.der"], ["keys", "load", "key.der"], ["keys", "save", "saved.der"],
              ["keys", "server", "server.der", "127.0.0.1"], ["keys", "address"], ["flash", "--usb", "app.bin"]],
             note="the dfu-util transcript Photon (leave answered with dfuMANIFEST)"),
-    Session("particle-cli-1.16.0-photon-real-leave", "1.16.0", "photon:real=1",
+    Session("particle-cli-1.16.0-photon-real-leave", "1.16.0", "photon:real=1:leave=reset",
             [["flash", "--usb", "app.bin"]],
-            note="a Photon bootloader that resets at once on leave: dfu-util 0.11 reports "
+            note="a Photon bootloader of 2015-2016 that resets at once on leave: dfu-util 0.11 reports "
                  "'Error during download get_status' and the old CLI fails the flash"),
     Session("particle-cli-3.43.1-photon", "3.43.1", "photon:real=1",
             [["usb", "list"], ["keys", "save", "before.der"], ["keys", "load", "key.der"],
