@@ -296,8 +296,9 @@ def check_server_key(raw: bytes, slot, protocol: str, device_id: str, expected: 
 
 # --- the device ------------------------------------------------------------------------------
 
-def open_for_reading(device_id: Optional[str], say: Say):
-    """(opened DFU device, mode it was in): the one device attached, or the one with this id."""
+def open_for_reading(device_id: Optional[str], say: Say, on_found: Optional[Callable[[str], None]] = None):
+    """(opened DFU device, mode it was in): the one device attached, or the one with this id.
+    ``on_found(device_id)`` runs once the device is known, before it is switched to DFU mode."""
     from particle_py.ops import device as dev_ops
     from particle_py.ops import usb_commands
 
@@ -309,6 +310,8 @@ def open_for_reading(device_id: Optional[str], say: Say):
             raise ParticlePyError("Several Particle devices are connected.", hint, err.exit_code) from None
         raise
     mode = usb_commands.device_mode(entry)
+    if on_found is not None:
+        on_found(entry.device_id)
     if not entry.in_dfu:
         entry = dev_ops.switch_to_dfu(entry, say)
     return dev_ops.ParticleDfuDevice(entry), mode
@@ -353,9 +356,23 @@ def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] 
 
 # --- the cloud -------------------------------------------------------------------------------
 
-def check_cloud(diagnosis: Diagnosis, key_info, settings=None) -> None:
-    """Ownership and, for a device with usable keys, whether the cloud sees it online."""
+def ask_cloud(device_id: str, settings) -> tuple[Optional[dict], Optional[ParticlePyError]]:
+    """The cloud's record of the device (body, None), or (None, the error); (None, None) without
+    a login. Asked while the device still runs its firmware: once the doctor has switched it to
+    DFU mode the cloud sees it offline whatever its keys are."""
     from particle_py.cloud.api import ApiClient
+
+    if not settings.access_token:
+        return None, None
+    try:
+        return ApiClient(settings.api_url, settings.access_token).request("GET", f"/v1/devices/{device_id}"), None
+    except ParticlePyError as err:
+        return None, err
+
+
+def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> None:
+    """Ownership and, for a device with usable keys, whether the cloud sees it online. ``reply``
+    is ask_cloud's answer when it was asked before the device left its firmware."""
     from particle_py.cloud.config import Settings
 
     settings = settings or Settings()
@@ -367,10 +384,8 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None) -> None:
                                           "of the device key, and send a new key)"))
         return
     diagnosis.logged_in = True
-    api = ApiClient(settings.api_url, settings.access_token)
-    try:
-        body = api.request("GET", f"/v1/devices/{diagnosis.device_id}")
-    except ParticlePyError as err:
+    body, err = reply if reply is not None else ask_cloud(diagnosis.device_id, settings)
+    if err is not None:
         status = getattr(err, "status", 0)
         if status in (403, 404):
             account = settings.username or "the account logged in"
@@ -402,7 +417,15 @@ def diagnose(device_id: Optional[str] = None, *, say: Say = lambda _t: None, ser
              leave_dfu: bool = True) -> Diagnosis:
     """Read the device and the cloud; nothing is written. With ``leave_dfu`` a device that was
     running is sent back to its firmware afterwards."""
-    device, mode = open_for_reading(device_id, say)
+    from particle_py.cloud.config import Settings
+
+    settings = settings or Settings()
+    cloud = {}
+
+    def on_found(found_id: str) -> None:
+        cloud["reply"] = ask_cloud(found_id, settings)
+
+    device, mode = open_for_reading(device_id, say, on_found)
     try:
         try:
             diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port)
@@ -415,5 +438,5 @@ def diagnose(device_id: Optional[str] = None, *, say: Say = lambda _t: None, ser
             device.reset(leave=True)
     finally:
         device.close()
-    check_cloud(diagnosis, key_info, settings)
+    check_cloud(diagnosis, key_info, settings, cloud.get("reply"))
     return diagnosis
