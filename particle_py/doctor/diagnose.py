@@ -19,7 +19,7 @@ from particle_py.platforms import Platform
 
 Say = Callable[[str], None]
 
-SYSTEM_PART, USER_PART = 4, 5
+BOOTLOADER, SYSTEM_PART, USER_PART = 2, 4, 5
 MAX_MODULE = 2 * 1024 * 1024
 KEY_READ_EXTRA = 64          # read past a key slot to tell how long an overlong key is
 # Particle's own cloud, per protocol: the host the official server-key blobs name (or the
@@ -28,7 +28,7 @@ PARTICLE_SERVER = {
     "tcp": {"hosts": ("device.spark.io",), "port": 5683},
     "udp": {"hosts": ("udp.particle.io", "$id.udp.particle.io"), "port": 5684},
 }
-FUNCTION_NAMES = {SYSTEM_PART: "system part", USER_PART: "user part"}
+FUNCTION_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part"}
 
 
 @dataclass
@@ -97,11 +97,23 @@ def _read_module(device, platform: Platform, address: int) -> tuple[Optional[Mod
     return Module(address, function, index, version, deps), "ok", "ok"
 
 
-def _unmet(module: Module, present: list) -> Optional[str]:
+def _unmet(module: Module, present: list, only: Optional[int] = None) -> Optional[str]:
     for function, index, version in module.deps:
+        if only is not None and function != only:
+            continue
         if not any(m.function == function and m.index == index and m.version >= version for m in present):
-            return f"needs {FUNCTION_NAMES.get(function, f'module {function}')} {index} version >= {version}"
+            held = [m.version for m in present if m.function == function and m.index == index]
+            has = f" (it has version {held[0]})" if held else ""
+            return f"needs {FUNCTION_NAMES.get(function, f'module {function}')} {index} version >= {version}{has}"
     return None
+
+
+def _bootloader(device, platform: Platform) -> list:
+    """The bootloader module, when it is intact ([] otherwise)."""
+    if platform.bootloader is None:
+        return []
+    module, _code, _why = _read_module(device, platform, platform.bootloader)
+    return [module] if module is not None and module.function == BOOTLOADER else []
 
 
 def check_firmware(device, platform: Platform) -> list[Finding]:
@@ -123,11 +135,22 @@ def check_firmware(device, platform: Platform) -> list[Finding]:
             return out
         system.append(module)
     for module in system:
-        unmet = _unmet(module, system)
+        unmet = _unmet(module, system, only=SYSTEM_PART)
         if unmet:
             out.append(Finding("firmware", "device_os_dependency",
                                f"Device OS system part {module.index} (version {module.version}) {unmet}; the "
                                f"bootloader stays in DFU mode", True, {"part": module.index}))
+            return out
+    # A bootloader older than the system parts need: Device OS starts in safe mode and waits for
+    # it (a release's bootloader comes with it: `particle update`). The SoftDevice keeps no
+    # Particle module header, so a radio-stack dependency is not checked here.
+    for module in system:
+        unmet = _unmet(module, system + _bootloader(device, platform), only=BOOTLOADER)
+        if unmet:
+            out.append(Finding("firmware", "device_os_needs_bootloader",
+                               f"Device OS system part {module.index} (version {module.version}) {unmet}; "
+                               f"Device OS runs in safe mode until the bootloader is updated", True,
+                               {"part": module.index}))
             return out
     versions = ", ".join(str(m.version) for m in system)
     out.append(Finding("firmware", "device_os_ok", f"Device OS: {len(system)} system part(s) present, CRC good, "
