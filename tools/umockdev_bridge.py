@@ -145,6 +145,8 @@ class Bridge:
             for key in [k for k in self.attached if k not in present]:
                 dev, syspath, node, handler = self.attached.pop(key)
                 handler.gone = True
+                if hasattr(self, "ttys"):
+                    self.ttys.remove_for(dev)      # the tty child first, as the kernel does
                 if not initial:
                     self.testbed.uevent(syspath, "remove")
                 self.testbed.remove_device(syspath)

@@ -254,7 +254,10 @@ def _seed_firmware(sim_dir: Path, specs: list[str]) -> None:
         elif words[0] == "user-app":
             # an optional address: an app where an older Device OS kept it (Gen3's 128 KB slot)
             address = int(words[1], 0) if len(words) > 1 else platform.user_part.address
-            dev.memory(0).poke(address, contents.build_module(platform, start=address, size=5324, seed=7))
+            # built against the Device OS seeded above, as a real app is (its last system part)
+            needs = (contents.SYSTEM_PART, max(len(platform.system_parts), 1), contents.module_version(version))
+            dev.memory(0).poke(address, contents.build_module(platform, start=address, size=5324, seed=7,
+                                                              deps=(needs,)))
         elif words[0] == "keys":
             _seed_keys(dev, platform, sim_dir)
         else:

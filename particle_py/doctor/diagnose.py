@@ -19,7 +19,7 @@ from particle_py.platforms import Platform
 
 Say = Callable[[str], None]
 
-SYSTEM_PART, USER_PART = 4, 5
+BOOTLOADER, SYSTEM_PART, USER_PART = 2, 4, 5
 MAX_MODULE = 2 * 1024 * 1024
 KEY_READ_EXTRA = 64          # read past a key slot to tell how long an overlong key is
 # Particle's own cloud, per protocol: the host the official server-key blobs name (or the
@@ -28,7 +28,7 @@ PARTICLE_SERVER = {
     "tcp": {"hosts": ("device.spark.io",), "port": 5683},
     "udp": {"hosts": ("udp.particle.io", "$id.udp.particle.io"), "port": 5684},
 }
-FUNCTION_NAMES = {SYSTEM_PART: "system part", USER_PART: "user part"}
+FUNCTION_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part"}
 
 
 @dataclass
@@ -97,11 +97,23 @@ def _read_module(device, platform: Platform, address: int) -> tuple[Optional[Mod
     return Module(address, function, index, version, deps), "ok", "ok"
 
 
-def _unmet(module: Module, present: list) -> Optional[str]:
+def _unmet(module: Module, present: list, only: Optional[int] = None) -> Optional[str]:
     for function, index, version in module.deps:
+        if only is not None and function != only:
+            continue
         if not any(m.function == function and m.index == index and m.version >= version for m in present):
-            return f"needs {FUNCTION_NAMES.get(function, f'module {function}')} {index} version >= {version}"
+            held = [m.version for m in present if m.function == function and m.index == index]
+            has = f" (it has version {held[0]})" if held else ""
+            return f"needs {FUNCTION_NAMES.get(function, f'module {function}')} {index} version >= {version}{has}"
     return None
+
+
+def _bootloader(device, platform: Platform) -> list:
+    """The bootloader module, when it is intact ([] otherwise)."""
+    if platform.bootloader is None:
+        return []
+    module, _code, _why = _read_module(device, platform, platform.bootloader)
+    return [module] if module is not None and module.function == BOOTLOADER else []
 
 
 def check_firmware(device, platform: Platform) -> list[Finding]:
@@ -123,11 +135,22 @@ def check_firmware(device, platform: Platform) -> list[Finding]:
             return out
         system.append(module)
     for module in system:
-        unmet = _unmet(module, system)
+        unmet = _unmet(module, system, only=SYSTEM_PART)
         if unmet:
             out.append(Finding("firmware", "device_os_dependency",
                                f"Device OS system part {module.index} (version {module.version}) {unmet}; the "
                                f"bootloader stays in DFU mode", True, {"part": module.index}))
+            return out
+    # A bootloader older than the system parts need: Device OS starts in safe mode and waits for
+    # it (a release's bootloader comes with it: `particle update`). The SoftDevice keeps no
+    # Particle module header, so a radio-stack dependency is not checked here.
+    for module in system:
+        unmet = _unmet(module, system + _bootloader(device, platform), only=BOOTLOADER)
+        if unmet:
+            out.append(Finding("firmware", "device_os_needs_bootloader",
+                               f"Device OS system part {module.index} (version {module.version}) {unmet}; "
+                               f"Device OS runs in safe mode until the bootloader is updated", True,
+                               {"part": module.index}))
             return out
     versions = ", ".join(str(m.version) for m in system)
     out.append(Finding("firmware", "device_os_ok", f"Device OS: {len(system)} system part(s) present, CRC good, "
@@ -296,8 +319,9 @@ def check_server_key(raw: bytes, slot, protocol: str, device_id: str, expected: 
 
 # --- the device ------------------------------------------------------------------------------
 
-def open_for_reading(device_id: Optional[str], say: Say):
-    """(opened DFU device, mode it was in): the one device attached, or the one with this id."""
+def open_for_reading(device_id: Optional[str], say: Say, on_found: Optional[Callable[[str], None]] = None):
+    """(opened DFU device, mode it was in): the one device attached, or the one with this id.
+    ``on_found(device_id)`` runs once the device is known, before it is switched to DFU mode."""
     from particle_py.ops import device as dev_ops
     from particle_py.ops import usb_commands
 
@@ -309,6 +333,8 @@ def open_for_reading(device_id: Optional[str], say: Say):
             raise ParticlePyError("Several Particle devices are connected.", hint, err.exit_code) from None
         raise
     mode = usb_commands.device_mode(entry)
+    if on_found is not None:
+        on_found(entry.device_id)
     if not entry.in_dfu:
         entry = dev_ops.switch_to_dfu(entry, say)
     return dev_ops.ParticleDfuDevice(entry), mode
@@ -353,9 +379,23 @@ def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] 
 
 # --- the cloud -------------------------------------------------------------------------------
 
-def check_cloud(diagnosis: Diagnosis, key_info, settings=None) -> None:
-    """Ownership and, for a device with usable keys, whether the cloud sees it online."""
+def ask_cloud(device_id: str, settings) -> tuple[Optional[dict], Optional[ParticlePyError]]:
+    """The cloud's record of the device (body, None), or (None, the error); (None, None) without
+    a login. Asked while the device still runs its firmware: once the doctor has switched it to
+    DFU mode the cloud sees it offline whatever its keys are."""
     from particle_py.cloud.api import ApiClient
+
+    if not settings.access_token:
+        return None, None
+    try:
+        return ApiClient(settings.api_url, settings.access_token).request("GET", f"/v1/devices/{device_id}"), None
+    except ParticlePyError as err:
+        return None, err
+
+
+def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> None:
+    """Ownership and, for a device with usable keys, whether the cloud sees it online. ``reply``
+    is ask_cloud's answer when it was asked before the device left its firmware."""
     from particle_py.cloud.config import Settings
 
     settings = settings or Settings()
@@ -367,10 +407,8 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None) -> None:
                                           "of the device key, and send a new key)"))
         return
     diagnosis.logged_in = True
-    api = ApiClient(settings.api_url, settings.access_token)
-    try:
-        body = api.request("GET", f"/v1/devices/{diagnosis.device_id}")
-    except ParticlePyError as err:
+    body, err = reply if reply is not None else ask_cloud(diagnosis.device_id, settings)
+    if err is not None:
         status = getattr(err, "status", 0)
         if status in (403, 404):
             account = settings.username or "the account logged in"
@@ -402,7 +440,15 @@ def diagnose(device_id: Optional[str] = None, *, say: Say = lambda _t: None, ser
              leave_dfu: bool = True) -> Diagnosis:
     """Read the device and the cloud; nothing is written. With ``leave_dfu`` a device that was
     running is sent back to its firmware afterwards."""
-    device, mode = open_for_reading(device_id, say)
+    from particle_py.cloud.config import Settings
+
+    settings = settings or Settings()
+    cloud = {}
+
+    def on_found(found_id: str) -> None:
+        cloud["reply"] = ask_cloud(found_id, settings)
+
+    device, mode = open_for_reading(device_id, say, on_found)
     try:
         try:
             diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port)
@@ -415,5 +461,5 @@ def diagnose(device_id: Optional[str] = None, *, say: Say = lambda _t: None, ser
             device.reset(leave=True)
     finally:
         device.close()
-    check_cloud(diagnosis, key_info, settings)
+    check_cloud(diagnosis, key_info, settings, cloud.get("reply"))
     return diagnosis

@@ -36,6 +36,8 @@ PROBLEMS = {
                                  "a Device OS system part is corrupt (CRC), cut short or for another platform"),
     "device_os_dependency": Problem("dfu", "device_os",
                                     "a Device OS system part needs another part's newer version"),
+    "device_os_needs_bootloader": Problem("connected_safe", "device_os",
+                                          "Device OS needs a newer bootloader (safe mode)"),
     "device_key_empty": Problem("decryption_error", "keys_doctor",
                                 "the device key slot is empty (Device OS makes a key the cloud does not know)"),
     "device_key_unusable": Problem("bad_device_key", "keys_doctor",
@@ -58,7 +60,8 @@ PROBLEMS = {
 }
 
 # Device OS meets these in this order while booting: the first one present decides the LED.
-BOOT_ORDER = ("device_os_missing", "device_os_invalid", "device_os_dependency", "device_key_empty",
+BOOT_ORDER = ("device_os_missing", "device_os_invalid", "device_os_dependency", "device_os_needs_bootloader",
+              "device_key_empty",
               "device_key_unusable", "server_key_wrong", "server_address_wrong", "cloud_key_mismatch",
               "app_missing", "app_invalid", "app_needs_newer_device_os")
 

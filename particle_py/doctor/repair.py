@@ -1,15 +1,12 @@
 """Repairs: one step per kind of problem, in the order they must run, each a call to the
 operation the matching command uses (`particle update`, `flash --usb tinker`, `keys server`,
-`keys doctor`, `keys send`, `device add`).
+`keys doctor`, `keys send`, `serial wifi`, `device add`).
 
 REPAIRS is the table: a diagnosis' findings name their step (doctor/findings.py), and
-``plan`` keeps the steps that some finding needs, in table order. Operations that another
-part of particle-py provides (Device OS update, Wi-Fi over serial) are looked up when the step
-runs; if they are not there, the step says which command to run instead.
+``plan`` keeps the steps that some finding needs, in table order.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -19,6 +16,8 @@ Say = Callable[[str], None]
 
 CLAIM_ATTEMPTS = 10
 CLAIM_WAIT_MS = 3000          # a restarted device needs a few seconds to reach the cloud
+SERIAL_PORT_ATTEMPTS = 10
+SERIAL_PORT_WAIT_MS = 500
 
 
 class StepUnavailable(ParticlePyError):
@@ -35,6 +34,7 @@ class Context:
     port: Optional[int] = None
     settings: object = None
     interactive: bool = False                        # a user answers prompts (no --yes)
+    ask_wifi: Optional[Callable[[str], str]] = None  # the front end's prompt for a Wi-Fi answer (serial wifi's)
 
 
 @dataclass(frozen=True)
@@ -48,25 +48,16 @@ class RepairStep:
 
 # --- the operations ------------------------------------------------------------------------
 
-def _optional_operation(module: str):
-    """Another part of particle-py's operation module, or None when this build has none."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-
-
 def _device_os(ctx: Context) -> None:
-    # the seam for `particle update`'s operation: update_device_os(device_id, *, say)
-    update = _optional_operation("particle_py.ops.update")
-    if update is None or not hasattr(update, "update_device_os"):
-        raise StepUnavailable(
-            "Device OS cannot be restored by this particle-py: it has no Device OS update (`particle update`) yet.",
-            "Restore Device OS with `particle update` (particle-cli), or flash the Device OS system parts for "
-            "this device with `particle flash --usb <files>`, then run `particle doctor` again.")
-    update.update_device_os(ctx.device_id, say=ctx.say)
+    """`particle update`'s operation: the newest Device OS particle-py knows for the platform
+    (from the cache, PARTICLE_PY_DEVICE_OS_FROM or Particle's download), proven in flash."""
+    from particle_py.ops import update as update_ops
+
+    result = update_ops.update(ctx.device_id, on_event=ctx.say)
+    if result.up_to_date:
+        ctx.say(f"Device OS {result.version} is already on the device: nothing to write.")
+    else:
+        ctx.say(f"Device OS {result.version} written: " + ", ".join(s.label for s in result.written))
 
 
 def _tinker(ctx: Context) -> None:
@@ -113,14 +104,39 @@ def _send_key(ctx: Context) -> None:
 
 def _leave_listening(ctx: Context) -> None:
     """Listening mode ends with the restart at the end. Wi-Fi credentials cannot be read over USB;
-    on a terminal, particle-py's `serial wifi` operation (when this build has it) takes new ones."""
-    serial = _optional_operation("particle_py.ops.serial")
-    wifi = getattr(serial, "wifi", None) if serial is not None else None
-    if wifi is not None and ctx.interactive:
-        wifi(ctx.device_id, say=ctx.say)
+    on a terminal, `particle serial wifi`'s dialogue takes new ones: the device is restarted from
+    DFU mode, put back in listening mode, and asked over its serial port."""
+    from particle_py import platforms
+
+    if not (ctx.interactive and ctx.ask_wifi is not None and "wifi" in platforms.networks(ctx.platform)):
+        ctx.say("The device leaves listening mode when it restarts at the end. If it goes back to blinking blue by "
+                "itself, it has no Wi-Fi credentials: give them with `particle serial wifi`.")
         return
-    ctx.say("The device leaves listening mode when it restarts at the end. If it goes back to blinking blue by "
-            "itself, it has no Wi-Fi credentials: give them with `particle serial wifi`.")
+    from particle_py.ops import serial_ops, usb_commands
+    from particle_py.ops.device import RECONNECT_FAILED, _wait_for
+
+    usb_commands.reset(ctx.device_id)                 # out of the doctor's DFU mode
+    if _wait_for(lambda e: not e.in_dfu and e.device_id == ctx.device_id) is None:
+        raise ParticlePyError(RECONNECT_FAILED, "Nothing was written. Press RESET, then run `particle serial wifi`.")
+    usb_commands.start_listening(ctx.device_id)
+    port = _serial_port(ctx.device_id)
+    chosen, _newer = serial_ops.wifi_recommendation(port)
+    result = serial_ops.configure_wifi(chosen, {}, ctx.ask_wifi)
+    ctx.say(f"Wi-Fi credentials for {result.ssid} stored; the device restarts")
+
+
+def _serial_port(device_id: str) -> str:
+    """The serial port of the device, once it shows one (listening mode re-enumerates it)."""
+    from particle_py import usb as transport
+    from particle_py.serial_link import ports
+
+    for _attempt in range(SERIAL_PORT_ATTEMPTS):
+        for found in ports.find_devices():
+            if found.device_id and found.device_id.lower() == device_id.lower():
+                return found.port
+        transport.sleep_ms(SERIAL_PORT_WAIT_MS)
+    raise ParticlePyError(f"The device {device_id} shows no serial port in listening mode",
+                          "Nothing was written. Run `particle serial wifi` once it blinks blue.")
 
 
 def _claim(ctx: Context) -> None:

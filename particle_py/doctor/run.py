@@ -1,7 +1,8 @@
 """`particle doctor` as a library call: diagnose, then repair only what is broken, then check.
 
 The front end supplies ``say`` (progress lines), ``ask`` (Continue / Skip / Exit for a step;
-None = run every step) and prints the ``Report``. Every outcome is a state the report
+None = run every step), ``ask_wifi`` (serial wifi's prompts, on a terminal) and prints the
+``Report``. Every outcome is a state the report
 describes: what ran, what was skipped or could not run and why, what the device now holds,
 and the LED it shows. Nothing is called repaired unless a fresh read of the device says so.
 """
@@ -106,7 +107,7 @@ def _restart(device_id: str, say: Say) -> None:
 def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional[Ask] = None,
         say: Say = lambda _t: None, on_diagnosis: Optional[Callable[[diag.Diagnosis], None]] = None,
         server_key_file: Optional[str] = None, host: Optional[str] = None, port: Optional[int] = None,
-        settings=None) -> Report:
+        settings=None, ask_wifi: Optional[Callable[[str], str]] = None) -> Report:
     from particle_py.cloud.config import Settings
 
     settings = settings or Settings()
@@ -118,7 +119,7 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
     if dry_run:
         return report
     ctx = repair.Context(diagnosis.device_id, diagnosis.platform, say, server_key_file, host, port, settings,
-                         interactive=ask is not None)
+                         interactive=ask is not None, ask_wifi=ask_wifi)
     steps = repair.plan(diagnosis.findings)
     report.steps = [StepOutcome(s.name, s.title, "not-run") for s in steps]
 

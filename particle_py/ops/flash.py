@@ -184,6 +184,13 @@ def _check_module(src: FlashSource, platform: Platform, *, force: bool) -> Firmw
                     f"nothing was written. Use the binary built for this device (--force writes it anyway, "
                     f"but the {platform.display_name} cannot run it).")
     if prefix.function in STAGED and platform.ota_region is not None:
+        # --force cannot help here: Device OS checks a staged module and discards a damaged or
+        # foreign one, so staging it would only report a flash that never happens.
+        if not module.crc_ok or prefix.platform_id != platform.platform_id:
+            why = "fails its CRC check" if not module.crc_ok else "is not for this platform"
+            raise _fail(f"Bootloader {name} {why}",
+                        f"Nothing was written. Device OS applies only an intact bootloader built for the "
+                        f"{platform.display_name}, so it is not staged even with --force.")
         return module
     if prefix.function not in DFU_FLASHABLE:
         raise _fail(f"Module {name} is {_phrase(prefix.function)}: firmware module of this type cannot "

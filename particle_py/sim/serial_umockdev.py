@@ -51,6 +51,7 @@ class TtyPorts:
     def __init__(self, bridge):
         self.bridge = bridge
         self.ports: dict = {}        # unit -> {"dev", "syspath", "fd", "end", "speed", "name"}
+        self.names_used = 0
         self.bin_dir = os.path.join(bridge.root, "particle-py-bin")
         self.db_path = os.path.join(bridge.root, "particle-py-udev-export")
         write_udevadm(self.bin_dir, self.db_path)
@@ -71,22 +72,39 @@ class TtyPorts:
                 f"{(dev.description.product or '').replace(' ', '_')}_{serial}-if00\n"
                 "A: dev=166:0\n")
 
+    def remove_for(self, dev) -> None:
+        """Take away the tty of a device that is leaving the bus, before its USB parent goes: the
+        testbed removes a device's own class link only, so a tty left under a removed parent
+        would keep /sys/class/tty/<name> and its name could never be used again."""
+        for unit in [u for u, port in self.ports.items() if port["dev"] is dev]:
+            self._remove(unit)
+
+    def _remove(self, unit) -> None:
+        port = self.ports.pop(unit)
+        if os.path.isdir(os.path.join(self.bridge.root, port["syspath"].lstrip("/"))):
+            self.bridge.testbed.uevent(port["syspath"], "remove")
+            self.bridge.testbed.remove_device(port["syspath"])
+
+    def _free_name(self) -> str:
+        """A ttyACM name no port of this testbed has had. The kernel's cdc_acm would give a
+        re-enumerated device the lowest free number again, but the testbed keeps the pty of a
+        removed node under its name (re-adding that name aborts it), so each new port takes
+        the next number; programs find ports by listing them, never by a fixed name."""
+        name = f"ttyACM{self.names_used}"
+        self.names_used += 1
+        return name
+
     def sync(self) -> None:
-        present = {}
-        for path, dev in serial_devices(self.bridge.bus):
-            present[dev.unit] = (os.path.basename(path), dev)
-        for unit in [u for u in self.ports if u not in present or self.ports[u]["dev"] is not present[u][1]]:
-            port = self.ports.pop(unit)
-            try:
-                self.bridge.testbed.remove_device(port["syspath"])
-            except Exception:       # the testbed may have dropped it with its parent
-                pass
-        for unit, (name, dev) in present.items():
+        present = {dev.unit: dev for _path, dev in serial_devices(self.bridge.bus)}
+        for unit in [u for u in self.ports if u not in present or self.ports[u]["dev"] is not present[u]]:
+            self._remove(unit)
+        for unit, dev in present.items():
             if unit in self.ports:
                 continue
             usb = [v for v in self.bridge.attached.values() if v[0] is dev]
             if not usb:
                 continue
+            name = self._free_name()
             text = self._uevent_text(name, dev, usb[0][1])
             if not self.bridge.testbed.add_from_string(text):
                 continue
@@ -97,6 +115,7 @@ class TtyPorts:
             os.set_blocking(fd, False)
             self.ports[unit] = {"dev": dev, "syspath": syspath, "fd": fd, "name": name, "speed": None,
                                 "end": DeviceSerial(dev, self.bridge.bus.state_dir), "text": text}
+            self.bridge.testbed.uevent(syspath, "add")
         with open(self.db_path + ".tmp", "w", encoding="utf-8") as f:
             f.write(self.udevadm_export())
         os.replace(self.db_path + ".tmp", self.db_path)

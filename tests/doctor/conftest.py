@@ -33,6 +33,10 @@ def official_root() -> Path:
                 "Tinker (scripts/install-peers)")
 
 
+def device_os_folders() -> list[str]:
+    return [str(p) for p in sorted(PEERS.glob("particle-cli-*/node_modules/particle-cli/assets/updates"))]
+
+
 @pytest.fixture(scope="session")
 def asset_url():
     root = official_root()
@@ -75,6 +79,9 @@ class World:
         monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
         monkeypatch.setenv("PARTICLE_PY_ASSET_URL", asset_url)
+        # Device OS for the doctor's `particle update` step: Particle's files in particle-cli's
+        # npm packages (never downloaded by a test)
+        monkeypatch.setenv("PARTICLE_PY_DEVICE_OS_FROM", os.pathsep.join(device_os_folders()))
         monkeypatch.chdir(self.work)
         give_cloud_particles_keys(self.state)
         self.cloud = None

@@ -7,6 +7,8 @@ import io
 import json
 import sys
 
+import pytest
+
 from tests.doctor.conftest import IDS, OWNER
 
 
@@ -236,3 +238,23 @@ def test_a_write_that_fails_stops_at_that_step(world):
     assert err.startswith('The doctor stopped at "Restore the server key": ')
     assert "Done before it: nothing" in err and "The device is not repaired." in err
     assert "should now show" not in out
+
+
+@pytest.mark.filterwarnings("ignore::getpass.GetPassWarning")     # the password prompt on a fake terminal
+def test_listening_mode_on_a_terminal_asks_for_wifi_as_serial_wifi_does(world, monkeypatch):
+    """The Wi-Fi step is `particle serial wifi`'s dialogue: restarted from the doctor's DFU mode,
+    back in listening mode, the network asked for over the serial port; the device stores it."""
+    from particle_py.sim.serial import wifi_credentials
+
+    world.create("photon")
+    assert world.particle("usb", "start-listening")[0] == 0
+    assert world.led().startswith("LED: blinking blue")
+    as_terminal(monkeypatch, "c\nMy Net\n3\n2\nVery$ecret\n")
+    code, out, err = world.particle("doctor")
+    assert code == 0, out + err
+    assert "Wi-Fi credentials for My Net stored; the device restarts" in out
+    assert "Very$ecret" not in out + err
+    assert wifi_credentials(world.state, 0) == [{"ssid": "My Net", "security": "WPA2", "cipher": "TKIP",
+                                                 "password": "Very$ecret"}]
+    assert out.splitlines()[-2] == "The device should now show: breathing cyan."
+    assert world.led().startswith("LED: breathing cyan")

@@ -281,34 +281,87 @@ def test_dfu_util_with_force_still_cannot_change_the_bootloader(photon):
     assert matrix.read_regions(photon, {"bl": (0, 0, 0x08000000, 0x4000)}) == before
 
 
+def _dfuse_targets(ctx) -> list[tuple[int, int, int]]:
+    """(alt, first, end) of every DfuSe erase and data block the simulator received, with the
+    address each data block lands at (DfuSe: the last SET_ADDRESS + (block - 2) * transfer size)."""
+    import struct
+    from particle_py.sim.bus import read_log
+
+    alt, pointer, targets = 0, 0, []
+    for e in read_log(ctx.sim):
+        if e.get("event") == "set_interface":
+            alt = e["alt"]
+        if e.get("event") != "control" or e["bmRequestType"] != 0x21 or e["bRequest"] != 1 or not e["data"]:
+            continue
+        data = bytes.fromhex(e["data"])
+        if e["wValue"] == 0 and len(data) == 5 and data[0] in (0x21, 0x41):
+            address = struct.unpack("<I", data[1:5])[0]
+            if data[0] == 0x21:
+                pointer = address
+            targets.append((alt, address, address + 1))
+        elif e["wValue"] >= 2:
+            first = pointer + (e["wValue"] - 2) * e["wLength"]
+            targets.append((alt, first, first + len(data)))
+    return targets
+
+
 @pytest.mark.parametrize("platform", ["photon", "electron", "argon", "boron", "p2"])
 def test_particle_flash_never_writes_a_bootloader(tmp_path, platform):
+    """A bootloader is never written over DFU into the bootloader's own flash. `flash --usb` of
+    a bootloader (issue 16) stages it: the file in the OTA region and 0xA5 in the DCT flag byte,
+    for Device OS to check and apply at its next boot; and only a bootloader that is intact and
+    for this platform is staged. A platform without an OTA region refuses it."""
     from helpers.modules import build_module
     from particle_py.firmware.module import ModuleFunction as F
-    from particle_py.platforms import by_name
+    from particle_py.platforms import OTA_FLAG_APPLY, OTA_FLAG_SLOT, by_name
     from particle_py.sim.state import create_state
 
     plat = by_name(platform)
+    other = "boron" if platform != "boron" else "argon"
+    bootloader = build_module(platform, function=F.BOOTLOADER, size=4096, deps=())
+    corrupt = bytearray(bootloader)
+    corrupt[100] ^= 0xFF
+    refused = {"corrupt-bl.bin": bytes(corrupt),
+               "other-bl.bin": build_module(other, function=F.BOOTLOADER, size=4096, deps=()),
+               # a user app built to start where the bootloader lives
+               "app.bin": build_module(platform, size=4096, start=plat.bootloader or 0)}
+    if plat.ota_region is None:
+        refused["bl.bin"] = bootloader
+    bl_range = (plat.bootloader or 0, (plat.bootloader or 0) + 0x4000)
+    bl_region = {"bl": (0, 0, plat.bootloader, 0x4000)} if plat.bootloader is not None else {}
+
+    # --force does not stage a damaged or foreign bootloader either (Device OS would drop it)
+    cases = [(name, data, []) for name, data in refused.items()]
+    cases += [(name, refused[name], ["--force"]) for name in ("corrupt-bl.bin", "other-bl.bin")
+              if plat.ota_region is not None]
+    for name, data, flags in cases:
+        ctx = matrix.new_context(tmp_path)
+        create_state(ctx.sim, [f"{platform}:real=1"], {})
+        before = matrix.read_regions(ctx, bl_region)
+        (ctx.work / name).write_bytes(data)
+        code, out, err = matrix.run_command(ctx, ["particle", "flash", "--usb", *flags, name])
+        assert code != 0 and err.strip(), (name, flags, out)
+        assert "nothing was written" in err.lower(), (name, err)
+        assert _writes(ctx) == [], name
+        assert matrix.read_regions(ctx, bl_region) == before
+
+    if plat.ota_region is None:
+        return
     ctx = matrix.new_context(tmp_path)
     create_state(ctx.sim, [f"{platform}:real=1"], {})
-    files = {"bl.bin": build_module(platform, function=F.BOOTLOADER, size=4096, deps=()),
-             # a user app built to start where the bootloader lives
-             "app.bin": build_module(platform, size=4096, start=plat.bootloader or 0)}
-    # A bootloader module is staged for Device OS (OTA region + DCT flag, docs/update.md) where the
-    # platform has an OTA region; the bootloader's own flash is never written over DFU either way.
-    bl_region = {"bl": (0, 0, plat.bootloader, 0x4000)} if plat.bootloader is not None else {}
     before = matrix.read_regions(ctx, bl_region)
-    for name, data in files.items():
-        (ctx.work / name).write_bytes(data)
-        code, out, err = matrix.run_command(ctx, ["particle", "flash", "--usb", name])
-        if name == "bl.bin" and plat.ota_region is not None:
-            assert code == 0, err
-            continue
-        assert code != 0 and err.strip(), (name, out)
-        assert "Nothing was written" in err or "outside" in err or "not in a writable" in err, err
+    (ctx.work / "bl.bin").write_bytes(bootloader)
+    code, out, err = matrix.run_command(ctx, ["particle", "flash", "--usb", "bl.bin"])
+    assert code == 0, err
+    assert "Flash success!" in out.splitlines()
+    ota = plat.ota_region
+    staged = matrix.read_regions(ctx, {"ota": (0, ota.alt, ota.address, len(bootloader)),
+                                       "flag": (0, OTA_FLAG_SLOT.alt, OTA_FLAG_SLOT.address, 1)})
+    assert staged == {"ota": bootloader, "flag": bytes([OTA_FLAG_APPLY])}
+    # no Device OS on this board, so nothing applied it: the bootloader's flash is as it was
     assert matrix.read_regions(ctx, bl_region) == before
-    if plat.ota_region is None:
-        assert _writes(ctx) == []
+    targets = _dfuse_targets(ctx)
+    assert targets and not [t for t in targets if t[0] == 0 and t[1] < bl_range[1] and bl_range[0] < t[2]]
 
 
 def test_dfu_util_says_what_it_writes_where(photon):

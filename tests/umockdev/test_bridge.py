@@ -206,3 +206,20 @@ def test_a_device_that_comes_back_later_is_found_after_waiting(umockdev, real_df
     proc = run(umockdev, ["--profile", "runtime", "--fault", "FAKE_REENUM_DELAY_MS=200"], tmp_path,
                real_dfu_util, "-E", "2", "-D", "fw.bin", check_rc=0)
     assert proc.stdout.endswith("Done!\n")
+
+
+def test_a_serial_port_follows_its_device_through_dfu_mode_and_back(umockdev, tmp_path):
+    """Re-enumeration with a tty: the tty goes before its USB device (DFU mode has none), and the
+    device that comes back gets a tty again, under a name the testbed has not used."""
+    import os
+
+    bin_dir = Path(sys.executable).parent
+    state = tmp_path / "state"
+    subprocess.run([str(bin_dir / "particle-sim"), "create", "photon"], check=True, capture_output=True,
+                   env={**os.environ, "PARTICLE_PY_SIM": str(state)}, cwd=tmp_path)
+    tty = "ls /sys/class/tty 2>/dev/null; echo --"
+    script = (f'{tty}; "{bin_dir / "particle"}" usb dfu >/dev/null && {tty}; '
+              f'"{bin_dir / "particle"}" usb reset >/dev/null && sleep 1 && {tty}')
+    proc = run(umockdev, ["--state", str(state)], tmp_path, "sh", "-c", script, check_rc=0)
+    before, in_dfu, after = (part.split() for part in proc.stdout.split("--\n")[:3])
+    assert (before, in_dfu, after) == (["ttyACM0"], [], ["ttyACM1"])

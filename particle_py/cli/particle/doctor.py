@@ -59,8 +59,11 @@ def _doctor(device: Optional[str], dry_run: bool, yes: bool, as_json: bool, serv
 
     say("Reading the device (particle-py switches it to DFU mode to read its memory)")
     try:
+        from particle_py.cli.particle.serial import _ask_wifi
+
         report = doctor_run.run(device, dry_run=dry_run, ask=None if yes else ask, say=say, on_diagnosis=show,
-                                server_key_file=server_key, host=host, port=port)
+                                server_key_file=server_key, host=host, port=port,
+                                ask_wifi=None if yes else _ask_wifi)
     except ParticlePyError as err:
         if as_json and getattr(err, "report", None) is not None:
             typer.echo(json.dumps(err.report.as_json(), indent=2))
