@@ -62,7 +62,7 @@ def _platform(dev) -> platforms_mod.Platform:
 def control_handlers(dev) -> dict:
     """Request type -> handler(payload) -> (result, reply) for the info requests."""
     platform = _platform(dev)
-    fw = dev.profile.firmware_version
+    fw = dev.running_version()
     device_id = dev.profile.device_id or ""
 
     def module_info(payload):
