@@ -746,8 +746,9 @@ FLAG_STATUS, FLAG_ID, FLAG_SIZE, FLAG_RESULT = 0x01, 0x02, 0x04, 0x08
 PROTO_OK, PROTO_ERROR, PROTO_PENDING, PROTO_BUSY, PROTO_NO_MEMORY, PROTO_NOT_FOUND = range(6)
 PARTICLE_BREQUEST = 0x50               # 'P': legacy requests, e.g. system version at wIndex 30
 LEGACY_SYSTEM_VERSION = 30
-RESULT_OK = 0
-RESULT_NOT_SUPPORTED = -120
+# Device OS results a control request ends with (system_error.h), for every handler.
+RESULT_OK, RESULT_NOT_FOUND, RESULT_NOT_SUPPORTED = 0, -110, -120
+RESULT_TOO_LARGE, RESULT_INVALID_STATE, RESULT_INVALID_ARGUMENT = -190, -210, -270
 
 # Request types (Device OS ctrl_request_type) the simulator answers.
 REQ_GET_DEVICE_ID = 20
