@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from particle_py.ops.protobuf import Message, ProtoError, number_field
+from particle_py.ops.protobuf import Message, number_field
 
 NETWORK_GET_INTERFACE_LIST = 400
 NETWORK_GET_INTERFACE = 401
@@ -20,9 +20,6 @@ CELLULAR_GET_ICCID = 554
 RESULT_NOT_SUPPORTED = -120
 
 INTERFACE_TYPES = {1: "LOOPBACK", 2: "THREAD", 4: "ETHERNET", 8: "WIFI", 0x10: "PPP"}
-
-__all__ = ["Interface", "ProtoError", "parse_interface_list", "parse_interface", "parse_cellular", "index_request"]
-
 
 @dataclass(frozen=True)
 class Interface:
