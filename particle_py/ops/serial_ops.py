@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 from particle_py import platforms
 from particle_py.errors import ParticlePyError
+from particle_py.ops import module_info
 from particle_py.serial_link import control_info, listening, ports
 from particle_py.serial_link.ports import SerialDevice
 
@@ -112,15 +113,6 @@ def _serial_for(device_id: str) -> Optional[SerialDevice]:
     return None
 
 
-def _proto(fn, data):
-    try:
-        return fn(data)
-    except control_info.ProtoError as err:
-        raise ParticlePyError(f"The device's reply could not be read ({err})",
-                              "Reset the device (`particle usb reset`) and run the command again.",
-                              76) from None
-
-
 # --- identify -----------------------------------------------------------------------------------
 @dataclass
 class Identity:
@@ -146,7 +138,7 @@ def identify(device: Optional[str] = None, port: Optional[str] = None) -> Identi
             if at_least(who.system_version or "0", "6.0.0"):
                 data = usb.request(control_info.CELLULAR_GET_ICCID)
                 if data is not None:
-                    who.iccid, who.imei = _proto(control_info.parse_cellular, data)
+                    who.iccid, who.imei = control_info.parse_cellular(data)
             else:
                 _cellular_over_serial(who)
         return who
@@ -201,10 +193,10 @@ def mac(port: Optional[str] = None) -> MacAddress:
         try:
             listed = usb.request(control_info.NETWORK_GET_INTERFACE_LIST)
             if listed is not None:
-                for iface in _proto(control_info.parse_interface_list, listed):
+                for iface in control_info.parse_interface_list(listed):
                     if iface.type in ("WIFI", "ETHERNET"):
                         reply = usb.request(control_info.NETWORK_GET_INTERFACE, control_info.index_request(iface.index))
-                        detail = _proto(control_info.parse_interface, reply or b"")
+                        detail = control_info.parse_interface(reply or b"")
                         return MacAddress(detail.hw_address if detail else None, iface.type)
                 return MacAddress(None)
         finally:
@@ -223,7 +215,7 @@ class Inspection:
     device_id: str
     platform: Optional[platforms.Platform]
     platform_id: Optional[int] = None
-    modules: list = field(default_factory=list)     # control_info.ModuleInfo (usb) / listening.DescribedModule (serial)
+    modules: list = field(default_factory=list)     # module_info.ModuleInfo (usb) / listening.DescribedModule (serial)
     via: str = "usb"
 
 
@@ -232,10 +224,9 @@ def inspect(port: Optional[str] = None) -> Inspection:
     usb = _open_usb(chosen.device_id)
     if usb is not None:
         try:
-            data = usb.request(control_info.GET_MODULE_INFO)
+            data = usb.request(module_info.GET_MODULE_INFO)
             if data is not None:
-                return Inspection(usb.device_id, usb.platform, usb.platform.platform_id,
-                                  _proto(control_info.parse_module_info, data))
+                return Inspection(usb.device_id, usb.platform, usb.platform.platform_id, module_info.parse(data))
         finally:
             usb.close()
     try:

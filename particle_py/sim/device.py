@@ -746,8 +746,9 @@ FLAG_STATUS, FLAG_ID, FLAG_SIZE, FLAG_RESULT = 0x01, 0x02, 0x04, 0x08
 PROTO_OK, PROTO_ERROR, PROTO_PENDING, PROTO_BUSY, PROTO_NO_MEMORY, PROTO_NOT_FOUND = range(6)
 PARTICLE_BREQUEST = 0x50               # 'P': legacy requests, e.g. system version at wIndex 30
 LEGACY_SYSTEM_VERSION = 30
-RESULT_OK = 0
-RESULT_NOT_SUPPORTED = -120
+# Device OS results a control request ends with (system_error.h), for every handler.
+RESULT_OK, RESULT_NOT_FOUND, RESULT_NOT_SUPPORTED = 0, -110, -120
+RESULT_TOO_LARGE, RESULT_INVALID_STATE, RESULT_INVALID_ARGUMENT = -190, -210, -270
 
 # Request types (Device OS ctrl_request_type) the simulator answers.
 REQ_GET_DEVICE_ID = 20
@@ -760,22 +761,6 @@ REQ_START_LISTENING = 70
 REQ_STOP_LISTENING = 71
 REQ_GET_DEVICE_MODE = 72
 MODE_NORMAL, MODE_LISTENING = 0, 1
-
-
-def _pb_string(field: int, text: str) -> bytes:
-    raw = text.encode()
-    return bytes([(field << 3) | 2, len(raw)]) + raw
-
-
-def _pb_varint(field: int, value: int) -> bytes:
-    out = bytes([field << 3])
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        if value:
-            out += bytes([b | 0x80])
-        else:
-            return out + bytes([b])
 
 
 def encode_reply(status: int, req_id: Optional[int] = None, size: Optional[int] = None,
@@ -805,23 +790,25 @@ class NormalModeDevice(SimDevice):
         self.after_reply = None                # a re-enumeration to do once the result is read
 
     def _handlers(self):
+        from . import protobuf
         from .serial import control_handlers          # module info, interfaces, cellular ids
+        device_id = self.profile.device_id or ""
         return {**control_handlers(self),
-            REQ_GET_DEVICE_ID: lambda payload: (RESULT_OK, _pb_string(1, self.profile.device_id or "")),
-            REQ_GET_SERIAL_NUMBER: lambda payload: (RESULT_OK, _pb_string(1, (self.profile.device_id or "").upper()[:15])),
+            REQ_GET_DEVICE_ID: lambda payload: (RESULT_OK, protobuf.message(1, device_id.encode())),
+            REQ_GET_SERIAL_NUMBER: lambda payload: (RESULT_OK, protobuf.message(1, device_id.upper()[:15].encode())),
             REQ_RESET: self._req_reset,
             REQ_DFU_MODE: self._req_dfu_mode,
             REQ_SAFE_MODE: self._req_reset,          # both reboot the device (safe mode looks
             REQ_FACTORY_RESET: self._req_reset,      # the same on USB)
             REQ_START_LISTENING: self._req_listen(MODE_LISTENING),
             REQ_STOP_LISTENING: self._req_listen(MODE_NORMAL),
-            REQ_GET_DEVICE_MODE: lambda payload: (RESULT_OK, _pb_varint(1, self.mode) if self.mode else b""),
+            REQ_GET_DEVICE_MODE: lambda payload: (RESULT_OK, protobuf.uint(1, self.mode)),
             **self._firmware_update_handlers(),
         }
 
     def _firmware_update_handlers(self) -> dict:
-        """Module info and firmware updates over control requests (sim/fwupdate.py), for a
-        Device OS the simulator models (a platform with system parts)."""
+        """Firmware updates over control requests (sim/fwupdate.py), for a Device OS the
+        simulator models (a platform with system parts). Module info is device_info's."""
         from .. import platforms
         from . import fwupdate
 
@@ -839,12 +826,16 @@ class NormalModeDevice(SimDevice):
             return result, b""
 
         return {
-            fwupdate.REQ_GET_MODULE_INFO: lambda payload: (RESULT_OK, fwupdate.module_info(self._read_board, platform)),
             fwupdate.REQ_START_FIRMWARE_UPDATE: lambda payload: session.start(payload, platform),
             fwupdate.REQ_FIRMWARE_UPDATE_DATA: session.add,
             fwupdate.REQ_CANCEL_FIRMWARE_UPDATE: lambda payload: session.cancel(),
             fwupdate.REQ_FINISH_FIRMWARE_UPDATE: finish,
         }
+
+    def running_version(self) -> str:
+        """The Device OS version this device runs: what it reports, and what decides which
+        control requests it answers and in which format."""
+        return self._installed_release() or self._firmware_version()
 
     def _installed_release(self) -> Optional[str]:
         """The pinned Device OS release whose system parts the flash holds (what Device OS
@@ -902,7 +893,7 @@ class NormalModeDevice(SimDevice):
     def _vendor_request(self, rt, req, value, index, data, length):
         if rt == 0xC0 and req == PARTICLE_BREQUEST and index == LEGACY_SYSTEM_VERSION:
             # after an update Device OS reports the pinned release its system parts are
-            return (self._installed_release() or self._firmware_version()).encode()
+            return self.running_version().encode()
         if rt == 0xC0 and req == SERVICE_INIT:
             req_id = self.next_id
             self.next_id = self.next_id % 0xFFFF + 1

@@ -2,10 +2,18 @@
 validity checks Device OS runs), its network interfaces and its cellular ids.
 
 Both ways of asking read from here: the listening-mode serial reply to ``s`` (sim/serial.py)
-and the USB control requests particle-cli 3.21+ sends (GetModuleInfo 90, network interfaces
-400/401, cellular ids 554). Modules are parsed from flash the way sim/boot.py does (prefix at
-the MCU's offset, CRC-32 at the end), so writing a system part with dfu-util or
-``particle flash --usb`` changes what inspect shows. Stdlib only.
+and the USB control requests (GetModuleInfo 90, network interfaces 400/401, cellular ids 554)
+that particle-cli 3.21+ and ``particle update`` send. Modules are parsed from flash the way
+sim/boot.py does (prefix at the MCU's offset, CRC-32 at the end), so writing a system part with
+dfu-util or ``particle flash --usb`` changes what inspect and update see. Stdlib only.
+
+GetModuleInfo answers as Device OS's system/src/control/storage.cpp does per version:
+- 0.8.0 (Gen2) / 0.9.0 (Gen3) to 5.5.x: ``modules_deprecated`` (field 1, control/storage.proto):
+  main-store modules only, the old type numbers, ``size`` = end - start (the CRC not counted),
+  ``validity`` = failed bits (1 integrity, 2 dependencies).
+- 5.6.0 on: ``modules`` (field 2, cloud/describe.proto FirmwareModule) for every store,
+  with max size, checked/passed flags as fixed32, the SHA-256 of every module (FORCE_SHA) and
+  ``size`` counting the CRC.
 """
 from __future__ import annotations
 
@@ -16,6 +24,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from particle_py import platforms as platforms_mod
+from particle_py.sim import boot
+from particle_py.sim.protobuf import decode, first, fixed32, message, uint
 
 # Module functions as the prefix stores them (Device OS module_function_t; the same numbers as
 # the cloud protobuf's FirmwareModuleType) and the describe letters of the ``s`` reply.
@@ -36,7 +46,7 @@ NETWORKS = platforms_mod.NETWORKS
 # platforms" notes); below them Device OS replies NOT_SUPPORTED and the serial protocol is the way.
 CONTROL_SINCE = {
     "module_info": {2: (0, 8, 0), 3: (0, 9, 0), 4: (0, 0, 0)},
-    "module_info_v2": {2: (5, 6, 0), 3: (5, 6, 0), 4: (5, 6, 0)},       # modules (field 2), not the deprecated list
+    "module_info_v2": {2: (5, 6, 0), 3: (5, 6, 0), 4: (5, 6, 0)},       # modules (field 2), not modules_deprecated
     "interfaces": {2: (0, 8, 0), 3: (0, 9, 0), 4: (0, 0, 0)},
     "cellular_ids": {2: (6, 0, 0), 3: (6, 0, 0), 4: (6, 0, 0)},         # IMEI in the reply since 6.0
 }
@@ -108,12 +118,19 @@ Reader = Callable[[int, int, int], bytes]
 
 def _read_slot(read: Reader, platform: platforms_mod.Platform, slot: Slot) -> ModuleReport:
     report = ModuleReport(slot)
-    head = read(slot.alt, slot.address + platform.module_info_offset, 24)
-    if len(head) < 24:
-        return report
-    start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
-        "<IIBBHHBBBBHBBH", head)
-    if not start < end < start + MAX_MODULE or function not in FUNCTION_LETTERS:
+    if slot.letter == "a":
+        return _radio_stack(read, platform, report)
+    # The prefix follows the vector table, except in a module without one (Electron's system
+    # part at 0x08060000 carries it at offset 0), as sim/boot.py reads it.
+    for offset in dict.fromkeys((platform.module_info_offset, 0)):
+        head = read(slot.alt, slot.address + offset, 24)
+        if len(head) < 24:
+            return report
+        start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
+            "<IIBBHHBBBBHBBH", head)
+        if start < end < start + MAX_MODULE and function in FUNCTION_LETTERS:
+            break
+    else:
         return report                      # erased or no module header: an empty slot
     size = end - start + 4
     report.function, report.index, report.version = function, index, version
@@ -130,6 +147,18 @@ def _read_slot(read: Reader, platform: platforms_mod.Platform, slot: Slot) -> Mo
     if pid == platform.platform_id:
         passed |= PLATFORM
     report.passed = passed
+    return report
+
+
+def _radio_stack(read: Reader, platform: platforms_mod.Platform, report: ModuleReport) -> ModuleReport:
+    """The SoftDevice: Device OS describes it from its own info structure (no module prefix)."""
+    module = boot.radio_stack_module(read, platform)
+    if module is None:
+        return report
+    sd_size = struct.unpack("<I", read(0, platform.radio_stack + boot.SD_INFO_OFFSET + 8, 4))[0]
+    report.function, report.version, report.platform_id = module.function, module.version, module.platform_id
+    report.size = sd_size if 0 < sd_size <= report.slot.max_size else 0
+    report.passed = INTEGRITY | RANGE | PLATFORM
     return report
 
 
@@ -166,55 +195,35 @@ def describe_json(reports: list[ModuleReport], platform: platforms_mod.Platform)
     return json.dumps({"p": platform.platform_id, "m": modules}, separators=(",", ":"))
 
 
-# --- protobuf encoding (just what the replies need) -------------------------------------------
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def pb_varint(field: int, value: int) -> bytes:
-    return _varint(field << 3) + _varint(value) if value else b""
-
-
-def pb_bytes(field: int, raw: bytes) -> bytes:
-    return _varint((field << 3) | 2) + _varint(len(raw)) + raw
-
-
-def pb_fixed32(field: int, value: int) -> bytes:
-    return _varint((field << 3) | 5) + struct.pack("<I", value)
-
-
+# --- GetModuleInfo ----------------------------------------------------------------------------
 def module_info_reply(reports: list[ModuleReport], new_format: bool) -> bytes:
     """GetModuleInfoReply: ``modules`` (cloud FirmwareModule, 5.6+) or ``modules_deprecated``."""
-    out = b""
-    for r in reports:
-        if r.empty:
-            continue
-        if new_format:
-            body = (pb_varint(1, r.function) + pb_varint(2, r.index) + pb_varint(3, r.version)
-                    + pb_varint(4, {"m": 0, "f": 1, "b": 2, "t": 3}[r.slot.location])
-                    + pb_varint(5, r.slot.max_size) + pb_fixed32(6, ALL_CHECKS) + pb_fixed32(7, r.passed))
-            if r.sha256 is not None:
-                body += pb_bytes(8, r.sha256)
-            for f, i, v in r.deps:
-                body += pb_bytes(9, pb_varint(1, f) + pb_varint(2, i) + pb_varint(3, v))
-            body += pb_varint(11, r.size)
-            out += pb_bytes(2, body)
-        else:
-            failed = (0 if r.passed & INTEGRITY else 1) | (0 if r.passed & DEPENDENCIES else 2)
-            body = (pb_varint(1, LEGACY_TYPE.get(r.function, 0)) + pb_varint(2, r.index)
-                    + pb_varint(3, r.version) + pb_varint(4, r.size) + pb_varint(5, failed))
-            for f, i, v in r.deps:
-                body += pb_bytes(6, pb_varint(1, LEGACY_TYPE.get(f, 0)) + pb_varint(2, i) + pb_varint(3, v))
-            out += pb_bytes(1, body)
-    return out
+    return b"".join(_module_entry(r) if new_format else _deprecated_entry(r)
+                    for r in reports if not r.empty)
+
+
+STORES = {"m": 0, "f": 1, "b": 2, "t": 3}          # cloud FirmwareModuleStore
+
+
+def _module_entry(r: ModuleReport) -> bytes:
+    body = (uint(1, r.function) + uint(2, r.index) + uint(3, r.version) + uint(4, STORES[r.slot.location])
+            + uint(5, r.slot.max_size) + fixed32(6, ALL_CHECKS) + fixed32(7, r.passed))
+    if r.sha256 is not None:
+        body += message(8, r.sha256)
+    body += b"".join(message(9, uint(1, f) + uint(2, i) + uint(3, v)) for f, i, v in r.deps)
+    return message(2, body + uint(11, r.size))
+
+
+def _deprecated_entry(r: ModuleReport) -> bytes:
+    kind = LEGACY_TYPE.get(r.function)
+    if r.slot.location != "m" or kind is None:
+        return b""                     # Device OS listed the main store's known kinds only
+    failed = (0 if r.passed & INTEGRITY else 1) | (0 if r.passed & DEPENDENCIES else 2)
+    body = (uint(1, kind) + uint(2, r.index) + uint(3, r.version) + uint(4, max(r.size - 4, 0))
+            + uint(5, failed))
+    body += b"".join(message(6, uint(1, LEGACY_TYPE[f]) + uint(2, i) + uint(3, v))
+                     for f, i, v in r.deps if f in LEGACY_TYPE)
+    return message(1, body)
 
 
 # --- network identity -------------------------------------------------------------------------
@@ -249,48 +258,30 @@ def interfaces(platform: platforms_mod.Platform) -> list[str]:
 def interface_list_reply(platform: platforms_mod.Platform) -> bytes:
     out = b""
     for kind in interfaces(platform):
-        out += pb_bytes(1, pb_varint(1, INTERFACE_INDEX[kind]) + pb_bytes(2, INTERFACE_NAMES[kind].encode())
-                        + pb_varint(3, INTERFACE_TYPES[kind]))
+        out += message(1, uint(1, INTERFACE_INDEX[kind]) + message(2, INTERFACE_NAMES[kind].encode())
+                        + uint(3, INTERFACE_TYPES[kind]))
     return out
 
 
 def interface_reply(platform: platforms_mod.Platform, device_id: str, index: int) -> Optional[bytes]:
     for kind in interfaces(platform):
         if INTERFACE_INDEX[kind] == index:
-            body = (pb_varint(1, index) + pb_bytes(2, INTERFACE_NAMES[kind].encode())
-                    + pb_varint(3, INTERFACE_TYPES[kind]))
+            body = (uint(1, index) + message(2, INTERFACE_NAMES[kind].encode())
+                    + uint(3, INTERFACE_TYPES[kind]))
             if kind == "wifi":
-                body += pb_bytes(8, mac_address(device_id)) + pb_varint(9, 1500)
-            return pb_bytes(1, body)
+                body += message(8, mac_address(device_id)) + uint(9, 1500)
+            return message(1, body)
     return None
 
 
 def cellular_reply(device_id: str) -> bytes:
-    return pb_bytes(1, iccid(device_id).encode()) + pb_bytes(2, imei(device_id).encode())
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while pos < len(data):
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value, pos
-    raise ValueError("truncated varint")
+    return message(1, iccid(device_id).encode()) + message(2, imei(device_id).encode())
 
 
 def request_index(payload: bytes) -> int:
-    """Field 1 (``index``) of a GetInterfaceRequest."""
-    pos = 0
-    while pos < len(payload):
-        key, pos = _read_varint(payload, pos)
-        if key == 0x08:
-            value, pos = _read_varint(payload, pos)
-            return value
-        if key & 7 == 0:
-            _, pos = _read_varint(payload, pos)
-        else:
-            return 0
-    return 0
+    """Field 1 (``index``) of a GetInterfaceRequest (0, no such interface, when unreadable)."""
+    try:
+        index = first(decode(payload), 1)
+    except ValueError:
+        return 0
+    return index if isinstance(index, int) else 0

@@ -25,7 +25,7 @@ from typing import Optional
 
 from particle_py import platforms as platforms_mod
 from . import device_info
-from .device import MODE_LISTENING, MODE_NORMAL, NormalModeDevice
+from .device import MODE_LISTENING, MODE_NORMAL, RESULT_NOT_FOUND, RESULT_NOT_SUPPORTED, RESULT_OK, NormalModeDevice
 from . import profiles as profiles_mod
 
 BAUD_DFU = 14400
@@ -36,9 +36,6 @@ REQ_GET_MODULE_INFO = 90
 REQ_NETWORK_GET_INTERFACE_LIST = 400
 REQ_NETWORK_GET_INTERFACE = 401
 REQ_CELLULAR_GET_ICCID = 554
-RESULT_OK = 0
-RESULT_NOT_FOUND = -110      # Device OS SYSTEM_ERROR_NOT_FOUND
-RESULT_NOT_SUPPORTED = -120
 
 SECURITY_NAMES = {0: "unsecured", 1: "WEP", 2: "WPA", 3: "WPA2", 4: "WPA Enterprise", 5: "WPA2 Enterprise"}
 CIPHER_NAMES = {1: "AES", 2: "TKIP", 3: "AES+TKIP"}
@@ -62,7 +59,7 @@ def _platform(dev) -> platforms_mod.Platform:
 def control_handlers(dev) -> dict:
     """Request type -> handler(payload) -> (result, reply) for the info requests."""
     platform = _platform(dev)
-    fw = dev.profile.firmware_version
+    fw = dev.running_version()
     device_id = dev.profile.device_id or ""
 
     def module_info(payload):

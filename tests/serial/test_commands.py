@@ -133,16 +133,17 @@ def _user_sha(platform_name, version="2.3.1"):
 
 
 def test_inspect_photon_deprecated_reply(sim, run):
-    """Device OS 0.8-5.5 answer GetModuleInfo with the old list: no max size, no UUID."""
+    """Device OS 0.8-5.5 answer GetModuleInfo with the old list: no max size, no UUID, and a
+    size without the CRC word (storage.cpp: end - start; 16384-byte modules show 16.38 kB)."""
     s = sim(profile("photon", fw="2.3.1"))
     s.seed()
     code, out, err = run("serial", "inspect")
     assert (code, err) == (0, "")
     assert out.splitlines() == (
         [f"Device: {DEVICE_IDS['photon']}", "Platform: 6 - Photon", "", "Modules"]
-        + _current_block("System part", 1, 2301, 16384)
-        + _current_block("System part", 2, 2301, 16384, deps=[("System part", 1, 2301)])
-        + _current_block("User part", 1, 6, 5324, deps=[("System part", 2, 2301)]))
+        + _current_block("System part", 1, 2301, 16380)
+        + _current_block("System part", 2, 2301, 16380, deps=[("System part", 1, 2301)])
+        + _current_block("User part", 1, 6, 5320, deps=[("System part", 2, 2301)]))
 
 
 def test_inspect_boron_current_reply(sim, run):
@@ -223,8 +224,8 @@ def test_inspect_shows_the_missing_system_part_then_all_pass_after_flashing_it(s
     s.seed(parts=[1])
     code, out, _ = run("serial", "inspect")
     assert code == 0
-    assert out.splitlines()[4:] == (_current_block("System part", 1, 2301, 16384)
-                                    + _current_block("User part", 1, 6, 5324, deps=[("System part", 2, 2301)],
+    assert out.splitlines()[4:] == (_current_block("System part", 1, 2301, 16380)
+                                    + _current_block("User part", 1, 6, 5320, deps=[("System part", 2, 2301)],
                                                      fails=("Dependencies",)))
     address, part2 = contents.device_os(by_name("photon"), "2.3.1")[1]
     (tmp_path / "system-part2.bin").write_bytes(part2)

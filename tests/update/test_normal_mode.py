@@ -150,43 +150,41 @@ def test_flash_usb_accepts_a_bootloader(device, run, release_dirs, tmp_path):
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_module_info_parser_takes_any_bytes(raw):
-    from particle_py.ops.firmware_requests import parse_module_info
+    from particle_py.errors import ParticlePyError
+    from particle_py.ops.module_info import parse
 
     try:
-        parse_module_info(raw)
-    except ValueError:
-        pass
+        parse(raw)
+    except ParticlePyError as err:
+        assert err.message.startswith("The device's reply could not be read (")
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_sim_request_parser_takes_any_bytes(raw):
-    from particle_py.sim.fwupdate import parse_fields
+    from particle_py.sim.protobuf import decode
 
     try:
-        parse_fields(raw)
+        decode(raw)
     except ValueError:
         pass
 
 
 def test_module_info_current_format_is_read():
-    """Device OS 3+ answers in GetModuleInfoReply.modules (field 2, particle.cloud.FirmwareModule):
-    checked/passed flags as fixed32; only the main store counts."""
-    import struct
+    """Device OS 5.6+ answers in GetModuleInfoReply.modules (field 2, particle.cloud.FirmwareModule):
+    checked/passed flags as fixed32, every store; update counts only the main store."""
+    from particle_py.ops.module_info import parse
+    from particle_py.sim.protobuf import fixed32, message, uint
 
-    from particle_py.ops.firmware_requests import parse_module_info
-    from particle_py.sim.fwupdate import field_bytes, field_varint
-
-    def fixed32(number, value):
-        return bytes([(number << 3) | 5]) + struct.pack("<I", value)
-
-    dep = field_varint(1, F.BOOTLOADER) + field_varint(2, 0) + field_varint(3, 1101)
-    good = (field_varint(1, F.SYSTEM_PART) + field_varint(2, 1) + field_varint(3, 4006) + fixed32(6, 0x1E)
-            + fixed32(7, 0x1E) + field_bytes(9, dep) + field_varint(11, 500000))
-    broken = (field_varint(1, F.BOOTLOADER) + field_varint(3, 1101) + fixed32(6, 0x1E) + fixed32(7, 0x1C))
-    backup = field_varint(1, F.USER_PART) + field_varint(4, 2) + fixed32(6, 0) + fixed32(7, 0)
-    info = parse_module_info(field_bytes(2, good) + field_bytes(2, broken) + field_bytes(2, backup))
-    assert [(m.function, m.index, m.version, m.size, m.valid, m.dependencies) for m in info] == [
-        (F.SYSTEM_PART, 1, 4006, 500000, True, ((F.BOOTLOADER, 0, 1101),)),
-        (F.BOOTLOADER, 0, 1101, 0, False, ()),
+    dep = uint(1, F.BOOTLOADER) + uint(2, 0) + uint(3, 1101)
+    good = (uint(1, F.SYSTEM_PART) + uint(2, 1) + uint(3, 4006) + fixed32(6, 0x1E)
+            + fixed32(7, 0x1E) + message(9, dep) + uint(11, 500000))
+    broken = (uint(1, F.BOOTLOADER) + uint(3, 1101) + fixed32(6, 0x1E) + fixed32(7, 0x1C))
+    backup = uint(1, F.USER_PART) + uint(4, 2) + fixed32(6, 0) + fixed32(7, 0)
+    info = parse(message(2, good) + message(2, broken) + message(2, backup))
+    assert [(m.function, m.index, m.version, m.size, m.valid, m.dependencies, m.store) for m in info] == [
+        (F.SYSTEM_PART, 1, 4006, 500000, True, ((F.BOOTLOADER, 0, 1101),), "main"),
+        (F.BOOTLOADER, 0, 1101, 0, False, (), "main"),
+        (F.USER_PART, 0, 0, 0, True, (), "backup"),
     ]
+    assert info[1].validity_errors == ("INTEGRITY_CHECK_FAILED",)

@@ -44,8 +44,8 @@ def inspect_lines_current(result) -> list[str]:
             lines.append(f"    Address Range: {'FAIL' if 'RANGE_CHECK_FAILED' in errors else 'PASS'}")
             lines.append(f"    Platform: {'FAIL' if 'PLATFORM_CHECK_FAILED' in errors else 'PASS'}")
             lines.append(f"    Dependencies: {'FAIL' if 'DEPENDENCY_CHECK_FAILED' in errors else 'PASS'}")
-            for dep_type, index, version in m.dependencies:
-                lines.append(f"      {CURRENT_NAMES.get(dep_type, '')} module #{index} - version {version}")
+            for dep in m.dependencies:
+                lines.append(f"      {CURRENT_NAMES.get(dep.type, '')} module #{dep.index} - version {dep.version}")
             lines.append("")
     return lines
 
