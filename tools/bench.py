@@ -173,13 +173,34 @@ def _timed(argv, env) -> tuple[float, Optional[float], int]:
     return time.perf_counter() - t0, cpu, proc.returncode
 
 
-def startup_rows(tools: Tools, reps: int, ci: bool = False) -> list[list]:
+SHORT_GROUPS = ("keys", "serial", "update")      # --short: a few groups, to stay quick
+
+
+def command_groups() -> list[str]:
+    """Every top-level command and sub-app of our `particle`, as the typer app registers them."""
+    from particle_py.cli.particle.main import build_app
+
+    app = build_app()
+    names = [g.name for g in app.registered_groups if g.name]
+    names += [c.name for c in app.registered_commands if c.name and c.name not in names]
+    return names
+
+
+def _help_commands(tools: Tools, short: bool) -> list[tuple[str, list]]:
+    groups = [g for g in command_groups() if not short or g in SHORT_GROUPS]
+    return [("`particle --help`", [tools.ours("particle"), "--help"])] + [
+        (f"`particle {g} --help`", [tools.ours("particle"), g, "--help"]) for g in groups]
+
+
+def startup_rows(tools: Tools, reps: int, ci: bool = False, short: bool = False,
+                 goals: Optional[list] = None) -> list[list]:
+    """Rows of the start-up table; ``goals`` (if given) gets the goal table's rows: every
+    `particle <group> --help` as wall x particle-cli and CPU x `python -c pass`."""
     env = dict(os.environ)
     env.pop("PARTICLE_PY_SIM", None)              # dfu-util -l with no device: the real, empty bus
     commands = [
         ("`python -c pass` (baseline)", [sys.executable, "-c", "pass"]),
-        ("`particle --help`", [tools.ours("particle"), "--help"]),
-        ("`particle keys --help`", [tools.ours("particle"), "keys", "--help"]),
+        *_help_commands(tools, short),
         ("`dfu-util -V`", [tools.ours("dfu-util"), "-V"]),
         ("`dfu-util -l` (no device)", [tools.ours("dfu-util"), "-l"]),
     ]
@@ -227,7 +248,26 @@ def startup_rows(tools: Tools, reps: int, ci: bool = False) -> list[list]:
             ratio.append(f"{min(cpu['`particle --help`']) / min(cpu[theirs]):.2f}")
         rows.append(["`particle --help` / particle-cli `--version`", "", "", ratio[0], "",
                      ratio[1] if len(ratio) > 1 else ""])
+    if goals is not None:
+        theirs = f"particle-cli {PEER_CLI_VERSION} `--version`"
+        for label, _argv in _help_commands(tools, short):
+            row = [label]
+            if tools.peer_cli:
+                wall_ratio = min(wall[label]) / min(wall[theirs])
+                row.append(f"{wall_ratio:.2f}x " + ("ok" if wall_ratio <= 0.2 else "MISSED"))
+            else:
+                row.append("MISSING (not installed)" if ci else "(not installed)")
+            if cpu[label]:
+                cpu_ratio = min(cpu[label]) / min(cpu[base])
+                row.append(f"{cpu_ratio:.1f}x " + ("ok" if cpu_ratio <= 7 else "MISSED"))
+            else:
+                row.append("n/a")
+            goals.append(row + (["exit %d" % failed[label]] if label in failed else ["0"]))
     return rows
+
+
+GOALS_HEADER = ["command", f"wall x particle-cli {PEER_CLI_VERSION} `--version` (goal <= 0.2x)",
+                "CPU x `python -c pass` (goal <= 7x)", "exit"]
 
 
 STARTUP_HEADER = ["command", "best wall ms", "median wall ms", "wall x baseline", "best CPU ms", "CPU x baseline"]
@@ -483,11 +523,11 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--short", action="store_true",
                         help="CI mode: few repetitions, small sizes, system part 1 only")
     parser.add_argument("--reps", type=int, help="start-up repetitions (default 20, --short 5)")
-    parser.add_argument("--only", choices=["startup", "throughput", "flash", "sizes"], action="append",
-                        help="run only these sections")
+    parser.add_argument("--only", choices=["startup", "throughput", "flash", "sizes", "update"], action="append",
+                        help="run only these sections (update: full run only, unless named here)")
     opts = parser.parse_args(argv)
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    sections = opts.only or ["startup", "throughput", "flash", "sizes"]
+    sections = opts.only or ["startup", "throughput", "flash", "sizes"] + ([] if opts.short else ["update"])
     reps = opts.reps or (5 if opts.short else 20)
 
     def say(text: str) -> None:
@@ -505,7 +545,11 @@ def main(argv: Optional[list] = None) -> int:
         if "startup" in sections:
             say("start-up ...")
             print("\n### Start-up (best of %d, interleaved)\n" % reps)
-            print(table(STARTUP_HEADER, startup_rows(tools, reps, ci)))
+            goals: list = []
+            print(table(STARTUP_HEADER, startup_rows(tools, reps, ci, opts.short, goals)))
+            print("\n### Start-up goals: every command group's `--help`%s\n"
+                  % (" (--short: a few groups)" if opts.short else ""))
+            print(table(GOALS_HEADER, goals))
         if "throughput" in sections:
             say("host throughput ...")
             sizes = [64 * 1024, 256 * 1024] if opts.short else [64 * 1024, 256 * 1024, MiB]
@@ -529,6 +573,17 @@ def main(argv: Optional[list] = None) -> int:
             print(table(header, rows))
             if any("FAILED" in str(c) for row in rows for c in row[1:2]):
                 status = 1
+        if "update" in sections:
+            # minutes of particle-cli 2.16.0 runs, so not in --short (CI)
+            import update_bench                    # tools/update_bench.py, beside this file
+
+            say("update ...")
+            print("\n### `particle update` on simulated devices: modelled device time, ours against "
+                  "particle-cli 2.16.0 + real dfu-util (under umockdev)\n")
+            if update_bench.available():
+                print(table(update_bench.HEADER, update_bench.rows()))
+            else:
+                print(("MISSING: " if ci else "note: ") + update_bench.MISSING)
     return status
 
 

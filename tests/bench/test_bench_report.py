@@ -37,3 +37,20 @@ def test_job_checks_the_bytes_on_the_device(tmp_path):
     result = bench.run_job(job, "ours", no_peers(), tmp_path)
     assert result["ok"] is False
     assert "FAILED" in bench._cell(result)
+
+
+def test_the_start_up_goal_table_covers_every_command_group():
+    groups = bench.command_groups()
+    assert {"keys", "flash", "usb", "serial", "update", "doctor", "device", "binary", "identify",
+            "login"} <= set(groups)
+    assert set(bench.SHORT_GROUPS) <= set(groups)
+
+
+def test_start_up_goals_without_particle_cli_say_so_under_ci():
+    goals: list = []
+    bench.startup_rows(no_peers(), 1, ci=True, short=True, goals=goals)
+    assert [row[0] for row in goals] == ["`particle --help`"] + [f"`particle {g} --help`" for g in bench.SHORT_GROUPS]
+    for _label, wall, cpu, status in goals:
+        assert wall == "MISSING (not installed)"
+        assert cpu.endswith(" ok") or cpu.endswith(" MISSED")
+        assert status == "0"

@@ -1,5 +1,6 @@
-"""scripts/update-bench: `particle update` against particle-cli 2.16.0 + real dfu-util, in
-modelled device time (particle_py/bench.py's device_time_us). Not imported by the commands."""
+"""`particle update` against particle-cli 2.16.0 + real dfu-util, in modelled device time
+(tools/bench.py's device_time_us). A development tool, run by scripts/bench (full run) and
+scripts/update-bench; not part of the package."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
 UPDATES = PEERS / "particle-cli-2.16.0" / "node_modules" / "particle-cli" / "assets" / "updates"
 CLI = PEERS / "particle-cli-2.16.0" / "node_modules" / ".bin" / "particle"
@@ -16,7 +17,7 @@ BIN = Path(sys.executable).parent
 
 
 def _run(state: Path, argv: list, *, umockdev: bool, path: str) -> tuple[int, float]:
-    from particle_py.bench import device_time_us
+    from bench import device_time_us            # tools/bench.py, beside this file
 
     home = state.parent / "home"
     home.mkdir(exist_ok=True)
@@ -31,14 +32,28 @@ def _run(state: Path, argv: list, *, umockdev: bool, path: str) -> tuple[int, fl
     return proc.returncode, (device_time_us(state) - before) / 1e6
 
 
-def main() -> int:
+HEADER = ["platform", "tool", "1.4.4 -> 2.2.0", "ratio (goal <= 1.0x)", "again (device in DFU)",
+          "ratio (goal <= 0.2x)", "again (device running)"]
+MISSING = "particle-cli 2.16.0 is not in the peer cache (scripts/install-peers --npm)"
+
+
+def available() -> bool:
+    return CLI.exists() and UPDATES.is_dir()
+
+
+def _ratio(ours: tuple, theirs: tuple, goal: float) -> str:
+    if not theirs[1]:
+        return "n/a"
+    ratio = ours[1] / theirs[1]
+    return f"{ratio:.2f}x " + ("ok" if ratio <= goal and ours[0] == 0 else "MISSED")
+
+
+def rows() -> list[list]:
+    """The table's rows; the caller checks available() first."""
     from particle_py.sim import devices
 
-    if not CLI.exists() or not UPDATES.is_dir():
-        print("update-bench: particle-cli 2.16.0 is not in the peer cache (scripts/install-peers --npm)")
-        return 69
     ours = [BIN / "particle", "update", "--target", "2.2.0", "--from", UPDATES]
-    rows = []
+    out = []
     with tempfile.TemporaryDirectory() as tmp:
         for platform in ("photon", "electron"):
             results = {}
@@ -52,22 +67,25 @@ def main() -> int:
                 devices.press(state, "dfu", None)            # particle-cli 2.x needs DFU mode
                 again_dfu = _run(state, list(argv), umockdev=umock, path=path)
                 results[who] = (first, again_dfu, again_normal)
-            cli_first, cli_again = results["cli"][0][1], results["cli"][1][1]
             for who, label in (("cli", "particle-cli 2.16.0 + real dfu-util"), ("ours-dfu", "ours, from DFU mode"),
                                ("ours-normal", "ours, from normal mode")):
                 first, again_dfu, again_normal = results[who]
                 cells = [f"{platform}", label, f"{first[1]:.2f} s (exit {first[0]})",
-                         "" if who == "cli" else f"{first[1] / cli_first:.2f}x",
+                         "" if who == "cli" else _ratio(first, results["cli"][0], 1.0),
                          f"{again_dfu[1]:.2f} s (exit {again_dfu[0]})",
-                         "" if who == "cli" else f"{again_dfu[1] / cli_again:.2f}x",
+                         "" if who == "cli" else _ratio(again_dfu, results["cli"][1], 0.2),
                          "" if again_normal is None else f"{again_normal[1]:.2f} s (exit {again_normal[0]})"]
-                rows.append(cells)
-    header = ["platform", "tool", "1.4.4 -> 2.2.0", "ratio", "again (device in DFU)", "ratio",
-              "again (device running)"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join(" --- " for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+                out.append(cells)
+    return out
+
+
+def main() -> int:
+    from bench import table
+
+    if not available():
+        print(f"update-bench: {MISSING}")
+        return 69
+    print(table(HEADER, rows()))
     return 0
 
 
