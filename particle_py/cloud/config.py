@@ -41,7 +41,13 @@ def _read_json(path: Path) -> dict:
         raise ParticlePyError(f"Error reading file {path}: {exc.strerror or exc}",
                               f"Check that {path.parent} is a folder you can read, then run the command again.")
     try:
+        from particle_py.cloud.http import MAX_BODY, MAX_DEPTH, json_depth
+
         text = raw.decode("utf-8-sig")
+        if len(raw) > MAX_BODY:         # bounded like a cloud answer: a config is a few hundred bytes
+            raise ValueError("larger than 1 MiB")
+        if json_depth(text) > MAX_DEPTH:
+            raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
         value = json.loads(text) if text.strip() else {}
     except ValueError as exc:           # UnicodeDecodeError is a ValueError too
         raise ParticlePyError(f"Error parsing file {path}: {exc}",

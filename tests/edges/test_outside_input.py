@@ -108,7 +108,7 @@ def test_a_fifo_or_folder_given_as_a_key_file(sim, run, tmp_path):
     code, out, err = run("keys", "load", fifo)
     assert code == 1 and err.splitlines()[0] == f"{fifo} is a FIFO (named pipe), not a key file"
     code, out, err = run("keys", "server", tmp_path)
-    assert code == 1 and "Please specify a server key" in err
+    assert code == 1 and err.splitlines()[0] == f"{tmp_path} is a folder, not a key file"
 
 
 # --- files and folders where the other belongs ---------------------------------------------------------
@@ -242,3 +242,21 @@ def test_classify_names_any_bytes(data):
     from particle_py.firmware.classify import classify
     kind = classify(data)
     assert kind.kind in ("empty", "module", "private-key", "public-key", "dfu-file", "other") and kind.description
+
+
+def test_a_device_name_from_the_cloud_is_shown_escaped_in_usb_list(sim, run, isolated_home):
+    import sys as _sys
+    from pathlib import Path as _Path
+    _sys.path.insert(0, str(_Path(__file__).resolve().parents[1] / "cloud"))
+    from hostile import HostileApi
+
+    sim(profile("argon", "normal"))
+    with HostileApi("127.0.0.1") as api:
+        api.on(f"/v1/devices/{DEVICE_IDS['argon']}", 200,
+               b'{"name": "\\u001b[2J\\u001b[Hmy_argon\\u0007", "connected": true}')
+        (isolated_home / ".particle" / "particle.config.json").write_text(json.dumps(
+            {"apiUrl": api.url, "access_token": "t" * 40, "flashWarningShownOn": 1}))
+        code, out, err = run("usb", "list")
+    assert code == 0, err
+    assert "\x1b" not in out + err and "\x07" not in out
+    assert "\\x1b[2J\\x1b[Hmy_argon\\x07" in out

@@ -1095,7 +1095,8 @@ def report(results: list, stream=sys.stdout) -> int:
         fams = [f for f in FAMILIES if column_of[f] == col]
         if len(fams) > 1:
             names = ", ".join(f.split(": ", 1)[-1] for f in fams)
-            stream.write(f"  {col} ({len(fams)} families, {len([f for f in fams if f in ran])} run): {names}\n")
+            stream.write(f"  {col} ({len(fams)} families, {len([f for f in fams if f in ran])} in this report): "
+                         f"{names}\n")
     variants = len(FAULTS)
     device = sum((r.device for r in results), Counter())
     stream.write(f"\ntarget memory afterwards: {device['old']} old contents, {device['new']} new contents, "

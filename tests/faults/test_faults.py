@@ -272,6 +272,6 @@ def test_the_report_lists_the_new_families():
                matrix.CellResult("flash --usb", "forced: bad CRC", runs=1)]
     assert matrix.report(results, out) == 0
     text = out.getvalue()
-    assert "hostile cloud (10 families, 1 run): empty, list, wrong types" in text
-    assert "forced write (2 families, 1 run): wrong platform, bad CRC" in text
-    assert "odd descriptor (7 families, 0 run)" in text and "odd configuration (8 families, 0 run)" in text
+    assert "hostile cloud (10 families, 1 in this report): empty, list, wrong types" in text
+    assert "forced write (2 families, 1 in this report): wrong platform, bad CRC" in text
+    assert "odd descriptor (7 families, 0 in this report)" in text and "odd configuration (8 families, 0 in this report)" in text

@@ -9,6 +9,7 @@ the end of its share is stopped (its examples are not counted). The mutation fuz
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import subprocess
 import sys
@@ -34,9 +35,11 @@ def properties(seconds: float, rng: random.Random) -> dict:
         i += 1
         seed = rng.randrange(1 << 30)
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-               "--hypothesis-show-statistics", f"--hypothesis-seed={seed}", path]
+               "-p", "fuzz_profile", "--hypothesis-show-statistics", f"--hypothesis-seed={seed}", path]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE),
+                                                                          os.environ.get("PYTHONPATH")])))
         try:
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
                                   timeout=max(1.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             break
@@ -45,7 +48,8 @@ def properties(seconds: float, rng: random.Random) -> dict:
         done["files run"] += 1
         done["failing"] += failing
         if proc.returncode not in (0, 5):
-            done["failed files"].append(f"{path} (seed {seed})")
+            summary = [ln for ln in proc.stdout.splitlines() if ln.startswith(("FAILED", "ERROR", "E "))][:3]
+            done["failed files"].append(f"{path} (seed {seed}): " + " | ".join(summary)[:300])
         if i % len(files) == 0:
             done["rounds"] += 1
             rng.shuffle(files)
