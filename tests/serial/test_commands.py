@@ -3,7 +3,7 @@ Electron, Argon, Boron and P2, on the Device OS the old CLIs met (listening-mode
 protocol) and on current Device OS (USB control requests): exact output and exit status."""
 import pytest
 
-from conftest import CURRENT_FW, DEVICE_IDS, OLD_FW, PLATFORMS, profile
+from helpers.serial_profiles import CURRENT_FW, DEVICE_IDS, OLD_FW, PLATFORMS, profile
 
 
 def port(n):

@@ -2,7 +2,7 @@
 message, never a traceback or a hang (modelled time: no test waits for real timeouts)."""
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import profile
+from helpers.serial_profiles import profile
 
 WORDS = ["serial", "list", "identify", "mac", "inspect", "wifi", "monitor", "--port", "--file", "--follow",
          "1", "2", "0", "-1", "/dev/ttyACM0", "/dev/ttyACM7", "COM3", "w.json", "bad.json", "--help",

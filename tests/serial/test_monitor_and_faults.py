@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import DEVICE_IDS, profile
+from helpers.serial_profiles import DEVICE_IDS, profile
 
 
 def port(n):

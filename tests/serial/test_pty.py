@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from conftest import DEVICE_IDS, profile
+from helpers.serial_profiles import DEVICE_IDS, profile
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="pseudo-terminals are POSIX")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEVICE_IDS, profile
+from helpers.serial_profiles import DEVICE_IDS, profile
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))

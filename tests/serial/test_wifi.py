@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import profile
+from helpers.serial_profiles import profile
 
 PEM_CERT = "-----BEGIN CERTIFICATE-----\nMIIBsimulated\n-----END CERTIFICATE-----"
 PEM_KEY = "-----BEGIN PRIVATE KEY-----\nMIIEsimulated\n-----END PRIVATE KEY-----"

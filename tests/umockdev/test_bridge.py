@@ -22,9 +22,9 @@ BANNER = ("dfu-util 0.11\n\nCopyright 2005-2009 Weston Schmidt, Harald Welte and
           "This program is Free Software and has ABSOLUTELY NO WARRANTY\n"
           "Please report bugs to http://sourceforge.net/p/dfu-util/tickets/\n\n")
 PHOTON_LIST = (
-    'Found DFU: [2b04:d006] ver=0200, devnum=5, cfg=1, intf=0, path="1-2", alt=1, '
+    'Found DFU: [2b04:d006] ver=0250, devnum=5, cfg=1, intf=0, path="1-2", alt=1, '
     'name="@DCT Flash   /0x00000000/01*016Kg", serial="00000000010C"\n'
-    'Found DFU: [2b04:d006] ver=0200, devnum=5, cfg=1, intf=0, path="1-2", alt=0, '
+    'Found DFU: [2b04:d006] ver=0250, devnum=5, cfg=1, intf=0, path="1-2", alt=0, '
     'name="@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg", serial="00000000010C"\n')
 
 
@@ -192,11 +192,11 @@ def test_platform_is_the_real_bootloader_and_order_is_kept(umockdev, real_dfu_ut
     found = [line.split(", name=")[0] + " " + line.split("serial=")[1] for line in proc.stdout.splitlines()
              if line.startswith("Found")]
     assert found == [
-        'Found DFU: [2b04:d006] ver=0200, devnum=5, cfg=1, intf=0, path="1-2", alt=1 "41260b25e737e0ad2476a9eb"',
-        'Found DFU: [2b04:d006] ver=0200, devnum=5, cfg=1, intf=0, path="1-2", alt=0 "41260b25e737e0ad2476a9eb"',
+        'Found DFU: [2b04:d006] ver=0250, devnum=5, cfg=1, intf=0, path="1-2", alt=1 "41260b25e737e0ad2476a9eb"',
+        'Found DFU: [2b04:d006] ver=0250, devnum=5, cfg=1, intf=0, path="1-2", alt=0 "41260b25e737e0ad2476a9eb"',
         'Found DFU: [1209:0001] ver=0100, devnum=6, cfg=1, intf=0, path="1-3", alt=0 "ABC123"',
-        'Found DFU: [2b04:d008] ver=0200, devnum=7, cfg=1, intf=0, path="1-4", alt=1 "0123456789abcdef01234567"',
-        'Found DFU: [2b04:d008] ver=0200, devnum=7, cfg=1, intf=0, path="1-4", alt=0 "0123456789abcdef01234567"',
+        'Found DFU: [2b04:d008] ver=0250, devnum=7, cfg=1, intf=0, path="1-4", alt=1 "0123456789abcdef01234567"',
+        'Found DFU: [2b04:d008] ver=0250, devnum=7, cfg=1, intf=0, path="1-4", alt=0 "0123456789abcdef01234567"',
     ]
 
 
