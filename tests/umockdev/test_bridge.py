@@ -22,9 +22,9 @@ BANNER = ("dfu-util 0.11\n\nCopyright 2005-2009 Weston Schmidt, Harald Welte and
           "This program is Free Software and has ABSOLUTELY NO WARRANTY\n"
           "Please report bugs to http://sourceforge.net/p/dfu-util/tickets/\n\n")
 PHOTON_LIST = (
-    'Found DFU: [2b04:d006] ver=0250, devnum=5, cfg=1, intf=0, path="1-2", alt=1, '
+    'Found DFU: [2b04:d006] ver=0200, devnum=5, cfg=1, intf=0, path="1-2", alt=1, '
     'name="@DCT Flash   /0x00000000/01*016Kg", serial="00000000010C"\n'
-    'Found DFU: [2b04:d006] ver=0250, devnum=5, cfg=1, intf=0, path="1-2", alt=0, '
+    'Found DFU: [2b04:d006] ver=0200, devnum=5, cfg=1, intf=0, path="1-2", alt=0, '
     'name="@Internal Flash   /0x08000000/03*016Ka,01*016Kg,01*064Kg,07*128Kg", serial="00000000010C"\n')
 
 
