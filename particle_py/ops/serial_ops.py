@@ -7,14 +7,13 @@ particle-cli 3.21+ does), else to the listening-mode serial protocol (as particl
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from particle_py import platforms
 from particle_py.errors import ParticlePyError
 from particle_py.ops import module_info
-from particle_py.serial_link import control_info, listening, ports
+from particle_py.serial_link import control_info, listening, ports, transport
 from particle_py.serial_link.ports import SerialDevice
 
 EX_USAGE = 64
@@ -411,14 +410,6 @@ def _wifi_dialogue(port_handle, answers: dict, ask, markers, keys, ssid: str) ->
 
 
 # --- monitor --------------------------------------------------------------------------------------
-def _wait(seconds: float) -> None:
-    from particle_py.serial_link import sim_link
-    if sim_link.active():
-        sim_link.wait(seconds)
-    else:
-        time.sleep(seconds)
-
-
 def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
             on_event: Callable[[str], None]) -> None:
     """Copy the port to ``on_text`` until Ctrl-C (KeyboardInterrupt, left to the caller);
@@ -434,7 +425,7 @@ def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
         except ParticlePyError:
             if not follow:
                 raise
-            _wait(FOLLOW_DELAY_S)
+            transport.pause(FOLLOW_DELAY_S)
     on_event(f"opening {chosen.port}")
     while True:
         try:
@@ -442,7 +433,7 @@ def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
         except ParticlePyError:
             if not follow:
                 raise
-            _wait(FOLLOW_DELAY_S)
+            transport.pause(FOLLOW_DELAY_S)
             chosen = _refind(chosen)
             continue
         on_event("opened")
@@ -457,7 +448,7 @@ def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
                 on_event("closed")
                 return
             on_event("reconnecting")
-            _wait(FOLLOW_DELAY_S)
+            transport.pause(FOLLOW_DELAY_S)
             chosen = _refind(chosen)
 
 

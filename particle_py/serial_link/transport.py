@@ -183,6 +183,17 @@ def open_port(path: str, baud: int = DEFAULT_BAUD) -> Port:
     return PySerialPort(path, baud)
 
 
+def pause(seconds: float) -> None:
+    """Wait between tries at a port: wall-clock time on hardware, modelled time under
+    PARTICLE_PY_SIM (the seam, like usb.sleep_ms, so operations never look at the simulator)."""
+    from particle_py.serial_link import sim_link
+
+    if sim_link.active():
+        sim_link.wait(seconds)
+    else:
+        time.sleep(seconds)
+
+
 def touch_baud(path: str, baud: int) -> None:
     """Open and close the port at ``baud``: 14400 sends a device to DFU mode, 28800 to listening mode."""
     port = open_port(path, baud)
