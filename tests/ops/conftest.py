@@ -85,12 +85,4 @@ def sim(tmp_path, monkeypatch):
     return make
 
 
-@pytest.fixture
-def run(capsys):
-    from particle_py.cli.particle.main import main
-
-    def go(*argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return go
+from helpers.cli import run  # noqa: E402,F401  (the shared fixture)
