@@ -28,6 +28,12 @@ def _kb(size: int) -> str:
     return str(int(value)) if value == int(value) else repr(value)
 
 
+# The four checks inspect prints, in particle-cli's order: the label, the current reply's name for
+# a failed check, and the bit the old serial reply sets when the check passed.
+CHECKS = (("Integrity", "INTEGRITY_CHECK_FAILED", 2), ("Address Range", "RANGE_CHECK_FAILED", 8),
+          ("Platform", "PLATFORM_CHECK_FAILED", 16), ("Dependencies", "DEPENDENCY_CHECK_FAILED", 4))
+
+
 def inspect_lines_current(result) -> list[str]:
     lines = [f"Device: {result.device_id}"]
     name = result.platform.display_name if result.platform else "undefined"
@@ -40,10 +46,7 @@ def inspect_lines_current(result) -> list[str]:
             if m.type == "USER_PART" and m.hash:
                 lines.append(f"    UUID: {m.hash}")
             errors = m.validity_errors
-            lines.append(f"    Integrity: {'FAIL' if 'INTEGRITY_CHECK_FAILED' in errors else 'PASS'}")
-            lines.append(f"    Address Range: {'FAIL' if 'RANGE_CHECK_FAILED' in errors else 'PASS'}")
-            lines.append(f"    Platform: {'FAIL' if 'PLATFORM_CHECK_FAILED' in errors else 'PASS'}")
-            lines.append(f"    Dependencies: {'FAIL' if 'DEPENDENCY_CHECK_FAILED' in errors else 'PASS'}")
+            lines += [f"    {label}: {'FAIL' if failed in errors else 'PASS'}" for label, failed, _bit in CHECKS]
             for dep in m.dependencies:
                 lines.append(f"      {CURRENT_NAMES.get(dep.type, '')} module #{dep.index} - version {dep.version}")
             lines.append("")
@@ -75,11 +78,7 @@ def inspect_lines_old(result) -> list[str]:
                          f"{m.max_size} bytes max size")
             if m.function == "u" and m.uuid:
                 lines.append(f"    UUID: {m.uuid}")
-            vv = m.validity_values
-            lines.append(f"    Integrity: {'PASS' if vv & 2 else 'FAIL'}")
-            lines.append(f"    Address Range: {'PASS' if vv & 8 else 'FAIL'}")
-            lines.append(f"    Platform: {'PASS' if vv & 16 else 'FAIL'}")
-            lines.append(f"    Dependencies: {'PASS' if vv & 4 else 'FAIL'}")
+            lines += [f"    {label}: {'PASS' if m.validity_values & bit else 'FAIL'}" for label, _failed, bit in CHECKS]
             for dep_function, index, version in m.deps:
                 lines.append(f"      {OLD_FUNCTIONS.get(dep_function, 'undefined')} module #{_old_number(index)} "
                              f"- version {version}")
