@@ -132,7 +132,10 @@ def identify(device: Optional[str] = None, port: Optional[str] = None) -> Identi
     if usb is None:
         return _identify_serial(chosen or ports.choose(None), device)
     try:
-        who = Identity(usb.device_id, usb.version())
+        try:
+            who = Identity(usb.device_id, usb.version())
+        except ParticlePyError as err:
+            raise ParticlePyError(f"Could not identify device: {err.message}", err.hint, err.exit_code) from None
         if "cellular" in platforms.networks(usb.platform):
             if at_least(who.system_version or "0", "6.0.0"):
                 data = usb.request(control_info.CELLULAR_GET_ICCID)

@@ -93,7 +93,9 @@ def _int(value, what: str) -> int:
 
 def parse_describe(text: str) -> Describe:
     """The reply to ``s``: system_info.cpp's JSON (``{"p":6,"m":[...]}``)."""
-    start = text.find("{")
+    # an app that logs while the device listens can put text (even braces) before the reply
+    starts = [i for i in (text.find('{"p"'), text.find('{"m"')) if i >= 0]
+    start = min(starts) if starts else text.find("{")
     end = text.rfind("}")
     if start < 0 or end < start:
         raise ReplyError("no JSON object in the reply")

@@ -206,3 +206,10 @@ def test_device_os_without_the_control_protocol_is_asked_over_serial(sim, run):
     code, out, err = run("serial", "inspect")
     assert (code, err) == (0, "") and out.splitlines()[:2] == ["Platform: 6 - Photon", "Modules"]
     assert run("serial", "mac")[1].startswith("Your device MAC address is ")
+
+
+def test_identify_when_the_version_request_stalls(sim, run):
+    sim(profile("argon", FAKE_STALL_REQUEST=0x50))
+    code, out, err = run("identify")
+    assert (code, out) == (74, "")
+    assert err.splitlines()[0] == "Could not identify device: Cannot send a control request to 2b04:c00c (LIBUSB_ERROR_PIPE)"

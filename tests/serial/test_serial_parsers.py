@@ -154,3 +154,9 @@ def test_port_matching_rules():
         "/dev/cu.usbmodem1 - Core - undefined"]
     assert [d.line() for d in ports.particle_ports([FakePort("/dev/ttyACM3"), FakePort("/dev/ttyS0")])] == [
         "/dev/ttyACM3 -  - undefined"]
+
+
+@given(st.text(alphabet="abc{} :\r\n0123", max_size=40), st.integers(0, 40), st.lists(MODULE, max_size=3))
+def test_describe_after_app_log_text(noise, platform_id, modules):
+    text = json.dumps({"p": platform_id, "m": modules}, separators=(",", ":"))
+    assert listening.parse_describe(noise + "\r\n" + text + "\r\n").platform_id == platform_id
