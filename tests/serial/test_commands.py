@@ -276,3 +276,11 @@ def test_inspect_shows_a_corrupt_and_a_foreign_module(sim, run):
                                           "    Dependencies: PASS"]
     user = lines.index("  User part module #1 - version 6")
     assert lines[user + 3] == "    Integrity: FAIL"
+
+
+def test_core(sim, run):
+    sim(profile("core"))
+    assert run("serial", "list") == (0, f"Found 1 device connected via serial:\n{port(0)} - Core - "
+                                        f"{DEVICE_IDS['core']}\n", "")
+    code, out, err = run("serial", "mac")
+    assert (code, out) == (1, "") and err.splitlines()[0] == "Unable to get MAC address of a Core"
