@@ -333,8 +333,9 @@ def wifi_recommendation(port: Optional[str]) -> tuple[SerialDevice, bool]:
 
 def configure_wifi(chosen: SerialDevice, answers: dict, ask: Callable[[str], str]) -> WifiResult:
     """Run the ``w`` dialogue; ``answers`` come from --file, ``ask(key)`` asks the user for the rest
-    (key: network, security, cipher, eap, username, outer_identity, client_certificate,
-    private_key, root_ca, password; security answers are particle-cli's names or numbers)."""
+    (key: network, security, security_enterprise, cipher, eap, username, outer_identity,
+    client_certificate, private_key, root_ca, password, enterprise_password; security answers
+    are particle-cli's names or numbers)."""
     from particle_py.serial_link.transport import PortClosed, open_port
 
     markers = [p for p, _ in PROMPTS] + list(DONE_MARKERS)
@@ -401,7 +402,7 @@ def _wifi_dialogue(port_handle, answers: dict, ask, markers, keys, ssid: str) ->
             else:
                 value = answers.get(key)
                 if value is None or (key == "network" and not value.strip()):
-                    value = ask(key)
+                    value = ask("enterprise_password" if key == "password" and enterprise else key)
                 if key == "network":
                     ssid = value.strip()
                     value = ssid

@@ -221,4 +221,4 @@ def _ask_wifi(key: str) -> str:
         return typer.prompt("Outer identity (optional)", default="", show_default=False, err=True)
     if key == "username":
         return typer.prompt("Username", err=True)
-    return typer.prompt("Wi-Fi Password" if key == "password" else key, hide_input=True, err=True)
+    return typer.prompt("Wi-Fi Password" if key == "password" else "Password", hide_input=True, err=True)
