@@ -142,7 +142,7 @@ LIBUSB_ERROR_TABLE: dict = {
     -8: ("LIBUSB_ERROR_OVERFLOW", "the device sent more data than asked for", {
         "*": "Usual cause: a device or bootloader that does not follow the DFU transfer size. Fix: "
              "update the bootloader (particle update), or try another USB port."}),
-    -9: ("LIBUSB_ERROR_PIPE", "the device stalled the request (it refused it)", {
+    -9: ("LIBUSB_ERROR_PIPE", "the device stalled (refused) the request", {
         "linux": "Usual cause: the device left DFU mode or is in a DFU error state, or a USB 3 port or "
                  "hub garbles control transfers. Fix: put the device back in DFU mode, plug it into a "
                  "USB 2 port directly, and run the command again.",
@@ -217,6 +217,8 @@ def explain_libusb(err, platform: Optional[str] = None):
         message = message.replace(f"({meaning})", f"({name}: {meaning})")
     elif name not in message:
         message = f"{message} ({name}: {meaning})"
+    elif meaning not in message and f"({name})" in message:
+        message = message.replace(f"({name})", f"({name}: {meaning})")
     elif meaning not in message:
         message = f"{message} ({meaning})"
     hint = err.hint or ""

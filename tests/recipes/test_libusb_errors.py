@@ -50,7 +50,7 @@ def test_a_stall_during_flash_usb_names_the_stall_and_its_cause(world, particle)
     assert code == 74 and out.splitlines()[-1] == "Flash failed."
     lines = err.splitlines()
     assert lines[0] == ("Flashing app.bin stopped at 0x080a0000: Error during download (LIBUSB_ERROR_PIPE: "
-                        "the device stalled the request (it refused it))")
+                        "the device stalled (refused) the request)")
     assert lines[1] == hints.libusb_error_explanation(-9)[2]
 
 

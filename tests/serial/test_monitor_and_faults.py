@@ -212,4 +212,5 @@ def test_identify_when_the_version_request_stalls(sim, run):
     sim(profile("argon", FAKE_STALL_REQUEST=0x50))
     code, out, err = run("identify")
     assert (code, out) == (74, "")
-    assert err.splitlines()[0] == "Could not identify device: Cannot send a control request to 2b04:c00c (LIBUSB_ERROR_PIPE)"
+    assert err.splitlines()[0] == ("Could not identify device: Cannot send a control request to 2b04:c00c "
+                                 "(LIBUSB_ERROR_PIPE: the device stalled (refused) the request)")
