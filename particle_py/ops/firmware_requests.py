@@ -20,13 +20,15 @@ CANCEL_FIRMWARE_UPDATE = 252
 FIRMWARE_UPDATE_DATA = 253
 RESULT_NOT_SUPPORTED = -120
 
-# Device OS results (particle-usb result.js; OTA ones from Device OS's system_error.h).
+# Device OS results (particle-usb result.js; the OTA ones, -1300 ... -1390, with Device OS's own
+# words from services/inc/system_error.h).
 RESULT_TEXT = {
     -120: "Not supported", -130: "Not allowed", -190: "Data is too large", -210: "Invalid state",
     -270: "Invalid argument", -280: "Invalid data format",
-    -1110: "Unsupported firmware module", -1120: "Invalid module address",
-    -1130: "Integrity check failed", -1140: "Dependency check failed", -1150: "Invalid platform ID",
-    -1170: "Invalid module format",
+    -1300: "Module not found", -1310: "Unsupported module", -1320: "Module validation failed",
+    -1330: "Module integrity check failed", -1340: "Module dependency check failed",
+    -1350: "Invalid module address", -1351: "Invalid module size", -1360: "Invalid module platform",
+    -1370: "Invalid module format", -1380: "Firmware updates are disabled", -1390: "Firmware update error",
 }
 
 

@@ -10,9 +10,10 @@ device-os-protobuf control/storage.proto). Module info (90) is answered by sim/d
   in the OTA region with the 0xA5 flag and restarts to apply it.
 - 252 CANCEL_FIRMWARE_UPDATE.
 
-ASSUMED: the OTA error results are Device OS's system_error.h values as we know them
-(OTA_UNSUPPORTED_MODULE -1110, OTA_INTEGRITY_CHECK_FAILED -1130, OTA_DEPENDENCY_CHECK_FAILED
--1140, OTA_INVALID_PLATFORM -1150, OTA_INVALID_FORMAT -1170); not checked against a device.
+The refusals are Device OS's OTA results from services/inc/system_error.h (the -1300 ... -1399
+range, the same in every Device OS release that has this request): OTA_UNSUPPORTED_MODULE -1310,
+OTA_INTEGRITY_CHECK_FAILED -1330, OTA_DEPENDENCY_CHECK_FAILED -1340, OTA_INVALID_PLATFORM -1360,
+OTA_INVALID_FORMAT -1370. Which check Device OS makes first is ours to choose; the codes are not.
 
 Stdlib only.
 """
@@ -32,8 +33,8 @@ REQ_FINISH_FIRMWARE_UPDATE = 251
 REQ_CANCEL_FIRMWARE_UPDATE = 252
 REQ_FIRMWARE_UPDATE_DATA = 253
 
-OTA_UNSUPPORTED_MODULE, OTA_INTEGRITY_CHECK_FAILED, OTA_DEPENDENCY_CHECK_FAILED = -1110, -1130, -1140
-OTA_INVALID_PLATFORM, OTA_INVALID_FORMAT = -1150, -1170
+OTA_UNSUPPORTED_MODULE, OTA_INTEGRITY_CHECK_FAILED, OTA_DEPENDENCY_CHECK_FAILED = -1310, -1330, -1340
+OTA_INVALID_PLATFORM, OTA_INVALID_FORMAT = -1360, -1370
 
 CHUNK_SIZE = 4096
 # What Device OS installs through this path here (the rest goes over DFU).

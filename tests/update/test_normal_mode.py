@@ -97,10 +97,10 @@ def _send(data, name="x.bin"):
 
 
 @pytest.mark.parametrize("case,expected", [
-    ("other platform", "Invalid platform ID"),
-    ("bad crc", "Integrity check failed"),
-    ("system part", "Unsupported firmware module"),
-    ("unmet dependency", "Dependency check failed"),
+    ("other platform", "Invalid module platform"),
+    ("bad crc", "Module integrity check failed"),
+    ("system part", "Unsupported module"),
+    ("unmet dependency", "Module dependency check failed"),
     ("not a module", "Invalid module format"),
 ])
 def test_device_os_refuses_bad_modules(device, case, expected):
