@@ -72,3 +72,20 @@ def test_from_3_1_the_128k_app_runs_first_and_the_256k_one_when_it_cannot(world,
     shown = world.led()
     assert shown.startswith("LED: breathing cyan") and f"the app at 0x{CURRENT:08x}" in shown, shown
     assert running_app(world) == CURRENT
+
+
+def test_on_3_1_and_later_the_doctors_tinker_runs_before_an_app_for_a_newer_device_os(world):
+    from particle_py.platforms import by_name
+    from particle_py.sim import contents
+
+    world.create("argon", "--device-os", "4.0.2")
+    flash_app(world, "app.bin", contents.user_app(by_name("argon"), "4.1.0"))
+    shown = world.led()
+    assert shown.startswith("LED: breathing magenta"), shown
+    assert f"the user application at 0x{CURRENT:08x} needs system part 1 version >= 4100" in shown
+    code, out, err = world.particle("doctor", "--yes")
+    assert code == 0, out + err
+    assert ("Flash the Tinker app: writes Particle's Tinker app, which Device OS then runs instead of the user "
+            "application (particle flash --usb tinker)") in out.splitlines()
+    assert f"the app at 0x{COMPAT:08x}" in world.led()
+    assert running_app(world) == COMPAT
