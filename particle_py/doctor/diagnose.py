@@ -169,16 +169,17 @@ def check_app(device, platform: Platform, system: list) -> Finding:
     single = len(slots.tried) == 1
     broken, needs_newer = [], []
     for region in slots.tried:
-        where = "user application" + ("" if single else f" at 0x{region.address:08x}")
+        at = f" at 0x{region.address:08x}"
         app, code, why = _read_module(device, platform, region.address)
         if app is None:
-            broken.append((code, f"{where}{' at 0x%08x' % region.address if single else ''}: {why}"))
+            broken.append((code, f"user application{at}: {why}"))
             continue
         unmet = _unmet(app, system)
         if unmet is None:
-            return Finding("firmware", "app_ok", f"{where}: present, CRC good, its Device OS is there",
-                           facts={"address": region.address})
-        needs_newer.append(f"the {where} {unmet}, newer than the Device OS on the device")
+            return Finding("firmware", "app_ok", f"user application{'' if single else at}: present, CRC good, its "
+                           f"Device OS is there", facts={"address": region.address})
+        needs_newer.append(f"the user application{'' if single else at} {unmet}, newer than the Device OS on the "
+                           f"device")
     # An app where this Device OS does not look: built for a newer Device OS's layout (an app
     # for 3.1+ at 0xB4000 under 1.5.2) is usually the one the user meant to run.
     tried = {region.address for region in slots.tried}
@@ -190,9 +191,10 @@ def check_app(device, platform: Platform, system: list) -> Finding:
             app, _code, _why = _read_module(device, platform, region.address)
             if app is not None:
                 unmet = _unmet(app, system)
-                needs_newer.append(f"the user application at 0x{region.address:08x} {unmet + ' and ' if unmet else ''}"
-                                   f"sits where only Device OS with system part version >= {row.since} looks "
-                                   f"(this one runs apps from {_addresses(slots.tried)})")
+                needs_newer.append(f"the user application at 0x{region.address:08x} {unmet + ', and ' if unmet else ''}"
+                                   f"this Device OS does not look there (it runs apps from "
+                                   f"{_addresses(slots.tried)}; 0x{region.address:08x} from system part version "
+                                   f"{row.since} on)")
     if needs_newer:
         return Finding("firmware", "app_needs_newer_device_os",
                        "; ".join(needs_newer + [text for _c, text in broken]) + "; Device OS runs in safe mode", True)
