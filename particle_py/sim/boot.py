@@ -2,7 +2,8 @@
 
 The checks follow Device OS's order: a valid Device OS (system modules present,
 CRC good, dependencies met) or the bootloader stays in DFU mode; a valid user
-application or safe mode; then the cloud handshake: a parseable device key, a
+application where that Device OS looks for one (platforms.UserSlots: on nRF52840 it moved
+with 3.1) or safe mode; then the cloud handshake: a parseable device key, a
 server key and address matching the cloud, and the cloud knowing the device's
 public key (it locks to the first key it sees). Each outcome carries the LED
 pattern in users' words and the reason.
