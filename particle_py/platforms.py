@@ -54,6 +54,17 @@ class FormerUserPart:
     min_system_version: int
 
 
+@dataclass(frozen=True)
+class UserSlots:
+    """Where one range of Device OS releases looks for the user application, from the system part
+    version ``since`` on: the regions it tries, in order (the first holding an intact module for
+    this platform whose dependencies are met runs; none: safe mode), and the region apps built
+    for those releases are linked at. Sources in docs/doctor.md ("Where Device OS runs the app")."""
+    since: int                          # system part 1 module version (3.1.0-rc.1 = 3102)
+    tried: tuple[Region, ...]
+    linked: Region
+
+
 # Offset of the module prefix inside a module, after the MCU family's vector table.
 MODULE_INFO_OFFSET = {"stm32f1xx": 0x10C, "stm32f2xx": 0x184, "nrf52840": 0x200, "rtl872x": 0}
 
@@ -84,6 +95,9 @@ class Platform:
     # Where the old CLIs staged a bootloader for Device OS to apply at the next boot (with
     # OTA_FLAG_SLOT set to 0xA5): particle-cli 2.16.0 settings.js `otaRegion`.
     ota_region: Optional[Region] = None
+    # Where Device OS looks for the app, per Device OS range (ascending ``since``); empty: always
+    # ``user_part``.
+    user_slots: tuple[UserSlots, ...] = ()
 
     @property
     def module_info_offset(self) -> int:
@@ -141,17 +155,23 @@ _GEN3_USER_256K = Region(0x000B4000, 0, 262144)
 _GEN3_USER_128K = Region(0x000D4000, 0, 131072)
 # rtl872x user parts "grow left" from 0x08600000; the address comes from the module header.
 _RTL_USER = Region(0x08600000, 0, 1572864, grows_left=True)
+# nRF52840 Device OS before 3.1 runs the 128 KB app at 0xD4000 (ota_module_bounds.c at v3.0.0:
+# module_user); 3.1.0-rc.1 on tries that slot first ("compat", index 1) and then the 256 KB part at
+# 0xB4000 (index 2): hal/src/nRF52840/user_hal.cpp hal_user_module_get_descriptor().
+_NRF_USER_SLOTS_128K = (UserSlots(0, (_GEN3_USER_128K,), _GEN3_USER_128K),)
+_NRF_USER_SLOTS = _NRF_USER_SLOTS_128K + (UserSlots(3102, (_GEN3_USER_128K, _GEN3_USER_256K), _GEN3_USER_256K),)
 _NRF_FORMER_USER_PART = FormerUserPart(0x000D4000, 4096, 3103)
 _GEN2_OTA = Region(0x080C0000, 0, 131072)
 _GEN3_OTA = Region(0x80289000, 2, 1024 * 1024)     # external flash, at the alt's 0x80000000 base
 
 
-def _gen3(name, display, pid, *, user=_GEN3_USER_256K, factory=Region(0x00200000, 2), public=True):
+def _gen3(name, display, pid, *, user=_GEN3_USER_256K, factory=Region(0x00200000, 2), public=True,
+          user_slots=_NRF_USER_SLOTS):
     return Platform(
         name, display, pid, 3, "nrf52840", (PARTICLE_VID, 0xC000 + pid), (PARTICLE_VID, 0xD000 + pid),
         ("udp",), _GEN3_LAYOUTS, _UDP_DEVICE_KEYS, _UDP_SERVER_KEYS, user_part=user,
         system_parts=(0x00030000,), factory_reset=factory, bootloader=0x000F4000, radio_stack=0x00001000,
-        public=public, former_user_part=_NRF_FORMER_USER_PART, ota_region=_GEN3_OTA)
+        public=public, former_user_part=_NRF_FORMER_USER_PART, ota_region=_GEN3_OTA, user_slots=user_slots)
 
 
 def _rtl(name, display, pid, gen=4):
@@ -183,11 +203,11 @@ PLATFORMS: tuple[Platform, ...] = (
              factory_reset=Region(0x080A0000, 0, 131072), bootloader=0x08000000, ota_region=_GEN2_OTA),
     _gen3("argon", "Argon", 12),
     _gen3("boron", "Boron", 13),
-    _gen3("xenon", "Xenon", 14, user=_GEN3_USER_128K),
+    _gen3("xenon", "Xenon", 14, user=_GEN3_USER_128K, user_slots=_NRF_USER_SLOTS_128K),
     _gen3("esomx", "E-SoM-X", 15),
-    _gen3("asom", "A-SoM", 22, user=_GEN3_USER_128K, public=False),
+    _gen3("asom", "A-SoM", 22, user=_GEN3_USER_128K, public=False, user_slots=_NRF_USER_SLOTS_128K),
     _gen3("bsom", "B-SoM", 23),
-    _gen3("xsom", "X-SoM", 24, user=_GEN3_USER_128K, public=False),
+    _gen3("xsom", "X-SoM", 24, user=_GEN3_USER_128K, public=False, user_slots=_NRF_USER_SLOTS_128K),
     _gen3("b5som", "B5-SoM", 25, factory=Region(0x00600000, 2)),
     _gen3("tracker", "Asset Tracker / Monitor One", 26, factory=Region(0x00600000, 2)),
     _rtl("trackerm", "Tracker-M", 28, gen=3),
@@ -200,6 +220,18 @@ _BY_NAME = {p.name: p for p in PLATFORMS}
 _BY_ID = {p.platform_id: p for p in PLATFORMS}
 _BY_USB = {ids: p for p in PLATFORMS for ids in (p.usb_ids, p.dfu_ids)}
 ALIASES = {"photon2": "p2", "e-som-x": "esomx", "tracker-m": "trackerm", "monitorone": "tracker"}
+
+
+def user_slots(platform: Platform, system_version: Optional[int]) -> UserSlots:
+    """Where the Device OS whose system part 1 has module version ``system_version`` looks for
+    the app (None, unknown: the newest releases' slots)."""
+    rows = platform.user_slots or (UserSlots(0, (platform.user_part,), platform.user_part),)
+    found = rows[-1]
+    if system_version is not None:
+        for row in rows:
+            if row.since <= system_version:
+                found = row
+    return found
 
 
 def by_name(name: str) -> Optional[Platform]:

@@ -156,20 +156,54 @@ def check_firmware(device, platform: Platform) -> list[Finding]:
     out.append(Finding("firmware", "device_os_ok", f"Device OS: {len(system)} system part(s) present, CRC good, "
                        f"dependencies met (module versions {versions})",
                        facts={"versions": [m.version for m in system]}))
-    region = platform.user_part
-    app, code, why = _read_module(device, platform, region.address)
-    if app is None:
-        out.append(Finding("firmware", "app_missing" if code == "missing" else "app_invalid",
-                           f"user application at 0x{region.address:08x}: {why}; Device OS runs in safe mode", True))
-        return out
-    unmet = _unmet(app, system)
-    if unmet:
-        out.append(Finding("firmware", "app_needs_newer_device_os",
-                           f"the user application {unmet}, newer than the Device OS on the device; Device OS runs "
-                           f"it in safe mode", True))
-        return out
-    out.append(Finding("firmware", "app_ok", "user application: present, CRC good, its Device OS is there"))
+    out.append(check_app(device, platform, system))
     return out
+
+
+def check_app(device, platform: Platform, system: list) -> Finding:
+    """The app Device OS runs: the first region it tries (per its version, the platform table's
+    user_slots) holding an intact module for this platform with its dependencies met."""
+    from particle_py.platforms import user_slots
+
+    slots = user_slots(platform, system[0].version)
+    single = len(slots.tried) == 1
+    broken, needs_newer = [], []
+    for region in slots.tried:
+        at = f" at 0x{region.address:08x}"
+        app, code, why = _read_module(device, platform, region.address)
+        if app is None:
+            broken.append((code, f"user application{at}: {why}"))
+            continue
+        unmet = _unmet(app, system)
+        if unmet is None:
+            return Finding("firmware", "app_ok", f"user application{'' if single else at}: present, CRC good, its "
+                           f"Device OS is there", facts={"address": region.address})
+        needs_newer.append(f"the user application{'' if single else at} {unmet}, newer than the Device OS on the "
+                           f"device")
+    # An app where this Device OS does not look: built for a newer Device OS's layout (an app
+    # for 3.1+ at 0xB4000 under 1.5.2) is usually the one the user meant to run.
+    tried = {region.address for region in slots.tried}
+    for row in platform.user_slots:
+        for region in row.tried:
+            if region.address in tried:
+                continue
+            tried.add(region.address)
+            app, _code, _why = _read_module(device, platform, region.address)
+            if app is not None:
+                unmet = _unmet(app, system)
+                needs_newer.append(f"the user application at 0x{region.address:08x} {unmet + ', and ' if unmet else ''}"
+                                   f"this Device OS does not look there (it runs apps from "
+                                   f"{_addresses(slots.tried)}; 0x{region.address:08x} from system part version "
+                                   f"{row.since} on)")
+    if needs_newer:
+        return Finding("firmware", "app_needs_newer_device_os",
+                       "; ".join(needs_newer + [text for _c, text in broken]) + "; Device OS runs in safe mode", True)
+    code = "app_invalid" if any(c == "invalid" for c, _ in broken) else "app_missing"
+    return Finding("firmware", code, "; ".join(text for _c, text in broken) + "; Device OS runs in safe mode", True)
+
+
+def _addresses(regions) -> str:
+    return " and ".join(f"0x{r.address:08x}" for r in regions)
 
 
 # --- keys ------------------------------------------------------------------------------------

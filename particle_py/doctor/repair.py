@@ -162,7 +162,8 @@ REPAIRS: tuple[RepairStep, ...] = (
     RepairStep("device_os", "Restore Device OS",
                "writes the Device OS system parts to internal flash (particle update)", _device_os),
     RepairStep("tinker", "Flash the Tinker app",
-               "writes Particle's Tinker app over the user application (particle flash --usb tinker)", _tinker),
+               "writes Particle's Tinker app, which Device OS then runs instead of the user application "
+               "(particle flash --usb tinker)", _tinker),
     RepairStep("server_key", "Restore the server key",
                "writes {server} and its address to the server-key slot of the DCT, after saving the old one "
                "(particle keys server)", _server_key),

@@ -2,7 +2,8 @@
 
 The checks follow Device OS's order: a valid Device OS (system modules present,
 CRC good, dependencies met) or the bootloader stays in DFU mode; a valid user
-application or safe mode; then the cloud handshake: a parseable device key, a
+application where that Device OS looks for one (platforms.UserSlots: on nRF52840 it moved
+with 3.1) or safe mode; then the cloud handshake: a parseable device key, a
 server key and address matching the cloud, and the cloud knowing the device's
 public key (it locks to the first key it sees). Each outcome carries the LED
 pattern in users' words and the reason.
@@ -204,13 +205,50 @@ def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
             return "safe", f"Device OS system part {module.index} {unmet}"
     if platform.user_part is None or not platform.system_parts:
         return "normal", "firmware not modelled for this platform beyond its keys"
-    user, why = read_module(read, platform, platform.user_part.address)
-    if user is None:
-        return "safe", f"no valid user application at 0x{platform.user_part.address:08x}: {why}"
-    unmet = _unmet(user, system)
-    if unmet:
-        return "safe", f"the user application {unmet}"
-    return "normal", "Device OS and user application valid"
+    return run_user_app(read, platform, system)
+
+
+def user_regions(read: Reader, platform: Platform) -> tuple:
+    """The regions the Device OS in flash tries for the app, in its order (platforms.UserSlots)."""
+    from particle_py.platforms import user_slots
+
+    module, _why = read_module(read, platform, platform.system_parts[0]) if platform.system_parts else (None, "")
+    return user_slots(platform, module.version if module is not None else None).tried
+
+
+def run_user_app(read: Reader, platform: Platform, system: list[Module]) -> tuple[str, str]:
+    """Device OS's choice of app (user_hal.cpp hal_user_module_get_descriptor): the first region
+    it tries that holds an intact module for this platform with its dependencies met; none:
+    safe mode. An app where this Device OS does not look (an app for 3.1+ at 0xB4000 under an
+    older Device OS) is named in the reason, as it is usually the app the user meant to run."""
+    from particle_py.platforms import user_slots
+
+    slots = user_slots(platform, system[0].version)
+    notes = []
+    for region in slots.tried:
+        user, why = read_module(read, platform, region.address)
+        if user is None:
+            notes.append(f"no valid user application at 0x{region.address:08x}: {why}")
+            continue
+        unmet = _unmet(user, system)
+        if unmet is None:
+            return "normal", f"Device OS and user application valid (the app at 0x{region.address:08x})"
+        notes.append(f"the user application {unmet}" if len(slots.tried) == 1
+                     else f"the user application at 0x{region.address:08x} {unmet}")
+    tried = {region.address for region in slots.tried}
+    for address in dict.fromkeys(r.address for row in platform.user_slots for r in row.tried):
+        if address in tried:
+            continue
+        user, _why = read_module(read, platform, address)
+        if user is not None:
+            unmet = _unmet(user, system)
+            notes.append(f"the user application at 0x{address:08x} {unmet + ' and ' if unmet else ''}is where "
+                         f"Device OS does not look before system part version {_since(platform, address)}")
+    return "safe", "; ".join(notes)
+
+
+def _since(platform: Platform, address: int) -> int:
+    return min(row.since for row in platform.user_slots if any(r.address == address for r in row.tried))
 
 
 def cloud_protocol(read: Reader, platform: Platform) -> str:

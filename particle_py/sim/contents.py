@@ -137,11 +137,17 @@ def device_os(platform: Platform, version: str = "1.5.2", part_size: int = 16384
 
 
 def user_app(platform: Platform, device_os_version: str = "1.5.2", size: int = 5324, seed: int = 7) -> bytes:
-    """A stand-in user application (tinker-sized) that needs the given Device OS."""
+    """A stand-in user application (tinker-sized) that needs the given Device OS, linked at the
+    address apps for that Device OS are built for."""
+    from particle_py.platforms import user_slots
+
     last_part = max(len(platform.system_parts), 1)
     needs = module_version(device_os_version)
+    # linked where apps for that Device OS go (Gen3: 0xD4000 before 3.1, 0xB4000 from 3.1 on)
+    region = user_slots(platform, needs).linked if platform.user_part is not None else None
+    start = None if region is None or region.grows_left else region.address
     return build_module(platform, function=USER_PART, index=1, version=6, size=size,
-                        deps=((SYSTEM_PART, last_part, needs),), seed=seed)
+                        deps=((SYSTEM_PART, last_part, needs),), seed=seed, start=start)
 
 
 def module_version(device_os_version: str) -> int:

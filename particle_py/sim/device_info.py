@@ -92,8 +92,10 @@ class ModuleReport:
         return self.function is None
 
 
-def module_slots(platform: platforms_mod.Platform) -> list[Slot]:
-    """Where Device OS looks for modules on this platform (from the platform table)."""
+def module_slots(platform: platforms_mod.Platform, user_regions: Optional[tuple] = None) -> list[Slot]:
+    """Where Device OS looks for modules on this platform (from the platform table); the user
+    part(s) are ``user_regions`` (those of the Device OS in flash, boot.user_regions), else the
+    platform's ``user_part``."""
     slots = []
     if platform.bootloader is not None and platform.mcu in BOOTLOADER_MAX:
         slots.append(Slot("b", 0, platform.bootloader, BOOTLOADER_MAX[platform.mcu], "m"))
@@ -104,7 +106,8 @@ def module_slots(platform: platforms_mod.Platform) -> list[Slot]:
         for number, (start, end) in enumerate(zip(parts, ends), 1):
             slots.append(Slot("s", number, start, end - start, "m"))
     if user is not None and not user.grows_left and parts:
-        slots.append(Slot("u", 1, user.address, user.max_size or 131072, "m"))
+        for number, region in enumerate(user_regions or (user,), 1):
+            slots.append(Slot("u", number, region.address, region.max_size or 131072, "m"))
     if platform.radio_stack is not None and parts:
         slots.append(Slot("a", 0, platform.radio_stack, parts[0] - platform.radio_stack, "m"))
     factory = platform.factory_reset
@@ -164,7 +167,18 @@ def _radio_stack(read: Reader, platform: platforms_mod.Platform, report: ModuleR
 
 def scan(read: Reader, platform: platforms_mod.Platform) -> list[ModuleReport]:
     """Every module slot of the board with what it holds and which checks pass."""
-    reports = [_read_slot(read, platform, slot) for slot in module_slots(platform)]
+    reports = []
+    user_found = False
+    for slot in module_slots(platform, boot.user_regions(read, platform)):
+        report = _read_slot(read, platform, slot)
+        if slot.letter == "u" and slot.location == "m":
+            # Device OS 3.1+ reports one user part: the first intact one in the order it tries
+            # them (ota_flash_hal.cpp HAL_System_Info); a later slot is listed empty.
+            if user_found:
+                report = ModuleReport(slot)
+            elif not report.empty and report.passed & INTEGRITY:
+                user_found = True
+        reports.append(report)
     present = [r for r in reports if not r.empty and r.passed & INTEGRITY]
     for report in reports:
         if report.empty:

@@ -1,8 +1,12 @@
-"""`particle doctor` over the real libusb (umockdev), as a separate process: the seed Photon and an
-Argon with the OpenSSL 3 key, diagnosed and repaired to breathing cyan. The system libusb is used:
-the doctor re-enumerates the device (normal -> DFU -> normal) and only it sees that (docs/umockdev.md)."""
+"""`particle doctor` over the real libusb (umockdev), as a separate process, diagnosing and repairing
+to breathing cyan: the seed Photon, a key or server-key cause on each platform, and on each platform
+whose firmware the boot model checks a cause on the Device OS/app path (Device OS restored by
+`particle update`'s operation, or Tinker flashed). The causes are reached in-process with the
+commands users run (tests/doctor/test_causes.py). The system libusb is used: the doctor
+re-enumerates the device (normal -> DFU -> normal) and only it sees that (docs/umockdev.md)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.doctor.conftest import IDS
+from tests.doctor.test_causes import CAUSES
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "umockdev"))
@@ -55,5 +60,27 @@ def test_doctor_over_the_real_libusb(world, umockdev, name, options, finding):
     proc = run_doctor(world, umockdev, "--yes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"Successfully claimed device {IDS[name]}" in proc.stdout
+    assert proc.stdout.splitlines()[-2] == "The device should now show: breathing cyan."
+    assert world.led().startswith("LED: breathing cyan (connected to the cloud)")
+
+
+@pytest.mark.parametrize("name, cause", [
+    ("photon", "device-os-cut-short"),
+    ("electron", "app-needs-newer-device-os"),
+    ("argon", "app-needs-newer-device-os"),
+    ("boron", "device-os-cut-short"),
+])
+def test_doctor_repairs_device_os_and_app_causes_over_the_real_libusb(world, umockdev, name, cause):
+    how, codes, led, _platforms = CAUSES[cause]
+    world.create(name)
+    how(world, name)
+    assert world.led().startswith(f"LED: {led} (")
+    proc = run_doctor(world, umockdev, "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert codes <= {f["code"] for f in report["diagnosis"]["findings"] if f["problem"]}, proc.stdout
+    assert report["diagnosis"]["led_now"] == led
+    proc = run_doctor(world, umockdev, "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.splitlines()[-2] == "The device should now show: breathing cyan."
     assert world.led().startswith("LED: breathing cyan (connected to the cloud)")

@@ -106,7 +106,8 @@ def test_flash_device_os_and_app_then_the_device_runs(sim, run, profile, device_
     assert [d.pid for d in s.devices()] == [platform.usb_ids[1]]
     for address, module in parts:
         assert s.peek(0, address, len(module)) == module
-    assert s.peek(0, platform.user_part.address, len(app)) == app
+    start = int.from_bytes(app[platform.module_info_offset:platform.module_info_offset + 4], "little")
+    assert s.peek(0, start, len(app)) == app         # where the app is linked (Boron, 1.5.2: 0xD4000)
     assert run("identify")[1].splitlines()[0] == f"Your device id is {device_ids[name]}"
 
 

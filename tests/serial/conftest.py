@@ -37,7 +37,8 @@ class Sim:
             if parts is None or number in parts:
                 dev.memory(0).poke(address, module)
         if app and platform.system_parts:
-            dev.memory(0).poke(platform.user_part.address, contents.user_app(platform, version))
+            app = contents.user_app(platform, version)      # at the address it is linked for
+            dev.memory(0).poke(int.from_bytes(app[platform.module_info_offset:][:4], "little"), app)
         bus.save()
 
     def wifi(self, index=0):

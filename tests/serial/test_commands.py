@@ -154,7 +154,8 @@ def test_inspect_boron_current_reply(sim, run):
     assert out.splitlines() == (
         [f"Device: {DEVICE_IDS['boron']}", "Platform: 13 - Boron", "", "Modules"]
         + _current_block("System part", 1, 2301, 16384, max_size=540672)
-        + _current_block("User part", 1, 6, 5324, max_size=262144, uuid=_user_sha("boron"),
+        # the 2.3.1 seeded in flash runs apps from the 128 KB part at 0xD4000
+        + _current_block("User part", 1, 6, 5324, max_size=131072, uuid=_user_sha("boron"),
                          deps=[("System part", 1, 2301)]))
 
 
