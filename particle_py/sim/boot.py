@@ -247,6 +247,30 @@ def run_user_app(read: Reader, platform: Platform, system: list[Module]) -> tupl
     return "safe", "; ".join(notes)
 
 
+def page_the_bootloader_invalidates(read: Reader, platform: Platform, address: int, data: bytes) -> Optional[int]:
+    """The page the DFU bootloader erases after writing ``data`` at ``address``, or None. The
+    nRF52840 bootloader of 3.1+ (usbd_dfu_mal.cpp InternalFlashMal::write) erases the first page of
+    the 128 KB compat app when a write starts an app at the 256 KB part's address whose prefix is
+    valid for this platform (FLASH_isUserModuleInfoValid: start address, end, platform id; no CRC),
+    so the new app runs rather than an older compat one. The bootloader's age is read from the
+    system part in flash, which needs a bootloader of its own release."""
+    from particle_py.platforms import user_slots
+
+    if not platform.user_slots or not platform.system_parts:
+        return None
+    system, _why = read_module(read, platform, platform.system_parts[0])
+    slots = user_slots(platform, system.version if system is not None else None)
+    if len(slots.tried) < 2 or address != slots.linked.address:
+        return None
+    head = data[platform.module_info_offset:platform.module_info_offset + 14]
+    if len(head) < 14:
+        return None
+    start, end, _mcu, _flags, _version, pid = struct.unpack("<IIBBHH", head)
+    if start != address or end > 0x100000 or pid != platform.platform_id:
+        return None
+    return next(region.address for region in slots.tried if region.address != address)
+
+
 def _since(platform: Platform, address: int) -> int:
     return min(row.since for row in platform.user_slots if any(r.address == address for r in row.tried))
 

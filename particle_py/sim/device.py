@@ -359,6 +359,19 @@ class SimDevice:
         """Firmware writing its own flash (no DFU access rules): Device OS applying an update."""
         self.memory(alt).poke(address, data)
 
+    def _bootloader_after_write(self, address: int, data: bytes) -> int:
+        """What the platform's bootloader does on its own after a write (sim/boot.py); device time."""
+        if not self.profile.platform:
+            return 0
+        from .. import platforms
+        from . import boot
+        platform = platforms.by_name(self.profile.platform)
+        page = boot.page_the_bootloader_invalidates(self._read_board, platform, address, data) if platform else None
+        if page is None:
+            return 0
+        self._event("invalidated", address=page)
+        return self.memory(0).erase_page(page).time_us
+
     def boot_successor(self, normal_spec: Optional[str], dfu_spec: Optional[str]) -> Optional[str]:
         """The device that appears when this board restarts into its firmware: the normal-mode
         device if the flash holds a bootable Device OS (sim/boot.py), else the DFU bootloader."""
@@ -580,6 +593,8 @@ class DfuDevice(SimDevice):
             for knob, weak in knobs_mod.active(self.knobs, "program"):
                 if result.status == STATUS_OK and op[1] <= weak < op[1] + len(op[2]):
                     mem.poke(weak, bytes([mem.peek(weak, 1)[0] ^ 0x01]))
+            if result.status == STATUS_OK and self.alt == 0:
+                return result.status, result.time_us + self._bootloader_after_write(op[1], op[2])
             return result.status, result.time_us
         if kind == "block":
             self.data_blocks += 1

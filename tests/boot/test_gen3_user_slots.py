@@ -89,3 +89,27 @@ def test_on_3_1_and_later_the_doctors_tinker_runs_before_an_app_for_a_newer_devi
             "application (particle flash --usb tinker)") in out.splitlines()
     assert f"the app at 0x{COMPAT:08x}" in world.led()
     assert running_app(world) == COMPAT
+
+
+@pytest.mark.parametrize("device_os, runs", [("4.0.2", CURRENT), ("1.5.2", COMPAT)])
+def test_a_raw_dfu_util_write_of_a_256k_app_takes_over_from_a_compat_app_on_3_1_bootloaders(world, device_os, runs):
+    """The 3.1+ bootloader erases the compat app's first page itself when a write starts a valid
+    app at 0xB4000 (usbd_dfu_mal.cpp): the forum's raw dfu-util line then runs the new app. An
+    older bootloader leaves the compat app alone, and it goes on running."""
+    from particle_py.platforms import by_name
+    from particle_py.sim import contents
+
+    platform = by_name("argon")
+    world.create("argon", "--device-os", device_os)
+    code, out, err = world.particle("flash", "--usb", "tinker")                 # 128 KB, at 0xD4000
+    assert code == 0, out + err
+    app = contents.user_app(platform, "4.0.2")                                  # linked at 0xB4000
+    (world.work / "app.bin").write_bytes(app)
+    assert world.particle("usb", "dfu")[0] == 0
+    assert world.dfu_util("-d", platform.dfu_vid_pid, "-a", "0", "-s", f"0x{CURRENT:x}:leave", "-D", "app.bin") == 0
+    shown = world.led()
+    if runs == CURRENT:
+        assert shown.startswith("LED: breathing cyan") and f"the app at 0x{CURRENT:08x}" in shown, shown
+        assert running_app(world) == CURRENT
+    else:
+        assert f"the app at 0x{COMPAT:08x}" in shown, shown
