@@ -181,10 +181,11 @@ def test_open_errors_from_the_operating_system():
 
 def test_real_pyserial_on_a_missing_path():
     from particle_py.errors import ParticlePyError
-    from particle_py.serial_link.transport import PySerialPort
+    from particle_py.serial_link.backend import PYSERIAL
+    from particle_py.serial_link.transport import open_port
 
     with pytest.raises(ParticlePyError) as info:
-        PySerialPort("/dev/particle-py-no-such-port", 9600)
+        open_port("/dev/particle-py-no-such-port", 9600, PYSERIAL)
     assert info.value.message == "Serial port /dev/particle-py-no-such-port does not exist"
 
 
