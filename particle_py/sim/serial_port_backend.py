@@ -51,21 +51,16 @@ class SimSerialPort:
             raise OSError(errno.EBUSY, "Device or resource busy", path)
         if fault == "denied":
             raise PermissionError(errno.EACCES, "Permission denied", path)
-        self.unit = dev.unit
         self.end = sim_serial.DeviceSerial(dev, backend.state_dir)
         self.end.set_baud(baud)
         backend.save()
 
-    def _find_device(self) -> None:
-        """The port's device on the current bus (a reload gives new objects for the same board)."""
-        for _name, dev in sim_serial.serial_devices(self.backend.bus()):
-            if dev.unit == self.unit:
-                self.end.dev = dev
-                return
-        raise _gone("the port was open")
+    def _follow(self, doing: str) -> None:
+        if not self.end.follow(self.backend.bus()):
+            raise _gone(doing)
 
     def read(self, wait_s: float) -> tuple[bytes, float]:
-        self._find_device()
+        self._follow("reading")
         try:
             data = self.end.read()
             if not data:
@@ -78,7 +73,7 @@ class SimSerialPort:
         return data, (0.0 if data else wait_s)
 
     def write(self, data: bytes) -> None:
-        self._find_device()
+        self._follow("writing")
         try:
             self.end.write(data)
         except sim_serial.PortGone:
