@@ -45,7 +45,7 @@ class RawPort(Protocol):
 
 @runtime_checkable
 class SerialBackend(Protocol):
-    def comports(self) -> list: ...            # of PortInfo
+    def comports(self) -> list[PortInfo]: ...
 
     def open(self, path: str, baud: int) -> RawPort: ...
 
@@ -88,7 +88,7 @@ class PySerialPort:
 
 
 class PySerialBackend:
-    def comports(self) -> list:
+    def comports(self) -> list[PortInfo]:
         from serial.tools import list_ports
 
         return list(list_ports.comports())

@@ -179,6 +179,13 @@ def test_open_errors_from_the_operating_system():
     assert missing.message == "Serial port /dev/ttyACM9 does not exist"
 
 
+def test_a_simulator_folder_without_devices_is_named_with_the_fix(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(tmp_path))
+    assert run("serial", "list") == (1, "", f"PARTICLE_PY_SIM is set, but {tmp_path} holds no simulated devices\n"
+                                            "Create some (particle-sim create photon-normal), or unset "
+                                            "PARTICLE_PY_SIM to use real devices.\n")
+
+
 def test_real_pyserial_on_a_missing_path():
     from particle_py.errors import ParticlePyError
     from particle_py.serial_link.backend import PYSERIAL
