@@ -1,9 +1,10 @@
 """Opening a serial port and reading what a device says (Contract: transport layer).
 
 ``open_port(path)`` returns a Port over the backend's raw port (``backend.py``: pyserial on
-hardware, the simulator's under ``PARTICLE_PY_SIM``). Reads follow particle-cli's batch rule (the first data within the
-timeout, then everything until the line has been quiet for 250 ms), and every wait is bounded:
-no read outlives its stated timeout. Open failures become ParticlePyError with the fix.
+hardware, the simulator's under ``PARTICLE_PY_SIM``). Reads follow particle-cli's batch rule
+(the first data within the timeout, then everything until the line has been quiet for 250 ms),
+and every wait is bounded: no read outlives its stated timeout. Open failures become
+ParticlePyError with the fix.
 """
 from __future__ import annotations
 
