@@ -85,17 +85,15 @@ def particle_ports(raw_ports) -> list[SerialDevice]:
 
 
 def raw_ports() -> list:
-    from particle_py.serial_link import sim_link
+    """The ports the backend lists (pyserial's, or the simulator's under PARTICLE_PY_SIM)."""
+    from particle_py.serial_link.backend import get_backend
 
-    if sim_link.active():
-        return sim_link.comports()
+    backend = get_backend()
     try:
-        from serial.tools import list_ports
+        return backend.comports()
     except ImportError:
         raise ParticlePyError("pyserial is not installed, so serial ports cannot be listed",
                               "Reinstall particle-py (`pip install --force-reinstall particle-py`).") from None
-    try:
-        return list(list_ports.comports())
     except OSError as exc:
         raise ParticlePyError(f"Error listing serial ports: {exc}",
                               "Unplug and replug the device, then try again.", EX_UNAVAILABLE) from None

@@ -1,16 +1,16 @@
 """Opening a serial port and reading what a device says (Contract: transport layer).
 
-``open_port(path)`` returns a Port: pyserial on hardware, the simulator's port under
-``PARTICLE_PY_SIM``. Reads follow particle-cli's batch rule (the first data within the
-timeout, then everything until the line has been quiet for 250 ms), and every wait is bounded:
-no read outlives its stated timeout. Open failures become ParticlePyError with the fix.
+``open_port(path)`` returns a Port over the backend's raw port (``backend.py``: pyserial on
+hardware, the simulator's under ``PARTICLE_PY_SIM``). Reads follow particle-cli's batch rule
+(the first data within the timeout, then everything until the line has been quiet for 250 ms),
+and every wait is bounded: no read outlives its stated timeout. Open failures become
+ParticlePyError with the fix.
 """
 from __future__ import annotations
 
 import errno
 import os
 import sys
-import time
 from typing import Optional, Sequence
 
 from particle_py.errors import ParticlePyError
@@ -68,19 +68,22 @@ def open_error(path: str, exc: BaseException) -> ParticlePyError:
 
 
 class Port:
-    """An open serial port. Subclasses give ``_read_some`` (returns bytes and seconds waited),
-    ``_write`` and ``close``."""
+    """An open serial port: particle-cli's reading rules over a backend's raw port
+    (``backend.py``), with the backend's OS errors turned into ParticlePyError."""
 
-    path: str
+    def __init__(self, path: str, raw):
+        self.path = path
+        self.raw = raw
 
     def _read_some(self, wait_s: float) -> tuple[bytes, float]:
-        raise NotImplementedError
-
-    def _write(self, data: bytes) -> None:
-        raise NotImplementedError
+        try:
+            return self.raw.read(wait_s)
+        except OSError:
+            # pyserial: "device reports readiness to read but returned no data" = the device left
+            raise device_left(self.path, "reading") from None
 
     def close(self) -> None:
-        pass
+        self.raw.close()
 
     def __enter__(self):
         return self
@@ -89,7 +92,10 @@ class Port:
         self.close()
 
     def write(self, data: bytes) -> None:
-        self._write(data)
+        try:
+            self.raw.write(data)
+        except OSError:
+            raise device_left(self.path, "writing") from None
 
     def read_some(self, wait_s: float = POLL_S) -> bytes:
         return self._read_some(wait_s)[0]
@@ -134,64 +140,23 @@ class Port:
             buf += data
 
 
-class PySerialPort(Port):
-    def __init__(self, path: str, baud: int):
-        import serial
+def open_port(path: str, baud: int = DEFAULT_BAUD, backend=None) -> Port:
+    """Open a device's serial port with ``backend`` (default: the simulator's under PARTICLE_PY_SIM,
+    else pyserial)."""
+    from particle_py.serial_link.backend import get_backend
 
-        self.path = path
-        try:
-            # exclusive: two programs reading one port each get half of every reply
-            self.ser = serial.Serial(path, baud, timeout=POLL_S, write_timeout=2,
-                                     exclusive=True if os.name != "nt" else None)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise open_error(path, exc) from None
-
-    def _read_some(self, wait_s: float) -> tuple[bytes, float]:
-        import serial
-
-        start = time.monotonic()
-        try:
-            self.ser.timeout = max(wait_s, 0.001)
-            data = self.ser.read(max(1, self.ser.in_waiting))
-        except (serial.SerialException, OSError, TypeError):
-            # pyserial: "device reports readiness to read but returned no data" = the device left
-            raise device_left(self.path, "reading") from None
-        return data, time.monotonic() - start
-
-    def _write(self, data: bytes) -> None:
-        import serial
-
-        try:
-            self.ser.write(data)
-            self.ser.flush()
-        except (serial.SerialException, OSError):
-            raise device_left(self.path, "writing") from None
-
-    def close(self) -> None:
-        try:
-            self.ser.close()
-        except Exception:       # closing a port whose device has gone can fail; nothing to do
-            pass
-
-
-def open_port(path: str, baud: int = DEFAULT_BAUD) -> Port:
-    """Open a device's serial port (the simulator's under PARTICLE_PY_SIM)."""
-    from particle_py.serial_link import sim_link
-
-    if sim_link.active():
-        return sim_link.open_port(path, baud)
-    return PySerialPort(path, baud)
+    try:
+        return Port(path, (backend or get_backend()).open(path, baud))
+    except OSError as exc:
+        raise open_error(path, exc) from None
 
 
 def pause(seconds: float) -> None:
     """Wait between tries at a port: wall-clock time on hardware, modelled time under
     PARTICLE_PY_SIM (the seam, like usb.sleep_ms, so operations never look at the simulator)."""
-    from particle_py.serial_link import sim_link
+    from particle_py.serial_link.backend import get_backend
 
-    if sim_link.active():
-        sim_link.wait(seconds)
-    else:
-        time.sleep(seconds)
+    get_backend().pause(seconds)
 
 
 def touch_baud(path: str, baud: int) -> None:

@@ -194,6 +194,15 @@ class DeviceSerial:
         if self.dev.gone:
             raise PortGone()
 
+    def follow(self, bus) -> bool:
+        """Find this port's board on ``bus`` (a reloaded bus has new objects for the same boards);
+        False when it has no serial port there now (it left, or is in DFU mode)."""
+        for _path, dev in serial_devices(bus):
+            if dev.unit == self.dev.unit:
+                self.dev = dev
+                return True
+        return False
+
     # line coding: what the host's open(baudrate=...) does
     def set_baud(self, baud: int) -> None:
         self._check()

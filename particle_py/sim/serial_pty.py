@@ -36,7 +36,6 @@ class PtyServer:
         if not chosen:
             raise SystemExit(f"serial_pty: no device with a serial port{'' if unit is None else f' (unit {unit})'}"
                              f" in {self.state_dir}")
-        self.unit = chosen[0].unit
         self.end = DeviceSerial(chosen[0], self.state_dir)
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave)                # no echo, no line editing: a CDC port passes bytes
@@ -48,11 +47,7 @@ class PtyServer:
         """Reload the bus if someone else saved it; False when the device has left."""
         if state_token(self.state_dir) != self.bus.token:
             self.bus = SimBus.load(self.state_dir)
-        for _path, dev in serial_devices(self.bus):
-            if dev.unit == self.unit:
-                self.end.dev = dev
-                return True
-        return False
+        return self.end.follow(self.bus)
 
     def _save(self) -> None:
         with locked(self.state_dir):

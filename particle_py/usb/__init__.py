@@ -3,6 +3,8 @@
 ``get_backend()`` returns the simulator's pyusb backend when ``PARTICLE_PY_SIM`` names a
 simulator folder, else libusb from libusb-package, else the system libusb, else raises a
 ParticlePyError saying how to get one. pyusb is imported lazily so CLI start-up stays fast.
+The same switch hands ``serial_link`` the simulated devices' serial ports
+(``simulator_serial_backend``): this module is the one place client code reaches the simulator.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ SIM_ENV = "PARTICLE_PY_SIM"
 LIBUSB_ENV = "PARTICLE_PY_LIBUSB"
 
 _sim_backends: dict = {}      # state folder -> SimBackend: one in-memory bus per folder per process
+_sim_serial_backends: dict = {}   # state folder -> SimSerialBackend, on that folder's bus
 
 
 def simulator_dir() -> Optional[str]:
@@ -33,14 +36,18 @@ def _sim_backend(state_dir: str):
     return backend
 
 
+def _require_simulator(state_dir: str, example: str) -> None:
+    if state_dir not in _sim_backends and not os.path.exists(os.path.join(state_dir, "state.json")):
+        raise ParticlePyError(f"{SIM_ENV} is set, but {state_dir} holds no simulated devices",
+                              f"Create some (particle-sim create {example}), or unset " + SIM_ENV
+                              + " to use real devices.")
+
+
 def get_backend():
     """The pyusb backend to use; ParticlePyError (with the fix) if there is none."""
     state_dir = simulator_dir()
     if state_dir:
-        if state_dir not in _sim_backends and not os.path.exists(os.path.join(state_dir, "state.json")):
-            raise ParticlePyError(f"{SIM_ENV} is set, but {state_dir} holds no simulated devices",
-                                  "Create some (particle-sim create photon), or unset " + SIM_ENV
-                                  + " to use real USB devices.")
+        _require_simulator(state_dir, "photon")
         return _sim_backend(state_dir)
     backend = None
     try:
@@ -90,11 +97,26 @@ def sleep_ms(ms: float) -> None:
         time.sleep(ms / 1000.0)
 
 
+def simulator_serial_backend():
+    """The simulated devices' serial port backend (docs/serial.md) under PARTICLE_PY_SIM, on the
+    same bus as the USB backend; None on real hardware."""
+    state_dir = simulator_dir()
+    if not state_dir:
+        return None
+    backend = _sim_serial_backends.get(state_dir)
+    if backend is None:
+        _require_simulator(state_dir, "photon-normal")
+        from particle_py.sim.serial_port_backend import SimSerialBackend
+        backend = _sim_serial_backends[state_dir] = SimSerialBackend(_sim_backend(state_dir))
+    return backend
+
+
 def release_simulator() -> None:
     """Save and forget the simulator buses of this process (tests that rebuild a folder call it)."""
     for backend in _sim_backends.values():
         backend.save()
     _sim_backends.clear()
+    _sim_serial_backends.clear()
 
 
 _LIBUSB_NAMES = {

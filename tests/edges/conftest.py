@@ -11,42 +11,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))        # tests/helpers as `helpers`
 sys.path.insert(0, str(Path(__file__).resolve().parent))            # edge_helpers
 
-from edge_helpers import Sim  # noqa: E402
+from edge_helpers import EdgeSim  # noqa: E402
+from helpers.cli import run  # noqa: E402,F401  (the shared fixtures)
+from helpers.home import isolated_home  # noqa: E402,F401
+from helpers.simulator import sim_fixture  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch):
-    from helpers.home import isolate_home
-    home = isolate_home(tmp_path, monkeypatch)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return home
-
-
-@pytest.fixture
-def sim(tmp_path, monkeypatch):
-    from particle_py.sim.state import create_state
-
-    def make(*profiles, knobs=None):
-        state = tmp_path / "sim"
-        create_state(state, list(profiles), knobs or {})
-        monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
-        return Sim(state)
-    return make
-
-
-@pytest.fixture
-def run(capsys):
-    from particle_py.cli.particle.main import main
-
-    def go(*argv):
-        capsys.readouterr()
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return go
+sim = sim_fixture(EdgeSim)
 
 
 @pytest.fixture

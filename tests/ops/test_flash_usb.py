@@ -250,37 +250,19 @@ def test_unplug_mid_flash_reports_where_and_how_to_resume(sim, run, tmp_path, pr
     assert f"particle flash --usb {f}" in err
 
 
-def test_known_app_with_wrong_bytes_is_refused(sim, run, tmp_path, monkeypatch, profile):
-    import http.server
-    import threading
-
+def test_known_app_with_wrong_bytes_is_refused(sim, run, tmp_path, asset_server, profile):
     root = tmp_path / "www"
     target = root / "assets/knownApps/photon/tinker/tinker-0.4.5-photon.bin"
     target.parent.mkdir(parents=True)
     target.write_bytes(build_module("photon", size=5324))     # a stand-in: not the pinned bytes
-
-    class H(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):
-            super().__init__(*a, directory=str(root), **k)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("PARTICLE_PY_ASSET_URL", f"http://127.0.0.1:{srv.server_address[1]}")
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-        s = sim(profile("photon"))
-        before = whole_alt(s)
-        code, out, err = run("flash", "--usb", "tinker")
-        assert code == 1 and "does not match its pinned SHA-256" in err
-        assert whole_alt(s) == before
-        code, out, err = run("flash", "--usb", "tinker-usb-debugging")
-        assert code == 1 and err.splitlines()[0] == "There is no known app tinker-usb-debugging for Photon"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    asset_server(root)
+    s = sim(profile("photon"))
+    before = whole_alt(s)
+    code, out, err = run("flash", "--usb", "tinker")
+    assert code == 1 and "does not match its pinned SHA-256" in err
+    assert whole_alt(s) == before
+    code, out, err = run("flash", "--usb", "tinker-usb-debugging")
+    assert code == 1 and err.splitlines()[0] == "There is no known app tinker-usb-debugging for Photon"
 
 
 def test_device_of_the_files_platform_is_chosen_among_several(sim, run, tmp_path, profile, device_ids):
@@ -435,37 +417,19 @@ def test_failed_known_app_download_leaves_the_device_running(sim, run, tmp_path,
     assert [(d.vid, d.pid) for d in s.devices()] == before == [(0x2B04, 0xC00C)]
 
 
-def test_known_app_from_the_peer_cache_is_fetched_then_flashed_to_a_running_device(sim, run, tmp_path, monkeypatch,
+def test_known_app_from_the_peer_cache_is_fetched_then_flashed_to_a_running_device(sim, run, asset_server,
                                                                                    profile, device_ids):
     """The official Argon Tinker (particle-cli's npm package in the peer cache), served on loopback:
     downloaded while the device runs, then the device is switched to DFU mode and flashed."""
-    import http.server
-    import threading
-
     package = PEERS / "particle-cli-3.43.1" / "node_modules" / "particle-cli"
     if not (package / "assets" / "knownApps" / "argon").is_dir():
         pytest.skip("particle-cli 3.43.1 is not in the peer cache (scripts/install-peers --npm)")
-
-    class H(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **k):
-            super().__init__(*a, directory=str(package), **k)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("PARTICLE_PY_ASSET_URL", f"http://127.0.0.1:{srv.server_address[1]}")
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-        s = sim(profile("argon", "normal"))
-        code, out, err = run("flash", "--usb", "tinker")
-        assert code == 0, err
-        assert "Switching device to DFU mode" in out.splitlines()
-        assert out.splitlines()[-3:] == [f"Flashing argon device {device_ids['argon']}",
-                                         "Flashing tinker-0.8.0-rc.27-argon.bin", "Flash success!"]
-        app = (package / "assets/knownApps/argon/tinker/tinker-0.8.0-rc.27-argon.bin").read_bytes()
-        assert s.peek(0, 0xD4000, len(app)) == app
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    asset_server(package)
+    s = sim(profile("argon", "normal"))
+    code, out, err = run("flash", "--usb", "tinker")
+    assert code == 0, err
+    assert "Switching device to DFU mode" in out.splitlines()
+    assert out.splitlines()[-3:] == [f"Flashing argon device {device_ids['argon']}",
+                                     "Flashing tinker-0.8.0-rc.27-argon.bin", "Flash success!"]
+    app = (package / "assets/knownApps/argon/tinker/tinker-0.8.0-rc.27-argon.bin").read_bytes()
+    assert s.peek(0, 0xD4000, len(app)) == app

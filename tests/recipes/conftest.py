@@ -17,20 +17,15 @@ def world(tmp_path, monkeypatch, capsys):
     """A simulator folder with a running cloud, its owner logged in, official files in the cache.
 
     Returns an object with .make(platform, **create options) -> device id, .cloud, .work, .led()."""
+    from helpers.home import isolate
     from helpers.official import seed_server_keys
     from particle_py.cli.sim import main as particle_sim
     from particle_py.sim import cloud as sim_cloud
 
-    state, home, work = tmp_path / "sim", tmp_path / "home", tmp_path / "work"
-    for folder in (home / ".particle", work):
-        folder.mkdir(parents=True)
-    for var in ("home", "HOMEPATH", "USERPROFILE", "PARTICLE_PY_ASSET_URL"):
-        monkeypatch.delenv(var, raising=False)
+    state, work = tmp_path / "sim", tmp_path / "work"
+    home = isolate(tmp_path, monkeypatch)
+    (home / ".particle").mkdir()
     monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.chdir(work)
     seed_server_keys(tmp_path / "cache")
 
     class World:
@@ -66,15 +61,3 @@ def world(tmp_path, monkeypatch, capsys):
     if w.cloud is not None:
         w.cloud.stop()
 
-
-@pytest.fixture
-def particle(capsys):
-    """particle(*args) -> (exit status, stdout, stderr), through the real front end."""
-    from particle_py.cli.particle.main import main
-
-    def run(*args):
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-    return run

@@ -1,30 +1,15 @@
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from helpers.cli import run  # noqa: E402,F401  (the shared fixtures)
+from helpers.home import isolated_home  # noqa: E402,F401
 from helpers.serial_profiles import CURRENT_FW, DEVICE_IDS, OLD_FW, PLATFORMS, profile  # noqa: F401,E402
+from helpers.simulator import Sim, sim_fixture  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch):
-    from helpers.home import isolate_home
-    return isolate_home(tmp_path, monkeypatch)
-
-
-class Sim:
-    def __init__(self, state_dir):
-        self.dir = state_dir
-
-    def bus(self):
-        from particle_py.sim.bus import SimBus
-        return SimBus.load(self.dir)
-
-    def devices(self):
-        return self.bus().devices()
-
+class SerialSim(Sim):
     def seed(self, index=0, version="2.3.1", app=True, parts=None):
         """Stand-in Device OS (all parts, or the 1-based ``parts``) and an app into device ``index``."""
         from particle_py.platforms import by_name
@@ -54,16 +39,4 @@ class Sim:
         script_app_output(self.dir, self.devices()[index].unit, events)
 
 
-@pytest.fixture
-def sim(tmp_path, monkeypatch):
-    from particle_py.sim.state import create_state
-
-    def make(*profiles):
-        state = tmp_path / "sim"
-        create_state(state, list(profiles), {})
-        monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
-        return Sim(state)
-    return make
-
-
-from helpers.cli import run  # noqa: E402,F401  (the shared fixture)
+sim = sim_fixture(SerialSim)

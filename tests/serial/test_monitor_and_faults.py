@@ -179,12 +179,20 @@ def test_open_errors_from_the_operating_system():
     assert missing.message == "Serial port /dev/ttyACM9 does not exist"
 
 
+def test_a_simulator_folder_without_devices_is_named_with_the_fix(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(tmp_path))
+    assert run("serial", "list") == (1, "", f"PARTICLE_PY_SIM is set, but {tmp_path} holds no simulated devices\n"
+                                            "Create some (particle-sim create photon-normal), or unset "
+                                            "PARTICLE_PY_SIM to use real devices.\n")
+
+
 def test_real_pyserial_on_a_missing_path():
     from particle_py.errors import ParticlePyError
-    from particle_py.serial_link.transport import PySerialPort
+    from particle_py.serial_link.backend import PYSERIAL
+    from particle_py.serial_link.transport import open_port
 
     with pytest.raises(ParticlePyError) as info:
-        PySerialPort("/dev/particle-py-no-such-port", 9600)
+        open_port("/dev/particle-py-no-such-port", 9600, PYSERIAL)
     assert info.value.message == "Serial port /dev/particle-py-no-such-port does not exist"
 
 

@@ -36,12 +36,13 @@ def served(sim, run):
 
 def test_pyserial_reads_identify_and_describe(served):
     from particle_py.serial_link import listening
-    from particle_py.serial_link.transport import PySerialPort
+    from particle_py.serial_link.backend import PYSERIAL
+    from particle_py.serial_link.transport import open_port
 
     s, server = served(profile("electron", fw="2.3.1"), seed=True, listen=True)
-    reply = listening.query(server.path, "i", listening.parse_identify, port=PySerialPort(server.path, 9600))
+    reply = listening.query(server.path, "i", listening.parse_identify, port=open_port(server.path, 9600, PYSERIAL))
     assert reply.device_id == DEVICE_IDS["electron"] and reply.imei and reply.iccid
-    with PySerialPort(server.path, 9600) as port:
+    with open_port(server.path, 9600, PYSERIAL) as port:
         describe = listening.query(server.path, "s", listening.parse_describe, port=port)
         assert describe.platform_id == 10
         assert [m.function for m in describe.modules if m.function] == ["s", "s", "s", "u"]
@@ -51,26 +52,28 @@ def test_pyserial_reads_identify_and_describe(served):
 def test_no_answer_outside_listening_mode_ends_at_the_timeout(served):
     from particle_py.errors import ParticlePyError
     from particle_py.serial_link import listening
-    from particle_py.serial_link.transport import PySerialPort
+    from particle_py.serial_link.backend import PYSERIAL
+    from particle_py.serial_link.transport import open_port
 
     _s, server = served(profile("photon"))
     with pytest.raises(ParticlePyError) as info:
-        listening.ask(server.path, "i", timeout_s=0.3, port=PySerialPort(server.path, 9600))
+        listening.ask(server.path, "i", timeout_s=0.3, port=open_port(server.path, 9600, PYSERIAL))
     assert info.value.message.startswith("Serial timed out")
 
 
 def test_line_speeds_switch_modes(served):
     """28800 baud: listening mode; 14400: DFU mode (what the device holds, read from its folder)."""
-    from particle_py.serial_link.transport import PySerialPort
+    from particle_py.serial_link.backend import PYSERIAL
+    from particle_py.serial_link.transport import open_port
 
     s, server = served(profile("argon"))
-    port = PySerialPort(server.path, 28800)
+    port = open_port(server.path, 28800, PYSERIAL)
     for _ in range(500):
         if s.devices()[0].mode == 1:
             break
         port.read_some(0.01)
     assert s.devices()[0].mode == 1
-    port.ser.baudrate = 14400
+    port.raw.ser.baudrate = 14400
     for _ in range(500):
         if s.devices()[0].pid == 0xD00C:
             break
