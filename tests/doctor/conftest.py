@@ -8,13 +8,13 @@ cloud). Devices are made with `particle-sim create`, as a user would.
 """
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
+
+from helpers.loopback import serving
 
 PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
 OWNER = "owner@example.com"
@@ -39,21 +39,8 @@ def device_os_folders() -> list[str]:
 
 @pytest.fixture(scope="session")
 def asset_url():
-    root = official_root()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(official_root()) as url:
+        yield url
 
 
 def give_cloud_particles_keys(state: Path) -> None:
