@@ -90,6 +90,8 @@ MESSAGES = {
     "reset_after_download_failed": ("err", "error resetting after download ({error})"),
     "done": ("out", "Done!"),
     "received_total": ("out", "Received a total of {total} bytes"),
+    "upload_error": ("warn", "\nError during upload ({error})"),
+    "upload_failed": ("out", "\nFailed."),
     "unexpected_upload_size": ("warn", "Unexpected number of bytes uploaded from device"),
     "final_reset": ("out", "Resetting USB to switch back to Run-Time mode"),
     "final_reset_failed": ("warn", "error resetting after download: {error}"),
@@ -200,7 +202,7 @@ ERRORS = {
     "dfu_download_status": [("warn", "Error during download get_status ({name})")],
     "dfu_download_failed": [],
     "completion_packet": [("warn", "Error sending completion packet ({name})")],
-    "dfu_upload": [("warn", "\nError during upload ({name})"), ("out", "\n\nFailed.")],
+    "dfu_upload": [],           # reported by plain_upload: the lines differ with what was received
     "too_many_bytes": [("warn", "Received too many bytes")],
     "upload_size_mismatch": [("warn", "Unexpected number of bytes uploaded from device")],
     "software": [("warn", "{0}")],
@@ -280,7 +282,6 @@ _CHANGES = {
             "cannot_set_alt_zero": [("warn", "Cannot set alt interface zero: {error}")],
             "still_runtime": [("warn", "Device still in Runtime Mode!")],
             "layout_download": [("warn", "Failed to parse memory layout")],
-            "dfu_upload": [("warn", "\nError during upload ({name})"), ("out", "\n\nFailed.")],
         },
         exits=dict({k: EX_IOERR for k in _OLD_USAGE}, status_not_ok=EX_SOFTWARE, not_dfu_mode=EX_SOFTWARE,
                    dfu_download=0, dfu_download_failed=0, dfu_upload=1, dfuse_upload=1),
@@ -313,6 +314,9 @@ _CHANGES = {
             "dfuse_notice": None,
             "target_name": None, "no_target_name": None,
             "dfuse_done": ("out", "done parsing DfuSe file"),
+            "upload_error": ("warn", "Error during upload"),
+            "completion_status_unreadable": ("warn", "unable to read DFU status after completion"),
+            "final_reset_failed": ("warn", "error resetting after download"),
         },
         errors={
             "cannot_open_device": [("warn", "Cannot open device")],
@@ -326,12 +330,16 @@ _CHANGES = {
             "special_download": [("warn", "dfuse_download: libusb_control_transfer returned {1}")],
             "dfuse_upload": [("warn", "dfuse_upload: libusb_control_msg returned {0}")],
             "dfu_download": [("warn", "Error during download")],
-            "dfu_upload": [("warn", "Error during upload"), ("out", "\nFailed.")],
+            "dfu_download_status": [("warn", "Error during download get_status")],
+            "completion_packet": [("warn", "Error sending completion packet")],
             "upload_size_mismatch": [("warn", "Unexpected number of bytes uploaded from device")],
         },
         exits=dict(dfuse_upload=EX_IOERR),
         features=dict(upload_size_check_fatal=True, will_reset=False, zero_address_absent=True,
-                      t_skips_descriptor=True, reset_after_manifest=False),
+                      t_skips_descriptor=True, reset_after_manifest=False,
+                      # dfu_load.c dfuload_do_upload 0.8/0.9: the last repaint is (total, total) even after
+                      # an error, and "Received a total" follows "Failed." (with -v)
+                      upload_end_bar_full=True, upload_total_after_failed=True),
         behaviour=Behaviour(two_pass_erase=False, force_skips_checks=False, leave_always_sets_address=True,
                             stall_retries=0, stuck_after_zero_polls=None, mass_erase_timeout_fix=True),
     ),
@@ -350,6 +358,7 @@ _CHANGES = {
 }
 
 _FEATURES_011 = dict(multi_alt_dfuse_file=True, upload_size_check_fatal=False, will_reset=True,
+                     upload_end_bar_full=False, upload_total_after_failed=False,
                      zero_address_absent=False, t_skips_descriptor=False, reset_after_manifest=True,
                      alt_matches_index=False,
                      utf8_strings=True, libusb_version_line=True, manifest_reset_code_fails=True,
