@@ -140,6 +140,7 @@ def added_cases() -> list[Case]:
     add("opt_Z_dfu11_small", "dfu11", "-Z 100 -U up.bin")
     add("opt_R_dfuse", "photon", "-R -a 0 -s 0x08020000 -D fw5000.bin")
     add("opt_R_upload", "photon", "-R -a 0 -s 0x08000000:1024 -U up.bin")
+    add("opt_R_after_leave", "photon", "-R -a 0 -s 0x08020000:leave -D fw5000.bin")   # reset of a device gone
     add("opt_E_runtime_list", "runtime", "-E 0 -e")
     add("opt_w_dfu11", "dfu11", "-w -D fw5000.bin")
     add("opt_both_UD", "photon", "-a 0 -s 0x08020000 -U up.bin -D fw5000.bin")
