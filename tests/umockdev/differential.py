@@ -320,6 +320,8 @@ def dfu11_end_cases() -> list[Case]:
     add("ul_R_reenumerates", "dfu11", "-R -U up.bin", {"FAKE_RESET_REENUMERATES": "1"})
     add("ul_R_error", "dfu11", "-R -U up.bin", {"FAKE_UPLOAD_ERR_AT": "-9@1"})
     add("ul_nt", "dfu11nt", "-Z 3000 -U up.bin")
+    add("ul_dfuse_option", "dfu11", "-s 0:3000 -U up.bin")        # the DfuSe path on a plain device
+    add("ul_runtime_Z", "runtime", "-E 0 -Z 3000 -U up.bin")      # detach, then the plain upload
 
     # downloads: the last data block, the zero-length one, and the status after it
     add("dl_exact_zlp", "dfu11", "-D fw3072.bin")
@@ -358,6 +360,7 @@ def dfu11_end_cases() -> list[Case]:
     add("dl_manifest_short", "dfu11", "-D fw3072.bin", {"FAKE_MANIFEST_SHORT": "3"})
     add("dl_manifest_short_nt", "dfu11nt", "-D fw3000.bin", {"FAKE_MANIFEST_SHORT": "5"})
     add("dl_status_fail_last", "dfu11", "-D fw3072.bin", {"FAKE_STATUS_AFTER": "3@14"})
+    add("dl_runtime_R_exact", "runtime", "-E 0 -R -D fw3072.bin")
     return cases
 
 
