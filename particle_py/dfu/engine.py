@@ -52,7 +52,6 @@ ERRORS = {
     "dfu_download_status": ("Error during download get_status (%s)", EX_IOERR),
     "dfu_download_failed": ("Download failed", EX_IOERR),           # bad status, already reported
     "completion_packet": ("Error sending completion packet (%s)", EX_IOERR),
-    "dfu_upload": ("Error during upload (%s)", EX_IOERR),
     "too_many_bytes": ("Received too many bytes", EX_SOFTWARE),
 }
 

@@ -202,7 +202,6 @@ ERRORS = {
     "dfu_download_status": [("warn", "Error during download get_status ({name})")],
     "dfu_download_failed": [],
     "completion_packet": [("warn", "Error sending completion packet ({name})")],
-    "dfu_upload": [],           # reported by plain_upload: the lines differ with what was received
     "too_many_bytes": [("warn", "Received too many bytes")],
     "upload_size_mismatch": [("warn", "Unexpected number of bytes uploaded from device")],
     "software": [("warn", "{0}")],
