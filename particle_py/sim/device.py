@@ -710,11 +710,12 @@ class DfuDevice(SimDevice):
         else:
             # blocks are addressed by the descriptor's wTransferSize, whatever the host asks for
             offset = block * self.transfer_size
-            length = min(length, knobs_mod.value(self.knobs, "UPLOAD_MAX", length))
+            sent = min(length, knobs_mod.value(self.knobs, "UPLOAD_MAX", length))
             short, at = knobs_mod.status_at(knobs_mod.value(self.knobs, "UPLOAD_SHORT", "-1@-1"))
             if at == block:
-                length = min(length, short)
-            chunk = self._image()[offset:offset + length]
+                sent = min(sent, short)
+            chunk = self._image()[offset:offset + sent]
+        # a packet shorter than asked ends the upload (DFU 1.1: back to dfuIDLE)
         self.state_code = DFU_UPLOAD_IDLE if len(chunk) == length else DFU_IDLE
         return chunk
 
