@@ -62,7 +62,8 @@ EAGAIN, EINVAL, ENODATA, ENOTTY, EPIPE, EPROTO, ENODEV, ENOENT, EIO = 11, 22, 61
 
 # libusb error code the model raises -> the URB status the kernel would report for it, which
 # libusb turns back into the same code (linux_usbfs.c handle_control_completion).
-_URB_STATUS_FOR_LIBUSB = {-9: -EPIPE, -4: -ENODEV, -5: -ENODEV, -1: -EPROTO}
+# -8: the device sent more than wLength (babble): -EOVERFLOW, which libusb reports as LIBUSB_ERROR_OVERFLOW.
+_URB_STATUS_FOR_LIBUSB = {-9: -EPIPE, -4: -ENODEV, -5: -ENODEV, -1: -EPROTO, -8: -75}
 # ... and the errno an ioctl fails with (op_reset_device: ENODEV -> LIBUSB_ERROR_NOT_FOUND).
 _ERRNO_FOR_LIBUSB = {-1: EIO, -4: ENODEV, -5: ENODEV, -9: EPIPE, -3: 13, -6: 16, -7: 110}
 LIBUSB_TIMEOUT = -7

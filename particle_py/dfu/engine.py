@@ -52,7 +52,6 @@ ERRORS = {
     "dfu_download_status": ("Error during download get_status (%s)", EX_IOERR),
     "dfu_download_failed": ("Download failed", EX_IOERR),           # bad status, already reported
     "completion_packet": ("Error sending completion packet (%s)", EX_IOERR),
-    "dfu_upload": ("Error during upload (%s)", EX_IOERR),
     "too_many_bytes": ("Received too many bytes", EX_SOFTWARE),
 }
 
@@ -541,9 +540,20 @@ def dfu_download(dfu: DfuDevice, data: bytes, transfer_size: int, emit: Callable
         return status
 
 
+@dataclass(frozen=True)
+class UploadResult:
+    """How a plain DFU upload ended: the bytes received, and the libusb error that stopped it
+    (None: the device ended it with a short or zero-length packet)."""
+    total: int
+    error: Optional[int] = None
+
+
 def dfu_upload(dfu: DfuDevice, sink: Callable[[bytes], None], transfer_size: int, expected_size: int = 0,
-               emit: Callable = _nothing) -> int:
-    """dfu-util's dfuload_do_upload: blocks 0, 1, 2, ... until a short one."""
+               emit: Callable = _nothing) -> UploadResult:
+    """dfu-util's dfuload_do_upload loop: blocks 0, 1, 2, ... of ``transfer_size`` until a short
+    (or zero-length) one. ``expected_size`` (-Z) only scales the progress bar: no release limits
+    the requests by it. A failed transfer ends the loop; how the end is reported differs between
+    releases, so it is the caller's (the bar's last repaint, "Failed.", the total)."""
     total = 0
     block = 0
     emit("progress", label="Upload", curr=0, max=1, site="dfu_ul_start")
@@ -551,12 +561,10 @@ def dfu_upload(dfu: DfuDevice, sink: Callable[[bytes], None], transfer_size: int
         try:
             chunk = dfu.upload(block, transfer_size)
         except TransferError as exc:
-            raise DfuError("dfu_upload", exc.code, libusb_code=exc.code) from exc
+            return UploadResult(total, exc.code)
         block += 1
         sink(chunk)
         total += len(chunk)
         if len(chunk) < transfer_size:
-            break
+            return UploadResult(total)
         emit("progress", label="Upload", curr=total, max=expected_size, site="dfu_ul_block")
-    emit("progress", label="Upload", curr=total, max=total, site="dfu_ul_end")
-    return total

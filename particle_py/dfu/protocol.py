@@ -83,9 +83,17 @@ class DfuStatus:
         return status_text(self.status)
 
 
+# What dfu-util reports for a GETSTATUS answer that is not 6 bytes long: dfu_get_status (dfu.c,
+# all releases) fills the status with errUNKNOWN / dfuERROR first and overwrites it only when
+# libusb_control_transfer returned exactly 6.
+SHORT_STATUS = DfuStatus(14, 0, 10, 0)
+
+
 def parse_status(data: bytes) -> DfuStatus:
-    """GETSTATUS payload (6 bytes). Short answers are padded with zeros, as dfu-util's buffer is."""
-    data = bytes(data[:6]).ljust(6, b"\0")
+    """GETSTATUS payload (6 bytes); any other length reads as dfuERROR, errUNKNOWN (dfu.c)."""
+    data = bytes(data)
+    if len(data) != 6:
+        return SHORT_STATUS
     return DfuStatus(data[0], data[1] | data[2] << 8 | data[3] << 16, data[4], data[5])
 
 

@@ -466,7 +466,8 @@ class DfuDevice(SimDevice):
                     return f.read()
         if self._image_bytes is not None:
             return self._image_bytes
-        return bytes((i * 7 + 3) & 0xFF for i in range(self.profile.image_size))
+        size = knobs_mod.value(self.knobs, "IMAGE_SIZE", self.profile.image_size)
+        return bytes((i * 7 + 3) & 0xFF for i in range(size))
 
     def _store_image(self, image: bytes) -> None:
         self._image_bytes = bytes(image)
@@ -516,6 +517,13 @@ class DfuDevice(SimDevice):
     def _dnload(self, block: int, data: bytes):
         if self.state_code not in (DFU_IDLE, DFU_DNLOAD_IDLE):
             raise _Stall()
+        if not self.dfuse:
+            for knob, value in knobs_mod.active(self.knobs, "dnload_block"):
+                code, at = knobs_mod.status_at(value)
+                if at == block:
+                    if code == LIBUSB_ERROR_PIPE:
+                        self.state_code, self.status = DFU_ERROR, ERR_STALLEDPKT
+                    raise SimUsbError(code)
         if not data:                            # leave (DfuSe) / end of download (DFU 1.1)
             if not self.dfuse and self.state_code != DFU_DNLOAD_IDLE:
                 raise _Stall()                  # DFU 1.1: nothing was downloaded (errNOTDONE territory)
@@ -528,6 +536,8 @@ class DfuDevice(SimDevice):
         if self.dfuse and block == 1:
             raise _Stall()
         for knob, value in knobs_mod.active(self.knobs, "dnload_data"):
+            if knob.effect != "raise":
+                continue
             if value == LIBUSB_ERROR_PIPE:
                 self.state_code, self.status = DFU_ERROR, ERR_STALLEDPKT
             raise SimUsbError(value)
@@ -643,15 +653,32 @@ class DfuDevice(SimDevice):
         if self.state_code == DFU_MANIFEST_SYNC and self.leaving:
             return self._leave_status()
         if self.state_code == DFU_MANIFEST_SYNC:
-            self._store_image(bytes(self.download))
-            self.state_code = DFU_MANIFEST
-            return self._status_reply(self._poll_ms(0))
+            return self._manifest_status()
         if self.state_code == DFU_MANIFEST:
             tolerant = self._functional().attributes & desc_mod.MANIFESTATION_TOLERANT
             self.state_code = DFU_IDLE if tolerant else DFU_MANIFEST_WAIT_RESET
             self.data_blocks = 0
             return self._status_reply()
         return self._status_reply()
+
+    def _manifest_status(self) -> bytes:
+        """Plain DFU: the first GETSTATUS after the zero-length DNLOAD starts manifestation."""
+        failed = knobs_mod.value(self.knobs, "MANIFEST_STATUS")
+        if failed is not None:
+            self.state_code, self.status = DFU_ERROR, failed
+            return self._status_reply()
+        self._store_image(bytes(self.download))
+        error = knobs_mod.value(self.knobs, "MANIFEST_ERR")
+        if error is not None:
+            if error == LIBUSB_ERROR_PIPE:
+                self.state_code, self.status = DFU_ERROR, ERR_STALLEDPKT
+            else:                       # it reset itself to run the new image
+                self.state_code = DFU_IDLE
+                self.leave_bus(profiles_mod.successor_spec(self.profile, self.profile.spec or self.profile.name))
+            raise SimUsbError(error)
+        self.state_code = DFU_MANIFEST
+        reply = self._status_reply(self._poll_ms(0))
+        return reply[:knobs_mod.value(self.knobs, "MANIFEST_SHORT", len(reply))]
 
     def _leave_successor(self) -> Optional[str]:
         normal = profiles_mod.successor_spec(self.profile, self.profile.after_leave)
@@ -684,17 +711,26 @@ class DfuDevice(SimDevice):
         if self.dfuse and block == 1:
             raise _Stall()
         for knob, value in knobs_mod.active(self.knobs, "upload_data"):
-            if value == LIBUSB_ERROR_PIPE:
-                self.state_code, self.status = DFU_ERROR, ERR_STALLEDPKT
-            raise SimUsbError(value)
+            if knob.effect == "raise" or (knob.effect == "raise_at" and not self.dfuse
+                                          and knobs_mod.status_at(value)[1] == block):
+                code = value if knob.effect == "raise" else knobs_mod.status_at(value)[0]
+                if code == LIBUSB_ERROR_PIPE:
+                    self.state_code, self.status = DFU_ERROR, ERR_STALLEDPKT
+                raise SimUsbError(code)
         if self.dfuse:
             address = self.pointer + (block - 2) * self.transfer_size
             chunk = self.memory(self.alt).read(address, length)
             if chunk is None:
                 raise _Stall()
         else:
+            # blocks are addressed by the descriptor's wTransferSize, whatever the host asks for
             offset = block * self.transfer_size
-            chunk = self._image()[offset:offset + length]
+            sent = min(length, knobs_mod.value(self.knobs, "UPLOAD_MAX", length))
+            short, at = knobs_mod.status_at(knobs_mod.value(self.knobs, "UPLOAD_SHORT", "-1@-1"))
+            if at == block:
+                sent = min(sent, short)
+            chunk = self._image()[offset:offset + sent]
+        # a packet shorter than asked ends the upload (DFU 1.1: back to dfuIDLE)
         self.state_code = DFU_UPLOAD_IDLE if len(chunk) == length else DFU_IDLE
         return chunk
 
@@ -703,6 +739,9 @@ class DfuDevice(SimDevice):
             self.save_memories()
             self.leave_bus(self._leave_successor())
             return
+        if knobs_mod.value(self.knobs, "RESET_REENUMERATES"):
+            self.save_memories()
+            self.leave_bus(profiles_mod.successor_spec(self.profile, self.profile.spec or self.profile.name))
         # A USB reset puts a DFU-mode device back to dfuIDLE (manifestation done, if any).
         self.state_code, self.status, self.pending, self.leaving = DFU_IDLE, STATUS_OK, None, False
         self.data_blocks = 0

@@ -10,13 +10,17 @@ Points: ``start`` (device creation), ``open``, ``transfer`` (every control trans
 command on block 0), ``erase`` (an erase command), ``dnload_data`` / ``upload_data`` (data
 blocks), ``write`` (after a data block is programmed), ``leave_status`` (the GETSTATUS that
 follows a leave request), ``descriptor`` (descriptor contents), ``pending`` (any DFU operation
-being carried out), ``reenumerate`` (the bus bringing a device back after it left).
+being carried out), ``reenumerate`` (the bus bringing a device back after it left); plain DFU
+1.1 transfer ends: ``image`` (what the device holds), ``dnload_block`` (any DNLOAD, the
+zero-length one included), ``manifest_status`` (the GETSTATUS after the zero-length DNLOAD),
+``reset`` (a USB reset).
 
 Effects: ``raise`` (the transfer fails with that libusb error code), ``error_status`` (the
 operation ends in dfuERROR with that DFU status), ``state`` / ``status`` (a state or status
 value to use), ``flag`` (a behaviour switch), ``value`` (a number the model uses),
 ``unplug_after`` (the device disappears after N transfers), ``stall_request`` /
-``timeout_request`` (a request with that bRequest stalls / times out).
+``timeout_request`` (a request with that bRequest stalls / times out), ``short_at`` / ``raise_at``
+(``'V@B'``: data block B is answered with V bytes / fails with libusb error V).
 """
 from __future__ import annotations
 
@@ -103,6 +107,32 @@ KNOBS: tuple[Knob, ...] = (
          "it reads back with bit 0 flipped, though the write reported success"),
     Knob("REENUM_DELAY_MS", _int, "reenumerate", "value",
          "a device that re-enumerates comes back only after that many ms of modelled host time"),
+    # the ends of plain DFU 1.1 transfers (issue 15): what the device does with the last blocks
+    Knob("IMAGE_SIZE", _int, "image", "value",
+         "plain DFU: the bytes an UPLOAD returns on a fresh device (the profile's image size otherwise); "
+         "a multiple of the transfer size ends the upload with a zero-length packet"),
+    Knob("UPLOAD_MAX", _int, "upload_data", "value",
+         "plain DFU: an UPLOAD is answered with at most that many bytes (the device's buffer), so a host "
+         "asking for more (-t above wTransferSize) gets a short packet at once"),
+    Knob("UPLOAD_SHORT", _status_at, "upload_data", "short_at",
+         "'L@B': plain DFU UPLOAD block B is answered with only L bytes (a short packet mid-upload)"),
+    Knob("UPLOAD_ERR_AT", _status_at, "upload_data", "raise_at",
+         "'E@B': plain DFU UPLOAD block B fails with libusb error E (-8 = LIBUSB_ERROR_OVERFLOW: the "
+         "device sent more than asked; -9 a stall)"),
+    Knob("DNLOAD_ERR_AT", _status_at, "dnload_block", "raise_at",
+         "'E@B': plain DFU DNLOAD block B fails with libusb error E (B = the number of data blocks: the "
+         "zero-length completion packet)"),
+    Knob("MANIFEST_ERR", _int, "manifest_status", "raise",
+         "plain DFU: the GETSTATUS after the zero-length DNLOAD fails with that libusb error (-4, -1: the "
+         "device has reset itself to run the new image and comes back; -9: a stall, dfuERROR)"),
+    Knob("MANIFEST_STATUS", _int, "manifest_status", "error_status",
+         "plain DFU: manifestation fails: the GETSTATUS after the zero-length DNLOAD reports dfuERROR "
+         "with that status (7 = errVERIFY) and the image is not kept"),
+    Knob("MANIFEST_SHORT", _int, "manifest_status", "value",
+         "plain DFU: the GETSTATUS after the zero-length DNLOAD returns only that many bytes (of 6)"),
+    Knob("RESET_REENUMERATES", _int, "reset", "flag",
+         "a USB reset makes the DFU device re-enumerate (libusb_reset_device reports "
+         "LIBUSB_ERROR_NOT_FOUND); it comes back as the same device"),
     # odd descriptors (issue 11): what the device reports, not what it holds
     Knob("SERIAL", str, "descriptor", "value", "the USB serial number string the device reports"),
     Knob("ALT0_NAME", str, "descriptor", "value", "the name (DfuSe layout string) alt setting 0 reports"),

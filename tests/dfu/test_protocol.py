@@ -45,3 +45,15 @@ def test_quirks_are_looked_up_by_ids():
     assert p.quirks_for(0x0908, 0x02C4, 0x0001) == frozenset()       # Siemens: bcdDevice 0 only
     assert p.quirks_for(0x1EAF, 0x0003, 0x0200) == {p.QUIRK_FORCE_DFU11}
     assert p.quirks_for(0x2B04, 0xD006, 0x0200) == frozenset()
+
+
+@given(st.binary(max_size=12))
+def test_a_status_reply_of_any_other_length_reads_as_dfu_error(raw):
+    """dfu.c dfu_get_status: the fields are taken only from an answer of exactly 6 bytes; otherwise
+    they keep errUNKNOWN / dfuERROR / poll 0 (so a short answer is never read as appIDLE)."""
+    status = p.parse_status(raw)
+    if len(raw) == 6:
+        assert (status.status, status.state, status.istring) == (raw[0], raw[4], raw[5])
+        assert status.poll_timeout == int.from_bytes(raw[1:4], "little")
+    else:
+        assert (status.status, status.poll_timeout, status.state, status.istring) == (14, 0, 10, 0)

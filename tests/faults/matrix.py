@@ -298,7 +298,8 @@ _NEXT_STEP = re.compile(r"\b(try|run|check|make sure|press|hold|unplug|plug|reco
 KEPT = [
     ("dfu-util -D (DFU 1.1)", re.compile(r"unable to read DFU status after completion"),
      "plain DFU: every block was sent and acknowledged, then the device did not answer the final "
-     "GETSTATUS; dfu-util 0.11 warns and exits 0 (dfu_load.c); what the device keeps is up to it"),
+     "GETSTATUS; dfu-util 0.8-0.10 warn and exit 0 (dfu_load.c; 0.11 exits 74); what the device keeps "
+     "is up to it"),
 ]
 
 

@@ -138,3 +138,65 @@ def test_poll_timeout_busy_polls_and_busy_stalls(state_dir):
         host.status()
     assert e.value.code == -9
     assert host.status() == (0, 0, 5)                          # the stall did not put it in dfuERROR
+
+
+# --- the ends of plain DFU 1.1 transfers (issue 15) ------------------------------------------------
+
+def dfu11(state_dir, profile="dfu11", **k):
+    return make_bus(state_dir, [profile], {f"FAKE_{n}": str(v) for n, v in k.items()}).devices()[0]
+
+
+def test_upload_packets_short_zero_length_capped_and_overflowing(state_dir):
+    host = Dfu(dfu11(state_dir, IMAGE_SIZE=2048, UPLOAD_SHORT="100@1"))
+    assert [len(host.upload(b, 1024)) for b in range(3)] == [1024, 100, 0]      # block 2: past the image
+    host = Dfu(dfu11(state_dir, UPLOAD_MAX=512))
+    assert len(host.upload(0, 2048)) == 512
+    host = Dfu(dfu11(state_dir, UPLOAD_ERR_AT="-8@1"))
+    assert len(host.upload(0, 1024)) == 1024
+    with pytest.raises(SimUsbError) as e:
+        host.upload(1, 1024)
+    assert e.value.code == -8
+
+
+def test_dnload_error_at_the_zero_length_block(state_dir):
+    host = Dfu(dfu11(state_dir, DNLOAD_ERR_AT="-9@1"))
+    host.dnload(0, b"\x00" * 1024)
+    assert host.status() == (0, 1, 4)            # dfuDNBUSY
+    assert host.status() == (0, 0, 5)
+    with pytest.raises(SimUsbError) as e:
+        host.dnload(1, b"")
+    assert e.value.code == -9 and host.status() == (15, 0, 10)
+
+
+@pytest.mark.parametrize("knob,value,first", [
+    ("MANIFEST_STATUS", 7, (7, 0, 10)),          # manifestation failed: dfuERROR, errVERIFY
+    ("MANIFEST_SHORT", 3, None),
+])
+def test_status_after_the_zero_length_block(state_dir, knob, value, first):
+    dev = dfu11(state_dir, **{knob: value})
+    host = Dfu(dev)
+    host.dnload(0, b"\x01" * 10)
+    host.status(), host.status()
+    host.dnload(1, b"")
+    if first is None:
+        assert len(dev.control(0xA1, 3, 0, 0, b"", 6)) == 3
+    else:
+        assert host.status() == first
+
+
+def test_manifest_err_device_resets_itself_keeping_the_image(state_dir):
+    dev = dfu11(state_dir, MANIFEST_ERR=-4)
+    host = Dfu(dev)
+    host.dnload(0, b"\x01" * 10)
+    host.status(), host.status()
+    host.dnload(1, b"")
+    with pytest.raises(SimUsbError) as e:
+        host.status()
+    assert e.value.code == -4 and dev.gone and dev.successor == "dfu11"
+    assert dev._image() == b"\x01" * 10
+
+
+def test_reset_reenumerates(state_dir):
+    dev = dfu11(state_dir, "dfu11nt", RESET_REENUMERATES=1)
+    dev.reset()
+    assert dev.gone and dev.successor == "dfu11nt"

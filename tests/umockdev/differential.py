@@ -140,6 +140,7 @@ def added_cases() -> list[Case]:
     add("opt_Z_dfu11_small", "dfu11", "-Z 100 -U up.bin")
     add("opt_R_dfuse", "photon", "-R -a 0 -s 0x08020000 -D fw5000.bin")
     add("opt_R_upload", "photon", "-R -a 0 -s 0x08000000:1024 -U up.bin")
+    add("opt_R_after_leave", "photon", "-R -a 0 -s 0x08020000:leave -D fw5000.bin")   # reset of a device gone
     add("opt_E_runtime_list", "runtime", "-E 0 -e")
     add("opt_w_dfu11", "dfu11", "-w -D fw5000.bin")
     add("opt_both_UD", "photon", "-a 0 -s 0x08020000 -U up.bin -D fw5000.bin")
@@ -259,10 +260,107 @@ def added_cases() -> list[Case]:
     add("suffix_plain_badcrc", "dfu11", "-D plain_badcrc.bin", files=dfu_files)
     add("suffix_on_dfuse", "photon", "-a 0 -s 0x08020000 -D plain_suffix.bin", files=dfu_files)
 
+    cases += dfu11_end_cases()
+
     # -- sequences of more than one device ---------------------------------------------------
     add("multi_ambiguous", "photon,stm32", "-a 0 -s 0x08020000 -D fw5000.bin")
     add("multi_pick_d", "photon,stm32", "-d 0483:df11 -a 0 -s 0x08004000 -D fw5000.bin")
     add("multi_runtime_dfu11", "runtime,dfu11", "-d 1209:0001 -D fw5000.bin")
+    return cases
+
+
+def dfu11_end_cases() -> list[Case]:
+    """The ends of plain DFU 1.1 transfers (issue 15): the last blocks of an upload or download,
+    transfer sizes that differ from what the device does, and what the device says after the
+    zero-length DNLOAD. The dfu11 profile: wTransferSize 1024, 3000 bytes to upload,
+    bitManifestationTolerant; dfu11nt the same without it (dfuMANIFEST-WAIT-RESET)."""
+    files = {"fw3072.bin": payload(3072, 30), "fw3000.bin": payload(3000, 31), "fw1024.bin": payload(1024, 32),
+             "empty.bin": b"", "fw5000.bin": payload(5000, 5),
+             "sfx3072.bin": dfu_suffix(payload(3072, 33), 0x1209, 0x0001, 0x0100),
+             "sfx3000.bin": dfu_suffix(payload(3000, 34), 0x1209, 0x0001, 0x0100),
+             "sfxany1024.bin": dfu_suffix(payload(1024, 35))}
+    cases: list[Case] = []
+
+    def add(name, profile, args, knobs=None):
+        cases.append(Case(f"dfu11-ends_{name}", profile.split(","), args.split(), dict(knobs or {}), dict(files)))
+
+    # uploads: where the device's content ends, against the transfer size and -Z
+    add("ul_short_final", "dfu11", "-U up.bin")
+    add("ul_exact_zlp", "dfu11", "-U up.bin", {"FAKE_IMAGE_SIZE": "3072"})
+    add("ul_exact_zlp_v", "dfu11", "-v -U up.bin", {"FAKE_IMAGE_SIZE": "3072"})
+    add("ul_one_block_zlp", "dfu11", "-U up.bin", {"FAKE_IMAGE_SIZE": "1024"})
+    add("ul_empty", "dfu11", "-U up.bin", {"FAKE_IMAGE_SIZE": "0"})
+    add("ul_empty_Z", "dfu11", "-Z 1024 -U up.bin", {"FAKE_IMAGE_SIZE": "0"})
+    add("ul_one_byte", "dfu11", "-U up.bin", {"FAKE_IMAGE_SIZE": "1"})
+    add("ul_Z_equal_exact", "dfu11", "-Z 3072 -U up.bin", {"FAKE_IMAGE_SIZE": "3072"})
+    add("ul_Z_smaller", "dfu11", "-Z 2000 -U up.bin")
+    add("ul_Z_smaller_block", "dfu11", "-Z 1024 -U up.bin")
+    add("ul_Z_larger", "dfu11", "-Z 5000 -U up.bin")
+    add("ul_Z_larger_v", "dfu11", "-v -Z 5000 -U up.bin")
+    add("ul_Z_one_more", "dfu11", "-Z 3001 -U up.bin")
+    add("ul_short_mid", "dfu11", "-U up.bin", {"FAKE_UPLOAD_SHORT": "100@1"})
+    add("ul_short_mid_Z", "dfu11", "-Z 3000 -U up.bin", {"FAKE_UPLOAD_SHORT": "100@1"})
+    add("ul_zlp_first", "dfu11", "-U up.bin", {"FAKE_UPLOAD_SHORT": "0@0"})
+    add("ul_zlp_mid", "dfu11", "-U up.bin", {"FAKE_UPLOAD_SHORT": "0@2"})
+    add("ul_overflow_first", "dfu11", "-U up.bin", {"FAKE_UPLOAD_ERR_AT": "-8@0"})
+    add("ul_overflow_mid", "dfu11", "-U up.bin", {"FAKE_UPLOAD_ERR_AT": "-8@2"})
+    add("ul_overflow_mid_Z", "dfu11", "-Z 3000 -U up.bin", {"FAKE_UPLOAD_ERR_AT": "-8@2"})
+    add("ul_overflow_mid_v", "dfu11", "-v -U up.bin", {"FAKE_UPLOAD_ERR_AT": "-8@1"})
+    add("ul_stall_mid", "dfu11", "-U up.bin", {"FAKE_UPLOAD_ERR_AT": "-9@1"})
+    add("ul_io_last", "dfu11", "-U up.bin", {"FAKE_UPLOAD_ERR_AT": "-1@3", "FAKE_IMAGE_SIZE": "3072"})
+    add("ul_t_smaller", "dfu11", "-t 512 -U up.bin")
+    add("ul_t_larger", "dfu11", "-t 2048 -U up.bin")
+    add("ul_t_larger_capped", "dfu11", "-t 2048 -U up.bin", {"FAKE_UPLOAD_MAX": "1024"})
+    add("ul_t_odd", "dfu11", "-t 1000 -U up.bin")
+    add("ul_t_limited", "dfu11", "-t 8192 -U up.bin", {"FAKE_IMAGE_SIZE": "9000"})
+    add("ul_t_adjusted", "dfu11", "-t 16 -U up.bin")
+    add("ul_tsize_small", "dfu11", "-U up.bin", {"FAKE_TSIZE": "100"})
+    add("ul_tsize_big_capped", "dfu11", "-U up.bin", {"FAKE_TSIZE": "2048", "FAKE_UPLOAD_MAX": "1000"})
+    add("ul_R", "dfu11", "-R -U up.bin")
+    add("ul_R_reenumerates", "dfu11", "-R -U up.bin", {"FAKE_RESET_REENUMERATES": "1"})
+    add("ul_R_error", "dfu11", "-R -U up.bin", {"FAKE_UPLOAD_ERR_AT": "-9@1"})
+    add("ul_nt", "dfu11nt", "-Z 3000 -U up.bin")
+    add("ul_dfuse_option", "dfu11", "-s 0:3000 -U up.bin")        # the DfuSe path on a plain device
+    add("ul_runtime_Z", "runtime", "-E 0 -Z 3000 -U up.bin")      # detach, then the plain upload
+
+    # downloads: the last data block, the zero-length one, and the status after it
+    add("dl_exact_zlp", "dfu11", "-D fw3072.bin")
+    add("dl_exact_zlp_v", "dfu11", "-v -D fw3072.bin")
+    add("dl_exact_zlp_vv", "dfu11", "-v -v -D fw3072.bin")
+    add("dl_one_block", "dfu11", "-D fw1024.bin")
+    add("dl_short_final", "dfu11", "-D fw3000.bin")
+    add("dl_empty", "dfu11", "-D empty.bin")
+    add("dl_suffix_exact", "dfu11", "-D sfx3072.bin")
+    add("dl_suffix_short", "dfu11", "-D sfx3000.bin")
+    add("dl_suffix_any_one_block", "dfu11", "-D sfxany1024.bin")
+    add("dl_t_smaller", "dfu11", "-t 512 -D fw3072.bin")
+    add("dl_t_larger", "dfu11", "-t 2048 -D fw3072.bin")
+    add("dl_t_odd", "dfu11", "-t 1000 -D fw3000.bin")
+    add("dl_t_limited", "dfu11", "-t 8192 -D fw5000.bin")
+    add("dl_tsize_0", "dfu11", "-D fw3072.bin", {"FAKE_TSIZE": "0"})
+    add("dl_tsize_0_t", "dfu11", "-t 1000 -D fw3072.bin", {"FAKE_TSIZE": "0"})
+    add("dl_nt_exact", "dfu11nt", "-D fw3072.bin")
+    add("dl_nt_short", "dfu11nt", "-D fw3000.bin")
+    add("dl_nt_R", "dfu11nt", "-R -D fw3072.bin")
+    add("dl_nt_reenumerates", "dfu11nt", "-D fw3072.bin", {"FAKE_RESET_REENUMERATES": "1"})
+    add("dl_R_exact", "dfu11", "-R -D fw3072.bin")
+    add("dl_R_reenumerates", "dfu11", "-R -D fw3000.bin", {"FAKE_RESET_REENUMERATES": "1"})
+    add("dl_err_last_block", "dfu11", "-D fw3072.bin", {"FAKE_DNLOAD_ERR_AT": "-9@2"})
+    add("dl_err_last_block_R", "dfu11", "-R -D fw3072.bin", {"FAKE_DNLOAD_ERR_AT": "-9@2"})
+    add("dl_err_zlp_stall", "dfu11", "-D fw3072.bin", {"FAKE_DNLOAD_ERR_AT": "-9@3"})
+    add("dl_err_zlp_io", "dfu11", "-D fw3000.bin", {"FAKE_DNLOAD_ERR_AT": "-1@3"})
+    add("dl_err_zlp_R", "dfu11", "-R -D fw3000.bin", {"FAKE_DNLOAD_ERR_AT": "-9@3"})
+    add("dl_manifest_gone", "dfu11", "-D fw3072.bin", {"FAKE_MANIFEST_ERR": "-4"})
+    add("dl_manifest_io", "dfu11", "-D fw3000.bin", {"FAKE_MANIFEST_ERR": "-1"})
+    add("dl_manifest_stall", "dfu11", "-D fw3000.bin", {"FAKE_MANIFEST_ERR": "-9"})
+    add("dl_manifest_gone_R", "dfu11", "-R -D fw3000.bin", {"FAKE_MANIFEST_ERR": "-4"})
+    add("dl_manifest_fails", "dfu11", "-D fw3072.bin", {"FAKE_MANIFEST_STATUS": "7"})
+    add("dl_manifest_fails_R", "dfu11", "-R -D fw3072.bin", {"FAKE_MANIFEST_STATUS": "7"})
+    add("dl_manifest_fails_nt", "dfu11nt", "-D fw3000.bin", {"FAKE_MANIFEST_STATUS": "10"})
+    add("dl_manifest_short", "dfu11", "-D fw3072.bin", {"FAKE_MANIFEST_SHORT": "3"})
+    add("dl_manifest_short_nt", "dfu11nt", "-D fw3000.bin", {"FAKE_MANIFEST_SHORT": "5"})
+    add("dl_status_fail_last", "dfu11", "-D fw3072.bin", {"FAKE_STATUS_AFTER": "3@14"})
+    add("dl_runtime_R_exact", "runtime", "-E 0 -R -D fw3072.bin")
     return cases
 
 

@@ -625,17 +625,29 @@ class _Run:
         return 0
 
     def plain_upload(self, write) -> int:
-        out, opts = self.out, self.opts
+        """dfuload_do_upload and what main() makes of its result (dfu_load.c, main.c)."""
+        out, opts, pers = self.out, self.opts, self.pers
+        expected = opts.upload_size
         out.say("copying_from_device")
-        try:
-            total = dfu_upload(self.dfu, write, self.transfer_size, opts.upload_size, emit=self.engine_event)
-        except DfuError as err:
-            raise self.engine_failure(err)
-        if opts.upload_size and total != opts.upload_size:
-            if self.pers.feature("upload_size_check_fatal"):
+        result = dfu_upload(self.dfu, write, self.transfer_size, expected, emit=self.engine_event)
+        total = result.total
+        if result.error is not None:
+            out.say("upload_error", error=p.libusb_error_name(result.error))
+        if result.error is None or pers.feature("upload_end_bar_full"):
+            out.progress("Upload", total, total, "dfu_ul_end")
+        else:                   # 0.10+: the bar stays where the error left it, then a newline
+            out.progress("Upload", total, expected, "dfu_ul_end")
+            out.out_raw("\n")
+        if total == 0:
+            out.say("upload_failed")
+        if total != 0 or pers.feature("upload_total_after_failed"):
+            out.say("received_total", total=total)
+        if expected and total != expected:
+            if pers.feature("upload_size_check_fatal"):
                 raise out.fail("upload_size_mismatch")
             out.say("unexpected_upload_size")
-        out.say("received_total", total=total)
+        if result.error is not None:
+            raise _Exit(pers.exits["dfu_upload"])
         return 0
 
     # --- download ---------------------------------------------------------------------------
@@ -656,22 +668,31 @@ class _Run:
         return self.plain_download()
 
     def plain_download(self) -> int:
-        out = self.out
+        """dfuload_do_dnload and what main() makes of its result (dfu_load.c, main.c): 0.11
+        returns the last libusb result (negative: EX_IOERR); 0.8-0.10 return the bytes sent, so
+        main() goes on (to -R) with status 0 after any failure that is not an errx."""
+        out, pers = self.out, self.pers
+        returns_result = pers.feature("manifest_reset_code_fails")
         out.say("copying_to_device")
         try:
             status = dfu_download(self.dfu, self.file.without_suffix, self.transfer_size, emit=self.engine_event)
         except DfuError as err:
-            raise self.engine_failure(err)
+            failure = self.engine_failure(err)
+            if failure.code:
+                raise failure
+            return 0
+        if status is None:          # the status after the completion packet was unreadable
+            if returns_result:
+                raise _Exit(74)
+            return 0
         ret = 0
-        if status is not None and status.state == p.DFU_MANIFEST_WAIT_RESET \
-                and self.pers.feature("reset_after_manifest"):
+        if status.state == p.DFU_MANIFEST_WAIT_RESET and pers.feature("reset_after_manifest"):
             code = self.dfu.reset()
             if code < 0 and code != p.LIBUSB_ERROR_NOT_FOUND:
                 out.say("reset_after_download_failed", error=p.libusb_error_name(code))
-            if code < 0 and self.pers.feature("manifest_reset_code_fails"):
+            if code < 0 and returns_result:
                 ret = 74       # 0.11 returns the reset's result, so even NOT_FOUND ends in EX_IOERR
-        if status is not None:
-            out.say("done")
+        out.say("done")
         return ret
 
     def dfuse_download(self) -> int:
