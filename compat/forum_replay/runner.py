@@ -252,8 +252,10 @@ def _seed_firmware(sim_dir: Path, specs: list[str]) -> None:
             for address, module in contents.device_os(platform, version):
                 dev.memory(0).poke(address, module)
         elif words[0] == "user-app":
-            # an optional address: an app where an older Device OS kept it (Gen3's 128 KB slot)
-            address = int(words[1], 0) if len(words) > 1 else platform.user_part.address
+            # an optional address; by default where apps for the seeded Device OS are linked
+            # (Gen3: the 128 KB slot before 3.1, the 256 KB part from 3.1 on)
+            address = int(words[1], 0) if len(words) > 1 else \
+                platforms.user_slots(platform, contents.module_version(version)).linked.address
             # built against the Device OS seeded above, as a real app is (its last system part)
             needs = (contents.SYSTEM_PART, max(len(platform.system_parts), 1), contents.module_version(version))
             dev.memory(0).poke(address, contents.build_module(platform, start=address, size=5324, seed=7,

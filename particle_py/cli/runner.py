@@ -119,19 +119,18 @@ def _handler(signum, _frame):
     errors.signal_arrived(signum)
 
 
-def _install_handlers() -> dict:
-    """Our handler for SIGINT/SIGTERM/SIGHUP (main thread only); returns what was there before."""
-    previous = {}
+def _install_handlers(previous: dict) -> None:
+    """Our handler for SIGINT/SIGTERM/SIGHUP (main thread only); ``previous`` gets what was there
+    before, one signal at a time, so a signal arriving midway still leaves it complete."""
     for sig in HANDLED_SIGNALS:
         try:
             before = signal.getsignal(sig)
             if before is signal.SIG_IGN and sig != signal.SIGINT:
                 continue            # started under nohup (SIGHUP ignored): keep it that way
-            signal.signal(sig, _handler)
             previous[sig] = before
+            signal.signal(sig, _handler)
         except (OSError, ValueError):
             pass
-    return previous
 
 
 def _restore_handlers(previous: dict) -> None:
@@ -208,10 +207,17 @@ def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, p
             stream = getattr(sys, name)
             if stream is not None and not isinstance(stream, _PipeSafe):
                 setattr(sys, name, _PipeSafe(stream))
-    previous = _install_handlers()
+    previous: dict = {}
+
+    def handled_work():
+        # installed inside the reporting: a signal that arrives while the handlers go in (the
+        # first is ours, the next not yet) is reported like any other, never a traceback
+        _install_handlers(previous)
+        return work()
+
     die_with = None
     try:
-        code = _run_reporting(work, prog, interrupted_line)
+        code = _run_reporting(handled_work, prog, interrupted_line)
         if isinstance(code, tuple):          # (status, signal to die by)
             code, die_with = code
         return code
