@@ -442,7 +442,9 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
             progress = progress_factory(step) if progress_factory else None
             try:
                 known = _known_from_info(info_before, step) if checked else None
-                if known == "present" and _crc_word(device, step) == step.data[-4:]:
+                if known == "present" and _crc_word(device, step) != step.data[-4:]:
+                    known = "other"         # intact, same version, another build (its own CRC)
+                if known == "present":
                     # Device OS found this module intact, and its CRC is the file's: it is the file.
                     stats = None
                     result.bytes_skipped += len(step.data)

@@ -1,0 +1,229 @@
+"""How `particle flash --usb` proves a write: Device OS's own module check after the reset
+(GetModuleInfo, control request 90), read-back only where Device OS cannot tell, and the
+module info read before the write deciding what needs no compare. Requests on the wire,
+bytes in flash, output and exit status."""
+from __future__ import annotations
+
+import pytest
+
+from helpers.modules import build_module
+from particle_py.firmware.module import ModuleFunction as F
+from particle_py.platforms import by_name
+
+PHOTON = by_name("photon")
+USER = PHOTON.user_part.address
+SP2 = PHOTON.system_parts[1]
+
+
+class Device:
+    def __init__(self, folder):
+        self.folder = folder
+
+    def bus(self):
+        from particle_py.sim.bus import SimBus
+
+        return SimBus.load(self.folder)
+
+    def dev(self):
+        return self.bus().devices()[0]
+
+    def peek(self, address, length):
+        return self.dev().memory(0).peek(address, length)
+
+    def poke(self, address, data):
+        bus = self.bus()
+        bus.devices()[0].memory(0).poke(address, data)
+        bus.save()
+
+    @property
+    def mode(self):
+        return "dfu" if self.dev().profile.is_dfu_mode else "normal"
+
+    def log(self):
+        from particle_py.sim.bus import read_log
+
+        return read_log(self.folder)
+
+
+@pytest.fixture
+def device(tmp_path, monkeypatch):
+    def make(*, mode="dfu", device_os="1.5.2", knobs=None):
+        from particle_py.sim import devices
+
+        folder = tmp_path / "sim"
+        devices.create(folder, ["photon"], devices.Recipe(mode=mode, device_os=device_os), knobs=knobs or {})
+        monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
+        return Device(folder)
+    return make
+
+
+def _control(log):
+    return [e for e in log if e.get("event") == "control"]
+
+
+def uploads(log):
+    """Bytes asked for by each DFU UPLOAD of data (block >= 2)."""
+    return [e["wLength"] for e in _control(log) if e["bmRequestType"] == 0xA1 and e["bRequest"] == 2
+            and e["wValue"] >= 2]
+
+
+def module_info_requests(log):
+    return [e for e in _control(log) if e["bmRequestType"] == 0xC0 and e["bRequest"] == 1 and e["wIndex"] == 90]
+
+
+def erases(log):
+    return [e for e in _control(log) if e["bmRequestType"] == 0x21 and e["bRequest"] == 1 and e["wValue"] == 0
+            and e["data"].startswith("41")]
+
+
+def data_writes(log):
+    return [e for e in _control(log) if e["bmRequestType"] == 0x21 and e["bRequest"] == 1 and e["wValue"] >= 2
+            and e["data"]]
+
+
+def app(seed=5, size=128 * 1024):
+    return build_module("photon", size=size, seed=seed, deps=((F.SYSTEM_PART, 2, 1512),))
+
+
+def system_part_2(seed=9):
+    return build_module("photon", function=F.SYSTEM_PART, index=2, version=1512, size=200_000,
+                        deps=((F.SYSTEM_PART, 1, 1512),), seed=seed)
+
+
+def test_user_part_is_proven_by_module_info_not_read_back(device, run, tmp_path):
+    d = device()
+    image = app()
+    (tmp_path / "app.bin").write_bytes(image)
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin")
+    assert code == 0, err
+    assert out.splitlines()[1:] == ["Flashing app.bin", "Flash success!"]
+    assert d.peek(USER, len(image)) == image
+    log = d.log()
+    # a compare of the first bytes before, the CRC word after: never the module itself
+    assert uploads(log) == [256, 4]
+    assert len(module_info_requests(log)) == 1
+    assert d.mode == "normal"                       # the flash of an app ends with its reset
+
+
+def test_system_part_is_proven_by_module_info_and_the_device_goes_back_to_dfu(device, run, tmp_path):
+    d = device()
+    part = system_part_2()
+    (tmp_path / "part2.bin").write_bytes(part)
+    code, out, err = run("flash", "--usb", tmp_path / "part2.bin")
+    assert code == 0, err
+    assert out.splitlines()[1:] == ["Flashing part2.bin", "Flash success!"]
+    assert d.peek(SP2, len(part)) == part
+    log = d.log()
+    assert sum(uploads(log)) <= 256 + 4
+    assert len(module_info_requests(log)) == 1
+    assert d.mode == "dfu"                          # where particle-cli leaves it after a system part
+
+
+def test_verbose_output_says_how_each_write_was_checked(device, run, tmp_path):
+    device()
+    (tmp_path / "app.bin").write_bytes(app())
+    code, out, err = run("-v", "flash", "--usb", tmp_path / "app.bin")
+    assert code == 0, err
+    assert "Checked by Device OS: app.bin (the user part v6, 131072 bytes, CRC valid)" in out + err
+
+
+def test_a_word_the_flash_did_not_keep_fails_the_flash(device, run, tmp_path):
+    """Device OS's CRC check finds the bad word (its module info says so); the bytes are then read
+    back to say where, and the flash fails with the device's state and the way to finish."""
+    weak = USER + 0x1000
+    d = device(knobs={"FAKE_WEAK_CELL_AT": hex(weak)})
+    image = app()
+    (tmp_path / "app.bin").write_bytes(image)
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin")
+    assert code == 1
+    assert out.splitlines()[-1] == "Flash failed." and "Flash success!" not in out
+    lines = err.splitlines()
+    assert lines[0] == (f"Verify failed: app.bin is not in flash as sent: 0x{weak:08x} holds "
+                        f"0x{image[0x1000] ^ 1:02x}, expected 0x{image[0x1000]:02x}")
+    assert "app.bin is NOT correctly in flash; treat it as not written." in lines
+    assert f"  particle flash --usb {tmp_path / 'app.bin'}" in lines
+    # Device OS was asked, and reported the module's integrity check as failed
+    from particle_py.ops.module_info import parse
+
+    info = module_info_requests(d.log())
+    assert len(info) == 1
+    recv = [e for e in _control(d.log()) if e["bmRequestType"] == 0xC0 and e["bRequest"] == 4 and e["reply"]]
+    listed = [m for m in parse(bytes.fromhex(recv[-1]["reply"])) if m.function == F.USER_PART]
+    assert listed and listed[0].validity_errors == ("INTEGRITY_CHECK_FAILED",)
+    assert d.peek(weak, 1) != image[0x1000:0x1001]
+
+
+def test_a_lost_crc_word_fails_before_the_reset(device, run, tmp_path):
+    image = app()
+    crc_at = USER + len(image) - 2
+    d = device(knobs={"FAKE_WEAK_CELL_AT": hex(crc_at)})
+    (tmp_path / "app.bin").write_bytes(image)
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin")
+    assert code != 0
+    assert err.splitlines()[0] == (f"Flashing app.bin stopped: Verify failed: 0x{crc_at:08x} holds "
+                                   f"0x{image[-2] ^ 1:02x}, expected 0x{image[-2]:02x}")
+    assert module_info_requests(d.log()) == [] and d.mode == "dfu"
+
+
+def test_without_device_os_the_bytes_are_read_back(device, run, tmp_path):
+    d = device(device_os=None)
+    image = app()
+    (tmp_path / "app.bin").write_bytes(image)
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Flash success!"
+    assert sum(uploads(d.log())) >= len(image)      # Device OS did not start: read back over DFU
+    assert d.peek(USER, len(image)) == image
+
+
+def test_device_os_too_old_for_module_info_falls_back_to_read_back(device, run, tmp_path):
+    d = device(device_os="0.7.0")
+    image = build_module("photon", size=20000, seed=4, deps=((F.SYSTEM_PART, 2, 207),))
+    (tmp_path / "app.bin").write_bytes(image)
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Flash success!"
+    assert sum(uploads(d.log())) >= len(image)
+    assert d.peek(USER, len(image)) == image
+
+
+def test_verify_flag_reads_back_and_asks_no_module_info(device, run, tmp_path):
+    d = device()
+    image = app()
+    (tmp_path / "app.bin").write_bytes(image)
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin", "--verify")
+    assert code == 0, err
+    assert sum(uploads(d.log())) >= len(image) and module_info_requests(d.log()) == []
+
+
+def test_running_device_with_the_module_already_there_writes_and_reads_nothing_of_it(device, run, tmp_path):
+    d = device(mode="normal")
+    image = app()
+    (tmp_path / "app.bin").write_bytes(image)
+    assert run("flash", "--usb", tmp_path / "app.bin")[0] == 0          # now it is there, running
+    assert d.mode == "normal"
+    mark = len(d.log())
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin")
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Flash success!"
+    new = d.log()[mark:]
+    assert erases(new) == [] and data_writes(new) == []
+    assert uploads(new) == [4]                      # the CRC word: Device OS vouched for the rest
+    assert len(module_info_requests(new)) == 1      # before; nothing written, nothing to prove after
+
+
+def test_running_device_with_another_build_is_erased_without_a_compare(device, run, tmp_path):
+    d = device(mode="normal")
+    (tmp_path / "old.bin").write_bytes(app(seed=5))
+    assert run("flash", "--usb", tmp_path / "old.bin")[0] == 0
+    new_image = app(seed=6)
+    (tmp_path / "app.bin").write_bytes(new_image)
+    mark = len(d.log())
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin")
+    assert code == 0, err
+    new = d.log()[mark:]
+    # no compare read: the CRC word before (same version, so which build?) and after the write
+    assert uploads(new) == [4, 4]
+    assert len(erases(new)) == 1                    # the one 128 KB sector
+    assert len(module_info_requests(new)) == 2      # before and after
+    assert d.peek(USER, len(new_image)) == new_image
