@@ -386,6 +386,9 @@ def run_job(job: Job, tool: str, tools: Tools, work: Path) -> dict:
             command = [program, *argv[1:]]
         if tools.umockdev:
             command = [str(UMOCKDEV_RUN), "--state", str(state), "--", *command]
+            # umockdev announces a re-enumerated device through udev, which the system libusb
+            # listens to (libusb-package's build does not): ours waits for the device after its reset
+            env["PARTICLE_PY_LIBUSB"] = "system"
         else:                                    # ours only: the in-process simulator, same model
             env["PARTICLE_PY_SIM"] = str(state)
         before = device_time_us(state)
