@@ -33,6 +33,7 @@ class PlannedStep:
     step: FlashStep
     present: bool                    # the device already holds exactly these bytes there
     via: str = VIA_DFU               # VIA_CONTROL: Device OS installs it from normal mode
+    skimmed: bool = False            # present by its first and last bytes: Device OS's check proves the rest
 
     @property
     def label(self) -> str:
@@ -103,9 +104,10 @@ def _sources(files) -> list[FlashSource]:
     return [FlashSource(f.name, f.data) for f in files if f.module.prefix.function != ModuleFunction.USER_PART]
 
 
-def _holds(device, step: FlashStep) -> bool:
+def _holds(device, step: FlashStep, skim: bool = False) -> bool:
     """Whether flash holds the step's bytes: its first and last pieces first (cheap, and what an
-    interrupted or older module differs in), then everything."""
+    interrupted or older module differs in), then everything. ``skim``: the first and last
+    pieces decide (for a module Device OS checks by its CRC after the boot)."""
     mm = device.memory_map(step.alt)
     end = step.address + len(step.data)
     if not mm.all(step.address, end, "readable"):
@@ -115,7 +117,13 @@ def _holds(device, step: FlashStep) -> bool:
         return False
     if device.read(step.alt, end - head, head) != step.data[-head:]:
         return False
-    return device.read(step.alt, step.address, len(step.data)) == step.data
+    return skim or device.read(step.alt, step.address, len(step.data)) == step.data
+
+
+def _checked_at_boot(device, step: FlashStep) -> bool:
+    from particle_py.ops.flash import checked_by_device_os
+
+    return checked_by_device_os(step, device.platform)
 
 
 def plan_for(device, files) -> list[PlannedStep]:
@@ -132,7 +140,9 @@ def plan_for(device, files) -> list[PlannedStep]:
         elif step.module is None and step.keep_rest:         # the flag that goes with it
             planned.append(PlannedStep(step, staged_present))
         else:
-            planned.append(PlannedStep(step, _holds(device, step)))
+            skim = _checked_at_boot(device, step)
+            present = _holds(device, step, skim=skim)
+            planned.append(PlannedStep(step, present, skimmed=present and skim))
     return planned
 
 
@@ -311,9 +321,14 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
             emit(f"Flashing {planned.label}")
             progress = progress_factory(step) if progress_factory else None
             # The modules' own CRCs are checked by Device OS when it boots (below), so the bytes
-            # are not read back here; the DCT flag has no CRC and is.
+            # are not read back here (their CRC word is); the DCT flag has no CRC and is.
+            checked = _checked_at_boot(device, step)
             device.write(step.alt, step.address, step.data, erase=None, verify=step.module is None,
-                         progress=progress, preserve=step.keep_rest)
+                         progress=progress, preserve=step.keep_rest, skim=checked)
+            if checked:
+                from particle_py.ops.flash import _check_crc_word
+
+                _check_crc_word(device, step)
             result.written.append(planned)
             current = None
         # Device OS starts from what was written (and applies a staged bootloader); a device
@@ -332,8 +347,9 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
     finally:
         device.close()
     written = [s for s in result.written if s.step.module is not None]
-    if written:
-        _verify_after_boot(result, written, emit)
+    skimmed = [s for s in result.steps if s.skimmed and s not in result.written]
+    if written or skimmed:
+        _verify_after_boot(result, written + skimmed, emit)
     return result
 
 
@@ -362,8 +378,13 @@ def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
         info = firmware_requests.module_info(entry)
         _release(entry.usb_device)
     if info is not None:
+        from particle_py.ops.flash import _listed, _why_unproven, checked_by_device_os
+
         valid = {(m.function, m.index, m.version) for m in info if m.valid}
-        unproven = [s for s in written if _expected(s) not in valid]
+        # valid, and (for a module Device OS checks by its CRC) the file's size and SHA-256
+        unproven = [s for s in written if _expected(s) not in valid
+                    or (checked_by_device_os(s.step, platform)
+                        and _why_unproven(_listed(info, s.step), s.step) is not None)]
     else:
         unproven = list(written)
     if not unproven:
@@ -385,7 +406,13 @@ def _read_back(result: UpdateResult, unproven: list, emit) -> None:
             # a staged module is checked where it was written: Device OS installs it only once it
             # starts, which it did not (or it would have answered module info)
             step = planned.step
-            if not _holds(device, step):
+            held = _holds(device, step)
+            if not held and planned not in result.written:
+                # skipped on its first and last bytes, and Device OS found it damaged: write it now
+                emit(f"Flashing {planned.label}")
+                device.write(step.alt, step.address, step.data, erase=None, verify=True)
+                result.written.append(planned)
+            elif not held:
                 raise _reported(ParticlePyError(
                     f"Verify failed: {planned.label} is not in flash after the update",
                     "The device did not keep what was sent. Run the command again; if it repeats, the flash "
