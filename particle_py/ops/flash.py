@@ -614,8 +614,12 @@ def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, ba
     platform, device_id = device.platform, device.device_id
     entry = _came_back(platform, device_id, device.entry.usb_device)
     if entry is None:
-        raise ParticlePyError(f"The device did not come back within {BOOT_TIMEOUT_MS // 1000} s of its reset, "
-                              "so what was written could not be checked", EX_FLASH_FAILED)
+        err = ParticlePyError(f"the device did not come back within {BOOT_TIMEOUT_MS // 1000} s of its reset, "
+                              "so Device OS could not check what was written",
+                              "An app that crashes at start (red SOS) keeps Device OS from answering. Put the "
+                              "device in DFU mode and check the bytes by reading them back:", EX_FLASH_FAILED)
+        err.check_with_verify = True
+        raise err
     unproven = list(steps)
     if not entry.in_dfu:
         info = firmware_requests.module_info(entry)
@@ -691,9 +695,13 @@ def _after_writing(err, result: FlashResult, args, *, factory, force, verify, ch
                      "that ends with Flash success!.")
     if not signalled and err.hint and bad is not None:
         lines.append(err.hint)
-    lines.append(("To finish, run" if signalled else
-                  "Reconnect the device (put it in DFU mode if it does not switch by itself) and run") + ":")
-    lines.append("  " + resume_command(list(args), factory=factory, force=force, verify=verify))
+    if getattr(err, "check_with_verify", False):
+        lines.append(err.hint)
+        lines.append("  " + resume_command(list(args), factory=factory, force=force, verify=True))
+    else:
+        lines.append(("To finish, run" if signalled else
+                      "Reconnect the device (put it in DFU mode if it does not switch by itself) and run") + ":")
+        lines.append("  " + resume_command(list(args), factory=factory, force=force, verify=verify))
     out = ParticlePyError(message, "\n".join(lines), err.exit_code if signalled else (err.exit_code or EX_FLASH_FAILED))
     out.state_reported = True
     return out

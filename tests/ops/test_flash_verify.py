@@ -227,3 +227,22 @@ def test_running_device_with_another_build_is_erased_without_a_compare(device, r
     assert len(erases(new)) == 1                    # the one 128 KB sector
     assert len(module_info_requests(new)) == 2      # before and after
     assert d.peek(USER, len(new_image)) == new_image
+
+
+def test_a_device_that_does_not_come_back_is_not_reported_verified(device, run, tmp_path):
+    """Device OS takes longer than the check waits (an app crashing at start looks the same):
+    the write is reported as sent and not verified, with the command that reads it back."""
+    d = device(knobs={"FAKE_REENUM_DELAY_MS": "120000"})
+    image = app()
+    (tmp_path / "app.bin").write_bytes(image)
+    code, out, err = run("flash", "--usb", tmp_path / "app.bin")
+    assert code == 1
+    assert "Flash success!" not in out and out.splitlines()[-1] == "Flash failed."
+    lines = err.splitlines()
+    assert lines[0] == ("Written but not verified: the device did not come back within 30 s of its reset, so "
+                        "Device OS could not check what was written")
+    assert lines[1] == ("Sent to the device: app.bin; NOT verified: treat it as not written until a run that "
+                        "ends with Flash success!.")
+    assert lines[-1] == f"  particle flash --usb {tmp_path / 'app.bin'} --verify"
+    held = (d.folder / "unit0-alt0.bin").read_bytes()[USER - 0x08000000:]     # the board, still off the bus
+    assert held[:len(image)] == image               # sent whole: only the check is missing
