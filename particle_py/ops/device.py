@@ -24,6 +24,9 @@ REOPEN_POLL_MS = 500
 # Before writing, a page's first bytes are compared alone: a page that needs an erase (neither
 # the new bytes nor blank) is known after this much, without reading the rest of it.
 COMPARE_STEP = 256
+# Pages larger than this have their last bytes compared before their middle (the STM32F2's
+# 64/128 KB sectors: a change near a module's end is found without reading the whole sector).
+TAIL_FIRST_ABOVE = 16 * 1024
 REOPEN_TIMEOUT_MS = 60_000
 RECONNECT_FAILED = "Unable to reconnect to the device. Try again or run particle update to repair the device"
 
@@ -528,10 +531,12 @@ class ParticleDfuDevice:
         same, blank = old == new[:head], old.count(0xFF) == head
         if not same and not blank:
             return "differs"
-        # A page that starts with the new bytes: its last ones next (a rebuilt module differs
-        # there: the suffix's SHA-256 and CRC), then the middle. A blank start: the rest at once.
+        # A large page that starts with the new bytes: its last ones next (a rebuilt module
+        # differs there: the suffix's SHA-256 and CRC), then the middle. A blank start, or a
+        # small page (one more request costs about what reading it whole does): the rest at once.
         tail = max(head, size - COMPARE_STEP)
-        pieces = [(tail, size), (head, tail)] if same and not blank else [(head, size)]
+        split = same and not blank and (skim or size > TAIL_FIRST_ABOVE)
+        pieces = [(tail, size), (head, tail)] if split else [(head, size)]
         for n, (lo, hi) in enumerate(pieces):
             if hi <= lo:
                 continue
