@@ -87,6 +87,7 @@ class FlashResult:
     cannot_run: list[str] = field(default_factory=list)   # after --force: what the device will do instead
     platform_name: str = ""
     verified_by: dict = field(default_factory=dict)        # file name -> "module info" / "read-back" / ...
+    unproven: list = field(default_factory=list)           # written, Device OS to check them after the reset
 
 
 def _phrase(function: int) -> str:
@@ -433,7 +434,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     try:
         steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)
         result = FlashResult(steps, cannot_run=forced_outcomes(steps, device.platform) if force else [],
-                             platform_name=device.platform.display_name)
+                             platform_name=device.platform.display_name, unproven=by_device_os)
         emit(f"Flashing {device.platform.name} device {device.device_id}")
         for step in steps:
             emit(f"Flashing {step.source.basename}")
@@ -755,10 +756,14 @@ def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, f
     is now on the device, and the command that finishes the job."""
     signalled = isinstance(err, Interrupted)
     reached = getattr(err, "reached_address", None)
-    done = ", ".join(s.source.basename for s in result.written)
+    done = ", ".join(s.source.basename for s in result.written if s not in result.unproven)
+    sent = ", ".join(s.source.basename for s in result.unproven)
     hint_lines = []
     if done:
         hint_lines.append(f"Written and verified before the {'interruption' if signalled else 'failure'}: {done}.")
+    if sent:
+        hint_lines.append(f"Written, not yet verified (Device OS checks it after the reset, which did not come): "
+                          f"{sent}.")
     if step is not None:
         end = step.address + len(step.data)
         span = f"0x{step.address:08x}-0x{end:08x}"

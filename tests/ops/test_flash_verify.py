@@ -246,3 +246,27 @@ def test_a_device_that_does_not_come_back_is_not_reported_verified(device, run, 
     assert lines[-1] == f"  particle flash --usb {tmp_path / 'app.bin'} --verify"
     held = (d.folder / "unit0-alt0.bin").read_bytes()[USER - 0x08000000:]     # the board, still off the bus
     assert held[:len(image)] == image               # sent whole: only the check is missing
+
+
+def test_a_failure_after_a_module_still_to_be_checked_does_not_call_it_verified(device, run, tmp_path):
+    """System part 2 is written (Device OS would check it after the reset); the device is then
+    unplugged during the app's write: the report must not call part 2 verified."""
+    part, image = system_part_2(), app()
+    (tmp_path / "part2.bin").write_bytes(part)
+    (tmp_path / "app.bin").write_bytes(image)
+    reference = device()
+    assert run("flash", "--usb", tmp_path / "part2.bin", tmp_path / "app.bin")[0] == 0
+    control = [e for e in _control(reference.log()) if e["devnum"] == reference.log()[0]["devnum"]]
+    app_first = next(n for n, e in enumerate(control, 1) if e["bmRequestType"] == 0x21 and e["bRequest"] == 1
+                     and e["data"] == "21" + USER.to_bytes(4, "little").hex())
+    import shutil
+
+    shutil.rmtree(reference.folder)
+    d = device(knobs={"FAKE_UNPLUG_AFTER": str(app_first + 20)})
+    code, out, err = run("flash", "--usb", tmp_path / "part2.bin", tmp_path / "app.bin")
+    assert code != 0, out
+    assert "Written and verified" not in err, err
+    assert ("Written, not yet verified (Device OS checks it after the reset, which did not come): part2.bin."
+            in err.splitlines())
+    assert "app.bin was NOT completely written" in err
+    assert d.bus().devices() == []                  # unplugged
