@@ -411,9 +411,10 @@ class ParticleDfuDevice:
         erased); True = erase every page touched; False = never erase. ``preserve`` keeps the
         bytes of an erased page outside [address, address+len) (read and written back).
         ``skim``: a page whose first and last bytes already match is skipped without reading the
-        rest, and when the first page differs the others are erased without being read; only
-        for a caller that proves the result another way (a module's CRC, checked by Device OS
-        after the reset), since pages are not compared whole.
+        rest; only for a caller that proves the result another way (a module's CRC, checked by
+        Device OS after the reset), since such a page is not compared whole. (Pages after one
+        that differs are still looked at: a larger module than the old one lands on blank
+        sectors, which need no erase.)
         Raises before writing if any byte would land outside writable memory."""
         data = bytes(data)
         end = address + len(data)
@@ -442,12 +443,7 @@ class ParticleDfuDevice:
             for page in mm.pages_overlapping(address, end):
                 lo, hi = max(page.start, address), min(page.end, end)
                 compare = readable and erase is not True
-                if skim and decisions and decisions[0][3] == "differs" and page.erasable:
-                    # the module's first page is another build's: so is the rest (its own CRC,
-                    # checked by the caller, proves the outcome), so reading on is no use
-                    held = "differs"
-                else:
-                    held = self._compare(alt, lo, data[lo - address:hi - address], skim) if compare else None
+                held = self._compare(alt, lo, data[lo - address:hi - address], skim) if compare else None
                 decisions.append((page, lo, hi, held))
         except (ParticlePyError, Interrupted) as err:
             err.nothing_written = True      # failed while comparing: the flash is as it was

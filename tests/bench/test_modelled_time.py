@@ -127,7 +127,7 @@ USER = 0x080A0000
 # the first bytes before, the CRC word after, the leave, module info, and (system parts) the
 # request back to DFU mode, with the descriptor reads of each re-enumeration. A read-back of
 # system part 1 alone would cost about 600 ms.
-PROOF_US = 10_000
+PROOF_US = 12_000
 
 
 @pytest.fixture
