@@ -234,7 +234,7 @@ def _still_attached(entry: UsbEntry) -> bool:
     return True
 
 
-def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS) -> Optional[UsbEntry]:
+def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS, poll_ms: int = REOPEN_POLL_MS) -> Optional[UsbEntry]:
     from particle_py import usb as transport
 
     waited = 0
@@ -245,8 +245,8 @@ def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS) -> Optional[UsbEnt
             _release(entry.usb_device)
         if waited >= timeout_ms:
             return None
-        transport.sleep_ms(REOPEN_POLL_MS)
-        waited += REOPEN_POLL_MS
+        transport.sleep_ms(poll_ms)
+        waited += poll_ms
 
 
 def switch_to_dfu(entry: UsbEntry, on_event: Optional[Callable[[str], None]] = None) -> UsbEntry:

@@ -45,6 +45,7 @@ VERIFY_BY_DEFAULT_MAX = 4 * 1024 * 1024
 CHECKED_BY_DEVICE_OS = frozenset({ModuleFunction.SYSTEM_PART, ModuleFunction.USER_PART})
 # How long Device OS may take to boot and answer after the reset (on hardware: seconds).
 BOOT_TIMEOUT_MS = 30_000
+BOOT_POLL_MS = 100
 # The module info's failed checks that say the bytes are not the module's (a dependency
 # failure is the device's state, not the write's: an app for a newer Device OS is written
 # intact and runs in safe mode, as before).
@@ -601,8 +602,10 @@ def _came_back(platform, device_id: str, old):
     from particle_py.ops.device import _wait_for
 
     where = (getattr(old, "bus", None), getattr(old, "address", None))
+    # listing the bus is cheap; a short poll saves the user most of a poll period per reset
     return _wait_for(lambda e: e.platform is platform and e.device_id == device_id
-                     and (e.usb_device.bus, e.usb_device.address) != where, timeout_ms=BOOT_TIMEOUT_MS)
+                     and (e.usb_device.bus, e.usb_device.address) != where, timeout_ms=BOOT_TIMEOUT_MS,
+                     poll_ms=BOOT_POLL_MS)
 
 
 def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, back_to_dfu: bool) -> None:
