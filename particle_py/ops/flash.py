@@ -596,16 +596,35 @@ def _check_crc_word(device, step: FlashStep) -> None:
             "protected.", EX_IOERR)
 
 
-def _came_back(platform, device_id: str, old):
+def _came_back(platform, ids: set, old, *, dfu: Optional[bool] = None):
     """The device after its reset: a new enumeration (another address) of the same board, in
-    either mode; None when it did not come back in time."""
-    from particle_py.ops.device import _wait_for
+    either mode (or the one asked for); None when it did not come back in time. A bootloader
+    whose DFU serial is not the device id (the 2015 Gen2 one: 00000000010C) gives no id to
+    match on: then the new enumeration of the platform is the board."""
+    from particle_py.ops.device import _is_full_id, _wait_for
 
     where = (getattr(old, "bus", None), getattr(old, "address", None))
+    anonymous = not any(_is_full_id(i) for i in ids)
+
+    def same_board(e) -> bool:
+        return (e.platform is platform and (e.usb_device.bus, e.usb_device.address) != where
+                and (dfu is None or e.in_dfu == dfu) and (e.device_id in ids or anonymous))
+
     # listing the bus is cheap; a short poll saves the user most of a poll period per reset
-    return _wait_for(lambda e: e.platform is platform and e.device_id == device_id
-                     and (e.usb_device.bus, e.usb_device.address) != where, timeout_ms=BOOT_TIMEOUT_MS,
-                     poll_ms=BOOT_POLL_MS)
+    return _wait_for(same_board, timeout_ms=BOOT_TIMEOUT_MS, poll_ms=BOOT_POLL_MS)
+
+
+def _back_in_dfu(entry, ids: set):
+    """Ask the running device for DFU mode and find it there (by the ids it has shown)."""
+    from particle_py.ops import control
+    from particle_py.ops.device import DFU_HELP, RECONNECT_FAILED, announce, send_control
+
+    announce("Switching device to DFU mode")
+    send_control(entry, control.DFU_MODE, may_vanish=True)
+    found = _came_back(entry.platform, ids, entry.usb_device, dfu=True)
+    if found is None:
+        raise ParticlePyError(RECONNECT_FAILED, DFU_HELP)
+    return found
 
 
 def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, back_to_dfu: bool) -> None:
@@ -613,10 +632,10 @@ def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, ba
     over DFU. ``back_to_dfu``: the flash would not have reset the device (system parts only):
     it goes back to DFU mode, where particle-cli leaves it."""
     from particle_py.ops import firmware_requests
-    from particle_py.ops.device import ParticleDfuDevice, _release, announce, switch_to_dfu
+    from particle_py.ops.device import ParticleDfuDevice, _release, announce
 
-    platform, device_id = device.platform, device.device_id
-    entry = _came_back(platform, device_id, device.entry.usb_device)
+    platform, ids = device.platform, {device.device_id}
+    entry = _came_back(platform, ids, device.entry.usb_device)
     if entry is None:
         err = ParticlePyError(f"the device did not come back within {BOOT_TIMEOUT_MS // 1000} s of its reset, "
                               "so Device OS could not check what was written",
@@ -644,7 +663,12 @@ def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, ba
         if not unproven and not back_to_dfu:
             _release(entry.usb_device)
             return
-        entry = switch_to_dfu(entry, announce)
+        ids.add(entry.device_id)
+        try:
+            entry = _back_in_dfu(entry, ids)
+        except ParticlePyError:
+            _release(entry.usb_device)
+            raise
     if not unproven:
         _release(entry.usb_device)
         return
