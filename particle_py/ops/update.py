@@ -66,6 +66,7 @@ class UpdateResult:
     written: list[PlannedStep] = field(default_factory=list)
     left_dfu: bool = False
     verified_by: str = ""            # "module info", "read-back" or "" (nothing written over DFU)
+    left_from: object = None         # the USB device that left DFU mode (the board comes back as another)
 
     @property
     def up_to_date(self) -> bool:
@@ -333,6 +334,7 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
             current = None
         # Device OS starts from what was written (and applies a staged bootloader); a device
         # that needed nothing goes back to running too, as it was before the update.
+        result.left_from = device.entry.usb_device
         device.reset(leave=True)
         result.left_dfu = True
     except ParticlePyError as err:
@@ -368,15 +370,16 @@ def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
     its module info: that proves the writes without reading them back over USB. Where Device
     OS does not come back or cannot tell (old Device OS), the bytes are read back over DFU."""
     from particle_py.ops import firmware_requests
-    from particle_py.ops.device import _release, _wait_for
+    from particle_py.ops.device import _release
+    from particle_py.ops.flash import _came_back
 
     platform = result.platform
-    entry = _wait_for(lambda e: not e.in_dfu and e.platform is platform and e.device_id == result.device_id,
-                      timeout_ms=BOOT_TIMEOUT_MS)
+    # the board's next enumeration, in either mode (one that stays in DFU mode has nothing to
+    # say), found by id where its bootloader shows one
+    entry = _came_back(platform, {result.device_id}, result.left_from)
     info = None
-    if entry is not None:
+    if entry is not None and not entry.in_dfu:
         info = firmware_requests.module_info(entry)
-        _release(entry.usb_device)
     if info is not None:
         from particle_py.ops.flash import _listed, _why_unproven, checked_by_device_os
 
@@ -388,19 +391,27 @@ def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
     else:
         unproven = list(written)
     if not unproven:
+        _release(entry.usb_device)
         result.verified_by = "module info"
         return
-    _read_back(result, unproven, emit)
+    _read_back(result, unproven, emit, entry)
 
 
-BOOT_TIMEOUT_MS = 30_000
+def _read_back(result: UpdateResult, unproven: list, emit, entry=None) -> None:
+    from particle_py.ops.device import ParticleDfuDevice, _release, open_particle_device
+    from particle_py.ops.flash import _back_in_dfu
 
-
-def _read_back(result: UpdateResult, unproven: list, emit) -> None:
-    from particle_py.ops.device import open_particle_device
-
-    device = open_particle_device(result.device_id, need_dfu=True, on_event=emit,
-                                  platform_id=result.platform.platform_id)
+    if entry is not None and not entry.in_dfu:
+        try:
+            entry = _back_in_dfu(entry, {result.device_id, entry.device_id})
+        except ParticlePyError:
+            _release(entry.usb_device)
+            raise
+    if entry is not None:
+        device = ParticleDfuDevice(entry)
+    else:
+        device = open_particle_device(result.device_id, need_dfu=True, on_event=emit,
+                                      platform_id=result.platform.platform_id)
     try:
         for planned in unproven:
             # a staged module is checked where it was written: Device OS installs it only once it
