@@ -274,3 +274,21 @@ def test_a_failure_after_a_module_still_to_be_checked_does_not_call_it_verified(
             in err.splitlines())
     assert "app.bin was NOT completely written" in err
     assert d.bus().devices() == []                  # unplugged
+
+
+def test_a_photon_with_the_2015_bootloader_is_checked_and_put_back_in_dfu_mode(tmp_path, monkeypatch, run):
+    """Its DFU serial (00000000010C) is not the device id: after the reset the running board is
+    found by its new enumeration, and back in DFU mode by the serial it showed there."""
+    from particle_py.sim import devices
+
+    folder = tmp_path / "sim"
+    devices.create(folder, ["photon"], devices.Recipe(mode="dfu", device_os="1.5.2", bootloader="2015"))
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
+    d = Device(folder)
+    part = system_part_2()
+    (tmp_path / "part2.bin").write_bytes(part)
+    code, out, err = run("-v", "flash", "--usb", tmp_path / "part2.bin")
+    assert code == 0, err
+    assert "Checked by Device OS: part2.bin (system part 2 v1512, 200000 bytes, CRC valid)" in out + err
+    assert out.splitlines()[-1] == "Flash success!"
+    assert d.peek(SP2, len(part)) == part and d.mode == "dfu"

@@ -396,3 +396,19 @@ def test_a_module_damaged_between_its_ends_is_found_by_device_os_and_written(dev
     assert "Flashing photon-system-part1@2.2.0.bin" in out
     assert_release_in_flash(d, release_dirs, "2.2.0", "photon")
     assert d.led().startswith("breathing cyan")
+
+
+def test_a_photon_with_the_2015_bootloader_is_found_after_its_reset_and_proven(device, run, release_dirs):
+    """Its DFU serial is 00000000010C, not the device id: the board that comes back running is
+    found by its new enumeration, and its module info proves the writes."""
+    from particle_py.sim import devices
+
+    d = device("photon", mode="dfu")
+    shutil.rmtree(d.folder)
+    devices.create(d.folder, ["photon"], devices.Recipe(mode="dfu", device_os="1.5.2", bootloader="2015"))
+    code, out, err = run("-v", "update", "--target", "2.2.0", "--from", release_dirs[0])
+    assert code == 0, err
+    assert "Verified: Device OS reports every written module intact (module info)." in out.splitlines()
+    assert out.splitlines()[-1] == "Update success!"
+    assert_release_in_flash(d, release_dirs, "2.2.0", "photon")
+    assert d.led().startswith("breathing cyan")
