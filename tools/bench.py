@@ -97,14 +97,27 @@ def change_last_sector(image: bytes, sector_size: int, image_address: int) -> by
     return bytes(out)
 
 
-def make_state(state_dir: Path, profile: str, *, fill: Optional[list] = None) -> None:
-    """A fresh simulated device; ``fill`` = [(alt, address, bytes)] already in its flash."""
+# The Photon of the flash rows runs this Device OS (stand-in modules): it answers module info,
+# so a module written over it is proven by Device OS's own check after the reset.
+BENCH_DEVICE_OS = "1.5.2"
+
+
+def make_state(state_dir: Path, profile: str, *, fill: Optional[list] = None,
+               device_os: Optional[str] = None) -> None:
+    """A fresh simulated device; ``fill`` = [(alt, address, bytes)] already in its flash.
+    ``device_os``: made as `particle-sim create <platform> --device-os V --dfu` makes it
+    (keys, Device OS, app), in DFU mode; ``profile`` is then the platform name."""
     from particle_py.sim.bus import SimBus
     from particle_py.sim.state import create_state
 
     if state_dir.exists():
         shutil.rmtree(state_dir)
-    create_state(state_dir, [profile])
+    if device_os:
+        from particle_py.sim import devices
+
+        devices.create(state_dir, [profile.split(":")[0]], devices.Recipe(mode="dfu", device_os=device_os))
+    else:
+        create_state(state_dir, [profile])
     if fill:
         bus = SimBus.load(state_dir)
         dev = bus.devices()[0]
@@ -327,6 +340,7 @@ class Job:
     peer_cli: Optional[list]
     check: Optional[tuple] = None                # (alt, address, bytes) the device must hold after
     cloud: bool = False
+    device_os: Optional[str] = None              # the device runs this Device OS (make_state)
 
 
 def _cloud_setup(work: Path, state: Path, home: Path):
@@ -356,7 +370,7 @@ def run_job(job: Job, tool: str, tools: Tools, work: Path) -> dict:
     (home / ".particle" / "particle.config.json").write_text(json.dumps({"flashWarningShownOn": 1}))
     for name, data in job.files.items():
         (files / name).write_bytes(data)
-    make_state(state, job.profile, fill=job.fill)
+    make_state(state, job.profile, fill=job.fill, device_os=job.device_os)
     env = dict(os.environ, HOME=str(home), XDG_CACHE_HOME=str(base / "cache"))
     env.pop("PARTICLE_PY_SIM", None)
     cloud = None
@@ -372,6 +386,9 @@ def run_job(job: Job, tool: str, tools: Tools, work: Path) -> dict:
             command = [program, *argv[1:]]
         if tools.umockdev:
             command = [str(UMOCKDEV_RUN), "--state", str(state), "--", *command]
+            # umockdev announces a re-enumerated device through udev, which the system libusb
+            # listens to (libusb-package's build does not): ours waits for the device after its reset
+            env["PARTICLE_PY_LIBUSB"] = "system"
         else:                                    # ours only: the in-process simulator, same model
             env["PARTICLE_PY_SIM"] = str(state)
         before = device_time_us(state)
@@ -412,7 +429,7 @@ def flash_jobs(short: bool) -> list[Job]:
                                         ("again, last sector changed", image, changed)):
             fill = [(0, address, before)] if before is not None else [(0, address, b"\xff" * len(image))]
             jobs.append(Job(f"{title}: {situation}", PHOTON, fill, {name: data}, flash, dfu, flash,
-                            check=(0, address, data)))
+                            check=(0, address, data), device_os=BENCH_DEVICE_OS))
     key = _device_key()
     jobs.append(Job("DCT device key write (`keys load`; dfu-util -a 1 -s 34)", PHOTON, [], {"key.der": key},
                     ["particle", "keys", "load", "key.der"],

@@ -24,6 +24,9 @@ REOPEN_POLL_MS = 500
 # Before writing, a page's first bytes are compared alone: a page that needs an erase (neither
 # the new bytes nor blank) is known after this much, without reading the rest of it.
 COMPARE_STEP = 256
+# Pages larger than this have their last bytes compared before their middle (the STM32F2's
+# 64/128 KB sectors: a change near a module's end is found without reading the whole sector).
+TAIL_FIRST_ABOVE = 16 * 1024
 REOPEN_TIMEOUT_MS = 60_000
 RECONNECT_FAILED = "Unable to reconnect to the device. Try again or run particle update to repair the device"
 
@@ -49,6 +52,7 @@ class WriteStats:
     bytes_written: int = 0
     bytes_skipped: int = 0
     pages_erased: int = 0
+    bytes_unread: int = 0          # skipped (skim) on their first and last bytes alone
     verified: bool = False
     runs: list = field(default_factory=list)     # (address, length, erased) per DNLOAD run
 
@@ -63,13 +67,32 @@ def _clean_serial(raw) -> str:
     return text if re.fullmatch(r"[0-9a-z]{1,64}", text) else ""
 
 
-def _serial(dev) -> str:
-    import usb.util
+# Particle devices describe themselves in US English only; asking for it directly (as
+# particle-usb's node-usb does) saves the language-list request before every string.
+LANGID_EN_US = 0x0409
 
+
+def _string(dev, index: int) -> Optional[str]:
+    """A string descriptor (None when unreadable)."""
+    try:
+        raw = bytes(dev.ctrl_transfer(0x80, 6, 0x0300 | index, LANGID_EN_US, 255, timeout=1000))
+    except Exception:
+        raw = b""
+    if len(raw) < 2 or raw[1] != 3:
+        import usb.util
+
+        try:
+            return usb.util.get_string(dev, index)      # the language list first, as pyusb asks
+        except Exception:
+            return None
+    return raw[2:min(raw[0], len(raw))].decode("utf-16-le", "replace")
+
+
+def _serial(dev) -> str:
     try:
         if not dev.iSerialNumber:
             return ""
-        return _clean_serial(usb.util.get_string(dev, dev.iSerialNumber))
+        return _clean_serial(_string(dev, dev.iSerialNumber))
     except Exception:              # a device that will not answer is listed without an id
         return ""
 
@@ -183,6 +206,12 @@ def announce_writes(callback: Optional[Callable[[str], None]]) -> None:
     _write_announcer = callback
 
 
+def announce(line: str) -> None:
+    """One more line for -v (a check, a mode switch); nothing when quiet."""
+    if _write_announcer is not None:
+        _write_announcer(line)
+
+
 
 def _still_attached(entry: UsbEntry) -> bool:
     """Whether the device is still at its bus address after a request that should restart it
@@ -205,7 +234,7 @@ def _still_attached(entry: UsbEntry) -> bool:
     return True
 
 
-def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS) -> Optional[UsbEntry]:
+def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS, poll_ms: int = REOPEN_POLL_MS) -> Optional[UsbEntry]:
     from particle_py import usb as transport
 
     waited = 0
@@ -216,8 +245,8 @@ def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS) -> Optional[UsbEnt
             _release(entry.usb_device)
         if waited >= timeout_ms:
             return None
-        transport.sleep_ms(REOPEN_POLL_MS)
-        waited += REOPEN_POLL_MS
+        transport.sleep_ms(poll_ms)
+        waited += poll_ms
 
 
 def switch_to_dfu(entry: UsbEntry, on_event: Optional[Callable[[str], None]] = None) -> UsbEntry:
@@ -377,10 +406,15 @@ class ParticleDfuDevice:
 
     def write(self, alt: int, address: int, data: bytes, *, erase: Optional[bool] = None,
               verify: bool = True, progress: Optional[Callable[[int, int], None]] = None,
-              preserve: bool = True) -> WriteStats:
+              preserve: bool = True, skim: bool = False) -> WriteStats:
         """Put ``data`` at ``address``. erase None = erase only pages that need it (and can be
         erased); True = erase every page touched; False = never erase. ``preserve`` keeps the
         bytes of an erased page outside [address, address+len) (read and written back).
+        ``skim``: a page whose first and last bytes already match is skipped without reading the
+        rest; only for a caller that proves the result another way (a module's CRC, checked by
+        Device OS after the reset), since such a page is not compared whole. (Pages after one
+        that differs are still looked at: a larger module than the old one lands on blank
+        sectors, which need no erase.)
         Raises before writing if any byte would land outside writable memory."""
         data = bytes(data)
         end = address + len(data)
@@ -409,7 +443,7 @@ class ParticleDfuDevice:
             for page in mm.pages_overlapping(address, end):
                 lo, hi = max(page.start, address), min(page.end, end)
                 compare = readable and erase is not True
-                held = self._compare(alt, lo, data[lo - address:hi - address]) if compare else None
+                held = self._compare(alt, lo, data[lo - address:hi - address], skim) if compare else None
                 decisions.append((page, lo, hi, held))
         except (ParticlePyError, Interrupted) as err:
             err.nothing_written = True      # failed while comparing: the flash is as it was
@@ -417,8 +451,9 @@ class ParticleDfuDevice:
 
         runs: list[list] = []          # [start, end, erase_pages]
         for page, lo, hi, held in decisions:
-            if held == "same":
+            if held in ("same", "skimmed"):
                 stats.bytes_skipped += hi - lo
+                stats.bytes_unread += (hi - lo) if held == "skimmed" else 0
                 continue
             if held is not None and erase is None:
                 # Programming over written bytes is not safe on every flash: erase unless blank.
@@ -479,24 +514,35 @@ class ParticleDfuDevice:
                         "The device did not store what was sent. Try again; if it repeats, the flash may "
                         "be worn or protected.", EX_IOERR)
             stats.verified = True
-        elif readable and erase is not True and not stats.runs:
+        elif readable and erase is not True and not stats.runs and not stats.bytes_unread:
             stats.verified = True      # everything was already there, compared byte for byte
         return stats
 
-    def _compare(self, alt: int, address: int, new: bytes) -> str:
-        """'same' (the flash holds ``new``), 'blank' (all 0xFF) or 'differs'."""
-        same = blank = True
-        # The first piece alone, then the rest in one read: a page to erase is known early,
-        # and a page that matches costs one extra request, not one per piece.
-        for lo, hi in ((0, COMPARE_STEP), (COMPARE_STEP, len(new))):
-            want = new[lo:hi]
-            if not want:
-                break
-            old = self.read(alt, address + lo, len(want))
-            same = same and old == want
+    def _compare(self, alt: int, address: int, new: bytes, skim: bool = False) -> str:
+        """'same' (the flash holds ``new``), 'blank' (all 0xFF), 'differs', or with ``skim``
+        'skimmed' (its first and last bytes match, the rest was not read)."""
+        size = len(new)
+        head = min(COMPARE_STEP, size)
+        old = self.read(alt, address, head)
+        same, blank = old == new[:head], old.count(0xFF) == head
+        if not same and not blank:
+            return "differs"
+        # A large page that starts with the new bytes: its last ones next (a rebuilt module
+        # differs there: the suffix's SHA-256 and CRC), then the middle. A blank start, or a
+        # small page (one more request costs about what reading it whole does): the rest at once.
+        tail = max(head, size - COMPARE_STEP)
+        split = same and not blank and (skim or size > TAIL_FIRST_ABOVE)
+        pieces = [(tail, size), (head, tail)] if split else [(head, size)]
+        for n, (lo, hi) in enumerate(pieces):
+            if hi <= lo:
+                continue
+            old = self.read(alt, address + lo, hi - lo)
+            same = same and old == new[lo:hi]
             blank = blank and old.count(0xFF) == len(old)
             if not same and not blank:
                 return "differs"
+            if n == 0 and skim and same and len(pieces) == 2:
+                return "skimmed"        # first and last bytes match; the caller checks the rest
         return "same" if same else "blank"
 
     def _restore_outside(self, eng, page, keep: bytes, w_lo: int, w_hi: int) -> None:
@@ -657,15 +703,30 @@ def _engine_release(eng):
 
 
 def probe_alts(usb_device) -> dict[int, tuple[str, int]]:
-    """alt -> (layout string the device advertises, wTransferSize), from its descriptors."""
-    from particle_py.dfu.probe import Match, probe
-
+    """alt -> (layout string the device advertises, wTransferSize), from its descriptors:
+    the DFU interfaces' names and the DFU functional descriptor (type 0x21)."""
     out = {}
     try:
-        for intf in probe([usb_device], Match()):
-            if intf.dfu_mode:
-                out[intf.altsetting] = (intf.alt_name, intf.functional.transfer_size or 1024)
+        cfg = usb_device[0]
+        interfaces = [i for i in cfg.interfaces() if i.bInterfaceClass == 0xFE and i.bInterfaceSubClass == 1]
+        extra = bytes(getattr(cfg, "extra_descriptors", None) or b"")
+        for intf in interfaces:
+            extra += bytes(getattr(intf, "extra_descriptors", None) or b"")
+        transfer_size = _functional_transfer_size(extra) or 1024
+        for intf in interfaces:
+            name = _string(usb_device, intf.iInterface) if intf.iInterface else None
+            out[intf.bAlternateSetting] = (name or "", transfer_size)
     except Exception:          # unreadable descriptors: the platform table is the fallback
         return {}
     return out
 
+
+def _functional_transfer_size(extra: bytes) -> int:
+    """wTransferSize of the first DFU functional descriptor in ``extra`` (0 if none)."""
+    i = 0
+    while i + 2 <= len(extra) and extra[i] >= 2:
+        length, kind = extra[i], extra[i + 1]
+        if kind == 0x21 and length >= 7 and i + 7 <= len(extra):
+            return extra[i + 5] | extra[i + 6] << 8
+        i += length
+    return 0

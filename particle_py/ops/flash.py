@@ -2,8 +2,17 @@
 
 Nothing is written until every file has passed every check. Each write goes through
 ``ParticleDfuDevice.write`` (smart flashing: unchanged pages are skipped, blank pages are not
-erased, written bytes are read back). Progress and messages go through callbacks; the front
-end prints.
+erased). Progress and messages go through callbacks; the front end prints.
+
+How a write is proven: a system or user part carries its own CRC, and Device OS checks it when
+it boots and reports the result in its module info (control request 90). So such a module is
+not read back over USB: its CRC word is read (4 bytes), the device is reset (which a user part
+flash ends with anyway; after system parts alone the device is put back in DFU mode
+afterwards) and its module info must list the module, same function, index, version and size
+(and SHA-256 where Device OS reports one), with its integrity check passed. Where Device OS
+cannot tell (too old, not coming back, a module it does not list) the bytes are read back over
+DFU instead; everything else (the DCT, staged bootloaders, headerless apps, ``--verify``) is
+read back right after its write.
 """
 from __future__ import annotations
 
@@ -11,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from particle_py.errors import Interrupted, ParticlePyError, deferred_interrupts
+from particle_py.errors import EX_IOERR, Interrupted, ParticlePyError, deferred_interrupts
 from particle_py.firmware.module import FirmwareModule, ModuleFunction, parse
 from particle_py.platforms import Platform, by_id
 
@@ -31,6 +40,16 @@ INVALIDATE_LABEL = "invalidate-128k-user-part"
 
 # Verify by default up to this size (everything Particle ships is smaller).
 VERIFY_BY_DEFAULT_MAX = 4 * 1024 * 1024
+# Modules Device OS lists in its module info with its own CRC check (the radio stack is
+# described from the SoftDevice's info block, without a CRC; a bootloader is staged).
+CHECKED_BY_DEVICE_OS = frozenset({ModuleFunction.SYSTEM_PART, ModuleFunction.USER_PART})
+# How long Device OS may take to boot and answer after the reset (on hardware: seconds).
+BOOT_TIMEOUT_MS = 30_000
+BOOT_POLL_MS = 100
+# The module info's failed checks that say the bytes are not the module's (a dependency
+# failure is the device's state, not the write's: an app for a newer Device OS is written
+# intact and runs in safe mode, as before).
+WRITE_CHECKS = ("INTEGRITY_CHECK_FAILED", "RANGE_CHECK_FAILED", "PLATFORM_CHECK_FAILED")
 
 
 @dataclass
@@ -68,6 +87,8 @@ class FlashResult:
     left_dfu: bool = False
     cannot_run: list[str] = field(default_factory=list)   # after --force: what the device will do instead
     platform_name: str = ""
+    verified_by: dict = field(default_factory=dict)        # file name -> "module info" / "read-back" / ...
+    unproven: list = field(default_factory=list)           # written, Device OS to check them after the reset
 
 
 def _phrase(function: int) -> str:
@@ -380,6 +401,8 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
 
     on_event gets the user-facing lines (``Flashing <platform> device <id>``, ``Flashing <file>``);
     progress_factory(step) returns a progress(done, total) callback for that step's write.
+    ``verify`` None: each module proven by Device OS's own check after the reset where it can
+    be, else read back; True: everything read back; False: nothing checked.
     """
     from particle_py.ops.device import open_entry, release_entry, resolve_target
 
@@ -390,9 +413,16 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     # against the platform's table first, then again against the device's own memory map.
     # Known-app names are downloaded here too, while the device still runs its own firmware.
     entry = resolve_target(device_id, need_dfu=True, platform_id=_wanted_platform(items))
+    info_before = None
     try:
         sources = resolve_sources(items, entry.platform)
         plan(sources, entry.platform, factory=factory, force=force)
+        if not entry.in_dfu and verify is None and not factory:
+            from particle_py.ops import firmware_requests
+
+            # What Device OS holds, from its own check: an intact module with the file's
+            # identity needs no compare read, a different one needs no compare before its erase.
+            info_before = firmware_requests.module_info(entry)
     except BaseException:
         release_entry(entry)
         raise
@@ -401,34 +431,66 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     except Interrupted as sig:
         raise _stopped_before_writing(sig, given, factory=factory, force=force, verify=verify) from None
     result = None
+    by_device_os: list[FlashStep] = []          # written, to be proven by Device OS after the reset
     try:
         steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)
         result = FlashResult(steps, cannot_run=forced_outcomes(steps, device.platform) if force else [],
-                             platform_name=device.platform.display_name)
+                             platform_name=device.platform.display_name, unproven=by_device_os)
         emit(f"Flashing {device.platform.name} device {device.device_id}")
         for step in steps:
             emit(f"Flashing {step.source.basename}")
             do_verify = verify if verify is not None else len(step.data) <= VERIFY_BY_DEFAULT_MAX
+            checked = verify is None and not factory and do_verify and checked_by_device_os(step, device.platform)
             progress = progress_factory(step) if progress_factory else None
             try:
-                stats = device.write(step.alt, step.address, step.data, erase=None, verify=do_verify,
-                                     progress=progress,
-                                     preserve=step.keep_rest or _shares_a_page(step, steps, device))
+                known = _known_from_info(info_before, step) if checked else None
+                if known == "present" and _crc_word(device, step) != step.data[-4:]:
+                    known = "other"         # intact, same version, another build (its own CRC)
+                if known == "present":
+                    # Device OS found this module intact, and its CRC is the file's: it is the file.
+                    stats = None
+                    result.bytes_skipped += len(step.data)
+                    result.verified_by[step.source.basename] = "module info (before)"
+                    if progress:
+                        progress(len(step.data), len(step.data))
+                else:
+                    erase = True if known == "other" and _all_erasable(device, step) else None
+                    stats = device.write(step.alt, step.address, step.data, erase=erase,
+                                         verify=do_verify and not checked, progress=progress,
+                                         preserve=step.keep_rest or _shares_a_page(step, steps, device),
+                                         skim=checked)
+                    if checked:
+                        _check_crc_word(device, step)
+                        by_device_os.append(step)
+                    elif stats.verified:
+                        result.verified_by[step.source.basename] = "read-back"
             except (ParticlePyError, Interrupted) as err:
                 raise _interrupted(err, step, result, given, factory=factory, force=force, verify=verify) from None
             result.bytes_skipped += getattr(stats, "bytes_skipped", 0) if stats else 0
             result.written.append(step)
         # Leave DFU so the new app runs: what particle-cli does after a user part. A Gen2
-        # device that vanishes or answers dfuDNLOAD-IDLE here is normal; the bytes are verified.
-        # A staged bootloader is applied by Device OS when it next boots: leave for that too.
-        if not factory and any(s.function in (ModuleFunction.USER_PART, None) or s.staged for s in steps):
+        # device that vanishes or answers dfuDNLOAD-IDLE here is normal. A staged bootloader is
+        # applied by Device OS when it next boots: leave for that too. Modules still to be
+        # proven need the boot as well: Device OS checks them as it starts.
+        resets_anyway = not factory and any(s.function in (ModuleFunction.USER_PART, None) or s.staged
+                                            for s in steps)
+        if resets_anyway or by_device_os:
             try:
                 device.reset(leave=True)
             except Interrupted as sig:
-                raise ParticlePyError(f"{sig.label} after everything was written and verified.",
-                                      "The device holds the new firmware; it may still be in DFU mode (blinking "
-                                      "yellow): press its RESET button to start it.", sig.exit_code) from None
+                raise _after_writing(sig, result, given, factory=factory, force=force, verify=verify,
+                                     checked=not by_device_os) from None
             result.left_dfu = True
+        if by_device_os:
+            device.close()
+            try:
+                _prove_after_boot(device, by_device_os, result, back_to_dfu=not resets_anyway)
+            except (ParticlePyError, Interrupted) as err:
+                if getattr(err, "state_reported", False):
+                    raise
+                raise _after_writing(err, result, given, factory=factory, force=force, verify=verify,
+                                     checked=False) from None
+            result.left_dfu = resets_anyway
         return result
     except Interrupted as sig:          # between steps, or while planning: nothing half-written
         if result is None or not result.written:
@@ -437,6 +499,240 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     finally:
         with deferred_interrupts(drop=True):    # a signal while closing up changes no outcome
             device.close()
+
+
+# --- proving a module by Device OS's own check --------------------------------------------------
+
+def checked_by_device_os(step: FlashStep, platform: Platform) -> bool:
+    """Whether Device OS lists this module, at this address, with its own CRC check: a system
+    part or a user part, intact and for this platform, written whole at its own address into a
+    slot Device OS reads (platform table)."""
+    module = step.module
+    if module is None or module.prefix is None or step.staged or step.alt != 0 or step.keep_rest:
+        return False
+    p = module.prefix
+    if p.function not in CHECKED_BY_DEVICE_OS or not module.crc_ok or p.platform_id != platform.platform_id:
+        return False
+    if step.data != step.source.data or step.address != p.start or not platform.system_parts:
+        return False
+    if p.function == ModuleFunction.SYSTEM_PART:
+        return 1 <= p.index <= len(platform.system_parts) and platform.system_parts[p.index - 1] == p.start
+    user = platform.user_part
+    return user is not None and not user.grows_left and user.address == p.start
+
+
+def _listed(info, step: FlashStep):
+    """The module info entry with the step's function, index and version, if any."""
+    p = step.module.prefix
+    for m in info or ():
+        if (m.function, m.index, m.version) == (p.function, p.index, p.version):
+            return m
+    return None
+
+
+def _why_unproven(m, step: FlashStep) -> Optional[str]:
+    """None when Device OS's entry proves the step's bytes, else why it does not."""
+    p = step.module.prefix
+    if m is None:
+        return f"Device OS does not list {_kind(step)} version {p.version}"
+    failed = [e for e in m.validity_errors if e in WRITE_CHECKS]
+    if failed:
+        return "Device OS reports " + ", ".join(failed)
+    # Device OS < 5.6 counts the size without the CRC word, 5.6+ with it.
+    expected = len(step.data) if m.max_size is not None else len(step.data) - 4
+    if m.size and m.size != expected:
+        return f"Device OS reports {m.size} bytes, the file has {expected}"
+    file_sha = step.module.suffix.sha256.hex() if step.module.suffix is not None else None
+    if m.hash and file_sha and m.hash != file_sha:
+        return "Device OS reports another SHA-256"
+    return None
+
+
+def _known_from_info(info, step: FlashStep) -> Optional[str]:
+    """From module info read before the write: 'present' (an intact module with the file's
+    identity; its CRC word decides), 'other' (an intact module of another build is there: erase
+    without comparing) or None (nothing known: compare)."""
+    if info is None:
+        return None
+    m = _listed(info, step)
+    if m is not None and _why_unproven(m, step) is None:
+        return "present"
+    p = step.module.prefix
+    if any(o.function == p.function and o.index == p.index and o.valid for o in info):
+        return "other"
+    return None
+
+
+def _kind(step: FlashStep) -> str:
+    p = step.module.prefix
+    return f"system part {p.index}" if p.function == ModuleFunction.SYSTEM_PART else "the user part"
+
+
+def _all_erasable(device, step: FlashStep) -> bool:
+    pages = device.memory_map(step.alt).pages_overlapping(step.address, step.address + len(step.data))
+    return bool(pages) and all(p.erasable for p in pages)
+
+
+def _crc_word(device, step: FlashStep) -> bytes:
+    end = step.address + len(step.data)
+    return device.read(step.alt, end - 4, 4)
+
+
+def _check_crc_word(device, step: FlashStep) -> None:
+    """The module's CRC word as sent: with Device OS's check of the module against it after the
+    boot, that makes the flash the file (a lost write would leave the old module's CRC)."""
+    try:
+        held = _crc_word(device, step)
+    except (ParticlePyError, Interrupted) as err:
+        err.unverified = True
+        raise
+    want = step.data[-4:]
+    if held != want:
+        at = next(i for i in range(4) if held[i] != want[i])
+        raise ParticlePyError(
+            f"Verify failed: 0x{step.address + len(step.data) - 4 + at:08x} holds 0x{held[at]:02x}, "
+            f"expected 0x{want[at]:02x}",
+            "The device did not store what was sent. Try again; if it repeats, the flash may be worn or "
+            "protected.", EX_IOERR)
+
+
+def _came_back(platform, ids: set, old, *, dfu: Optional[bool] = None):
+    """The device after its reset: a new enumeration (another address) of the same board, in
+    either mode (or the one asked for); None when it did not come back in time. A bootloader
+    whose DFU serial is not the device id (the 2015 Gen2 one: 00000000010C) gives no id to
+    match on: then the new enumeration of the platform is the board."""
+    from particle_py.ops.device import _is_full_id, _wait_for
+
+    where = (getattr(old, "bus", None), getattr(old, "address", None))
+    anonymous = not any(_is_full_id(i) for i in ids)
+
+    def same_board(e) -> bool:
+        return (e.platform is platform and (e.usb_device.bus, e.usb_device.address) != where
+                and (dfu is None or e.in_dfu == dfu) and (e.device_id in ids or anonymous))
+
+    # listing the bus is cheap; a short poll saves the user most of a poll period per reset
+    return _wait_for(same_board, timeout_ms=BOOT_TIMEOUT_MS, poll_ms=BOOT_POLL_MS)
+
+
+def _back_in_dfu(entry, ids: set):
+    """Ask the running device for DFU mode and find it there (by the ids it has shown)."""
+    from particle_py.ops import control
+    from particle_py.ops.device import DFU_HELP, RECONNECT_FAILED, announce, send_control
+
+    announce("Switching device to DFU mode")
+    send_control(entry, control.DFU_MODE, may_vanish=True)
+    found = _came_back(entry.platform, ids, entry.usb_device, dfu=True)
+    if found is None:
+        raise ParticlePyError(RECONNECT_FAILED, DFU_HELP)
+    return found
+
+
+def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, back_to_dfu: bool) -> None:
+    """Device OS's module info after the boot proves each step, else the bytes are read back
+    over DFU. ``back_to_dfu``: the flash would not have reset the device (system parts only):
+    it goes back to DFU mode, where particle-cli leaves it."""
+    from particle_py.ops import firmware_requests
+    from particle_py.ops.device import ParticleDfuDevice, _release, announce
+
+    platform, ids = device.platform, {device.device_id}
+    entry = _came_back(platform, ids, device.entry.usb_device)
+    if entry is None:
+        err = ParticlePyError(f"the device did not come back within {BOOT_TIMEOUT_MS // 1000} s of its reset, "
+                              "so Device OS could not check what was written",
+                              "An app that crashes at start (red SOS) keeps Device OS from answering. Put the "
+                              "device in DFU mode and check the bytes by reading them back:", EX_FLASH_FAILED)
+        err.check_with_verify = True
+        raise err
+    unproven = list(steps)
+    if not entry.in_dfu:
+        info = firmware_requests.module_info(entry)
+        if info is not None:
+            unproven = []
+            for step in steps:
+                why = _why_unproven(_listed(info, step), step)
+                if why is None:
+                    p = step.module.prefix
+                    result.verified_by[step.source.basename] = "module info"
+                    announce(f"Checked by Device OS: {step.source.basename} ({_kind(step)} v{p.version}, "
+                             f"{len(step.data)} bytes, CRC valid)")
+                else:
+                    announce(f"Not proven by Device OS's module info: {step.source.basename} ({why}); reading it back")
+                    unproven.append(step)
+        else:
+            announce("Device OS does not answer module info: reading back what was written")
+        if not unproven and not back_to_dfu:
+            _release(entry.usb_device)
+            return
+        ids.add(entry.device_id)
+        try:
+            entry = _back_in_dfu(entry, ids)
+        except ParticlePyError:
+            _release(entry.usb_device)
+            raise
+    if not unproven:
+        _release(entry.usb_device)
+        return
+    dfu = ParticleDfuDevice(entry)
+    try:
+        for step in unproven:
+            try:
+                back = dfu.read(step.alt, step.address, len(step.data))
+            except (ParticlePyError, Interrupted) as err:
+                err.unverified = True
+                raise
+            if back != step.data:
+                bad = next(i for i in range(len(back)) if back[i] != step.data[i])
+                err = ParticlePyError(
+                    f"Verify failed: {step.source.basename} is not in flash as sent: 0x{step.address + bad:08x} "
+                    f"holds 0x{back[bad]:02x}, expected 0x{step.data[bad]:02x}",
+                    "The device did not store what was sent. Run the command again; if it repeats, the flash "
+                    "may be worn or protected.", EX_FLASH_FAILED)
+                err.bad_step = step
+                raise err
+            result.verified_by[step.source.basename] = "read-back"
+        if not back_to_dfu:
+            dfu.reset(leave=True)
+    finally:
+        dfu.close()
+
+
+def _after_writing(err, result: FlashResult, args, *, factory, force, verify, checked: bool) -> ParticlePyError:
+    """Everything was sent; a signal or a failure came while the device restarted or was being
+    checked. What it holds, and how to finish."""
+    names = ", ".join(s.source.basename for s in result.written)
+    signalled = isinstance(err, Interrupted)
+    bad = getattr(err, "bad_step", None)
+    if checked:
+        message = f"{err.label} after everything was written and verified."
+        hint = ("The device holds the new firmware; it may still be in DFU mode (blinking yellow): press its "
+                "RESET button to start it.")
+        out = ParticlePyError(message, hint, err.exit_code)
+        out.state_reported = True
+        return out
+    if signalled:
+        message = f"{err.label} after everything was written, before it was verified."
+    elif bad is not None:
+        message = err.message
+    else:
+        message = f"Written but not verified: {err.message}"
+    lines = []
+    if bad is not None:
+        lines.append(f"{bad.source.basename} is NOT correctly in flash; treat it as not written.")
+    else:
+        lines.append(f"Sent to the device: {names}; NOT verified: treat it as not written until a run "
+                     "that ends with Flash success!.")
+    if not signalled and err.hint and bad is not None:
+        lines.append(err.hint)
+    if getattr(err, "check_with_verify", False):
+        lines.append(err.hint)
+        lines.append("  " + resume_command(list(args), factory=factory, force=force, verify=True))
+    else:
+        lines.append(("To finish, run" if signalled else
+                      "Reconnect the device (put it in DFU mode if it does not switch by itself) and run") + ":")
+        lines.append("  " + resume_command(list(args), factory=factory, force=force, verify=verify))
+    out = ParticlePyError(message, "\n".join(lines), err.exit_code if signalled else (err.exit_code or EX_FLASH_FAILED))
+    out.state_reported = True
+    return out
 
 
 def forced_outcomes(steps: list[FlashStep], platform: Platform) -> list[str]:
@@ -487,10 +783,14 @@ def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, f
     is now on the device, and the command that finishes the job."""
     signalled = isinstance(err, Interrupted)
     reached = getattr(err, "reached_address", None)
-    done = ", ".join(s.source.basename for s in result.written)
+    done = ", ".join(s.source.basename for s in result.written if s not in result.unproven)
+    sent = ", ".join(s.source.basename for s in result.unproven)
     hint_lines = []
     if done:
         hint_lines.append(f"Written and verified before the {'interruption' if signalled else 'failure'}: {done}.")
+    if sent:
+        hint_lines.append(f"Written, not yet verified (Device OS checks it after the reset, which did not come): "
+                          f"{sent}.")
     if step is not None:
         end = step.address + len(step.data)
         span = f"0x{step.address:08x}-0x{end:08x}"

@@ -33,6 +33,7 @@ class PlannedStep:
     step: FlashStep
     present: bool                    # the device already holds exactly these bytes there
     via: str = VIA_DFU               # VIA_CONTROL: Device OS installs it from normal mode
+    skimmed: bool = False            # present by its first and last bytes: Device OS's check proves the rest
 
     @property
     def label(self) -> str:
@@ -65,6 +66,7 @@ class UpdateResult:
     written: list[PlannedStep] = field(default_factory=list)
     left_dfu: bool = False
     verified_by: str = ""            # "module info", "read-back" or "" (nothing written over DFU)
+    left_from: object = None         # the USB device that left DFU mode (the board comes back as another)
 
     @property
     def up_to_date(self) -> bool:
@@ -103,9 +105,10 @@ def _sources(files) -> list[FlashSource]:
     return [FlashSource(f.name, f.data) for f in files if f.module.prefix.function != ModuleFunction.USER_PART]
 
 
-def _holds(device, step: FlashStep) -> bool:
+def _holds(device, step: FlashStep, skim: bool = False) -> bool:
     """Whether flash holds the step's bytes: its first and last pieces first (cheap, and what an
-    interrupted or older module differs in), then everything."""
+    interrupted or older module differs in), then everything. ``skim``: the first and last
+    pieces decide (for a module Device OS checks by its CRC after the boot)."""
     mm = device.memory_map(step.alt)
     end = step.address + len(step.data)
     if not mm.all(step.address, end, "readable"):
@@ -115,7 +118,13 @@ def _holds(device, step: FlashStep) -> bool:
         return False
     if device.read(step.alt, end - head, head) != step.data[-head:]:
         return False
-    return device.read(step.alt, step.address, len(step.data)) == step.data
+    return skim or device.read(step.alt, step.address, len(step.data)) == step.data
+
+
+def _checked_at_boot(device, step: FlashStep) -> bool:
+    from particle_py.ops.flash import checked_by_device_os
+
+    return checked_by_device_os(step, device.platform)
 
 
 def plan_for(device, files) -> list[PlannedStep]:
@@ -132,7 +141,9 @@ def plan_for(device, files) -> list[PlannedStep]:
         elif step.module is None and step.keep_rest:         # the flag that goes with it
             planned.append(PlannedStep(step, staged_present))
         else:
-            planned.append(PlannedStep(step, _holds(device, step)))
+            skim = _checked_at_boot(device, step)
+            present = _holds(device, step, skim=skim)
+            planned.append(PlannedStep(step, present, skimmed=present and skim))
     return planned
 
 
@@ -311,13 +322,19 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
             emit(f"Flashing {planned.label}")
             progress = progress_factory(step) if progress_factory else None
             # The modules' own CRCs are checked by Device OS when it boots (below), so the bytes
-            # are not read back here; the DCT flag has no CRC and is.
+            # are not read back here (their CRC word is); the DCT flag has no CRC and is.
+            checked = _checked_at_boot(device, step)
             device.write(step.alt, step.address, step.data, erase=None, verify=step.module is None,
-                         progress=progress, preserve=step.keep_rest)
+                         progress=progress, preserve=step.keep_rest, skim=checked)
+            if checked:
+                from particle_py.ops.flash import _check_crc_word
+
+                _check_crc_word(device, step)
             result.written.append(planned)
             current = None
         # Device OS starts from what was written (and applies a staged bootloader); a device
         # that needed nothing goes back to running too, as it was before the update.
+        result.left_from = device.entry.usb_device
         device.reset(leave=True)
         result.left_dfu = True
     except ParticlePyError as err:
@@ -332,8 +349,9 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
     finally:
         device.close()
     written = [s for s in result.written if s.step.module is not None]
-    if written:
-        _verify_after_boot(result, written, emit)
+    skimmed = [s for s in result.steps if s.skimmed and s not in result.written]
+    if written or skimmed:
+        _verify_after_boot(result, written + skimmed, emit)
     return result
 
 
@@ -352,40 +370,60 @@ def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
     its module info: that proves the writes without reading them back over USB. Where Device
     OS does not come back or cannot tell (old Device OS), the bytes are read back over DFU."""
     from particle_py.ops import firmware_requests
-    from particle_py.ops.device import _release, _wait_for
+    from particle_py.ops.device import _release
+    from particle_py.ops.flash import _came_back
 
     platform = result.platform
-    entry = _wait_for(lambda e: not e.in_dfu and e.platform is platform and e.device_id == result.device_id,
-                      timeout_ms=BOOT_TIMEOUT_MS)
+    # the board's next enumeration, in either mode (one that stays in DFU mode has nothing to
+    # say), found by id where its bootloader shows one
+    entry = _came_back(platform, {result.device_id}, result.left_from)
     info = None
-    if entry is not None:
+    if entry is not None and not entry.in_dfu:
         info = firmware_requests.module_info(entry)
-        _release(entry.usb_device)
     if info is not None:
+        from particle_py.ops.flash import _listed, _why_unproven, checked_by_device_os
+
         valid = {(m.function, m.index, m.version) for m in info if m.valid}
-        unproven = [s for s in written if _expected(s) not in valid]
+        # valid, and (for a module Device OS checks by its CRC) the file's size and SHA-256
+        unproven = [s for s in written if _expected(s) not in valid
+                    or (checked_by_device_os(s.step, platform)
+                        and _why_unproven(_listed(info, s.step), s.step) is not None)]
     else:
         unproven = list(written)
     if not unproven:
+        _release(entry.usb_device)
         result.verified_by = "module info"
         return
-    _read_back(result, unproven, emit)
+    _read_back(result, unproven, emit, entry)
 
 
-BOOT_TIMEOUT_MS = 30_000
+def _read_back(result: UpdateResult, unproven: list, emit, entry=None) -> None:
+    from particle_py.ops.device import ParticleDfuDevice, _release, open_particle_device
+    from particle_py.ops.flash import _back_in_dfu
 
-
-def _read_back(result: UpdateResult, unproven: list, emit) -> None:
-    from particle_py.ops.device import open_particle_device
-
-    device = open_particle_device(result.device_id, need_dfu=True, on_event=emit,
-                                  platform_id=result.platform.platform_id)
+    if entry is not None and not entry.in_dfu:
+        try:
+            entry = _back_in_dfu(entry, {result.device_id, entry.device_id})
+        except ParticlePyError:
+            _release(entry.usb_device)
+            raise
+    if entry is not None:
+        device = ParticleDfuDevice(entry)
+    else:
+        device = open_particle_device(result.device_id, need_dfu=True, on_event=emit,
+                                      platform_id=result.platform.platform_id)
     try:
         for planned in unproven:
             # a staged module is checked where it was written: Device OS installs it only once it
             # starts, which it did not (or it would have answered module info)
             step = planned.step
-            if not _holds(device, step):
+            held = _holds(device, step)
+            if not held and planned not in result.written:
+                # skipped on its first and last bytes, and Device OS found it damaged: write it now
+                emit(f"Flashing {planned.label}")
+                device.write(step.alt, step.address, step.data, erase=None, verify=True)
+                result.written.append(planned)
+            elif not held:
                 raise _reported(ParticlePyError(
                     f"Verify failed: {planned.label} is not in flash after the update",
                     "The device did not keep what was sent. Run the command again; if it repeats, the flash "

@@ -118,3 +118,65 @@ def test_changed_last_sector_image_still_passes_its_checks(images):
     assert parse(changed).crc_ok
     differs = [i for i in range(len(sp1)) if sp1[i] != changed[i]]
     assert differs and min(differs) >= SECTOR          # only the second 128 KB sector differs
+
+
+# --- a Photon running Device OS: writes proven by its module info, not read back ---------------------
+
+USER = 0x080A0000
+# What proving a module costs beyond dfu-util's own requests, in modelled time: a compare read of
+# the first bytes before, the CRC word after, the leave, module info, and (system parts) the
+# request back to DFU mode, with the descriptor reads of each re-enumeration. A read-back of
+# system part 1 alone would cost about 600 ms.
+PROOF_US = 12_000
+
+
+@pytest.fixture
+def running(tmp_path, monkeypatch):
+    """fill -> a Photon with Device OS 1.5.2 (stand-in modules) in DFU mode, holding ``fill``."""
+    def make(fill=()):
+        state = tmp_path / "sim"
+        bench.make_state(state, "photon", fill=list(fill), device_os=bench.BENCH_DEVICE_OS)
+        monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
+        return state
+    return make
+
+
+def _module_info_asked(state) -> bool:
+    from particle_py.sim.bus import read_log
+
+    return any(e.get("event") == "control" and e["bmRequestType"] == 0xC0 and e["bRequest"] == 1
+               and e["wIndex"] == 90 for e in read_log(state))
+
+
+def _uploaded(state) -> int:
+    from particle_py.sim.bus import read_log
+
+    return sum(e["wLength"] for e in read_log(state) if e.get("event") == "control"
+               and e["bmRequestType"] == 0xA1 and e["bRequest"] == 2 and e["wValue"] >= 2)
+
+
+def test_first_flash_of_system_part_1_over_older_firmware_models_dfu_util_time(running, tmp_path, images):
+    sp1, old, _ = images
+    (tmp_path / "sp1.bin").write_bytes(sp1)
+    theirs = dfu_util(running([(0, SP1, old)]), "-d", "2b04:d006", "-a", "0", "-s", f"0x{SP1:08x}", "-D",
+                      tmp_path / "sp1.bin")
+    state = running([(0, SP1, old)])
+    ours = particle(state, "flash", "--usb", tmp_path / "sp1.bin")
+    assert bench.peek(state, 0, SP1, len(sp1)) == sp1
+    # proven, not read back: the first bytes of each of its two sectors, then its CRC word
+    assert _module_info_asked(state) and _uploaded(state) <= 2 * 256 + 4
+    assert ours <= theirs + PROOF_US and ours * 1000 <= theirs * 1005
+
+
+def test_rewrite_of_a_photon_user_part_changed_at_its_end_models_dfu_util_time(running, tmp_path):
+    user = bench.module("photon", "user", 128 * 1024, seed=21, start=USER)
+    changed = bench.change_last_sector(user, SECTOR, USER)
+    (tmp_path / "user.bin").write_bytes(changed)
+    theirs = dfu_util(running([(0, USER, user)]), "-d", "2b04:d006", "-a", "0", "-s", f"0x{USER:08x}", "-D",
+                      tmp_path / "user.bin")
+    state = running([(0, USER, user)])
+    ours = particle(state, "flash", "--usb", tmp_path / "user.bin")
+    assert bench.peek(state, 0, USER, len(changed)) == changed
+    # the first and last 256 bytes decide (no compare of the whole sector), the CRC word after
+    assert _module_info_asked(state) and _uploaded(state) <= 256 + 256 + 4
+    assert ours <= theirs + PROOF_US and ours * 1000 <= theirs * 1005

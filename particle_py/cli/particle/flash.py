@@ -75,7 +75,10 @@ def register(app) -> None:
                                    help="Flash even when the CRC or platform check fails "
                                         "(never into read-only memory)"),
         verify: Optional[bool] = typer.Option(None, "--verify/--no-verify",
-                                              help="Read back what was written (default: on)"),
+                                              help="--verify reads back what was written; by default "
+                                                   "a system or user part is proven by Device OS's own "
+                                                   "check after the reset, else read back; --no-verify "
+                                                   "checks nothing"),
     ):
         from particle_py.errors import ParticlePyError
         from particle_py.ops import flash as flash_ops
