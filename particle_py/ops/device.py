@@ -23,6 +23,10 @@ DFU_HELP = """!!! The device needs to be in DFU mode for this command.
 REOPEN_POLL_MS = 500
 # Before writing, a page's first bytes are compared alone: a page that needs an erase (neither
 # the new bytes nor blank) is known after this much, without reading the rest of it.
+# Blocks sent after one SET_ADDRESS before it is sent again (block numbers 2 ... 0x8001), and
+# the block size Particle's DFU bootloaders place blocks by (XFERSIZE, USBD_DFU_TRANSFER_SIZE).
+BLOCKS_PER_ADDRESS = 0x8000
+BOOTLOADER_TRANSFER_SIZE = 4096
 COMPARE_STEP = 256
 # Pages larger than this have their last bytes compared before their middle (the STM32F2's
 # 64/128 KB sectors: a change near a module's end is found without reading the whole sector).
@@ -634,15 +638,25 @@ class _AltSession:
         self.dfuse.erase_page(address)
 
     def download(self, address: int, data: bytes, progress=None) -> None:
-        """SET_ADDRESS + DNLOAD per chunk (as particle-usb does), no erase."""
+        """One SET_ADDRESS, then DNLOAD blocks 2, 3, ... (no erase): DfuSe puts block n at
+        pointer + (n - 2) * wTransferSize (UM0391; Particle's bootloaders: device-os
+        bootloader/src/*/usbd_dfu.cpp, ST's DFU library on Gen2). dfu-util and particle-usb send
+        a SET_ADDRESS before every block instead, which costs a request and its status polls per
+        4 KiB. The address is set again after BLOCKS_PER_ADDRESS blocks (wBlockNum is 16 bits),
+        and the caller erases before calling, since an STM32 erase moves the pointer."""
         from particle_py.dfu.engine import DfuError
 
         xfer = self.transfer_size
+        # the bootloaders compute with their own 4096, not the descriptor's value: any other
+        # size (a Core's 1 KiB, a future device) gets an address per block, as dfu-util sends
+        per_block = 1 if xfer != BOOTLOADER_TRANSFER_SIZE else BLOCKS_PER_ADDRESS
         for offset in range(0, len(data), xfer):
             chunk = data[offset:offset + xfer]
+            block = 2 + (offset // xfer) % per_block
             with deferred_interrupts():     # a signal lands between chunks, with progress (the reached address) told
-                self.dfuse.set_address(address + offset)
-                sent = self.dfuse.download_chunk(chunk)
+                if block == 2:
+                    self.dfuse.set_address(address + offset)
+                sent = self.dfuse.download_chunk(chunk, block)
                 if sent != len(chunk):
                     raise DfuError("whole_chunk", sent, len(chunk))
                 if progress:

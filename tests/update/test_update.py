@@ -202,7 +202,7 @@ def test_zip_source(device, run, release_dirs, tmp_path):
 # --- interruption ------------------------------------------------------------------------------
 
 def test_unplug_mid_update_reports_state_and_resume(device, run, release_dirs):
-    d = device("photon", mode="dfu", knobs={"FAKE_UNPLUG_AFTER": "700"})   # mid system part 1
+    d = device("photon", mode="dfu", knobs={"FAKE_UNPLUG_AFTER": "500"})   # mid system part 1
     code, out, err = run("update", "--target", "2.2.0", "--from", release_dirs[0])
     assert code != 0
     assert "success" not in out
