@@ -112,6 +112,31 @@ def read_module(read: Reader, platform: Platform, address: int) -> tuple[Optiona
     return Module(address, function, index, version, pid, deps), "ok"
 
 
+# rtl872x (Device OS hal/src/rtl872x/core_hal.c HAL_Core_Config): the user part ends at the region's
+# end; its suffix (the u16 size just before the CRC) opens with a dynamic-location extension
+# (type 2, at least 16 bytes) whose first field is the module's start address. Device OS reads
+# only that first extension, and takes the start only when its 4 KB page is inside the region.
+DYNAMIC_LOCATION, DYNAMIC_LOCATION_SIZE = 2, 16
+
+
+def user_module_address(read: Reader, region) -> tuple[Optional[int], str]:
+    """Where Device OS looks for the app in ``region``: its address, or for a region that grows
+    left the start the module's suffix names (None, why not: no app there)."""
+    if not region.grows_left:
+        return region.address, "ok"
+    end = region.address - 4                       # the CRC's place
+    suffix_size = struct.unpack("<H", read(region.alt, end - 2, 2))[0]
+    if suffix_size == 0xFFFF:
+        return None, "empty (erased flash)"
+    ext_type, length, start = struct.unpack("<HHI", read(region.alt, end - suffix_size, 8))
+    if ext_type != DYNAMIC_LOCATION or length < DYNAMIC_LOCATION_SIZE:
+        return None, f"no module ends at 0x{region.address:08x} (its suffix names no start address)"
+    low, high = region.window
+    if not low <= (start & ~0xFFF) < high:
+        return None, f"the module ending at 0x{region.address:08x} names a start (0x{start:08x}) outside the user part"
+    return start, "ok"
+
+
 KIND_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part",
               RADIO_STACK: "radio stack"}
 
@@ -226,15 +251,19 @@ def run_user_app(read: Reader, platform: Platform, system: list[Module]) -> tupl
     slots = user_slots(platform, system[0].version)
     notes = []
     for region in slots.tried:
-        user, why = read_module(read, platform, region.address)
+        address, why = user_module_address(read, region)
+        user = None
+        if address is not None:
+            user, why = read_module(read, platform, address)
         if user is None:
-            notes.append(f"no valid user application at 0x{region.address:08x}: {why}")
+            notes.append(f"no valid user application at 0x{address if address is not None else region.address:08x}: "
+                         f"{why}")
             continue
         unmet = _unmet(user, system)
         if unmet is None:
-            return "normal", f"Device OS and user application valid (the app at 0x{region.address:08x})"
+            return "normal", f"Device OS and user application valid (the app at 0x{address:08x})"
         notes.append(f"the user application {unmet}" if len(slots.tried) == 1
-                     else f"the user application at 0x{region.address:08x} {unmet}")
+                     else f"the user application at 0x{address:08x} {unmet}")
     tried = {region.address for region in slots.tried}
     for address in dict.fromkeys(r.address for row in platform.user_slots for r in row.tried):
         if address in tried:

@@ -11,7 +11,11 @@ import pytest
 
 from tests.doctor.conftest import PLATFORMS
 
-FIRMWARE_MODELLED = ("photon", "electron", "argon", "boron")     # the boot model checks modules there
+FIRMWARE_MODELLED = ("photon", "electron", "argon", "boron", "p2")     # the boot model checks modules there
+# Device OS newer than the one a new simulated device holds (1.5.2; 5.0.0 on the P2)
+NEWER_DEVICE_OS = {"p2": "6.2.0"}
+# No release is pinned for the P2: the doctor's `particle update` step takes stand-ins from a folder
+STAND_IN_RELEASE = {"p2": "5.8.0"}
 
 
 def _platform(name):
@@ -29,7 +33,7 @@ def _protocol_alg(name):
 def cut_short_system_part(world, name):
     from particle_py.sim import contents
     platform = _platform(name)
-    address, part = contents.device_os(platform, "1.5.2")[0]
+    address, part = contents.device_os(platform, contents.default_device_os(platform))[0]
     (world.work / "system-part1.bin").write_bytes(part[:-3000])          # a download cut short
     assert world.particle("usb", "dfu")[0] == 0
     world.dfu_util("-d", platform.dfu_vid_pid, "-a", "0", "-s", f"0x{address:x}:leave", "-D", "system-part1.bin")
@@ -41,7 +45,7 @@ def app_for_newer_device_os(world, name):
     first, as particle-cli does; the device's Device OS 1.5.2 runs apps from 0xD4000 only."""
     from particle_py.sim import contents
     platform = _platform(name)
-    (world.work / "app.bin").write_bytes(contents.user_app(platform, "4.1.0"))
+    (world.work / "app.bin").write_bytes(contents.user_app(platform, NEWER_DEVICE_OS.get(name, "4.1.0")))
     code, out, err = world.particle("flash", "--usb", "app.bin")
     assert code == 0, out + err
 
@@ -126,6 +130,8 @@ CASES = [pytest.param(cause, name, id=f"{cause}-{name}") for cause, spec in CAUS
 def test_doctor_names_the_cause_and_repairs_it(world, cause, name):
     how, codes, led, _platforms = CAUSES[cause]
     world.create(name)
+    if name in STAND_IN_RELEASE:
+        world.stand_in_release(name, STAND_IN_RELEASE[name])
     assert world.led().startswith("LED: breathing cyan")
     how(world, name)
     shown = world.led()
