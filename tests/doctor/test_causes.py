@@ -158,3 +158,20 @@ def test_doctor_names_the_cause_and_repairs_it(world, cause, name):
     assert world.led().startswith("LED: breathing cyan (connected to the cloud)")
     code, out, err = world.particle("doctor", "--dry-run", "--json")
     assert json.loads(out)["remaining"] == []
+
+
+def test_p2_without_a_release_at_hand_says_so_and_writes_nothing(world):
+    """No Device OS release is pinned for the P2 and none is in a folder: the Device OS step says
+    so plainly, with the command that gets one, and writes nothing."""
+    world.create("p2")
+    cut_short_system_part(world, "p2")
+    before = world.led()
+    code, out, err = world.particle("doctor", "--yes")
+    assert code == 1, out + err
+    assert ("Restore Device OS: not possible here. particle-py has no Device OS release for the Photon 2 / P2 at "
+            "hand: none is pinned for it, and no p2-system-part1@<version>.bin is in particle-py's cache or in "
+            "PARTICLE_PY_DEVICE_OS_FROM.") in out
+    assert (f"Nothing was written. Run `particle update {world.device_id} --target <version>` (downloads it from "
+            f"Particle) or `particle update {world.device_id} --target <version> --from <folder>`, then "
+            f"`particle doctor` again.") in out
+    assert world.led() == before and before.startswith("LED: blinking yellow (")
