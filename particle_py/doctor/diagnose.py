@@ -193,7 +193,8 @@ def check_app(device, platform: Platform, system: list) -> Finding:
     broken, needs_newer = [], []
     for region in slots.tried:
         address, code, why = _user_module_address(device, region)
-        at = f" at 0x{region.address if address is None else address:08x}"
+        at = f" at 0x{address:08x}" if address is not None else (
+            f" ending at 0x{region.address:08x}" if region.grows_left else f" at 0x{region.address:08x}")
         app = None
         if address is not None:
             app, code, why = _read_module(device, platform, address)

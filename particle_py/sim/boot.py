@@ -130,10 +130,10 @@ def user_module_address(read: Reader, region) -> tuple[Optional[int], str]:
         return None, "empty (erased flash)"
     ext_type, length, start = struct.unpack("<HHI", read(region.alt, end - suffix_size, 8))
     if ext_type != DYNAMIC_LOCATION or length < DYNAMIC_LOCATION_SIZE:
-        return None, f"no module ends at 0x{region.address:08x} (its suffix names no start address)"
+        return None, "no module ends there (its suffix names no start address)"
     low, high = region.window
     if not low <= (start & ~0xFFF) < high:
-        return None, f"the module ending at 0x{region.address:08x} names a start (0x{start:08x}) outside the user part"
+        return None, f"the module ending there names a start (0x{start:08x}) outside the user part"
     return start, "ok"
 
 
@@ -256,8 +256,8 @@ def run_user_app(read: Reader, platform: Platform, system: list[Module]) -> tupl
         if address is not None:
             user, why = read_module(read, platform, address)
         if user is None:
-            notes.append(f"no valid user application at 0x{address if address is not None else region.address:08x}: "
-                         f"{why}")
+            where = f"at 0x{address:08x}" if address is not None else f"ending at 0x{region.address:08x}"
+            notes.append(f"no valid user application {where}: {why}")
             continue
         unmet = _unmet(user, system)
         if unmet is None:

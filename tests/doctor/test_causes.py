@@ -50,6 +50,20 @@ def app_for_newer_device_os(world, name):
     assert code == 0, out + err
 
 
+def p2_app_without_its_start(world, name):
+    """An app whose suffix opens with another extension than its start address: P2 Device OS reads
+    only the first extension to find where the app starts (core_hal.c), so it finds none."""
+    from particle_py.sim import contents
+    platform = _platform(name)
+    size = 8192
+    start = platform.user_part.address - size
+    (world.work / "app.bin").write_bytes(contents.build_module(
+        platform, function=5, size=size, start=start, deps=((4, 1, 5002),),
+        suffix_extensions=b"\x11\x00\x08\x00tink" + contents.dynamic_location(start)))
+    assert world.particle("usb", "dfu")[0] == 0
+    world.dfu_util("-d", platform.dfu_vid_pid, "-a", "0", "-s", f"0x{start:x}:leave", "-D", "app.bin")
+
+
 def _write_key_slot(world, name, data: bytes):
     platform = _platform(name)
     slot = platform.device_key[platform.default_protocol]
@@ -111,6 +125,7 @@ CAUSES = {
     "device-os-cut-short": (cut_short_system_part, {"device_os_invalid"}, "blinking yellow", FIRMWARE_MODELLED),
     "app-needs-newer-device-os": (app_for_newer_device_os, {"app_needs_newer_device_os"}, "breathing magenta",
                                   FIRMWARE_MODELLED),
+    "p2-app-without-its-start": (p2_app_without_its_start, {"app_invalid"}, "breathing magenta", ("p2",)),
     "device-key-erased": (erased_device_key, {"device_key_empty"}, "blinking cyan with 1 orange burst", PLATFORMS),
     "device-key-pkcs8": (pkcs8_device_key, {"device_key_unusable"}, "blinking cyan with 1 red burst", PLATFORMS),
     "server-key-foreign": (foreign_server_key, {"server_key_wrong"}, "blinking cyan with 3 orange bursts",
