@@ -234,11 +234,21 @@ def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
 
 
 def user_regions(read: Reader, platform: Platform) -> tuple:
-    """The regions the Device OS in flash tries for the app, in its order (platforms.UserSlots)."""
+    """The regions the Device OS in flash tries for the app, in its order (platforms.UserSlots). A
+    region that grows left (rtl872x) is given at the start its module names, as Device OS updates
+    its module_user bounds at boot (core_hal.c); with no module there it stays as it is."""
+    from dataclasses import replace
+
     from particle_py.platforms import user_slots
 
     module, _why = read_module(read, platform, platform.system_parts[0]) if platform.system_parts else (None, "")
-    return user_slots(platform, module.version if module is not None else None).tried
+    regions = user_slots(platform, module.version if module is not None else None).tried
+    located = []
+    for region in regions:
+        start, _why = user_module_address(read, region)
+        located.append(replace(region, address=start, grows_left=False)
+                       if region.grows_left and start is not None else region)
+    return tuple(located)
 
 
 def run_user_app(read: Reader, platform: Platform, system: list[Module]) -> tuple[str, str]:
