@@ -167,7 +167,8 @@ def check_firmware(device, platform: Platform) -> list[Finding]:
     # A bootloader older than the system parts need: Device OS starts in safe mode and waits for
     # it (a release's bootloader comes with it: `particle update`). The SoftDevice keeps no
     # Particle module header, so a radio-stack dependency is not checked here.
-    for module in system:
+    # Where the platform table has no bootloader address (rtl872x), it is not checked.
+    for module in system if platform.bootloader is not None else ():
         unmet = _unmet(module, system + _bootloader(device, platform), only=BOOTLOADER)
         if unmet:
             out.append(Finding("firmware", "device_os_needs_bootloader",

@@ -182,6 +182,13 @@ def radio_stack_module(read: Reader, platform: Platform) -> Optional[Module]:
     return Module(platform.radio_stack, RADIO_STACK, 0, fwid, platform.platform_id, ())
 
 
+def _unmodelled(platform: Platform) -> list[Module]:
+    """Stand-ins satisfying any version of a bootloader or radio stack the table has no address for."""
+    return [Module(0, function, index, 0xFFFF, platform.platform_id, ())
+            for function, address in ((BOOTLOADER, platform.bootloader), (RADIO_STACK, platform.radio_stack))
+            if address is None for index in range(4)]
+
+
 def platform_modules(read: Reader, platform: Platform) -> list[Module]:
     """The bootloader and radio stack Device OS finds, for dependency checks."""
     return [m for m in (bootloader_module(read, platform), radio_stack_module(read, platform)) if m]
@@ -223,7 +230,9 @@ def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
             return "dfu", f"Device OS system part {module.index} {unmet}"
     # A bootloader or radio stack older than the system parts need: Device OS starts in safe
     # mode (breathing magenta) and waits for the missing module.
-    others = platform_modules(read, platform)
+    # A kind of module the platform table has no address for (the rtl872x bootloader) is not
+    # modelled: a dependency on it counts as met.
+    others = platform_modules(read, platform) + _unmodelled(platform)
     for module in system:
         unmet = _unmet(module, system + others)
         if unmet:

@@ -106,3 +106,15 @@ def test_a_cut_short_system_part_keeps_the_p2_in_dfu_mode(work, capsys):
     assert shown[0] == "LED: blinking yellow (DFU mode)"
     assert shown[2] == ("after a reset: blinking yellow (Device OS system part 1 at 0x08060000: CRC check "
                         "failed (incomplete or corrupt write))")
+
+
+def test_a_system_part_needing_the_bootloader_runs(work, capsys):
+    """Real P2 system parts need bootloader 0 version 3100 (system_module_version.mk); the
+    bootloader is not in the platform table, so that dependency is taken as met, not as safe mode."""
+    create(capsys)
+    part = contents.build_module(P2, function=4, index=1, version=5800, size=16384, start=0x08060000,
+                                 deps=((2, 0, 3100),), suffix_extensions=contents.dynamic_location(0x08060000))
+    write_app(work, capsys, part, 0x08060000)
+    shown = status(capsys)
+    assert shown[0] == "LED: breathing cyan (connected to the cloud)"
+    assert "Device OS: 5.8.0" in shown
