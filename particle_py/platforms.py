@@ -153,8 +153,16 @@ _RTL_LAYOUTS = (_RTL_INTERNAL, _RTL_DCT)
 _GEN2_USER_128K = Region(0x080A0000, 0, 131072)
 _GEN3_USER_256K = Region(0x000B4000, 0, 262144)
 _GEN3_USER_128K = Region(0x000D4000, 0, 131072)
-# rtl872x user parts "grow left" from 0x08600000; the address comes from the module header.
+# rtl872x (P2 / Photon 2, M-SoM, Tracker-M), from Device OS's source (github.com/particle-iot/device-os,
+# v6.2.0; docs/doctor.md "Where Device OS runs the app"): hal/src/rtl872x/ota_module_bounds.c and
+# build/arm/linker/rtl872x/platform_flash.ld. Module info sits at offset 0 of system and user parts
+# (platform/MCU/rtl872x/src/flash_mal.c FLASH_ModuleInfo: after a 32-byte Realtek image header
+# only when the module starts with one, as the bootloader at 0x08004000 and the MBR do).
+# System part 1: 0x08060000, up to 1.5 MB (2 MB in 5.x). The user part "grows left": it ends at
+# 0x08600000 (MODULE_BOUNDS_FLAG_FIXED_END_ADDRESS), up to 1.5 MB (2 MB in 5.x), and Device OS
+# takes its start from the dynamic-location extension that opens its suffix (core_hal.c).
 _RTL_USER = Region(0x08600000, 0, 1572864, grows_left=True)
+_RTL_SYSTEM_PART1 = 0x08060000
 # nRF52840 Device OS before 3.1 runs the 128 KB app at 0xD4000 (ota_module_bounds.c at v3.0.0:
 # module_user); 3.1.0-rc.1 on tries that slot first ("compat", index 1) and then the 256 KB part at
 # 0xB4000 (index 2): hal/src/nRF52840/user_hal.cpp hal_user_module_get_descriptor().
@@ -175,10 +183,12 @@ def _gen3(name, display, pid, *, user=_GEN3_USER_256K, factory=Region(0x00200000
 
 
 def _rtl(name, display, pid, gen=4):
+    # The bootloader (0x08004000, 64 KB, its prefix after the 32-byte Realtek header) and the KM0
+    # parts are left out: particle-py neither writes nor checks them on rtl872x.
     return Platform(
         name, display, pid, gen, "rtl872x", (PARTICLE_VID, 0xC000 + pid), (PARTICLE_VID, 0xD000 + pid),
         ("udp",), _RTL_LAYOUTS, _UDP_DEVICE_KEYS, _UDP_SERVER_KEYS, user_part=_RTL_USER,
-        control_out_needs_data_stage=True)
+        system_parts=(_RTL_SYSTEM_PART1,), control_out_needs_data_stage=True)
 
 
 PLATFORMS: tuple[Platform, ...] = (

@@ -74,7 +74,8 @@ def create(
                                    + ", ".join(SERVER_KEY_CHOICES) + "."),
     cloud_key: str = typer.Option("registered", "--cloud-key", help="What the cloud holds for the device: "
                                   + ", ".join(CLOUD_KEY_CHOICES) + "."),
-    device_os: str = typer.Option("1.5.2", "--device-os", help="Device OS version, or 'none'."),
+    device_os: str = typer.Option("default", "--device-os", help="Device OS version, or 'none' (default: "
+                                  "1.5.2; 5.0.0 on P2, M-SoM and Tracker-M)."),
     user_app: str = typer.Option("tinker", "--app", help="User application: tinker (a stand-in) or none."),
     owner: Optional[str] = typer.Option(None, "--owner", help="Cloud user that owns the device."),
     bootloader: Optional[str] = typer.Option(None, "--bootloader", help="Bootloader version (e.g. 2015 for a "

@@ -116,8 +116,31 @@ def _bootloader(device, platform: Platform) -> list:
     return [module] if module is not None and module.function == BOOTLOADER else []
 
 
+# rtl872x Device OS finds a user part that ends at a fixed address by the start address in the
+# first extension of its suffix ("dynamic location", type 2, >= 16 bytes; hal/src/rtl872x/core_hal.c).
+DYNAMIC_LOCATION, DYNAMIC_LOCATION_SIZE = 2, 16
+
+
+def _user_module_address(device, region) -> tuple[Optional[int], str, str]:
+    """(address, code, why): where Device OS looks for the app in ``region``; for a region that
+    grows left, the start its module's suffix names (None when there is no such module)."""
+    if not region.grows_left:
+        return region.address, "ok", "ok"
+    end = region.address - 4                                 # the CRC's place
+    suffix_size = struct.unpack("<H", device.read(region.alt, end - 2, 2))[0]
+    if suffix_size == 0xFFFF:
+        return None, "missing", "empty (erased flash)"
+    ext_type, length, start = struct.unpack("<HHI", device.read(region.alt, end - suffix_size, 8))
+    if ext_type != DYNAMIC_LOCATION or length < DYNAMIC_LOCATION_SIZE:
+        return None, "invalid", "no module ends there (its suffix names no start address)"
+    low, high = region.window
+    if not low <= (start & ~0xFFF) < high:
+        return None, "invalid", f"the module ending there names a start (0x{start:08x}) outside the user part"
+    return start, "ok", "ok"
+
+
 def check_firmware(device, platform: Platform) -> list[Finding]:
-    if not platform.system_parts or platform.user_part is None or platform.user_part.grows_left:
+    if not platform.system_parts or platform.user_part is None:
         return [Finding("firmware", "firmware_not_checked",
                         f"Device OS modules: not checked (the {platform.display_name}'s module locations are not "
                         f"in particle-py's platform table)")]
@@ -144,7 +167,8 @@ def check_firmware(device, platform: Platform) -> list[Finding]:
     # A bootloader older than the system parts need: Device OS starts in safe mode and waits for
     # it (a release's bootloader comes with it: `particle update`). The SoftDevice keeps no
     # Particle module header, so a radio-stack dependency is not checked here.
-    for module in system:
+    # Where the platform table has no bootloader address (rtl872x), it is not checked.
+    for module in system if platform.bootloader is not None else ():
         unmet = _unmet(module, system + _bootloader(device, platform), only=BOOTLOADER)
         if unmet:
             out.append(Finding("firmware", "device_os_needs_bootloader",
@@ -169,15 +193,19 @@ def check_app(device, platform: Platform, system: list) -> Finding:
     single = len(slots.tried) == 1
     broken, needs_newer = [], []
     for region in slots.tried:
-        at = f" at 0x{region.address:08x}"
-        app, code, why = _read_module(device, platform, region.address)
+        address, code, why = _user_module_address(device, region)
+        at = f" at 0x{address:08x}" if address is not None else (
+            f" ending at 0x{region.address:08x}" if region.grows_left else f" at 0x{region.address:08x}")
+        app = None
+        if address is not None:
+            app, code, why = _read_module(device, platform, address)
         if app is None:
             broken.append((code, f"user application{at}: {why}"))
             continue
         unmet = _unmet(app, system)
         if unmet is None:
             return Finding("firmware", "app_ok", f"user application{'' if single else at}: present, CRC good, its "
-                           f"Device OS is there", facts={"address": region.address})
+                           f"Device OS is there", facts={"address": address})
         needs_newer.append(f"the user application{'' if single else at} {unmet}, newer than the Device OS on the "
                            f"device")
     # An app where this Device OS does not look: built for a newer Device OS's layout (an app

@@ -51,9 +51,24 @@ class RepairStep:
 def _device_os(ctx: Context) -> None:
     """`particle update`'s operation: the newest Device OS particle-py knows for the platform
     (from the cache, PARTICLE_PY_DEVICE_OS_FROM or Particle's download), proven in flash."""
+    from particle_py.firmware import releases, sources
     from particle_py.ops import update as update_ops
 
-    result = update_ops.update(ctx.device_id, on_event=ctx.say)
+    target = None
+    if releases.latest_pinned(ctx.platform.name) is None:
+        # No release pinned (P2 / Photon 2, M-SoM, Tracker-M): the newest one whose files are at
+        # hand; particle-py does not guess a version to download.
+        at_hand = sources.local_versions(ctx.platform)
+        if not at_hand:
+            raise StepUnavailable(
+                f"particle-py has no Device OS release for the {ctx.platform.display_name} at hand: none is pinned "
+                f"for it, and no {ctx.platform.name}-system-part1@<version>.bin is in particle-py's cache or in "
+                f"{sources.ENV_FROM}.",
+                f"Nothing was written. Run `particle update {ctx.device_id} --target <version>` (downloads it from "
+                f"Particle) or `particle update {ctx.device_id} --target <version> --from <folder>`, then "
+                f"`particle doctor` again.")
+        target = at_hand[-1]
+    result = update_ops.update(ctx.device_id, target=target, on_event=ctx.say)
     if result.up_to_date:
         ctx.say(f"Device OS {result.version} is already on the device: nothing to write.")
     else:

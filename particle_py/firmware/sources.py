@@ -100,6 +100,24 @@ class _Folder:
         return sorted(n for n in self.names if n.startswith(prefix) and f"@{version}" in n and n.endswith(".bin"))
 
 
+def local_versions(platform: Platform, paths: Iterable[str] = ()) -> list[str]:
+    """Device OS versions whose files for ``platform`` are at hand without a download (the cache,
+    the folders given or in PARTICLE_PY_DEVICE_OS_FROM; names as Particle's: p2-system-part1@5.8.0.bin),
+    oldest first. For platforms with no pinned release (the P2), where the doctor looks."""
+    from particle_py.firmware.releases import is_version, version_key
+
+    found = set()
+    cached = cache_dir()
+    if cached.is_dir():
+        found.update(v.name for v in cached.iterdir() if (v / platform.name).is_dir() and any((v / platform.name).iterdir()))
+    prefix = f"{platform.name}-system-part"
+    for path in from_paths(paths):
+        for name in _Folder(path).names:
+            if name.startswith(prefix) and "@" in name and name.endswith(".bin"):
+                found.add(name[name.rindex("@") + 1:-len(".bin")])
+    return sorted((v for v in found if is_version(v)), key=version_key)
+
+
 def check_file(name: str, data: bytes, platform: Platform, *, pin=None, crc: Optional[int] = None,
                origin: str = "") -> FirmwareModule:
     """The parsed module, or ParticlePyError saying what is wrong with this file."""

@@ -112,6 +112,31 @@ def read_module(read: Reader, platform: Platform, address: int) -> tuple[Optiona
     return Module(address, function, index, version, pid, deps), "ok"
 
 
+# rtl872x (Device OS hal/src/rtl872x/core_hal.c HAL_Core_Config): the user part ends at the region's
+# end; its suffix (the u16 size just before the CRC) opens with a dynamic-location extension
+# (type 2, at least 16 bytes) whose first field is the module's start address. Device OS reads
+# only that first extension, and takes the start only when its 4 KB page is inside the region.
+DYNAMIC_LOCATION, DYNAMIC_LOCATION_SIZE = 2, 16
+
+
+def user_module_address(read: Reader, region) -> tuple[Optional[int], str]:
+    """Where Device OS looks for the app in ``region``: its address, or for a region that grows
+    left the start the module's suffix names (None, why not: no app there)."""
+    if not region.grows_left:
+        return region.address, "ok"
+    end = region.address - 4                       # the CRC's place
+    suffix_size = struct.unpack("<H", read(region.alt, end - 2, 2))[0]
+    if suffix_size == 0xFFFF:
+        return None, "empty (erased flash)"
+    ext_type, length, start = struct.unpack("<HHI", read(region.alt, end - suffix_size, 8))
+    if ext_type != DYNAMIC_LOCATION or length < DYNAMIC_LOCATION_SIZE:
+        return None, "no module ends there (its suffix names no start address)"
+    low, high = region.window
+    if not low <= (start & ~0xFFF) < high:
+        return None, f"the module ending there names a start (0x{start:08x}) outside the user part"
+    return start, "ok"
+
+
 KIND_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part",
               RADIO_STACK: "radio stack"}
 
@@ -157,6 +182,13 @@ def radio_stack_module(read: Reader, platform: Platform) -> Optional[Module]:
     return Module(platform.radio_stack, RADIO_STACK, 0, fwid, platform.platform_id, ())
 
 
+def _unmodelled(platform: Platform) -> list[Module]:
+    """Stand-ins satisfying any version of a bootloader or radio stack the table has no address for."""
+    return [Module(0, function, index, 0xFFFF, platform.platform_id, ())
+            for function, address in ((BOOTLOADER, platform.bootloader), (RADIO_STACK, platform.radio_stack))
+            if address is None for index in range(4)]
+
+
 def platform_modules(read: Reader, platform: Platform) -> list[Module]:
     """The bootloader and radio stack Device OS finds, for dependency checks."""
     return [m for m in (bootloader_module(read, platform), radio_stack_module(read, platform)) if m]
@@ -198,7 +230,9 @@ def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
             return "dfu", f"Device OS system part {module.index} {unmet}"
     # A bootloader or radio stack older than the system parts need: Device OS starts in safe
     # mode (breathing magenta) and waits for the missing module.
-    others = platform_modules(read, platform)
+    # A kind of module the platform table has no address for (the rtl872x bootloader) is not
+    # modelled: a dependency on it counts as met.
+    others = platform_modules(read, platform) + _unmodelled(platform)
     for module in system:
         unmet = _unmet(module, system + others)
         if unmet:
@@ -209,11 +243,21 @@ def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
 
 
 def user_regions(read: Reader, platform: Platform) -> tuple:
-    """The regions the Device OS in flash tries for the app, in its order (platforms.UserSlots)."""
+    """The regions the Device OS in flash tries for the app, in its order (platforms.UserSlots). A
+    region that grows left (rtl872x) is given at the start its module names, as Device OS updates
+    its module_user bounds at boot (core_hal.c); with no module there it stays as it is."""
+    from dataclasses import replace
+
     from particle_py.platforms import user_slots
 
     module, _why = read_module(read, platform, platform.system_parts[0]) if platform.system_parts else (None, "")
-    return user_slots(platform, module.version if module is not None else None).tried
+    regions = user_slots(platform, module.version if module is not None else None).tried
+    located = []
+    for region in regions:
+        start, _why = user_module_address(read, region)
+        located.append(replace(region, address=start, grows_left=False)
+                       if region.grows_left and start is not None else region)
+    return tuple(located)
 
 
 def run_user_app(read: Reader, platform: Platform, system: list[Module]) -> tuple[str, str]:
@@ -226,15 +270,19 @@ def run_user_app(read: Reader, platform: Platform, system: list[Module]) -> tupl
     slots = user_slots(platform, system[0].version)
     notes = []
     for region in slots.tried:
-        user, why = read_module(read, platform, region.address)
+        address, why = user_module_address(read, region)
+        user = None
+        if address is not None:
+            user, why = read_module(read, platform, address)
         if user is None:
-            notes.append(f"no valid user application at 0x{region.address:08x}: {why}")
+            where = f"at 0x{address:08x}" if address is not None else f"ending at 0x{region.address:08x}"
+            notes.append(f"no valid user application {where}: {why}")
             continue
         unmet = _unmet(user, system)
         if unmet is None:
-            return "normal", f"Device OS and user application valid (the app at 0x{region.address:08x})"
+            return "normal", f"Device OS and user application valid (the app at 0x{address:08x})"
         notes.append(f"the user application {unmet}" if len(slots.tried) == 1
-                     else f"the user application at 0x{region.address:08x} {unmet}")
+                     else f"the user application at 0x{address:08x} {unmet}")
     tried = {region.address for region in slots.tried}
     for address in dict.fromkeys(r.address for row in platform.user_slots for r in row.tried):
         if address in tried:

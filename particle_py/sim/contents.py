@@ -22,8 +22,29 @@ from particle_py.platforms import Platform, by_name
 BOOTLOADER, SYSTEM_PART, USER_PART, RADIO_STACK = 2, 4, 5, 8
 
 
-# Device OS versions as module versions (e.g. 1.5.2 -> 1512 in the prefix). Stand-ins only.
-DEVICE_OS_MODULE_VERSION = {"0.6.2": 108, "0.7.0": 207, "1.5.2": 1512, "2.3.1": 2301, "4.1.0": 4100}
+# Device OS versions as module versions (e.g. 1.5.2 -> 1512 in the prefix). Stand-ins, except 5.0.0:
+# 5002 (Device OS modules/shared/system_module_version.mk at v5.0.0), which Particle's P2 Tinker needs.
+DEVICE_OS_MODULE_VERSION = {"0.6.2": 108, "0.7.0": 207, "1.5.2": 1512, "2.3.1": 2301, "4.1.0": 4100,
+                            "5.0.0": 5002}
+
+# The Device OS a new simulated device holds unless told otherwise, per MCU family: 1.5.2 where
+# it was released; rtl872x devices (P2 / Photon 2, M-SoM, Tracker-M) never ran anything before
+# 5.x, and particle-cli's P2 Tinker (tinker-5.0.0-p2.bin) needs 5.0.0.
+DEFAULT_DEVICE_OS = {"rtl872x": "5.0.0"}
+# MCU families whose modules end with the suffix extensions of Device OS's module_info.inc, the
+# dynamic location (where the module starts) first: how rtl872x Device OS finds a user part that
+# ends at a fixed address (hal_platform_rtl8721x_config.h HAL_PLATFORM_MODULE_DYNAMIC_LOCATION).
+DYNAMIC_LOCATION_MCUS = frozenset({"rtl872x"})
+
+
+def default_device_os(platform: Platform) -> str:
+    return DEFAULT_DEVICE_OS.get(platform.mcu, "1.5.2")
+
+
+def dynamic_location(start: int, dynalib_offset: int = 0x88) -> bytes:
+    """The dynamic-location suffix extension (module_info.h module_info_dynamic_location_ext_t):
+    type 2, 16 bytes, the module's start, its dynalib table in flash, and in RAM (a stand-in)."""
+    return struct.pack("<HHIII", 2, 16, start, start + dynalib_offset, 0x023F0000)
 
 
 def default_start(platform: Platform, function: int, index: int = 1, size: int = 0) -> int:
@@ -132,8 +153,13 @@ def device_os(platform: Platform, version: str = "1.5.2", part_size: int = 16384
     for index, address in enumerate(platform.system_parts, 1):
         deps = ((SYSTEM_PART, index - 1, modver),) if index > 1 else ()
         parts.append((address, build_module(platform, function=SYSTEM_PART, index=index, version=modver,
-                                            size=part_size, start=address, deps=deps, seed=index)))
+                                            size=part_size, start=address, deps=deps, seed=index,
+                                            suffix_extensions=_suffix_extensions(platform, address))))
     return parts
+
+
+def _suffix_extensions(platform: Platform, start: int) -> bytes:
+    return dynamic_location(start) if platform.mcu in DYNAMIC_LOCATION_MCUS else b""
 
 
 def user_app(platform: Platform, device_os_version: str = "1.5.2", size: int = 5324, seed: int = 7) -> bytes:
@@ -145,9 +171,10 @@ def user_app(platform: Platform, device_os_version: str = "1.5.2", size: int = 5
     needs = module_version(device_os_version)
     # linked where apps for that Device OS go (Gen3: 0xD4000 before 3.1, 0xB4000 from 3.1 on)
     region = user_slots(platform, needs).linked if platform.user_part is not None else None
-    start = None if region is None or region.grows_left else region.address
+    start = default_start(platform, USER_PART, 1, size) if region is None or region.grows_left else region.address
     return build_module(platform, function=USER_PART, index=1, version=6, size=size,
-                        deps=((SYSTEM_PART, last_part, needs),), seed=seed, start=start)
+                        deps=((SYSTEM_PART, last_part, needs),), seed=seed, start=start,
+                        suffix_extensions=_suffix_extensions(platform, start))
 
 
 def module_version(device_os_version: str) -> int:

@@ -105,9 +105,10 @@ def module_slots(platform: platforms_mod.Platform, user_regions: Optional[tuple]
         ends = list(parts[1:]) + [user.address]
         for number, (start, end) in enumerate(zip(parts, ends), 1):
             slots.append(Slot("s", number, start, end - start, "m"))
-    if user is not None and not user.grows_left and parts:
+    if user is not None and parts:
         for number, region in enumerate(user_regions or (user,), 1):
-            slots.append(Slot("u", number, region.address, region.max_size or 131072, "m"))
+            if not region.grows_left:          # rtl872x: only once boot.user_regions located the app
+                slots.append(Slot("u", number, region.address, region.max_size or 131072, "m"))
     if platform.radio_stack is not None and parts:
         slots.append(Slot("a", 0, platform.radio_stack, parts[0] - platform.radio_stack, "m"))
     factory = platform.factory_reset

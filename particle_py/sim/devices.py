@@ -29,7 +29,7 @@ class Recipe:
     key: str = "good"                 # good | corrupt | missing | pkcs8
     server_key: str = "cloud"         # cloud | wrong | missing
     cloud_key: str = "registered"     # registered | other | none
-    device_os: Optional[str] = "1.5.2"
+    device_os: Optional[str] = "default"  # a version, None (none), or "default": contents.default_device_os
     user_app: bool = True
     owner: Optional[str] = None
     bootloader: Optional[str] = None  # a profiles.BOOTLOADERS version; None = the platform's default
@@ -87,11 +87,12 @@ def _make_key(alg: str, pkcs8: bool = False):
 
 def _fill(dev, platform: platforms.Platform, recipe: Recipe, db, seed: int) -> None:
     flash = dev.memory(0)
-    if recipe.device_os and platform.system_parts:
-        for address, module in contents.device_os(platform, recipe.device_os):
+    version = contents.default_device_os(platform) if recipe.device_os == "default" else recipe.device_os
+    if version and platform.system_parts:
+        for address, module in contents.device_os(platform, version):
             flash.poke(address, module)
     if recipe.user_app and platform.user_part is not None:
-        app = contents.user_app(platform, recipe.device_os or "1.5.2")
+        app = contents.user_app(platform, version or contents.default_device_os(platform))
         flash.poke(_module_start(platform, app), app)
     protocol = platform.default_protocol
     key_slot, server_slot = platform.device_key[protocol], platform.server_key[protocol]

@@ -26,7 +26,11 @@ PLATFORMS = tuple(IDS)
 
 def official_root() -> Path:
     """particle-cli's package folder (its assets/ match particle_py.assets' pinned paths)."""
-    for candidate in sorted(PEERS.glob("particle-cli-3.*/node_modules/particle-cli"), reverse=True):
+    # the newest first (3.43.1 before 3.9.0): only the newer packages carry the P2's Tinker
+    def version(path: Path) -> tuple:
+        return tuple(int(p) for p in path.parts[-3].split("-")[-1].split(".") if p.isdigit())
+
+    for candidate in sorted(PEERS.glob("particle-cli-3.*/node_modules/particle-cli"), key=version, reverse=True):
         if (candidate / "assets" / "keys" / "rsa.pub.der").is_file():
             return candidate
     pytest.skip("needs particle-cli's npm package in the peer cache for the official server keys and "
@@ -70,6 +74,7 @@ class World:
         # npm packages (never downloaded by a test)
         monkeypatch.setenv("PARTICLE_PY_DEVICE_OS_FROM", os.pathsep.join(device_os_folders()))
         monkeypatch.chdir(self.work)
+        self.monkeypatch = monkeypatch
         give_cloud_particles_keys(self.state)
         self.cloud = None
         self.device_id = None
@@ -89,6 +94,21 @@ class World:
             self.login()
         self.capsys.readouterr()
         return self.device_id
+
+    def stand_in_release(self, platform: str, version: str) -> Path:
+        """A Device OS release folder of stand-in system parts (platforms with no pinned release,
+        the P2), added to PARTICLE_PY_DEVICE_OS_FROM for the doctor's `particle update` step."""
+        from particle_py.platforms import by_name
+        from particle_py.sim import contents
+
+        folder = self.tmp / f"{platform}-{version}"
+        folder.mkdir()
+        for name, _address, data in contents.stand_in_files(by_name(platform), version):
+            if "system-part" in name:
+                (folder / name).write_bytes(data)
+        self.monkeypatch.setenv("PARTICLE_PY_DEVICE_OS_FROM",
+                                os.pathsep.join([str(folder), os.environ["PARTICLE_PY_DEVICE_OS_FROM"]]))
+        return folder
 
     def login(self) -> None:
         token = self.cloud.db.issue_token(OWNER)

@@ -11,7 +11,11 @@ import pytest
 
 from tests.doctor.conftest import PLATFORMS
 
-FIRMWARE_MODELLED = ("photon", "electron", "argon", "boron")     # the boot model checks modules there
+FIRMWARE_MODELLED = ("photon", "electron", "argon", "boron", "p2")     # the boot model checks modules there
+# Device OS newer than the one a new simulated device holds (1.5.2; 5.0.0 on the P2)
+NEWER_DEVICE_OS = {"p2": "6.2.0"}
+# No release is pinned for the P2: the doctor's `particle update` step takes stand-ins from a folder
+STAND_IN_RELEASE = {"p2": "5.8.0"}
 
 
 def _platform(name):
@@ -29,7 +33,7 @@ def _protocol_alg(name):
 def cut_short_system_part(world, name):
     from particle_py.sim import contents
     platform = _platform(name)
-    address, part = contents.device_os(platform, "1.5.2")[0]
+    address, part = contents.device_os(platform, contents.default_device_os(platform))[0]
     (world.work / "system-part1.bin").write_bytes(part[:-3000])          # a download cut short
     assert world.particle("usb", "dfu")[0] == 0
     world.dfu_util("-d", platform.dfu_vid_pid, "-a", "0", "-s", f"0x{address:x}:leave", "-D", "system-part1.bin")
@@ -41,9 +45,23 @@ def app_for_newer_device_os(world, name):
     first, as particle-cli does; the device's Device OS 1.5.2 runs apps from 0xD4000 only."""
     from particle_py.sim import contents
     platform = _platform(name)
-    (world.work / "app.bin").write_bytes(contents.user_app(platform, "4.1.0"))
+    (world.work / "app.bin").write_bytes(contents.user_app(platform, NEWER_DEVICE_OS.get(name, "4.1.0")))
     code, out, err = world.particle("flash", "--usb", "app.bin")
     assert code == 0, out + err
+
+
+def p2_app_without_its_start(world, name):
+    """An app whose suffix opens with another extension than its start address: P2 Device OS reads
+    only the first extension to find where the app starts (core_hal.c), so it finds none."""
+    from particle_py.sim import contents
+    platform = _platform(name)
+    size = 8192
+    start = platform.user_part.address - size
+    (world.work / "app.bin").write_bytes(contents.build_module(
+        platform, function=5, size=size, start=start, deps=((4, 1, 5002),),
+        suffix_extensions=b"\x11\x00\x08\x00tink" + contents.dynamic_location(start)))
+    assert world.particle("usb", "dfu")[0] == 0
+    world.dfu_util("-d", platform.dfu_vid_pid, "-a", "0", "-s", f"0x{start:x}:leave", "-D", "app.bin")
 
 
 def _write_key_slot(world, name, data: bytes):
@@ -107,6 +125,7 @@ CAUSES = {
     "device-os-cut-short": (cut_short_system_part, {"device_os_invalid"}, "blinking yellow", FIRMWARE_MODELLED),
     "app-needs-newer-device-os": (app_for_newer_device_os, {"app_needs_newer_device_os"}, "breathing magenta",
                                   FIRMWARE_MODELLED),
+    "p2-app-without-its-start": (p2_app_without_its_start, {"app_invalid"}, "breathing magenta", ("p2",)),
     "device-key-erased": (erased_device_key, {"device_key_empty"}, "blinking cyan with 1 orange burst", PLATFORMS),
     "device-key-pkcs8": (pkcs8_device_key, {"device_key_unusable"}, "blinking cyan with 1 red burst", PLATFORMS),
     "server-key-foreign": (foreign_server_key, {"server_key_wrong"}, "blinking cyan with 3 orange bursts",
@@ -126,6 +145,8 @@ CASES = [pytest.param(cause, name, id=f"{cause}-{name}") for cause, spec in CAUS
 def test_doctor_names_the_cause_and_repairs_it(world, cause, name):
     how, codes, led, _platforms = CAUSES[cause]
     world.create(name)
+    if name in STAND_IN_RELEASE:
+        world.stand_in_release(name, STAND_IN_RELEASE[name])
     assert world.led().startswith("LED: breathing cyan")
     how(world, name)
     shown = world.led()
@@ -152,3 +173,20 @@ def test_doctor_names_the_cause_and_repairs_it(world, cause, name):
     assert world.led().startswith("LED: breathing cyan (connected to the cloud)")
     code, out, err = world.particle("doctor", "--dry-run", "--json")
     assert json.loads(out)["remaining"] == []
+
+
+def test_p2_without_a_release_at_hand_says_so_and_writes_nothing(world):
+    """No Device OS release is pinned for the P2 and none is in a folder: the Device OS step says
+    so plainly, with the command that gets one, and writes nothing."""
+    world.create("p2")
+    cut_short_system_part(world, "p2")
+    before = world.led()
+    code, out, err = world.particle("doctor", "--yes")
+    assert code == 1, out + err
+    assert ("Restore Device OS: not possible here. particle-py has no Device OS release for the Photon 2 / P2 at "
+            "hand: none is pinned for it, and no p2-system-part1@<version>.bin is in particle-py's cache or in "
+            "PARTICLE_PY_DEVICE_OS_FROM.") in out
+    assert (f"Nothing was written. Run `particle update {world.device_id} --target <version>` (downloads it from "
+            f"Particle) or `particle update {world.device_id} --target <version> --from <folder>`, then "
+            f"`particle doctor` again.") in out
+    assert world.led() == before and before.startswith("LED: blinking yellow (")

@@ -73,3 +73,49 @@ def test_a_2048_bit_rsa_key_does_not_fit_the_photons_slot():
     assert finding.text == (f"the device key in the DCT at 34 starts a {len(der)}-byte DER object, far longer than "
                             "its 612-byte slot; Device OS reads 612 bytes and cannot parse it (it needs PKCS#1 "
                             "RSAPrivateKey DER)")
+
+
+class _Flash:
+    """The last bytes of the P2's user region (erased flash elsewhere), read as DFU reads it."""
+
+    def __init__(self, tail: bytes, end: int):
+        self.tail, self.base = tail, end - len(tail)
+
+    def read(self, alt: int, address: int, length: int) -> bytes:
+        out = bytearray(b"\xff" * length)
+        for i in range(length):
+            if 0 <= address + i - self.base < len(self.tail):
+                out[i] = self.tail[address + i - self.base]
+        return bytes(out)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(tail=st.binary(max_size=96), start=st.one_of(st.integers(0x08470000, 0x08600000), st.integers(0, 0xFFFFFFFF)),
+       size=st.integers(0, 90),
+       ext_type=st.sampled_from([2, 2, 1, 0, 0x11, 0xFFFF]), length=st.sampled_from([16, 16, 8, 0, 0xFFFF]))
+def test_any_p2_suffix_gives_the_start_device_os_would_take(tail, start, size, ext_type, length):
+    """Whatever ends the P2's user part, the doctor finds the app where the boot model (Device OS)
+    does, or nowhere: a start only from a dynamic-location extension opening the suffix, inside
+    the user part."""
+    import struct
+
+    from particle_py.doctor.diagnose import _user_module_address
+    from particle_py.sim.boot import user_module_address
+
+    region = by_name("p2").user_part
+    # a suffix of ``size`` bytes (the u16 size included) that opens with the extension, then the CRC
+    opening = struct.pack("<HHI", ext_type, length, start)
+    shaped = opening + tail[:max(size - 10, 0)].ljust(max(size - 10, 0), b"\0") + struct.pack("<H", size) + b"\0" * 4
+    found = []
+    for raw in (tail, shaped):
+        flash = _Flash(raw, region.address)
+        ours, code, _why = _user_module_address(flash, region)
+        model, _why = user_module_address(flash.read, region)
+        assert ours == model
+        assert (ours is None) == (code != "ok")
+        found.append(ours)
+        if ours is not None:
+            low, high = region.window
+            assert low <= ours & ~0xFFF < high
+    if size >= 10 and ext_type == 2 and length >= 16 and region.window[0] <= start & ~0xFFF < region.window[1]:
+        assert found[1] == start

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.doctor.conftest import IDS
-from tests.doctor.test_causes import CAUSES
+from tests.doctor.test_causes import CAUSES, STAND_IN_RELEASE
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "umockdev"))
@@ -69,10 +69,14 @@ def test_doctor_over_the_real_libusb(world, umockdev, name, options, finding):
     ("electron", "app-needs-newer-device-os"),
     ("argon", "app-needs-newer-device-os"),
     ("boron", "device-os-cut-short"),
+    ("p2", "device-os-cut-short"),
+    ("p2", "app-needs-newer-device-os"),
 ])
 def test_doctor_repairs_device_os_and_app_causes_over_the_real_libusb(world, umockdev, name, cause):
     how, codes, led, _platforms = CAUSES[cause]
     world.create(name)
+    if name in STAND_IN_RELEASE:                 # no release pinned: stand-ins from a folder
+        world.stand_in_release(name, STAND_IN_RELEASE[name])
     how(world, name)
     assert world.led().startswith(f"LED: {led} (")
     proc = run_doctor(world, umockdev, "--dry-run", "--json")

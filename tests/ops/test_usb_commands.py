@@ -45,7 +45,8 @@ def test_reset_leaves_dfu(sim, run, profile, device_ids):
 
 
 def test_reset_of_a_running_device(sim, run, profile, device_ids):
-    s = sim(profile("p2", "normal"))
+    # boot=normal: the profile's flash is empty, and an empty P2 would stay in its DFU bootloader
+    s = sim(profile("p2", "normal", boot="normal"))
     assert run("usb", "reset") == (0, "Done.\n", "")
     assert [d.pid for d in s.devices()] == [0xC020]
 
