@@ -100,6 +100,8 @@ def change_last_sector(image: bytes, sector_size: int, image_address: int) -> by
 # The Photon of the flash rows runs this Device OS (stand-in modules): it answers module info,
 # so a module written over it is proven by Device OS's own check after the reset.
 BENCH_DEVICE_OS = "1.5.2"
+# The P2 of the size rows: the stand-in Device OS every simulated P2 starts with (5.0.0).
+P2_BENCH_DEVICE_OS = "5.0.0"
 
 
 def make_state(state_dir: Path, profile: str, *, fill: Optional[list] = None,
@@ -461,7 +463,8 @@ def size_jobs(sizes: list[int]) -> list[Job]:
                                 ("again, last sector changed", changed)):
             before = old if situation.startswith("first") else image
             jobs.append(Job(f"P2 user part {size // 1024} KiB: {situation}", "p2", [(0, address, before)],
-                            {name: data}, flash, dfu, flash, check=(0, address, data)))
+                            {name: data}, flash, dfu, flash, check=(0, address, data),
+                            device_os=P2_BENCH_DEVICE_OS))
     return jobs
 
 

@@ -437,10 +437,12 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         result = FlashResult(steps, cannot_run=forced_outcomes(steps, device.platform) if force else [],
                              platform_name=device.platform.display_name, unproven=by_device_os)
         emit(f"Flashing {device.platform.name} device {device.device_id}")
+        proof_after_boot = verify is None and not factory and (
+            info_before is not None or device_os_in_flash(device, steps))
         for step in steps:
             emit(f"Flashing {step.source.basename}")
             do_verify = verify if verify is not None else len(step.data) <= VERIFY_BY_DEFAULT_MAX
-            checked = verify is None and not factory and do_verify and checked_by_device_os(step, device.platform)
+            checked = proof_after_boot and do_verify and checked_by_device_os(step, device.platform)
             progress = progress_factory(step) if progress_factory else None
             try:
                 known = _known_from_info(info_before, step) if checked else None
@@ -518,7 +520,39 @@ def checked_by_device_os(step: FlashStep, platform: Platform) -> bool:
     if p.function == ModuleFunction.SYSTEM_PART:
         return 1 <= p.index <= len(platform.system_parts) and platform.system_parts[p.index - 1] == p.start
     user = platform.user_part
-    return user is not None and not user.grows_left and user.address == p.start
+    if user is None:
+        return False
+    # a part that grows down (rtl872x) is found by its end: the module's last byte is the part's
+    return p.end + 4 == user.address if user.grows_left else user.address == p.start
+
+
+def device_os_in_flash(device, steps: list[FlashStep]) -> bool:
+    """Whether a Device OS will be there to check the modules after the reset: every system part
+    slot of the platform holds a module prefix for it, either in a step about to be written or
+    in flash now (a prefix read over DFU: a few bytes per part; its CRC is Device OS's to check).
+    A device in DFU mode with no Device OS (a blank or half-erased board) boots back into DFU
+    mode, so its writes are read back before leaving instead of waiting for a check that cannot
+    come."""
+    import struct
+
+    platform = device.platform
+    if not platform.system_parts:
+        return False
+    written = {s.address: s.data for s in steps if s.alt == 0 and s.module is not None}
+    head_size = 14                  # start, end, MCU, flags, version, platform id
+    for address in platform.system_parts:
+        found = False
+        for offset in dict.fromkeys((platform.module_info_offset, 0)):    # Electron part 1: at 0
+            head = written.get(address, b"")[offset:offset + head_size]
+            if len(head) < head_size:
+                head = device.read(0, address + offset, head_size)
+            start, end, _mcu, _flags, _version, platform_id = struct.unpack("<IIBBHH", head)
+            if start == address and end > start and platform_id == platform.platform_id:
+                found = True
+                break
+        if not found:
+            return False
+    return True
 
 
 def _listed(info, step: FlashStep):

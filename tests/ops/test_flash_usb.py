@@ -237,7 +237,7 @@ def test_drop_module_info_strips_the_prefix(sim, run, tmp_path, profile, device_
 # --- interruption -----------------------------------------------------------------------------
 
 def test_unplug_mid_flash_reports_where_and_how_to_resume(sim, run, tmp_path, profile, device_ids):
-    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "180"})     # request 180: the 4th of 10 blocks
+    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "188"})     # request 188: the 4th of 10 blocks
     app = build_module("argon", size=40000)
     f = tmp_path / "app.bin"
     f.write_bytes(app)
