@@ -72,10 +72,16 @@ def module(platform: str, function: str, size: int, *, seed: int, index: int = 1
     from particle_py.firmware.module import ModuleFunction
     from particle_py.sim.contents import build_module
 
+    from particle_py.platforms import by_name
+    from particle_py.sim.contents import suffix_extensions_for, default_start
+
     fn = ModuleFunction.SYSTEM_PART if function == "system" else ModuleFunction.USER_PART
     deps = () if function == "system" else ((ModuleFunction.SYSTEM_PART, 1, 1512),)
+    # as the toolchain builds them: an rtl872x module names its start in its suffix
+    start = default_start(by_name(platform), fn, index, size) if start is None else start
     return build_module(platform, function=fn, index=index, size=size, start=start, deps=deps, seed=seed,
-                        version=1512 if function == "system" else 6)
+                        version=1512 if function == "system" else 6,
+                        suffix_extensions=suffix_extensions_for(by_name(platform), start))
 
 
 def change_last_sector(image: bytes, sector_size: int, image_address: int) -> bytes:

@@ -154,11 +154,11 @@ def device_os(platform: Platform, version: str = "1.5.2", part_size: int = 16384
         deps = ((SYSTEM_PART, index - 1, modver),) if index > 1 else ()
         parts.append((address, build_module(platform, function=SYSTEM_PART, index=index, version=modver,
                                             size=part_size, start=address, deps=deps, seed=index,
-                                            suffix_extensions=_suffix_extensions(platform, address))))
+                                            suffix_extensions=suffix_extensions_for(platform, address))))
     return parts
 
 
-def _suffix_extensions(platform: Platform, start: int) -> bytes:
+def suffix_extensions_for(platform: Platform, start: int) -> bytes:
     return dynamic_location(start) if platform.mcu in DYNAMIC_LOCATION_MCUS else b""
 
 
@@ -174,7 +174,7 @@ def user_app(platform: Platform, device_os_version: str = "1.5.2", size: int = 5
     start = default_start(platform, USER_PART, 1, size) if region is None or region.grows_left else region.address
     return build_module(platform, function=USER_PART, index=1, version=6, size=size,
                         deps=((SYSTEM_PART, last_part, needs),), seed=seed, start=start,
-                        suffix_extensions=_suffix_extensions(platform, start))
+                        suffix_extensions=suffix_extensions_for(platform, start))
 
 
 def module_version(device_os_version: str) -> int:
