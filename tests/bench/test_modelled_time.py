@@ -123,11 +123,10 @@ def test_changed_last_sector_image_still_passes_its_checks(images):
 # --- a Photon running Device OS: writes proven by its module info, not read back ---------------------
 
 USER = 0x080A0000
-# What proving a module costs beyond dfu-util's own requests, in modelled time: a compare read of
-# the first bytes before, the CRC word after, the leave, module info, and (system parts) the
-# request back to DFU mode, with the descriptor reads of each re-enumeration. A read-back of
-# system part 1 alone would cost about 600 ms.
-PROOF_US = 12_000
+# Proving a module (a compare read of the first bytes before, the CRC word after, the leave,
+# module info, and for system parts the request back to DFU mode) costs less than the
+# SET_ADDRESS before every block that dfu-util sends and the DfuSe block numbers spare; a
+# read-back of system part 1 alone would cost about 600 ms.
 
 
 @pytest.fixture
@@ -169,7 +168,7 @@ def test_first_flash_of_system_part_1_over_older_firmware_models_dfu_util_time(r
     assert bench.peek(state, 0, SP1, len(sp1)) == sp1
     # proven, not read back: the first bytes of each of its two sectors, then its CRC word
     assert _module_info_asked(state) and _uploaded(state) <= 2 * 256 + 4 + PREFIX_READS
-    assert ours <= theirs + PROOF_US and ours * 1000 <= theirs * 1005
+    assert ours <= theirs          # issue 16: at most 1.0x, verified
 
 
 def test_rewrite_of_a_photon_user_part_changed_at_its_end_models_dfu_util_time(running, tmp_path):
@@ -183,4 +182,4 @@ def test_rewrite_of_a_photon_user_part_changed_at_its_end_models_dfu_util_time(r
     assert bench.peek(state, 0, USER, len(changed)) == changed
     # the first and last 256 bytes decide (no compare of the whole sector), the CRC word after
     assert _module_info_asked(state) and _uploaded(state) <= 256 + 256 + 4 + PREFIX_READS
-    assert ours <= theirs + PROOF_US and ours * 1000 <= theirs * 1005
+    assert ours <= theirs          # issue 16: at most 1.0x, verified
