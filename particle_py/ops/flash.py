@@ -437,8 +437,13 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         result = FlashResult(steps, cannot_run=forced_outcomes(steps, device.platform) if force else [],
                              platform_name=device.platform.display_name, unproven=by_device_os)
         emit(f"Flashing {device.platform.name} device {device.device_id}")
-        proof_after_boot = verify is None and not factory and (
-            info_before is not None or device_os_in_flash(device, steps))
+        try:
+            proof_after_boot = verify is None and not factory and (
+                info_before is not None or device_os_in_flash(device, steps))
+        except (ParticlePyError, Interrupted) as err:
+            err.nothing_written = True      # only read so far: the flash is as it was
+            raise _interrupted(err, steps[0] if steps else None, result, given, factory=factory, force=force,
+                               verify=verify) from None
         for step in steps:
             emit(f"Flashing {step.source.basename}")
             do_verify = verify if verify is not None else len(step.data) <= VERIFY_BY_DEFAULT_MAX
