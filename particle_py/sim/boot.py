@@ -306,15 +306,17 @@ def page_the_bootloader_invalidates(read: Reader, platform: Platform, address: i
 
     if not platform.user_slots or not platform.system_parts:
         return None
-    system, _why = read_module(read, platform, platform.system_parts[0])
-    slots = user_slots(platform, system.version if system is not None else None)
-    if len(slots.tried) < 2 or address != slots.linked.address:
-        return None
+    # the prefix first: it rules out every block but a module's first, so the system part (read
+    # whole and CRC-checked) is looked at once per module, not once per block
     head = data[platform.module_info_offset:platform.module_info_offset + 14]
     if len(head) < 14:
         return None
     start, end, _mcu, _flags, _version, pid = struct.unpack("<IIBBHH", head)
     if start != address or end > 0x100000 or pid != platform.platform_id:
+        return None
+    system, _why = read_module(read, platform, platform.system_parts[0])
+    slots = user_slots(platform, system.version if system is not None else None)
+    if len(slots.tried) < 2 or address != slots.linked.address:
         return None
     return next(region.address for region in slots.tried if region.address != address)
 
