@@ -21,13 +21,16 @@ DFU_HELP = """!!! The device needs to be in DFU mode for this command.
 3) Release the MODE/SETUP button once the device begins to blink yellow."""
 
 REOPEN_POLL_MS = 500
-# Before writing, a page's first bytes are compared alone: a page that needs an erase (neither
-# the new bytes nor blank) is known after this much, without reading the rest of it.
 # Blocks sent after one SET_ADDRESS before it is sent again (block numbers 2 ... 0x8001), and
 # the block size Particle's DFU bootloaders place blocks by (XFERSIZE, USBD_DFU_TRANSFER_SIZE).
 BLOCKS_PER_ADDRESS = 0x8000
 BOOTLOADER_TRANSFER_SIZE = 4096
-COMPARE_STEP = 256
+# Before writing, a page's first bytes are compared alone: a page that needs an erase (neither
+# the new bytes nor blank) is known after one full-speed packet, without reading the rest.
+HEAD_STEP = 64
+# A large page whose head matches has this many of its last bytes compared next (a rebuilt
+# module differs there: its suffix's SHA-256 and CRC).
+TAIL_STEP = 256
 # Pages larger than this have their last bytes compared before their middle (the STM32F2's
 # 64/128 KB sectors: a change near a module's end is found without reading the whole sector).
 TAIL_FIRST_ABOVE = 16 * 1024
@@ -392,11 +395,7 @@ class ParticleDfuDevice:
     def read(self, alt: int, address: int, length: int) -> bytes:
         if length <= 0:
             return b""
-        mm = self.memory_map(alt)
-        gap = mm.first_gap(address, address + length, "readable")
-        if gap is not None:
-            raise ParticlePyError(f"Cannot read 0x{gap:08x} on alt {alt}: that memory is not readable",
-                                  exit_code=EX_IOERR)
+        self.read_check(alt, address, length)
         eng = self._engine(alt)
         try:
             data = bytes(eng.upload(address, length))
@@ -407,6 +406,29 @@ class ParticleDfuDevice:
         if len(data) != length:
             raise UsbError(f"Short read at 0x{address:08x}: got {len(data)} of {length} bytes")
         return data
+
+    def read_spans(self, alt: int, spans: list[tuple[int, int]]) -> dict[int, bytes]:
+        """address -> bytes for each (address, length), read with as few SET_ADDRESS requests as
+        the bootloader's block rule allows (``_AltSession.upload_spans``). A failed batch is read
+        again span by span, each with ``read``'s own retry."""
+        for address, length in spans:
+            self.read_check(alt, address, length)
+        eng = self._engine(alt)
+        try:
+            got = eng.upload_spans(spans)
+        except ParticlePyError:
+            _engine_recover(eng)
+            return {address: self.read(alt, address, length) for address, length in spans}
+        for address, length in spans:
+            if len(got[address]) != length:
+                raise UsbError(f"Short read at 0x{address:08x}: got {len(got[address])} of {length} bytes")
+        return got
+
+    def read_check(self, alt: int, address: int, length: int) -> None:
+        gap = self.memory_map(alt).first_gap(address, address + length, "readable")
+        if gap is not None:
+            raise ParticlePyError(f"Cannot read 0x{gap:08x} on alt {alt}: that memory is not readable",
+                                  exit_code=EX_IOERR)
 
     def write(self, alt: int, address: int, data: bytes, *, erase: Optional[bool] = None,
               verify: bool = True, progress: Optional[Callable[[int, int], None]] = None,
@@ -443,11 +465,13 @@ class ParticleDfuDevice:
         # Comparing stops at the first piece that is neither the new bytes nor blank: that page
         # needs an erase whatever the rest holds, so reading on would only cost time.
         decisions = []
+        compare = readable and erase is not True
         try:
-            for page in mm.pages_overlapping(address, end):
-                lo, hi = max(page.start, address), min(page.end, end)
-                compare = readable and erase is not True
-                held = self._compare(alt, lo, data[lo - address:hi - address], skim) if compare else None
+            spans = [(max(page.start, address), min(page.end, end)) for page in mm.pages_overlapping(address, end)]
+            # every page's head in one batch: one SET_ADDRESS, not one per page
+            heads = self.read_spans(alt, [(lo, min(HEAD_STEP, hi - lo)) for lo, hi in spans]) if compare else {}
+            for page, (lo, hi) in zip(mm.pages_overlapping(address, end), spans):
+                held = self._compare(alt, lo, data[lo - address:hi - address], skim, heads[lo]) if compare else None
                 decisions.append((page, lo, hi, held))
         except (ParticlePyError, Interrupted) as err:
             err.nothing_written = True      # failed while comparing: the flash is as it was
@@ -522,19 +546,19 @@ class ParticleDfuDevice:
             stats.verified = True      # everything was already there, compared byte for byte
         return stats
 
-    def _compare(self, alt: int, address: int, new: bytes, skim: bool = False) -> str:
+    def _compare(self, alt: int, address: int, new: bytes, skim: bool, old: bytes) -> str:
         """'same' (the flash holds ``new``), 'blank' (all 0xFF), 'differs', or with ``skim``
-        'skimmed' (its first and last bytes match, the rest was not read)."""
+        'skimmed' (its first and last bytes match, the rest was not read). ``old``: the flash's
+        first HEAD_STEP bytes there, read already."""
         size = len(new)
-        head = min(COMPARE_STEP, size)
-        old = self.read(alt, address, head)
+        head = min(HEAD_STEP, size)
         same, blank = old == new[:head], old.count(0xFF) == head
         if not same and not blank:
             return "differs"
         # A large page that starts with the new bytes: its last ones next (a rebuilt module
         # differs there: the suffix's SHA-256 and CRC), then the middle. A blank start, or a
         # small page (one more request costs about what reading it whole does): the rest at once.
-        tail = max(head, size - COMPARE_STEP)
+        tail = max(head, size - TAIL_STEP)
         split = same and not blank and (skim or size > TAIL_FIRST_ABOVE)
         pieces = [(tail, size), (head, tail)] if split else [(head, size)]
         for n, (lo, hi) in enumerate(pieces):
@@ -666,6 +690,38 @@ class _AltSession:
         parts: list[bytes] = []
         self.dfuse.upload(parts.append, address, length)
         return b"".join(parts)[:length]
+
+    def upload_spans(self, spans: list[tuple[int, int]]) -> dict[int, bytes]:
+        """address -> bytes for each (address, length) of at most one block. The bootloaders
+        read UPLOAD block n at pointer + (n - 2) * 4096 whatever wLength asks (device-os
+        bootloader/src/*/usbd_dfu.cpp handleDfuUpload; ST's DFU_Req_UPLOAD on Gen2), so spans
+        4 KiB apart share one SET_ADDRESS. Another transfer size: one upload per span."""
+        from particle_py.dfu.engine import DfuError, TransferError
+
+        if self.transfer_size != BOOTLOADER_TRANSFER_SIZE:
+            return {address: self.upload(address, length) for address, length in spans}
+        got: dict[int, bytes] = {}
+        base = None                     # the address pointer, while the device is in dfuUPLOAD-IDLE
+        for address, length in spans:
+            if length > BOOTLOADER_TRANSFER_SIZE:
+                if base is not None:
+                    self.dfuse.abort_to_idle()
+                got[address], base = self.upload(address, length), None
+                continue
+            step, off_grid = divmod(address - base, BOOTLOADER_TRANSFER_SIZE) if base is not None else (0, 1)
+            if off_grid or not 0 <= step < BLOCKS_PER_ADDRESS:
+                if base is not None:
+                    self.dfuse.abort_to_idle()
+                base, step = address, 0
+                self.dfuse.set_address(address)
+                self.dfuse.abort_to_idle()
+            try:
+                got[address] = bytes(self.dfu.upload(2 + step, length))
+            except TransferError as exc:
+                raise DfuError("dfuse_upload", exc.code, libusb_code=exc.code) from exc
+        if base is not None:
+            self.dfuse.abort_to_idle()
+        return got
 
     def leave(self) -> None:
         self.dfuse.leave(None)

@@ -151,6 +151,14 @@ def _module_info_asked(state) -> bool:
 PREFIX_READS = 2 * 14
 
 
+def _set_addresses(state) -> int:
+    """DfuSe SET_ADDRESS commands sent (DNLOAD block 0 starting 0x21)."""
+    from particle_py.sim.bus import read_log
+
+    return sum(1 for e in read_log(state) if e.get("event") == "control" and e["bmRequestType"] == 0x21
+               and e["bRequest"] == 1 and e["wValue"] == 0 and e["data"].startswith("21"))
+
+
 def _uploaded(state) -> int:
     from particle_py.sim.bus import read_log
 
@@ -182,4 +190,32 @@ def test_rewrite_of_a_photon_user_part_changed_at_its_end_models_dfu_util_time(r
     assert bench.peek(state, 0, USER, len(changed)) == changed
     # the first and last 256 bytes decide (no compare of the whole sector), the CRC word after
     assert _module_info_asked(state) and _uploaded(state) <= 256 + 256 + 4 + PREFIX_READS
+    assert ours <= theirs          # issue 16: at most 1.0x, verified
+
+
+P2_USER_END = 0x08600000
+
+
+def test_first_flash_of_a_p2_user_part_over_other_firmware_models_dfu_util_time(tmp_path, monkeypatch):
+    """4 KiB sectors: every page's first bytes are read before the erase decision, all of them
+    after one SET_ADDRESS (the bootloader's upload block rule), not one address per page."""
+    size = 64 * 1024
+    address = P2_USER_END - size
+    image = bench.module("p2", "user", size, seed=31)
+    old = bench.module("p2", "user", size, seed=32)
+    (tmp_path / "user.bin").write_bytes(image)
+
+    def p2():
+        state = tmp_path / "sim"
+        bench.make_state(state, "p2", fill=[(0, address, old)], device_os=bench.P2_BENCH_DEVICE_OS)
+        monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
+        return state
+
+    theirs = dfu_util(p2(), "-d", "2b04:d020", "-a", "0", "-s", f"0x{address:08x}", "-D", tmp_path / "user.bin")
+    state = p2()
+    ours = particle(state, "flash", "--usb", tmp_path / "user.bin")
+    assert bench.peek(state, 0, address, size) == image
+    assert _module_info_asked(state)
+    # system part 1's prefix, the pages' heads, the write, the CRC word: an address each
+    assert _set_addresses(state) <= 4
     assert ours <= theirs          # issue 16: at most 1.0x, verified

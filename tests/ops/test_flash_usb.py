@@ -236,11 +236,22 @@ def test_drop_module_info_strips_the_prefix(sim, run, tmp_path, profile, device_
 
 # --- interruption -----------------------------------------------------------------------------
 
+def _transfers_before_block(log, n):
+    """How many control transfers come before the n-th DfuSe data block (DNLOAD, wValue >= 2)."""
+    controls = [e for e in log if e["event"] == "control"]
+    blocks = [i for i, e in enumerate(controls) if e["bmRequestType"] == 0x21 and e["bRequest"] == 1
+              and e["wValue"] >= 2 and e["data"]]
+    return blocks[n - 1]
+
+
 def test_unplug_mid_flash_reports_where_and_how_to_resume(sim, run, tmp_path, profile, device_ids):
-    s = sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": "188"})     # request 188: the 4th of 10 blocks
     app = build_module("argon", size=40000)
     f = tmp_path / "app.bin"
     f.write_bytes(app)
+    rehearsal = sim(profile("argon"))
+    assert run("flash", "--usb", f)[0] == 0
+    fourth_of_ten = _transfers_before_block(rehearsal.log(), 4)
+    sim(profile("argon"), knobs={"FAKE_UNPLUG_AFTER": str(fourth_of_ten)})     # gone at the 4th of 10 blocks
     code, out, err = run("flash", "--usb", f)
     assert code != 0
     assert "Flash success!" not in out and out.splitlines()[-1] == "Flash failed."

@@ -362,7 +362,7 @@ def _uploaded(log) -> int:
 
 
 def test_again_from_dfu_mode_reads_only_the_ends_of_each_module(device, run, release_dirs):
-    """The first and last 256 bytes of each module decide; Device OS's module info after the boot
+    """The first 64 and last 256 bytes of each module decide; Device OS's module info after the boot
     proves the rest (its CRC check), so nothing is read whole."""
     from particle_py.sim import devices
 
