@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from particle_py import module_layout as layout
 from particle_py.doctor.findings import LED, Finding, led_after_boot
 from particle_py.errors import ParticlePyError
+from particle_py.module_layout import ModuleFunction as F
 from particle_py.platforms import Platform
 
 Say = Callable[[str], None]
 
-BOOTLOADER, SYSTEM_PART, USER_PART = 2, 4, 5
-MAX_MODULE = 2 * 1024 * 1024
+BOOTLOADER, SYSTEM_PART, USER_PART = F.BOOTLOADER, F.SYSTEM_PART, F.USER_PART
 KEY_READ_EXTRA = 64          # read past a key slot to tell how long an overlong key is
 # Particle's own cloud, per protocol: the host the official server-key blobs name (or the
 # erased address field, which Device OS reads as the default) and the port.
@@ -76,25 +76,24 @@ class Module:
 
 def _read_module(device, platform: Platform, address: int) -> tuple[Optional[Module], str, str]:
     """(module, code, why): code 'ok', 'missing' or 'invalid'."""
-    head = device.read(0, address + platform.module_info_offset, 24)
+    raw = device.read(0, address + platform.module_info_offset, layout.PREFIX_SIZE)
     if platform.module_info_offset and struct.unpack_from("<I", device.read(0, address, 4))[0] == address:
-        head = device.read(0, address, 24)      # user modules carry their prefix at offset 0 (Tinker does)
-    if head == b"\xff" * 24:
+        raw = device.read(0, address, layout.PREFIX_SIZE)   # user modules carry their prefix at offset 0 (Tinker does)
+    if raw == layout.ERASED_PREFIX:
         return None, "missing", "empty (erased flash)"
-    start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
-        "<IIBBHHBBBBHBBH", head)
-    if start != address or not start < end < start + MAX_MODULE:
+    prefix = layout.unpack_prefix(raw)
+    if prefix is None or not prefix.plausible_at(address):
         return None, "invalid", "no valid module header"
-    size = end - start + 4
+    size = prefix.size
     if device.memory_map(0).first_gap(address, address + size, "readable") is not None:
-        return None, "invalid", f"its header names an end (0x{end:08x}) outside readable memory"
+        return None, "invalid", f"its header names an end (0x{prefix.end:08x}) outside readable memory"
     body = device.read(0, address, size)
-    if zlib.crc32(body[:-4]) & 0xFFFFFFFF != struct.unpack(">I", body[-4:])[0]:
+    if not layout.crc_matches(body):
         return None, "invalid", f"its CRC does not match ({size} bytes: a corrupt or cut-short write)"
-    if pid != platform.platform_id:
-        return None, "invalid", f"built for platform {pid}, not the {platform.display_name} ({platform.platform_id})"
-    deps = tuple(d for d in ((f1, i1, v1), (f2, i2, v2)) if d[0])
-    return Module(address, function, index, version, deps), "ok", "ok"
+    if prefix.platform_id != platform.platform_id:
+        return None, "invalid", (f"built for platform {prefix.platform_id}, not the {platform.display_name} "
+                                 f"({platform.platform_id})")
+    return Module(address, prefix.function, prefix.index, prefix.version, prefix.dependencies), "ok", "ok"
 
 
 def _unmet(module: Module, present: list, only: Optional[int] = None) -> Optional[str]:
@@ -116,27 +115,10 @@ def _bootloader(device, platform: Platform) -> list:
     return [module] if module is not None and module.function == BOOTLOADER else []
 
 
-# rtl872x Device OS finds a user part that ends at a fixed address by the start address in the
-# first extension of its suffix ("dynamic location", type 2, >= 16 bytes; hal/src/rtl872x/core_hal.c).
-DYNAMIC_LOCATION, DYNAMIC_LOCATION_SIZE = 2, 16
-
-
 def _user_module_address(device, region) -> tuple[Optional[int], str, str]:
     """(address, code, why): where Device OS looks for the app in ``region``; for a region that
     grows left, the start its module's suffix names (None when there is no such module)."""
-    if not region.grows_left:
-        return region.address, "ok", "ok"
-    end = region.address - 4                                 # the CRC's place
-    suffix_size = struct.unpack("<H", device.read(region.alt, end - 2, 2))[0]
-    if suffix_size == 0xFFFF:
-        return None, "missing", "empty (erased flash)"
-    ext_type, length, start = struct.unpack("<HHI", device.read(region.alt, end - suffix_size, 8))
-    if ext_type != DYNAMIC_LOCATION or length < DYNAMIC_LOCATION_SIZE:
-        return None, "invalid", "no module ends there (its suffix names no start address)"
-    low, high = region.window
-    if not low <= (start & ~0xFFF) < high:
-        return None, "invalid", f"the module ending there names a start (0x{start:08x}) outside the user part"
-    return start, "ok", "ok"
+    return layout.user_part_start(device.read, region)
 
 
 def check_firmware(device, platform: Platform) -> list[Finding]:

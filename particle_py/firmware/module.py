@@ -15,9 +15,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Optional
 
-PREFIX_SIZE = 24
+from particle_py.module_layout import NO_SUFFIX, PREFIX_FORMAT, PREFIX_SIZE, ModuleFunction
+
 SUFFIX_MIN_SIZE = 40          # product id .. suffix size, the CRC not included
-NO_SUFFIX = 0xFFFF
 NOT_A_PRODUCT = 0xFFFF
 
 # Offsets where known platforms place the prefix, tried before the scan:
@@ -25,19 +25,6 @@ NOT_A_PRODUCT = 0xFFFF
 KNOWN_PREFIX_OFFSETS = (0, 0x184, 0x200, 0x10C, 0xC0)
 SCAN_LIMIT = 8192
 SCORE_PASSED = 6           # every plausibility point below
-
-
-class ModuleFunction:
-    NONE = 0
-    RESOURCE = 1
-    BOOTLOADER = 2
-    MONO_FIRMWARE = 3
-    SYSTEM_PART = 4
-    USER_PART = 5
-    SETTINGS = 6
-    NCP_FIRMWARE = 7
-    RADIO_STACK = 8
-    ASSET = 9
 
 
 FUNCTION_NAMES = {
@@ -152,7 +139,7 @@ def crc32(data: bytes) -> int:
 def _read_prefix(data: bytes, offset: int) -> Optional[tuple]:
     if offset < 0 or offset + PREFIX_SIZE > len(data):
         return None
-    return struct.unpack_from("<IIBBHHBBBBHBBH", data, offset)
+    return struct.unpack_from(PREFIX_FORMAT, data, offset)
 
 
 def _score(fields: tuple, file_len: int, check_length: bool = True) -> Optional[int]:

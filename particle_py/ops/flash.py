@@ -538,21 +538,19 @@ def device_os_in_flash(device, steps: list[FlashStep]) -> bool:
     A device in DFU mode with no Device OS (a blank or half-erased board) boots back into DFU
     mode, so its writes are read back before leaving instead of waiting for a check that cannot
     come."""
-    import struct
+    from particle_py import module_layout as layout
 
     platform = device.platform
     if not platform.system_parts:
         return False
     written = {s.address: s.data for s in steps if s.alt == 0 and s.module is not None}
-    head_size = 14                  # start, end, MCU, flags, version, platform id
     for address in platform.system_parts:
         found = False
         for offset in dict.fromkeys((platform.module_info_offset, 0)):    # Electron part 1: at 0
-            head = written.get(address, b"")[offset:offset + head_size]
-            if len(head) < head_size:
-                head = device.read(0, address + offset, head_size)
-            start, end, _mcu, _flags, _version, platform_id = struct.unpack("<IIBBHH", head)
-            if start == address and end > start and platform_id == platform.platform_id:
+            head = layout.unpack_head(written.get(address, b""), offset)
+            if head is None:
+                head = layout.unpack_head(device.read(0, address + offset, layout.HEAD_SIZE))
+            if head.start == address and head.end > head.start and head.platform_id == platform.platform_id:
                 found = True
                 break
         if not found:

@@ -13,10 +13,11 @@ Stdlib only (runs under the system Python beside umockdev).
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
+from particle_py import module_layout as layout
+from particle_py.module_layout import ModuleFunction as F
 from particle_py.platforms import ELECTRON_TRANSPORT_SLOT, Platform
 from particle_py.sim import der
 
@@ -36,8 +37,7 @@ LED = {
 }
 Writer = Callable[[int, int, bytes], None]     # (alt, address, bytes): raw flash, no access rules
 
-BOOTLOADER, SYSTEM_PART, USER_PART, RADIO_STACK = 2, 4, 5, 8
-MAX_MODULE = 2 * 1024 * 1024
+BOOTLOADER, SYSTEM_PART, USER_PART, RADIO_STACK = F.BOOTLOADER, F.SYSTEM_PART, F.USER_PART, F.RADIO_STACK
 # The nRF52 SoftDevice describes itself at its base + 0x2000 (Nordic's SD info structure:
 # magic at +4, firmware id at +0xC); Device OS reports that id as the radio stack's module
 # version (202 for the S140 the Gen3 releases ship).
@@ -93,48 +93,29 @@ def read_module(read: Reader, platform: Platform, address: int) -> tuple[Optiona
     # The prefix follows the vector table, except in modules without one (Electron's
     # system part 1 carries it at offset 0).
     for offset in dict.fromkeys((platform.module_info_offset, 0)):
-        head = read(0, address + offset, 24)
-        if head == b"\xff" * 24:
+        raw = read(0, address + offset, layout.PREFIX_SIZE)
+        if raw == layout.ERASED_PREFIX:
             return None, "empty (erased flash)"
-        start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
-            "<IIBBHHBBBBHBBH", head)
-        if start == address and start < end < start + MAX_MODULE:
+        prefix = layout.unpack_prefix(raw)
+        if prefix is not None and prefix.plausible_at(address):
             break
     else:
         return None, "no valid module header"
-    size = end - start + 4
-    body = read(0, address, size)
-    if len(body) < size or zlib.crc32(body[:-4]) & 0xFFFFFFFF != struct.unpack(">I", body[-4:])[0]:
+    body = read(0, address, prefix.size)
+    if len(body) < prefix.size or not layout.crc_matches(body):
         return None, "CRC check failed (incomplete or corrupt write)"
-    if pid != platform.platform_id:
-        return None, f"built for platform {pid}, not {platform.display_name} ({platform.platform_id})"
-    deps = tuple(d for d in ((f1, i1, v1), (f2, i2, v2)) if d[0])
-    return Module(address, function, index, version, pid, deps), "ok"
-
-
-# rtl872x (Device OS hal/src/rtl872x/core_hal.c HAL_Core_Config): the user part ends at the region's
-# end; its suffix (the u16 size just before the CRC) opens with a dynamic-location extension
-# (type 2, at least 16 bytes) whose first field is the module's start address. Device OS reads
-# only that first extension, and takes the start only when its 4 KB page is inside the region.
-DYNAMIC_LOCATION, DYNAMIC_LOCATION_SIZE = 2, 16
+    if prefix.platform_id != platform.platform_id:
+        return None, (f"built for platform {prefix.platform_id}, not {platform.display_name} "
+                      f"({platform.platform_id})")
+    return Module(address, prefix.function, prefix.index, prefix.version, prefix.platform_id,
+                  prefix.dependencies), "ok"
 
 
 def user_module_address(read: Reader, region) -> tuple[Optional[int], str]:
-    """Where Device OS looks for the app in ``region``: its address, or for a region that grows
-    left the start the module's suffix names (None, why not: no app there)."""
-    if not region.grows_left:
-        return region.address, "ok"
-    end = region.address - 4                       # the CRC's place
-    suffix_size = struct.unpack("<H", read(region.alt, end - 2, 2))[0]
-    if suffix_size == 0xFFFF:
-        return None, "empty (erased flash)"
-    ext_type, length, start = struct.unpack("<HHI", read(region.alt, end - suffix_size, 8))
-    if ext_type != DYNAMIC_LOCATION or length < DYNAMIC_LOCATION_SIZE:
-        return None, "no module ends there (its suffix names no start address)"
-    low, high = region.window
-    if not low <= (start & ~0xFFF) < high:
-        return None, f"the module ending there names a start (0x{start:08x}) outside the user part"
-    return start, "ok"
+    """Where Device OS looks for the app in ``region`` (hal/src/rtl872x/core_hal.c HAL_Core_Config
+    for a region that grows left): its address, or (None, why not: no app there)."""
+    address, _code, why = layout.user_part_start(read, region)
+    return address, why
 
 
 KIND_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part",
@@ -204,16 +185,15 @@ def apply_staged(read: Reader, write: Writer, platform: Platform) -> Optional[st
     if region is None or read(OTA_FLAG_SLOT.alt, OTA_FLAG_SLOT.address, 1) != bytes([OTA_FLAG_APPLY]):
         return None
     write(OTA_FLAG_SLOT.alt, OTA_FLAG_SLOT.address, b"\xff")
-    head = read(region.alt, region.address + platform.module_info_offset, 24)
-    start, end, _mcu, _flags, _version, pid, function, _index = struct.unpack_from("<IIBBHHBB", head)
-    if function != BOOTLOADER or pid != platform.platform_id or not start < end < start + MAX_MODULE:
+    prefix = layout.unpack_prefix(read(region.alt, region.address + platform.module_info_offset, layout.PREFIX_SIZE))
+    if (prefix is None or prefix.function != BOOTLOADER or prefix.platform_id != platform.platform_id
+            or not prefix.plausible_at()):
         return "staged module ignored: not a bootloader for this platform"
-    size = end - start + 4
-    body = read(region.alt, region.address, size)
-    if zlib.crc32(body[:-4]) & 0xFFFFFFFF != struct.unpack(">I", body[-4:])[0]:
+    body = read(region.alt, region.address, prefix.size)
+    if not layout.crc_matches(body):
         return "staged bootloader ignored: CRC check failed"
-    write(0, start, body)
-    return f"staged bootloader applied at 0x{start:08x}"
+    write(0, prefix.start, body)
+    return f"staged bootloader applied at 0x{prefix.start:08x}"
 
 
 def check_firmware(read: Reader, platform: Platform) -> tuple[str, str]:
@@ -308,11 +288,8 @@ def page_the_bootloader_invalidates(read: Reader, platform: Platform, address: i
         return None
     # the prefix first: it rules out every block but a module's first, so the system part (read
     # whole and CRC-checked) is looked at once per module, not once per block
-    head = data[platform.module_info_offset:platform.module_info_offset + 14]
-    if len(head) < 14:
-        return None
-    start, end, _mcu, _flags, _version, pid = struct.unpack("<IIBBHH", head)
-    if start != address or end > 0x100000 or pid != platform.platform_id:
+    head = layout.unpack_head(data, platform.module_info_offset)
+    if head is None or head.start != address or head.end > 0x100000 or head.platform_id != platform.platform_id:
         return None
     system, _why = read_module(read, platform, platform.system_parts[0])
     slots = user_slots(platform, system.version if system is not None else None)

@@ -17,6 +17,7 @@ import struct
 import zlib
 from typing import Optional, Sequence
 
+from particle_py import module_layout as layout
 from particle_py.platforms import Platform, by_name
 
 BOOTLOADER, SYSTEM_PART, USER_PART, RADIO_STACK = 2, 4, 5, 8
@@ -44,7 +45,8 @@ def default_device_os(platform: Platform) -> str:
 def dynamic_location(start: int, dynalib_offset: int = 0x88) -> bytes:
     """The dynamic-location suffix extension (module_info.h module_info_dynamic_location_ext_t):
     type 2, 16 bytes, the module's start, its dynalib table in flash, and in RAM (a stand-in)."""
-    return struct.pack("<HHIII", 2, 16, start, start + dynalib_offset, 0x023F0000)
+    return struct.pack("<HHIII", layout.DYNAMIC_LOCATION, layout.DYNAMIC_LOCATION_SIZE, start,
+                       start + dynalib_offset, 0x023F0000)
 
 
 def default_start(platform: Platform, function: int, index: int = 1, size: int = 0) -> int:
@@ -78,17 +80,17 @@ def build_module(platform: "str | Platform" = "photon", *, function: int = USER_
         start = default_start(plat, function, index, size)
     suffix_size = 40 + len(suffix_extensions)
     tail = 4 + suffix_size
-    if size < prefix_offset + 24 + tail:
+    if size < prefix_offset + layout.PREFIX_SIZE + tail:
         raise ValueError("module too small for its prefix and suffix")
     rng = random.Random(seed)
     body = bytearray(rng.randbytes(size - tail))
     dep_fields = list(deps)[:2] + [(0, 0, 0)] * (2 - len(list(deps)[:2]))
     prefix = struct.pack(
-        "<IIBBHHBBBBHBBH", start, start + size - 4, mcu, flags, version,
+        layout.PREFIX_FORMAT, start, start + size - 4, mcu, flags, version,
         plat.platform_id if platform_id is None else platform_id, function, index,
         dep_fields[0][0], dep_fields[0][1], dep_fields[0][2],
         dep_fields[1][0], dep_fields[1][1], dep_fields[1][2])
-    body[prefix_offset:prefix_offset + 24] = prefix
+    body[prefix_offset:prefix_offset + layout.PREFIX_SIZE] = prefix
     before_hash = bytes(body) + suffix_extensions + struct.pack("<HHH", product_id, product_version, 0)
     sha = hashlib.sha256(before_hash).digest()
     if bad_sha:

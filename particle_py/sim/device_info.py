@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import zlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from particle_py import module_layout as layout
 from particle_py import platforms as platforms_mod
 from particle_py.sim import boot
 from particle_py.sim.protobuf import decode, first, fixed32, message, uint
@@ -38,7 +38,6 @@ INTEGRITY, DEPENDENCIES, RANGE, PLATFORM = 2, 4, 8, 16
 ALL_CHECKS = INTEGRITY | DEPENDENCIES | RANGE | PLATFORM
 
 BOOTLOADER_MAX = {"stm32f2xx": 16384, "nrf52840": 49152}
-MAX_MODULE = 2 * 1024 * 1024
 
 NETWORKS = platforms_mod.NETWORKS
 
@@ -127,28 +126,26 @@ def _read_slot(read: Reader, platform: platforms_mod.Platform, slot: Slot) -> Mo
     # The prefix follows the vector table, except in a module without one (Electron's system
     # part at 0x08060000 carries it at offset 0), as sim/boot.py reads it.
     for offset in dict.fromkeys((platform.module_info_offset, 0)):
-        head = read(slot.alt, slot.address + offset, 24)
-        if len(head) < 24:
+        prefix = layout.unpack_prefix(read(slot.alt, slot.address + offset, layout.PREFIX_SIZE))
+        if prefix is None:
             return report
-        start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = struct.unpack(
-            "<IIBBHHBBBBHBBH", head)
-        if start < end < start + MAX_MODULE and function in FUNCTION_LETTERS:
+        if prefix.plausible_at() and prefix.function in FUNCTION_LETTERS:
             break
     else:
         return report                      # erased or no module header: an empty slot
-    size = end - start + 4
-    report.function, report.index, report.version = function, index, version
-    report.size, report.platform_id = size, pid
-    report.deps = tuple(d for d in ((f1, i1, v1), (f2, i2, v2)) if d[0])
+    size = prefix.size
+    report.function, report.index, report.version = prefix.function, prefix.index, prefix.version
+    report.size, report.platform_id = size, prefix.platform_id
+    report.deps = prefix.dependencies
     body = read(slot.alt, slot.address, size)
     passed = 0
     if len(body) == size:
         report.sha256 = body[-38:-6]          # the suffix's SHA-256, whether or not the CRC holds
-        if zlib.crc32(body[:-4]) & 0xFFFFFFFF == struct.unpack(">I", body[-4:])[0]:
+        if layout.crc_matches(body):
             passed |= INTEGRITY
-    if start == slot.address and size <= slot.max_size:
+    if prefix.start == slot.address and size <= slot.max_size:
         passed |= RANGE
-    if pid == platform.platform_id:
+    if prefix.platform_id == platform.platform_id:
         passed |= PLATFORM
     report.passed = passed
     return report

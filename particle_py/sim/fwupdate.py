@@ -19,10 +19,9 @@ Stdlib only.
 """
 from __future__ import annotations
 
-import struct
-import zlib
 from typing import Optional
 
+from particle_py import module_layout as layout
 from particle_py.platforms import OTA_FLAG_APPLY, OTA_FLAG_SLOT, Platform
 from particle_py.sim import boot
 from particle_py.sim.device import RESULT_INVALID_ARGUMENT, RESULT_INVALID_STATE, RESULT_OK, RESULT_TOO_LARGE
@@ -105,24 +104,22 @@ class UpdateSession:
 
 
 def check_update(data: bytes, platform: Platform, read) -> int:
-    head = None
     for offset in dict.fromkeys((platform.module_info_offset, 0)):
-        if len(data) >= offset + 24:
-            fields = struct.unpack_from("<IIBBHHBBBBHBBH", data, offset)
-            if fields[0] < fields[1] and fields[1] - fields[0] + 4 == len(data):
-                head = fields
-                break
-    if head is None:
+        prefix = layout.unpack_prefix(data, offset)
+        if prefix is not None and prefix.start < prefix.end and prefix.size == len(data):
+            break
+    else:
         return OTA_INVALID_FORMAT
-    start, end, _mcu, _flags, version, pid, function, index, f1, i1, v1, f2, i2, v2 = head
-    if zlib.crc32(data[:-4]) & 0xFFFFFFFF != struct.unpack(">I", data[-4:])[0]:
+    if not layout.crc_matches(data):
         return OTA_INTEGRITY_CHECK_FAILED
-    if pid != platform.platform_id:
+    if prefix.platform_id != platform.platform_id:
         return OTA_INVALID_PLATFORM
-    if function not in UPDATABLE:
+    if prefix.function not in UPDATABLE:
         return OTA_UNSUPPORTED_MODULE
-    module = boot.Module(start, function, index, version, pid, tuple(d for d in ((f1, i1, v1), (f2, i2, v2)) if d[0]))
-    present = [m for m in _present(read, platform) if (m.function, m.index) != (function, index)] + [module]
+    module = boot.Module(prefix.start, prefix.function, prefix.index, prefix.version, prefix.platform_id,
+                         prefix.dependencies)
+    present = [m for m in _present(read, platform)
+               if (m.function, m.index) != (prefix.function, prefix.index)] + [module]
     if boot._unmet(module, present):
         return OTA_DEPENDENCY_CHECK_FAILED
     return RESULT_OK

@@ -17,9 +17,10 @@ PACKAGE = ROOT / "particle_py"
 SIM = PACKAGE / "sim"
 # the seam, and `particle-sim`: the simulator's own front end
 MAY_IMPORT_THE_SIMULATOR = {"particle_py.usb", "particle_py.cli.sim"}
-# what the simulator may use of the package: pure data (the platform table, the generated table
-# of pinned releases) and the one error type (particle-sim's device administration raises it)
-SHARED = ("particle_py.platforms", "particle_py.firmware.release_table", "particle_py.errors")
+# what the simulator may use of the package: pure data (the platform table, the module format's
+# layout, the generated table of pinned releases) and the one error type (particle-sim's device administration raises it)
+SHARED = ("particle_py.platforms", "particle_py.module_layout", "particle_py.firmware.release_table",
+          "particle_py.errors")
 
 
 def sources(folder: Path) -> list[Path]:
