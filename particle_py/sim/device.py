@@ -582,6 +582,8 @@ class DfuDevice(SimDevice):
             return STATUS_OK, 0
         if kind == "erase":
             result = mem.erase_page(op[1])
+            if profiles_mod.erase_moves_pointer(self.profile):
+                self.pointer = op[1]
             for knob, value in knobs_mod.active(self.knobs, "erase"):
                 return value, result.time_us
             return result.status, result.time_us

@@ -94,6 +94,19 @@ BOOTLOADERS = {
 }
 # The most common bootloader today for each family (what a device has unless a scenario chooses).
 DEFAULT_BOOTLOADER = {"stm32f2xx": "current", "stm32f1xx": "core", "nrf52840": "current", "rtl872x": "current"}
+# Whether an ERASE command also moves the DfuSe address pointer to the page it erased. ST's DFU
+# library does (usbd_dfu_core.c: "Pointer = MAL_Buffer[1] ..." before MAL_Erase; the Gen2
+# bootloaders and the recorded STM32 devices); Particle's own Gen3/P2 bootloaders erase at the
+# command's address and leave the pointer (bootloader/src/*/usbd_dfu.cpp). Later DNLOAD and
+# UPLOAD blocks are placed from the pointer, so a host that erases between blocks without a new
+# SET_ADDRESS writes somewhere else on one family than on the other.
+ERASE_KEEPS_POINTER_MCUS = frozenset({"nrf52840", "rtl872x"})
+
+
+def erase_moves_pointer(profile: "Profile") -> bool:
+    if not profile.platform:
+        return True                   # the recorded STM32 devices: ST's library
+    return platforms.by_name(profile.platform).mcu not in ERASE_KEEPS_POINTER_MCUS
 
 
 def bootloader_for(p: "platforms.Platform", name: Optional[str] = None) -> Bootloader:

@@ -190,3 +190,41 @@ def test_next_download_after_a_single_busy_poll_is_accepted(state_dir):
     host.dnload(0, b"\x21" + struct.pack("<I", 0x08010008))
     assert host.status()[2] == DNBUSY
     assert dev.memory(0).peek(0x08010000, 8) == b"\x00" * 8
+
+
+def _opened(state_dir, profile):
+    dev = make_bus(state_dir, [profile]).devices()[0]
+    dev.open()
+    dev.claim_interface(0)
+    dev.set_interface(0, 0)
+    return dev
+
+
+@pytest.mark.parametrize("profile, erased, then_at", [
+    # ST's DFU library (Gen2): the ERASE command moves the pointer to the page it erased
+    ("photon:real=1", 0x08020000, 0x08021000),
+    # Particle's Gen3 bootloader: the erase leaves the pointer where SET_ADDRESS put it
+    ("argon", 0x000D4000, 0x000D7000),
+])
+def test_an_erase_between_blocks_moves_the_pointer_only_on_st_bootloaders(state_dir, profile, erased, then_at):
+    dev = _opened(state_dir, profile)
+    host = Dfu(dev)
+    host.set_address(erased + 0x2000)
+    host.erase(erased)
+    host.dnload(3, b"\xA5" * 16)                     # block 3: pointer + 4096
+    host.status(), host.status()
+    assert dev.memory(0).peek(then_at, 16) == b"\xA5" * 16
+
+
+@pytest.mark.parametrize("profile, base", [("photon:real=1", 0x08020000), ("argon", 0x000D4000),
+                                           ("p2", 0x08500000)])
+def test_upload_block_n_reads_from_pointer_plus_n_minus_2_times_4096_whatever_its_length(state_dir, profile, base):
+    """The rule flash --usb reads every page's head by: one SET_ADDRESS, then a short UPLOAD per
+    4 KiB step (device-os bootloader/src/*/usbd_dfu.cpp handleDfuUpload; ST's DFU_Req_UPLOAD)."""
+    dev = _opened(state_dir, profile)
+    for page in range(4):
+        dev.memory(0).poke(base + page * 4096, bytes([page + 1]) * 64)
+    host = Dfu(dev)
+    host.set_address(base)
+    host.abort()
+    assert [host.upload(2 + page, 64) for page in (0, 3, 1)] == [b"\x01" * 64, b"\x04" * 64, b"\x02" * 64]
