@@ -407,10 +407,10 @@ class ParticleDfuDevice:
             raise UsbError(f"Short read at 0x{address:08x}: got {len(data)} of {length} bytes")
         return data
 
-    def read_spans(self, alt: int, spans: list[tuple[int, int]]) -> dict[int, bytes]:
-        """address -> bytes for each (address, length), read with as few SET_ADDRESS requests as
-        the bootloader's block rule allows (``_AltSession.upload_spans``). A failed batch is read
-        again span by span, each with ``read``'s own retry."""
+    def read_spans(self, alt: int, spans: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes of each (address, length), in order, read with as few SET_ADDRESS requests
+        as the bootloader's block rule allows (``_AltSession.upload_spans``). A failed batch is
+        read again span by span, each with ``read``'s own retry."""
         for address, length in spans:
             self.read_check(alt, address, length)
         eng = self._engine(alt)
@@ -418,10 +418,10 @@ class ParticleDfuDevice:
             got = eng.upload_spans(spans)
         except ParticlePyError:
             _engine_recover(eng)
-            return {address: self.read(alt, address, length) for address, length in spans}
-        for address, length in spans:
-            if len(got[address]) != length:
-                raise UsbError(f"Short read at 0x{address:08x}: got {len(got[address])} of {length} bytes")
+            return [self.read(alt, address, length) for address, length in spans]
+        for (address, length), data in zip(spans, got):
+            if len(data) != length:
+                raise UsbError(f"Short read at 0x{address:08x}: got {len(data)} of {length} bytes")
         return got
 
     def read_check(self, alt: int, address: int, length: int) -> None:
@@ -469,9 +469,9 @@ class ParticleDfuDevice:
         try:
             spans = [(max(page.start, address), min(page.end, end)) for page in mm.pages_overlapping(address, end)]
             # every page's head in one batch: one SET_ADDRESS, not one per page
-            heads = self.read_spans(alt, [(lo, min(HEAD_STEP, hi - lo)) for lo, hi in spans]) if compare else {}
-            for page, (lo, hi) in zip(mm.pages_overlapping(address, end), spans):
-                held = self._compare(alt, lo, data[lo - address:hi - address], skim, heads[lo]) if compare else None
+            heads = self.read_spans(alt, [(lo, min(HEAD_STEP, hi - lo)) for lo, hi in spans]) if compare else []
+            for n, (page, (lo, hi)) in enumerate(zip(mm.pages_overlapping(address, end), spans)):
+                held = self._compare(alt, lo, data[lo - address:hi - address], skim, heads[n]) if compare else None
                 decisions.append((page, lo, hi, held))
         except (ParticlePyError, Interrupted) as err:
             err.nothing_written = True      # failed while comparing: the flash is as it was
@@ -691,22 +691,23 @@ class _AltSession:
         self.dfuse.upload(parts.append, address, length)
         return b"".join(parts)[:length]
 
-    def upload_spans(self, spans: list[tuple[int, int]]) -> dict[int, bytes]:
-        """address -> bytes for each (address, length) of at most one block. The bootloaders
-        read UPLOAD block n at pointer + (n - 2) * 4096 whatever wLength asks (device-os
-        bootloader/src/*/usbd_dfu.cpp handleDfuUpload; ST's DFU_Req_UPLOAD on Gen2), so spans
-        4 KiB apart share one SET_ADDRESS. Another transfer size: one upload per span."""
+    def upload_spans(self, spans: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes of each (address, length), in order. The bootloaders read UPLOAD block n at
+        pointer + (n - 2) * 4096 whatever wLength asks (device-os bootloader/src/*/usbd_dfu.cpp
+        handleDfuUpload; ST's DFU_Req_UPLOAD on Gen2), so spans 4 KiB apart share one
+        SET_ADDRESS. Another transfer size: one upload per span."""
         from particle_py.dfu.engine import DfuError, TransferError
 
         if self.transfer_size != BOOTLOADER_TRANSFER_SIZE:
-            return {address: self.upload(address, length) for address, length in spans}
-        got: dict[int, bytes] = {}
+            return [self.upload(address, length) for address, length in spans]
+        got: list[bytes] = []
         base = None                     # the address pointer, while the device is in dfuUPLOAD-IDLE
         for address, length in spans:
             if length > BOOTLOADER_TRANSFER_SIZE:
                 if base is not None:
                     self.dfuse.abort_to_idle()
-                got[address], base = self.upload(address, length), None
+                got.append(self.upload(address, length))
+                base = None
                 continue
             step, off_grid = divmod(address - base, BOOTLOADER_TRANSFER_SIZE) if base is not None else (0, 1)
             if off_grid or not 0 <= step < BLOCKS_PER_ADDRESS:
@@ -716,7 +717,7 @@ class _AltSession:
                 self.dfuse.set_address(address)
                 self.dfuse.abort_to_idle()
             try:
-                got[address] = bytes(self.dfu.upload(2 + step, length))
+                got.append(bytes(self.dfu.upload(2 + step, length)))
             except TransferError as exc:
                 raise DfuError("dfuse_upload", exc.code, libusb_code=exc.code) from exc
         if base is not None:

@@ -76,3 +76,51 @@ def test_gen3_dct_is_written_without_erase(sim, profile):
     assert not [e for e in new if e.get("event") == "control" and e.get("bRequest") == 1
                 and e.get("wValue") == 0 and e.get("data", "").startswith("41")]
     assert s.peek(1, 3100, 130) == b"\xab" * 6 + b"\x42" * 121 + b"\xff" * 3
+
+
+# --- page heads read by upload block number (one SET_ADDRESS for many reads) ------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+REGIONS = {"photon": (0x08020000, 0x60000), "argon": (0x000B4000, 0x40000), "p2": (0x08500000, 0x40000),
+           "core": (0x08005000, 0x8000)}
+
+
+def _set_addresses(log) -> int:
+    return sum(1 for e in log if e.get("event") == "control" and e["bmRequestType"] == 0x21 and e["bRequest"] == 1
+               and e["wValue"] == 0 and e["data"].startswith("21"))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(platform=st.sampled_from(sorted(REGIONS)), seed=st.integers(0, 2**32 - 1),
+       spans=st.lists(st.tuples(st.integers(0, 0x7FFF), st.sampled_from([1, 14, 64, 256, 4096, 5000])),
+                      min_size=1, max_size=12))
+def test_read_spans_returns_what_reading_each_span_alone_returns(sim, profile, platform, seed, spans):
+    """Whatever the spans (on the 4 KiB grid or off it, short or longer than a block, in any
+    order), the batched read gives the flash's bytes; the Core's 1 KiB transfers read span by span."""
+    import random
+
+    base, size = REGIONS[platform]
+    s = sim(profile(platform))
+    content = random.Random(seed).randbytes(size)
+    s.poke(0, base, content)
+    wanted = [(base + min(offset * 4, size - length), length) for offset, length in spans]
+    d = dev()
+    try:
+        got = d.read_spans(0, wanted)
+    finally:
+        d.close()
+    assert got == [content[address - base:address - base + length] for address, length in wanted]
+
+
+@pytest.mark.parametrize("platform", ["photon", "argon", "p2"])
+def test_heads_of_pages_4_kib_apart_cost_one_set_address(sim, profile, platform):
+    base, _ = REGIONS[platform]
+    s = sim(profile(platform))
+    d = dev()
+    try:
+        mark = len(s.log())
+        heads = d.read_spans(0, [(base + page * 4096, 64) for page in range(16)])
+    finally:
+        d.close()
+    assert len(heads) == 16 and _set_addresses(s.log()[mark:]) == 1
