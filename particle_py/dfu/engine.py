@@ -445,6 +445,13 @@ class Dfuse:
         self.emit("leave_request")
         self.download_chunk(b"")
 
+    def upload_block(self, block: int, length: int) -> bytes:
+        """One UPLOAD: ``length`` bytes from pointer + (block - 2) x wTransferSize."""
+        try:
+            return self.dfu.upload(block, length)
+        except TransferError as exc:
+            raise DfuError("dfuse_upload", exc.code, libusb_code=exc.code) from exc
+
     def upload(self, sink: Callable[[bytes], None], address: Optional[int], length: int = 0) -> int:
         """Read memory into ``sink``; the bytes read. ``address`` None: wherever the device points."""
         limit = length
@@ -473,10 +480,7 @@ class Dfuse:
         while True:
             if limit - total < xfer:
                 xfer = limit - total
-            try:
-                chunk = self.dfu.upload(block, xfer)
-            except TransferError as exc:
-                raise DfuError("dfuse_upload", exc.code, libusb_code=exc.code) from exc
+            chunk = self.upload_block(block, xfer)
             block += 1
             sink(chunk)
             total += len(chunk)

@@ -115,12 +115,6 @@ def _bootloader(device, platform: Platform) -> list:
     return [module] if module is not None and module.function == BOOTLOADER else []
 
 
-def _user_module_address(device, region) -> tuple[Optional[int], str, str]:
-    """(address, code, why): where Device OS looks for the app in ``region``; for a region that
-    grows left, the start its module's suffix names (None when there is no such module)."""
-    return layout.user_part_start(device.read, region)
-
-
 def check_firmware(device, platform: Platform) -> list[Finding]:
     if not platform.system_parts or platform.user_part is None:
         return [Finding("firmware", "firmware_not_checked",
@@ -175,7 +169,7 @@ def check_app(device, platform: Platform, system: list) -> Finding:
     single = len(slots.tried) == 1
     broken, needs_newer = [], []
     for region in slots.tried:
-        address, code, why = _user_module_address(device, region)
+        address, code, why = layout.user_part_start(device.read, region)
         at = f" at 0x{address:08x}" if address is not None else (
             f" ending at 0x{region.address:08x}" if region.grows_left else f" at 0x{region.address:08x}")
         app = None

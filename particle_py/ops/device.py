@@ -395,7 +395,7 @@ class ParticleDfuDevice:
     def read(self, alt: int, address: int, length: int) -> bytes:
         if length <= 0:
             return b""
-        self.read_check(alt, address, length)
+        self._check_readable(alt, address, length)
         eng = self._engine(alt)
         try:
             data = bytes(eng.upload(address, length))
@@ -403,28 +403,23 @@ class ParticleDfuDevice:
             # particle-cli retries a failed read once; a stalled upload often succeeds again.
             _engine_recover(eng)
             data = bytes(eng.upload(address, length))
-        if len(data) != length:
-            raise UsbError(f"Short read at 0x{address:08x}: got {len(data)} of {length} bytes")
-        return data
+        return _whole(data, address, length)
 
     def read_spans(self, alt: int, spans: list[tuple[int, int]]) -> list[bytes]:
         """The bytes of each (address, length), in order, read with as few SET_ADDRESS requests
         as the bootloader's block rule allows (``_AltSession.upload_spans``). A failed batch is
         read again span by span, each with ``read``'s own retry."""
         for address, length in spans:
-            self.read_check(alt, address, length)
+            self._check_readable(alt, address, length)
         eng = self._engine(alt)
         try:
             got = eng.upload_spans(spans)
         except ParticlePyError:
             _engine_recover(eng)
             return [self.read(alt, address, length) for address, length in spans]
-        for (address, length), data in zip(spans, got):
-            if len(data) != length:
-                raise UsbError(f"Short read at 0x{address:08x}: got {len(data)} of {length} bytes")
-        return got
+        return [_whole(data, address, length) for (address, length), data in zip(spans, got)]
 
-    def read_check(self, alt: int, address: int, length: int) -> None:
+    def _check_readable(self, alt: int, address: int, length: int) -> None:
         gap = self.memory_map(alt).first_gap(address, address + length, "readable")
         if gap is not None:
             raise ParticlePyError(f"Cannot read 0x{gap:08x} on alt {alt}: that memory is not readable",
@@ -467,11 +462,13 @@ class ParticleDfuDevice:
         decisions = []
         compare = readable and erase is not True
         try:
-            spans = [(max(page.start, address), min(page.end, end)) for page in mm.pages_overlapping(address, end)]
+            pages = mm.pages_overlapping(address, end)
+            spans = [(max(page.start, address), min(page.end, end)) for page in pages]
             # every page's head in one batch: one SET_ADDRESS, not one per page
-            heads = self.read_spans(alt, [(lo, min(HEAD_STEP, hi - lo)) for lo, hi in spans]) if compare else []
-            for n, (page, (lo, hi)) in enumerate(zip(mm.pages_overlapping(address, end), spans)):
-                held = self._compare(alt, lo, data[lo - address:hi - address], skim, heads[n]) if compare else None
+            heads = (self.read_spans(alt, [(lo, min(HEAD_STEP, hi - lo)) for lo, hi in spans]) if compare
+                     else [None] * len(spans))
+            for page, (lo, hi), old in zip(pages, spans, heads):
+                held = self._compare(alt, lo, data[lo - address:hi - address], skim, old) if compare else None
                 decisions.append((page, lo, hi, held))
         except (ParticlePyError, Interrupted) as err:
             err.nothing_written = True      # failed while comparing: the flash is as it was
@@ -696,30 +693,24 @@ class _AltSession:
         pointer + (n - 2) * 4096 whatever wLength asks (device-os bootloader/src/*/usbd_dfu.cpp
         handleDfuUpload; ST's DFU_Req_UPLOAD on Gen2), so spans 4 KiB apart share one
         SET_ADDRESS. Another transfer size: one upload per span."""
-        from particle_py.dfu.engine import DfuError, TransferError
-
         if self.transfer_size != BOOTLOADER_TRANSFER_SIZE:
             return [self.upload(address, length) for address, length in spans]
         got: list[bytes] = []
         base = None                     # the address pointer, while the device is in dfuUPLOAD-IDLE
         for address, length in spans:
-            if length > BOOTLOADER_TRANSFER_SIZE:
-                if base is not None:
-                    self.dfuse.abort_to_idle()
-                got.append(self.upload(address, length))
+            step, off_grid = divmod(address - base, BOOTLOADER_TRANSFER_SIZE) if base is not None else (0, 0)
+            if base is not None and (off_grid or not 0 <= step < BLOCKS_PER_ADDRESS
+                                     or length > BOOTLOADER_TRANSFER_SIZE):
+                self.dfuse.abort_to_idle()
                 base = None
+            if length > BOOTLOADER_TRANSFER_SIZE:      # more than one block: an upload of its own
+                got.append(self.upload(address, length))
                 continue
-            step, off_grid = divmod(address - base, BOOTLOADER_TRANSFER_SIZE) if base is not None else (0, 1)
-            if off_grid or not 0 <= step < BLOCKS_PER_ADDRESS:
-                if base is not None:
-                    self.dfuse.abort_to_idle()
+            if base is None:
                 base, step = address, 0
                 self.dfuse.set_address(address)
                 self.dfuse.abort_to_idle()
-            try:
-                got.append(bytes(self.dfu.upload(2 + step, length)))
-            except TransferError as exc:
-                raise DfuError("dfuse_upload", exc.code, libusb_code=exc.code) from exc
+            got.append(bytes(self.dfuse.upload_block(2 + step, length)))
         if base is not None:
             self.dfuse.abort_to_idle()
         return got
@@ -737,6 +728,12 @@ class _AltSession:
 
     def close(self) -> None:
         self.dfu.release()
+
+
+def _whole(data: bytes, address: int, length: int) -> bytes:
+    if len(data) != length:
+        raise UsbError(f"Short read at 0x{address:08x}: got {len(data)} of {length} bytes")
+    return data
 
 
 def _usb_hint(code: int, usb_device) -> Optional[str]:

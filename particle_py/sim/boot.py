@@ -111,13 +111,6 @@ def read_module(read: Reader, platform: Platform, address: int) -> tuple[Optiona
                   prefix.dependencies), "ok"
 
 
-def user_module_address(read: Reader, region) -> tuple[Optional[int], str]:
-    """Where Device OS looks for the app in ``region`` (hal/src/rtl872x/core_hal.c HAL_Core_Config
-    for a region that grows left): its address, or (None, why not: no app there)."""
-    address, _code, why = layout.user_part_start(read, region)
-    return address, why
-
-
 KIND_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part",
               RADIO_STACK: "radio stack"}
 
@@ -234,7 +227,7 @@ def user_regions(read: Reader, platform: Platform) -> tuple:
     regions = user_slots(platform, module.version if module is not None else None).tried
     located = []
     for region in regions:
-        start, _why = user_module_address(read, region)
+        start, _code, _why = layout.user_part_start(read, region)
         located.append(replace(region, address=start, grows_left=False)
                        if region.grows_left and start is not None else region)
     return tuple(located)
@@ -250,7 +243,7 @@ def run_user_app(read: Reader, platform: Platform, system: list[Module]) -> tupl
     slots = user_slots(platform, system[0].version)
     notes = []
     for region in slots.tried:
-        address, why = user_module_address(read, region)
+        address, _code, why = layout.user_part_start(read, region)
         user = None
         if address is not None:
             user, why = read_module(read, platform, address)

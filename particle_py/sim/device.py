@@ -417,6 +417,7 @@ class DfuDevice(SimDevice):
         self.status = STATUS_OK
         self.alt = 0
         self.pointer = self._base(0)
+        self.erase_moves_pointer = profiles_mod.erase_moves_pointer(profile)
         self.pending = None                    # operation waiting for the first GETSTATUS
         self.final = (DFU_DNLOAD_IDLE, STATUS_OK)
         self.busy_ms = 0
@@ -582,7 +583,7 @@ class DfuDevice(SimDevice):
             return STATUS_OK, 0
         if kind == "erase":
             result = mem.erase_page(op[1])
-            if profiles_mod.erase_moves_pointer(self.profile):
+            if self.erase_moves_pointer:
                 self.pointer = op[1]
             for knob, value in knobs_mod.active(self.knobs, "erase"):
                 return value, result.time_us

@@ -131,10 +131,11 @@ USER = 0x080A0000
 
 @pytest.fixture
 def running(tmp_path, monkeypatch):
-    """fill -> a Photon with Device OS 1.5.2 (stand-in modules) in DFU mode, holding ``fill``."""
-    def make(fill=()):
+    """fill -> a Photon with Device OS 1.5.2 (stand-in modules) in DFU mode, holding ``fill``;
+    or another platform with the Device OS given."""
+    def make(fill=(), platform="photon", device_os=bench.BENCH_DEVICE_OS):
         state = tmp_path / "sim"
-        bench.make_state(state, "photon", fill=list(fill), device_os=bench.BENCH_DEVICE_OS)
+        bench.make_state(state, platform, fill=list(fill), device_os=device_os)
         monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
         return state
     return make
@@ -149,14 +150,6 @@ def _module_info_asked(state) -> bool:
 
 # before writing, the system parts' prefixes are read (is a Device OS there to check the write?)
 PREFIX_READS = 2 * 14
-
-
-def _set_addresses(state) -> int:
-    """DfuSe SET_ADDRESS commands sent (DNLOAD block 0 starting 0x21)."""
-    from particle_py.sim.bus import read_log
-
-    return sum(1 for e in read_log(state) if e.get("event") == "control" and e["bmRequestType"] == 0x21
-               and e["bRequest"] == 1 and e["wValue"] == 0 and e["data"].startswith("21"))
 
 
 def _uploaded(state) -> int:
@@ -196,7 +189,7 @@ def test_rewrite_of_a_photon_user_part_changed_at_its_end_models_dfu_util_time(r
 P2_USER_END = 0x08600000
 
 
-def test_first_flash_of_a_p2_user_part_over_other_firmware_models_dfu_util_time(tmp_path, monkeypatch):
+def test_first_flash_of_a_p2_user_part_over_other_firmware_models_dfu_util_time(running, tmp_path):
     """4 KiB sectors: every page's first bytes are read before the erase decision, all of them
     after one SET_ADDRESS (the bootloader's upload block rule), not one address per page."""
     size = 64 * 1024
@@ -206,10 +199,7 @@ def test_first_flash_of_a_p2_user_part_over_other_firmware_models_dfu_util_time(
     (tmp_path / "user.bin").write_bytes(image)
 
     def p2():
-        state = tmp_path / "sim"
-        bench.make_state(state, "p2", fill=[(0, address, old)], device_os=bench.P2_BENCH_DEVICE_OS)
-        monkeypatch.setenv("PARTICLE_PY_SIM", str(state))
-        return state
+        return running([(0, address, old)], "p2", bench.P2_BENCH_DEVICE_OS)
 
     theirs = dfu_util(p2(), "-d", "2b04:d020", "-a", "0", "-s", f"0x{address:08x}", "-D", tmp_path / "user.bin")
     state = p2()
@@ -217,5 +207,8 @@ def test_first_flash_of_a_p2_user_part_over_other_firmware_models_dfu_util_time(
     assert bench.peek(state, 0, address, size) == image
     assert _module_info_asked(state)
     # system part 1's prefix, the pages' heads, the write, the CRC word: an address each
-    assert _set_addresses(state) <= 4
+    from helpers.simulator import set_addresses
+    from particle_py.sim.bus import read_log
+
+    assert set_addresses(read_log(state)) <= 4
     assert ours <= theirs          # issue 16: at most 1.0x, verified

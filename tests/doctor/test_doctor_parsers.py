@@ -94,12 +94,12 @@ class _Flash:
        size=st.integers(0, 90),
        ext_type=st.sampled_from([2, 2, 1, 0, 0x11, 0xFFFF]), length=st.sampled_from([16, 16, 8, 0, 0xFFFF]))
 def test_any_p2_suffix_gives_the_start_device_os_would_take(tail, start, size, ext_type, length):
-    """Whatever ends the P2's user part, the doctor finds the app where Device OS does
-    (module_layout.user_part_start, which the boot model uses too), or nowhere: a start only from
-    a dynamic-location extension opening the suffix, inside the user part."""
+    """Whatever ends the P2's user part, module_layout.user_part_start (the doctor's and the boot
+    model's reader) finds the app where Device OS does, or nowhere: a start only from a
+    dynamic-location extension opening the suffix, inside the user part."""
     import struct
 
-    from particle_py.doctor.diagnose import _user_module_address
+    from particle_py.module_layout import user_part_start
 
     region = by_name("p2").user_part
     # a suffix of ``size`` bytes (the u16 size included) that opens with the extension, then the CRC
@@ -108,7 +108,7 @@ def test_any_p2_suffix_gives_the_start_device_os_would_take(tail, start, size, e
     found = []
     for raw in (tail, shaped):
         flash = _Flash(raw, region.address)
-        ours, code, _why = _user_module_address(flash, region)
+        ours, code, _why = user_part_start(flash.read, region)
         assert (ours is None) == (code != "ok")
         found.append(ours)
         if ours is not None:

@@ -66,3 +66,9 @@ def sim_fixture(view=Sim):
             return view(state)
         return make
     return sim
+
+
+def set_addresses(log) -> int:
+    """DfuSe SET_ADDRESS commands in a wire log (DNLOAD block 0 whose data starts 0x21)."""
+    return sum(1 for e in log if e.get("event") == "control" and e["bmRequestType"] == 0x21 and e["bRequest"] == 1
+               and e["wValue"] == 0 and e["data"].startswith("21"))

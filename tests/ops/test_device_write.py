@@ -82,13 +82,10 @@ def test_gen3_dct_is_written_without_erase(sim, profile):
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
+from helpers.simulator import set_addresses  # noqa: E402
+
 REGIONS = {"photon": (0x08020000, 0x60000), "argon": (0x000B4000, 0x40000), "p2": (0x08500000, 0x40000),
            "core": (0x08005000, 0x8000)}
-
-
-def _set_addresses(log) -> int:
-    return sum(1 for e in log if e.get("event") == "control" and e["bmRequestType"] == 0x21 and e["bRequest"] == 1
-               and e["wValue"] == 0 and e["data"].startswith("21"))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -123,4 +120,4 @@ def test_heads_of_pages_4_kib_apart_cost_one_set_address(sim, profile, platform)
         heads = d.read_spans(0, [(base + page * 4096, 64) for page in range(16)])
     finally:
         d.close()
-    assert len(heads) == 16 and _set_addresses(s.log()[mark:]) == 1
+    assert len(heads) == 16 and set_addresses(s.log()[mark:]) == 1
