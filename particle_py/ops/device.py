@@ -533,11 +533,7 @@ class ParticleDfuDevice:
                     raise
                 want = data[lo - address:lo - address + length]
                 if back != want:
-                    bad = next(i for i in range(length) if back[i] != want[i])
-                    raise ParticlePyError(
-                        f"Verify failed: 0x{lo + bad:08x} holds 0x{back[bad]:02x}, expected 0x{want[bad]:02x}",
-                        "The device did not store what was sent. Try again; if it repeats, the flash may "
-                        "be worn or protected.", EX_IOERR)
+                    raise verify_failed(lo, back, want)
             stats.verified = True
         elif readable and erase is not True and not stats.runs and not stats.bytes_unread:
             stats.verified = True      # everything was already there, compared byte for byte
@@ -728,6 +724,19 @@ class _AltSession:
 
     def close(self) -> None:
         self.dfu.release()
+
+
+def first_difference(held: bytes, want: bytes) -> int:
+    return next(i for i in range(len(want)) if held[i] != want[i])
+
+
+def verify_failed(address: int, held: bytes, want: bytes) -> ParticlePyError:
+    """The error for a read-back of ``address`` that is not what was written."""
+    at = first_difference(held, want)
+    return ParticlePyError(
+        f"Verify failed: 0x{address + at:08x} holds 0x{held[at]:02x}, expected 0x{want[at]:02x}",
+        "The device did not store what was sent. Try again; if it repeats, the flash may be worn or "
+        "protected.", EX_IOERR)
 
 
 def _whole(data: bytes, address: int, length: int) -> bytes:

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from particle_py.errors import EX_IOERR, Interrupted, ParticlePyError, deferred_interrupts
+from particle_py.errors import Interrupted, ParticlePyError, deferred_interrupts
 from particle_py.firmware.module import FirmwareModule, ModuleFunction, parse
 from particle_py.platforms import Platform, by_id
 
@@ -625,12 +625,9 @@ def _check_crc_word(device, step: FlashStep) -> None:
         raise
     want = step.data[-4:]
     if held != want:
-        at = next(i for i in range(4) if held[i] != want[i])
-        raise ParticlePyError(
-            f"Verify failed: 0x{step.address + len(step.data) - 4 + at:08x} holds 0x{held[at]:02x}, "
-            f"expected 0x{want[at]:02x}",
-            "The device did not store what was sent. Try again; if it repeats, the flash may be worn or "
-            "protected.", EX_IOERR)
+        from particle_py.ops.device import verify_failed
+
+        raise verify_failed(step.address + len(step.data) - 4, held, want)
 
 
 def _came_back(platform, ids: set, old, *, dfu: Optional[bool] = None):
@@ -669,7 +666,7 @@ def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, ba
     over DFU. ``back_to_dfu``: the flash would not have reset the device (system parts only):
     it goes back to DFU mode, where particle-cli leaves it."""
     from particle_py.ops import firmware_requests
-    from particle_py.ops.device import ParticleDfuDevice, _release, announce
+    from particle_py.ops.device import ParticleDfuDevice, _release, announce, first_difference
 
     platform, ids = device.platform, {device.device_id}
     entry = _came_back(platform, ids, device.entry.usb_device)
@@ -718,7 +715,7 @@ def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, ba
                 err.unverified = True
                 raise
             if back != step.data:
-                bad = next(i for i in range(len(back)) if back[i] != step.data[i])
+                bad = first_difference(back, step.data)
                 err = ParticlePyError(
                     f"Verify failed: {step.source.basename} is not in flash as sent: 0x{step.address + bad:08x} "
                     f"holds 0x{back[bad]:02x}, expected 0x{step.data[bad]:02x}",
