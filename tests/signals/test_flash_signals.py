@@ -51,9 +51,12 @@ def _finish(bench, app):
     assert bench.peek(0, START, APP_SIZE) == app
 
 
+# the first page head read, and one midway through the batch of heads (384 pages, one
+# SET_ADDRESS): both before anything is erased or written
+@pytest.mark.parametrize("pause_at", ["2@1", "2@200"], ids=["first-head", "mid-heads"])
 @pytest.mark.parametrize("use_pty", [True, False], ids=["pty", "piped"])
-def test_interrupted_before_any_write_leaves_the_device_as_it_was(p2, plan, use_pty):
-    p2.set_knobs(PAUSE_AFTER="2@1")          # the first read of the compare step
+def test_interrupted_before_any_write_leaves_the_device_as_it_was(p2, plan, use_pty, pause_at):
+    p2.set_knobs(PAUSE_AFTER=pause_at)
     got = p2.run_interrupted("particle", "flash", "--usb", "app.bin", "--verify", use_pty=use_pty)
     text = got.out + got.err
     no_traceback(text)
