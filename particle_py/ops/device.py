@@ -119,12 +119,9 @@ def list_devices() -> list[UsbEntry]:
 
 
 def _release(dev) -> None:
-    import usb.util
+    from particle_py.usb import release_device
 
-    try:
-        usb.util.dispose_resources(dev)
-    except Exception:
-        pass
+    release_device(dev)
 
 
 def _matches(entry: UsbEntry, wanted: str) -> bool:

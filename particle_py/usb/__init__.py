@@ -43,6 +43,17 @@ def _require_simulator(state_dir: str, example: str) -> None:
                               + " to use real devices.")
 
 
+def release_device(dev) -> None:
+    """Give back everything pyusb holds for a device (interfaces, the handle); never raises,
+    because it runs on paths that are already reporting something else."""
+    import usb.util
+
+    try:
+        usb.util.dispose_resources(dev)
+    except Exception:
+        pass
+
+
 def get_backend():
     """The pyusb backend to use; ParticlePyError (with the fix) if there is none."""
     state_dir = simulator_dir()
