@@ -18,9 +18,9 @@ SIM = PACKAGE / "sim"
 # the seam, and `particle-sim`: the simulator's own front end
 MAY_IMPORT_THE_SIMULATOR = {"particle_py.usb", "particle_py.cli.sim"}
 # what the simulator may use of the package: pure data (the platform table, the module format's
-# layout, the generated table of pinned releases) and the one error type (particle-sim's device administration raises it)
+# layout, the generated table of pinned releases, the control-request table) and the one error type (particle-sim's device administration raises it)
 SHARED = ("particle_py.platforms", "particle_py.module_layout", "particle_py.firmware.release_table",
-          "particle_py.errors")
+          "particle_py.errors", "particle_py.control_codes")
 
 
 def sources(folder: Path) -> list[Path]:
@@ -46,7 +46,8 @@ def test_the_simulator_imports_no_client_code():
 
 def test_serial_code_loads_no_simulator_on_hardware():
     code = ("import sys\n"
-            "from particle_py.serial_link import backend, ports, transport, listening, control_info\n"
+            "from particle_py.serial_link import backend, ports, transport, listening\n"
+            "from particle_py.control import network\n"
             "from particle_py.ops import serial_ops\n"
             "assert backend.get_backend() is backend.PYSERIAL\n"
             "print(sorted(m for m in sys.modules if m.startswith('particle_py.sim')))")
