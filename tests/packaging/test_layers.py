@@ -73,3 +73,49 @@ def test_the_simulators_serial_backend_has_the_clients_port_shape(tmp_path, monk
         assert isinstance(sim.open(info.device, 9600), RawPort)
     finally:
         usb.release_simulator()
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circle_among_the_simulators_files():
+    modules = {module_name(p, ROOT): p for p in sources(SIM)}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in imported_modules(path, ROOT):
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported not in (name, "particle_py.sim"):
+                targets.add(imported)
+        graph[name] = targets
+    assert _circles(graph) == []
