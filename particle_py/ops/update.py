@@ -259,7 +259,8 @@ def _update_from_normal_mode(entry, result: UpdateResult, files, info, emit, on_
             current = planned
             emit(f"Flashing {planned.label}")
             progress = progress_factory(planned.step) if progress_factory else None
-            firmware_update.update_firmware(ControlSession(entry.usb_device), planned.label, planned.step.data, progress)
+            firmware_update.update_firmware(ControlSession(entry.usb_device), planned.label, planned.step.data,
+                                            progress)
             entry = _back_in_normal_mode(entry)
             _confirm_installed(entry, planned)
             result.written.append(planned)

@@ -47,7 +47,8 @@ def device_family(dev) -> dict:
     restart = _restart(dev)
     return {
         codes.GET_DEVICE_ID: lambda payload: (codes.RESULT_OK, protobuf.message(1, device_id.encode())),
-        codes.GET_SERIAL_NUMBER: lambda payload: (codes.RESULT_OK, protobuf.message(1, device_id.upper()[:15].encode())),
+        codes.GET_SERIAL_NUMBER: lambda payload: (codes.RESULT_OK,
+                                                  protobuf.message(1, device_id.upper()[:15].encode())),
         codes.RESET: restart,
         codes.DFU_MODE: dfu_mode,
         codes.SAFE_MODE: restart,          # both reboot the device (safe mode looks
@@ -67,7 +68,8 @@ def module_info_family(dev) -> dict:
         if not device_info.answers("module_info", platform, fw):
             return codes.RESULT_NOT_SUPPORTED, b""
         reports = device_info.scan(dev._read_board, platform)
-        return codes.RESULT_OK, device_info.module_info_reply(reports, device_info.answers("module_info_v2", platform, fw))
+        new_format = device_info.answers("module_info_v2", platform, fw)
+        return codes.RESULT_OK, device_info.module_info_reply(reports, new_format)
 
     return {codes.GET_MODULE_INFO: module_info}
 
