@@ -178,28 +178,13 @@ def find_device(device_id: Optional[str] = None, *, mode: Optional[str] = None,
 
 def send_control(entry: UsbEntry, req_type: int, payload: bytes = b"", *,
                  may_vanish: bool = False) -> tuple[int, bytes]:
-    """A vendor control request to a normal-mode device; ``may_vanish`` for requests after which
-    the device resets (its reply can be lost)."""
-    from particle_py.ops import control
+    """A vendor control request to a normal-mode device (``particle_py.control.ControlSession``,
+    which follows a request that restarts the device by itself; ``may_vanish`` names those)."""
+    from particle_py.control import ControlSession
 
-    try:
-        return control.request(entry.usb_device, req_type, payload)
-    except UsbError as err:
-        # only a device that accepted the request may vanish: a request that failed before
-        # (stall, timeout, no access) never reached it, and "done" would be a false success
-        if may_vanish and getattr(err, "request_accepted", False):
-            if _still_attached(entry):
-                raise ParticlePyError(f"The device did not confirm the request ({err.message}) and did not "
-                                      "restart", "Check the USB cable (no hub), or press its RESET button, "
-                                      "then run the command again.", err.exit_code) from None
-            return 0, b""
-        if not err.hint:
-            err.hint = ("The device did not take the request: check the USB cable (no hub), or press its "
-                        "RESET button, then run the command again.")
-        raise
+    reply = ControlSession(entry.usb_device).request(req_type, payload).taken()
+    return reply.result, reply.data
 
-
-VANISH_TIMEOUT_MS = 5000
 
 # A front end's -v: called with one line before every write says what goes where (None: quiet).
 _write_announcer: Optional[Callable[[str], None]] = None
@@ -215,27 +200,6 @@ def announce(line: str) -> None:
     if _write_announcer is not None:
         _write_announcer(line)
 
-
-
-def _still_attached(entry: UsbEntry) -> bool:
-    """Whether the device is still at its bus address after a request that should restart it
-    (a restarted device comes back with a new address)."""
-    from particle_py import usb as transport
-
-    dev = entry.usb_device
-    where = (getattr(dev, "bus", None), getattr(dev, "address", None))
-    _release(dev)
-    waited = 0
-    while waited < VANISH_TIMEOUT_MS:
-        transport.sleep_ms(REOPEN_POLL_MS // 2)
-        waited += REOPEN_POLL_MS // 2
-        present = False
-        for other in list_devices():
-            present = present or (other.usb_device.bus, other.usb_device.address) == where
-            _release(other.usb_device)
-        if not present:
-            return False
-    return True
 
 
 def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS, poll_ms: int = REOPEN_POLL_MS) -> Optional[UsbEntry]:
@@ -255,7 +219,7 @@ def _wait_for(predicate, timeout_ms: int = REOPEN_TIMEOUT_MS, poll_ms: int = REO
 
 def switch_to_dfu(entry: UsbEntry, on_event: Optional[Callable[[str], None]] = None) -> UsbEntry:
     """Ask a normal-mode device to re-enumerate in DFU mode and find it again."""
-    from particle_py.ops import control
+    from particle_py import control_codes
 
     if entry.in_dfu:
         return entry
@@ -263,7 +227,7 @@ def switch_to_dfu(entry: UsbEntry, on_event: Optional[Callable[[str], None]] = N
         on_event("Switching device to DFU mode")
     device_id, platform = entry.device_id, entry.platform
     try:
-        send_control(entry, control.DFU_MODE, may_vanish=True)
+        send_control(entry, control_codes.DFU_MODE, may_vanish=True)
     except ParticlePyError as err:
         _release(entry.usb_device)
         raise ParticlePyError(f"Could not switch the device to DFU mode: {err.message}", DFU_HELP) from None
@@ -594,9 +558,9 @@ class ParticleDfuDevice:
         """Leave DFU mode (the device starts its firmware). A device that resets before
         answering, or answers dfuDNLOAD-IDLE, is normal (Gen2) and not an error."""
         if self.mode != MODE_DFU:
-            from particle_py.ops import control
+            from particle_py import control_codes
 
-            send_control(self.entry, control.RESET, may_vanish=True)
+            send_control(self.entry, control_codes.RESET, may_vanish=True)
             return
         import usb.core
 

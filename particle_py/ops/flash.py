@@ -418,11 +418,11 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         sources = resolve_sources(items, entry.platform)
         plan(sources, entry.platform, factory=factory, force=force)
         if not entry.in_dfu and verify is None and not factory:
-            from particle_py.ops import firmware_requests
+            from particle_py.control import ControlSession, module_info
 
             # What Device OS holds, from its own check: an intact module with the file's
             # identity needs no compare read, a different one needs no compare before its erase.
-            info_before = firmware_requests.module_info(entry)
+            info_before = module_info.read(ControlSession(entry.usb_device))
     except BaseException:
         release_entry(entry)
         raise
@@ -650,11 +650,11 @@ def _came_back(platform, ids: set, old, *, dfu: Optional[bool] = None):
 
 def _back_in_dfu(entry, ids: set):
     """Ask the running device for DFU mode and find it there (by the ids it has shown)."""
-    from particle_py.ops import control
+    from particle_py import control_codes
     from particle_py.ops.device import DFU_HELP, RECONNECT_FAILED, announce, send_control
 
     announce("Switching device to DFU mode")
-    send_control(entry, control.DFU_MODE, may_vanish=True)
+    send_control(entry, control_codes.DFU_MODE, may_vanish=True)
     found = _came_back(entry.platform, ids, entry.usb_device, dfu=True)
     if found is None:
         raise ParticlePyError(RECONNECT_FAILED, DFU_HELP)
@@ -665,7 +665,7 @@ def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, ba
     """Device OS's module info after the boot proves each step, else the bytes are read back
     over DFU. ``back_to_dfu``: the flash would not have reset the device (system parts only):
     it goes back to DFU mode, where particle-cli leaves it."""
-    from particle_py.ops import firmware_requests
+    from particle_py.control import ControlSession, module_info
     from particle_py.ops.device import ParticleDfuDevice, _release, announce, first_difference
 
     platform, ids = device.platform, {device.device_id}
@@ -679,7 +679,7 @@ def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, ba
         raise err
     unproven = list(steps)
     if not entry.in_dfu:
-        info = firmware_requests.module_info(entry)
+        info = module_info.read(ControlSession(entry.usb_device))
         if info is not None:
             unproven = []
             for step in steps:

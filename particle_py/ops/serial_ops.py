@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from particle_py import platforms
+from particle_py import events, platforms
+from particle_py.control import ControlSession, module_info, network
 from particle_py.errors import ParticlePyError
-from particle_py.ops import module_info
-from particle_py.serial_link import control_info, listening, ports, transport
+from particle_py.serial_link import listening, ports, transport
 from particle_py.serial_link.ports import SerialDevice
 
 EX_USAGE = 64
@@ -47,6 +47,7 @@ class _UsbDevice:
 
     def __init__(self, entry):
         self.entry = entry
+        self.session = ControlSession(entry.usb_device)
 
     @property
     def platform(self) -> platforms.Platform:
@@ -57,31 +58,20 @@ class _UsbDevice:
         return self.entry.device_id
 
     def version(self) -> str:
-        from particle_py.ops import control
-        return control.firmware_version(self.entry.usb_device)
+        return self.session.firmware_version()
 
     def request(self, req_type: int, payload: bytes = b"") -> Optional[bytes]:
         """The reply, or None when this Device OS does not answer the request."""
-        from particle_py.errors import UsbError
-        from particle_py.ops import device as dev_ops
-        try:
-            result, data = dev_ops.send_control(self.entry, req_type, payload)
-        except ParticlePyError as err:
-            # Device OS from before the control protocol stalls it or refuses the request type
-            if (isinstance(err, UsbError) and err.errno_name == "LIBUSB_ERROR_PIPE") or \
-                    err.message.startswith("The device refused control request"):
-                return None
-            raise
-        if result == control_info.RESULT_NOT_SUPPORTED:
+        reply = self.session.request(req_type, payload)
+        if not reply.supported:
             return None
-        if result != 0:
-            raise ParticlePyError(f"The device refused control request {req_type} (result {result})",
+        if reply.result != 0:
+            raise ParticlePyError(f"The device refused control request {req_type} (result {reply.result})",
                                   "Reset the device (`particle usb reset`) and run the command again.")
-        return data
+        return reply.data
 
     def close(self) -> None:
-        from particle_py.ops import device as dev_ops
-        dev_ops._release(self.entry.usb_device)
+        self.session.close()
 
 
 def _usb_unreachable(err: ParticlePyError) -> bool:
@@ -138,9 +128,9 @@ def identify(device: Optional[str] = None, port: Optional[str] = None) -> Identi
             raise ParticlePyError(f"Could not identify device: {err.message}", err.hint, err.exit_code) from None
         if "cellular" in platforms.networks(usb.platform):
             if at_least(who.system_version or "0", "6.0.0"):
-                data = usb.request(control_info.CELLULAR_GET_ICCID)
+                data = usb.request(network.CELLULAR_GET_ICCID)
                 if data is not None:
-                    who.iccid, who.imei = control_info.parse_cellular(data)
+                    who.iccid, who.imei = network.parse_cellular(data)
             else:
                 _cellular_over_serial(who)
         return who
@@ -193,12 +183,12 @@ def mac(port: Optional[str] = None) -> MacAddress:
     usb = _open_usb(chosen.device_id)
     if usb is not None:
         try:
-            listed = usb.request(control_info.NETWORK_GET_INTERFACE_LIST)
+            listed = usb.request(network.NETWORK_GET_INTERFACE_LIST)
             if listed is not None:
-                for iface in control_info.parse_interface_list(listed):
+                for iface in network.parse_interface_list(listed):
                     if iface.type in ("WIFI", "ETHERNET"):
-                        reply = usb.request(control_info.NETWORK_GET_INTERFACE, control_info.index_request(iface.index))
-                        detail = control_info.parse_interface(reply or b"")
+                        reply = usb.request(network.NETWORK_GET_INTERFACE, network.index_request(iface.index))
+                        detail = network.parse_interface(reply or b"")
                         return MacAddress(detail.hw_address if detail else None, iface.type)
                 return MacAddress(None)
         finally:
@@ -414,14 +404,21 @@ def _wifi_dialogue(port_handle, answers: dict, ask, markers, keys, ssid: str) ->
 
 
 # --- monitor --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MonitorState:
+    """An event of ``monitor``: its port is polling, opening (``port``), opened, reconnecting or closed."""
+    state: str
+    port: str = ""
+
+
 def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
-            on_event: Callable[[str], None]) -> None:
-    """Copy the port to ``on_text`` until Ctrl-C (KeyboardInterrupt, left to the caller);
-    ``on_event``: 'opening <port>', 'opened', 'closed', 'reconnecting', 'polling'."""
+            reporter: events.Reporter = events.QUIET) -> None:
+    """Copy the port to ``on_text`` until Ctrl-C (KeyboardInterrupt, left to the caller); the
+    port's story goes to ``reporter`` as ``MonitorState`` events."""
     from particle_py.serial_link.transport import PortClosed, open_port
 
     if follow:
-        on_event("polling")
+        reporter.emit(MonitorState("polling"))
     chosen = None
     while chosen is None:
         try:
@@ -430,7 +427,7 @@ def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
             if not follow:
                 raise
             transport.pause(FOLLOW_DELAY_S)
-    on_event(f"opening {chosen.port}")
+    reporter.emit(MonitorState("opening", chosen.port))
     while True:
         try:
             handle = open_port(chosen.port)
@@ -440,7 +437,7 @@ def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
             transport.pause(FOLLOW_DELAY_S)
             chosen = _refind(chosen)
             continue
-        on_event("opened")
+        reporter.emit(MonitorState("opened"))
         try:
             with handle:
                 while True:
@@ -449,9 +446,9 @@ def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
                         on_text(data.decode("utf-8", "replace"))
         except PortClosed:
             if not follow:
-                on_event("closed")
+                reporter.emit(MonitorState("closed"))
                 return
-            on_event("reconnecting")
+            reporter.emit(MonitorState("reconnecting"))
             transport.pause(FOLLOW_DELAY_S)
             chosen = _refind(chosen)
 

@@ -221,10 +221,10 @@ def _update_device(entry, result: UpdateResult, files, emit, on_plan, progress_f
     platform, version, device_id = result.platform, result.version, entry.device_id
     info = None
     if not entry.in_dfu:
-        from particle_py.ops import firmware_requests
+        from particle_py.control import ControlSession, module_info
 
         entry = find_device(device_id or device_arg)
-        info = firmware_requests.module_info(entry)
+        info = module_info.read(ControlSession(entry.usb_device))
         if info is None:
             _release(entry.usb_device)
     if info is not None:
@@ -246,7 +246,7 @@ def _update_device(entry, result: UpdateResult, files, emit, on_plan, progress_f
 
 def _update_from_normal_mode(entry, result: UpdateResult, files, info, emit, on_plan, progress_factory,
                              device_arg, target, paths) -> UpdateResult:
-    from particle_py.ops import firmware_requests
+    from particle_py.control import ControlSession, firmware_update
     from particle_py.ops.device import _release, open_particle_device
 
     platform = result.platform
@@ -259,7 +259,8 @@ def _update_from_normal_mode(entry, result: UpdateResult, files, info, emit, on_
             current = planned
             emit(f"Flashing {planned.label}")
             progress = progress_factory(planned.step) if progress_factory else None
-            firmware_requests.update_firmware(entry, planned.label, planned.step.data, progress)
+            firmware_update.update_firmware(ControlSession(entry.usb_device), planned.label, planned.step.data,
+                                            progress)
             entry = _back_in_normal_mode(entry)
             _confirm_installed(entry, planned)
             result.written.append(planned)
@@ -301,10 +302,10 @@ def _back_in_normal_mode(entry):
 
 
 def _confirm_installed(entry, planned: PlannedStep) -> None:
-    from particle_py.ops import firmware_requests
+    from particle_py.control import ControlSession, module_info
 
     p = planned.step.module.prefix
-    info = firmware_requests.module_info(entry) or []
+    info = module_info.read(ControlSession(entry.usb_device)) or []
     if not any(m.valid and (m.function, m.index, m.version) == (p.function, p.index, p.version) for m in info):
         raise ParticlePyError(f"Device OS did not install {planned.label}: its module info does not list "
                               f"{planned.label}'s version {p.version} as valid",
@@ -369,7 +370,7 @@ def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
     """Device OS checks every module's CRC and dependencies when it boots and reports them in
     its module info: that proves the writes without reading them back over USB. Where Device
     OS does not come back or cannot tell (old Device OS), the bytes are read back over DFU."""
-    from particle_py.ops import firmware_requests
+    from particle_py.control import ControlSession, module_info
     from particle_py.ops.device import _release
     from particle_py.ops.flash import _came_back
 
@@ -379,7 +380,7 @@ def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
     entry = _came_back(platform, {result.device_id}, result.left_from)
     info = None
     if entry is not None and not entry.in_dfu:
-        info = firmware_requests.module_info(entry)
+        info = module_info.read(ControlSession(entry.usb_device))
     if info is not None:
         from particle_py.ops.flash import _listed, _why_unproven, checked_by_device_os
 

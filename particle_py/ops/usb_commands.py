@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
+from particle_py import events
+from particle_py.control import ControlSession, device as device_requests
 from particle_py.errors import ParticlePyError
 from particle_py.ops import device as dev_ops
 
@@ -19,44 +21,12 @@ class ListedDevice:
     in_dfu: bool
     mode: str                    # NORMAL, LISTENING, SAFE ..., or UNKNOWN
 
-    def line(self) -> str:
-        kinds = [self.display_name]
-        if self.in_dfu:
-            kinds.append("DFU")
-        if self.mode not in ("NORMAL", "UNKNOWN", "DFU"):
-            kinds.append(self.mode)
-        return f"{self.name} [{self.device_id}] ({', '.join(kinds)})"
-
-
-# Device OS DeviceMode enum (control/common.proto), sent as protobuf field 1.
-DEVICE_MODES = {0: "NORMAL", 1: "LISTENING", 2: "SAFE", 3: "DFU"}
-
-
-def _varint_field1(payload: bytes) -> Optional[int]:
-    """Field 1 of a tiny protobuf message (a varint), 0 when absent; None if unreadable."""
-    if not payload:
-        return 0
-    if payload[0] != 0x08:
-        return None
-    value, shift = 0, 0
-    for b in payload[1:6]:
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return value
-    return None
-
 
 def device_mode(entry) -> str:
-    from particle_py.ops import control
-
+    """DFU, or what a normal-mode device says it is in (NORMAL, LISTENING, SAFE; UNKNOWN)."""
     if entry.in_dfu:
         return "DFU"
-    try:
-        _, payload = dev_ops.send_control(entry, control.GET_DEVICE_MODE)
-    except ParticlePyError:
-        return "UNKNOWN"
-    return DEVICE_MODES.get(_varint_field1(payload), "UNKNOWN")
+    return device_requests.device_mode(ControlSession(entry.usb_device))
 
 
 def _filter(rows: list[ListedDevice], flt: Optional[str], info: Optional[dict] = None) -> list[ListedDevice]:
@@ -107,12 +77,10 @@ def cloud_info(device_ids: list[str]) -> dict[str, dict]:
 def list_usb(flt: Optional[str] = None, *, exclude_dfu: bool = False, ids_only: bool = False) -> list[ListedDevice]:
     entries = []
     for entry in dev_ops.list_devices():
-        try:
+        with ControlSession(entry.usb_device):
             if exclude_dfu and entry.in_dfu:
                 continue
             entries.append((entry, device_mode(entry)))
-        finally:
-            dev_ops._release(entry.usb_device)
     wants_cloud = not ids_only or (flt or "").lower() in ("online", "offline")
     info = cloud_info([e.device_id for e, _ in entries]) if wants_cloud else {}
     rows = [ListedDevice(info.get(e.device_id, {}).get("name") or NO_NAME, e.device_id, e.platform.name,
@@ -130,8 +98,8 @@ def resolve(device: Optional[str]) -> Optional[str]:
         return device
     ids = []
     for entry in dev_ops.list_devices():
-        ids.append(entry.device_id)
-        dev_ops._release(entry.usb_device)
+        with ControlSession(entry.usb_device):
+            ids.append(entry.device_id)
     for device_id, info in cloud_info(ids).items():
         if info["name"] == device:
             return device_id
@@ -147,10 +115,10 @@ def _find(device: Optional[str]):
         raise
 
 
-def enter_dfu(device_id: Optional[str] = None, on_event: Optional[Callable[[str], None]] = None) -> str:
+def enter_dfu(device_id: Optional[str] = None, reporter: events.Reporter = events.QUIET) -> str:
     entry = _find(device_id)
-    entry = dev_ops.switch_to_dfu(entry, on_event)
-    dev_ops._release(entry.usb_device)
+    entry = dev_ops.switch_to_dfu(entry, reporter.step)
+    dev_ops.release_entry(entry)                     # found again in DFU mode: nothing more to ask it
     return entry.device_id
 
 
@@ -167,22 +135,16 @@ def reset(device_id: Optional[str] = None) -> str:
 def _normal_mode(device_id: Optional[str], what: str):
     entry = _find(device_id)
     if entry.in_dfu:
-        dev_ops._release(entry.usb_device)
+        dev_ops.release_entry(entry)
         raise ParticlePyError(f"The device is in DFU mode; {what} needs it running its firmware",
                               "Run `particle usb reset` (or press RESET) and try again.")
     return entry
 
 
 def start_listening(device_id: Optional[str] = None) -> str:
-    from particle_py.ops import control
-
     entry = _normal_mode(device_id, "listening mode")
-    try:
-        result, _ = dev_ops.send_control(entry, control.START_LISTENING)
-        if result != 0:
-            raise ParticlePyError(f"The device refused to enter listening mode (result {result})")
-    finally:
-        dev_ops._release(entry.usb_device)
+    with ControlSession(entry.usb_device) as session:
+        device_requests.start_listening(session)
     return entry.device_id
 
 
@@ -193,16 +155,13 @@ class Identity:
 
 
 def identify(device_id: Optional[str] = None) -> Identity:
-    from particle_py.ops import control
-
     try:
         entry = _normal_mode(device_id, "identify")
     except ParticlePyError as err:
         raise ParticlePyError(f"Could not identify device: {err.message}", err.hint) from None
-    try:
-        version = control.firmware_version(entry.usb_device)
-    except ParticlePyError as err:
-        raise ParticlePyError(f"Could not identify device: {err.message}", err.hint) from None
-    finally:
-        dev_ops._release(entry.usb_device)
+    with ControlSession(entry.usb_device) as session:
+        try:
+            version = session.firmware_version()
+        except ParticlePyError as err:
+            raise ParticlePyError(f"Could not identify device: {err.message}", err.hint) from None
     return Identity(entry.device_id, version)

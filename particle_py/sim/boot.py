@@ -418,7 +418,7 @@ def _int(value: int) -> bytes:
 
 
 class SimCloudView:
-    """The simulated cloud (sim/cloud.py's SQLite state) as the device's handshake sees it.
+    """The simulated cloud (sim/cloud_db.py's SQLite state) as the device's handshake sees it.
 
     The simulated cloud stands in for Particle's: it takes Particle's official server keys
     and addresses as its own, besides its generated key and any it was given (sim/cloud.py).
@@ -450,5 +450,5 @@ def open_cloud_view(state_dir) -> Optional[SimCloudView]:
     db_path = Path(state_dir) / "cloud" / "cloud.sqlite"
     if not db_path.exists():
         return None
-    from particle_py.sim.cloud import CloudDb
+    from particle_py.sim.cloud_db import CloudDb
     return SimCloudView(CloudDb(db_path))

@@ -21,13 +21,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import threading
 from typing import Optional
 
 from . import knobs as knobs_mod
 from . import profiles as profiles_mod
 from .device import SimDevice, make_device
+from .signals import signals_held
 
 STATE_FILE = "state.json"
 LOG_FILE = "log.jsonl"
@@ -38,23 +38,6 @@ FIRST_DEVNUM = 5
 
 _held: dict = {}                 # lock file path -> (fd, depth): re-entrant within a process
 _held_guard = threading.RLock()
-_STOP_SIGNALS = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
-
-
-@contextlib.contextmanager
-def signals_held():
-    """Deliver SIGINT/SIGTERM/SIGHUP only after the block (POSIX main thread; elsewhere as is)."""
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = mask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        mask(signal.SIG_SETMASK, before)
-
-
 def _acquire(fd: int) -> None:
     if os.name == "nt":
         import msvcrt

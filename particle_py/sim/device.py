@@ -17,11 +17,13 @@ import os
 import struct
 from typing import Optional
 
+from particle_py import control_codes as codes
 from . import descriptors as desc_mod
 from . import flash as flash_mod
 from . import knobs as knobs_mod
 from . import layout as layout_mod
 from . import profiles as profiles_mod
+from . import requests
 
 # libusb error codes (the transports map them to what their clients expect)
 LIBUSB_ERROR_IO = -1
@@ -243,7 +245,7 @@ class SimDevice:
             return
         import time
 
-        from .bus import signals_held
+        from .signals import signals_held
 
         path = os.path.join(self.state_dir, "paused")
         with signals_held():
@@ -798,40 +800,22 @@ class RuntimeDevice(SimDevice):
 
 
 # --- Particle vendor control protocol (particle-usb src/proto.js) --------------------------
-SERVICE_INIT, SERVICE_CHECK, SERVICE_SEND, SERVICE_RECV, SERVICE_RESET = 1, 2, 3, 4, 5
-FLAG_STATUS, FLAG_ID, FLAG_SIZE, FLAG_RESULT = 0x01, 0x02, 0x04, 0x08
-PROTO_OK, PROTO_ERROR, PROTO_PENDING, PROTO_BUSY, PROTO_NO_MEMORY, PROTO_NOT_FOUND = range(6)
-PARTICLE_BREQUEST = 0x50               # 'P': legacy requests, e.g. system version at wIndex 30
-LEGACY_SYSTEM_VERSION = 30
-# Device OS results a control request ends with (system_error.h), for every handler.
-RESULT_OK, RESULT_NOT_FOUND, RESULT_NOT_SUPPORTED = 0, -110, -120
-RESULT_TOO_LARGE, RESULT_INVALID_STATE, RESULT_INVALID_ARGUMENT = -190, -210, -270
-
-# Request types (Device OS ctrl_request_type) the simulator answers.
-REQ_GET_DEVICE_ID = 20
-REQ_GET_SERIAL_NUMBER = 21
-REQ_RESET = 40
-REQ_FACTORY_RESET = 41
-REQ_DFU_MODE = 50
-REQ_SAFE_MODE = 60
-REQ_START_LISTENING = 70
-REQ_STOP_LISTENING = 71
-REQ_GET_DEVICE_MODE = 72
-MODE_NORMAL, MODE_LISTENING = 0, 1
+# The exchange's numbers, the request numbers, results and modes: particle_py.control_codes;
+# what each request does: requests.py.
 
 
 def encode_reply(status: int, req_id: Optional[int] = None, size: Optional[int] = None,
                  result: Optional[int] = None) -> bytes:
-    flags = FLAG_STATUS
+    flags = codes.FIELD_STATUS
     body = struct.pack("<H", status)
     if req_id is not None:
-        flags |= FLAG_ID
+        flags |= codes.FIELD_ID
         body += struct.pack("<H", req_id)
     if size is not None:
-        flags |= FLAG_SIZE
+        flags |= codes.FIELD_SIZE
         body += struct.pack("<I", size)
     if result is not None:
-        flags |= FLAG_RESULT
+        flags |= codes.FIELD_RESULT
         body += struct.pack("<i", result)
     return struct.pack("<I", flags) + body
 
@@ -841,53 +825,10 @@ class NormalModeDevice(SimDevice):
 
     def __init__(self, profile, **kw):
         super().__init__(profile, **kw)
-        self.mode = MODE_NORMAL
+        self.mode = codes.MODE_NORMAL
         self.requests: dict = {}               # id -> {"type", "size", "data", "done", "result", "reply"}
         self.next_id = 1
         self.after_reply = None                # a re-enumeration to do once the result is read
-
-    def _handlers(self):
-        from . import protobuf
-        from .serial import control_handlers          # module info, interfaces, cellular ids
-        device_id = self.profile.device_id or ""
-        return {**control_handlers(self),
-            REQ_GET_DEVICE_ID: lambda payload: (RESULT_OK, protobuf.message(1, device_id.encode())),
-            REQ_GET_SERIAL_NUMBER: lambda payload: (RESULT_OK, protobuf.message(1, device_id.upper()[:15].encode())),
-            REQ_RESET: self._req_reset,
-            REQ_DFU_MODE: self._req_dfu_mode,
-            REQ_SAFE_MODE: self._req_reset,          # both reboot the device (safe mode looks
-            REQ_FACTORY_RESET: self._req_reset,      # the same on USB)
-            REQ_START_LISTENING: self._req_listen(MODE_LISTENING),
-            REQ_STOP_LISTENING: self._req_listen(MODE_NORMAL),
-            REQ_GET_DEVICE_MODE: lambda payload: (RESULT_OK, protobuf.uint(1, self.mode)),
-            **self._firmware_update_handlers(),
-        }
-
-    def _firmware_update_handlers(self) -> dict:
-        """Firmware updates over control requests (sim/fwupdate.py), for a Device OS the
-        simulator models (a platform with system parts). Module info is device_info's."""
-        from .. import platforms
-        from . import fwupdate
-
-        platform = platforms.by_name(self.profile.platform or "")
-        if platform is None or not platform.system_parts:
-            return {}
-        if not hasattr(self, "fw_session"):
-            self.fw_session = fwupdate.UpdateSession()
-        session = self.fw_session
-
-        def finish(payload):
-            result, restart = session.finish(payload, platform, self._read_board, self._write_board)
-            if restart:
-                self._req_reset(b"")
-            return result, b""
-
-        return {
-            fwupdate.REQ_START_FIRMWARE_UPDATE: lambda payload: session.start(payload, platform),
-            fwupdate.REQ_FIRMWARE_UPDATE_DATA: session.add,
-            fwupdate.REQ_CANCEL_FIRMWARE_UPDATE: lambda payload: session.cancel(),
-            fwupdate.REQ_FINISH_FIRMWARE_UPDATE: finish,
-        }
 
     def running_version(self) -> str:
         """The Device OS version this device runs: what it reports, and what decides which
@@ -918,25 +859,10 @@ class NormalModeDevice(SimDevice):
                 return version
         return None
 
-    def _req_reset(self, payload):
-        self.after_reply = self.boot_successor(profiles_mod.successor_spec(self.profile, self.profile.spec),
-                                               profiles_mod.successor_spec(self.profile, self.profile.dfu_profile))
-        return RESULT_OK, b""
-
-    def _req_dfu_mode(self, payload):
-        self.after_reply = profiles_mod.successor_spec(self.profile, self.profile.dfu_profile)
-        return RESULT_OK, b""
-
-    def _req_listen(self, mode):
-        def handler(payload):
-            self.mode = mode
-            return RESULT_OK, b""
-        return handler
-
     def _process(self, req: dict) -> None:
-        handler = self._handlers().get(req["type"])
+        handler = requests.handlers(self).get(req["type"])
         if handler is None:
-            req["result"], req["reply"] = RESULT_NOT_SUPPORTED, b""
+            req["result"], req["reply"] = codes.RESULT_NOT_SUPPORTED, b""
         else:
             req["result"], req["reply"] = handler(bytes(req["data"]))
         req["done"] = True
@@ -948,18 +874,18 @@ class NormalModeDevice(SimDevice):
             self.leave_bus(successor)
 
     def _vendor_request(self, rt, req, value, index, data, length):
-        if rt == 0xC0 and req == PARTICLE_BREQUEST and index == LEGACY_SYSTEM_VERSION:
+        if rt == 0xC0 and req == codes.LEGACY_BREQUEST and index == codes.LEGACY_GET_SYSTEM_VERSION:
             # after an update Device OS reports the pinned release its system parts are
             return self.running_version().encode()
-        if rt == 0xC0 and req == SERVICE_INIT:
+        if rt == 0xC0 and req == codes.SERVICE_INIT:
             req_id = self.next_id
             self.next_id = self.next_id % 0xFFFF + 1
             entry = {"type": index, "size": value, "data": bytearray(), "done": False, "result": None, "reply": b""}
             self.requests[req_id] = entry
             if value == 0:
                 self._process(entry)
-            return encode_reply(PROTO_OK, req_id=req_id)
-        if rt == 0x40 and req == SERVICE_SEND:
+            return encode_reply(codes.STATUS_OK, req_id=req_id)
+        if rt == 0x40 and req == codes.SERVICE_SEND:
             entry = self.requests.get(index)
             if entry is None:
                 raise _Stall()
@@ -967,36 +893,36 @@ class NormalModeDevice(SimDevice):
             if len(entry["data"]) >= entry["size"]:
                 self._process(entry)
             return None
-        if rt == 0xC0 and req == SERVICE_CHECK:
+        if rt == 0xC0 and req == codes.SERVICE_CHECK:
             entry = self.requests.get(index)
             if entry is None:
-                return encode_reply(PROTO_NOT_FOUND)
+                return encode_reply(codes.STATUS_NOT_FOUND)
             if not entry["done"]:
-                return encode_reply(PROTO_PENDING)
-            reply = encode_reply(PROTO_OK, size=len(entry["reply"]) or None, result=entry["result"])
+                return encode_reply(codes.STATUS_PENDING)
+            reply = encode_reply(codes.STATUS_OK, size=len(entry["reply"]) or None, result=entry["result"])
             if not entry["reply"]:
                 del self.requests[index]
                 self._finish_request()
             return reply
-        if rt == 0xC0 and req == SERVICE_RECV:
+        if rt == 0xC0 and req == codes.SERVICE_RECV:
             entry = self.requests.pop(index, None)
             if entry is None or not entry["done"]:
                 raise _Stall()
             self._finish_request()
             return entry["reply"]
-        if rt == 0xC0 and req == SERVICE_RESET:
+        if rt == 0xC0 and req == codes.SERVICE_RESET:
             if index == 0:
                 self.requests.clear()
             else:
                 self.requests.pop(index, None)
-            return encode_reply(PROTO_OK)
+            return encode_reply(codes.STATUS_OK)
         raise _Stall()
 
     def state(self) -> dict:
         return {"mode": self.mode}
 
     def restore(self, state: dict) -> None:
-        self.mode = state.get("mode", MODE_NORMAL)
+        self.mode = state.get("mode", codes.MODE_NORMAL)
 
 
 KIND_CLASSES = {"dfuse": DfuDevice, "dfu11": DfuDevice, "runtime": RuntimeDevice, "normal": NormalModeDevice}

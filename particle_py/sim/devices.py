@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from particle_py import platforms
+from particle_py.control_codes import MODE_LISTENING
 from particle_py.sim import boot as boot_mod
 from particle_py.sim import contents, der
 from particle_py.sim.bus import SimBus
 from particle_py.sim.state import create_state
 
 BUTTONS = ("reset", "dfu", "listen")
-MODE_LISTENING = 1
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _spec(platform: platforms.Platform, mode: str, device_id: Optional[str], boo
 
 
 def cloud_db(folder: Path):
-    from particle_py.sim.cloud import CloudDb
+    from particle_py.sim.cloud_db import CloudDb
     db = CloudDb(Path(folder) / "cloud" / "cloud.sqlite")
     db.ensure_server_keys()
     return db

@@ -1,7 +1,8 @@
 """Device OS's side of firmware updates over USB control requests.
 
 Requests (Device OS system_control.h; particle-usb request.js; protobuf messages from
-device-os-protobuf control/storage.proto). Module info (90) is answered by sim/device_info.py.
+device-os-protobuf control/storage.proto); requests.py routes them here. Module info (90) is
+answered from sim/device_info.py.
 
 - 250 START_FIRMWARE_UPDATE {size}: reply {chunk_size}.
 - 253 FIRMWARE_UPDATE_DATA {data}: appended to the update.
@@ -22,18 +23,12 @@ from __future__ import annotations
 from typing import Optional
 
 from particle_py import module_layout as layout
+from particle_py.control_codes import (OTA_DEPENDENCY_CHECK_FAILED, OTA_INTEGRITY_CHECK_FAILED, OTA_INVALID_FORMAT,
+                                       OTA_INVALID_PLATFORM, OTA_UNSUPPORTED_MODULE, RESULT_INVALID_ARGUMENT,
+                                       RESULT_INVALID_STATE, RESULT_OK, RESULT_TOO_LARGE)
 from particle_py.platforms import OTA_FLAG_APPLY, OTA_FLAG_SLOT, Platform
 from particle_py.sim import boot
-from particle_py.sim.device import RESULT_INVALID_ARGUMENT, RESULT_INVALID_STATE, RESULT_OK, RESULT_TOO_LARGE
 from particle_py.sim.protobuf import decode, first, uint
-
-REQ_START_FIRMWARE_UPDATE = 250
-REQ_FINISH_FIRMWARE_UPDATE = 251
-REQ_CANCEL_FIRMWARE_UPDATE = 252
-REQ_FIRMWARE_UPDATE_DATA = 253
-
-OTA_UNSUPPORTED_MODULE, OTA_INTEGRITY_CHECK_FAILED, OTA_DEPENDENCY_CHECK_FAILED = -1310, -1330, -1340
-OTA_INVALID_PLATFORM, OTA_INVALID_FORMAT = -1360, -1370
 
 CHUNK_SIZE = 4096
 # What Device OS installs through this path here (the rest goes over DFU).

@@ -1,5 +1,5 @@
-"""The USB serial (CDC) port of a simulated Particle device, and the control requests that
-answer the same questions over USB.
+"""The USB serial (CDC) port of a simulated Particle device. (The control requests that answer
+the same questions over USB are requests.py's.)
 
 A device running Device OS (a normal-mode device on the simulated bus) has one serial port.
 In listening mode it speaks Device OS's listening-mode protocol (system_setup.cpp): one byte
@@ -24,18 +24,14 @@ import stat
 from typing import Optional
 
 from particle_py import platforms as platforms_mod
+from particle_py.control_codes import MODE_LISTENING, MODE_NORMAL
 from . import device_info
-from .device import MODE_LISTENING, MODE_NORMAL, RESULT_NOT_FOUND, RESULT_NOT_SUPPORTED, RESULT_OK, NormalModeDevice
+from .device import NormalModeDevice
 from . import profiles as profiles_mod
 
 BAUD_DFU = 14400
 BAUD_LISTEN = 28800
 USER_GIVES_UP_US = 60_000_000
-
-REQ_GET_MODULE_INFO = 90
-REQ_NETWORK_GET_INTERFACE_LIST = 400
-REQ_NETWORK_GET_INTERFACE = 401
-REQ_CELLULAR_GET_ICCID = 554
 
 SECURITY_NAMES = {0: "unsecured", 1: "WEP", 2: "WPA", 3: "WPA2", 4: "WPA Enterprise", 5: "WPA2 Enterprise"}
 CIPHER_NAMES = {1: "AES", 2: "TKIP", 3: "AES+TKIP"}
@@ -53,40 +49,6 @@ WIFI_DONE = ("Thanks! Wait while I save those credentials...\r\n\r\n"
 
 def _platform(dev) -> platforms_mod.Platform:
     return platforms_mod.by_name(dev.profile.platform)
-
-
-# --- control requests (hooked into NormalModeDevice's handler table) --------------------------
-def control_handlers(dev) -> dict:
-    """Request type -> handler(payload) -> (result, reply) for the info requests."""
-    platform = _platform(dev)
-    fw = dev.running_version()
-    device_id = dev.profile.device_id or ""
-
-    def module_info(payload):
-        if not device_info.answers("module_info", platform, fw):
-            return RESULT_NOT_SUPPORTED, b""
-        reports = device_info.scan(dev._read_board, platform)
-        return RESULT_OK, device_info.module_info_reply(reports, device_info.answers("module_info_v2", platform, fw))
-
-    def interface_list(payload):
-        if not device_info.answers("interfaces", platform, fw):
-            return RESULT_NOT_SUPPORTED, b""
-        return RESULT_OK, device_info.interface_list_reply(platform)
-
-    def interface(payload):
-        if not device_info.answers("interfaces", platform, fw):
-            return RESULT_NOT_SUPPORTED, b""
-        reply = device_info.interface_reply(platform, device_id, device_info.request_index(payload))
-        return (RESULT_NOT_FOUND, b"") if reply is None else (RESULT_OK, reply)
-
-    def cellular(payload):
-        if "cellular" not in device_info.NETWORKS.get(platform.name, ()) or \
-                not device_info.answers("cellular_ids", platform, fw):
-            return RESULT_NOT_SUPPORTED, b""
-        return RESULT_OK, device_info.cellular_reply(device_id)
-
-    return {REQ_GET_MODULE_INFO: module_info, REQ_NETWORK_GET_INTERFACE_LIST: interface_list,
-            REQ_NETWORK_GET_INTERFACE: interface, REQ_CELLULAR_GET_ICCID: cellular}
 
 
 # --- per-board serial state -------------------------------------------------------------------

@@ -8,7 +8,7 @@ from helpers.simulator import DEVICE_IDS, Sim, profile  # noqa: F401  (re-export
 class EdgeSim(Sim):
     def dfu_mode_requests(self, since=0):
         """Vendor requests asking a running device to switch to DFU mode (control.DFU_MODE)."""
-        from particle_py.ops import control
+        from particle_py import control_codes as control
         return [e for e in self.log()[since:] if e.get("event") == "control"
                 and (e["bmRequestType"] & 0x60) == 0x40 and e["wIndex"] == control.DFU_MODE]
 

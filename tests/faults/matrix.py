@@ -873,7 +873,7 @@ def _untouched_when_refused(o):
     """A refused file leaves the device as it was: not even a switch to DFU mode."""
     if o.code == 0:
         return None
-    from particle_py.ops import control
+    from particle_py import control_codes as control
     if any(e.get("event") == "control" and (e["bmRequestType"] & 0x60) == 0x40 and e["wIndex"] == control.DFU_MODE
            for e in o.log):
         return "the device was switched to DFU mode for a file that was then refused"

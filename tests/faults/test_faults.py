@@ -249,7 +249,7 @@ def test_the_judge_catches_a_refused_file_that_still_switched_the_device(base):
     op, fault = matrix.by_name("flash --usb (normal)"), _new_fault("wrong file: empty file")
     o = matrix.run_once(op, fault, 0, base)
     assert o.code == 1 and matrix.judge(op, fault, o) is None
-    from particle_py.ops import control
+    from particle_py import control_codes as control
     o.log.append({"event": "control", "bmRequestType": 0xC1, "bRequest": 1, "wIndex": control.DFU_MODE})
     assert "switched to DFU mode" in matrix.judge(op, fault, o)
 

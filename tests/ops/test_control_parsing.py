@@ -4,9 +4,10 @@ import struct
 import pytest
 from hypothesis import given, strategies as st
 
+from particle_py.control.device import parse_device_mode
+from particle_py.control.exchange import ServiceReply, parse_reply
+from particle_py.control.protobuf import Message, ProtoError
 from particle_py.errors import ParticlePyError
-from particle_py.ops.control import ServiceReply, parse_reply
-from particle_py.ops.usb_commands import _varint_field1
 
 
 def test_reply_fields_follow_the_flags():
@@ -30,13 +31,22 @@ def test_any_reply_bytes_parse_or_raise_our_error(data):
 
 
 def test_device_mode_varint():
-    assert _varint_field1(b"") == 0
-    assert _varint_field1(b"\x08\x01") == 1
-    assert _varint_field1(b"\x08\x96\x01") == 150
-    assert _varint_field1(b"\x12\x01") is None
+    assert Message(b"").uint(1) == 0
+    assert Message(b"\x08\x01").uint(1) == 1
+    assert Message(b"\x08\x96\x01").uint(1) == 150
+    with pytest.raises(ProtoError):
+        Message(b"\x12\x01")
+    assert parse_device_mode(b"") == "NORMAL"
+    assert parse_device_mode(b"\x08\x01") == "LISTENING"
+    assert parse_device_mode(b"\x08\x96\x01") == "UNKNOWN"
+    assert parse_device_mode(b"\x12\x01") == "UNKNOWN"
+    assert parse_device_mode(b"\x10\x01") == "UNKNOWN"        # field 1 is the one it has
 
 
 @given(st.binary(max_size=12))
 def test_device_mode_varint_never_crashes(data):
-    value = _varint_field1(data)
-    assert value is None or value >= 0
+    try:
+        assert Message(data).uint(1) >= 0
+    except ProtoError:
+        pass
+    assert parse_device_mode(data) in ("NORMAL", "LISTENING", "SAFE", "DFU", "UNKNOWN")

@@ -149,7 +149,7 @@ def test_a_word_the_flash_did_not_keep_fails_the_flash(device, run, tmp_path):
     assert "app.bin is NOT correctly in flash; treat it as not written." in lines
     assert f"  particle flash --usb {tmp_path / 'app.bin'}" in lines
     # Device OS was asked, and reported the module's integrity check as failed
-    from particle_py.ops.module_info import parse
+    from particle_py.control.module_info import parse
 
     info = module_info_requests(d.log())
     assert len(info) == 1

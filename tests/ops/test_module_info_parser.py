@@ -1,4 +1,4 @@
-"""The client's protobuf reading (ops/protobuf.py) and GetModuleInfo parser (ops/module_info.py),
+"""The client's protobuf reading (control/protobuf.py) and GetModuleInfo parser (control/module_info.py),
 shared by `particle update` and `particle serial inspect`: whatever bytes a device sends, the
 result is a list of modules or a ProtoError (a ParticlePyError saying the reply could not be
 read), never another exception. The simulator's encoder (sim/device_info.py, sim/protobuf.py)
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from particle_py.errors import ParticlePyError
-from particle_py.ops import module_info, protobuf
+from particle_py.control import module_info, protobuf
 from particle_py.sim import device_info
 from particle_py.sim import protobuf as sim_protobuf
 

@@ -18,9 +18,9 @@ SIM = PACKAGE / "sim"
 # the seam, and `particle-sim`: the simulator's own front end
 MAY_IMPORT_THE_SIMULATOR = {"particle_py.usb", "particle_py.cli.sim"}
 # what the simulator may use of the package: pure data (the platform table, the module format's
-# layout, the generated table of pinned releases) and the one error type (particle-sim's device administration raises it)
+# layout, the generated table of pinned releases, the control-request table) and the one error type (particle-sim's device administration raises it)
 SHARED = ("particle_py.platforms", "particle_py.module_layout", "particle_py.firmware.release_table",
-          "particle_py.errors")
+          "particle_py.errors", "particle_py.control_codes")
 
 
 def sources(folder: Path) -> list[Path]:
@@ -46,7 +46,8 @@ def test_the_simulator_imports_no_client_code():
 
 def test_serial_code_loads_no_simulator_on_hardware():
     code = ("import sys\n"
-            "from particle_py.serial_link import backend, ports, transport, listening, control_info\n"
+            "from particle_py.serial_link import backend, ports, transport, listening\n"
+            "from particle_py.control import network\n"
             "from particle_py.ops import serial_ops\n"
             "assert backend.get_backend() is backend.PYSERIAL\n"
             "print(sorted(m for m in sys.modules if m.startswith('particle_py.sim')))")
@@ -72,3 +73,49 @@ def test_the_simulators_serial_backend_has_the_clients_port_shape(tmp_path, monk
         assert isinstance(sim.open(info.device, 9600), RawPort)
     finally:
         usb.release_simulator()
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                top = stack.pop()
+                part.append(top)
+                if top == node:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circle_among_the_simulators_files():
+    modules = {module_name(p, ROOT): p for p in sources(SIM)}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in imported_modules(path, ROOT):
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported not in (name, "particle_py.sim"):
+                targets.add(imported)
+        graph[name] = targets
+    assert _circles(graph) == []

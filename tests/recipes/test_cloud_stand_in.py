@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from helpers.official import official_file
 from particle_py.keys import server_blob
-from particle_py.sim import cloud as sim_cloud
+from particle_py.sim import cloud_db as sim_cloud
 from particle_py.sim import der
 
 

@@ -7,9 +7,9 @@ from typing import Optional
 
 from hypothesis import given, settings, strategies as st
 
-from particle_py.ops import module_info
-from particle_py.ops.protobuf import Message, ProtoError
-from particle_py.serial_link import control_info, listening, ports
+from particle_py.control import module_info, network as control_info
+from particle_py.control.protobuf import Message, ProtoError
+from particle_py.serial_link import listening, ports
 
 TEXT = st.text(max_size=300)
 HEX24 = st.text(alphabet="0123456789abcdef", min_size=24, max_size=24)

@@ -135,7 +135,7 @@ def test_errors_say_what_to_do(capsys, tmp_path, monkeypatch):
 
 def test_the_cloud_remembers_the_device_and_its_owner(capsys, state):
     run(capsys, "create", "argon", "--id", ID, "--owner", "someone@example.com")
-    from particle_py.sim.cloud import CloudDb
+    from particle_py.sim.cloud_db import CloudDb
     db = CloudDb(state / "cloud" / "cloud.sqlite")
     try:
         device = db.device(ID)

@@ -53,7 +53,7 @@ def _held(state: Path, platform_name: str) -> dict:
 
 
 def _cloud_key(base: Path, device_id: str) -> bytes:
-    from particle_py.sim.cloud import CloudDb
+    from particle_py.sim.cloud_db import CloudDb
     found = CloudDb(base / "cloud.sqlite").device(device_id)
     return base64.b64decode(found["public_key"])
 

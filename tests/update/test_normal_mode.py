@@ -55,15 +55,13 @@ def test_up_to_date_device_stays_in_device_os(device, run, release_dirs, platfor
 
 
 def test_module_info_describes_flash(device, release_dirs):
-    from particle_py.ops import firmware_requests
-    from particle_py.ops.device import _release, find_device
+    from particle_py.control import ControlSession, firmware_update, module_info
+    from particle_py.ops.device import find_device
 
     device("argon", device_os="2.2.0")
     entry = find_device()
-    try:
-        info = firmware_requests.module_info(entry)
-    finally:
-        _release(entry.usb_device)
+    with ControlSession(entry.usb_device) as session:
+        info = module_info.read(session)
     got = {(m.function, m.index, m.version, m.valid) for m in info}
     assert {(F.BOOTLOADER, 0, 1006, True), (F.SYSTEM_PART, 1, 2202, True), (F.RADIO_STACK, 0, 202, True)} <= got
     part1 = next(m for m in info if m.function == F.SYSTEM_PART)
@@ -71,29 +69,25 @@ def test_module_info_describes_flash(device, release_dirs):
 
 
 def test_module_info_flags_a_broken_module(device, release_dirs):
-    from particle_py.ops import firmware_requests
-    from particle_py.ops.device import _release, find_device
+    from particle_py.control import ControlSession, firmware_update, module_info
+    from particle_py.ops.device import find_device
 
     d = device("photon", device_os="2.2.0")
     d.poke(0, 0x08020000 + 100000, b"\x00" * 16)
     entry = find_device()
-    try:
-        info = firmware_requests.module_info(entry)
-    finally:
-        _release(entry.usb_device)
+    with ControlSession(entry.usb_device) as session:
+        info = module_info.read(session)
     part1 = next(m for m in info if m.function == F.SYSTEM_PART and m.index == 1)
     assert part1.version == 2202 and not part1.valid
 
 
 def _send(data, name="x.bin"):
-    from particle_py.ops import firmware_requests
-    from particle_py.ops.device import _release, find_device
+    from particle_py.control import ControlSession, firmware_update, module_info
+    from particle_py.ops.device import find_device
 
     entry = find_device()
-    try:
-        firmware_requests.update_firmware(entry, name, data)
-    finally:
-        _release(entry.usb_device)
+    with ControlSession(entry.usb_device) as session:
+        firmware_update.update_firmware(session, name, data)
 
 
 @pytest.mark.parametrize("case,expected", [
@@ -151,7 +145,7 @@ def test_flash_usb_accepts_a_bootloader(device, run, release_dirs, tmp_path):
 @given(st.binary(max_size=200))
 def test_module_info_parser_takes_any_bytes(raw):
     from particle_py.errors import ParticlePyError
-    from particle_py.ops.module_info import parse
+    from particle_py.control.module_info import parse
 
     try:
         parse(raw)
@@ -173,7 +167,7 @@ def test_sim_request_parser_takes_any_bytes(raw):
 def test_module_info_current_format_is_read():
     """Device OS 5.6+ answers in GetModuleInfoReply.modules (field 2, particle.cloud.FirmwareModule):
     checked/passed flags as fixed32, every store; update counts only the main store."""
-    from particle_py.ops.module_info import parse
+    from particle_py.control.module_info import parse
     from particle_py.sim.protobuf import fixed32, message, uint
 
     dep = uint(1, F.BOOTLOADER) + uint(2, 0) + uint(3, 1101)

@@ -302,7 +302,7 @@ def test_device_os_reports_the_installed_release(device, run, release_dirs):
     d = device("electron", device_os="1.5.2")
     code, out, err = run("update", d.device_id, "--target", "2.2.0", "--from", release_dirs[0])
     assert code == 0, err
-    from particle_py.ops import control
+    from particle_py.control import exchange as control
     from particle_py.ops.device import _release, find_device
 
     entry = find_device()

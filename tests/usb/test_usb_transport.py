@@ -34,16 +34,17 @@ def test_sleep_ms_is_modelled_on_the_simulator(sim):
 
 
 def test_normal_mode_device_answers_vendor_requests_and_goes_to_dfu(sim):
-    from particle_py.ops import control
+    from particle_py import control_codes as codes
+    from particle_py.control import exchange as control
     dev = transport.find_devices(idProduct=0xC00C)[0]
-    result, reply = control.request(dev, control.GET_DEVICE_ID)
+    result, reply = control.request(dev, codes.GET_DEVICE_ID)
     device_id = SimBus.load(sim).devices()[1].profile.device_id
     assert result == 0 and reply == b"\x0a\x18" + device_id.encode()
     assert control.firmware_version(dev) == "4.2.0"
-    assert control.request(dev, control.START_LISTENING) == (0, b"")
-    assert control.request(dev, control.GET_DEVICE_MODE) == (0, b"\x08\x01")    # LISTENING_MODE
+    assert control.request(dev, codes.START_LISTENING) == (0, b"")
+    assert control.request(dev, codes.GET_DEVICE_MODE) == (0, b"\x08\x01")    # LISTENING_MODE
     assert control.request(dev, 9999) == (-120, b"")                            # not supported
-    assert control.request(dev, control.DFU_MODE) == (0, b"")
+    assert control.request(dev, codes.DFU_MODE) == (0, b"")
     ids = [(d.idProduct, d.address) for d in transport.find_devices()]
     assert ids == [(0xD006, 5), (0xD00C, 7)]
     import usb.util

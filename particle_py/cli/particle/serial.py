@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+from particle_py.events import Reporter
+
 PORT_HELP = "Use this serial port: a number from `particle serial list`, or its path (/dev/ttyACM0, COM3)"
 
 # particle-usb's display names through lodash's _.capitalize (so "Radio stack module module #0")
@@ -85,6 +87,23 @@ def inspect_lines_old(result) -> list[str]:
     return lines
 
 
+class _MonitorText(Reporter):
+    """`serial monitor`'s port events (``serial_ops.MonitorState``) in particle-cli's words."""
+
+    WORDS = {"polling": "Polling for available serial device...",
+             "opening": 'Opening serial monitor for com port: " {port} "',
+             "opened": "Serial monitor opened successfully:",
+             "reconnecting": "\nSerial connection closed.  Attempting to reconnect...",
+             "closed": "\nSerial connection closed."}
+
+    def emit(self, event) -> None:
+        import typer
+
+        words = self.WORDS.get(getattr(event, "state", None))
+        if words is not None:
+            typer.echo(words.format(port=event.port))
+
+
 def register(app) -> None:
     import typer
 
@@ -154,20 +173,8 @@ def register(app) -> None:
             sys.stdout.write(text)
             sys.stdout.flush()
 
-        def on_event(event: str) -> None:
-            if event == "polling":
-                typer.echo("Polling for available serial device...")
-            elif event.startswith("opening "):
-                typer.echo(f'Opening serial monitor for com port: " {event[len("opening "):]} "')
-            elif event == "opened":
-                typer.echo("Serial monitor opened successfully:")
-            elif event == "reconnecting":
-                typer.echo("\nSerial connection closed.  Attempting to reconnect...")
-            elif event == "closed":
-                typer.echo("\nSerial connection closed.")
-
         try:
-            do_monitor(port, follow, on_text, on_event)
+            do_monitor(port, follow, on_text, _MonitorText())
         except KeyboardInterrupt:
             # Ctrl-C is how a monitor ends: particle-cli closes the port and exits 0
             sys.stdout.write("\n")

@@ -4,6 +4,16 @@ from __future__ import annotations
 from typing import Optional
 
 
+def listed_line(row) -> str:
+    """One device of `particle usb list`, as particle-cli prints it."""
+    kinds = [row.display_name]
+    if row.in_dfu:
+        kinds.append("DFU")
+    if row.mode not in ("NORMAL", "UNKNOWN", "DFU"):
+        kinds.append(row.mode)
+    return f"{row.name} [{row.device_id}] ({', '.join(kinds)})"
+
+
 def register(app) -> None:
     import typer
 
@@ -23,7 +33,7 @@ def register(app) -> None:
         if not rows:
             typer.echo("No devices found.")
         for row in rows:
-            typer.echo(row.line())
+            typer.echo(listed_line(row))
 
     @usb_app.command("dfu", help="Put a device into the DFU mode")
     def dfu(device: Optional[str] = typer.Argument(None, help="Device ID")):

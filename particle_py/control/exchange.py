@@ -1,8 +1,9 @@
-"""Particle's USB vendor control protocol (normal-mode devices, 2b04:c0xx).
+"""The exchange of Particle's USB vendor control protocol (normal-mode devices, 2b04:c0xx).
 
 A request is INIT (type, payload size) -> SEND payload -> CHECK until not pending -> RECV
 reply payload, each a vendor control transfer (particle-usb's usb-protocol.js). Replies to
-INIT/CHECK are ``u32 field flags, u16 status[, u16 id][, u32 size][, i32 result]``.
+INIT/CHECK are ``u32 field flags, u16 status[, u16 id][, u32 size][, i32 result]``. The numbers
+are ``particle_py.control_codes``; callers use this through ``ControlSession`` (session.py).
 """
 from __future__ import annotations
 
@@ -10,31 +11,13 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
+from particle_py.control_codes import (DEVICE_TO_HOST, FIELD_ID, FIELD_RESULT, FIELD_SIZE, FIELD_STATUS,
+                                       HOST_TO_DEVICE, LEGACY_BREQUEST, LEGACY_GET_SYSTEM_VERSION, SERVICE_CHECK,
+                                       SERVICE_INIT, SERVICE_RECV, SERVICE_SEND, STATUS_BUSY, STATUS_NAMES,
+                                       STATUS_OK, STATUS_PENDING)
 from particle_py.errors import ParticlePyError, UsbError
 
-HOST_TO_DEVICE = 0x40
-DEVICE_TO_HOST = 0xC0
 MIN_WLENGTH = 64
-
-SERVICE_INIT, SERVICE_CHECK, SERVICE_SEND, SERVICE_RECV, SERVICE_RESET = 1, 2, 3, 4, 5
-FIELD_STATUS, FIELD_ID, FIELD_SIZE, FIELD_RESULT = 0x01, 0x02, 0x04, 0x08
-STATUS_OK, STATUS_ERROR, STATUS_PENDING, STATUS_BUSY, STATUS_NO_MEMORY, STATUS_NOT_FOUND = range(6)
-STATUS_NAMES = {0: "OK", 1: "ERROR", 2: "PENDING", 3: "BUSY", 4: "NO_MEMORY", 5: "NOT_FOUND"}
-
-# Request types (Device OS system/inc/system_control.h)
-GET_DEVICE_ID = 20
-GET_SERIAL_NUMBER = 21
-RESET = 40
-FACTORY_RESET = 41
-DFU_MODE = 50
-SAFE_MODE = 60
-START_LISTENING = 70
-STOP_LISTENING = 71
-GET_DEVICE_MODE = 72
-
-# The firmware version is a legacy request: bRequest 'P', wIndex 30, reply a C string.
-LEGACY_BREQUEST = 0x50
-LEGACY_GET_SYSTEM_VERSION = 30
 
 # Linux usbfs refuses a control transfer of more than a page of data (EINVAL): particle-usb
 # sends and receives payloads in pieces of this size (usb-device-node.js).

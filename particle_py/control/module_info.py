@@ -1,4 +1,5 @@
-"""Device OS's own list of its firmware modules: the GetModuleInfo control request (type 90).
+"""The module info family: Device OS's own list of its firmware modules, the GetModuleInfo
+control request (type 90).
 
 One parser for both readers: ``particle update`` (is a module there and valid?) and
 ``particle serial inspect`` (print it as particle-cli 3.21+ does). The reply is particle-usb's
@@ -18,9 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
-from particle_py.ops.protobuf import Message
-
-GET_MODULE_INFO = 90
+from particle_py.control.protobuf import Message
+from particle_py.control_codes import GET_MODULE_INFO
 
 # Module functions as the prefix stores them, which are also cloud FirmwareModuleType's numbers.
 TYPE_NAMES = {0: "INVALID", 1: "RESOURCE", 2: "BOOTLOADER", 3: "MONO_FIRMWARE", 4: "SYSTEM_PART",
@@ -95,3 +95,20 @@ def parse(reply: bytes) -> list[ModuleInfo]:
     if deprecated:
         return [_deprecated(m) for m in deprecated]
     return [_current(m) for m in top.messages(2)]
+
+
+def read(session) -> Optional[list[ModuleInfo]]:
+    """The modules Device OS runs (its main store) as it reports them, or None when it does not
+    answer this request (too old, or a reply that cannot be read): then the flash is read over DFU."""
+    from particle_py.errors import ParticlePyError
+
+    try:
+        reply = session.request(GET_MODULE_INFO)
+    except ParticlePyError:
+        return None
+    if not reply.ok:
+        return None
+    try:
+        return [m for m in parse(reply.data) if m.store == "main"]
+    except ParticlePyError:
+        return None

@@ -1,7 +1,7 @@
-"""The USB control requests particle-cli 3.21+ uses instead of the serial protocol for a
-device's network interfaces and cellular ids, and the decoding of their protobuf replies
-(outside input: ProtoError, a ParticlePyError, never anything else). Module info (90) is
-ops/module_info.py's, shared with ``particle update``.
+"""The network family: the USB control requests particle-cli 3.21+ uses instead of the serial
+protocol for a device's network interfaces and cellular ids, and the decoding of their protobuf
+replies (outside input: ProtoError, a ParticlePyError, never anything else). Module info (90) is
+module_info.py's, shared with ``particle update``.
 
 NETWORK_GET_INTERFACE_LIST (400), NETWORK_GET_INTERFACE (401) and CELLULAR_GET_ICCID (554).
 A Device OS too old for a request answers NOT_SUPPORTED; callers then fall back on the
@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from particle_py.ops.protobuf import Message, number_field
+from particle_py.control.protobuf import Message, number_field
+from particle_py.control_codes import CELLULAR_GET_ICCID, NETWORK_GET_INTERFACE, NETWORK_GET_INTERFACE_LIST
 
-NETWORK_GET_INTERFACE_LIST = 400
-NETWORK_GET_INTERFACE = 401
-CELLULAR_GET_ICCID = 554
-RESULT_NOT_SUPPORTED = -120
+__all__ = ["CELLULAR_GET_ICCID", "NETWORK_GET_INTERFACE", "NETWORK_GET_INTERFACE_LIST", "Interface",
+           "parse_interface_list", "parse_interface", "parse_cellular", "index_request"]
 
 INTERFACE_TYPES = {1: "LOOPBACK", 2: "THREAD", 4: "ETHERNET", 8: "WIFI", 0x10: "PPP"}
 
