@@ -19,7 +19,7 @@ SIM = PACKAGE / "sim"
 MAY_IMPORT_THE_SIMULATOR = {"particle_py.usb", "particle_py.cli.sim"}
 # what the simulator may use of the package: pure data (the platform table, the module format's
 # layout, the generated table of pinned releases) and the one error type (particle-sim's device administration raises it)
-SHARED = ("particle_py.platforms", "particle_py.module_layout", "particle_py.firmware.release_table",
+SHARED = ("particle_py.platforms", "particle_py.module_layout", "particle_py.release_table",
           "particle_py.errors")
 
 
