@@ -23,6 +23,12 @@ SHARED = ("particle_py.platforms", "particle_py.module_layout", "particle_py.rel
           "particle_py.errors")
 
 
+# the ground floor: stdlib only, pure data and contracts, importable from every floor
+GROUND = ("particle_py.platforms", "particle_py.module_layout", "particle_py.cnum", "particle_py.errors",
+          "particle_py.events", "particle_py.control_codes", "particle_py.release_table",
+          "particle_py.private_files")
+
+
 def sources(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
 
@@ -72,3 +78,22 @@ def test_the_simulators_serial_backend_has_the_clients_port_shape(tmp_path, monk
         assert isinstance(sim.open(info.device, 9600), RawPort)
     finally:
         usb.release_simulator()
+
+
+def test_the_key_library_imports_only_itself_and_the_ground_floor():
+    for path in sources(PACKAGE / "keys"):
+        used = {n for n in imported_modules(path, ROOT) if n.startswith("particle_py.")
+                and not any(n == m or n.startswith(m + ".") for m in ("particle_py.keys",) + GROUND)}
+        assert used == set(), module_name(path, ROOT)
+
+
+def _mutual(folder: Path, root: Path) -> set[tuple[str, str]]:
+    imports = {module_name(p, root): imported_modules(p, root) for p in sources(folder)}
+    return {tuple(sorted((a, b))) for a, used in imports.items() for b in used
+            if b != a and b in imports and a in imports[b]}
+
+
+def test_no_two_modules_of_the_libraries_and_the_serial_transport_import_each_other():
+    for folder in ("keys", "cloud", "firmware", "serial_link"):
+        assert _mutual(PACKAGE / folder, ROOT) == set(), folder
+    assert _mutual(ROOT / "tools", ROOT / "tools") == set()
