@@ -78,7 +78,8 @@ def doctor_path(work: Path) -> "subprocess.Popen | None":
     """The same trouble on a second Photon, repaired by `particle doctor --yes` alone. The
     simulated cloud here stands for Particle's: its server key is the one particle-cli publishes
     (taken from the npm package, placed where particle-py caches downloaded assets)."""
-    from particle_py.keys import flows, formats
+    from particle_py.keys import formats
+    from particle_py.ops import keys as key_ops
 
     state, home, cache = work / "sim-doctor", work / "home-doctor", work / "cache-doctor"
     home.mkdir()
@@ -91,7 +92,7 @@ def doctor_path(work: Path) -> "subprocess.Popen | None":
         for alg, name in (("rsa", "rsa.pub.der"), ("ec", "ec.pub.der")):
             blob = (keys / name).read_bytes()
             (state / "cloud" / f"server_{alg}.pub.der").write_bytes(formats.trim_der(blob))
-            path, sha256 = flows.DEFAULT_SERVER_KEYS["tcp" if alg == "rsa" else "udp"]
+            path, sha256 = key_ops.DEFAULT_SERVER_KEYS["tcp" if alg == "rsa" else "udp"]
             cached = cache / "particle-py" / "assets" / sha256[:16] / path
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_bytes(blob)

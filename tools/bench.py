@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from bench_common import device_time_us, table     # tools/bench_common.py, beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 UMOCKDEV_RUN = ROOT / "scripts" / "umockdev-run"
 PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
@@ -40,29 +42,6 @@ SYSTEM_PART_1 = 0x08020000
 PHOTON_USER = 0x080A0000
 SECTOR_128K = 0x20000
 MiB = 1024 * 1024
-
-
-# --- modelled device time --------------------------------------------------------------------
-
-
-def device_time_us(state_dir) -> int:
-    """All modelled device time a state folder has seen, over every device that ever was in it.
-
-    A device that leaves the bus (DFU leave, reset, DFU_MODE) is replaced by a new device object
-    whose clock starts at zero; its final clock is in its "detached" log event.
-    """
-    state_dir = Path(state_dir)
-    with open(state_dir / "state.json", encoding="utf-8") as f:
-        total = sum(int(d.get("device_time_us", 0)) for d in json.load(f).get("devices", []))
-    log = state_dir / "log.jsonl"
-    if log.exists():
-        with open(log, encoding="utf-8") as f:
-            for line in f:
-                if '"detached"' in line:
-                    entry = json.loads(line)
-                    if entry.get("event") == "detached":
-                        total += int(entry.get("t_us", 0))
-    return total
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -519,12 +498,6 @@ def _ratio(ours: dict, theirs: dict) -> str:
 
 
 # --- output ----------------------------------------------------------------------------------
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def machine() -> str:

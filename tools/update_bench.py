@@ -1,5 +1,5 @@
 """`particle update` against particle-cli 2.16.0 + real dfu-util, in modelled device time
-(tools/bench.py's device_time_us). A development tool, run by scripts/bench (full run) and
+(tools/bench_common.py's device_time_us). A development tool, run by scripts/bench (full run) and
 scripts/update-bench; not part of the package."""
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_common import device_time_us, table     # tools/bench_common.py, beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = Path(os.environ.get("PARTICLE_PY_PEERS", Path.home() / ".cache" / "particle-py-peers"))
 UPDATES = PEERS / "particle-cli-2.16.0" / "node_modules" / "particle-cli" / "assets" / "updates"
@@ -17,8 +19,6 @@ BIN = Path(sys.executable).parent
 
 
 def _run(state: Path, argv: list, *, umockdev: bool, path: str) -> tuple[int, float]:
-    from bench import device_time_us            # tools/bench.py, beside this file
-
     home = state.parent / "home"
     home.mkdir(exist_ok=True)
     env = dict(os.environ, HOME=str(home), PATH=path, PARTICLE_PY_LIBUSB="system", PARTICLE_DISABLE_UPDATE="1")
@@ -80,8 +80,6 @@ def rows() -> list[list]:
 
 
 def main() -> int:
-    from bench import table
-
     if not available():
         print(f"update-bench: {MISSING}")
         return 69

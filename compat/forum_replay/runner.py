@@ -338,7 +338,7 @@ def _official_assets(spec: str) -> list[tuple[str, str, str]]:
     ``needs-asset: server-keys`` (both) / ``needs-asset: server-key tcp|udp``."""
     words = spec.split()
     if words and words[0] in ("server-keys", "server-key"):
-        from particle_py.keys.flows import DEFAULT_SERVER_KEYS
+        from particle_py.ops.keys import DEFAULT_SERVER_KEYS
         protocols = words[1:] or list(DEFAULT_SERVER_KEYS)
         unknown = [p for p in protocols if p not in DEFAULT_SERVER_KEYS]
         if unknown or (words[0] == "server-key" and len(words) != 2):

@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from typing import Optional
 
-from particle_py.errors import ParticlePyError
+from particle_py.cloud.errors import ApiError
 
 # particle-cli's OAuth client (its requests carry these as HTTP basic credentials)
 OAUTH_CLIENT = ("particle", "particle")
@@ -25,15 +25,6 @@ NOT_JSON = "_not_json"              # marks an answer body that was not JSON
 NOT_LOGGED_IN = "You're not logged in. Run `particle login` to authenticate."
 TOKEN_INVALID = "Your access token is invalid or has expired."
 TOKEN_INVALID_HINT = "Run particle login to log in again."
-
-
-class ApiError(ParticlePyError):
-    """An error answer from the API: ``status`` is the HTTP status (0 = not reached)."""
-
-    def __init__(self, message: str, hint: Optional[str] = None, status: int = 0, body: Optional[dict] = None):
-        super().__init__(message, hint, 1)
-        self.status = status
-        self.body = body or {}
 
 
 class MfaRequired(Exception):

@@ -129,6 +129,6 @@ class Settings:
         self.save()
 
     def save(self) -> None:
-        from particle_py.keys.backup import write_secret_file
+        from particle_py.private_files import write_secret_file
         text = json.dumps(self.values, indent=2) + "\n"
         write_secret_file(self.path, text.encode("utf-8"))

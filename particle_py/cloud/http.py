@@ -13,6 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Optional
 
+from particle_py.cloud.errors import ApiError
 from particle_py.errors import ParticlePyError
 
 MAX_BODY = 1 << 20          # no answer of the API we use comes near 1 MiB
@@ -261,8 +262,6 @@ def _next_hop(url: str, status: int, location: Optional[str], method: str, data,
 
 def _unreachable(base: str, reason, source: str) -> ParticlePyError:
     import ssl
-
-    from particle_py.cloud.api import ApiError
 
     text = printable(str(reason) or type(reason).__name__, 200)
     if isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:

@@ -297,11 +297,12 @@ class ExpectedServer:
 
 
 def particle_server(protocol: str) -> ExpectedServer:
-    from particle_py.keys import flows, formats
+    from particle_py.keys import formats
+    from particle_py.ops import keys as key_ops
 
     table = PARTICLE_SERVER[protocol]
     try:
-        blob = flows.default_server_key(protocol)
+        blob = key_ops.default_server_key(protocol)
     except ParticlePyError as err:
         return ExpectedServer(None, table["hosts"], table["port"], False, "Particle's server key",
                               unavailable=err.message)
@@ -310,10 +311,11 @@ def particle_server(protocol: str) -> ExpectedServer:
 
 
 def custom_server(path: str, protocol: str, host: Optional[str], port: Optional[int]) -> ExpectedServer:
+    from particle_py.firmware.classify import parse_key_file
     from particle_py.keys import formats
 
     try:
-        info = formats.parse_key(open(path, "rb").read(), path)
+        info = parse_key_file(open(path, "rb").read(), path)
     except OSError as exc:
         raise ParticlePyError(f"Could not read {path}: {exc.strerror or exc}") from None
     table = PARTICLE_SERVER[protocol]
@@ -382,7 +384,7 @@ def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] 
                 server_key_file: Optional[str] = None, host: Optional[str] = None,
                 port: Optional[int] = None) -> tuple[Diagnosis, Optional[object]]:
     """Diagnose an opened device; returns the diagnosis and the parsed device key (or None)."""
-    from particle_py.keys import flows
+    from particle_py.ops import keys as key_ops
     from particle_py.platforms import ELECTRON_TRANSPORT_SLOT
 
     platform = device.platform
@@ -392,11 +394,11 @@ def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] 
                                           "the device is in listening mode (waiting for Wi-Fi credentials, or its "
                                           "MODE button was held); a restart leaves it", True))
     diagnosis.findings.extend(check_firmware(device, platform))
-    protocol = flows.device_protocol(device)
+    protocol = key_ops.device_protocol(device)
     diagnosis.protocol = protocol
-    if flows.has_transport_byte(platform):
-        value = flows.read_slot(device, ELECTRON_TRANSPORT_SLOT)[0]
-        setting = "the platform default" if value == flows.TRANSPORT_DEFAULT else f"0x{value:02x}"
+    if key_ops.has_transport_byte(platform):
+        value = key_ops.read_slot(device, ELECTRON_TRANSPORT_SLOT)[0]
+        setting = "the platform default" if value == key_ops.TRANSPORT_DEFAULT else f"0x{value:02x}"
         diagnosis.findings.append(Finding("transport", "transport", f"transport byte (DCT "
                                           f"{ELECTRON_TRANSPORT_SLOT.address}): {setting}, so the device uses "
                                           f"{protocol.upper()} and the keys for {protocol.upper()}",
@@ -406,7 +408,7 @@ def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] 
     key_finding, key_info = check_device_key(raw_key, key_slot)
     diagnosis.findings.append(key_finding)
     server_slot = platform.server_key[protocol]
-    raw_server = flows.read_slot(device, server_slot)
+    raw_server = key_ops.read_slot(device, server_slot)
     if expected_server is None:
         expected_server = (custom_server(server_key_file, protocol, host, port) if server_key_file
                            else particle_server(protocol))

@@ -86,34 +86,39 @@ def _tinker(ctx: Context) -> None:
 
 
 def _server_key(ctx: Context) -> None:
-    from particle_py.keys import flows
+    from particle_py.events import LineReporter
+    from particle_py.ops import keys as key_ops
 
-    flows.server(ctx.server_key_file, host=ctx.host, port=ctx.port, device_id=ctx.device_id, say=ctx.say)
+    key_ops.server(ctx.server_key_file, host=ctx.host, port=ctx.port, device_id=ctx.device_id,
+                   reporter=LineReporter(ctx.say))
 
 
 def _keys_doctor(ctx: Context) -> None:
-    from particle_py.keys import flows
+    from particle_py.events import LineReporter
+    from particle_py.ops import keys as key_ops
 
-    flows.doctor(ctx.device_id, say=ctx.say, settings=ctx.settings)
+    key_ops.doctor(ctx.device_id, reporter=LineReporter(ctx.say), settings=ctx.settings)
 
 
 def _send_key(ctx: Context) -> None:
     """`keys send` with the key the device holds: nothing is written to the device."""
     from particle_py.cloud.api import ApiClient
-    from particle_py.keys import flows, formats
+    from particle_py.events import LineReporter
+    from particle_py.keys import formats
+    from particle_py.ops import keys as key_ops
 
-    device = flows.open_device(ctx.device_id, say=ctx.say)
+    device = key_ops.open_device(ctx.device_id, reporter=LineReporter(ctx.say))
     try:
-        slot = device.platform.device_key[flows.device_protocol(device)]
-        info = formats.parse_device_slot(flows.read_slot(device, slot), slot.alg)
+        slot = device.platform.device_key[key_ops.device_protocol(device)]
+        info = formats.parse_device_slot(key_ops.read_slot(device, slot), slot.alg)
     finally:
-        flows._close(device)
+        key_ops._close(device)
     if info is None:
         raise ParticlePyError("The device key can no longer be read from the device.",
                               f"Run `particle keys doctor {ctx.device_id}`.")
     api = ApiClient(ctx.settings.api_url, ctx.settings.access_token)
     ctx.say(f"attempting to add a new public key for device {ctx.device_id}")
-    api.provision_key(ctx.device_id, formats.public_pem(info.key).decode(), flows.DEVICE_ALGORITHM[slot.alg])
+    api.provision_key(ctx.device_id, formats.public_pem(info.key).decode(), key_ops.DEVICE_ALGORITHM[slot.alg])
     ctx.say("submitting public key succeeded!")
 
 

@@ -92,11 +92,10 @@ def classify(data: bytes) -> FileKind:
     key = _key_kind(data)
     if key is not None:
         return key
-    from particle_py.firmware.module import parse
+    from particle_py.firmware.module import FUNCTION_PHRASES, parse
 
     module = parse(data)
     if module.prefix is not None:
-        from particle_py.firmware.describe import FUNCTION_PHRASES
         from particle_py.platforms import by_id
 
         function = module.prefix.function
@@ -112,23 +111,25 @@ def classify(data: bytes) -> FileKind:
 def _key_kind(data: bytes) -> Optional[FileKind]:
     from particle_py.keys import formats
 
-    der: Optional[bytes] = None
-    encoding = "DER"
-    if b"-----BEGIN" in data[:4096]:
-        encoding = "PEM"
-        try:
-            blocks = [b for b in formats._pem_blocks(data) if "PARAMETERS" not in b[0]]
-        except ParticlePyError:
-            return None
-        der = blocks[0][1] if blocks else None
-    else:
-        der = formats.trim_der(data)
-    found = formats.classify_der(der) if der else None
+    found = formats.recognise(data)
     if found is None:
         return None
-    kind, alg = found
-    private = kind in (formats.PKCS1_PRIVATE, formats.PKCS8_PRIVATE, formats.SEC1_PRIVATE)
+    kind, alg, encoding = found
     alg_words = "RSA" if alg == "rsa" else "EC"
-    if private:
+    if formats.is_private(kind):
         return FileKind("private-key", f"a private key ({alg_words}, {kind}, {encoding})")
     return FileKind("public-key", f"a public key ({alg_words}, {kind}, {encoding})")
+
+
+def _nameable(data: bytes) -> Optional[str]:
+    """The file's kind in words when it is something a key file is mistaken for."""
+    kind = classify(data)
+    return str(kind) if kind.kind in ("empty", "module", "dfu-file") else None
+
+
+def parse_key_file(data: bytes, name: str):
+    """``keys.formats.parse_key`` of a file the user gave: a refusal says what the file is instead
+    (an empty file, a firmware module, a DFU file)."""
+    from particle_py.keys import formats
+
+    return formats.parse_key(data, name, identify=_nameable)

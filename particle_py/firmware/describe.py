@@ -4,14 +4,8 @@ from __future__ import annotations
 import os
 
 from particle_py.errors import ParticlePyError
-from particle_py.firmware.module import NOT_A_PRODUCT, FirmwareModule, parse
-
-# particle-cli's wording, indexed by module function.
-FUNCTION_PHRASES = (
-    "an unknown module", "a reserved module", "a bootloader", "a monolithic firmware",
-    "a system module", "an application module", "a settings module",
-    "a network coprocessor (NCP) module", "a radio stack module", "an asset module",
-)
+from particle_py.firmware.classify import largest_firmware, read_input_file
+from particle_py.firmware.module import FUNCTION_PHRASES, NOT_A_PRODUCT, FirmwareModule, parse
 
 
 def _phrase(function: int) -> str:
@@ -53,7 +47,5 @@ def inspect_file(path: str) -> list[str]:
         raise ParticlePyError(f"Binary file not found {path}")
     if os.path.isdir(path):
         raise ParticlePyError(f"Could not parse {path}", f"{path} is a directory; give a .bin file.")
-    from particle_py.firmware.classify import largest_firmware, read_input_file
-
     data = read_input_file(path, largest_firmware(), "firmware file")
     return describe(parse(data), path)

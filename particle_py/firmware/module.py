@@ -32,6 +32,13 @@ FUNCTION_NAMES = {
     5: "user part", 6: "settings", 7: "NCP firmware", 8: "radio stack", 9: "asset",
 }
 
+# particle-cli's wording, indexed by module function.
+FUNCTION_PHRASES = (
+    "an unknown module", "a reserved module", "a bootloader", "a monolithic firmware",
+    "a system module", "an application module", "a settings module",
+    "a network coprocessor (NCP) module", "a radio stack module", "an asset module",
+)
+
 
 class ModuleFlags:
     DROP_MODULE_INFO = 0x01

@@ -18,7 +18,7 @@ from pathlib import Path
 # particle-cli releases whose assets/updates/ are pinned (install-peers fetches them)
 SOURCES = ("2.16.0", "3.9.0")
 NAME = re.compile(r"^(?P<platform>[a-z0-9]+)-(?P<part>[a-z0-9-]+)@(?P<version>\d+\.\d+\.\d+)(?:\+lto)?\.bin$")
-OUT = Path(__file__).with_name("release_table.py")
+OUT = Path(__file__).resolve().parents[1] / "release_table.py"      # ground floor: the simulator reads it too
 
 
 def describe(path: Path) -> dict:

@@ -51,7 +51,7 @@ def is_version(text: str) -> bool:
 
 
 def _load():
-    from particle_py.firmware.release_table import RELEASES
+    from particle_py.release_table import RELEASES
 
     return RELEASES
 

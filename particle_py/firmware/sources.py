@@ -198,7 +198,7 @@ def _not_available(platform: Platform, version: str, missing, why: str) -> Parti
 
 def device_os_info(api, platform: Platform, version: str) -> dict:
     """GET /v1/device-os/versions/<v>?platform_id=<id>: {version, base_url, modules: [...]}."""
-    from particle_py.cloud.api import ApiError
+    from particle_py.cloud.errors import ApiError
 
     try:
         return api.request("GET", f"/v1/device-os/versions/{version}?platform_id={platform.platform_id}")
@@ -218,7 +218,8 @@ def _known(platform: Platform) -> list[str]:
 
 
 def _download_release(platform, version, pin: Optional[PinnedRelease], missing, emit, api) -> list[ReleaseFile]:
-    from particle_py.cloud.api import ApiError, client_from_config
+    from particle_py.cloud.api import client_from_config
+    from particle_py.cloud.errors import ApiError
 
     try:
         api = api or client_from_config()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from particle_py.errors import ParticlePyError
 
@@ -152,8 +152,33 @@ def _pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     return blocks
 
 
-def parse_key(data: bytes, name: str = "key") -> KeyInfo:
-    """Recognise and load key material; ParticlePyError naming the file when it is not a key."""
+def recognise(data: bytes) -> Optional[tuple[str, str, str]]:
+    """(kind, alg, 'PEM' or 'DER') of the key a file's bytes hold, from the structure alone (no key
+    is loaded, nothing is imported heavily), or None when they hold no key we know."""
+    encoding = "DER"
+    if b"-----BEGIN" in data[:4096]:
+        encoding = "PEM"
+        try:
+            blocks = [b for b in _pem_blocks(data) if "PARAMETERS" not in b[0]]
+        except ParticlePyError:
+            return None
+        der = blocks[0][1] if blocks else None
+    else:
+        der = trim_der(data)
+    found = classify_der(der) if der else None
+    return None if found is None else (found[0], found[1], encoding)
+
+
+def is_private(kind: str) -> bool:
+    return kind in (PKCS1_PRIVATE, PKCS8_PRIVATE, SEC1_PRIVATE)
+
+
+def parse_key(data: bytes, name: str = "key", *, identify: Optional[Callable[[bytes], Optional[str]]] = None
+              ) -> KeyInfo:
+    """Recognise and load key material; ParticlePyError naming the file when it is not a key.
+
+    ``identify`` names what else the bytes are ("a Particle firmware module (...)"), for the
+    refusal; the key library knows keys only (firmware.classify.parse_key_file passes it)."""
     encoding = "der"
     if b"-----BEGIN" in data:
         encoding = "pem"
@@ -168,21 +193,19 @@ def parse_key(data: bytes, name: str = "key") -> KeyInfo:
     else:
         der = trim_der(data)
         if der is None:
-            raise key_error(f"{name} is not a key in PEM or DER format{_what_it_is(data)}.")
+            raise key_error(f"{name} is not a key in PEM or DER format{_what_it_is(data, identify)}.")
     found = classify_der(der)
     if found is None:
-        raise key_error(f"{name} is not a key in PEM or DER format{_what_it_is(data)}.")
+        raise key_error(f"{name} is not a key in PEM or DER format{_what_it_is(data, identify)}.")
     kind, alg = found
-    return KeyInfo(kind, alg, kind in (PKCS1_PRIVATE, PKCS8_PRIVATE, SEC1_PRIVATE), encoding, der,
+    return KeyInfo(kind, alg, is_private(kind), encoding, der,
                    _load(kind, der, name))
 
 
-def _what_it_is(data: bytes) -> str:
-    """': it is a Particle firmware module (...)' when the file is something we can name."""
-    from particle_py.firmware.classify import classify
-
-    kind = classify(data)
-    return f": it is {kind}" if kind.kind in ("empty", "module", "dfu-file") else ""
+def _what_it_is(data: bytes, identify: Optional[Callable[[bytes], Optional[str]]]) -> str:
+    """': it is a Particle firmware module (...)' when ``identify`` can name the file."""
+    words = identify(data) if identify else None
+    return f": it is {words}" if words else ""
 
 
 def _load(kind: str, der: bytes, name: str):
@@ -208,7 +231,7 @@ def parse_device_slot(data: bytes, alg: str) -> Optional[KeyInfo]:
     if der is None:
         return None
     found = classify_der(der)
-    if found is None or found[1] != alg or found[0] not in (PKCS1_PRIVATE, PKCS8_PRIVATE, SEC1_PRIVATE):
+    if found is None or found[1] != alg or not is_private(found[0]):
         return None
     try:
         return KeyInfo(found[0], alg, True, "der", der, _load(found[0], der, "device key"))

@@ -99,7 +99,7 @@ def parse_address(blob: bytes, slot, protocol: str) -> ServerAddress:
 
 
 # Particle's own server keys: SHA-256 of the SubjectPublicKeyInfo DER that starts particle-cli's
-# assets/keys/rsa.pub.der and ec.pub.der (the files flows.DEFAULT_SERVER_KEYS pins whole). A
+# assets/keys/rsa.pub.der and ec.pub.der (the files ops.keys.DEFAULT_SERVER_KEYS pins whole). A
 # digest lets `keys doctor` recognise the key offline; tests check it against the npm package.
 OFFICIAL_KEY_SHA256 = {
     "tcp": "aa8aba3c973ed4b668999047a09597948f36eefde525352e705fe8ef98c1677e",

@@ -92,7 +92,7 @@ class FlashResult:
 
 
 def _phrase(function: int) -> str:
-    from particle_py.firmware.describe import FUNCTION_PHRASES
+    from particle_py.firmware.module import FUNCTION_PHRASES
 
     return FUNCTION_PHRASES[function] if 0 <= function < len(FUNCTION_PHRASES) else "an unknown module"
 

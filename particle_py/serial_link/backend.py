@@ -18,7 +18,7 @@ import os
 import time
 from typing import Optional, Protocol, runtime_checkable
 
-from particle_py.serial_link.transport import POLL_S
+POLL_S = 0.05                   # the longest one read waits for bytes; transport's reading rules poll at it
 
 
 class PortInfo(Protocol):

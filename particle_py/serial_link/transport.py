@@ -14,9 +14,9 @@ import sys
 from typing import Optional, Sequence
 
 from particle_py.errors import ParticlePyError
+from particle_py.serial_link.backend import POLL_S
 
 BATCH_IDLE_S = 0.25
-POLL_S = 0.05
 DEFAULT_BAUD = 9600
 EX_UNAVAILABLE = 69
 EX_NOPERM = 77

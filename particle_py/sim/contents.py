@@ -126,7 +126,7 @@ def real_device_os(platform: Platform, version: str) -> Optional[list[tuple[int,
     flash (a module flagged DROP_MODULE_INFO without its prefix), or None when the release is
     not pinned for the platform or the peer cache lacks a file."""
     # The pinned table is generated data (no client code), so the stdlib-only simulator may read it.
-    from particle_py.firmware.release_table import RELEASES
+    from particle_py.release_table import RELEASES
 
     entry = RELEASES.get(version, {}).get(platform.name)
     if entry is None:

@@ -850,7 +850,7 @@ class NormalModeDevice(SimDevice):
             if module is None:
                 return None
             held.add((module.index, module.version))
-        from ..firmware.release_table import RELEASES     # generated data, no client code
+        from ..release_table import RELEASES     # generated data, no client code
 
         for version, per_platform in RELEASES.items():
             release = per_platform.get(platform.name)

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from particle_py.cloud.api import ApiClient, ApiError
+from particle_py.cloud.api import ApiClient
+from particle_py.cloud.errors import ApiError
 from particle_py.cloud.config import DEFAULT_API_URL, Settings
 from particle_py.errors import ParticlePyError
 

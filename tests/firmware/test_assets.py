@@ -80,7 +80,7 @@ def test_known_apps_table():
 
 
 def test_the_official_server_keys_ship_with_the_package_and_match_their_pins(monkeypatch):
-    from particle_py.keys.flows import DEFAULT_SERVER_KEYS
+    from particle_py.ops.keys import DEFAULT_SERVER_KEYS
 
     monkeypatch.setenv("PARTICLE_PY_ASSET_URL", "http://127.0.0.1:9/nothing-listens-here")
     sizes = {"tcp": 512, "udp": 320}

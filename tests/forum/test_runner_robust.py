@@ -53,7 +53,7 @@ def _peer_has_server_keys() -> bool:
 
 
 def test_needs_asset_names_the_server_keys_and_they_come_from_the_peer_cache(tmp_path, monkeypatch):
-    from particle_py.keys.flows import DEFAULT_SERVER_KEYS
+    from particle_py.ops.keys import DEFAULT_SERVER_KEYS
     if not _peer_has_server_keys():
         pytest.skip(f"no particle-cli with server keys in the peer cache ({runner.PEERS}); scripts/install-peers --npm")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))     # nothing cached for the user

@@ -30,6 +30,6 @@ def seed_asset_cache(cache_home: Path, path: str, sha256: str) -> Path:
 
 
 def seed_server_keys(cache_home: Path) -> None:
-    from particle_py.keys.flows import DEFAULT_SERVER_KEYS
+    from particle_py.ops.keys import DEFAULT_SERVER_KEYS
     for path, sha256 in DEFAULT_SERVER_KEYS.values():
         seed_asset_cache(cache_home, path, sha256)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from particle_py.keys import flows, formats
+from particle_py.events import LineReporter
+from particle_py.keys import formats
+from particle_py.ops import keys as key_ops
 from particle_py.platforms import ELECTRON_TRANSPORT_SLOT, by_name
 
 
@@ -244,8 +246,8 @@ def asset_server(standin_server_keys, monkeypatch, tmp_path):
     server.RequestHandlerClass.log_message = lambda *a: None
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("PARTICLE_PY_ASSET_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setattr(flows, "DEFAULT_SERVER_KEYS", {
-        proto: (flows.DEFAULT_SERVER_KEYS[proto][0], hashlib.sha256(standin_server_keys[proto]).hexdigest())
+    monkeypatch.setattr(key_ops, "DEFAULT_SERVER_KEYS", {
+        proto: (key_ops.DEFAULT_SERVER_KEYS[proto][0], hashlib.sha256(standin_server_keys[proto]).hexdigest())
         for proto in ("tcp", "udp")})
     yield standin_server_keys
     server.shutdown()
@@ -286,7 +288,7 @@ def test_keys_server_needs_no_network_the_official_keys_are_shipped(sim, particl
     code, out, err = particle("keys", "server")
     assert code == 0, err
     assert out.splitlines()[-1] == "Okay!  New keys in place, your device will not restart."
-    official = flows.DEFAULT_SERVER_KEYS[by_name(platform).default_protocol]
+    official = key_ops.DEFAULT_SERVER_KEYS[by_name(platform).default_protocol]
     blob = s.peek(slot)[:{"rsa": 512, "ec": 320}[slot.alg]]
     assert hashlib.sha256(blob).hexdigest() == official[1]
     expected = "tcp://device.spark.io:5683" if slot.alg == "rsa" else "udp://$id.udp.particle.io:5684"
@@ -311,7 +313,7 @@ def test_keys_server_with_host_and_port_from_a_pem_file(sim, particle):
 
 def test_keys_server_refuses_a_changed_default_key(sim, particle, asset_server, monkeypatch):
     s = sim("argon")
-    monkeypatch.setattr(flows, "DEFAULT_SERVER_KEYS", {"udp": ("assets/keys/ec.pub.der", "0" * 64)})
+    monkeypatch.setattr(key_ops, "DEFAULT_SERVER_KEYS", {"udp": ("assets/keys/ec.pub.der", "0" * 64)})
     before = s.peek(server_slot("argon"))
     code, out, err = particle("keys", "server")
     assert code == 1 and "does not match its pinned SHA-256" in err
@@ -412,7 +414,7 @@ def test_keys_doctor_short_id_warning(sim, cloud, particle):
     s = sim("photon")
     code, out, err = particle("keys", "doctor", s.device_id[:8].upper())
     assert code == 0, err
-    assert out.startswith(flows.SHORT_ID_WARNING + "\n")
+    assert out.startswith(key_ops.SHORT_ID_WARNING + "\n")
 
 
 @pytest.mark.parametrize("breakage,message", [
@@ -592,7 +594,7 @@ def test_doctor_interrupted_by_ctrl_c_says_where_things_stand(sim, cloud, stop_a
         if line.startswith(stop_at):
             raise KeyboardInterrupt
     with pytest.raises(ParticlePyError) as caught:
-        flows.doctor(s.real_id, say=say)
+        key_ops.doctor(s.real_id, reporter=LineReporter(say))
     assert caught.value.message == message and caught.value.exit_code == 130
     assert hint is None or hint in caught.value.hint
     new = Path(f"{s.real_id}_ec_new.der").read_bytes()

@@ -18,9 +18,16 @@ SIM = PACKAGE / "sim"
 # the seam, and `particle-sim`: the simulator's own front end
 MAY_IMPORT_THE_SIMULATOR = {"particle_py.usb", "particle_py.cli.sim"}
 # what the simulator may use of the package: pure data (the platform table, the module format's
-# layout, the generated table of pinned releases, the control-request table) and the one error type (particle-sim's device administration raises it)
-SHARED = ("particle_py.platforms", "particle_py.module_layout", "particle_py.firmware.release_table",
+# layout, the pinned releases, the control-request table) and the one error type (particle-sim's
+# device administration raises it)
+SHARED = ("particle_py.platforms", "particle_py.module_layout", "particle_py.release_table",
           "particle_py.errors", "particle_py.control_codes")
+
+
+# the ground floor: stdlib only, pure data and contracts, importable from every floor
+GROUND = ("particle_py.platforms", "particle_py.module_layout", "particle_py.cnum", "particle_py.errors",
+          "particle_py.events", "particle_py.control_codes", "particle_py.release_table",
+          "particle_py.private_files")
 
 
 def sources(folder: Path) -> list[Path]:
@@ -75,47 +82,19 @@ def test_the_simulators_serial_backend_has_the_clients_port_shape(tmp_path, monk
         usb.release_simulator()
 
 
-def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        for nxt in graph[node]:
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            part = []
-            while True:
-                top = stack.pop()
-                part.append(top)
-                if top == node:
-                    break
-            if len(part) > 1:
-                found.append(sorted(part))
-
-    for node in graph:
-        if node not in index:
-            visit(node)
-    return found
+def test_the_key_library_imports_only_itself_and_the_ground_floor():
+    for path in sources(PACKAGE / "keys"):
+        used = {n for n in imported_modules(path, ROOT) if n.startswith("particle_py.")
+                and not any(n == m or n.startswith(m + ".") for m in ("particle_py.keys",) + GROUND)}
+        assert used == set(), module_name(path, ROOT)
 
 
-def test_no_import_circle_among_the_simulators_files():
-    modules = {module_name(p, ROOT): p for p in sources(SIM)}
-    graph = {}
-    for name, path in modules.items():
-        targets = set()
-        for imported in imported_modules(path, ROOT):
-            while imported and imported not in modules:
-                imported = imported.rpartition(".")[0]
-            if imported and imported not in (name, "particle_py.sim"):
-                targets.add(imported)
-        graph[name] = targets
-    assert _circles(graph) == []
+def _mutual(folder: Path, root: Path) -> set[tuple[str, str]]:
+    imports = {module_name(p, root): imported_modules(p, root) for p in sources(folder)}
+    return {tuple(sorted((a, b))) for a, used in imports.items() for b in used
+            if b != a and b in imports and a in imports[b]}
+
+
+def test_no_two_development_tools_import_each_other():
+    # the package's own circles are test_floors.py's; tools/ is not shipped, so it is checked here
+    assert _mutual(ROOT / "tools", ROOT / "tools") == set()

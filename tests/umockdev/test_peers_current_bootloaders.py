@@ -27,7 +27,7 @@ def steps(platform: str) -> list[list[str]]:
 
 def _seed_official_server_keys(home: Path) -> None:
     """Our `keys server` downloads Particle's key once; here it finds it in the cache (the npm package)."""
-    from particle_py.keys.flows import DEFAULT_SERVER_KEYS
+    from particle_py.ops.keys import DEFAULT_SERVER_KEYS
     for path, sha256 in DEFAULT_SERVER_KEYS.values():
         source = peers.PEERS / "particle-cli-3.43.1" / "node_modules" / "particle-cli" / path
         target = home / ".cache" / "particle-py" / "assets" / sha256[:16] / path

@@ -1,7 +1,7 @@
 """`particle keys new|load|save|send|doctor|server|address|protocol`.
 
 Argument shapes are the union of particle-cli 2.x and 3.x, so a command typed
-from a forum post of either era parses. The work is in particle_py.keys.flows.
+from a forum post of either era parses. The work is in particle_py.ops.keys.
 """
 from __future__ import annotations
 
@@ -17,6 +17,12 @@ PROTOCOL_HELP = "Communication protocol for the device using the key. tcp or udp
 
 def _say(text: str) -> None:
     typer.echo(text)
+
+
+def _reporter():
+    """The flows' lines, printed as they come (stdout, as particle-cli prints them)."""
+    from particle_py.events import LineReporter
+    return LineReporter(_say)
 
 
 def _this_computers_address() -> str:
@@ -41,23 +47,23 @@ def register(app) -> None:
     @keys_app.command("new", help="Generate a new set of keys for your device")
     def new(filename: Optional[str] = typer.Argument(None, metavar="filename"),
             protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
-        from particle_py.keys import flows
-        flows.new(filename, protocol=protocol, say=_say)
+        from particle_py.ops import keys as key_ops
+        key_ops.new(filename, protocol=protocol, reporter=_reporter())
 
     @keys_app.command("load", help="Load a key saved in a file onto your device")
     def load(filename: Optional[str] = typer.Argument(None, metavar="filename"),
              protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
              force: bool = typer.Option(False, "--force", hidden=True,
                                         help="Accepted for old scripts; backups are never overwritten.")):
-        from particle_py.keys import flows
-        flows.load(filename, protocol=protocol, say=_say)
+        from particle_py.ops import keys as key_ops
+        key_ops.load(filename, protocol=protocol, reporter=_reporter())
 
     @keys_app.command("save", help="Save a key from your device to a file")
     def save(filename: Optional[str] = typer.Argument(None, metavar="filename"),
              force: bool = typer.Option(False, "--force", help="Force overwriting of filename if it exists"),
              protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
-        from particle_py.keys import flows
-        flows.save(filename, force=force, protocol=protocol, say=_say)
+        from particle_py.ops import keys as key_ops
+        key_ops.save(filename, force=force, protocol=protocol, reporter=_reporter())
 
     @keys_app.command("send", help="Tell a server which key you'd like to use by sending your public key in PEM "
                                    "format")
@@ -66,16 +72,16 @@ def register(app) -> None:
              product_id: Optional[int] = typer.Option(None, "--product_id", "--product-id",
                                                       help="The product ID to use when provisioning a new "
                                                            "device")):
-        from particle_py.keys import flows
-        flows.send(device_id, filename, product_id=product_id, say=_say)
+        from particle_py.ops import keys as key_ops
+        key_ops.send(device_id, filename, product_id=product_id, reporter=_reporter())
 
     @keys_app.command("doctor", help="Creates and assigns a new key to your device, and uploads it to the cloud")
     def doctor(device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
                force: bool = typer.Option(False, "--force", hidden=True,
                                           help="Accepted for old scripts; backups are never overwritten.")):
-        from particle_py.keys import flows
-        flows.doctor(device_id, protocol=protocol, say=_say)
+        from particle_py.ops import keys as key_ops
+        key_ops.doctor(device_id, protocol=protocol, reporter=_reporter())
 
     @keys_app.command("server", help="Switch server public keys. Defaults to the Particle public cloud or you can "
                                      "provide another key in DER format and the server hostname or IP and port")
@@ -89,7 +95,7 @@ def register(app) -> None:
                device_type: Optional[str] = typer.Option(None, "--deviceType", "--device-type",
                                                          help="Generate key file for the provided device type"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
-        from particle_py.keys import flows
+        from particle_py.ops import keys as key_ops
         if output and host is None and (_IPV4.match(output) or output == "mine" or legacy_port is not None):
             # particle-cli 1.x form `keys server <file> <ip> [port]`, still in many guides; a file
             # named like an IP address is never what was meant.
@@ -100,19 +106,19 @@ def register(app) -> None:
             port = port if port is not None else legacy_port
         elif legacy_port is not None:
             raise typer.BadParameter("unexpected extra argument; give the port with --port", param_hint="port")
-        flows.server(filename, output, host=host, port=port, device_type=device_type, protocol=protocol,
-                     say=_say)
+        key_ops.server(filename, output, host=host, port=port, device_type=device_type, protocol=protocol,
+                       reporter=_reporter())
 
     @keys_app.command("address", help="Read server configured in device server public key")
     def address(protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
-        from particle_py.keys import flows
-        flows.address(protocol=protocol, say=_say)
+        from particle_py.ops import keys as key_ops
+        key_ops.address(protocol=protocol, reporter=_reporter())
 
     @keys_app.command("protocol", help="Retrieve or change transport protocol the device uses to communicate "
                                        "with the cloud")
     def protocol_cmd(legacy: Optional[str] = typer.Argument(None, metavar="tcp|udp", hidden=True),
                      protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
-        from particle_py.keys import flows
-        flows.transport(protocol or legacy, say=_say)
+        from particle_py.ops import keys as key_ops
+        key_ops.transport(protocol or legacy, reporter=_reporter())
 
     app.add_typer(keys_app, name="keys")

@@ -1,6 +1,6 @@
-"""`particle keys` as library functions: new, load, save, send, doctor, server, address, protocol.
+"""`particle keys` as operations: new, load, save, send, doctor, server, address, protocol.
 
-Each flow reports progress lines through ``say(text)`` (the front end prints them,
+Each flow reports its lines as Step events to ``reporter`` (the front end prints them,
 particle-cli's wording) and raises ParticlePyError on failure. Rules kept by every
 flow: key files are checked before the device is touched; a key slot is backed
 up (``backup.save_slot``) before any write; every write is read back and
@@ -13,13 +13,14 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from particle_py.errors import Interrupted, ParticlePyError, deferred_interrupts
+from particle_py.events import QUIET, Reporter
+from particle_py.firmware.classify import KEY_FILE_MAX, classify, parse_key_file, read_input_file
 from particle_py.keys import backup
 from particle_py.platforms import ELECTRON_TRANSPORT_SLOT, Platform, by_name, names
-
-Say = Callable[[str], None]
+from particle_py.private_files import write_public_file, write_secret_file
 
 SHORT_ID_WARNING = (
     "***************************************************************\n"
@@ -36,10 +37,6 @@ OLD_DEFAULT_KEY_NAME = "device"     # `keys new` with no name, particle-cli 1.x-
 TRANSPORT_DEFAULT = 0xFF        # cloud_transport byte: platform default protocol
 TRANSPORT_ALTERNATIVE = 0x00    # the platform's other protocol (tcp on the Electron)
 DEVICE_ALGORITHM = {"rsa": "rsa", "ec": "ecc"}     # our alg name -> the provisioning API's
-
-
-def _quiet(_text: str) -> None:
-    pass
 
 
 def filename_no_ext(name: str) -> str:
@@ -75,13 +72,13 @@ def offline_alg(protocol: str) -> str:
 
 # --- the device ---------------------------------------------------------------------------
 
-def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, say: Say = _quiet):
+def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, reporter: Reporter = QUIET):
     from particle_py.ops.device import open_particle_device
 
     def on_event(*args, **kwargs):
         text = kwargs.get("message") or (args[0] if args and isinstance(args[0], str) else None)
         if text:
-            say(text)
+            reporter.step(text)
     # The target is resolved before any device changes mode (ops.device.resolve_target): a
     # mistyped id or a name changes nothing; a Core in DFU mode (no id over USB) is taken as meant.
     device = open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
@@ -175,11 +172,11 @@ CONNECT_PREFIX = "Make sure your device is connected to your computer: "
 
 
 @contextlib.contextmanager
-def _on_device(device_id: Optional[str], say: "Say", prefix: str = CONNECT_PREFIX):
+def _on_device(device_id: Optional[str], reporter: Reporter, prefix: str = CONNECT_PREFIX):
     """The opened device; every error (opening included) carries particle-cli's prefix, and the
     device is always closed."""
     try:
-        device = open_device(device_id, say=say)
+        device = open_device(device_id, reporter=reporter)
     except ParticlePyError as err:
         raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
     try:
@@ -212,14 +209,14 @@ def write_key_files(base: str, private_key) -> KeyFiles:
         for path, data in contents.items():
             if backup.existing_bytes(path) not in (None, data):
                 files.moved_aside.append(backup.move_aside(path))
-            backup.write_secret_file(path, data)
-        backup.write_public_file(files.pub_pem, formats.public_pem(private_key))
+            write_secret_file(path, data)
+        write_public_file(files.pub_pem, formats.public_pem(private_key))
     return files
 
 
-def _report_aside(say: Say, moved: list) -> None:
+def _report_aside(reporter: Reporter, moved: list) -> None:
     for path in moved:
-        say(f"Kept the previous file as {path}")
+        reporter.step(f"Kept the previous file as {path}")
 
 
 def _find_key_file(filename: str, extra_suffixes=(".der",)) -> Optional[Path]:
@@ -235,16 +232,12 @@ def _find_key_file(filename: str, extra_suffixes=(".der",)) -> Optional[Path]:
 
 
 def _read_file(path: Path) -> bytes:
-    from particle_py.firmware.classify import KEY_FILE_MAX, read_input_file
-
     return read_input_file(path, KEY_FILE_MAX, "key file")
 
 
 def _require_server_public_key(filename: str) -> None:
     """Refuse anything but a public key for the server-key slot, before any device is touched:
     a device's private key there (a common mix-up) stops the device reaching the cloud."""
-    from particle_py.firmware.classify import classify
-
     kind = classify(_read_file(Path(filename)))
     if kind.kind != "public-key":
         raise ParticlePyError(f"{filename} is {kind}; `keys server` needs the server's public key (DER or PEM).",
@@ -253,7 +246,7 @@ def _require_server_public_key(filename: str) -> None:
                               "key goes to the device with `particle keys load`.")
 
 
-def _backup_device_key(device, slot, name: str, say: Say) -> backup.Backup:
+def _backup_device_key(device, slot, name: str, reporter: Reporter) -> backup.Backup:
     from particle_py.keys import formats
 
     current = read_slot(device, slot)
@@ -263,13 +256,13 @@ def _backup_device_key(device, slot, name: str, say: Say) -> backup.Backup:
     local_name = f"backup_{slot.alg}_{os.path.basename(filename_no_ext(name))}.der"
     saved = backup.save_slot(device.device_id, "device-key", slot.alg, current, local_name=local_name,
                              public_pem=pub)
-    _report_aside(say, saved.moved_aside)
-    say(f"Saved existing key to {saved.local}")
-    say(f"A copy is kept in {saved.archive}")
+    _report_aside(reporter, saved.moved_aside)
+    reporter.step(f"Saved existing key to {saved.local}")
+    reporter.step(f"A copy is kept in {saved.archive}")
     if info is None and current.count(0xFF) == len(current):
-        say("The device had no key (its key slot was empty).")
+        reporter.step("The device had no key (its key slot was empty).")
     elif info is None:
-        say("The key on the device was not a valid key; its raw bytes were saved as they were.")
+        reporter.step("The key on the device was not a valid key; its raw bytes were saved as they were.")
     return saved
 
 
@@ -313,7 +306,7 @@ def _write_or_restore(device, slot, der: bytes, saved: backup.Backup) -> None:
 # --- keys new -----------------------------------------------------------------------------
 
 def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, device_id: Optional[str] = None,
-        say: Say = _quiet) -> KeyFiles:
+        reporter: Reporter = QUIET) -> KeyFiles:
     from particle_py.keys import formats
 
     try:
@@ -322,10 +315,10 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
             alg = offline_alg(protocol.lower())
             base = filename_no_ext(filename or OLD_DEFAULT_KEY_NAME)
             files = write_key_files(base, formats.generate(alg))
-            _report_aside(say, files.moved_aside)
-            say(f"New key {files.der} created")
+            _report_aside(reporter, files.moved_aside)
+            reporter.step(f"New key {files.der} created")
             return files
-        device = open_device(device_id, say=say)
+        device = open_device(device_id, reporter=reporter)
         try:
             proto = device_protocol(device)
             alg = _device_key_slot(device.platform, proto).alg
@@ -335,14 +328,14 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
         base = filename_no_ext(filename or _id_for_file_name(ident))
         private_key = formats.generate(alg)
         files = write_key_files(base, private_key)
-        _report_aside(say, files.moved_aside)
-        say(f"New key {files.der} created for device {ident}")
+        _report_aside(reporter, files.moved_aside)
+        reporter.step(f"New key {files.der} created for device {ident}")
         if not filename and base != OLD_DEFAULT_KEY_NAME:
             # particle-cli before 3.16 named them device.*; guides of that era go on with
             # `dfu-util ... -D device.der` or `keys send <id> device.pub.pem` (docs/eras.md)
             old = write_key_files(OLD_DEFAULT_KEY_NAME, private_key)
-            _report_aside(say, old.moved_aside)
-            say(f"The same key is also in {old.der}, {old.pem} and {old.pub_pem} (the names particle-cli "
+            _report_aside(reporter, old.moved_aside)
+            reporter.step(f"The same key is also in {old.der}, {old.pem} and {old.pub_pem} (the names particle-cli "
                 f"used before 3.16)")
         return files
     except ParticlePyError as err:
@@ -366,7 +359,7 @@ def _with_retry_hint(err: ParticlePyError) -> Optional[str]:
 # --- keys load ----------------------------------------------------------------------------
 
 def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, protocol: Optional[str] = None,
-         say: Say = _quiet) -> backup.Backup:
+         reporter: Reporter = QUIET) -> backup.Backup:
     from particle_py.keys import formats
 
     def fail(err: ParticlePyError):
@@ -381,14 +374,14 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
             raise fail(ParticlePyError(f"I couldn't find the file: {filename_no_ext(filename)}.der",
                                        "Give the path of a key file, e.g. one written by `particle keys new`."))
         try:
-            info = formats.parse_key(_read_file(path), str(path))
+            info = parse_key_file(_read_file(path), str(path))
         except ParticlePyError as err:
             raise fail(err)
         if not info.private:
             raise fail(formats.key_error(f"{path} is a public key; the device needs its private key.",
                                          "Load the private key file (.der or .pem), not the .pub.pem."))
     try:
-        device = open_device(device_id, say=say)
+        device = open_device(device_id, reporter=reporter)
     except ParticlePyError as err:
         raise fail(err)
     saved = None
@@ -398,15 +391,15 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
             if path is None:
                 raise ParticlePyError(f"I couldn't find the file: {device.device_id}.der",
                                       "Give the key file to load.")
-            info = formats.parse_key(_read_file(path), str(path))
+            info = parse_key_file(_read_file(path), str(path))
         proto = device_protocol(device, protocol)
         slot = _device_key_slot(device.platform, proto)
         der = formats.check_device_key(info, slot, str(path))
-        say("Writing key to device")
-        say(f"Writing key {path} to device {device.device_id}")
-        saved = _backup_device_key(device, slot, str(path), say)
+        reporter.step("Writing key to device")
+        reporter.step(f"Writing key {path} to device {device.device_id}")
+        saved = _backup_device_key(device, slot, str(path), reporter)
         _write_device_key(device, slot, der, saved)
-        say(f"Key {path} written to device")
+        reporter.step(f"Key {path} written to device")
         return saved
     except ParticlePyError as err:
         raise fail(err)
@@ -425,7 +418,7 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
 # --- keys save ----------------------------------------------------------------------------
 
 def save(filename: Optional[str] = None, *, force: bool = False, device_id: Optional[str] = None,
-         protocol: Optional[str] = None, say: Say = _quiet) -> Path:
+         protocol: Optional[str] = None, reporter: Reporter = QUIET) -> Path:
     from particle_py.keys import formats
 
     def exists_error(target: str):
@@ -441,7 +434,7 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
         target = filename_no_ext(filename) + ".der"
         refuse_existing(target)
     try:
-        device = open_device(device_id, say=say)
+        device = open_device(device_id, reporter=reporter)
     except ParticlePyError as err:
         raise ParticlePyError(f"Error saving key from device: {err.message}", _with_retry_hint(err), err.exit_code)
     try:
@@ -459,7 +452,7 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
     finally:
         _close(device)
     with deferred_interrupts():         # the .der and its .pub.pem: both written, or the error says which
-        out = backup.write_secret_file(target, data)
+        out = write_secret_file(target, data)
         pub_path = Path(filename_no_ext(target) + ".pub.pem")
         info = formats.parse_device_slot(data, slot.alg)
         if info is None:
@@ -469,8 +462,8 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
                                   "usually means you had a corrupt key on the device.",
                                   f"The slot's raw bytes were saved to {out}. Run `particle keys doctor` to give "
                                   f"the device a new key.")
-        backup.write_public_file(pub_path, formats.public_pem(info.key))
-        say(f"Saved existing key to {out}")
+        write_public_file(pub_path, formats.public_pem(info.key))
+        reporter.step(f"Saved existing key to {out}")
     return out
 
 
@@ -481,7 +474,7 @@ def _looks_like_id(text: str) -> bool:
 
 
 def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, product_id: Optional[int] = None,
-         say: Say = _quiet, settings=None) -> dict:
+         reporter: Reporter = QUIET, settings=None) -> dict:
     from particle_py.cloud.api import client_from_config
     from particle_py.cloud.config import Settings
     from particle_py.keys import formats
@@ -498,7 +491,7 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
         raise fail(not_logged_in())
     if device_id is None:
         try:
-            device = open_device(None, need_dfu=False, say=say)
+            device = open_device(None, need_dfu=False, reporter=reporter)
         except ParticlePyError as err:
             raise fail(err)
         device_id = device.device_id
@@ -508,28 +501,28 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
                                        f"device ID.", "Give the id: particle keys send <deviceID> <filename>"))
     device_id = device_id.lower()
     if len(device_id) < 24:
-        say(SHORT_ID_WARNING)
+        reporter.step(SHORT_ID_WARNING)
     wanted = filename or device_id
     path = _find_key_file(wanted, (".pub.pem",))
     if path is None:
         raise fail(ParticlePyError(f"Couldn't find {wanted}",
                                    "Give the key file: particle keys send <deviceID> <file.pub.pem or .der>"))
-    info = formats.parse_key(_read_file(path), str(path))
+    info = parse_key_file(_read_file(path), str(path))
     api = client_from_config(settings)
     try:
         api.require_fresh_token()
-        say(f"attempting to add a new public key for device {device_id}")
+        reporter.step(f"attempting to add a new public key for device {device_id}")
         body = api.provision_key(device_id, formats.public_pem(info.key).decode(), DEVICE_ALGORITHM[info.alg],
                                  product_id)
     except ParticlePyError as err:
         raise fail(err)
-    say("submitting public key succeeded!")
+    reporter.step("submitting public key succeeded!")
     return body
 
 
 # --- keys doctor --------------------------------------------------------------------------
 
-def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, say: Say = _quiet,
+def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, reporter: Reporter = QUIET,
            settings=None) -> KeyFiles:
     """New key, backup of the old one, verified write, cloud update, then restart.
 
@@ -550,7 +543,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
     if device_id:
         device_id = device_id.lower()
         if len(device_id) < 24:
-            say(SHORT_ID_WARNING)
+            reporter.step(SHORT_ID_WARNING)
     settings = settings or Settings()
     api = client_from_config(settings)
     nothing_changed = "Nothing was changed on the device."
@@ -562,7 +555,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         raise fail(err, nothing_changed)
 
     try:
-        device = open_device(device_id, say=say)
+        device = open_device(device_id, reporter=reporter)
     except ParticlePyError as err:
         raise fail(err, nothing_changed)
     files = saved = None
@@ -573,20 +566,20 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
         proto = device_protocol(device, protocol)
         slot = _device_key_slot(device.platform, proto)
         if protocol and has_transport_byte(device.platform) and device_protocol(device) != proto:
-            say(f"Note: the device is set to use {device_protocol(device)}; run `particle keys protocol "
+            reporter.step(f"Note: the device is set to use {device_protocol(device)}; run `particle keys protocol "
                 f"--protocol {proto}` so it uses the key written now.")
         base = f"{ident}_{slot.alg}_new"
         files = write_key_files(base, formats.generate(slot.alg))
-        _report_aside(say, files.moved_aside)
-        say(f"New key {files.der} created for device {ident}")
-        say("Writing key to device")
-        say(f"Writing key {files.der} to device {ident}")
-        saved = _backup_device_key(device, slot, str(files.der), say)
+        _report_aside(reporter, files.moved_aside)
+        reporter.step(f"New key {files.der} created for device {ident}")
+        reporter.step("Writing key to device")
+        reporter.step(f"Writing key {files.der} to device {ident}")
+        saved = _backup_device_key(device, slot, str(files.der), reporter)
         _write_device_key(device, slot, files.der.read_bytes(), saved)
         written = True
-        say(f"Key {files.der} written to device")
+        reporter.step(f"Key {files.der} written to device")
         try:
-            say(f"attempting to add a new public key for device {ident}")
+            reporter.step(f"attempting to add a new public key for device {ident}")
             api.provision_key(ident, files.pub_pem.read_text(), DEVICE_ALGORITHM[slot.alg])
         except ParticlePyError as err:
             raise ParticlePyError(
@@ -596,15 +589,15 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, s
                                       f"To finish: particle keys send {ident} {files.pub_pem}",
                                       f"To roll back instead: particle keys load {saved.local}") if h))
         sent = True
-        say("submitting public key succeeded!")
+        reporter.step("submitting public key succeeded!")
         server_problem = _server_key_problem(device, proto, settings)
         try:
             device.reset(leave=True)
         except ParticlePyError:
-            say("The device did not restart by itself; press its RESET button.")
-        say("Okay!  New keys in place, your device should restart.")
+            reporter.step("The device did not restart by itself; press its RESET button.")
+        reporter.step("Okay!  New keys in place, your device should restart.")
         if server_problem:
-            say(server_problem)
+            reporter.step(server_problem)
         return files
     except ParticlePyError as err:
         if written:
@@ -667,7 +660,7 @@ def _server_key_bytes(filename: str, alg: str) -> bytes:
 
     path = Path(filename)
     raw = _read_file(path)
-    info = formats.parse_key(raw, filename)
+    info = parse_key_file(raw, filename)
     if info.alg != alg:
         want = "an RSA" if alg == "rsa" else "an EC (P-256)"
         raise ParticlePyError(f"{filename} is {'an RSA' if info.alg == 'rsa' else 'an EC'} key but this "
@@ -698,7 +691,7 @@ def _resolve_device_type(name: str) -> Platform:
 
 def server(filename: Optional[str] = None, output: Optional[str] = None, *, host: Optional[str] = None,
            port: Optional[int] = None, device_type: Optional[str] = None, protocol: Optional[str] = None,
-           device_id: Optional[str] = None, say: Say = _quiet) -> Optional[Path]:
+           device_id: Optional[str] = None, reporter: Reporter = QUIET) -> Optional[Path]:
     from particle_py.keys import server_blob
 
     if device_type and not filename:
@@ -718,14 +711,14 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         blob = server_blob.build(_server_key_bytes(filename, slot.alg), slot, host, port)
         out = Path(output or _server_output_name(filename, host, slot.alg))
         if backup.existing_bytes(out) not in (None, blob):      # never replaced silently: kept aside
-            _report_aside(say, [backup.move_aside(out)])
-        backup.write_public_file(out, blob)
-        say("Okay!  Formatted server key file generated for this type of device.")
-        say(f"Written to {out}")
+            _report_aside(reporter, [backup.move_aside(out)])
+        write_public_file(out, blob)
+        reporter.step("Okay!  Formatted server key file generated for this type of device.")
+        reporter.step(f"Written to {out}")
         return out
     if filename:
         _check_key_type_before_dfu(filename, device_id, protocol)
-    with _on_device(device_id, say) as device:
+    with _on_device(device_id, reporter) as device:
         proto = device_protocol(device, protocol)
         slot = _server_slot(device.platform, proto)
         key_bytes = _server_key_bytes(filename, slot.alg) if filename else default_server_key(proto)
@@ -733,13 +726,13 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         out = None
         if output:
             if backup.existing_bytes(output) not in (None, blob):
-                _report_aside(say, [backup.move_aside(output)])
-            out = backup.write_public_file(Path(output), blob)
+                _report_aside(reporter, [backup.move_aside(output)])
+            out = write_public_file(Path(output), blob)
         current = read_slot(device, slot)
         saved = backup.save_slot(device.device_id, "server-key", slot.alg, current,
                                  local_name=f"backup_server_{slot.alg}_{device.device_id}.der")
-        _report_aside(say, saved.moved_aside)
-        say(f"Saved the previous server key to {saved.local} (a copy is kept in {saved.archive})")
+        _report_aside(reporter, saved.moved_aside)
+        reporter.step(f"Saved the previous server key to {saved.local} (a copy is kept in {saved.archive})")
         try:
             with deferred_interrupts():     # a signal waits for the slot to be whole
                 write_verified(device, slot, blob)
@@ -750,7 +743,7 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         except Interrupted as sig:
             raise ParticlePyError(f"{sig.label} after the new server key was written and read back.",
                                   f"The previous server key is saved in {saved.local}.", sig.exit_code) from None
-        say("Okay!  New keys in place, your device will not restart.")
+        reporter.step("Okay!  New keys in place, your device will not restart.")
         return out
 
 
@@ -787,26 +780,26 @@ def _server_output_name(filename: str, host: Optional[str], alg: str) -> str:
 
 # --- keys address / protocol --------------------------------------------------------------
 
-def address(*, protocol: Optional[str] = None, device_id: Optional[str] = None, say: Say = _quiet):
+def address(*, protocol: Optional[str] = None, device_id: Optional[str] = None, reporter: Reporter = QUIET):
     from particle_py.keys import server_blob
 
-    with _on_device(device_id, say) as device:
+    with _on_device(device_id, reporter) as device:
         proto = device_protocol(device, protocol)
         slot = _server_slot(device.platform, proto)
         result = server_blob.parse_address(read_slot(device, slot), slot, proto)
-    say("")
-    say(result.url())
+    reporter.step("")
+    reporter.step(result.url())
     return result
 
 
-def transport(protocol: Optional[str] = None, *, device_id: Optional[str] = None, say: Say = _quiet) -> str:
+def transport(protocol: Optional[str] = None, *, device_id: Optional[str] = None, reporter: Reporter = QUIET) -> str:
     """`keys protocol`: show the protocol, or with ``protocol`` switch the Electron's transport byte."""
     if protocol is not None and protocol.lower() not in ("tcp", "udp"):
         raise ParticlePyError("Could not change device transport protocol: Invalid protocol",
                               "Use --protocol tcp or --protocol udp.")
     verb = "change" if protocol else "fetch"
     try:
-        device = open_device(device_id, say=say)
+        device = open_device(device_id, reporter=reporter)
     except ParticlePyError as err:
         raise ParticlePyError(f"Could not {verb} device transport protocol: {err.message}",
                               _with_retry_hint(err), err.exit_code)
@@ -814,7 +807,7 @@ def transport(protocol: Optional[str] = None, *, device_id: Optional[str] = None
         platform = device.platform
         if protocol is None:
             current = device_protocol(device)
-            say(f"Device protocol is set to {current}")
+            reporter.step(f"Device protocol is set to {current}")
             return current
         protocol = protocol.lower()
         if not has_transport_byte(platform):
@@ -822,7 +815,7 @@ def transport(protocol: Optional[str] = None, *, device_id: Optional[str] = None
                                   f"The {platform.display_name} always uses {platform.default_protocol}.")
         value = TRANSPORT_DEFAULT if protocol == platform.default_protocol else TRANSPORT_ALTERNATIVE
         write_verified(device, ELECTRON_TRANSPORT_SLOT, bytes([value]))
-        say(f"Protocol changed to {protocol}")
+        reporter.step(f"Protocol changed to {protocol}")
         return protocol
     except ParticlePyError as err:
         if err.message.startswith("Could not"):
