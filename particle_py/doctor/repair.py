@@ -128,10 +128,11 @@ def _leave_listening(ctx: Context) -> None:
                 "itself, it has no Wi-Fi credentials: give them with `particle serial wifi`.")
         return
     from particle_py.ops import serial_ops, usb_commands
-    from particle_py.ops.device import RECONNECT_FAILED, _wait_for
+    from particle_py.ops.discovery import MODE_NORMAL
+    from particle_py.ops.reconnect import RECONNECT_FAILED, Board, refind
 
     usb_commands.reset(ctx.device_id)                 # out of the doctor's DFU mode
-    if _wait_for(lambda e: not e.in_dfu and e.device_id == ctx.device_id) is None:
+    if refind(Board(None, frozenset({ctx.device_id})), mode=MODE_NORMAL) is None:
         raise ParticlePyError(RECONNECT_FAILED, "Nothing was written. Press RESET, then run `particle serial wifi`.")
     usb_commands.start_listening(ctx.device_id)
     port = _serial_port(ctx.device_id)

@@ -56,14 +56,14 @@ def test_up_to_date_device_stays_in_device_os(device, run, release_dirs, platfor
 
 def test_module_info_describes_flash(device, release_dirs):
     from particle_py.ops import firmware_requests
-    from particle_py.ops.device import _release, find_device
+    from particle_py.ops.discovery import find_device, release_entry
 
     device("argon", device_os="2.2.0")
     entry = find_device()
     try:
         info = firmware_requests.module_info(entry)
     finally:
-        _release(entry.usb_device)
+        release_entry(entry)
     got = {(m.function, m.index, m.version, m.valid) for m in info}
     assert {(F.BOOTLOADER, 0, 1006, True), (F.SYSTEM_PART, 1, 2202, True), (F.RADIO_STACK, 0, 202, True)} <= got
     part1 = next(m for m in info if m.function == F.SYSTEM_PART)
@@ -72,7 +72,7 @@ def test_module_info_describes_flash(device, release_dirs):
 
 def test_module_info_flags_a_broken_module(device, release_dirs):
     from particle_py.ops import firmware_requests
-    from particle_py.ops.device import _release, find_device
+    from particle_py.ops.discovery import find_device, release_entry
 
     d = device("photon", device_os="2.2.0")
     d.poke(0, 0x08020000 + 100000, b"\x00" * 16)
@@ -80,20 +80,20 @@ def test_module_info_flags_a_broken_module(device, release_dirs):
     try:
         info = firmware_requests.module_info(entry)
     finally:
-        _release(entry.usb_device)
+        release_entry(entry)
     part1 = next(m for m in info if m.function == F.SYSTEM_PART and m.index == 1)
     assert part1.version == 2202 and not part1.valid
 
 
 def _send(data, name="x.bin"):
     from particle_py.ops import firmware_requests
-    from particle_py.ops.device import _release, find_device
+    from particle_py.ops.discovery import find_device, release_entry
 
     entry = find_device()
     try:
         firmware_requests.update_firmware(entry, name, data)
     finally:
-        _release(entry.usb_device)
+        release_entry(entry)
 
 
 @pytest.mark.parametrize("case,expected", [
