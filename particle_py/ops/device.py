@@ -11,7 +11,7 @@ from typing import Optional
 
 from particle_py import events
 from particle_py.errors import ParticlePyError, UsbError
-from particle_py.ops.dfu_session import ParticleDfuDevice
+from particle_py.ops.dfu_session import CallbackReporter, ParticleDfuDevice
 from particle_py.ops.discovery import (DFU_HELP, MODE_DFU, UsbEntry, find_device, list_devices,  # noqa: F401
                                        release_entry, resolve_target)
 from particle_py.ops.reconnect import RECONNECT_FAILED, Board, refind, still_attached
@@ -52,9 +52,7 @@ def send_control(entry: UsbEntry, req_type: int, payload: bytes = b"", *,
 def _as_reporter(on_event) -> events.Reporter:
     """A reporter for a caller that still passes a line callback (doctor's ``say``, the keys
     flows' and usb commands' ``on_event``); their -v lines come through ``announce_writes``."""
-    if on_event is None:
-        return events.QUIET
-    return on_event if isinstance(on_event, events.Reporter) else events.LineReporter(on_event)
+    return on_event if isinstance(on_event, events.Reporter) else CallbackReporter(on_event)
 
 
 def switch_to_dfu(entry: UsbEntry, reporter=events.QUIET) -> UsbEntry:

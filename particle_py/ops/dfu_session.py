@@ -52,6 +52,20 @@ def announce_writes(callback: Optional[Callable[[str], None]]) -> None:
     _unconverted_reporter = events.QUIET if callback is None else events.LineReporter(callback, verbose=True)
 
 
+class CallbackReporter(events.Reporter):
+    """A reporter for a caller that still passes a line callback (``say``, ``on_event``): Steps
+    and Cautions to it, -v Details to the front end's ``announce_writes``."""
+
+    def __init__(self, say: Optional[Callable[[str], None]]) -> None:
+        self._say = say
+
+    def emit(self, event) -> None:
+        if isinstance(event, events.Detail):
+            _unconverted_reporter.emit(event)
+        elif isinstance(event, (events.Step, events.Caution)) and self._say is not None:
+            self._say(event.text)
+
+
 class ParticleDfuDevice:
     """An opened Particle device. read/write/reset need DFU mode (``mode == 'DFU'``)."""
 
