@@ -12,12 +12,11 @@ from typing import Optional
 from particle_py import events
 from particle_py.errors import ParticlePyError, UsbError
 from particle_py.ops.dfu_session import CallbackReporter, ParticleDfuDevice
-from particle_py.ops.discovery import (DFU_HELP, MODE_DFU, UsbEntry, find_device, list_devices,  # noqa: F401
-                                       release_entry, resolve_target)
+from particle_py.ops.discovery import DFU_HELP, MODE_DFU, UsbEntry, release_entry, resolve_target
 from particle_py.ops.reconnect import RECONNECT_FAILED, Board, refind, still_attached
 
-# moved: ops.discovery, ops.reconnect, ops.dfu_session; these stay for callers in
-# keys/flows.py, doctor/, ops/usb_commands.py and ops/serial_ops.py until they import them there
+# moved: ops.discovery (keys/flows.py, doctor/ and ops/usb_commands.py still import them here)
+from particle_py.ops.discovery import find_device, list_devices  # noqa: F401,E402
 
 
 def _release(dev) -> None:   # moved: particle_py.usb.release_device (ops/usb_commands.py, ops/serial_ops.py)
