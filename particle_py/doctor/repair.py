@@ -53,6 +53,7 @@ def _device_os(ctx: Context) -> None:
     (from the cache, PARTICLE_PY_DEVICE_OS_FROM or Particle's download), proven in flash."""
     from particle_py.firmware import releases, sources
     from particle_py.ops import update as update_ops
+    from particle_py.ops.dfu_session import CallbackReporter
 
     target = None
     if releases.latest_pinned(ctx.platform.name) is None:
@@ -68,7 +69,7 @@ def _device_os(ctx: Context) -> None:
                 f"Particle) or `particle update {ctx.device_id} --target <version> --from <folder>`, then "
                 f"`particle doctor` again.")
         target = at_hand[-1]
-    result = update_ops.update(ctx.device_id, target=target, on_event=ctx.say)
+    result = update_ops.update(ctx.device_id, target=target, reporter=CallbackReporter(ctx.say))
     if result.up_to_date:
         ctx.say(f"Device OS {result.version} is already on the device: nothing to write.")
     else:
@@ -78,11 +79,12 @@ def _device_os(ctx: Context) -> None:
 def _tinker(ctx: Context) -> None:
     from particle_py.firmware import known_apps
     from particle_py.ops import flash as flash_ops
+    from particle_py.ops.dfu_session import CallbackReporter
 
     if known_apps.find(ctx.platform.name, "tinker") is None:
         raise StepUnavailable(f"There is no Tinker app for the {ctx.platform.display_name}.",
                               "Flash your own application with `particle flash --usb <app.bin>`.")
-    flash_ops.flash_usb(["tinker"], device_id=ctx.device_id, on_event=ctx.say)
+    flash_ops.flash_usb(["tinker"], device_id=ctx.device_id, reporter=CallbackReporter(ctx.say))
 
 
 def _server_key(ctx: Context) -> None:
@@ -133,10 +135,11 @@ def _leave_listening(ctx: Context) -> None:
                 "itself, it has no Wi-Fi credentials: give them with `particle serial wifi`.")
         return
     from particle_py.ops import serial_ops, usb_commands
-    from particle_py.ops.device import RECONNECT_FAILED, _wait_for
+    from particle_py.ops.discovery import MODE_NORMAL
+    from particle_py.ops.reconnect import RECONNECT_FAILED, Board, refind
 
     usb_commands.reset(ctx.device_id)                 # out of the doctor's DFU mode
-    if _wait_for(lambda e: not e.in_dfu and e.device_id == ctx.device_id) is None:
+    if refind(Board(None, frozenset({ctx.device_id})), mode=MODE_NORMAL) is None:
         raise ParticlePyError(RECONNECT_FAILED, "Nothing was written. Press RESET, then run `particle serial wifi`.")
     usb_commands.start_listening(ctx.device_id)
     port = _serial_port(ctx.device_id)

@@ -2,7 +2,7 @@
 
 Nothing is written until every file has passed every check. Each write goes through
 ``ParticleDfuDevice.write`` (smart flashing: unchanged pages are skipped, blank pages are not
-erased). Progress and messages go through callbacks; the front end prints.
+erased). Progress and messages go to a reporter (``particle_py.events``); the front end prints.
 
 How a write is proven: a system or user part carries its own CRC, and Device OS checks it when
 it boots and reports the result in its module info (control request 90). So such a module is
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
+from particle_py import events
 from particle_py.errors import Interrupted, ParticlePyError, deferred_interrupts
 from particle_py.firmware.module import FirmwareModule, ModuleFunction, parse
 from particle_py.platforms import Platform, by_id
@@ -394,19 +395,19 @@ def resume_command(args: list[str], *, factory: bool, force: bool, verify: Optio
 
 def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
               verify: Optional[bool] = None, device_id: Optional[str] = None,
-              on_event: Optional[Callable[[str], None]] = None,
-              progress_factory: Optional[Callable[[FlashStep], Callable[[int, int], None]]] = None
-              ) -> FlashResult:
+              reporter: events.Reporter = events.QUIET) -> FlashResult:
     """Flash ``args`` (files or known-app names) to the connected device over DFU.
 
-    on_event gets the user-facing lines (``Flashing <platform> device <id>``, ``Flashing <file>``);
-    progress_factory(step) returns a progress(done, total) callback for that step's write.
+    ``reporter`` gets the user-facing lines as Steps (``Flashing <platform> device <id>``,
+    ``Flashing <file>``), each step's write as Progress (task: the file's name, from 0 when the
+    step starts) and the -v lines as Details.
     ``verify`` None: each module proven by Device OS's own check after the reset where it can
     be, else read back; True: everything read back; False: nothing checked.
     """
-    from particle_py.ops.device import open_entry, release_entry, resolve_target
+    from particle_py.ops.device import open_entry
+    from particle_py.ops.discovery import release_entry, resolve_target
 
-    emit = on_event or (lambda line: None)
+    emit = reporter.step
     items = read_local_files(args)
     given = ([device_id] if device_id else []) + list(args)
     # The target and every file are certain before the device changes mode: the checks run
@@ -427,7 +428,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         release_entry(entry)
         raise
     try:
-        device = open_entry(entry, need_dfu=True, on_event=emit)
+        device = open_entry(entry, need_dfu=True, reporter=reporter)
     except Interrupted as sig:
         raise _stopped_before_writing(sig, given, factory=factory, force=force, verify=verify) from None
     result = None
@@ -448,7 +449,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
             emit(f"Flashing {step.source.basename}")
             do_verify = verify if verify is not None else len(step.data) <= VERIFY_BY_DEFAULT_MAX
             checked = proof_after_boot and do_verify and checked_by_device_os(step, device.platform)
-            progress = progress_factory(step) if progress_factory else None
+            progress = step_progress(reporter, step.source.basename, len(step.data))
             try:
                 known = _known_from_info(info_before, step) if checked else None
                 if known == "present" and _crc_word(device, step) != step.data[-4:]:
@@ -458,8 +459,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
                     stats = None
                     result.bytes_skipped += len(step.data)
                     result.verified_by[step.source.basename] = "module info (before)"
-                    if progress:
-                        progress(len(step.data), len(step.data))
+                    progress(len(step.data), len(step.data))
                 else:
                     erase = True if known == "other" and _all_erasable(device, step) else None
                     stats = device.write(step.alt, step.address, step.data, erase=erase,
@@ -491,7 +491,7 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         if by_device_os:
             device.close()
             try:
-                _prove_after_boot(device, by_device_os, result, back_to_dfu=not resets_anyway)
+                _prove_after_boot(device, by_device_os, result, back_to_dfu=not resets_anyway, reporter=reporter)
             except (ParticlePyError, Interrupted) as err:
                 if getattr(err, "state_reported", False):
                     raise
@@ -625,51 +625,59 @@ def _check_crc_word(device, step: FlashStep) -> None:
         raise
     want = step.data[-4:]
     if held != want:
-        from particle_py.ops.device import verify_failed
+        from particle_py.ops.dfu_session import verify_failed
 
         raise verify_failed(step.address + len(step.data) - 4, held, want)
 
 
-def _came_back(platform, ids: set, old, *, dfu: Optional[bool] = None):
+def step_progress(reporter: events.Reporter, task: str, total: int):
+    """The progress(done, total) callback of one step's write: Progress events for ``task``,
+    the first (0 of total) at once, as the step starts."""
+    reporter.progress(task, 0, total)
+    return lambda done, of: reporter.progress(task, done, of)
+
+
+def came_back(platform, ids: set, old, *, dfu: Optional[bool] = None):
     """The device after its reset: a new enumeration (another address) of the same board, in
     either mode (or the one asked for); None when it did not come back in time. A bootloader
     whose DFU serial is not the device id (the 2015 Gen2 one: 00000000010C) gives no id to
-    match on: then the new enumeration of the platform is the board."""
-    from particle_py.ops.device import _is_full_id, _wait_for
+    match on: then the new enumeration of the platform is the board (the one on the same
+    port, if several)."""
+    from particle_py.ops.discovery import MODE_DFU, MODE_NORMAL
+    from particle_py.ops.reconnect import Board, bus_address, named_by, port_path, refind
 
-    where = (getattr(old, "bus", None), getattr(old, "address", None))
-    anonymous = not any(_is_full_id(i) for i in ids)
-
-    def same_board(e) -> bool:
-        return (e.platform is platform and (e.usb_device.bus, e.usb_device.address) != where
-                and (dfu is None or e.in_dfu == dfu) and (e.device_id in ids or anonymous))
-
+    board = Board(platform, named_by(ids), port_path(old), bus_address(old))
+    mode = None if dfu is None else (MODE_DFU if dfu else MODE_NORMAL)
     # listing the bus is cheap; a short poll saves the user most of a poll period per reset
-    return _wait_for(same_board, timeout_ms=BOOT_TIMEOUT_MS, poll_ms=BOOT_POLL_MS)
+    return refind(board, mode=mode, timeout_ms=BOOT_TIMEOUT_MS, poll_ms=BOOT_POLL_MS)
 
 
-def _back_in_dfu(entry, ids: set):
+def back_in_dfu(entry, ids: set, reporter: events.Reporter = events.QUIET):
     """Ask the running device for DFU mode and find it there (by the ids it has shown)."""
     from particle_py import control_codes
-    from particle_py.ops.device import DFU_HELP, RECONNECT_FAILED, announce, send_control
+    from particle_py.ops.device import send_control
+    from particle_py.ops.discovery import DFU_HELP
+    from particle_py.ops.reconnect import RECONNECT_FAILED
 
-    announce("Switching device to DFU mode")
+    reporter.detail("Switching device to DFU mode")
     send_control(entry, control_codes.DFU_MODE, may_vanish=True)
-    found = _came_back(entry.platform, ids, entry.usb_device, dfu=True)
+    found = came_back(entry.platform, ids, entry.usb_device, dfu=True)
     if found is None:
         raise ParticlePyError(RECONNECT_FAILED, DFU_HELP)
     return found
 
 
-def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, back_to_dfu: bool) -> None:
+def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, back_to_dfu: bool,
+                      reporter: events.Reporter) -> None:
     """Device OS's module info after the boot proves each step, else the bytes are read back
     over DFU. ``back_to_dfu``: the flash would not have reset the device (system parts only):
     it goes back to DFU mode, where particle-cli leaves it."""
     from particle_py.control import ControlSession, module_info
-    from particle_py.ops.device import ParticleDfuDevice, _release, announce, first_difference
+    from particle_py.ops.dfu_session import ParticleDfuDevice, first_difference
+    from particle_py.ops.discovery import release_entry
 
     platform, ids = device.platform, {device.device_id}
-    entry = _came_back(platform, ids, device.entry.usb_device)
+    entry = came_back(platform, ids, device.entry.usb_device)
     if entry is None:
         err = ParticlePyError(f"the device did not come back within {BOOT_TIMEOUT_MS // 1000} s of its reset, "
                               "so Device OS could not check what was written",
@@ -687,26 +695,26 @@ def _prove_after_boot(device, steps: list[FlashStep], result: FlashResult, *, ba
                 if why is None:
                     p = step.module.prefix
                     result.verified_by[step.source.basename] = "module info"
-                    announce(f"Checked by Device OS: {step.source.basename} ({_kind(step)} v{p.version}, "
+                    reporter.detail(f"Checked by Device OS: {step.source.basename} ({_kind(step)} v{p.version}, "
                              f"{len(step.data)} bytes, CRC valid)")
                 else:
-                    announce(f"Not proven by Device OS's module info: {step.source.basename} ({why}); reading it back")
+                    reporter.detail(f"Not proven by Device OS's module info: {step.source.basename} ({why}); reading it back")
                     unproven.append(step)
         else:
-            announce("Device OS does not answer module info: reading back what was written")
+            reporter.detail("Device OS does not answer module info: reading back what was written")
         if not unproven and not back_to_dfu:
-            _release(entry.usb_device)
+            release_entry(entry)
             return
         ids.add(entry.device_id)
         try:
-            entry = _back_in_dfu(entry, ids)
+            entry = back_in_dfu(entry, ids, reporter)
         except ParticlePyError:
-            _release(entry.usb_device)
+            release_entry(entry)
             raise
     if not unproven:
-        _release(entry.usb_device)
+        release_entry(entry)
         return
-    dfu = ParticleDfuDevice(entry)
+    dfu = ParticleDfuDevice(entry, reporter)
     try:
         for step in unproven:
             try:

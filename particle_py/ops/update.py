@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
+from particle_py import events
 from particle_py.errors import ParticlePyError
 from particle_py.firmware.module import ModuleFunction
 from particle_py.ops.flash import FlashSource, FlashStep, plan as flash_plan
@@ -26,6 +27,9 @@ EX_INTERRUPTED = 130
 
 
 VIA_DFU, VIA_CONTROL = "dfu", "control"
+# The Result event sent once the plan is known, before anything is written: the release, the
+# device and each module's line (PlannedStep.describe).
+PLAN = "update plan"
 
 
 @dataclass
@@ -174,22 +178,21 @@ def _crc_word_matches(device, step: FlashStep) -> bool:
 
 
 def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, paths=(),
-           allow_download: bool = True, on_event: Optional[Callable[[str], None]] = None,
-           on_plan: Optional[Callable[[UpdateResult], None]] = None,
-           progress_factory=None) -> UpdateResult:
+           allow_download: bool = True, reporter: events.Reporter = events.QUIET) -> UpdateResult:
+    """``reporter`` gets the user-facing lines as Steps, the plan as a Result (``PLAN``) before
+    anything is written, each module's write as Progress and the -v lines as Details."""
     from particle_py.firmware import sources
-    from particle_py.ops.device import _release, find_device, open_particle_device
+    from particle_py.ops.discovery import find_device, release_entry
 
-    emit = on_event or (lambda line: None)
     entry = find_device(device_arg)
     platform, device_id = entry.platform, entry.device_id
-    _release(entry.usb_device)
+    release_entry(entry)
     version = choose_version(platform, target)
     # Everything is fetched and checked before the device is touched.
-    files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, on_event=emit)
+    files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, on_event=reporter.step)
     result = UpdateResult(platform, device_id, version, [])
     try:
-        return _update_device(entry, result, files, emit, on_plan, progress_factory, device_arg, target, paths)
+        return _update_device(entry, result, files, reporter, device_arg, target, paths)
     except ParticlePyError as err:
         if getattr(err, "state_reported", False):
             raise
@@ -214,9 +217,17 @@ def _not_finished(result: UpdateResult, err: ParticlePyError, device_arg, target
     return out
 
 
-def _update_device(entry, result: UpdateResult, files, emit, on_plan, progress_factory, device_arg, target,
+def _report_plan(reporter: events.Reporter, result: UpdateResult) -> None:
+    p = result.platform
+    reporter.emit(events.Result(PLAN, {"platform": p.name, "platform_name": p.display_name,
+                                       "device_id": result.device_id, "version": result.version,
+                                       "steps": [s.describe() for s in result.steps]}))
+
+
+def _update_device(entry, result: UpdateResult, files, reporter: events.Reporter, device_arg, target,
                    paths) -> UpdateResult:
-    from particle_py.ops.device import _release, find_device, open_particle_device
+    from particle_py.ops.device import open_particle_device
+    from particle_py.ops.discovery import find_device, release_entry
 
     platform, version, device_id = result.platform, result.version, entry.device_id
     info = None
@@ -226,11 +237,10 @@ def _update_device(entry, result: UpdateResult, files, emit, on_plan, progress_f
         entry = find_device(device_id or device_arg)
         info = module_info.read(ControlSession(entry.usb_device))
         if info is None:
-            _release(entry.usb_device)
+            release_entry(entry)
     if info is not None:
-        return _update_from_normal_mode(entry, result, files, info, emit, on_plan, progress_factory,
-                                        device_arg, target, paths)
-    device = open_particle_device(device_id or device_arg, need_dfu=True, on_event=emit,
+        return _update_from_normal_mode(entry, result, files, info, reporter, device_arg, target, paths)
+    device = open_particle_device(device_id or device_arg, need_dfu=True, reporter=reporter,
                                   platform_id=platform.platform_id)
     result.device_id = device.device_id
     try:
@@ -238,27 +248,27 @@ def _update_device(entry, result: UpdateResult, files, emit, on_plan, progress_f
     except BaseException:
         device.close()
         raise
-    if on_plan:
-        on_plan(result)
-    return _write_over_dfu(device, result, [s for s in result.steps if not s.present], emit, progress_factory,
+    _report_plan(reporter, result)
+    return _write_over_dfu(device, result, [s for s in result.steps if not s.present], reporter,
                            device_arg, target, paths)
 
 
-def _update_from_normal_mode(entry, result: UpdateResult, files, info, emit, on_plan, progress_factory,
+def _update_from_normal_mode(entry, result: UpdateResult, files, info, reporter: events.Reporter,
                              device_arg, target, paths) -> UpdateResult:
     from particle_py.control import ControlSession, firmware_update
-    from particle_py.ops.device import _release, open_particle_device
+    from particle_py.ops.device import open_particle_device
+    from particle_py.ops.discovery import release_entry
+    from particle_py.ops.flash import step_progress
 
     platform = result.platform
     result.steps = plan_by_info(platform, files, info)
-    if on_plan:
-        on_plan(result)
+    _report_plan(reporter, result)
     current: Optional[PlannedStep] = None
     try:
         for planned in [s for s in result.steps if s.via == VIA_CONTROL and not s.present]:
             current = planned
-            emit(f"Flashing {planned.label}")
-            progress = progress_factory(planned.step) if progress_factory else None
+            reporter.step(f"Flashing {planned.label}")
+            progress = step_progress(reporter, planned.label, len(planned.step.data))
             firmware_update.update_firmware(ControlSession(entry.usb_device), planned.label, planned.step.data,
                                             progress)
             entry = _back_in_normal_mode(entry)
@@ -266,35 +276,37 @@ def _update_from_normal_mode(entry, result: UpdateResult, files, info, emit, on_
             result.written.append(planned)
             current = None
     except ParticlePyError as err:
-        _release(entry.usb_device)
+        release_entry(entry)
         if current is None:
             raise
         raise _interrupted(result, current, err, device_arg, target, paths) from None
     except KeyboardInterrupt:
-        _release(entry.usb_device)
+        release_entry(entry)
         if current is None:
             raise
         raise _interrupted(result, current, ParticlePyError("Interrupted.", exit_code=EX_INTERRUPTED),
                            device_arg, target, paths) from None
     dfu_steps = [s for s in result.steps if s.via == VIA_DFU]
     if all(s.present for s in dfu_steps):
-        _release(entry.usb_device)
+        release_entry(entry)
         return result              # nothing for DFU: the device never leaves Device OS
-    _release(entry.usb_device)
-    device = open_particle_device(entry.device_id, need_dfu=True, on_event=emit, platform_id=platform.platform_id)
+    release_entry(entry)
+    device = open_particle_device(entry.device_id, need_dfu=True, reporter=reporter,
+                                  platform_id=platform.platform_id)
     for planned in dfu_steps:
         if planned.present and not _crc_word_matches(device, planned.step):
             planned.present = False
-            emit(f"{planned.label}: same version, other bytes: writing it")
-    return _write_over_dfu(device, result, [s for s in dfu_steps if not s.present], emit, progress_factory,
+            reporter.step(f"{planned.label}: same version, other bytes: writing it")
+    return _write_over_dfu(device, result, [s for s in dfu_steps if not s.present], reporter,
                            device_arg, target, paths)
 
 
 def _back_in_normal_mode(entry):
     """The device after Device OS restarted to install a module."""
-    from particle_py.ops.device import RECONNECT_FAILED, _wait_for
+    from particle_py.ops.discovery import MODE_NORMAL
+    from particle_py.ops.reconnect import RECONNECT_FAILED, Board, refind
 
-    found = _wait_for(lambda e: not e.in_dfu and e.platform is entry.platform and e.device_id == entry.device_id)
+    found = refind(Board.of(entry), mode=MODE_NORMAL)
     if found is None:
         raise ParticlePyError(RECONNECT_FAILED, "Device OS may still be installing the module; wait for the "
                               "device to breathe cyan, then run the command again.")
@@ -313,15 +325,17 @@ def _confirm_installed(entry, planned: PlannedStep) -> None:
                               "particle update (the bootloader is then staged over DFU).")
 
 
-def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_factory,
+def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.Reporter,
                     device_arg, target, paths) -> UpdateResult:
+    from particle_py.ops.flash import step_progress
+
     current: Optional[PlannedStep] = None
     try:
         for planned in todo:
             current = planned
             step = planned.step
-            emit(f"Flashing {planned.label}")
-            progress = progress_factory(step) if progress_factory else None
+            reporter.step(f"Flashing {planned.label}")
+            progress = step_progress(reporter, planned.label, len(step.data))
             # The modules' own CRCs are checked by Device OS when it boots (below), so the bytes
             # are not read back here (their CRC word is); the DCT flag has no CRC and is.
             checked = _checked_at_boot(device, step)
@@ -352,7 +366,7 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, emit, progress_fac
     written = [s for s in result.written if s.step.module is not None]
     skimmed = [s for s in result.steps if s.skimmed and s not in result.written]
     if written or skimmed:
-        _verify_after_boot(result, written + skimmed, emit)
+        _verify_after_boot(result, written + skimmed, reporter)
     return result
 
 
@@ -366,18 +380,18 @@ def _expected(planned: PlannedStep) -> tuple[int, int, int]:
     return p.function, p.index, p.version
 
 
-def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
+def _verify_after_boot(result: UpdateResult, written: list, reporter: events.Reporter) -> None:
     """Device OS checks every module's CRC and dependencies when it boots and reports them in
     its module info: that proves the writes without reading them back over USB. Where Device
     OS does not come back or cannot tell (old Device OS), the bytes are read back over DFU."""
     from particle_py.control import ControlSession, module_info
-    from particle_py.ops.device import _release
-    from particle_py.ops.flash import _came_back
+    from particle_py.ops.discovery import release_entry
+    from particle_py.ops.flash import came_back
 
     platform = result.platform
     # the board's next enumeration, in either mode (one that stays in DFU mode has nothing to
     # say), found by id where its bootloader shows one
-    entry = _came_back(platform, {result.device_id}, result.left_from)
+    entry = came_back(platform, {result.device_id}, result.left_from)
     info = None
     if entry is not None and not entry.in_dfu:
         info = module_info.read(ControlSession(entry.usb_device))
@@ -392,26 +406,28 @@ def _verify_after_boot(result: UpdateResult, written: list, emit) -> None:
     else:
         unproven = list(written)
     if not unproven:
-        _release(entry.usb_device)
+        release_entry(entry)
         result.verified_by = "module info"
         return
-    _read_back(result, unproven, emit, entry)
+    _read_back(result, unproven, reporter, entry)
 
 
-def _read_back(result: UpdateResult, unproven: list, emit, entry=None) -> None:
-    from particle_py.ops.device import ParticleDfuDevice, _release, open_particle_device
-    from particle_py.ops.flash import _back_in_dfu
+def _read_back(result: UpdateResult, unproven: list, reporter: events.Reporter, entry=None) -> None:
+    from particle_py.ops.device import open_particle_device
+    from particle_py.ops.dfu_session import ParticleDfuDevice
+    from particle_py.ops.discovery import release_entry
+    from particle_py.ops.flash import back_in_dfu
 
     if entry is not None and not entry.in_dfu:
         try:
-            entry = _back_in_dfu(entry, {result.device_id, entry.device_id})
+            entry = back_in_dfu(entry, {result.device_id, entry.device_id}, reporter)
         except ParticlePyError:
-            _release(entry.usb_device)
+            release_entry(entry)
             raise
     if entry is not None:
-        device = ParticleDfuDevice(entry)
+        device = ParticleDfuDevice(entry, reporter)
     else:
-        device = open_particle_device(result.device_id, need_dfu=True, on_event=emit,
+        device = open_particle_device(result.device_id, need_dfu=True, reporter=reporter,
                                       platform_id=result.platform.platform_id)
     try:
         for planned in unproven:
@@ -421,7 +437,7 @@ def _read_back(result: UpdateResult, unproven: list, emit, entry=None) -> None:
             held = _holds(device, step)
             if not held and planned not in result.written:
                 # skipped on its first and last bytes, and Device OS found it damaged: write it now
-                emit(f"Flashing {planned.label}")
+                reporter.step(f"Flashing {planned.label}")
                 device.write(step.alt, step.address, step.data, erase=None, verify=True)
                 result.written.append(planned)
             elif not held:

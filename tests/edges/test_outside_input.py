@@ -229,7 +229,7 @@ def test_any_layout_gives_a_bounded_map_or_our_error(text):
 def test_a_serial_number_gives_an_id_of_letters_and_digits_or_none(raw):
     import re
 
-    from particle_py.ops.device import _clean_serial
+    from particle_py.ops.discovery import _clean_serial
     assert re.fullmatch(r"[0-9a-z]{0,64}", _clean_serial(raw))
 
 

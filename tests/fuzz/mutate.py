@@ -164,7 +164,7 @@ def _parse_layout(data: bytes) -> None:
 def _parse_descriptor(data: bytes) -> None:
     from particle_py.dfu import protocol as p
     from particle_py.control import exchange as control
-    from particle_py.ops.device import _clean_serial
+    from particle_py.ops.discovery import _clean_serial
     raw = p.find_functional(data)
     if raw is not None:
         p.FunctionalDescriptor.parse(raw)

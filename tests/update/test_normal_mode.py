@@ -55,8 +55,8 @@ def test_up_to_date_device_stays_in_device_os(device, run, release_dirs, platfor
 
 
 def test_module_info_describes_flash(device, release_dirs):
-    from particle_py.control import ControlSession, firmware_update, module_info
-    from particle_py.ops.device import find_device
+    from particle_py.control import ControlSession, module_info
+    from particle_py.ops.discovery import find_device
 
     device("argon", device_os="2.2.0")
     entry = find_device()
@@ -69,8 +69,8 @@ def test_module_info_describes_flash(device, release_dirs):
 
 
 def test_module_info_flags_a_broken_module(device, release_dirs):
-    from particle_py.control import ControlSession, firmware_update, module_info
-    from particle_py.ops.device import find_device
+    from particle_py.control import ControlSession, module_info
+    from particle_py.ops.discovery import find_device
 
     d = device("photon", device_os="2.2.0")
     d.poke(0, 0x08020000 + 100000, b"\x00" * 16)
@@ -82,8 +82,8 @@ def test_module_info_flags_a_broken_module(device, release_dirs):
 
 
 def _send(data, name="x.bin"):
-    from particle_py.control import ControlSession, firmware_update, module_info
-    from particle_py.ops.device import find_device
+    from particle_py.control import ControlSession, firmware_update
+    from particle_py.ops.discovery import find_device
 
     entry = find_device()
     with ControlSession(entry.usb_device) as session:

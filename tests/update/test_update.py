@@ -248,21 +248,21 @@ def test_old_bootloader_under_new_system_parts_is_safe_mode(device, release_dirs
 
 
 def test_ctrl_c_mid_update_reports_state(device, release_dirs):
+    from particle_py import events
     from particle_py.errors import ParticlePyError
     from particle_py.ops import update as update_ops
 
     d = device("boron", mode="dfu", device_os="1.5.2")
     calls = []
 
-    def progress_factory(step):
-        def progress(done, total):
-            calls.append(step.source.basename)
-            if step.source.basename.startswith("boron-system-part1") and done > 100000:
+    class CtrlC(events.Reporter):
+        def progress(self, task, done, total):
+            calls.append(task)
+            if task.startswith("boron-system-part1") and done > 100000:
                 raise KeyboardInterrupt
-        return progress
 
     with pytest.raises(ParticlePyError) as exc:
-        update_ops.update(target="2.2.0", paths=[release_dirs[0]], progress_factory=progress_factory)
+        update_ops.update(target="2.2.0", paths=[release_dirs[0]], reporter=CtrlC())
     err = exc.value
     assert err.exit_code == 130
     assert err.message.startswith("Update of Device OS 2.2.0 stopped while writing boron-system-part1@2.2.0.bin")
@@ -303,13 +303,13 @@ def test_device_os_reports_the_installed_release(device, run, release_dirs):
     code, out, err = run("update", d.device_id, "--target", "2.2.0", "--from", release_dirs[0])
     assert code == 0, err
     from particle_py.control import exchange as control
-    from particle_py.ops.device import _release, find_device
+    from particle_py.ops.discovery import find_device, release_entry
 
     entry = find_device()
     try:
         assert control.firmware_version(entry.usb_device) == "2.2.0"
     finally:
-        _release(entry.usb_device)
+        release_entry(entry)
 
 
 def test_damaged_zip_is_refused_before_the_device_is_touched(device, run, release_dirs, tmp_path):

@@ -4,37 +4,78 @@ from __future__ import annotations
 import sys
 from typing import List, Optional
 
-def _progress_factory():
-    """A tqdm bar per module on a terminal; nothing extra otherwise (the lines say enough)."""
-    if not sys.stderr.isatty():
-        return None, lambda: None
-    bars = []
+import typer  # the command's typer.Context annotation is resolved in these globals
 
-    def factory(step):
-        import shutil
+from particle_py import events
 
-        from tqdm import tqdm
 
-        # No monitor thread (the bar is refreshed by hand): with a second thread in the process,
-        # the kernel may hand a Ctrl-C to it instead of the main thread, which holds signals
-        # back while a USB transfer completes.
-        tqdm.monitor_interval = 0
-        # get_terminal_size falls back to 80 columns where the terminal reports none.
-        bar = tqdm(total=len(step.data), unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=step.source.basename, leave=False, file=sys.stderr,
-                   ncols=min(shutil.get_terminal_size().columns, 100))
-        bars.append(bar)
+class TextReporter(events.Reporter):
+    """Renders flash's and update's events as they print: Steps on stdout, -v Details and
+    Cautions on stderr, on a terminal a tqdm bar per module (the first Progress after a Step
+    opens it). ``started``: the "Flashing <file>" lines, after which a failure says so."""
 
-        def progress(done, total):
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-        return progress
+    def __init__(self, *, verbose: bool):
+        self.verbose = verbose
+        self.started: list[str] = []
+        self._tty = sys.stderr.isatty()
+        self._bars: list = []
+        self._bar = None
 
-    def close_all():
-        for bar in bars:
+    def is_start(self, line: str) -> bool:
+        return line.startswith("Flashing ") and " device " not in line
+
+    def render_result(self, event) -> None:
+        pass
+
+    def emit(self, event) -> None:
+        import typer
+
+        if isinstance(event, events.Step):
+            self._bar = None
+            if self.is_start(event.text):
+                self.started.append(event.text)
+            typer.echo(event.text)
+        elif isinstance(event, events.Detail):
+            if self.verbose:
+                typer.echo(event.text, err=True)
+        elif isinstance(event, events.Caution):
+            typer.echo(event.text, err=True)
+        elif isinstance(event, events.Progress):
+            self._progress(event)
+        elif isinstance(event, events.Result):
+            self.render_result(event)
+
+    def _progress(self, event) -> None:
+        if not self._tty:
+            return                  # nothing extra off a terminal (the lines say enough)
+        if self._bar is None:
+            import shutil
+
+            from tqdm import tqdm
+
+            # No monitor thread (the bar is refreshed by hand): with a second thread in the process,
+            # the kernel may hand a Ctrl-C to it instead of the main thread, which holds signals
+            # back while a USB transfer completes.
+            tqdm.monitor_interval = 0
+            # get_terminal_size falls back to 80 columns where the terminal reports none.
+            self._bar = tqdm(total=event.total, unit="B", unit_scale=True, unit_divisor=1024,
+                             desc=event.task, leave=False, file=sys.stderr,
+                             ncols=min(shutil.get_terminal_size().columns, 100))
+            self._bars.append(self._bar)
+            if event.done == 0:
+                return              # the new bar shows 0 already
+        self._bar.total = event.total
+        self._bar.n = event.done
+        self._bar.refresh()
+
+    def close(self) -> None:
+        for bar in self._bars:
             bar.close()
-    return factory, close_all
+
+
+def verbose_run(ctx) -> bool:
+    """Whether `particle -v` was given (the root command's flag)."""
+    return bool(ctx.find_root().params.get("verbose"))
 
 
 FIRST_FLASH_NOTICE = """:::: NOTICE:
@@ -65,6 +106,7 @@ def register(app) -> None:
 
     @app.command("flash", help="Send firmware to your device (over USB with --usb)")
     def flash(
+        ctx: typer.Context,
         params: Optional[List[str]] = typer.Argument(None, metavar="[device|binary] [files...]",
                                                      help="Files or a known app name (tinker)"),
         usb: bool = typer.Option(False, "--usb", help="Flash over USB (DFU)"),
@@ -99,26 +141,18 @@ def register(app) -> None:
 
                 device_id, args = resolve(args[0]), args[1:]
 
-        def emit(line: str) -> None:
-            typer.echo(line)
+        _first_flash_notice(typer.echo)
 
-        _first_flash_notice(emit)
-
-        factory_cb, close_bars = _progress_factory()
-        started = []
+        reporter = TextReporter(verbose=verbose_run(ctx))
         try:
-            def on_event(line):
-                if line.startswith("Flashing ") and " device " not in line:
-                    started.append(line)
-                emit(line)
             result = flash_ops.flash_usb(args, factory=factory, force=force, verify=verify, device_id=device_id,
-                                         on_event=on_event, progress_factory=factory_cb)
+                                         reporter=reporter)
         except ParticlePyError:
-            close_bars()
-            if started:
+            reporter.close()
+            if reporter.started:
                 typer.echo("Flash failed.")
             raise
-        close_bars()
+        reporter.close()
         if result.cannot_run:
             # --force skips a check, never the truth: written as asked (exit 0), but it will not run
             typer.echo("Flash done (forced).")

@@ -57,8 +57,9 @@ def build_app():
               verbose: bool = typer.Option(False, "--verbose", "-v",
                                            help="Say what is written where before writing to a device.")):
         if verbose:
-            from particle_py.ops import device
-            device.announce_writes(lambda line: typer.echo(line, err=True))
+            # commands that pass a reporter (flash, update) read the flag themselves (verbose_run)
+            from particle_py.ops import dfu_session
+            dfu_session.announce_writes(lambda line: typer.echo(line, err=True))
 
     for name in COMMAND_MODULES:
         try:
@@ -92,8 +93,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     from particle_py.errors import ParticlePyError
 
     def work():
-        if "particle_py.ops.device" in sys.modules:      # -v lasts one run (tests run many in a process)
-            sys.modules["particle_py.ops.device"].announce_writes(None)
+        if "particle_py.ops.dfu_session" in sys.modules:      # -v lasts one run (tests run many in a process)
+            sys.modules["particle_py.ops.dfu_session"].announce_writes(None)
         args = hoist_global_flags(list(argv if argv is not None else sys.argv[1:]))
         # standalone mode: typer prints usage errors itself (exit 2) and turns typer.Exit into
         # SystemExit; our errors and signals pass through to the runner

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+import typer  # the command's typer.Context annotation is resolved in these globals
+
 SHAPE_DFU, SHAPE_DEVICE, SHAPE_TARGET = "1.x/2.x", "3.3-3.13", "3.14+"
 
 
@@ -23,6 +25,7 @@ def register(app) -> None:
 
     @app.command("update", help="Update Device OS on a device via USB")
     def update(
+        ctx: typer.Context,
         device: Optional[str] = typer.Argument(None, metavar="[device]", help="Device id or name"),
         target: Optional[str] = typer.Option(None, "--target",
                                              help="The Device OS version to update. Defaults to the newest "
@@ -50,48 +53,46 @@ def register(app) -> None:
 
             device_id = resolve(device)
 
-        from particle_py.cli.particle.flash import _progress_factory
+        from particle_py.cli.particle.flash import TextReporter, verbose_run
 
-        factory, close_bars = _progress_factory()
+        class UpdateReporter(TextReporter):
+            def is_start(self, line: str) -> bool:
+                return line.startswith("Flashing ")
 
-        def on_plan(result):
-            p = result.platform
-            if shape == SHAPE_TARGET:
-                what = f"to Device OS version {result.version}" if target else "to latest Device OS version"
-                echo(f"Updating {p.name} {device or result.device_id} {what}")
-            elif shape == SHAPE_DFU:
-                echo("")
-                echo("> Your device is ready for a system update.")
-                echo("> This process should take about 30 seconds. Here it goes!")
-                echo("")
-            else:
-                echo("> This process may take a few minutes. Here it goes!")
-            echo(f"Device OS {result.version} for {p.display_name} {result.device_id}:")
-            for step in result.steps:
-                echo(f"  {step.describe()}")
+            def render_result(self, event) -> None:
+                if event.kind != update_ops.PLAN:
+                    return
+                plan = event.data
+                if shape == SHAPE_TARGET:
+                    what = f"to Device OS version {plan['version']}" if target else "to latest Device OS version"
+                    echo(f"Updating {plan['platform']} {device or plan['device_id']} {what}")
+                elif shape == SHAPE_DFU:
+                    echo("")
+                    echo("> Your device is ready for a system update.")
+                    echo("> This process should take about 30 seconds. Here it goes!")
+                    echo("")
+                else:
+                    echo("> This process may take a few minutes. Here it goes!")
+                echo(f"Device OS {plan['version']} for {plan['platform_name']} {plan['device_id']}:")
+                for line in plan["steps"]:
+                    echo(f"  {line}")
 
-        started = []
-
-        def on_event(line: str) -> None:
-            if line.startswith("Flashing "):
-                started.append(line)
-            echo(line)
-
+        reporter = UpdateReporter(verbose=verbose_run(ctx))
         try:
             result = update_ops.update(device_id, target=target, paths=from_paths, allow_download=not no_download,
-                                       on_event=on_event, on_plan=on_plan, progress_factory=factory)
+                                       reporter=reporter)
         except ParticlePyError:
-            close_bars()
-            if started:
+            reporter.close()
+            if reporter.started:
                 if shape == SHAPE_TARGET:
                     echo("Flash failed.")
                 else:
                     echo("! An error occurred while attempting to update the system firmware of your device:")
             raise
         except KeyboardInterrupt:
-            close_bars()
+            reporter.close()
             raise
-        close_bars()
+        reporter.close()
         if result.verified_by == "module info":
             echo("Verified: Device OS reports every written module intact (module info).")
         elif result.verified_by == "read-back":

@@ -1,0 +1,195 @@
+"""Particle devices on the bus: list them, find every one that matches, choose one.
+
+Finding and choosing are two steps: ``find_devices`` returns every device that matches (the
+seam for working on many devices at once), ``choose_one`` is the rule a single-device command
+applies (exactly one, or the one with this id; its errors say which are attached). An
+``UsbEntry`` holds its pyusb device until ``release_entry`` (or the ``ParticleDfuDevice`` it
+was opened as) lets it go.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from particle_py.errors import ParticlePyError
+from particle_py.platforms import Platform, by_usb
+
+DFU_HELP = """!!! The device needs to be in DFU mode for this command.
+> To put your device in DFU manually, please:
+1) Press and hold both the RESET and MODE/SETUP buttons simultaneously.
+2) Release only the RESET button while continuing to hold the MODE/SETUP button.
+3) Release the MODE/SETUP button once the device begins to blink yellow."""
+
+MODE_DFU = "DFU"
+MODE_NORMAL = "NORMAL"
+
+
+@dataclass
+class UsbEntry:
+    """A Particle device seen on the bus (not opened for DFU yet)."""
+    usb_device: object
+    platform: Platform
+    device_id: str
+    mode: str                      # MODE_DFU or MODE_NORMAL
+
+    @property
+    def in_dfu(self) -> bool:
+        return self.mode == MODE_DFU
+
+
+def _clean_serial(raw) -> str:
+    """The device id from a USB serial number: letters and digits only, else no id. The id
+    becomes part of file and folder names (keys new/save/load, backups), so a serial such as
+    ``../../../x`` must never pass."""
+    import re
+
+    text = "".join(c for c in (raw or "") if 32 < ord(c) < 127).lower()
+    return text if re.fullmatch(r"[0-9a-z]{1,64}", text) else ""
+
+
+# Particle devices describe themselves in US English only; asking for it directly (as
+# particle-usb's node-usb does) saves the language-list request before every string.
+LANGID_EN_US = 0x0409
+
+
+def string_descriptor(dev, index: int) -> Optional[str]:
+    """A string descriptor (None when unreadable)."""
+    try:
+        raw = bytes(dev.ctrl_transfer(0x80, 6, 0x0300 | index, LANGID_EN_US, 255, timeout=1000))
+    except Exception:
+        raw = b""
+    if len(raw) < 2 or raw[1] != 3:
+        import usb.util
+
+        try:
+            return usb.util.get_string(dev, index)      # the language list first, as pyusb asks
+        except Exception:
+            return None
+    return raw[2:min(raw[0], len(raw))].decode("utf-16-le", "replace")
+
+
+def _serial(dev) -> str:
+    try:
+        if not dev.iSerialNumber:
+            return ""
+        return _clean_serial(string_descriptor(dev, dev.iSerialNumber))
+    except Exception:              # a device that will not answer is listed without an id
+        return ""
+
+
+def list_devices() -> list[UsbEntry]:
+    """Every Particle device attached now, normal and DFU mode, in bus order."""
+    from particle_py import usb as transport
+
+    out = []
+    for dev in transport.find_devices():
+        platform = by_usb(dev.idVendor, dev.idProduct)
+        if platform is None:
+            continue
+        mode = MODE_DFU if platform.dfu_ids == (dev.idVendor, dev.idProduct) else MODE_NORMAL
+        out.append(UsbEntry(dev, platform, _serial(dev), mode))
+    return out
+
+
+def release_entry(entry: UsbEntry) -> None:
+    """Let go of a found device that will not be opened (after all)."""
+    from particle_py.usb import release_device
+
+    release_device(entry.usb_device)
+
+
+def _release_all(entries, keep=()) -> None:
+    for e in entries:
+        if not any(e is k for k in keep):
+            release_entry(e)
+
+
+def matches(entry: UsbEntry, wanted: str) -> bool:
+    """Whether the device has this id; short ids (< 24 characters) are matched as prefixes."""
+    wanted = wanted.lower()
+    if len(wanted) >= 24:
+        return entry.device_id == wanted
+    return bool(entry.device_id) and entry.device_id.startswith(wanted)
+
+
+def find_devices(wanted: Optional[str] = None, *, platform_id: Optional[int] = None,
+                 mode: Optional[str] = None) -> list[UsbEntry]:
+    """Every attached device with this id or id prefix, platform and mode (each filter only
+    when given), in bus order; the others are released."""
+    entries = list_devices()
+    found = [e for e in entries
+             if (not wanted or matches(e, wanted))
+             and (platform_id is None or e.platform.platform_id == platform_id)
+             and (mode is None or e.mode == mode)]
+    _release_all(entries, keep=found)
+    return found
+
+
+def choose_one(entries: list[UsbEntry], wanted: Optional[str] = None, *, need_dfu: bool = False,
+               prefer_platform: Optional[int] = None) -> UsbEntry:
+    """The single-device rule: the one device of ``entries``, or the one with this id / id
+    prefix. With ``prefer_platform`` and no id, devices of other platforms are left out when
+    that leaves exactly one. Every entry not chosen is released, on success and on error."""
+    if prefer_platform is not None and not wanted and len(entries) > 1:
+        same = [e for e in entries if e.platform.platform_id == prefer_platform]
+        if len(same) == 1:
+            _release_all(entries, keep=same)
+            entries = same
+    if wanted:
+        found = [e for e in entries if matches(e, wanted)]
+        _release_all(entries, keep=found)
+        if not found:
+            raise ParticlePyError(f"Device not found: {wanted}",
+                                  "Check the id with `particle usb list`; is the device connected by USB?")
+        if len(found) > 1:
+            _release_all(found)
+            raise ParticlePyError(f"More than one device matches {wanted}",
+                                  "Give more of the id: " + ", ".join(e.device_id for e in found))
+        return found[0]
+    if not entries:
+        raise ParticlePyError("No devices found",
+                              DFU_HELP if need_dfu else
+                              "Connect the device by USB (a data cable, not a charge-only one).")
+    if len(entries) > 1:
+        ids = ", ".join(f"{e.device_id or '?'} ({e.platform.display_name})" for e in entries)
+        _release_all(entries)
+        raise ParticlePyError(
+            "Multiple devices found. Connect only one device when running in non-interactive mode.",
+            f"Or name the device by its id. Attached: {ids}")
+    return entries[0]
+
+
+def find_device(device_id: Optional[str] = None, *, mode: Optional[str] = None,
+                need_dfu: bool = False, platform_id: Optional[int] = None) -> UsbEntry:
+    """The one device attached (or the one with this id / id prefix), by ``choose_one``'s rule.
+    ``mode`` leaves out devices in the other mode first."""
+    entries = find_devices(mode=mode)
+    return choose_one(entries, device_id, need_dfu=need_dfu or mode == MODE_DFU, prefer_platform=platform_id)
+
+
+def is_full_id(text: str) -> bool:
+    return len(text) == 24 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def resolve_target(device_id: Optional[str] = None, *, need_dfu: bool = True,
+                   platform_id: Optional[int] = None) -> UsbEntry:
+    """The device the user means, found without changing anything on any device.
+
+    An id, id prefix or name that matches no attached device is "Device not found", whatever
+    else is attached: no device changes mode for a target that is not certain. One exception,
+    as particle-cli makes it: a Core in DFU mode does not show its id over USB, so when the one
+    device attached is such a device (already in DFU mode) and a full 24-hex id was given, that
+    device is taken to be the one meant."""
+    try:
+        return find_device(device_id, need_dfu=need_dfu, platform_id=platform_id)
+    except ParticlePyError as err:
+        if not device_id or not err.message.startswith("Device not found") or not is_full_id(device_id):
+            raise
+        entries = list_devices()
+        anonymous = entries and (not entries[0].platform.dfu_serial_is_device_id
+                                 or not is_full_id(entries[0].device_id))
+        if len(entries) == 1 and entries[0].in_dfu and anonymous:
+            entries[0].device_id = device_id.lower()
+            return entries[0]
+        _release_all(entries)
+        raise
