@@ -332,9 +332,10 @@ class ParticleDfuDevice:
         answering, or answers dfuDNLOAD-IDLE, is normal (Gen2) and not an error."""
         if self.mode != MODE_DFU:
             from particle_py import control_codes
-            from particle_py.ops.device import send_control
+            from particle_py.control import ControlSession
 
-            send_control(self.entry, control_codes.RESET, may_vanish=True)
+            # the session follows the restart itself (control_codes.RESTARTING)
+            ControlSession(self.entry.usb_device).request(control_codes.RESET).taken()
             return
         import usb.core
 
