@@ -10,8 +10,8 @@ Ground floor: stdlib only, imported by every floor above.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,27 @@ class Result:
 
 
 Event = Any       # one of the classes above
+
+Choice = TypeVar("Choice")
+# A question the front end answers: pick one of several (devices, ports); ops take it as ``choose``
+# or ``ask`` and treat None as "nobody may be asked".
+Choose = Callable[[Sequence[Choice]], Choice]
+
+# The JSON-lines form of the stream: bump when a field is renamed or removed (adding one is compatible).
+SCHEMA_VERSION = 1
+_KINDS = {Step: "step", Detail: "detail", Caution: "warning", Progress: "progress",
+          DeviceState: "device_state", Result: "result"}
+
+
+def to_json(event: Event) -> dict:
+    """One event as a JSON-ready dict: ``{"event": kind, "schema": SCHEMA_VERSION, ...fields}``.
+    Events carry what the user may see, never keys or tokens, so every field is written."""
+    kind = _KINDS.get(type(event))
+    if kind is None or not is_dataclass(event):
+        raise TypeError(f"not a reporter event: {event!r}")
+    out = {"event": kind, "schema": SCHEMA_VERSION}
+    out.update(asdict(event))
+    return out
 
 
 class Reporter:
