@@ -131,7 +131,7 @@ def register(app) -> None:
     def mac(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP)):
         from particle_py.ops.serial_ops import mac as do_mac
 
-        result = do_mac(port)
+        result = do_mac(port, choose=device_chooser())
         if not result.mac:
             typer.echo("Your device does not have a MAC address")
             return
@@ -143,7 +143,7 @@ def register(app) -> None:
     def inspect(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP)):
         from particle_py.ops.serial_ops import inspect as do_inspect
 
-        result = do_inspect(port)
+        result = do_inspect(port, choose=device_chooser())
         lines = inspect_lines_current(result) if result.via == "usb" else inspect_lines_old(result)
         for line in lines:
             typer.echo(line)
@@ -155,7 +155,7 @@ def register(app) -> None:
         from particle_py.ops import serial_ops
 
         answers = serial_ops.load_wifi_file(file) if file else {}
-        chosen, newer = serial_ops.wifi_recommendation(port)
+        chosen, newer = serial_ops.wifi_recommendation(port, choose=device_chooser())
         if newer:
             typer.echo("[Recommendation]")
             typer.echo("Use the improved Wi-Fi configuration commands for this device-os version (>= 6.2.0)")
@@ -174,13 +174,33 @@ def register(app) -> None:
             sys.stdout.flush()
 
         try:
-            do_monitor(port, follow, on_text, _MonitorText())
+            do_monitor(port, follow, on_text, _MonitorText(), choose=device_chooser())
         except KeyboardInterrupt:
             # Ctrl-C is how a monitor ends: particle-cli closes the port and exits 0
             sys.stdout.write("\n")
             raise typer.Exit(0)
 
     app.add_typer(serial_app, name="serial")
+
+
+def device_chooser():
+    """The numbered choice between several devices, on a terminal; None where nobody can answer
+    (then the operation's error lists them)."""
+    return choose_device if sys.stdin.isatty() and sys.stderr.isatty() else None
+
+
+def choose_device(devices: list):
+    """Ask which of several serial devices the user meant (stderr: stdout holds the answer)."""
+    import typer
+
+    typer.echo("Which device did you mean?", err=True)
+    for number, device in enumerate(devices, 1):
+        typer.echo(f"  {number}) {device.line()}", err=True)
+    while True:
+        answer = typer.prompt("Device number", err=True).strip()
+        if answer.isdigit() and 1 <= int(answer) <= len(devices):
+            return devices[int(answer) - 1]
+        typer.echo(f"Type a number from 1 to {len(devices)}.", err=True)
 
 
 def _ask_wifi(key: str) -> str:
