@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from particle_py import events
 from particle_py.errors import ParticlePyError
 from particle_py.firmware.module import ModuleFunction
 from particle_py.ops.flash import FlashSource, FlashStep, plan as flash_plan
@@ -186,7 +187,8 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     _release(entry.usb_device)
     version = choose_version(platform, target)
     # Everything is fetched and checked before the device is touched.
-    files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, on_event=emit)
+    files = sources.obtain(platform, version, paths=paths, allow_download=allow_download,
+                           reporter=events.LineReporter(emit))
     result = UpdateResult(platform, device_id, version, [])
     try:
         return _update_device(entry, result, files, emit, on_plan, progress_factory, device_arg, target, paths)
