@@ -8,6 +8,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+import typer
 
 from particle_py import events
 from particle_py.cli import render
@@ -102,8 +103,6 @@ def test_verbose_comes_from_the_command_context():
 
 
 def test_dash_v_reaches_the_command_context():
-    import typer
-
     from particle_py.cli.particle.main import build_app
     from particle_py.ops import device
 
