@@ -49,7 +49,8 @@ def build_app():
             raise typer.Exit(0)
 
     # the option's own callback: the group callback would only run after a command was given
-    def _root(ctx, version: bool = typer.Option(False, "--version", help="Show the version and exit.",
+    def _root(ctx,
+              version: bool = typer.Option(False, "--version", help="Show the version and exit.",
                                             is_eager=True, callback=_show_version),
               # a flag, not a count (-vv is -v twice): typer >= 0.29 coerces every non-bool option with
               # pydantic, and this one is processed before any sub-command's --help
