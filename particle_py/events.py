@@ -69,12 +69,17 @@ _KINDS = {Step: "step", Detail: "detail", Caution: "warning", Progress: "progres
           DeviceState: "device_state", Result: "result"}
 
 
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
 def to_json(event: Event) -> dict:
     """One event as a JSON-ready dict: ``{"event": kind, "schema": SCHEMA_VERSION, ...fields}``.
-    Events carry what the user may see, never keys or tokens, so every field is written."""
-    kind = _KINDS.get(type(event))
-    if kind is None or not is_dataclass(event):
+    An operation's own event dataclass (ops.serial_ops.MonitorState) is named after its class
+    ("monitor_state"). Events carry what the user may see, never keys or tokens, so every field is written."""
+    if not is_dataclass(event) or isinstance(event, type):
         raise TypeError(f"not a reporter event: {event!r}")
+    kind = _KINDS.get(type(event)) or _snake(type(event).__name__)
     out = {"event": kind, "schema": SCHEMA_VERSION}
     out.update(asdict(event))
     return out

@@ -118,3 +118,10 @@ def test_dash_v_reaches_the_command_context():
     finally:
         device.announce_writes(None)          # -v lasts one run (main() resets it the same way)
     assert seen == [False, True]
+
+
+def test_an_operations_own_event_is_named_after_its_class():
+    from particle_py.ops.serial_ops import MonitorState
+
+    assert events.to_json(MonitorState("opening", "/dev/ttyACM0")) == {
+        "event": "monitor_state", "schema": 1, "state": "opening", "port": "/dev/ttyACM0"}

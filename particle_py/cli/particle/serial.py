@@ -129,9 +129,10 @@ def register(app) -> None:
 
     @serial_app.command("mac", help="Ask for and display MAC address via serial")
     def mac(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP)):
+        from particle_py.cli.particle import prompts
         from particle_py.ops.serial_ops import mac as do_mac
 
-        result = do_mac(port, choose=device_chooser())
+        result = do_mac(port, choose=prompts.device_chooser())
         if not result.mac:
             typer.echo("Your device does not have a MAC address")
             return
@@ -141,9 +142,10 @@ def register(app) -> None:
 
     @serial_app.command("inspect", help="Ask for and display device module information via serial")
     def inspect(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP)):
+        from particle_py.cli.particle import prompts
         from particle_py.ops.serial_ops import inspect as do_inspect
 
-        result = do_inspect(port, choose=device_chooser())
+        result = do_inspect(port, choose=prompts.device_chooser())
         lines = inspect_lines_current(result) if result.via == "usb" else inspect_lines_old(result)
         for line in lines:
             typer.echo(line)
@@ -152,10 +154,11 @@ def register(app) -> None:
     def wifi(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP),
              file: Optional[str] = typer.Option(None, "--file", help='JSON file: {"network", "security", '
                                                 '"password"} (enterprise: "eap", "username", ...)')):
+        from particle_py.cli.particle import prompts
         from particle_py.ops import serial_ops
 
         answers = serial_ops.load_wifi_file(file) if file else {}
-        chosen, newer = serial_ops.wifi_recommendation(port, choose=device_chooser())
+        chosen, newer = serial_ops.wifi_recommendation(port, choose=prompts.device_chooser())
         if newer:
             typer.echo("[Recommendation]")
             typer.echo("Use the improved Wi-Fi configuration commands for this device-os version (>= 6.2.0)")
@@ -167,6 +170,7 @@ def register(app) -> None:
     @serial_app.command("monitor", help="Connect and display messages from a device")
     def monitor(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP),
                 follow: bool = typer.Option(False, "--follow", help="Reconnect when the device resets")):
+        from particle_py.cli.particle import prompts
         from particle_py.ops.serial_ops import monitor as do_monitor
 
         def on_text(text: str) -> None:
@@ -174,33 +178,13 @@ def register(app) -> None:
             sys.stdout.flush()
 
         try:
-            do_monitor(port, follow, on_text, _MonitorText(), choose=device_chooser())
+            do_monitor(port, follow, on_text, _MonitorText(), choose=prompts.device_chooser())
         except KeyboardInterrupt:
             # Ctrl-C is how a monitor ends: particle-cli closes the port and exits 0
             sys.stdout.write("\n")
             raise typer.Exit(0)
 
     app.add_typer(serial_app, name="serial")
-
-
-def device_chooser():
-    """The numbered choice between several devices, on a terminal; None where nobody can answer
-    (then the operation's error lists them)."""
-    return choose_device if sys.stdin.isatty() and sys.stderr.isatty() else None
-
-
-def choose_device(devices: list):
-    """Ask which of several serial devices the user meant (stderr: stdout holds the answer)."""
-    import typer
-
-    typer.echo("Which device did you mean?", err=True)
-    for number, device in enumerate(devices, 1):
-        typer.echo(f"  {number}) {device.line()}", err=True)
-    while True:
-        answer = typer.prompt("Device number", err=True).strip()
-        if answer.isdigit() and 1 <= int(answer) <= len(devices):
-            return devices[int(answer) - 1]
-        typer.echo(f"Type a number from 1 to {len(devices)}.", err=True)
 
 
 def _ask_wifi(key: str) -> str:
