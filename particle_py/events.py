@@ -10,8 +10,8 @@ Ground floor: stdlib only, imported by every floor above.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,32 @@ class Result:
 
 
 Event = Any       # one of the classes above
+
+Choice = TypeVar("Choice")
+# A question the front end answers: pick one of several (devices, ports); ops take it as ``choose``
+# or ``ask`` and treat None as "nobody may be asked".
+Choose = Callable[[Sequence[Choice]], Choice]
+
+# The JSON-lines form of the stream: bump when a field is renamed or removed (adding one is compatible).
+SCHEMA_VERSION = 1
+_KINDS = {Step: "step", Detail: "detail", Caution: "warning", Progress: "progress",
+          DeviceState: "device_state", Result: "result"}
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def to_json(event: Event) -> dict:
+    """One event as a JSON-ready dict: ``{"event": kind, "schema": SCHEMA_VERSION, ...fields}``.
+    An operation's own event dataclass (ops.serial_ops.MonitorState) is named after its class
+    ("monitor_state"). Events carry what the user may see, never keys or tokens, so every field is written."""
+    if not is_dataclass(event) or isinstance(event, type):
+        raise TypeError(f"not a reporter event: {event!r}")
+    kind = _KINDS.get(type(event)) or _snake(type(event).__name__)
+    out = {"event": kind, "schema": SCHEMA_VERSION}
+    out.update(asdict(event))
+    return out
 
 
 class Reporter:

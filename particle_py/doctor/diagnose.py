@@ -12,13 +12,12 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from particle_py import events
 from particle_py import module_layout as layout
 from particle_py.doctor.findings import LED, Finding, led_after_boot
 from particle_py.errors import ParticlePyError
 from particle_py.module_layout import ModuleFunction as F
 from particle_py.platforms import Platform
-
-Say = Callable[[str], None]
 
 BOOTLOADER, SYSTEM_PART, USER_PART = F.BOOTLOADER, F.SYSTEM_PART, F.USER_PART
 KEY_READ_EXTRA = 64          # read past a key slot to tell how long an overlong key is
@@ -359,7 +358,8 @@ def check_server_key(raw: bytes, slot, protocol: str, device_id: str, expected: 
 
 # --- the device ------------------------------------------------------------------------------
 
-def open_for_reading(device_id: Optional[str], say: Say, on_found: Optional[Callable[[str], None]] = None):
+def open_for_reading(device_id: Optional[str], reporter: events.Reporter = events.QUIET,
+                     on_found: Optional[Callable[[str], None]] = None):
     """(opened DFU device, mode it was in): the one device attached, or the one with this id.
     ``on_found(device_id)`` runs once the device is known, before it is switched to DFU mode."""
     from particle_py.ops import device as dev_ops
@@ -376,7 +376,7 @@ def open_for_reading(device_id: Optional[str], say: Say, on_found: Optional[Call
     if on_found is not None:
         on_found(entry.device_id)
     if not entry.in_dfu:
-        entry = dev_ops.switch_to_dfu(entry, say)
+        entry = dev_ops.switch_to_dfu(entry, reporter.step)
     return dev_ops.ParticleDfuDevice(entry), mode
 
 
@@ -475,7 +475,8 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> No
                                           "first key it saw until the new one is sent)", True))
 
 
-def diagnose(device_id: Optional[str] = None, *, say: Say = lambda _t: None, server_key_file: Optional[str] = None,
+def diagnose(device_id: Optional[str] = None, *, reporter: events.Reporter = events.QUIET,
+             server_key_file: Optional[str] = None,
              host: Optional[str] = None, port: Optional[int] = None, settings=None,
              leave_dfu: bool = True) -> Diagnosis:
     """Read the device and the cloud; nothing is written. With ``leave_dfu`` a device that was
@@ -488,7 +489,7 @@ def diagnose(device_id: Optional[str] = None, *, say: Say = lambda _t: None, ser
     def on_found(found_id: str) -> None:
         cloud["reply"] = ask_cloud(found_id, settings)
 
-    device, mode = open_for_reading(device_id, say, on_found)
+    device, mode = open_for_reading(device_id, reporter, on_found)
     try:
         try:
             diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from particle_py import events
 from particle_py.errors import ParticlePyError
-
-Say = Callable[[str], None]
 
 CLAIM_ATTEMPTS = 10
 CLAIM_WAIT_MS = 3000          # a restarted device needs a few seconds to reach the cloud
@@ -28,7 +27,7 @@ class StepUnavailable(ParticlePyError):
 class Context:
     device_id: str
     platform: object
-    say: Say
+    reporter: events.Reporter
     server_key_file: Optional[str] = None
     host: Optional[str] = None
     port: Optional[int] = None
@@ -69,11 +68,11 @@ def _device_os(ctx: Context) -> None:
                 f"Particle) or `particle update {ctx.device_id} --target <version> --from <folder>`, then "
                 f"`particle doctor` again.")
         target = at_hand[-1]
-    result = update_ops.update(ctx.device_id, target=target, reporter=CallbackReporter(ctx.say))
+    result = update_ops.update(ctx.device_id, target=target, reporter=CallbackReporter(ctx.reporter.step))
     if result.up_to_date:
-        ctx.say(f"Device OS {result.version} is already on the device: nothing to write.")
+        ctx.reporter.step(f"Device OS {result.version} is already on the device: nothing to write.")
     else:
-        ctx.say(f"Device OS {result.version} written: " + ", ".join(s.label for s in result.written))
+        ctx.reporter.step(f"Device OS {result.version} written: " + ", ".join(s.label for s in result.written))
 
 
 def _tinker(ctx: Context) -> None:
@@ -84,32 +83,29 @@ def _tinker(ctx: Context) -> None:
     if known_apps.find(ctx.platform.name, "tinker") is None:
         raise StepUnavailable(f"There is no Tinker app for the {ctx.platform.display_name}.",
                               "Flash your own application with `particle flash --usb <app.bin>`.")
-    flash_ops.flash_usb(["tinker"], device_id=ctx.device_id, reporter=CallbackReporter(ctx.say))
+    flash_ops.flash_usb(["tinker"], device_id=ctx.device_id, reporter=CallbackReporter(ctx.reporter.step))
 
 
 def _server_key(ctx: Context) -> None:
-    from particle_py.events import LineReporter
     from particle_py.ops import keys as key_ops
 
     key_ops.server(ctx.server_key_file, host=ctx.host, port=ctx.port, device_id=ctx.device_id,
-                   reporter=LineReporter(ctx.say))
+                   reporter=ctx.reporter)
 
 
 def _keys_doctor(ctx: Context) -> None:
-    from particle_py.events import LineReporter
     from particle_py.ops import keys as key_ops
 
-    key_ops.doctor(ctx.device_id, reporter=LineReporter(ctx.say), settings=ctx.settings)
+    key_ops.doctor(ctx.device_id, reporter=ctx.reporter, settings=ctx.settings)
 
 
 def _send_key(ctx: Context) -> None:
     """`keys send` with the key the device holds: nothing is written to the device."""
     from particle_py.cloud.api import ApiClient
-    from particle_py.events import LineReporter
     from particle_py.keys import formats
     from particle_py.ops import keys as key_ops
 
-    device = key_ops.open_device(ctx.device_id, reporter=LineReporter(ctx.say))
+    device = key_ops.open_device(ctx.device_id, reporter=ctx.reporter)
     try:
         slot = device.platform.device_key[key_ops.device_protocol(device)]
         info = formats.parse_device_slot(key_ops.read_slot(device, slot), slot.alg)
@@ -119,9 +115,9 @@ def _send_key(ctx: Context) -> None:
         raise ParticlePyError("The device key can no longer be read from the device.",
                               f"Run `particle keys doctor {ctx.device_id}`.")
     api = ApiClient(ctx.settings.api_url, ctx.settings.access_token)
-    ctx.say(f"attempting to add a new public key for device {ctx.device_id}")
+    ctx.reporter.step(f"attempting to add a new public key for device {ctx.device_id}")
     api.provision_key(ctx.device_id, formats.public_pem(info.key).decode(), key_ops.DEVICE_ALGORITHM[slot.alg])
-    ctx.say("submitting public key succeeded!")
+    ctx.reporter.step("submitting public key succeeded!")
 
 
 def _leave_listening(ctx: Context) -> None:
@@ -131,8 +127,8 @@ def _leave_listening(ctx: Context) -> None:
     from particle_py import platforms
 
     if not (ctx.interactive and ctx.ask_wifi is not None and "wifi" in platforms.networks(ctx.platform)):
-        ctx.say("The device leaves listening mode when it restarts at the end. If it goes back to blinking blue by "
-                "itself, it has no Wi-Fi credentials: give them with `particle serial wifi`.")
+        ctx.reporter.step("The device leaves listening mode when it restarts at the end. If it goes back to blinking "
+                          "blue by itself, it has no Wi-Fi credentials: give them with `particle serial wifi`.")
         return
     from particle_py.ops import serial_ops, usb_commands
     from particle_py.ops.discovery import MODE_NORMAL
@@ -145,7 +141,7 @@ def _leave_listening(ctx: Context) -> None:
     port = _serial_port(ctx.device_id)
     chosen, _newer = serial_ops.wifi_recommendation(port)
     result = serial_ops.configure_wifi(chosen, {}, ctx.ask_wifi)
-    ctx.say(f"Wi-Fi credentials for {result.ssid} stored; the device restarts")
+    ctx.reporter.step(f"Wi-Fi credentials for {result.ssid} stored; the device restarts")
 
 
 def _serial_port(device_id: str) -> str:
@@ -168,11 +164,11 @@ def _claim(ctx: Context) -> None:
     from particle_py.cloud.api import ApiClient
 
     api = ApiClient(ctx.settings.api_url, ctx.settings.access_token)
-    ctx.say(f"Claiming device {ctx.device_id}")
+    ctx.reporter.step(f"Claiming device {ctx.device_id}")
     for attempt in range(CLAIM_ATTEMPTS):
         try:
             api.claim_device(ctx.device_id)
-            ctx.say(f"Successfully claimed device {ctx.device_id}")
+            ctx.reporter.step(f"Successfully claimed device {ctx.device_id}")
             return
         except ParticlePyError as err:
             offline = getattr(err, "status", 0) == 400

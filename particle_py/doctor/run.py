@@ -1,6 +1,6 @@
 """`particle doctor` as a library call: diagnose, then repair only what is broken, then check.
 
-The front end supplies ``say`` (progress lines), ``ask`` (Continue / Skip / Exit for a step;
+The front end supplies ``reporter`` (its lines, as events.Step), ``ask`` (Continue / Skip / Exit for a step;
 None = run every step), ``ask_wifi`` (serial wifi's prompts, on a terminal) and prints the
 ``Report``. Every outcome is a state the report
 describes: what ran, what was skipped or could not run and why, what the device now holds,
@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from particle_py import events
 from particle_py.doctor import diagnose as diag
 from particle_py.doctor import repair
 from particle_py.errors import ParticlePyError
 
-Say = Callable[[str], None]
 Ask = Callable[[repair.RepairStep, str], str]      # -> 'continue' | 'skip' | 'exit'
 
 FORUM_ADVICE = ("If it does not, post the output of `particle doctor --dry-run --json` (it holds no keys or "
@@ -80,10 +80,10 @@ class Report:
         return out
 
 
-def _verify(device_id: str, ctx: repair.Context, say: Say) -> diag.Diagnosis:
+def _verify(device_id: str, ctx: repair.Context) -> diag.Diagnosis:
     """Read the device again (device side only: the cloud needs time to see a restarted device),
     then restart it so it boots from what it now holds."""
-    device, mode = diag.open_for_reading(device_id, say)
+    device, mode = diag.open_for_reading(device_id, ctx.reporter)
     try:
         after, _key = diag.read_device(device, mode, server_key_file=ctx.server_key_file, host=ctx.host,
                                        port=ctx.port)
@@ -93,7 +93,7 @@ def _verify(device_id: str, ctx: repair.Context, say: Say) -> diag.Diagnosis:
     return after
 
 
-def _restart(device_id: str, say: Say) -> None:
+def _restart(device_id: str) -> None:
     from particle_py.ops import device as dev_ops
 
     entry = dev_ops.find_device(device_id)
@@ -105,20 +105,20 @@ def _restart(device_id: str, say: Say) -> None:
 
 
 def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional[Ask] = None,
-        say: Say = lambda _t: None, on_diagnosis: Optional[Callable[[diag.Diagnosis], None]] = None,
+        reporter: events.Reporter = events.QUIET, on_diagnosis: Optional[Callable[[diag.Diagnosis], None]] = None,
         server_key_file: Optional[str] = None, host: Optional[str] = None, port: Optional[int] = None,
         settings=None, ask_wifi: Optional[Callable[[str], str]] = None) -> Report:
     from particle_py.cloud.config import Settings
 
     settings = settings or Settings()
-    diagnosis = diag.diagnose(device_id, say=say, server_key_file=server_key_file, host=host, port=port,
+    diagnosis = diag.diagnose(device_id, reporter=reporter, server_key_file=server_key_file, host=host, port=port,
                               settings=settings, leave_dfu=dry_run)
     if on_diagnosis:
         on_diagnosis(diagnosis)
     report = Report(diagnosis, dry_run)
     if dry_run:
         return report
-    ctx = repair.Context(diagnosis.device_id, diagnosis.platform, say, server_key_file, host, port, settings,
+    ctx = repair.Context(diagnosis.device_id, diagnosis.platform, reporter, server_key_file, host, port, settings,
                          interactive=ask is not None, ask_wifi=ask_wifi)
     steps = repair.plan(diagnosis.findings)
     report.steps = [StepOutcome(s.name, s.title, "not-run") for s in steps]
@@ -128,26 +128,27 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
         if step.needs_login and not diagnosis.logged_in:
             outcome.status = "unavailable"
             outcome.message = "needs a login: run `particle login`, then the doctor again"
-            say(f"{step.title}: not possible without a login (run `particle login`, then `particle doctor` again)")
+            reporter.step(f"{step.title}: not possible without a login (run `particle login`, then "
+                          "`particle doctor` again)")
             return True
         writes = repair.describe(step, ctx)
         choice = ask(step, writes) if ask else "continue"
         if choice == "exit":
             report.exited = True
             if diagnosis.start_mode != "DFU":
-                _restart(diagnosis.device_id, say)       # leave it running, as it was found
+                _restart(diagnosis.device_id)       # leave it running, as it was found
             return False
         if choice == "skip":
             outcome.status = "skipped"
             return True
-        say(f"{step.title}: {writes}")
+        reporter.step(f"{step.title}: {writes}")
         try:
             step.run(ctx)
         except repair.StepUnavailable as err:
             outcome.status, outcome.message = "unavailable", err.message
-            say(f"{step.title}: not possible here. {err.message}")
+            reporter.step(f"{step.title}: not possible here. {err.message}")
             if err.hint:
-                say(err.hint)
+                reporter.step(err.hint)
             return True
         except ParticlePyError as err:
             outcome.status, outcome.message = "failed", err.message
@@ -161,8 +162,8 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
     for step, outcome in before:
         if not run_step(step, outcome):
             return report
-    say("Checking the device again")
-    report.after = _verify(diagnosis.device_id, ctx, say)
+    reporter.step("Checking the device again")
+    report.after = _verify(diagnosis.device_id, ctx)
     if not report.after.problems:
         for step, outcome in after:
             if not run_step(step, outcome):

@@ -15,8 +15,9 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Iterable, Optional
 
+from particle_py import events
 from particle_py.errors import EX_DATAERR, ParticlePyError
 from particle_py.firmware.module import FirmwareModule, ModuleFunction, parse
 from particle_py.firmware.releases import PinnedRelease, pinned
@@ -144,9 +145,9 @@ def check_file(name: str, data: bytes, platform: Platform, *, pin=None, crc: Opt
 
 
 def obtain(platform: Platform, version: str, *, paths: Iterable[str] = (), allow_download: bool = True,
-           on_event: Optional[Callable[[str], None]] = None, api=None) -> list[ReleaseFile]:
-    """Every module file of Device OS ``version`` for ``platform``, checked (user parts left out)."""
-    emit = on_event or (lambda line: None)
+           reporter: events.Reporter = events.QUIET, api=None) -> list[ReleaseFile]:
+    """Every module file of Device OS ``version`` for ``platform``, checked (user parts left out);
+    a download is told to ``reporter`` as steps."""
     pin = pinned(version, platform.name)
     folders = [_Folder(p) for p in from_paths(paths)]
     files: list[ReleaseFile] = []
@@ -168,7 +169,7 @@ def obtain(platform: Platform, version: str, *, paths: Iterable[str] = (), allow
             return files
     if not allow_download:
         raise _not_available(platform, version, missing, "downloading is off")
-    downloaded = _download_release(platform, version, pin, missing, emit, api)
+    downloaded = _download_release(platform, version, pin, missing, reporter, api)
     return files + downloaded
 
 
@@ -217,7 +218,8 @@ def _known(platform: Platform) -> list[str]:
     return versions_for(platform.name) or ["none pinned"]
 
 
-def _download_release(platform, version, pin: Optional[PinnedRelease], missing, emit, api) -> list[ReleaseFile]:
+def _download_release(platform, version, pin: Optional[PinnedRelease], missing, reporter: events.Reporter,
+                      api) -> list[ReleaseFile]:
     from particle_py.cloud.api import client_from_config
     from particle_py.cloud.errors import ApiError
 
@@ -232,7 +234,7 @@ def _download_release(platform, version, pin: Optional[PinnedRelease], missing, 
         raise _not_available(platform, version, missing, "the cloud's answer names no files to download")
     wanted = set(missing) if pin is not None else None
     out = []
-    emit(f"Downloading Device OS {version}")
+    reporter.step(f"Downloading Device OS {version}")
     for entry in listed:
         name = os.path.basename(str(entry["filename"]))
         prefix_info = entry.get("prefixInfo") or {}
@@ -255,7 +257,7 @@ def _download_release(platform, version, pin: Optional[PinnedRelease], missing, 
     if wanted is not None and {f.name for f in out} != wanted:
         raise _not_available(platform, version, sorted(wanted - {f.name for f in out}),
                              "the cloud's release does not list them")
-    emit(f"Downloaded Device OS {version}")
+    reporter.step(f"Downloaded Device OS {version}")
     return out
 
 

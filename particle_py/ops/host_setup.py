@@ -3,7 +3,7 @@
 Per operating system the answer is data (HOST_SETUPS): on Linux a udev rules file shipped with
 the package (particle_py/data/50-particle.rules) is installed; macOS needs nothing; Windows
 needs the WinUSB driver bound to each device mode, which no program of ours can install
-silently. The front end prints the lines this returns.
+silently. The lines go to the reporter as steps; the front end prints them.
 """
 from __future__ import annotations
 
@@ -12,16 +12,14 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
+from particle_py import events
 from particle_py.errors import ParticlePyError
 
 UDEV_RULES_NAME = "50-particle.rules"
 UDEV_RULES_DIR = "/etc/udev/rules.d"
 UDEV_RELOAD = "sudo udevadm control --reload-rules && sudo udevadm trigger"
-
-Say = Callable[[str], None]
-
 
 @dataclass(frozen=True)
 class HostSetup:
@@ -77,34 +75,34 @@ def install_command(source: Path, target: Path) -> list[str]:
 
 
 def configure(platform: Optional[str] = None, *, rules_dir: str = UDEV_RULES_DIR,
-              say: Say = lambda line: None) -> str:
+              reporter: events.Reporter = events.QUIET) -> str:
     """Set this computer up; returns 'installed', 'already' or 'nothing'.
     ParticlePyError when the rules could not be installed."""
     setup = HOST_SETUPS[system_key(platform)]
     if not setup.installs_udev_rules:
         for line in setup.advice:
-            say(line)
+            reporter.step(line)
         return "nothing"
     folder = Path(rules_dir)
     if not folder.is_dir():
-        say(f"This system has no {rules_dir} folder (no udev): there is nothing to install.")
-        say("If USB access fails, run the command as a user allowed to open USB devices.")
+        reporter.step(f"This system has no {rules_dir} folder (no udev): there is nothing to install.")
+        reporter.step("If USB access fails, run the command as a user allowed to open USB devices.")
         return "nothing"
     source = rules_source()
     target = folder / UDEV_RULES_NAME
     wanted = source.read_bytes()
     try:
         if target.read_bytes() == wanted:
-            say(f"The system is already configured: {target} is up to date.")
+            reporter.step(f"The system is already configured: {target} is up to date.")
             return "already"
     except OSError:
         pass
     if os.access(folder, os.W_OK):
-        say(f"Writing {target}")
+        reporter.step(f"Writing {target}")
         _write(target, wanted)
     else:
         command = install_command(source, target)
-        say(" ".join(command))
+        reporter.step(" ".join(command))
         try:
             done = subprocess.run(command, stdin=None, check=False).returncode
         except FileNotFoundError:
@@ -113,10 +111,10 @@ def configure(platform: Optional[str] = None, *, rules_dir: str = UDEV_RULES_DIR
             raise ParticlePyError(
                 f"Could not install {target}" + (" (sudo is not available)" if done is None else ""),
                 f"Install it as root: copy {source} to {target} (mode 0644), then run: {UDEV_RELOAD}")
-    say("udev rules installed. Make udev read them now with:")
-    say(f"  {UDEV_RELOAD}")
+    reporter.step("udev rules installed. Make udev read them now with:")
+    reporter.step(f"  {UDEV_RELOAD}")
     for line in setup.advice:
-        say(line)
+        reporter.step(line)
     return "installed"
 
 

@@ -113,14 +113,14 @@ class Identity:
     missing: Optional[ParticlePyError] = None       # what could not be read, and how to get it
 
 
-def identify(device: Optional[str] = None, port: Optional[str] = None) -> Identity:
+def identify(device: Optional[str] = None, port: Optional[str] = None, *, choose=None) -> Identity:
     chosen = ports.choose(port, need_id=False) if port else None
     if chosen is not None and not chosen.device_id:
         return _identify_serial(chosen, device)          # a port we cannot place: ask the device itself
     wanted = chosen.device_id if chosen else device
     usb = _open_usb(wanted, "identify")
     if usb is None:
-        return _identify_serial(chosen or ports.choose(None), device)
+        return _identify_serial(chosen or ports.choose(None, ask=choose), device)
     try:
         try:
             who = Identity(usb.device_id, usb.version())
@@ -175,8 +175,8 @@ class MacAddress:
     interface: Optional[str] = None       # 'WIFI' / 'ETHERNET' over USB; None over serial
 
 
-def mac(port: Optional[str] = None) -> MacAddress:
-    chosen = ports.choose(port)
+def mac(port: Optional[str] = None, *, choose=None) -> MacAddress:
+    chosen = ports.choose(port, ask=choose)
     if chosen.platform is not None and chosen.platform.generation == 1:
         raise ParticlePyError("Unable to get MAC address of a Core",
                               "The Core's Wi-Fi module does not report its MAC address over USB.")
@@ -211,8 +211,8 @@ class Inspection:
     via: str = "usb"
 
 
-def inspect(port: Optional[str] = None) -> Inspection:
-    chosen = ports.choose(port)
+def inspect(port: Optional[str] = None, *, choose=None) -> Inspection:
+    chosen = ports.choose(port, ask=choose)
     usb = _open_usb(chosen.device_id)
     if usb is not None:
         try:
@@ -297,8 +297,8 @@ class WifiResult:
     recommend_new_commands: bool = False
 
 
-def _wifi_port(port: Optional[str]) -> SerialDevice:
-    chosen = ports.choose(port)
+def _wifi_port(port: Optional[str], choose=None) -> SerialDevice:
+    chosen = ports.choose(port, ask=choose)
     if chosen.platform is not None and "wifi" not in platforms.networks(chosen.platform):
         raise ParticlePyError("The device does not support Wi-Fi",
                               f"{chosen.type} devices connect over cellular; there is nothing to configure.",
@@ -306,9 +306,9 @@ def _wifi_port(port: Optional[str]) -> SerialDevice:
     return chosen
 
 
-def wifi_recommendation(port: Optional[str]) -> tuple[SerialDevice, bool]:
+def wifi_recommendation(port: Optional[str], *, choose=None) -> tuple[SerialDevice, bool]:
     """The device, and whether its Device OS (>= 6.2.0) has better Wi-Fi commands."""
-    chosen = _wifi_port(port)
+    chosen = _wifi_port(port, choose)
     usb = _open_usb(chosen.device_id)
     newer = False
     if usb is not None:
@@ -412,7 +412,7 @@ class MonitorState:
 
 
 def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
-            reporter: events.Reporter = events.QUIET) -> None:
+            reporter: events.Reporter = events.QUIET, *, choose=None) -> None:
     """Copy the port to ``on_text`` until Ctrl-C (KeyboardInterrupt, left to the caller); the
     port's story goes to ``reporter`` as ``MonitorState`` events."""
     from particle_py.serial_link.transport import PortClosed, open_port
@@ -422,7 +422,7 @@ def monitor(port: Optional[str], follow: bool, on_text: Callable[[str], None],
     chosen = None
     while chosen is None:
         try:
-            chosen = ports.choose(port)
+            chosen = ports.choose(port, ask=choose)
         except ParticlePyError:
             if not follow:
                 raise

@@ -189,7 +189,7 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     release_entry(entry)
     version = choose_version(platform, target)
     # Everything is fetched and checked before the device is touched.
-    files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, on_event=reporter.step)
+    files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, reporter=reporter)
     result = UpdateResult(platform, device_id, version, [])
     try:
         return _update_device(entry, result, files, reporter, device_arg, target, paths)

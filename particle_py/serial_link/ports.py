@@ -9,9 +9,8 @@ Particle/Spark/Photon is a Core; with nothing else found, any /dev/ttyACM* or /d
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from particle_py import platforms
 from particle_py.errors import ParticlePyError
@@ -121,9 +120,10 @@ def _from_argument(devices: list[SerialDevice], port: str) -> SerialDevice:
 
 
 def choose(port: Optional[str], *, need_id: bool = True, interactive: Optional[bool] = None,
-           ask=None) -> SerialDevice:
-    """The device the user meant: by ``--port``, the only one, or a numbered choice on a
-    terminal; an error listing them when there is no terminal to ask on."""
+           ask: Optional[Callable[[list[SerialDevice]], SerialDevice]] = None) -> SerialDevice:
+    """The device the user meant: by ``--port``, the only one, or the one ``ask(devices)`` returns
+    (the front end's numbered choice on a terminal); an error listing them when there is nobody to
+    ask (``ask`` None, or ``interactive`` False)."""
     devices = find_devices()
     if port:
         chosen = _from_argument(devices, port)
@@ -135,28 +135,13 @@ def choose(port: Optional[str], *, need_id: bool = True, interactive: Optional[b
                               "(a device in DFU mode, blinking yellow, has no serial port: `particle usb reset`).",
                               EX_UNAVAILABLE)
     else:
-        if interactive is None:
-            interactive = sys.stdin.isatty() and sys.stderr.isatty()
-        if not interactive:
+        if ask is None or interactive is False:
             listing = "\n".join(f"  {n}: {d.line()}" for n, d in enumerate(devices, 1))
             raise ParticlePyError("Several devices are connected; which one did you mean?\n" + listing,
                                   "Name it with --port (a number from this list, or the port's path).", EX_USAGE)
-        chosen = (ask or _ask)(devices)
+        chosen = ask(devices)
     if need_id and not chosen.device_id:
         raise ParticlePyError(f"No serial port identified: {chosen.port} is not a Particle device's port "
                               "(no device id in its USB serial number)",
                               "Run `particle serial list`; pass one of its ports with --port.", EX_UNAVAILABLE)
     return chosen
-
-
-def _ask(devices: list[SerialDevice]) -> SerialDevice:
-    import typer
-
-    typer.echo("Which device did you mean?", err=True)
-    for number, device in enumerate(devices, 1):
-        typer.echo(f"  {number}) {device.line()}", err=True)
-    while True:
-        answer = typer.prompt("Device number", err=True).strip()
-        if answer.isdigit() and 1 <= int(answer) <= len(devices):
-            return devices[int(answer) - 1]
-        typer.echo(f"Type a number from 1 to {len(devices)}.", err=True)

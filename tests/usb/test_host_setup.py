@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from particle_py.events import LineReporter
 from particle_py.ops import host_setup
 from particle_py.platforms import PLATFORMS
 from particle_py.usb import hints
@@ -17,7 +18,7 @@ from particle_py.usb import hints
 
 def run(platform, rules_dir):
     lines = []
-    outcome = host_setup.configure(platform, rules_dir=str(rules_dir), say=lines.append)
+    outcome = host_setup.configure(platform, rules_dir=str(rules_dir), reporter=LineReporter(lines.append))
     return outcome, lines
 
 

@@ -16,10 +16,11 @@ MODE_WORDS = {"NORMAL": "running its firmware", "SAFE": "in safe mode", "LISTENI
               "DFU": "in DFU mode", "UNKNOWN": "running its firmware"}
 
 
-def _doctor(device: Optional[str], dry_run: bool, yes: bool, as_json: bool, server_key: Optional[str],
+def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_json: bool, server_key: Optional[str],
             host: Optional[str], port: Optional[int]) -> int:
     import json
 
+    from particle_py.cli import render
     from particle_py.doctor import repair
     from particle_py.doctor import run as doctor_run
     from particle_py.errors import EX_USAGE, ParticlePyError
@@ -58,16 +59,20 @@ def _doctor(device: Optional[str], dry_run: bool, yes: bool, as_json: bool, serv
                 return choice
 
     say("Reading the device (particle-py switches it to DFU mode to read its memory)")
+    # with --json, stdout holds the report alone: the steps go to stderr with the rest of the story
+    reporter = render.TextReporter(verbose=verbose, out=say)
     try:
         from particle_py.cli.particle.serial import _ask_wifi
 
-        report = doctor_run.run(device, dry_run=dry_run, ask=None if yes else ask, say=say, on_diagnosis=show,
-                                server_key_file=server_key, host=host, port=port,
+        report = doctor_run.run(device, dry_run=dry_run, ask=None if yes else ask, reporter=reporter,
+                                on_diagnosis=show, server_key_file=server_key, host=host, port=port,
                                 ask_wifi=None if yes else _ask_wifi)
     except ParticlePyError as err:
         if as_json and getattr(err, "report", None) is not None:
             typer.echo(json.dumps(err.report.as_json(), indent=2))
         raise
+    finally:
+        reporter.close()
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     if dry_run:
@@ -97,7 +102,8 @@ def _doctor(device: Optional[str], dry_run: bool, yes: bool, as_json: bool, serv
     return 1
 
 
-def _doctor_command(device: Optional[str] = typer.Argument(None, metavar="[device]",
+def _doctor_command(ctx: typer.Context,
+                    device: Optional[str] = typer.Argument(None, metavar="[device]",
                                                            help="Device id (default: the one connected by USB)"),
                     dry_run: bool = typer.Option(False, "--dry-run", help="Only diagnose: write nothing"),
                     yes: bool = typer.Option(False, "--yes", "-y", help="Repair without asking"),
@@ -110,7 +116,9 @@ def _doctor_command(device: Optional[str] = typer.Argument(None, metavar="[devic
                                                                             "--server-key)"),
                     port: Optional[int] = typer.Option(None, "--port", help="Your own cloud's port (with "
                                                                             "--server-key)")):
-    code = _doctor(device, dry_run, yes, as_json, server_key, host, port)
+    from particle_py.cli import render
+
+    code = _doctor(device, render.verbose(ctx), dry_run, yes, as_json, server_key, host, port)
     if code:
         raise SystemExit(code)      # click's Exit would be swallowed in non-standalone mode
 

@@ -22,9 +22,10 @@ def print_identity(device: Optional[str], port: Optional[str] = None) -> None:
     """particle-cli's identify lines. IMEI/ICCID that need listening mode are reported on stderr
     with how to get them; the id and version printed stand (exit 0)."""
     import typer
+    from particle_py.cli.particle import prompts
     from particle_py.ops.serial_ops import identify as do_identify
 
-    who = do_identify(device, port)
+    who = do_identify(device, port, choose=prompts.device_chooser())
     typer.echo(f"Your device id is {who.device_id}")
     if who.imei:
         typer.echo(f"Your IMEI is {who.imei}")

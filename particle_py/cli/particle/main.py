@@ -49,17 +49,21 @@ def build_app():
             raise typer.Exit(0)
 
     # the option's own callback: the group callback would only run after a command was given
-    @app.callback()
-    def _root(version: bool = typer.Option(False, "--version", help="Show the version and exit.",
+    def _root(ctx,
+              version: bool = typer.Option(False, "--version", help="Show the version and exit.",
                                             is_eager=True, callback=_show_version),
               # a flag, not a count (-vv is -v twice): typer >= 0.29 coerces every non-bool option with
               # pydantic, and this one is processed before any sub-command's --help
               verbose: bool = typer.Option(False, "--verbose", "-v",
                                            help="Say what is written where before writing to a device.")):
+        ctx.obj = {"verbose": verbose}     # every command's context inherits it (cli/render.py, verbose)
         if verbose:
             # commands that pass a reporter (flash, update) read the flag themselves (verbose_run)
             from particle_py.ops import dfu_session
             dfu_session.announce_writes(lambda line: typer.echo(line, err=True))
+    # typer finds the context parameter by its type; a string annotation could not name typer here
+    _root.__annotations__["ctx"] = typer.Context
+    app.callback()(_root)
 
     for name in COMMAND_MODULES:
         try:

@@ -129,9 +129,10 @@ def register(app) -> None:
 
     @serial_app.command("mac", help="Ask for and display MAC address via serial")
     def mac(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP)):
+        from particle_py.cli.particle import prompts
         from particle_py.ops.serial_ops import mac as do_mac
 
-        result = do_mac(port)
+        result = do_mac(port, choose=prompts.device_chooser())
         if not result.mac:
             typer.echo("Your device does not have a MAC address")
             return
@@ -141,9 +142,10 @@ def register(app) -> None:
 
     @serial_app.command("inspect", help="Ask for and display device module information via serial")
     def inspect(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP)):
+        from particle_py.cli.particle import prompts
         from particle_py.ops.serial_ops import inspect as do_inspect
 
-        result = do_inspect(port)
+        result = do_inspect(port, choose=prompts.device_chooser())
         lines = inspect_lines_current(result) if result.via == "usb" else inspect_lines_old(result)
         for line in lines:
             typer.echo(line)
@@ -152,10 +154,11 @@ def register(app) -> None:
     def wifi(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP),
              file: Optional[str] = typer.Option(None, "--file", help='JSON file: {"network", "security", '
                                                 '"password"} (enterprise: "eap", "username", ...)')):
+        from particle_py.cli.particle import prompts
         from particle_py.ops import serial_ops
 
         answers = serial_ops.load_wifi_file(file) if file else {}
-        chosen, newer = serial_ops.wifi_recommendation(port)
+        chosen, newer = serial_ops.wifi_recommendation(port, choose=prompts.device_chooser())
         if newer:
             typer.echo("[Recommendation]")
             typer.echo("Use the improved Wi-Fi configuration commands for this device-os version (>= 6.2.0)")
@@ -167,6 +170,7 @@ def register(app) -> None:
     @serial_app.command("monitor", help="Connect and display messages from a device")
     def monitor(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP),
                 follow: bool = typer.Option(False, "--follow", help="Reconnect when the device resets")):
+        from particle_py.cli.particle import prompts
         from particle_py.ops.serial_ops import monitor as do_monitor
 
         def on_text(text: str) -> None:
@@ -174,7 +178,7 @@ def register(app) -> None:
             sys.stdout.flush()
 
         try:
-            do_monitor(port, follow, on_text, _MonitorText())
+            do_monitor(port, follow, on_text, _MonitorText(), choose=prompts.device_chooser())
         except KeyboardInterrupt:
             # Ctrl-C is how a monitor ends: particle-cli closes the port and exits 0
             sys.stdout.write("\n")

@@ -58,8 +58,9 @@ def register(app) -> None:
 
     @usb_app.command("configure", help="Update the system USB configuration (udev rules on Linux)")
     def configure():
+        from particle_py.cli.render import TextReporter
         from particle_py.ops.host_setup import configure as do_configure
 
-        do_configure(say=typer.echo)
+        do_configure(reporter=TextReporter())
 
     app.add_typer(usb_app, name="usb")

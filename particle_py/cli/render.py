@@ -1,0 +1,98 @@
+"""How the reporter's events look: as text on a terminal or a pipe, or as JSON lines.
+
+``TextReporter`` is the text front end's renderer: a Step is a line on stdout, a Caution a line on
+stderr, a Detail a line only with -v, and Progress a tqdm bar per task while stderr is a terminal
+(nothing when piped: the lines say enough). ``JsonLinesReporter`` writes each event as one JSON
+object (``events.to_json``).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Callable, Optional, TextIO
+
+from particle_py import events
+
+Write = Callable[[str], None]
+
+
+def _echo(err: bool) -> Write:
+    """A line to stdout or stderr as typer.echo writes it, looked up at each write: the runner and
+    the tests replace the streams after the reporter is built."""
+    def write(text: str) -> None:
+        import typer
+
+        typer.echo(text, err=err)
+    return write
+
+
+def verbose(ctx) -> bool:
+    """Whether the running `particle` command was given -v: main.py keeps it in the context's obj,
+    which every sub-command's context inherits."""
+    return bool(isinstance(getattr(ctx, "obj", None), dict) and ctx.obj.get("verbose"))
+
+
+class TextReporter(events.Reporter):
+    """Events as the text particle-cli prints. ``out``/``err`` take a line each (default: typer.echo
+    to stdout/stderr); ``bars`` None means tqdm bars only when stderr is a terminal."""
+
+    def __init__(self, *, verbose: bool = False, out: Optional[Write] = None, err: Optional[Write] = None,
+                 bars: Optional[bool] = None, bar_file: Optional[TextIO] = None) -> None:
+        self.verbose = verbose
+        self._out = out or _echo(False)
+        self._err = err or _echo(True)
+        self._bar_file = bar_file
+        self._bars_on = sys.stderr.isatty() if bars is None else bars
+        self._bars: dict = {}
+
+    def emit(self, event: events.Event) -> None:
+        if isinstance(event, events.Step):
+            self._out(event.text)
+        elif isinstance(event, events.Detail):
+            if self.verbose:
+                self._out(event.text)
+        elif isinstance(event, events.Caution):
+            self._err(event.text)
+        elif isinstance(event, events.Progress):
+            if self._bars_on:
+                self._advance(event)
+
+    def _advance(self, event: events.Progress) -> None:
+        bar = self._bars.get(event.task)
+        if bar is None:
+            bar = self._bars[event.task] = self._new_bar(event)
+        bar.total = event.total
+        bar.n = event.done
+        bar.refresh()
+
+    def _new_bar(self, event: events.Progress):
+        import shutil
+
+        from tqdm import tqdm
+
+        # No monitor thread (the bar is refreshed by hand): with a second thread in the process,
+        # the kernel may hand a Ctrl-C to it instead of the main thread, which holds signals
+        # back while a USB transfer completes.
+        tqdm.monitor_interval = 0
+        # get_terminal_size falls back to 80 columns where the terminal reports none.
+        return tqdm(total=event.total, unit="B", unit_scale=True, unit_divisor=1024, desc=event.task,
+                    leave=False, file=self._bar_file or sys.stderr,
+                    ncols=min(shutil.get_terminal_size().columns, 100))
+
+    def close(self) -> None:
+        bars, self._bars = self._bars, {}
+        for bar in bars.values():
+            bar.close()
+
+
+class JsonLinesReporter(events.Reporter):
+    """Every event as one JSON object on its own line (``events.to_json``), flushed as it comes, so a
+    program reading the stream sees each step when it happens."""
+
+    def __init__(self, stream: Optional[TextIO] = None) -> None:
+        self._stream = stream
+
+    def emit(self, event: events.Event) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(json.dumps(events.to_json(event), sort_keys=False) + "\n")
+        stream.flush()
