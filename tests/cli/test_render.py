@@ -104,7 +104,7 @@ def test_verbose_comes_from_the_command_context():
 
 def test_dash_v_reaches_the_command_context():
     from particle_py.cli.particle.main import build_app
-    from particle_py.ops import device
+    from particle_py.ops import dfu_session as device
 
     seen = []
     app = build_app()
