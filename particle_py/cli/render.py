@@ -1,8 +1,10 @@
 """How the reporter's events look: as text on a terminal or a pipe, or as JSON lines.
 
 ``TextReporter`` is the text front end's renderer: a Step is a line on stdout, a Caution a line on
-stderr, a Detail a line only with -v, and Progress a tqdm bar per task while stderr is a terminal
-(nothing when piped: the lines say enough). ``JsonLinesReporter`` writes each event as one JSON
+stderr, a Detail a line on stderr only with -v (what is written where), and Progress a tqdm bar per
+task while stderr is a terminal (nothing when piped: the lines say enough). A command that says
+more than the lines (flash's "Flash failed." after a write began, update's plan) subclasses it
+and overrides ``on_step`` / ``on_result``. ``JsonLinesReporter`` writes each event as one JSON
 object (``events.to_json``).
 """
 from __future__ import annotations
@@ -47,20 +49,31 @@ class TextReporter(events.Reporter):
 
     def emit(self, event: events.Event) -> None:
         if isinstance(event, events.Step):
+            self.on_step(event.text)
             self._out(event.text)
         elif isinstance(event, events.Detail):
             if self.verbose:
-                self._out(event.text)
+                self._err(event.text)
         elif isinstance(event, events.Caution):
             self._err(event.text)
         elif isinstance(event, events.Progress):
             if self._bars_on:
                 self._advance(event)
+        elif isinstance(event, events.Result):
+            self.on_result(event)
+
+    def on_step(self, text: str) -> None:
+        """A command's hook before a Step is printed."""
+
+    def on_result(self, event: events.Result) -> None:
+        """A command's hook for an operation's Result (nothing is printed by default)."""
 
     def _advance(self, event: events.Progress) -> None:
         bar = self._bars.get(event.task)
         if bar is None:
             bar = self._bars[event.task] = self._new_bar(event)
+            if event.done == 0:
+                return              # a new bar shows 0 already: drawing it again adds bytes, not news
         bar.total = event.total
         bar.n = event.done
         bar.refresh()

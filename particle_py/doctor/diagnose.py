@@ -363,10 +363,11 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
     """(opened DFU device, mode it was in): the one device attached, or the one with this id.
     ``on_found(device_id)`` runs once the device is known, before it is switched to DFU mode."""
     from particle_py.ops import device as dev_ops
+    from particle_py.ops import discovery
     from particle_py.ops import usb_commands
 
     try:
-        entry = dev_ops.find_device(device_id)
+        entry = discovery.find_device(device_id)
     except ParticlePyError as err:
         if err.message.startswith("Multiple devices found"):
             hint = f"Choose one: particle doctor <id>. {err.hint or ''}".strip()
@@ -376,8 +377,8 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
     if on_found is not None:
         on_found(entry.device_id)
     if not entry.in_dfu:
-        entry = dev_ops.switch_to_dfu(entry, reporter.step)
-    return dev_ops.ParticleDfuDevice(entry), mode
+        entry = dev_ops.switch_to_dfu(entry, reporter)
+    return dev_ops.ParticleDfuDevice(entry, reporter), mode
 
 
 def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] = None,

@@ -52,7 +52,6 @@ def _device_os(ctx: Context) -> None:
     (from the cache, PARTICLE_PY_DEVICE_OS_FROM or Particle's download), proven in flash."""
     from particle_py.firmware import releases, sources
     from particle_py.ops import update as update_ops
-    from particle_py.ops.dfu_session import CallbackReporter
 
     target = None
     if releases.latest_pinned(ctx.platform.name) is None:
@@ -68,7 +67,7 @@ def _device_os(ctx: Context) -> None:
                 f"Particle) or `particle update {ctx.device_id} --target <version> --from <folder>`, then "
                 f"`particle doctor` again.")
         target = at_hand[-1]
-    result = update_ops.update(ctx.device_id, target=target, reporter=CallbackReporter(ctx.reporter.step))
+    result = update_ops.update(ctx.device_id, target=target, reporter=ctx.reporter)
     if result.up_to_date:
         ctx.reporter.step(f"Device OS {result.version} is already on the device: nothing to write.")
     else:
@@ -78,12 +77,11 @@ def _device_os(ctx: Context) -> None:
 def _tinker(ctx: Context) -> None:
     from particle_py.firmware import known_apps
     from particle_py.ops import flash as flash_ops
-    from particle_py.ops.dfu_session import CallbackReporter
 
     if known_apps.find(ctx.platform.name, "tinker") is None:
         raise StepUnavailable(f"There is no Tinker app for the {ctx.platform.display_name}.",
                               "Flash your own application with `particle flash --usb <app.bin>`.")
-    flash_ops.flash_usb(["tinker"], device_id=ctx.device_id, reporter=CallbackReporter(ctx.reporter.step))
+    flash_ops.flash_usb(["tinker"], device_id=ctx.device_id, reporter=ctx.reporter)
 
 
 def _server_key(ctx: Context) -> None:

@@ -95,8 +95,9 @@ def _verify(device_id: str, ctx: repair.Context) -> diag.Diagnosis:
 
 def _restart(device_id: str) -> None:
     from particle_py.ops import device as dev_ops
+    from particle_py.ops import discovery
 
-    entry = dev_ops.find_device(device_id)
+    entry = discovery.find_device(device_id)
     device = dev_ops.ParticleDfuDevice(entry)
     try:
         device.reset(leave=True)

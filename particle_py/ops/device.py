@@ -10,20 +10,10 @@ from __future__ import annotations
 from typing import Optional
 
 from particle_py import events
-from particle_py.errors import ParticlePyError, UsbError
-from particle_py.ops.dfu_session import CallbackReporter, ParticleDfuDevice
+from particle_py.errors import ParticlePyError
+from particle_py.ops.dfu_session import ParticleDfuDevice
 from particle_py.ops.discovery import DFU_HELP, MODE_DFU, UsbEntry, release_entry, resolve_target
-from particle_py.ops.reconnect import RECONNECT_FAILED, Board, refind, still_attached
-
-# moved: ops.discovery (keys/flows.py, doctor/ and ops/usb_commands.py still import them here)
-from particle_py.ops.discovery import find_device, list_devices  # noqa: F401,E402
-
-
-def _release(dev) -> None:   # moved: particle_py.usb.release_device (ops/usb_commands.py, ops/serial_ops.py)
-    from particle_py.usb import release_device
-
-    release_device(dev)
-
+from particle_py.ops.reconnect import RECONNECT_FAILED, Board, refind
 
 def send_control(entry: UsbEntry, req_type: int, payload: bytes = b"", *,
                  may_vanish: bool = False) -> tuple[int, bytes]:
@@ -35,19 +25,13 @@ def send_control(entry: UsbEntry, req_type: int, payload: bytes = b"", *,
     return reply.result, reply.data
 
 
-def _as_reporter(on_event) -> events.Reporter:
-    """A reporter for a caller that still passes a line callback (doctor's ``say``, the keys
-    flows' and usb commands' ``on_event``); their -v lines come through ``announce_writes``."""
-    return on_event if isinstance(on_event, events.Reporter) else CallbackReporter(on_event)
-
-
-def switch_to_dfu(entry: UsbEntry, reporter=events.QUIET) -> UsbEntry:
+def switch_to_dfu(entry: UsbEntry, reporter: events.Reporter = events.QUIET) -> UsbEntry:
     """Ask a normal-mode device to re-enumerate in DFU mode and find it again."""
     from particle_py import control_codes
 
     if entry.in_dfu:
         return entry
-    _as_reporter(reporter).step("Switching device to DFU mode")
+    reporter.step("Switching device to DFU mode")
     device_id, platform = entry.device_id, entry.platform
     # Where the DFU bootloader reports another serial (Core), the platform (and port) has to do.
     by_id = device_id and platform.dfu_serial_is_device_id
@@ -64,25 +48,24 @@ def switch_to_dfu(entry: UsbEntry, reporter=events.QUIET) -> UsbEntry:
     return found
 
 
-def open_entry(entry: UsbEntry, *, need_dfu: bool = True, reporter: Optional[events.Reporter] = None,
-               on_event=None) -> ParticleDfuDevice:
+def open_entry(entry: UsbEntry, *, need_dfu: bool = True,
+               reporter: events.Reporter = events.QUIET) -> ParticleDfuDevice:
     """Open a resolved device, switching it to DFU mode first when ``need_dfu``. ``reporter``
-    gets the mode switch as a Step and the session's -v lines as Details (``on_event``: the
-    line callback of a caller without a reporter)."""
+    gets the mode switch as a Step and the session's -v lines as Details."""
     if need_dfu and not entry.in_dfu:
         given = entry.device_id
-        entry = switch_to_dfu(entry, reporter if reporter is not None else on_event)
+        entry = switch_to_dfu(entry, reporter)
         if not entry.device_id and given:
             entry.device_id = given
     return ParticleDfuDevice(entry, reporter)
 
 
 def open_particle_device(device_id: Optional[str] = None, *, need_dfu: bool = True,
-                         reporter: Optional[events.Reporter] = None, on_event=None,
+                         reporter: events.Reporter = events.QUIET,
                          platform_id: Optional[int] = None) -> ParticleDfuDevice:
     """The single Particle device connected, or the one with this id, in DFU mode when
     ``need_dfu`` (switched by control request if it is running). ``platform_id`` picks the
     one device of that platform when several are attached (as particle-cli's flash does).
     The target is resolved (``resolve_target``) before any device changes mode."""
     return open_entry(resolve_target(device_id, need_dfu=need_dfu, platform_id=platform_id),
-                      need_dfu=need_dfu, reporter=reporter, on_event=on_event)
+                      need_dfu=need_dfu, reporter=reporter)

@@ -41,35 +41,10 @@ class WriteStats:
     runs: list = field(default_factory=list)     # (address, length, erased) per DNLOAD run
 
 
-# -v for callers that pass no reporter yet (keys flows, doctor): the front end sets it for one
-# run. Callers that pass a reporter (flash, update) get their -v lines through it.
-_unconverted_reporter: events.Reporter = events.QUIET
-
-
-def announce_writes(callback: Optional[Callable[[str], None]]) -> None:
-    global _unconverted_reporter
-    # a session emits Detail events only, so a verbose LineReporter shows exactly the -v lines
-    _unconverted_reporter = events.QUIET if callback is None else events.LineReporter(callback, verbose=True)
-
-
-class CallbackReporter(events.Reporter):
-    """A reporter for a caller that still passes a line callback (``say``, ``on_event``): Steps
-    and Cautions to it, -v Details to the front end's ``announce_writes``."""
-
-    def __init__(self, say: Optional[Callable[[str], None]]) -> None:
-        self._say = say
-
-    def emit(self, event) -> None:
-        if isinstance(event, events.Detail):
-            _unconverted_reporter.emit(event)
-        elif isinstance(event, (events.Step, events.Caution)) and self._say is not None:
-            self._say(event.text)
-
-
 class ParticleDfuDevice:
     """An opened Particle device. read/write/reset need DFU mode (``mode == 'DFU'``)."""
 
-    def __init__(self, entry: UsbEntry, reporter: Optional[events.Reporter] = None):
+    def __init__(self, entry: UsbEntry, reporter: events.Reporter = events.QUIET):
         self.entry = entry
         self.reporter = reporter
         self.platform: Platform = entry.platform
@@ -81,8 +56,6 @@ class ParticleDfuDevice:
         self._closed = False
 
     # --- plumbing ------------------------------------------------------------------------------
-    def _reporter(self) -> events.Reporter:
-        return self.reporter if self.reporter is not None else _unconverted_reporter
 
     def _require_dfu(self):
         if self.mode != MODE_DFU:
@@ -187,7 +160,7 @@ class ParticleDfuDevice:
             if bad:
                 raise ParticlePyError(f"Cannot erase 0x{bad[0].start:08x} on alt {alt}: that memory is not "
                                       "erasable", "Nothing was written. Write it without erasing.")
-        self._reporter().detail(f"Writing {len(data)} bytes to {mm.name.strip().lstrip('@')} (alt {alt}) at "
+        self.reporter.detail(f"Writing {len(data)} bytes to {mm.name.strip().lstrip('@')} (alt {alt}) at "
                                 f"0x{address:08x}-0x{end - 1:08x}")
         readable = mm.all(address, end, "readable")
         # Decide per page: skip (already there), write (blank or no erase), erase + write.

@@ -75,13 +75,9 @@ def offline_alg(protocol: str) -> str:
 def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, reporter: Reporter = QUIET):
     from particle_py.ops.device import open_particle_device
 
-    def on_event(*args, **kwargs):
-        text = kwargs.get("message") or (args[0] if args and isinstance(args[0], str) else None)
-        if text:
-            reporter.step(text)
     # The target is resolved before any device changes mode (ops.device.resolve_target): a
     # mistyped id or a name changes nothing; a Core in DFU mode (no id over USB) is taken as meant.
-    device = open_particle_device(device_id, need_dfu=need_dfu, on_event=on_event)
+    device = open_particle_device(device_id, need_dfu=need_dfu, reporter=reporter)
     if is_full_id(device_id) and not is_full_id(device.device_id):
         # found by this id in normal mode, then switched to a bootloader that shows a short
         # serial (Core): it is still the device the user named
@@ -750,7 +746,7 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
 def _check_key_type_before_dfu(filename: str, device_id: Optional[str], protocol: Optional[str]) -> None:
     """Where the device's platform fixes the key type (all but the Electron's transport byte, or
     --protocol given), a key of the other type is refused before the device changes mode."""
-    from particle_py.ops.device import release_entry, resolve_target
+    from particle_py.ops.discovery import release_entry, resolve_target
 
     try:
         entry = resolve_target(device_id, need_dfu=True)

@@ -16,7 +16,6 @@ from particle_py.platforms import Platform
 
 REOPEN_POLL_MS = 500
 REOPEN_TIMEOUT_MS = 60_000
-VANISH_TIMEOUT_MS = 5000
 RECONNECT_FAILED = "Unable to reconnect to the device. Try again or run particle update to repair the device"
 
 
@@ -90,23 +89,3 @@ def named_by(ids) -> frozenset:
     serial that is not the id, such as 00000000010C, names no board)."""
     ids = frozenset(ids)
     return ids if any(is_full_id(i) for i in ids) else frozenset()
-
-
-def still_attached(entry: UsbEntry) -> bool:
-    """Whether the device is still at its bus address after a request that should restart it
-    (a restarted device comes back with a new address). Releases ``entry``."""
-    from particle_py import usb as transport
-
-    where = bus_address(entry.usb_device)
-    release_entry(entry)
-    waited = 0
-    while waited < VANISH_TIMEOUT_MS:
-        transport.sleep_ms(REOPEN_POLL_MS // 2)
-        waited += REOPEN_POLL_MS // 2
-        present = False
-        for other in list_devices():
-            present = present or bus_address(other.usb_device) == where
-            release_entry(other)
-        if not present:
-            return False
-    return True

@@ -8,6 +8,7 @@ from particle_py import events
 from particle_py.control import ControlSession, device as device_requests
 from particle_py.errors import ParticlePyError
 from particle_py.ops import device as dev_ops
+from particle_py.ops import discovery
 
 NO_NAME = "<unknown>"           # particle-cli's label when the cloud name is not looked up
 
@@ -76,7 +77,7 @@ def cloud_info(device_ids: list[str]) -> dict[str, dict]:
 
 def list_usb(flt: Optional[str] = None, *, exclude_dfu: bool = False, ids_only: bool = False) -> list[ListedDevice]:
     entries = []
-    for entry in dev_ops.list_devices():
+    for entry in discovery.list_devices():
         with ControlSession(entry.usb_device):
             if exclude_dfu and entry.in_dfu:
                 continue
@@ -97,7 +98,7 @@ def resolve(device: Optional[str]) -> Optional[str]:
     if not device or re.fullmatch(r"[0-9a-fA-F]{1,24}", device):
         return device
     ids = []
-    for entry in dev_ops.list_devices():
+    for entry in discovery.list_devices():
         with ControlSession(entry.usb_device):
             ids.append(entry.device_id)
     for device_id, info in cloud_info(ids).items():
@@ -108,7 +109,7 @@ def resolve(device: Optional[str]) -> Optional[str]:
 
 def _find(device: Optional[str]):
     try:
-        return dev_ops.find_device(resolve(device))
+        return discovery.find_device(resolve(device))
     except ParticlePyError as err:
         if device and err.message.startswith("Device not found"):
             raise ParticlePyError(f"Device not found: {device}", err.hint) from None
@@ -117,8 +118,8 @@ def _find(device: Optional[str]):
 
 def enter_dfu(device_id: Optional[str] = None, reporter: events.Reporter = events.QUIET) -> str:
     entry = _find(device_id)
-    entry = dev_ops.switch_to_dfu(entry, reporter.step)
-    dev_ops.release_entry(entry)                     # found again in DFU mode: nothing more to ask it
+    entry = dev_ops.switch_to_dfu(entry, reporter)
+    discovery.release_entry(entry)                     # found again in DFU mode: nothing more to ask it
     return entry.device_id
 
 
@@ -135,7 +136,7 @@ def reset(device_id: Optional[str] = None) -> str:
 def _normal_mode(device_id: Optional[str], what: str):
     entry = _find(device_id)
     if entry.in_dfu:
-        dev_ops.release_entry(entry)
+        discovery.release_entry(entry)
         raise ParticlePyError(f"The device is in DFU mode; {what} needs it running its firmware",
                               "Run `particle usb reset` (or press RESET) and try again.")
     return entry

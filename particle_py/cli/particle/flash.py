@@ -1,81 +1,27 @@
 """`particle flash --usb <file|app> [more files...] [--factory] [--force] [--verify/--no-verify]`."""
 from __future__ import annotations
 
-import sys
 from typing import List, Optional
 
 import typer  # the command's typer.Context annotation is resolved in these globals
 
-from particle_py import events
+from particle_py.cli import render
 
 
-class TextReporter(events.Reporter):
-    """Renders flash's and update's events as they print: Steps on stdout, -v Details and
-    Cautions on stderr, on a terminal a tqdm bar per module (the first Progress after a Step
-    opens it). ``started``: the "Flashing <file>" lines, after which a failure says so."""
+class FlashReporter(render.TextReporter):
+    """flash's text: the one renderer, plus the "Flashing <file>" lines seen (``started``), after
+    which a failure says "Flash failed."."""
 
     def __init__(self, *, verbose: bool):
-        self.verbose = verbose
+        super().__init__(verbose=verbose)
         self.started: list[str] = []
-        self._tty = sys.stderr.isatty()
-        self._bars: list = []
-        self._bar = None
 
     def is_start(self, line: str) -> bool:
         return line.startswith("Flashing ") and " device " not in line
 
-    def render_result(self, event) -> None:
-        pass
-
-    def emit(self, event) -> None:
-        import typer
-
-        if isinstance(event, events.Step):
-            self._bar = None
-            if self.is_start(event.text):
-                self.started.append(event.text)
-            typer.echo(event.text)
-        elif isinstance(event, events.Detail):
-            if self.verbose:
-                typer.echo(event.text, err=True)
-        elif isinstance(event, events.Caution):
-            typer.echo(event.text, err=True)
-        elif isinstance(event, events.Progress):
-            self._progress(event)
-        elif isinstance(event, events.Result):
-            self.render_result(event)
-
-    def _progress(self, event) -> None:
-        if not self._tty:
-            return                  # nothing extra off a terminal (the lines say enough)
-        if self._bar is None:
-            import shutil
-
-            from tqdm import tqdm
-
-            # No monitor thread (the bar is refreshed by hand): with a second thread in the process,
-            # the kernel may hand a Ctrl-C to it instead of the main thread, which holds signals
-            # back while a USB transfer completes.
-            tqdm.monitor_interval = 0
-            # get_terminal_size falls back to 80 columns where the terminal reports none.
-            self._bar = tqdm(total=event.total, unit="B", unit_scale=True, unit_divisor=1024,
-                             desc=event.task, leave=False, file=sys.stderr,
-                             ncols=min(shutil.get_terminal_size().columns, 100))
-            self._bars.append(self._bar)
-            if event.done == 0:
-                return              # the new bar shows 0 already
-        self._bar.total = event.total
-        self._bar.n = event.done
-        self._bar.refresh()
-
-    def close(self) -> None:
-        for bar in self._bars:
-            bar.close()
-
-
-def verbose_run(ctx) -> bool:
-    """Whether `particle -v` was given (the root command's flag)."""
-    return bool(ctx.find_root().params.get("verbose"))
+    def on_step(self, text: str) -> None:
+        if self.is_start(text):
+            self.started.append(text)
 
 
 FIRST_FLASH_NOTICE = """:::: NOTICE:
@@ -143,7 +89,7 @@ def register(app) -> None:
 
         _first_flash_notice(typer.echo)
 
-        reporter = TextReporter(verbose=verbose_run(ctx))
+        reporter = FlashReporter(verbose=render.verbose(ctx))
         try:
             result = flash_ops.flash_usb(args, factory=factory, force=force, verify=verify, device_id=device_id,
                                          reporter=reporter)

@@ -19,10 +19,11 @@ def _say(text: str) -> None:
     typer.echo(text)
 
 
-def _reporter():
-    """The flows' lines, printed as they come (stdout, as particle-cli prints them)."""
-    from particle_py.events import LineReporter
-    return LineReporter(_say)
+def _reporter(ctx):
+    """The flows' lines, printed as they come (stdout, as particle-cli prints them); with -v, what
+    is written where (stderr)."""
+    from particle_py.cli import render
+    return render.TextReporter(verbose=render.verbose(ctx), out=_say)
 
 
 def _this_computers_address() -> str:
@@ -45,47 +46,47 @@ def register(app) -> None:
                            no_args_is_help=True)
 
     @keys_app.command("new", help="Generate a new set of keys for your device")
-    def new(filename: Optional[str] = typer.Argument(None, metavar="filename"),
+    def new(ctx: typer.Context, filename: Optional[str] = typer.Argument(None, metavar="filename"),
             protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
         from particle_py.ops import keys as key_ops
-        key_ops.new(filename, protocol=protocol, reporter=_reporter())
+        key_ops.new(filename, protocol=protocol, reporter=_reporter(ctx))
 
     @keys_app.command("load", help="Load a key saved in a file onto your device")
-    def load(filename: Optional[str] = typer.Argument(None, metavar="filename"),
+    def load(ctx: typer.Context, filename: Optional[str] = typer.Argument(None, metavar="filename"),
              protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
              force: bool = typer.Option(False, "--force", hidden=True,
                                         help="Accepted for old scripts; backups are never overwritten.")):
         from particle_py.ops import keys as key_ops
-        key_ops.load(filename, protocol=protocol, reporter=_reporter())
+        key_ops.load(filename, protocol=protocol, reporter=_reporter(ctx))
 
     @keys_app.command("save", help="Save a key from your device to a file")
-    def save(filename: Optional[str] = typer.Argument(None, metavar="filename"),
+    def save(ctx: typer.Context, filename: Optional[str] = typer.Argument(None, metavar="filename"),
              force: bool = typer.Option(False, "--force", help="Force overwriting of filename if it exists"),
              protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
         from particle_py.ops import keys as key_ops
-        key_ops.save(filename, force=force, protocol=protocol, reporter=_reporter())
+        key_ops.save(filename, force=force, protocol=protocol, reporter=_reporter(ctx))
 
     @keys_app.command("send", help="Tell a server which key you'd like to use by sending your public key in PEM "
                                    "format")
-    def send(device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
+    def send(ctx: typer.Context, device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
              filename: Optional[str] = typer.Argument(None, metavar="filename"),
              product_id: Optional[int] = typer.Option(None, "--product_id", "--product-id",
                                                       help="The product ID to use when provisioning a new "
                                                            "device")):
         from particle_py.ops import keys as key_ops
-        key_ops.send(device_id, filename, product_id=product_id, reporter=_reporter())
+        key_ops.send(device_id, filename, product_id=product_id, reporter=_reporter(ctx))
 
     @keys_app.command("doctor", help="Creates and assigns a new key to your device, and uploads it to the cloud")
-    def doctor(device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
+    def doctor(ctx: typer.Context, device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
                force: bool = typer.Option(False, "--force", hidden=True,
                                           help="Accepted for old scripts; backups are never overwritten.")):
         from particle_py.ops import keys as key_ops
-        key_ops.doctor(device_id, protocol=protocol, reporter=_reporter())
+        key_ops.doctor(device_id, protocol=protocol, reporter=_reporter(ctx))
 
     @keys_app.command("server", help="Switch server public keys. Defaults to the Particle public cloud or you can "
                                      "provide another key in DER format and the server hostname or IP and port")
-    def server(filename: Optional[str] = typer.Argument(None, metavar="filename"),
+    def server(ctx: typer.Context, filename: Optional[str] = typer.Argument(None, metavar="filename"),
                output: Optional[str] = typer.Argument(None, metavar="outputFilename"),
                legacy_port: Optional[int] = typer.Argument(None, hidden=True, metavar="port"),
                host: Optional[str] = typer.Option(None, "--host",
@@ -107,18 +108,18 @@ def register(app) -> None:
         elif legacy_port is not None:
             raise typer.BadParameter("unexpected extra argument; give the port with --port", param_hint="port")
         key_ops.server(filename, output, host=host, port=port, device_type=device_type, protocol=protocol,
-                       reporter=_reporter())
+                       reporter=_reporter(ctx))
 
     @keys_app.command("address", help="Read server configured in device server public key")
-    def address(protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+    def address(ctx: typer.Context, protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
         from particle_py.ops import keys as key_ops
-        key_ops.address(protocol=protocol, reporter=_reporter())
+        key_ops.address(protocol=protocol, reporter=_reporter(ctx))
 
     @keys_app.command("protocol", help="Retrieve or change transport protocol the device uses to communicate "
                                        "with the cloud")
-    def protocol_cmd(legacy: Optional[str] = typer.Argument(None, metavar="tcp|udp", hidden=True),
+    def protocol_cmd(ctx: typer.Context, legacy: Optional[str] = typer.Argument(None, metavar="tcp|udp", hidden=True),
                      protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
         from particle_py.ops import keys as key_ops
-        key_ops.transport(protocol or legacy, reporter=_reporter())
+        key_ops.transport(protocol or legacy, reporter=_reporter(ctx))
 
     app.add_typer(keys_app, name="keys")

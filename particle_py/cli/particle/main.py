@@ -57,10 +57,6 @@ def build_app():
               verbose: bool = typer.Option(False, "--verbose", "-v",
                                            help="Say what is written where before writing to a device.")):
         ctx.obj = {"verbose": verbose}     # every command's context inherits it (cli/render.py, verbose)
-        if verbose:
-            # commands that pass a reporter (flash, update) read the flag themselves (verbose_run)
-            from particle_py.ops import dfu_session
-            dfu_session.announce_writes(lambda line: typer.echo(line, err=True))
     # typer finds the context parameter by its type; a string annotation could not name typer here
     _root.__annotations__["ctx"] = typer.Context
     app.callback()(_root)
@@ -97,8 +93,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     from particle_py.errors import ParticlePyError
 
     def work():
-        if "particle_py.ops.dfu_session" in sys.modules:      # -v lasts one run (tests run many in a process)
-            sys.modules["particle_py.ops.dfu_session"].announce_writes(None)
         args = hoist_global_flags(list(argv if argv is not None else sys.argv[1:]))
         # standalone mode: typer prints usage errors itself (exit 2) and turns typer.Exit into
         # SystemExit; our errors and signals pass through to the runner

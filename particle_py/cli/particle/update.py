@@ -53,13 +53,14 @@ def register(app) -> None:
 
             device_id = resolve(device)
 
-        from particle_py.cli.particle.flash import TextReporter, verbose_run
+        from particle_py.cli import render
+        from particle_py.cli.particle.flash import FlashReporter
 
-        class UpdateReporter(TextReporter):
+        class UpdateReporter(FlashReporter):
             def is_start(self, line: str) -> bool:
                 return line.startswith("Flashing ")
 
-            def render_result(self, event) -> None:
+            def on_result(self, event) -> None:
                 if event.kind != update_ops.PLAN:
                     return
                 plan = event.data
@@ -77,7 +78,7 @@ def register(app) -> None:
                 for line in plan["steps"]:
                     echo(f"  {line}")
 
-        reporter = UpdateReporter(verbose=verbose_run(ctx))
+        reporter = UpdateReporter(verbose=render.verbose(ctx))
         try:
             result = update_ops.update(device_id, target=target, paths=from_paths, allow_download=not no_download,
                                        reporter=reporter)
