@@ -12,7 +12,7 @@ from typing import Optional
 from particle_py import events
 from particle_py.errors import ParticlePyError, UsbError
 from particle_py.ops.dfu_session import CallbackReporter, ParticleDfuDevice
-from particle_py.ops.discovery import DFU_HELP, MODE_DFU, UsbEntry, release_entry, resolve_target
+from particle_py.ops.discovery import DFU_HELP, MODE_DFU, UsbEntry, is_full_id, release_entry, resolve_target
 from particle_py.ops.reconnect import RECONNECT_FAILED, Board, refind, still_attached
 
 # moved: ops.discovery (keys/flows.py, doctor/ and ops/usb_commands.py still import them here)
@@ -42,16 +42,16 @@ def _as_reporter(on_event) -> events.Reporter:
 
 
 def switch_to_dfu(entry: UsbEntry, reporter=events.QUIET) -> UsbEntry:
-    """Ask a normal-mode device to re-enumerate in DFU mode and find it again."""
+    """Ask a normal-mode device to re-enumerate in DFU mode and find it again. The id it showed
+    in normal mode is carried across the switch: a bootloader that shows another serial (the
+    2015 Gen2 one's 00000000010C, the Core's) is found by its USB port instead."""
     from particle_py import control_codes
 
     if entry.in_dfu:
         return entry
     _as_reporter(reporter).step("Switching device to DFU mode")
-    device_id, platform = entry.device_id, entry.platform
-    # Where the DFU bootloader reports another serial (Core), the platform (and port) has to do.
-    by_id = device_id and platform.dfu_serial_is_device_id
-    board = Board.of(entry, {device_id} if by_id else ())
+    device_id, known = entry.device_id, entry.id_known
+    board = Board.of(entry, {device_id} if device_id else ())
     try:
         send_control(entry, control_codes.DFU_MODE, may_vanish=True)
     except ParticlePyError as err:
@@ -61,28 +61,86 @@ def switch_to_dfu(entry: UsbEntry, reporter=events.QUIET) -> UsbEntry:
     found = refind(board, mode=MODE_DFU)
     if found is None:
         raise ParticlePyError(RECONNECT_FAILED, DFU_HELP)
+    if device_id and not found.id_known:
+        found.device_id, found.id_known = device_id, known
     return found
 
 
+ID_UNCONFIRMED = "Could not confirm the device id: "
+
+
+def confirm_identity(entry: UsbEntry, wanted: Optional[str] = None, reporter=events.QUIET) -> UsbEntry:
+    """``entry`` with its own id in ``device_id`` (``id_known``), in the mode it was found in;
+    refused unless it is ``wanted`` (an id or id prefix) when given. The library rule for every
+    command that writes to a device or calls the cloud for it: a DFU bootloader that does not
+    show the id (2015 Gen2, Core) is asked nothing; the device is restarted into its firmware,
+    which shows the id, and switched back to DFU mode. Nothing is written either way. The
+    entry is released on error."""
+    from particle_py.ops.discovery import matches
+
+    if not entry.id_known:
+        entry = _learn_id(entry, reporter)
+    if wanted and not matches(entry, wanted):
+        own = entry.device_id
+        release_entry(entry)
+        raise ParticlePyError(f"Device not found: {wanted}",
+                              f"The {entry.platform.display_name} attached is {own}. Check the id "
+                              "(`particle usb list`); nothing was written to the device or sent to the cloud.")
+    return entry
+
+
+def confirmed_id(entry: UsbEntry, wanted: Optional[str] = None, reporter=events.QUIET) -> str:
+    """The device's own id (``confirm_identity``); the entry stays open, in its mode."""
+    return confirm_identity(entry, wanted, reporter).device_id
+
+
+def _learn_id(entry: UsbEntry, reporter) -> UsbEntry:
+    rep = _as_reporter(reporter)
+    name = entry.platform.display_name
+    hint = ("Nothing was written. Start the device's firmware (press RESET), check its id with "
+            "`particle identify`, and run the command again.")
+    rep.step("Restarting the device to read its id (its DFU bootloader does not show it)")
+    board = Board.of(entry, (), after_reset=True)
+    session = ParticleDfuDevice(entry)
+    try:
+        session.reset(leave=True)
+    finally:
+        session.close()
+    running = refind(board)
+    if running is None:
+        raise ParticlePyError(ID_UNCONFIRMED + f"the {name} did not come back after its restart", hint)
+    if running.in_dfu or not running.id_known:
+        release_entry(running)
+        why = ("stays in DFU mode (no firmware it can start), and its bootloader does not show the id"
+               if running.in_dfu else "shows no device id in normal mode either")
+        raise ParticlePyError(ID_UNCONFIRMED + f"the {name} {why}",
+                              "Nothing was written. Give the device firmware it can start (`particle update`), "
+                              "then run the command again.")
+    return switch_to_dfu(running, rep)
+
+
 def open_entry(entry: UsbEntry, *, need_dfu: bool = True, reporter: Optional[events.Reporter] = None,
-               on_event=None) -> ParticleDfuDevice:
+               on_event=None, need_id: bool = False) -> ParticleDfuDevice:
     """Open a resolved device, switching it to DFU mode first when ``need_dfu``. ``reporter``
     gets the mode switch as a Step and the session's -v lines as Details (``on_event``: the
-    line callback of a caller without a reporter)."""
+    line callback of a caller without a reporter). An id the device has not confirmed (one the
+    user gave for an id-less bootloader) is confirmed first, or refused (``confirm_identity``);
+    ``need_id``: the device's own id is learned even when none was given (backups, cloud calls)."""
+    say = reporter if reporter is not None else on_event
+    if not entry.id_known and (need_id or is_full_id(entry.device_id)):
+        entry = confirm_identity(entry, entry.device_id if is_full_id(entry.device_id) else None,
+                                 say if say is not None else events.QUIET)
     if need_dfu and not entry.in_dfu:
-        given = entry.device_id
-        entry = switch_to_dfu(entry, reporter if reporter is not None else on_event)
-        if not entry.device_id and given:
-            entry.device_id = given
+        entry = switch_to_dfu(entry, say)
     return ParticleDfuDevice(entry, reporter)
 
 
 def open_particle_device(device_id: Optional[str] = None, *, need_dfu: bool = True,
                          reporter: Optional[events.Reporter] = None, on_event=None,
-                         platform_id: Optional[int] = None) -> ParticleDfuDevice:
+                         platform_id: Optional[int] = None, need_id: bool = False) -> ParticleDfuDevice:
     """The single Particle device connected, or the one with this id, in DFU mode when
     ``need_dfu`` (switched by control request if it is running). ``platform_id`` picks the
     one device of that platform when several are attached (as particle-cli's flash does).
     The target is resolved (``resolve_target``) before any device changes mode."""
     return open_entry(resolve_target(device_id, need_dfu=need_dfu, platform_id=platform_id),
-                      need_dfu=need_dfu, reporter=reporter, on_event=on_event)
+                      need_dfu=need_dfu, reporter=reporter, on_event=on_event, need_id=need_id)

@@ -31,6 +31,11 @@ class UsbEntry:
     platform: Platform
     device_id: str
     mode: str                      # MODE_DFU or MODE_NORMAL
+    # Whether device_id is the device's own id: shown in normal mode, by a bootloader whose
+    # serial is the id, or carried across a switch from normal mode. False for a bootloader's
+    # serial that is not the id (the 2015 Gen2 one's 00000000010C, the Core's 12 digits) and for
+    # an id the user gave that the device has not confirmed (ops.device.confirm_identity).
+    id_known: bool = True
 
     @property
     def in_dfu(self) -> bool:
@@ -87,7 +92,9 @@ def list_devices() -> list[UsbEntry]:
         if platform is None:
             continue
         mode = MODE_DFU if platform.dfu_ids == (dev.idVendor, dev.idProduct) else MODE_NORMAL
-        out.append(UsbEntry(dev, platform, _serial(dev), mode))
+        serial = _serial(dev)
+        known = is_full_id(serial) and (mode == MODE_NORMAL or platform.dfu_serial_is_device_id)
+        out.append(UsbEntry(dev, platform, serial, mode, known))
     return out
 
 
@@ -189,7 +196,10 @@ def resolve_target(device_id: Optional[str] = None, *, need_dfu: bool = True,
         anonymous = entries and (not entries[0].platform.dfu_serial_is_device_id
                                  or not is_full_id(entries[0].device_id))
         if len(entries) == 1 and entries[0].in_dfu and anonymous:
+            # taken as meant, not yet known to be it: ops.device.open_entry confirms the id
+            # (or refuses) before anything is written or sent
             entries[0].device_id = device_id.lower()
+            entries[0].id_known = False
             return entries[0]
         _release_all(entries)
         raise
