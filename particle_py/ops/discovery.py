@@ -9,7 +9,7 @@ was opened as) lets it go.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from particle_py.errors import ParticlePyError
 from particle_py.platforms import Platform, by_usb
@@ -22,6 +22,11 @@ DFU_HELP = """!!! The device needs to be in DFU mode for this command.
 
 MODE_DFU = "DFU"
 MODE_NORMAL = "NORMAL"
+
+# The question a front end asks when several devices are attached and none was named: a
+# callable(entries) -> the chosen entry, set by `particle` on a terminal (cli/particle/prompts.py);
+# None where nobody can answer: the error lists the devices (particle-cli's non-interactive mode).
+CHOOSER: Optional[Callable[[list], "UsbEntry"]] = None
 
 
 @dataclass
@@ -157,6 +162,14 @@ def choose_one(entries: list[UsbEntry], wanted: Optional[str] = None, *, need_df
         raise ParticlePyError("No devices found",
                               DFU_HELP if need_dfu else
                               "Connect the device by USB (a data cable, not a charge-only one).")
+    if len(entries) > 1 and CHOOSER is not None:
+        try:
+            chosen = CHOOSER(entries)
+        except BaseException:
+            _release_all(entries)
+            raise
+        _release_all(entries, keep=[chosen])
+        return chosen
     if len(entries) > 1:
         ids = ", ".join(f"{e.device_id or '?'} ({e.platform.display_name})" for e in entries)
         _release_all(entries)

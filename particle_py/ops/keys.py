@@ -551,7 +551,11 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, r
             raise not_logged_in()
         api.require_fresh_token()
     except ParticlePyError as err:
-        raise fail(err, nothing_changed)
+        if getattr(err, "status", None) != 401:
+            raise fail(err, nothing_changed)            # the network, the cloud: particle-cli's prefix
+        # the login is the cause, not the device or the network: no "Make sure your device ..."
+        hint = "\n".join(h for h in (err.hint, nothing_changed) if h)
+        raise ParticlePyError(err.message, hint, err.exit_code) from None
 
     try:
         device = open_device(device_id, reporter=reporter, need_id=True)
