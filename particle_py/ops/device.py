@@ -69,17 +69,22 @@ def switch_to_dfu(entry: UsbEntry, reporter=events.QUIET) -> UsbEntry:
 ID_UNCONFIRMED = "Could not confirm the device id: "
 
 
-def confirm_identity(entry: UsbEntry, wanted: Optional[str] = None, reporter=events.QUIET) -> UsbEntry:
+def confirm_identity(entry: UsbEntry, wanted: Optional[str] = None, reporter=events.QUIET, *,
+                     required: bool = True) -> UsbEntry:
     """``entry`` with its own id in ``device_id`` (``id_known``), in the mode it was found in;
     refused unless it is ``wanted`` (an id or id prefix) when given. The library rule for every
     command that writes to a device or calls the cloud for it: a DFU bootloader that does not
-    show the id (2015 Gen2, Core) is asked nothing; the device is restarted into its firmware,
-    which shows the id, and switched back to DFU mode. Nothing is written either way. The
-    entry is released on error."""
+    show the id (2015 Gen2, Core) is not believed; the device is restarted into its firmware,
+    which shows the id, and switched back to DFU mode. Nothing is written either way.
+
+    A device that cannot show its id (no firmware it can start) is refused; with ``required``
+    False and no ``wanted``, it is returned in DFU mode with no id (``device_id`` "": backups
+    then go under "unknown-device", never under a bootloader's serial). The entry is released
+    on error."""
     from particle_py.ops.discovery import matches
 
     if not entry.id_known:
-        entry = _learn_id(entry, reporter)
+        entry = _learn_id(entry, reporter, required=required or bool(wanted))
     if wanted and not matches(entry, wanted):
         own = entry.device_id
         release_entry(entry)
@@ -90,33 +95,43 @@ def confirm_identity(entry: UsbEntry, wanted: Optional[str] = None, reporter=eve
 
 
 def confirmed_id(entry: UsbEntry, wanted: Optional[str] = None, reporter=events.QUIET) -> str:
-    """The device's own id (``confirm_identity``); the entry stays open, in its mode."""
+    """The device's own id (``confirm_identity``, required); the entry stays open, in DFU mode
+    when it was found in DFU mode."""
     return confirm_identity(entry, wanted, reporter).device_id
 
 
-def _learn_id(entry: UsbEntry, reporter) -> UsbEntry:
+def _learn_id(entry: UsbEntry, reporter, *, required: bool) -> UsbEntry:
     rep = _as_reporter(reporter)
     name = entry.platform.display_name
-    hint = ("Nothing was written. Start the device's firmware (press RESET), check its id with "
-            "`particle identify`, and run the command again.")
-    rep.step("Restarting the device to read its id (its DFU bootloader does not show it)")
     board = Board.of(entry, (), after_reset=True)
     session = ParticleDfuDevice(entry)
     try:
+        # one byte read first: a device that cannot be opened (permissions, driver) says so now;
+        # the leave itself swallows errors, since a resetting bootloader answers oddly
+        session.read(0, session.memory_map(0).base, 1)
+        rep.step("Restarting the device to read its id (its DFU bootloader does not show it)")
         session.reset(leave=True)
     finally:
         session.close()
     running = refind(board)
     if running is None:
-        raise ParticlePyError(ID_UNCONFIRMED + f"the {name} did not come back after its restart", hint)
+        raise ParticlePyError(ID_UNCONFIRMED + f"the {name} did not come back after its restart",
+                              "Nothing was written. Start the device's firmware (press RESET), check its id "
+                              "with `particle identify`, and run the command again.")
     if running.in_dfu or not running.id_known:
+        if not required:
+            found = switch_to_dfu(running, rep)         # (already there when it stayed in DFU mode)
+            found.device_id, found.id_known = "", False
+            return found
         release_entry(running)
         why = ("stays in DFU mode (no firmware it can start), and its bootloader does not show the id"
                if running.in_dfu else "shows no device id in normal mode either")
-        raise ParticlePyError(ID_UNCONFIRMED + f"the {name} {why}",
-                              "Nothing was written. Give the device firmware it can start (`particle update`), "
-                              "then run the command again.")
+        raise ParticlePyError(ID_UNCONFIRMED + f"the {name} {why}", NO_ID_HINT)
     return switch_to_dfu(running, rep)
+
+
+NO_ID_HINT = ("Nothing was written. Give the device firmware it can start (`particle update`), then run the "
+              "command again.")
 
 
 def open_entry(entry: UsbEntry, *, need_dfu: bool = True, reporter: Optional[events.Reporter] = None,
@@ -125,11 +140,12 @@ def open_entry(entry: UsbEntry, *, need_dfu: bool = True, reporter: Optional[eve
     gets the mode switch as a Step and the session's -v lines as Details (``on_event``: the
     line callback of a caller without a reporter). An id the device has not confirmed (one the
     user gave for an id-less bootloader) is confirmed first, or refused (``confirm_identity``);
-    ``need_id``: the device's own id is learned even when none was given (backups, cloud calls)."""
+    ``need_id``: the device's own id is learned even when none was given (backups, cloud calls;
+    a device that cannot show it is opened with no id, for the caller to refuse or not)."""
     say = reporter if reporter is not None else on_event
     if not entry.id_known and (need_id or is_full_id(entry.device_id)):
-        entry = confirm_identity(entry, entry.device_id if is_full_id(entry.device_id) else None,
-                                 say if say is not None else events.QUIET)
+        wanted = entry.device_id if is_full_id(entry.device_id) else None
+        entry = confirm_identity(entry, wanted, say if say is not None else events.QUIET, required=False)
     if need_dfu and not entry.in_dfu:
         entry = switch_to_dfu(entry, say)
     return ParticleDfuDevice(entry, reporter)

@@ -103,10 +103,10 @@ def is_full_id(text: Optional[str]) -> bool:
 def _require_full_id(device) -> None:
     """Cloud calls need the real 24-hex id; old bootloaders show a short serial in DFU mode."""
     if not is_full_id(device.device_id):
+        from particle_py.ops.device import NO_ID_HINT
+
         raise ParticlePyError(f"The device shows {device.device_id or 'no id'} over USB, not its 24-character "
-                              f"device ID.",
-                              "Give the id on the command line (`particle identify` shows it while the device "
-                              "runs its firmware).")
+                              f"device ID, and it has no firmware it can start to show it.", NO_ID_HINT)
 
 
 def device_protocol(device, requested: Optional[str] = None) -> str:

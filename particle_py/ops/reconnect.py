@@ -88,7 +88,8 @@ def shows_id(entry: UsbEntry) -> bool:
 
 def _best(board: Board, candidates: list[UsbEntry]) -> Optional[UsbEntry]:
     """One of the board's ids wins; else the candidate on the board's port; else the only one.
-    Several id-less candidates, none on the port, leave a board with ids unfound (no guess)."""
+    A board with ids takes an id-less candidate only on its own port (where the backend tells
+    ports): another id-less board already in DFU mode elsewhere is not it."""
     if board.ids:
         for e in candidates:
             if e.device_id in board.ids:
@@ -97,6 +98,8 @@ def _best(board: Board, candidates: list[UsbEntry]) -> Optional[UsbEntry]:
         for e in candidates:
             if port_path(e.usb_device) == board.port:
                 return e
+        if board.ids:
+            return None
     if board.ids and len(candidates) > 1:
         return None
     return candidates[0] if candidates else None

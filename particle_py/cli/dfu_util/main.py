@@ -310,8 +310,8 @@ class _Run:
             out.say(kind, **kw)
 
     def print_hint(self) -> None:
-        if self.no_device and self.out is not None:
-            hint = running_particle_hint()
+        if self.usb_problem is None and self.no_device and self.out is not None:
+            hint = running_particle_hint()          # nothing failed to open: was it running?
             if hint:
                 self.out.err_raw(hint + "\n")
             return
