@@ -115,3 +115,28 @@ def test_flash_usb_given_another_id_in_dfu_mode_writes_nothing(world, capsys):
     assert code == 1
     assert f"Device not found: {OTHER}" in out
     assert _device().memory(0).peek(address, len(app)) == before
+
+
+@pytest.mark.parametrize("mode", ["normal", "dfu"])
+def test_the_seed_threads_follow_ups_end_breathing_cyan_on_the_2015_photon(world, capsys, monkeypatch, mode):
+    """A forum helper's next steps after the seed story: `keys server` (then a reset) and a flash
+    of Tinker, on the 2015 Photon, from either mode."""
+    from helpers.loopback import serving
+    from helpers.official import PACKAGE, official_file
+
+    official_file("assets/knownApps/photon/tinker/tinker-0.4.5-photon.bin")      # skips without the peer cache
+    device_id = world.make("photon", "--bootloader", "2015", mode=mode)
+    code, out = _run("particle keys server", capsys)
+    assert code == 0, out
+    assert _run("particle usb reset", capsys) == (0, "Done.\n")
+    assert world.led() == "breathing cyan"
+    if mode == "dfu":
+        assert _run("particle usb dfu", capsys) == (0, "Done.\n")
+    with serving(PACKAGE) as url:
+        monkeypatch.setenv("PARTICLE_PY_ASSET_URL", url)
+        code, out = _run("particle flash --usb tinker", capsys)
+    assert code == 0, out
+    assert out.splitlines()[-2:] == ["Flashing tinker-0.4.5-photon.bin", "Flash success!"]
+    if mode == "normal":
+        assert f"Flashing photon device {device_id}" in out.splitlines()
+    assert world.led() == "breathing cyan"
