@@ -140,3 +140,23 @@ def test_the_seed_threads_follow_ups_end_breathing_cyan_on_the_2015_photon(world
     if mode == "normal":
         assert f"Flashing photon device {device_id}" in out.splitlines()
     assert world.led() == "breathing cyan"
+
+
+def test_the_board_switched_is_found_by_its_port_beside_another_id_less_one(world, capsys):
+    """Two 2015 Photons: one already in DFU mode (00000000010C), one running. `keys server
+    --device <the running one>` writes the running one's slot only, after its switch."""
+    from particle_py.sim.state import create_state
+
+    world.make("photon")                        # starts the cloud and the login
+    wanted = "aaaaaaaaaaaaaaaaaaaaaaaa"
+    create_state(world.state, ["photon:real=1:bl=2015", f"photon-normal:bl=2015:id={wanted}"], {})
+    platform = platforms.by_name("photon")
+    slot = platform.server_key["tcp"]
+    devices = SimBus.load(world.state).devices()
+    before = [d.memory(slot.alt).peek(slot.address, slot.size) for d in devices]
+    code, out = _run(f"particle keys server --device {wanted}", capsys)
+    assert code == 0, out
+    assert f"backup_server_rsa_{wanted}.der" in out
+    after = [d.memory(slot.alt).peek(slot.address, slot.size) for d in SimBus.load(world.state).devices()]
+    assert after[0] == before[0]
+    assert after[1] != before[1]
