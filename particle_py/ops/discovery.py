@@ -9,7 +9,7 @@ was opened as) lets it go.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 from particle_py.errors import ParticlePyError
 from particle_py.platforms import Platform, by_usb
@@ -23,6 +23,11 @@ DFU_HELP = """!!! The device needs to be in DFU mode for this command.
 MODE_DFU = "DFU"
 MODE_NORMAL = "NORMAL"
 
+# The question a front end asks when several devices are attached and none was named: a
+# callable(entries) -> the chosen entry, set by `particle` on a terminal (cli/particle/prompts.py);
+# None where nobody can answer: the error lists the devices (particle-cli's non-interactive mode).
+CHOOSER: Optional[Callable[[list], "UsbEntry"]] = None
+
 
 @dataclass
 class UsbEntry:
@@ -31,6 +36,11 @@ class UsbEntry:
     platform: Platform
     device_id: str
     mode: str                      # MODE_DFU or MODE_NORMAL
+    # Whether device_id is the device's own id: shown in normal mode, by a bootloader whose
+    # serial is the id, or carried across a switch from normal mode. False for a bootloader's
+    # serial that is not the id (the 2015 Gen2 one's 00000000010C, the Core's 12 digits) and for
+    # an id the user gave that the device has not confirmed (ops.device.confirm_identity).
+    id_known: bool = True
 
     @property
     def in_dfu(self) -> bool:
@@ -87,7 +97,9 @@ def list_devices() -> list[UsbEntry]:
         if platform is None:
             continue
         mode = MODE_DFU if platform.dfu_ids == (dev.idVendor, dev.idProduct) else MODE_NORMAL
-        out.append(UsbEntry(dev, platform, _serial(dev), mode))
+        serial = _serial(dev)
+        known = is_full_id(serial) and (mode == MODE_NORMAL or platform.dfu_serial_is_device_id)
+        out.append(UsbEntry(dev, platform, serial, mode, known))
     return out
 
 
@@ -150,6 +162,14 @@ def choose_one(entries: list[UsbEntry], wanted: Optional[str] = None, *, need_df
         raise ParticlePyError("No devices found",
                               DFU_HELP if need_dfu else
                               "Connect the device by USB (a data cable, not a charge-only one).")
+    if len(entries) > 1 and CHOOSER is not None:
+        try:
+            chosen = CHOOSER(entries)
+        except BaseException:
+            _release_all(entries)
+            raise
+        _release_all(entries, keep=[chosen])
+        return chosen
     if len(entries) > 1:
         ids = ", ".join(f"{e.device_id or '?'} ({e.platform.display_name})" for e in entries)
         _release_all(entries)
@@ -189,7 +209,10 @@ def resolve_target(device_id: Optional[str] = None, *, need_dfu: bool = True,
         anonymous = entries and (not entries[0].platform.dfu_serial_is_device_id
                                  or not is_full_id(entries[0].device_id))
         if len(entries) == 1 and entries[0].in_dfu and anonymous:
+            # taken as meant, not yet known to be it: ops.device.open_entry confirms the id
+            # (or refuses) before anything is written or sent
             entries[0].device_id = device_id.lower()
+            entries[0].id_known = False
             return entries[0]
         _release_all(entries)
         raise

@@ -72,17 +72,15 @@ def offline_alg(protocol: str) -> str:
 
 # --- the device ---------------------------------------------------------------------------
 
-def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, reporter: Reporter = QUIET):
+def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, reporter: Reporter = QUIET,
+                need_id: bool = False):
     from particle_py.ops.device import open_particle_device
 
     # The target is resolved before any device changes mode (ops.device.resolve_target): a
-    # mistyped id or a name changes nothing; a Core in DFU mode (no id over USB) is taken as meant.
-    device = open_particle_device(device_id, need_dfu=need_dfu, reporter=reporter)
-    if is_full_id(device_id) and not is_full_id(device.device_id):
-        # found by this id in normal mode, then switched to a bootloader that shows a short
-        # serial (Core): it is still the device the user named
-        device.device_id = device_id.lower()
-    return device
+    # mistyped id or a name changes nothing. A bootloader that shows no id (2015 Gen2, Core) has
+    # the id confirmed by the device itself first (ops.device.confirm_identity); ``need_id``: also
+    # when none was given (backups and cloud calls use the device's own id only).
+    return open_particle_device(device_id, need_dfu=need_dfu, reporter=reporter, need_id=need_id)
 
 
 def _id_for_file_name(device_id: str) -> str:
@@ -101,10 +99,10 @@ def is_full_id(text: Optional[str]) -> bool:
 def _require_full_id(device) -> None:
     """Cloud calls need the real 24-hex id; old bootloaders show a short serial in DFU mode."""
     if not is_full_id(device.device_id):
+        from particle_py.ops.device import NO_ID_HINT
+
         raise ParticlePyError(f"The device shows {device.device_id or 'no id'} over USB, not its 24-character "
-                              f"device ID.",
-                              "Give the id on the command line (`particle identify` shows it while the device "
-                              "runs its firmware).")
+                              f"device ID, and it has no firmware it can start to show it.", NO_ID_HINT)
 
 
 def device_protocol(device, requested: Optional[str] = None) -> str:
@@ -168,11 +166,12 @@ CONNECT_PREFIX = "Make sure your device is connected to your computer: "
 
 
 @contextlib.contextmanager
-def _on_device(device_id: Optional[str], reporter: Reporter, prefix: str = CONNECT_PREFIX):
+def _on_device(device_id: Optional[str], reporter: Reporter, prefix: str = CONNECT_PREFIX, *,
+               need_id: bool = False):
     """The opened device; every error (opening included) carries particle-cli's prefix, and the
     device is always closed."""
     try:
-        device = open_device(device_id, reporter=reporter)
+        device = open_device(device_id, reporter=reporter, need_id=need_id)
     except ParticlePyError as err:
         raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
     try:
@@ -314,7 +313,7 @@ def new(filename: Optional[str] = None, *, protocol: Optional[str] = None, devic
             _report_aside(reporter, files.moved_aside)
             reporter.step(f"New key {files.der} created")
             return files
-        device = open_device(device_id, reporter=reporter)
+        device = open_device(device_id, reporter=reporter, need_id=filename is None)
         try:
             proto = device_protocol(device)
             alg = _device_key_slot(device.platform, proto).alg
@@ -377,7 +376,7 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
             raise fail(formats.key_error(f"{path} is a public key; the device needs its private key.",
                                          "Load the private key file (.der or .pem), not the .pub.pem."))
     try:
-        device = open_device(device_id, reporter=reporter)
+        device = open_device(device_id, reporter=reporter, need_id=True)      # the backup is filed by id
     except ParticlePyError as err:
         raise fail(err)
     saved = None
@@ -430,7 +429,7 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
         target = filename_no_ext(filename) + ".der"
         refuse_existing(target)
     try:
-        device = open_device(device_id, reporter=reporter)
+        device = open_device(device_id, reporter=reporter, need_id=target is None)
     except ParticlePyError as err:
         raise ParticlePyError(f"Error saving key from device: {err.message}", _with_retry_hint(err), err.exit_code)
     try:
@@ -487,7 +486,7 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
         raise fail(not_logged_in())
     if device_id is None:
         try:
-            device = open_device(None, need_dfu=False, reporter=reporter)
+            device = open_device(None, need_dfu=False, reporter=reporter, need_id=True)
         except ParticlePyError as err:
             raise fail(err)
         device_id = device.device_id
@@ -548,10 +547,14 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, r
             raise not_logged_in()
         api.require_fresh_token()
     except ParticlePyError as err:
-        raise fail(err, nothing_changed)
+        if getattr(err, "status", None) != 401:
+            raise fail(err, nothing_changed)            # the network, the cloud: particle-cli's prefix
+        # the login is the cause, not the device or the network: no "Make sure your device ..."
+        hint = "\n".join(h for h in (err.hint, nothing_changed) if h)
+        raise ParticlePyError(err.message, hint, err.exit_code) from None
 
     try:
-        device = open_device(device_id, reporter=reporter)
+        device = open_device(device_id, reporter=reporter, need_id=True)
     except ParticlePyError as err:
         raise fail(err, nothing_changed)
     files = saved = None
@@ -714,7 +717,7 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         return out
     if filename:
         _check_key_type_before_dfu(filename, device_id, protocol)
-    with _on_device(device_id, reporter) as device:
+    with _on_device(device_id, reporter, need_id=True) as device:     # the backup is filed by id
         proto = device_protocol(device, protocol)
         slot = _server_slot(device.platform, proto)
         key_bytes = _server_key_bytes(filename, slot.alg) if filename else default_server_key(proto)

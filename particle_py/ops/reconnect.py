@@ -47,11 +47,14 @@ class Board:
         return cls(entry.platform, names, port_path(dev), bus_address(dev) if after_reset else None)
 
     def could_be(self, entry: UsbEntry) -> bool:
+        """Not excluded: of the platform, not the enumeration that left, and showing one of the
+        board's ids or no id at all (a bootloader whose serial is not the id, such as the
+        2015 Photon's 00000000010C or the Core's, cannot say it is another board)."""
         if self.platform is not None and entry.platform is not self.platform:
             return False
         if self.left is not None and bus_address(entry.usb_device) == self.left:
             return False
-        return not self.ids or entry.device_id in self.ids
+        return not self.ids or entry.device_id in self.ids or not shows_id(entry)
 
 
 def refind(board: Board, *, mode: Optional[str] = None, timeout_ms: int = REOPEN_TIMEOUT_MS,
@@ -76,11 +79,28 @@ def refind(board: Board, *, mode: Optional[str] = None, timeout_ms: int = REOPEN
         waited += poll_ms
 
 
+def shows_id(entry: UsbEntry) -> bool:
+    """Whether the enumeration names a board by a full device id (a 2015 Gen2 or Core
+    bootloader shows another serial)."""
+    return is_full_id(entry.device_id)
+
+
 def _best(board: Board, candidates: list[UsbEntry]) -> Optional[UsbEntry]:
-    if not board.ids and board.port is not None:
+    """One of the board's ids wins; else the candidate on the board's port; else the only one.
+    A board with ids takes an id-less candidate only on its own port (where the backend tells
+    ports): another id-less board already in DFU mode elsewhere is not it."""
+    if board.ids:
+        for e in candidates:
+            if e.device_id in board.ids:
+                return e
+    if board.port is not None:
         for e in candidates:
             if port_path(e.usb_device) == board.port:
                 return e
+        if board.ids:
+            return None
+    if board.ids and len(candidates) > 1:
+        return None
     return candidates[0] if candidates else None
 
 

@@ -46,7 +46,12 @@ def test_usage_errors_are_a_message_and_a_status(bench, argv, status, err_end):
 def test_version_of_every_front_end(bench, argv):
     got = bench.run(*argv)
     assert got.status == 0 and got.err == "", got.err
-    assert got.out.split("\n")[0] in ("0.1.0", "dfu-util 0.11") or got.out.startswith("dfu-util 0.11\n")
+    from particle_py import __version__
+    first = got.out.split("\n")[0]
+    if argv[0] == "particle":
+        assert got.out == f"particle-py {__version__}\n"       # it says which program answers `particle`
+    else:
+        assert first in ("0.1.0", "dfu-util 0.11") or got.out.startswith("dfu-util 0.11\n")
 
 
 # --- the status the work earned -------------------------------------------------------------------

@@ -17,6 +17,12 @@ from particle_py.ops import keys as key_ops
 from particle_py.platforms import ELECTRON_TRANSPORT_SLOT, by_name
 
 
+NO_START_HINT = ("Nothing was written. Give the device firmware it can start (`particle update`), then run "
+                 "the command again.")
+LEARN_ID = ["Restarting the device to read its id (its DFU bootloader does not show it)",
+            "Switching device to DFU mode"]
+
+
 def mode(path) -> int:
     return os.stat(path).st_mode & 0o777
 
@@ -36,10 +42,14 @@ class Sim:
 
     @property
     def device_id(self) -> str:
-        """The id as USB shows it (a Core in DFU mode shows only a short serial)."""
+        """The device's own id: a Core in DFU mode shows only a short serial, so the commands
+        learn the id from its firmware (LEARN_ID lines) and never use the serial."""
+        return self.device().profile.device_id
+
+    def learn_id_lines(self) -> list:
+        """What a command says while the device restarts to show its id (Core in DFU mode)."""
         dev = self.device()
-        return dev.profile.device_id if by_name(dev.profile.platform).dfu_serial_is_device_id \
-            else dev.serial.lower()
+        return [] if by_name(dev.profile.platform).dfu_serial_is_device_id else LEARN_ID
 
     @property
     def real_id(self) -> str:
@@ -96,7 +106,8 @@ def test_keys_new_names_files_after_the_device(sim, particle, platform, alg):
     s = sim(platform)
     ident = s.device_id
     code, out, err = particle("keys", "new")
-    assert (code, out, err) == (0, f"New key {ident}.der created for device {ident}\n"
+    assert (code, out, err) == (0, "".join(line + "\n" for line in s.learn_id_lines()) +
+                                   f"New key {ident}.der created for device {ident}\n"
                                    "The same key is also in device.der, device.pem and device.pub.pem (the names "
                                    "particle-cli used before 3.16)\n", "")
     der = Path(f"{ident}.der").read_bytes()
@@ -156,6 +167,8 @@ def test_keys_load_backs_up_then_writes_the_exact_bytes(sim, particle, tmp_path,
     code, out, err = particle("keys", "load", "new.der", *(["--protocol", protocol] if protocol else []))
     assert (code, err) == (0, "")
     lines = out.splitlines()
+    assert lines[:len(s.learn_id_lines())] == s.learn_id_lines()
+    lines = lines[len(s.learn_id_lines()):]
     assert lines[:3] == ["Writing key to device", f"Writing key new.der to device {ident}",
                          f"Saved existing key to backup_{alg}_new.der"]
     assert lines[3].startswith(f"A copy is kept in {tmp_path / 'data' / 'particle-py' / 'key-backups' / ident}/")
@@ -395,6 +408,8 @@ def test_keys_doctor_end_to_end(sim, cloud, particle, platform, protocol):
     code, out, err = particle(*args)
     assert (code, err) == (0, ""), err
     lines = [ln for ln in out.splitlines() if not ln.startswith("Note: ")]
+    assert lines[:len(s.learn_id_lines())] == s.learn_id_lines()
+    lines = lines[len(s.learn_id_lines()):]
     okay = lines.index("Okay!  New keys in place, your device should restart.")
     assert lines[:okay + 1] == _expected_doctor_lines(ident, slot.alg, lines[4])
     # this device's server key slot is empty: the doctor says the device will still not connect
@@ -437,8 +452,12 @@ def test_doctor_stops_before_the_device_when_the_cloud_cannot_take_the_key(sim, 
         (home / ".particle" / "particle.config.json").write_text(json.dumps({"apiUrl": cloud.url}))
     code, out, err = particle("keys", "doctor", s.device_id)
     assert code == 1 and out == ""
-    assert err.startswith("Make sure your device is connected to your computer, and that your computer is online: ")
-    assert message in err and err.rstrip().endswith("Nothing was changed on the device.")
+    prefix = "Make sure your device is connected to your computer, and that your computer is online: "
+    if breakage == "down":
+        assert err.startswith(prefix + message)
+    else:                       # the login is the cause: the message says that first, no device advice
+        assert err.startswith(message), err
+    assert err.rstrip().endswith("Nothing was changed on the device.")
     assert s.peek(slot) == before
 
 
@@ -527,18 +546,21 @@ def test_normal_mode_device_is_switched_to_dfu(sim, particle):
     assert s.bus().devices()[0].profile.name == "photon"         # now in DFU mode
 
 
-def test_photon_with_an_old_bootloader_needs_the_id_for_the_cloud(sim, cloud, particle):
-    s = sim("photon:real=0")             # scenario profile: DFU serial 00000000010C, not the id
+def test_photon_with_an_old_bootloader_and_no_firmware_it_starts_is_refused(sim, cloud, particle):
+    # scenario profile: DFU serial 00000000010C, not the id, and no firmware that shows the id;
+    # an id given on the command line is not taken on trust (it wrote another device's key before)
+    s = sim("photon:real=0")
     slot = key_slot("photon")
     before = s.peek(slot)
-    code, out, err = particle("keys", "doctor")
-    assert code == 1
-    assert "The device shows 00000000010c over USB, not its 24-character device ID." in err
-    assert s.peek(slot) == before
-    ident = "0123456789abcdef01234567"
-    code, out, err = particle("keys", "doctor", ident)
-    assert code == 0, err
-    assert s.peek(slot)[:600] == Path(f"{ident}_rsa_new.der").read_bytes()[:600]
+    for args in (["0123456789abcdef01234567"], []):
+        code, out, err = particle("keys", "doctor", *args)
+        assert code == 1
+        if args:        # (the scenario board comes back "running" with the same serial)
+            assert err == ("Make sure your device is connected to your computer, and that your computer is "
+                           "online: Could not confirm the device id: the Photon shows no device id in normal "
+                           "mode either\n" + NO_START_HINT + "\nNothing was changed on the device.\n")
+        assert s.peek(slot) == before
+        assert not [r for r in cloud.db.requests() if r["path"].startswith("/v1/provisioning/")]
 
 
 def test_keys_send_with_only_a_file_takes_the_id_from_the_device(sim, cloud, particle):

@@ -32,7 +32,20 @@ def test_the_readme_opens_with_the_two_commands_then_installation():
     readme = ROOT.joinpath("README.md").read_text()
     head = readme[:readme.index("## Install")]
     assert "./scripts/demo" in head and "./scripts/test" in head
-    assert "pipx install particle-py" in readme[readme.index("## Install"):][:400]
+    install = readme[readme.index("## Install"):][:1400]
+    # what works today comes first (a clone, a built wheel); the index name only with its caveat
+    assert install.index("pipx install .") < install.index("pip wheel --no-deps -w dist .") \
+        < install.index("pipx install particle-py")
+    assert "not on the Python Package Index yet" in install
+
+
+def test_the_readme_has_a_first_section_for_the_owner_from_a_forum_thread():
+    readme = ROOT.joinpath("README.md").read_text()
+    sections = re.findall(r"^## (.+)$", readme, re.M)
+    assert sections[0].startswith("Arrived from a forum thread")
+    first = readme[readme.index("## " + sections[0]):readme.index("## " + sections[1])]
+    assert "\nparticle doctor\n" in first                      # the one command to try first
+    assert "particle doctor --dry-run --json" in first and "particle --version" in first   # what to post
 
 
 def test_one_version_source_and_spdx_licence_metadata():

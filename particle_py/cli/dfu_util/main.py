@@ -247,6 +247,26 @@ def _console_argv() -> list:
     return argv
 
 
+def running_particle_hint() -> Optional[str]:
+    """When no DFU device was found but a Particle device is attached running its firmware:
+    how to put it in DFU mode (the usual cause, from forum threads)."""
+    try:
+        from ...ops.discovery import list_devices, release_entry
+
+        entries = list_devices()
+    except Exception:             # advice only: a bus that cannot be listed gives none
+        return None
+    running = [e for e in entries if not e.in_dfu]
+    for e in entries:
+        release_entry(e)
+    if not running:
+        return None
+    e = running[0]
+    return (f"A Particle {e.platform.display_name} ({e.device_id}) is attached but running its firmware, not in "
+            f"DFU mode: run `particle usb dfu{' ' + e.device_id if len(running) > 1 else ''}` (or hold MODE, "
+            "press RESET, release MODE when the LED blinks yellow), then dfu-util again.")
+
+
 def _hints_wanted(environ, stderr) -> bool:
     """Our own advice after a failure, beyond dfu-util's lines: only for a person at a terminal
     (scripts such as particle-cli parse dfu-util's exact output), or when asked for."""
@@ -272,6 +292,7 @@ class _Run:
         self.opened: list = []
         self.out: Optional[_Output] = None
         self.usb_problem = None          # (libusb code, vid, pid) of the last open/claim failure
+        self.no_device = False           # ended with "No DFU capable USB device available"
 
     # --- helpers --------------------------------------------------------------------------
     def close(self) -> None:
@@ -289,6 +310,11 @@ class _Run:
             out.say(kind, **kw)
 
     def print_hint(self) -> None:
+        if self.usb_problem is None and self.no_device and self.out is not None:
+            hint = running_particle_hint()          # nothing failed to open: was it running?
+            if hint:
+                self.out.err_raw(hint + "\n")
+            return
         if self.usb_problem is None or self.out is None:
             return
         from ...usb.hints import hint_for_error
@@ -355,6 +381,7 @@ class _Run:
             return 0
         while not found:
             if not opts.wait:
+                self.no_device = True
                 raise out.fail("no_device")
             _sleep_ms(20)
             found = self.probe()

@@ -13,6 +13,11 @@ import typer
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 
 PROTOCOL_HELP = "Communication protocol for the device using the key. tcp or udp"
+DEVICE_HELP = "The device to use (its id or id prefix) when more than one is connected"
+
+
+def _device_option():
+    return typer.Option(None, "--device", metavar="deviceID", help=DEVICE_HELP)
 
 
 def _say(text: str) -> None:
@@ -47,24 +52,27 @@ def register(app) -> None:
 
     @keys_app.command("new", help="Generate a new set of keys for your device")
     def new(ctx: typer.Context, filename: Optional[str] = typer.Argument(None, metavar="filename"),
-            protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+            protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+            device: Optional[str] = _device_option()):
         from particle_py.ops import keys as key_ops
-        key_ops.new(filename, protocol=protocol, reporter=_reporter(ctx))
+        key_ops.new(filename, protocol=protocol, device_id=device, reporter=_reporter(ctx))
 
     @keys_app.command("load", help="Load a key saved in a file onto your device")
     def load(ctx: typer.Context, filename: Optional[str] = typer.Argument(None, metavar="filename"),
              protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
              force: bool = typer.Option(False, "--force", hidden=True,
-                                        help="Accepted for old scripts; backups are never overwritten.")):
+                                        help="Accepted for old scripts; backups are never overwritten."),
+             device: Optional[str] = _device_option()):
         from particle_py.ops import keys as key_ops
-        key_ops.load(filename, protocol=protocol, reporter=_reporter(ctx))
+        key_ops.load(filename, protocol=protocol, device_id=device, reporter=_reporter(ctx))
 
     @keys_app.command("save", help="Save a key from your device to a file")
     def save(ctx: typer.Context, filename: Optional[str] = typer.Argument(None, metavar="filename"),
              force: bool = typer.Option(False, "--force", help="Force overwriting of filename if it exists"),
-             protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+             protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+             device: Optional[str] = _device_option()):
         from particle_py.ops import keys as key_ops
-        key_ops.save(filename, force=force, protocol=protocol, reporter=_reporter(ctx))
+        key_ops.save(filename, force=force, protocol=protocol, device_id=device, reporter=_reporter(ctx))
 
     @keys_app.command("send", help="Tell a server which key you'd like to use by sending your public key in PEM "
                                    "format")
@@ -95,7 +103,8 @@ def register(app) -> None:
                                                   help="Port number of the server to add to the key"),
                device_type: Optional[str] = typer.Option(None, "--deviceType", "--device-type",
                                                          help="Generate key file for the provided device type"),
-               protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+               protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+               device: Optional[str] = _device_option()):
         from particle_py.ops import keys as key_ops
         if output and host is None and (_IPV4.match(output) or output == "mine" or legacy_port is not None):
             # particle-cli 1.x form `keys server <file> <ip> [port]`, still in many guides; a file
@@ -108,18 +117,20 @@ def register(app) -> None:
         elif legacy_port is not None:
             raise typer.BadParameter("unexpected extra argument; give the port with --port", param_hint="port")
         key_ops.server(filename, output, host=host, port=port, device_type=device_type, protocol=protocol,
-                       reporter=_reporter(ctx))
+                       device_id=device, reporter=_reporter(ctx))
 
     @keys_app.command("address", help="Read server configured in device server public key")
-    def address(ctx: typer.Context, protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+    def address(ctx: typer.Context, protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+                device: Optional[str] = _device_option()):
         from particle_py.ops import keys as key_ops
-        key_ops.address(protocol=protocol, reporter=_reporter(ctx))
+        key_ops.address(protocol=protocol, device_id=device, reporter=_reporter(ctx))
 
     @keys_app.command("protocol", help="Retrieve or change transport protocol the device uses to communicate "
                                        "with the cloud")
     def protocol_cmd(ctx: typer.Context, legacy: Optional[str] = typer.Argument(None, metavar="tcp|udp", hidden=True),
-                     protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP)):
+                     protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+                     device: Optional[str] = _device_option()):
         from particle_py.ops import keys as key_ops
-        key_ops.transport(protocol or legacy, reporter=_reporter(ctx))
+        key_ops.transport(protocol or legacy, device_id=device, reporter=_reporter(ctx))
 
     app.add_typer(keys_app, name="keys")

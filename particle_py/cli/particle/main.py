@@ -45,7 +45,9 @@ def build_app():
     def _show_version(value: bool):
         if value:
             from particle_py import __version__
-            typer.echo(__version__)
+            # says which program answers `particle` (a forum helper asks for `particle --version`);
+            # the number stays the last word, for scripts that parse it
+            typer.echo(f"particle-py {__version__}")
             raise typer.Exit(0)
 
     # the option's own callback: the group callback would only run after a command was given
@@ -87,6 +89,30 @@ def hoist_global_flags(args: list[str]) -> list[str]:
     return flags + [a for a in head if a not in GLOBAL_FLAGS] + tail
 
 
+def _long_options(command, out: set) -> set:
+    """Every --name option of the click command tree."""
+    for param in getattr(command, "params", ()):
+        out.update(o for o in getattr(param, "opts", ()) if o.startswith("--"))
+    for sub in getattr(command, "commands", {}).values():
+        _long_options(sub, out)
+    return out
+
+
+def single_dash_typo(args: list[str], app) -> Optional[str]:
+    """The first argument such as `-usb` that is a long option typed with one dash (click would
+    read it as -u -s -b and name only -u)."""
+    import re
+
+    maybe = [a for a in args[:args.index("--")] if "--" in args] if "--" in args else args
+    maybe = [a for a in maybe if re.fullmatch(r"-[a-z][a-z0-9_-]+", a)]
+    if not maybe:
+        return None
+    import typer.main
+
+    known = _long_options(typer.main.get_command(app), set())
+    return next((a for a in maybe if "-" + a in known), None)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """The `particle` console script; returns the exit status (see cli/runner.py for the error path)."""
     from particle_py.cli import runner
@@ -94,10 +120,19 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def work():
         args = hoist_global_flags(list(argv if argv is not None else sys.argv[1:]))
+        from particle_py.cli.particle.prompts import usb_chooser
+        from particle_py.ops import discovery
+        discovery.CHOOSER = usb_chooser()          # asked anew each run (tests run many in a process)
         # standalone mode: typer prints usage errors itself (exit 2) and turns typer.Exit into
         # SystemExit; our errors and signals pass through to the runner
+        app = build_app()
+        typo = single_dash_typo(args, app)
+        if typo:
+            fixed = " ".join("-" + a if a == typo else a for a in args)
+            raise ParticlePyError(f"No such option: {typo}", f"Did you mean -{typo}? Long options take two "
+                                  f"dashes: particle {fixed}", exit_code=2)
         try:
-            build_app()(args=args, prog_name="particle", standalone_mode=True)
+            app(args=args, prog_name="particle", standalone_mode=True)
         except ParticlePyError as err:
             from particle_py.usb.hints import explain_libusb
             raise explain_libusb(err) from None     # a libusb error is named, with its cause and fix
