@@ -473,7 +473,8 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
                             pass
                 raise refusal
             if refusal is not None:
-                result.cannot_run.append(refusal.message + ".")
+                result.cannot_run.append(f"{refusal.message}: it stays in DFU mode (blinking yellow). To get it "
+                                         f"running: {refusal.fix}")
             else:
                 result.will_not_run = notes
         for step in steps:
@@ -679,11 +680,13 @@ def judge_write(prefixes: Prefixes, steps: list[FlashStep], info=None) -> Option
             release = _release_for(platform.name, written) or latest_pinned(platform.name)
             names = ", ".join(m.name for m in written)
             fix = f"particle update --target {release}" if release else "particle update"
-            return ParticlePyError(
+            refusal = ParticlePyError(
                 f"After writing {names} the {name} would not start Device OS: {why}",
                 "Nothing was written; the device would stay in DFU mode (blinking yellow). Flash every part of "
                 f"one Device OS release together, or install a whole release with:\n  {fix}\n"
-                "(--force writes it anyway.)", EX_FLASH_FAILED), []
+                "(--force writes it anyway.)", EX_FLASH_FAILED)
+            refusal.fix = fix
+            return refusal, []
         # Forced past a CRC or platform check (forced_outcomes says it all), or a board that had
         # no Device OS that starts before either (a blank one being filled part by part).
         return None, []

@@ -83,7 +83,8 @@ def test_forced_part1_of_0_4_7_is_written_and_said_not_to_run(device, run, tmp_p
     assert code == 0, err
     assert out.splitlines()[-1] == "Flash done (forced)." and "Flash success!" not in out
     assert ("Warning: After writing p1.bin the Photon would not start Device OS: system part 2 version 1512 "
-            "needs system part 1 version 1512 or newer; p1.bin is version 6.") in err.splitlines()
+            "needs system part 1 version 1512 or newer; p1.bin is version 6: it stays in DFU mode (blinking "
+            "yellow). To get it running: particle update --target 2.3.1") in err.splitlines()
     assert d.peek(PHOTON.system_parts[0], len(part)) == part
     mode, why = d.firmware()
     assert mode == "dfu" and "needs system part 1 version >= 1512" in why      # blinking yellow
