@@ -77,10 +77,13 @@ def _unmet(module: Held, present: dict, functions) -> Optional[Unmet]:
     return None
 
 
-def outcome(modules: list[Held], system_parts: int, *, modelled: frozenset = frozenset()) -> Outcome:
+def outcome(modules: list[Held], system_parts: int, *, modelled: frozenset = frozenset(),
+            app_known: bool = False) -> Outcome:
     """What Device OS does with ``modules`` on a platform with ``system_parts`` slots.
     ``modelled``: the other functions whose modules were read (a dependency on a kind that could
-    not be read, e.g. a bootloader with no address in the platform table, counts as met)."""
+    not be read, e.g. a bootloader with no address in the platform table, counts as met);
+    ``app_known``: the app was looked for, so none among ``modules`` means there is none (safe
+    mode, with no unmet dependency to name)."""
     present = {m.key: m for m in modules}
     missing = tuple(n for n in range(1, system_parts + 1) if (F.SYSTEM_PART, n) not in present)
     if missing:
@@ -95,6 +98,8 @@ def outcome(modules: list[Held], system_parts: int, *, modelled: frozenset = fro
         unmet = _unmet(module, present, known)
         if unmet:
             return Outcome("safe", unmet)
+    if app_known and not any(m.function == F.USER_PART for m in modules):
+        return Outcome("safe")
     return Outcome("normal")
 
 

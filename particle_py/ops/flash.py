@@ -669,7 +669,7 @@ def judge_write(prefixes: Prefixes, steps: list[FlashStep], info=None) -> Option
     after_modules = [m for m in checks.after_write(held, written) if m.key not in gone]
     after = checks.outcome(after_modules, count, modelled=modelled)
     name = platform.display_name
-    if after.mode == "normal" or not before.runs:
+    if after.mode == "normal" or not before.runs or (after.mode == "safe" and after.unmet is None):
         # A board that did not start Device OS before (a blank one being filled part by part) is
         # not stopped by the write: the result is judged only where there was one.
         return None, []
