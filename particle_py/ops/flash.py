@@ -583,7 +583,6 @@ def held_modules(prefixes: Prefixes, written: list, app_wanted: bool) -> tuple[l
     import struct
 
     from particle_py.firmware.checks import Held
-    from particle_py.platforms import user_slots
 
     device = prefixes.device
     platform = device.platform
@@ -596,25 +595,44 @@ def held_modules(prefixes: Prefixes, written: list, app_wanted: bool) -> tuple[l
     for address in platform.system_parts:
         add(_prefix_at(prefixes, address), ModuleFunction.SYSTEM_PART)
     needed = {d[0] for m in held + list(written) if m.function == ModuleFunction.SYSTEM_PART for d in m.deps}
+    # The rest is looked at only to say more: a device that will not show it over DFU leaves it
+    # unjudged (a dependency on it counts as met) rather than failing the flash.
     if platform.bootloader is not None and ModuleFunction.BOOTLOADER in needed:
-        modelled.add(ModuleFunction.BOOTLOADER)
-        add(_prefix_at(prefixes, platform.bootloader), ModuleFunction.BOOTLOADER)
+        try:
+            add(_prefix_at(prefixes, platform.bootloader), ModuleFunction.BOOTLOADER)
+            modelled.add(ModuleFunction.BOOTLOADER)
+        except ParticlePyError:
+            pass
     if platform.radio_stack is not None and ModuleFunction.RADIO_STACK in needed:
-        modelled.add(ModuleFunction.RADIO_STACK)
-        info = device.read(0, platform.radio_stack + SD_INFO_OFFSET, 16)
-        if len(info) == 16 and struct.unpack_from("<I", info, 4)[0] == SD_MAGIC:
-            held.append(Held(ModuleFunction.RADIO_STACK, 0, struct.unpack_from("<H", info, 12)[0]))
+        try:
+            info = device.read(0, platform.radio_stack + SD_INFO_OFFSET, 16)
+        except ParticlePyError:
+            info = None
+        if info is not None:
+            modelled.add(ModuleFunction.RADIO_STACK)
+            if len(info) == 16 and struct.unpack_from("<I", info, 4)[0] == SD_MAGIC:
+                held.append(Held(ModuleFunction.RADIO_STACK, 0, struct.unpack_from("<H", info, 12)[0]))
     if app_wanted and platform.user_part is not None:
-        part1 = next((m for m in held if m.key == (ModuleFunction.SYSTEM_PART, 1)), None)
-        for region in user_slots(platform, part1.version if part1 else None).tried:
-            from particle_py.module_layout import user_part_start
-
-            start, code, _why = user_part_start(lambda alt, a, n: device.read(alt, a, n), region)
-            prefix = _prefix_at(prefixes, start) if code == "ok" else None
-            if prefix is not None and prefix.function == ModuleFunction.USER_PART:
-                add(prefix, ModuleFunction.USER_PART)
-                break
+        try:
+            _add_held_app(prefixes, held, add)
+        except ParticlePyError:
+            pass
     return held, frozenset(modelled)
+
+
+def _add_held_app(prefixes: Prefixes, held: list, add) -> None:
+    """The app the Device OS in flash would run (the first slot it tries that holds one)."""
+    from particle_py.module_layout import user_part_start
+    from particle_py.platforms import user_slots
+
+    device = prefixes.device
+    part1 = next((m for m in held if m.key == (ModuleFunction.SYSTEM_PART, 1)), None)
+    for region in user_slots(device.platform, part1.version if part1 else None).tried:
+        start, code, _why = user_part_start(lambda alt, a, n: device.read(alt, a, n), region)
+        prefix = _prefix_at(prefixes, start) if code == "ok" else None
+        if prefix is not None and prefix.function == ModuleFunction.USER_PART:
+            add(prefix, ModuleFunction.USER_PART)
+            break
 
 
 def held_from_info(info) -> tuple[list, frozenset]:
