@@ -291,6 +291,54 @@ def public_der(key) -> bytes:
 
 # --- checks -----------------------------------------------------------------------------
 
+# Particle's cloud server public keys as the package ships them (particle_py/data/keys), per protocol.
+PARTICLE_SERVER_KEY_FILES = {"tcp": "rsa.pub.der", "udp": "ec.pub.der"}
+_server_publics: dict = {}
+
+
+def particle_server_key(info: KeyInfo) -> Optional[str]:
+    """'tcp' or 'udp' when ``info`` is (the public half of) Particle's cloud server key for that
+    protocol: a key users mistake for their device's (it is in the same folders and formats)."""
+    from importlib import resources
+
+    if not _server_publics:
+        for protocol, file_name in PARTICLE_SERVER_KEY_FILES.items():
+            raw = (resources.files("particle_py") / "data" / "keys" / file_name).read_bytes()
+            _server_publics[protocol] = public_der(parse_key(raw, file_name).key)
+    mine = public_der(info.public_key())
+    return next((protocol for protocol, der in _server_publics.items() if der == mine), None)
+
+
+def server_key_refusal(info: KeyInfo, name: str, nothing: str) -> Optional[ParticlePyError]:
+    """The refusal of Particle's server key given as a device key, or None."""
+    protocol = particle_server_key(info)
+    if protocol is None:
+        return None
+    what = "RSA, the TCP protocol's" if protocol == "tcp" else "EC, the UDP protocol's"
+    return key_error(f"{name} is Particle's cloud server public key ({what}), not a device key.",
+                     f"{nothing} The device's own key is in the files `particle keys save` or `particle keys new` "
+                     f"write (<name>.der, <name>.pub.pem); `particle keys doctor` makes a new one and sends it. "
+                     f"The server key goes in its own place with `particle keys server`.")
+
+
+def check_public_device_key(info: KeyInfo, name: str, alg: Optional[str] = None) -> None:
+    """A key that can be a device's (RSA 1024 for TCP, EC P-256 for UDP; of ``alg`` when the
+    device's protocol is known), or ParticlePyError before anything is sent."""
+    refusal = server_key_refusal(info, name, "Nothing was sent.")
+    if refusal is not None:
+        raise refusal
+    if alg is not None and info.alg != alg:
+        want = "an RSA (1024-bit)" if alg == "rsa" else "an EC (P-256)"
+        raise key_error(f"{name} is {'an RSA' if info.alg == 'rsa' else 'an EC'} key but this device's "
+                        f"protocol uses {want} key.",
+                        "Nothing was sent. Send the public key of the key the device holds "
+                        "(`particle keys save` writes it), or run `particle keys doctor`.")
+    if info.alg == "rsa" and info.public_key().key_size != DEVICE_RSA_BITS:
+        raise key_error(f"{name} is a {info.public_key().key_size}-bit RSA key; devices use 1024-bit RSA keys "
+                        f"(TCP) or EC P-256 keys (UDP).",
+                        "Nothing was sent. Send the device's own public key (`particle keys save` writes it), "
+                        "or run `particle keys doctor`.")
+
 def check_device_key(info: KeyInfo, slot, name: str) -> bytes:
     """The bytes to write to a device-key slot, or ParticlePyError before the device is touched."""
     if not info.private:

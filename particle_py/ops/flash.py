@@ -90,6 +90,9 @@ class FlashResult:
     platform_name: str = ""
     verified_by: dict = field(default_factory=dict)        # file name -> "module info" / "read-back" / ...
     unproven: list = field(default_factory=list)           # written, Device OS to check them after the reset
+    # Written as asked, but the device will not run it as the user meant (firmware.checks): the
+    # lines that say what it does instead and how to get it running; empty: it runs.
+    will_not_run: list = field(default_factory=list)
 
 
 def _phrase(function: int) -> str:
@@ -283,6 +286,17 @@ def _check_destination(step: FlashStep, platform: Platform, *, factory: bool, me
                     f"which is not writable on {platform.display_name}",
                     "Nothing was written. The file is larger than the space it is meant for.")
     region = (platform.factory_reset if factory else platform.user_part)
+    if step.function == ModuleFunction.SYSTEM_PART and platform.system_parts:
+        # Device OS looks for system part N in its own slot only: one linked elsewhere (at the
+        # app's address, say) would be written over what is there and never run as Device OS.
+        index = step.module.prefix.index
+        slot = platform.system_parts[index - 1] if 1 <= index <= len(platform.system_parts) else None
+        if address != slot:
+            where = (f"system part {index} belongs at 0x{slot:08x}" if slot is not None else
+                     f"the {platform.display_name} has no system part {index}")
+            raise _fail(f"{name} is a system part linked at 0x{address:08x}, but {where}",
+                        "Nothing was written (not even with --force: the module would overwrite what is "
+                        "there and never run). Use the system part built for this device.")
     if step.function in STAGED:
         if len(step.data) > (platform.ota_region.max_size or len(step.data)):
             raise _fail(f"{name} is larger than the {platform.display_name} OTA region",
@@ -439,12 +453,30 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
                              platform_name=device.platform.display_name, unproven=by_device_os)
         emit(f"Flashing {device.platform.name} device {device.device_id}")
         try:
+            prefixes = Prefixes(device)
             proof_after_boot = verify is None and not factory and (
-                info_before is not None or device_os_in_flash(device, steps))
+                info_before is not None or device_os_in_flash(device, steps, prefixes))
+            judged = None if factory else judge_write(prefixes, steps, info_before)
         except (ParticlePyError, Interrupted) as err:
             err.nothing_written = True      # only read so far: the flash is as it was
             raise _interrupted(err, steps[0] if steps else None, result, given, factory=factory, force=force,
                                verify=verify) from None
+        if judged is not None:
+            refusal, notes = judged
+            if refusal is not None and not force:
+                if not entry.in_dfu:
+                    # switched to DFU for this flash: let it run what it held, as before
+                    with deferred_interrupts(drop=True):
+                        try:
+                            device.reset(leave=True)
+                        except (ParticlePyError, Interrupted):
+                            pass
+                raise refusal
+            if refusal is not None:
+                result.cannot_run.append(f"{refusal.message}: it stays in DFU mode (blinking yellow). To get it "
+                                         f"running: {refusal.fix}")
+            else:
+                result.will_not_run = notes
         for step in steps:
             emit(f"Flashing {step.source.basename}")
             do_verify = verify if verify is not None else len(step.data) <= VERIFY_BY_DEFAULT_MAX
@@ -508,6 +540,195 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
             device.close()
 
 
+# --- what the device runs afterwards (firmware.checks) ---------------------------------------
+
+class Prefixes:
+    """Module prefixes read over DFU once per flash: whether a Device OS will check the writes
+    and what the boot checks need share the same few bytes per module."""
+
+    def __init__(self, device):
+        self.device = device
+        self._raw: dict[int, bytes] = {}
+
+    def raw(self, address: int) -> bytes:
+        from particle_py.module_layout import PREFIX_SIZE
+
+        if address not in self._raw:
+            self._raw[address] = self.device.read(0, address, PREFIX_SIZE)
+        return self._raw[address]
+
+
+def _prefix_at(prefixes: Prefixes, address: int):
+    """The module prefix in flash at ``address`` for this platform, or None (the CRC is Device
+    OS's to check)."""
+    from particle_py import module_layout as layout
+
+    platform = prefixes.device.platform
+    for offset in dict.fromkeys((platform.module_info_offset, 0)):    # Electron part 1: at 0
+        prefix = layout.unpack_prefix(prefixes.raw(address + offset))
+        if prefix is not None and prefix.plausible_at(address) and prefix.platform_id == platform.platform_id:
+            return prefix
+    return None
+
+
+# The nRF52 SoftDevice describes itself at its base + 0x2000 (magic at +4, firmware id at +0xC);
+# Device OS takes that id as the radio stack's version (as sim/boot.py models it).
+SD_INFO_OFFSET, SD_MAGIC = 0x2000, 0x51B1E5DB
+
+
+def held_modules(prefixes: Prefixes, written: list, app_wanted: bool) -> tuple[list, frozenset]:
+    """The modules the device holds that Device OS's boot checks look at, and the functions
+    besides system and user parts that could be read (firmware.checks.outcome's ``modelled``).
+    A bootloader or radio stack is read only when a system part depends on one."""
+    import struct
+
+    from particle_py.firmware.checks import Held
+
+    device = prefixes.device
+    platform = device.platform
+    held, modelled = [], set()
+
+    def add(prefix, function):
+        if prefix is not None and prefix.function == function:
+            held.append(Held(prefix.function, prefix.index, prefix.version, prefix.dependencies))
+
+    for address in platform.system_parts:
+        add(_prefix_at(prefixes, address), ModuleFunction.SYSTEM_PART)
+    needed = {d[0] for m in held + list(written) if m.function == ModuleFunction.SYSTEM_PART for d in m.deps}
+    # The rest is looked at only to say more: a device that will not show it over DFU leaves it
+    # unjudged (a dependency on it counts as met) rather than failing the flash.
+    if platform.bootloader is not None and ModuleFunction.BOOTLOADER in needed:
+        try:
+            add(_prefix_at(prefixes, platform.bootloader), ModuleFunction.BOOTLOADER)
+            modelled.add(ModuleFunction.BOOTLOADER)
+        except ParticlePyError:
+            pass
+    if platform.radio_stack is not None and ModuleFunction.RADIO_STACK in needed:
+        try:
+            info = device.read(0, platform.radio_stack + SD_INFO_OFFSET, 16)
+        except ParticlePyError:
+            info = None
+        if info is not None:
+            modelled.add(ModuleFunction.RADIO_STACK)
+            if len(info) == 16 and struct.unpack_from("<I", info, 4)[0] == SD_MAGIC:
+                held.append(Held(ModuleFunction.RADIO_STACK, 0, struct.unpack_from("<H", info, 12)[0]))
+    if app_wanted and platform.user_part is not None:
+        try:
+            _add_held_app(prefixes, held, add)
+        except ParticlePyError:
+            pass
+    return held, frozenset(modelled)
+
+
+def _add_held_app(prefixes: Prefixes, held: list, add) -> None:
+    """The app the Device OS in flash would run (the first slot it tries that holds one)."""
+    from particle_py.module_layout import user_part_start
+    from particle_py.platforms import user_slots
+
+    device = prefixes.device
+    part1 = next((m for m in held if m.key == (ModuleFunction.SYSTEM_PART, 1)), None)
+    for region in user_slots(device.platform, part1.version if part1 else None).tried:
+        start, code, _why = user_part_start(lambda alt, a, n: device.read(alt, a, n), region)
+        prefix = _prefix_at(prefixes, start) if code == "ok" else None
+        if prefix is not None and prefix.function == ModuleFunction.USER_PART:
+            add(prefix, ModuleFunction.USER_PART)
+            break
+
+
+def held_from_info(info) -> tuple[list, frozenset]:
+    """held_modules from Device OS's module info (read before the switch to DFU mode): its
+    modules that pass their integrity check, with their dependencies."""
+    from particle_py.firmware.checks import Held
+
+    held = [Held(m.function, m.index, m.version, tuple((d.function, d.index, d.version) for d in m.dependencies))
+            for m in info if m.store == "main" and "INTEGRITY_CHECK_FAILED" not in m.validity_errors
+            and m.function in (ModuleFunction.SYSTEM_PART, ModuleFunction.USER_PART, ModuleFunction.BOOTLOADER,
+                               ModuleFunction.RADIO_STACK)]
+    return held, frozenset(m.function for m in held if m.function in (ModuleFunction.BOOTLOADER,
+                                                                        ModuleFunction.RADIO_STACK))
+
+
+def judge_write(prefixes: Prefixes, steps: list[FlashStep], info=None) -> Optional[tuple[Optional[ParticlePyError], list[str]]]:
+    """What Device OS will do once ``steps`` are written: (the refusal of a write that leaves no
+    Device OS that starts, where one started before; or None and the lines that say the device
+    will not run the result as meant: safe mode, or still no Device OS). None: not judged (a
+    platform without system parts)."""
+    from particle_py.firmware import checks
+    from particle_py.firmware.releases import latest_pinned
+
+    platform = prefixes.device.platform
+    if not platform.system_parts:
+        return None
+    written, gone = [], set()
+    for step in steps:
+        module = step.module
+        if module is None or module.prefix is None or step.function is None:
+            continue
+        p = module.prefix
+        if p.function == ModuleFunction.USER_PART and step.address != p.start:
+            continue
+        key = (p.function, p.index)
+        if module.crc_ok and p.platform_id == platform.platform_id:
+            written.append(checks.Held(p.function, p.index, p.version,
+                                       tuple((d.function, d.index, d.version) for d in p.dependencies),
+                                       step.source.basename))
+        else:
+            gone.add(key)           # forced: Device OS finds no valid module there (forced_outcomes says so)
+    if not written and not gone:
+        return None
+    app_written = any(m.function == ModuleFunction.USER_PART for m in written)
+    if info is not None:
+        held, modelled = held_from_info(info)
+    else:
+        system_written = any(m.function == ModuleFunction.SYSTEM_PART for m in written)
+        held, modelled = held_modules(prefixes, written, app_wanted=system_written and not app_written)
+    count = len(platform.system_parts)
+    before = checks.outcome(held, count, modelled=modelled)
+    after_modules = [m for m in checks.after_write(held, written) if m.key not in gone]
+    after = checks.outcome(after_modules, count, modelled=modelled)
+    name = platform.display_name
+    if after.mode == "normal" or not before.runs or (after.mode == "safe" and after.unmet is None):
+        # A board that did not start Device OS before (a blank one being filled part by part) is
+        # not stopped by the write: the result is judged only where there was one.
+        return None, []
+    if after.mode == "dfu":
+        why = (f"system part {', '.join(map(str, after.missing))} would be missing" if after.missing
+               else after.unmet.words())
+        if before.runs and not gone:
+            release = _release_for(platform.name, written) or latest_pinned(platform.name)
+            names = ", ".join(m.name for m in written)
+            fix = f"particle update --target {release}" if release else "particle update"
+            refusal = ParticlePyError(
+                f"After writing {names} the {name} would not start Device OS: {why}",
+                "Nothing was written; the device would stay in DFU mode (blinking yellow). Flash every part of "
+                f"one Device OS release together, or install a whole release with:\n  {fix}\n"
+                "(--force writes it anyway.)", EX_FLASH_FAILED)
+            refusal.fix = fix
+            return refusal, []
+        # Forced past a CRC or platform check (forced_outcomes says it all), or a board that had
+        # no Device OS that starts before either (a blank one being filled part by part).
+        return None, []
+    unmet = after.unmet
+    release = checks.release_providing(platform.name, unmet.function, unmet.index, unmet.version)
+    fix = (f"particle update --target {release}" if release else
+           f"particle update --target <a Device OS whose {checks.KIND_NAMES.get(unmet.function, 'module')} "
+           f"is version {unmet.version} or newer>")
+    return None, [f"Flash done, but the {name} will run in safe mode (breathing magenta) until Device OS is "
+                  f"updated: {unmet.words()}.",
+                  f"Update Device OS with: {fix}"]
+
+
+def _release_for(platform_name: str, written) -> Optional[str]:
+    from particle_py.firmware import checks
+
+    for module in written:
+        if module.function == ModuleFunction.SYSTEM_PART:
+            found = checks.release_of(platform_name, module)
+            if found:
+                return found
+    return None
+
+
 # --- proving a module by Device OS's own check --------------------------------------------------
 
 def checked_by_device_os(step: FlashStep, platform: Platform) -> bool:
@@ -531,7 +752,7 @@ def checked_by_device_os(step: FlashStep, platform: Platform) -> bool:
     return p.end + 4 == user.address if user.grows_left else user.address == p.start
 
 
-def device_os_in_flash(device, steps: list[FlashStep]) -> bool:
+def device_os_in_flash(device, steps: list[FlashStep], prefixes: Optional[Prefixes] = None) -> bool:
     """Whether a Device OS will be there to check the modules after the reset: every system part
     slot of the platform holds a module prefix for it, either in a step about to be written or
     in flash now (a prefix read over DFU: a few bytes per part; its CRC is Device OS's to check).
@@ -549,7 +770,8 @@ def device_os_in_flash(device, steps: list[FlashStep]) -> bool:
         for offset in dict.fromkeys((platform.module_info_offset, 0)):    # Electron part 1: at 0
             head = layout.unpack_head(written.get(address, b""), offset)
             if head is None:
-                head = layout.unpack_head(device.read(0, address + offset, layout.HEAD_SIZE))
+                head = layout.unpack_head(prefixes.raw(address + offset) if prefixes else
+                                          device.read(0, address + offset, layout.HEAD_SIZE))
             if head.start == address and head.end > head.start and head.platform_id == platform.platform_id:
                 found = True
                 break

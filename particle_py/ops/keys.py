@@ -372,6 +372,9 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
             info = parse_key_file(_read_file(path), str(path))
         except ParticlePyError as err:
             raise fail(err)
+        refusal = formats.server_key_refusal(info, str(path), "Nothing was written to the device.")
+        if refusal is not None:
+            raise fail(refusal)
         if not info.private:
             raise fail(formats.key_error(f"{path} is a public key; the device needs its private key.",
                                          "Load the private key file (.der or .pem), not the .pub.pem."))
@@ -387,6 +390,9 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
                 raise ParticlePyError(f"I couldn't find the file: {device.device_id}.der",
                                       "Give the key file to load.")
             info = parse_key_file(_read_file(path), str(path))
+            refusal = formats.server_key_refusal(info, str(path), "Nothing was written to the device.")
+            if refusal is not None:
+                raise refusal
         proto = device_protocol(device, protocol)
         slot = _device_key_slot(device.platform, proto)
         der = formats.check_device_key(info, slot, str(path))
@@ -484,12 +490,15 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
     if not settings.access_token:
         from particle_py.cloud.api import not_logged_in
         raise fail(not_logged_in())
+    wanted_alg = None           # known when the device is the connected one: its protocol's key type
     if device_id is None:
         try:
             device = open_device(None, need_dfu=False, reporter=reporter, need_id=True)
         except ParticlePyError as err:
             raise fail(err)
         device_id = device.device_id
+        if len(device.platform.protocols) == 1:     # an Electron may use either (its DCT says which)
+            wanted_alg = device.platform.device_key[device.platform.default_protocol].alg
         _close(device)
         if not is_full_id(device_id):
             raise fail(ParticlePyError(f"The device shows {device_id or 'no id'} over USB, not its 24-character "
@@ -503,6 +512,10 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
         raise fail(ParticlePyError(f"Couldn't find {wanted}",
                                    "Give the key file: particle keys send <deviceID> <file.pub.pem or .der>"))
     info = parse_key_file(_read_file(path), str(path))
+    try:
+        formats.check_public_device_key(info, str(path), wanted_alg)
+    except ParticlePyError as err:
+        raise fail(err)
     api = client_from_config(settings)
     try:
         api.require_fresh_token()
@@ -573,8 +586,10 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, r
         reporter.step(f"New key {files.der} created for device {ident}")
         reporter.step("Writing key to device")
         reporter.step(f"Writing key {files.der} to device {ident}")
+        # the same check as `keys load`: what goes to the slot is a device key of its protocol's type and size
+        der = formats.check_device_key(parse_key_file(files.der.read_bytes(), str(files.der)), slot, str(files.der))
         saved = _backup_device_key(device, slot, str(files.der), reporter)
-        _write_device_key(device, slot, files.der.read_bytes(), saved)
+        _write_device_key(device, slot, der, saved)
         written = True
         reporter.step(f"Key {files.der} written to device")
         try:

@@ -319,10 +319,11 @@ def test_wrong_platform_and_bad_crc_on_other_generations(sim, run, tmp_path, pro
 
 
 def test_two_modules_sharing_a_page_both_survive(sim, run, tmp_path, profile):
-    """Photon: a system part ending inside the 128 KB sector where another module starts."""
+    """Photon: a system part ending inside the 128 KB sector where another module starts (a
+    monolithic image: a second system part must go to its own slot)."""
     s = sim(profile("photon"))
     a = build_module("photon", function=F.SYSTEM_PART, index=1, start=0x08020000, size=0x1000, deps=(), seed=5)
-    b = build_module("photon", function=F.SYSTEM_PART, index=2, start=0x08021000, size=0x1000,
+    b = build_module("photon", function=F.MONO_FIRMWARE, index=0, start=0x08021000, size=0x1000,
                      deps=((F.SYSTEM_PART, 1, 6),), seed=6)
     (tmp_path / "a.bin").write_bytes(a)
     (tmp_path / "b.bin").write_bytes(b)

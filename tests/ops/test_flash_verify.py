@@ -99,9 +99,9 @@ def test_user_part_is_proven_by_module_info_not_read_back(device, run, tmp_path)
     assert out.splitlines()[1:] == ["Flashing app.bin", "Flash success!"]
     assert d.peek(USER, len(image)) == image
     log = d.log()
-    # the Device OS's prefixes (will it be there to check?), a compare of the first bytes before,
-    # the CRC word after: never the module itself
-    assert uploads(log) == [14, 14, 64, 4]
+    # the Device OS's prefixes (will it be there to check, and do its dependencies hold?), a compare
+    # of the first bytes before, the CRC word after: never the module itself
+    assert uploads(log) == [24, 24, 64, 4]
     assert len(module_info_requests(log)) == 1
     assert d.mode == "normal"                       # the flash of an app ends with its reset
 
@@ -115,12 +115,12 @@ def test_system_part_is_proven_by_module_info_and_the_device_goes_back_to_dfu(de
     assert out.splitlines()[1:] == ["Flashing part2.bin", "Flash success!"]
     assert d.peek(SP2, len(part)) == part
     log = d.log()
-    # system part 1's prefix (part 2's is the file's), the first bytes of its first sector
-    # (another build: erased), the second sector's blank part (read to spare an erase), the CRC
-    # word: not the module back
-    assert uploads(log)[:3] == [14, 64, 64] and uploads(log)[-1] == 4
+    # the prefixes of both system parts and of the app (their dependencies after the write), the
+    # first bytes of its first sector (another build: erased), the second sector's blank part
+    # (read to spare an erase), the CRC word: not the module back
+    assert uploads(log)[:5] == [24, 24, 24, 64, 64] and uploads(log)[-1] == 4
     in_second_sector = len(part) - 0x20000
-    assert sum(uploads(log)) == 14 + 64 + in_second_sector + 4
+    assert sum(uploads(log)) == 3 * 24 + 64 + in_second_sector + 4
     assert len(module_info_requests(log)) == 1
     assert d.mode == "dfu"                          # where particle-cli leaves it after a system part
 

@@ -106,4 +106,9 @@ def register(app) -> None:
                 typer.echo(f"Warning: {note}", err=True)
             typer.echo(f"Flash a module built for the {result.platform_name} to get it running.", err=True)
             return
+        if result.will_not_run:
+            # written as asked, but the device will not run it as meant: say what it does instead
+            for line in result.will_not_run:
+                typer.echo(line)
+            return
         typer.echo("Flash success!")
