@@ -23,8 +23,10 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, Valu
 
 
 def _zlib_error():
+    """The decompressors' own errors (imported when an archive is read)."""
+    import lzma
     import zlib
-    return zlib.error
+    return (zlib.error, lzma.LZMAError)
 
 
 class UserFiles:
@@ -71,7 +73,7 @@ class UserFiles:
         try:
             with zipfile.ZipFile(self.path) as zf:
                 infos = zf.infolist()
-        except _ZIP_ERRORS + (_zlib_error(),) as exc:
+        except _ZIP_ERRORS + _zlib_error() as exc:
             raise self._unreadable(exc) from None
         if len(infos) > MAX_ENTRIES:
             raise self._unreadable(f"more than {MAX_ENTRIES} members")
@@ -100,7 +102,7 @@ class UserFiles:
             try:
                 with zipfile.ZipFile(self.path) as zf:
                     return zf.getinfo(where[0]).file_size
-            except _ZIP_ERRORS + (_zlib_error(),):
+            except _ZIP_ERRORS + _zlib_error():
                 return None
         try:
             return os.stat(where[0]).st_size
@@ -141,7 +143,7 @@ class UserFiles:
                     return fh.read(self.limit + 1)
         except ParticlePyError:
             raise
-        except _ZIP_ERRORS + (_zlib_error(),) as exc:
+        except _ZIP_ERRORS + _zlib_error() as exc:
             raise self._unreadable(f"{member}: {exc}") from None
 
 
