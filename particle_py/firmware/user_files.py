@@ -78,7 +78,7 @@ class UserFiles:
         if len(infos) > MAX_ENTRIES:
             raise self._unreadable(f"more than {MAX_ENTRIES} members")
         for info in infos:
-            if not info.is_dir():
+            if not info.filename.endswith("/"):          # (ZipInfo.is_dir fails on an empty name)
                 base = info.filename.replace("\\", "/").rsplit("/", 1)[-1]
                 if base:
                     self.names.setdefault(base, []).append(info.filename)

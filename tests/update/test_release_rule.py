@@ -250,3 +250,60 @@ def test_no_download_does_not_ask_a_logged_in_user_to_log_in(device, run, isolat
     code, out, err = run("update", "--target", "9.9.9", "--no-download")
     assert code == 1
     assert "particle login" not in err and "without --no-download" in err
+
+
+# --- properties: the parsers of names and archives take any input --------------------------------
+
+from hypothesis import HealthCheck, example, given, settings, strategies as st  # noqa: E402
+
+PROPS = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@PROPS
+@given(st.text(max_size=80))
+def test_any_file_name_says_something_or_nothing(name):
+    from particle_py.firmware.sources import name_says
+
+    said = name_says(name)
+    if said.version is not None:
+        assert said.platform and said.function in (F.SYSTEM_PART, F.BOOTLOADER, F.RADIO_STACK)
+        assert "+" not in said.version
+
+
+@PROPS
+@given(st.integers(0, 12), st.integers(0, 12), st.integers(0, 120), st.integers(0, 20000))
+def test_a_module_version_fits_exactly_one_release_patch_range(major, minor, patch, number):
+    from particle_py.firmware.sources import system_part_versions
+
+    allowed = system_part_versions(f"{major}.{minor}.{patch}")
+    if allowed is None:
+        assert major == 0 or minor > 9 or patch > 99
+    else:
+        assert (number in allowed) == (major * 1000 + minor * 100 + patch <= number < major * 1000 + minor * 100 + 100)
+
+
+@PROPS
+@given(st.binary(max_size=600), st.integers(0, 599), st.integers(0, 255))
+@example(b"\x00", 412, 0)                     # a member name emptied: ZipInfo.is_dir() raised IndexError
+def test_any_damaged_zip_is_read_or_refused_with_our_error(tail, where, value):
+    import io
+    import tempfile
+
+    from particle_py.errors import ParticlePyError
+    from particle_py.firmware.user_files import UserFiles
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("p2-system-part1@5.9.0.bin", tail * 3)
+    raw = bytearray(buf.getvalue())
+    raw[where % len(raw)] = value
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "r.zip")
+        with open(path, "wb") as fh:
+            fh.write(bytes(raw))
+        try:
+            files = UserFiles(path, limit=1 << 16)
+            for name in list(files.names):
+                files.read(name)
+        except ParticlePyError as err:
+            assert err.message.startswith(f"--from {path}: ")
