@@ -63,11 +63,11 @@ def _Folder(path: str):
 
 # --- what a file's name says -------------------------------------------------------------------
 
-# p2-system-part1@5.8.0.bin, argon-bootloader@2.2.0.bin, boron-softdevice@1.4.4.bin (Gen3 and later);
-# system-part1-2.3.1-photon.bin, bootloader-0.7.0-photon.bin (Gen2 release pages)
-_NEW_NAME = re.compile(r"(?P<platform>[a-z0-9-]+?)-(?P<kind>system-part(?P<index>\d+)|bootloader|softdevice|radio-stack)"
-                       r"@(?P<version>[^@/]+)\.bin", re.IGNORECASE)
-_OLD_NAME = re.compile(r"(?P<kind>system-part(?P<index>\d+)|bootloader|softdevice|radio-stack)-"
+# p2-system-part1@5.8.0.bin, argon-bootloader@2.2.0.bin, boron-softdevice@1.4.4.bin,
+# p2-prebootloader-mbr@5.8.0.bin (Gen3 and later); system-part1-2.3.1-photon.bin,
+# bootloader-0.7.0-photon.bin (Gen2 release pages)
+_NEW_NAME = re.compile(r"(?P<platform>[a-z0-9]+)-(?P<kind>[a-z0-9-]+?)@(?P<version>[^@/]+)\.bin", re.IGNORECASE)
+_OLD_NAME = re.compile(r"(?P<kind>system-part\d+|bootloader|softdevice|radio-stack)-"
                        r"(?P<version>\d[^-]*(?:-(?:rc|alpha|beta)[^-]*)?)-(?P<platform>[a-z0-9]+)\.bin",
                        re.IGNORECASE)
 
@@ -75,9 +75,21 @@ _OLD_NAME = re.compile(r"(?P<kind>system-part(?P<index>\d+)|bootloader|softdevic
 @dataclass(frozen=True)
 class NameSays:
     platform: Optional[str] = None
-    function: Optional[int] = None
+    function: Optional[int] = None      # None: the name says no module kind we know
     index: Optional[int] = None
     version: Optional[str] = None
+
+
+def _kind(kind: str) -> tuple:
+    kind = kind.lower()
+    m = re.fullmatch(r"system-part(\d+)", kind)
+    if m:
+        return ModuleFunction.SYSTEM_PART, int(m.group(1))
+    if kind.endswith("bootloader") or kind.startswith("prebootloader"):
+        return ModuleFunction.BOOTLOADER, None
+    if kind in ("softdevice", "radio-stack"):
+        return ModuleFunction.RADIO_STACK, None
+    return None, None
 
 
 def name_says(name: str) -> NameSays:
@@ -85,10 +97,7 @@ def name_says(name: str) -> NameSays:
     m = _NEW_NAME.fullmatch(name) or _OLD_NAME.fullmatch(name)
     if m is None:
         return NameSays()
-    kind = m.group("kind").lower()
-    function = (ModuleFunction.SYSTEM_PART if kind.startswith("system-part") else
-                ModuleFunction.BOOTLOADER if kind == "bootloader" else ModuleFunction.RADIO_STACK)
-    index = int(m.group("index")) if m.group("index") else None
+    function, index = _kind(m.group("kind"))
     # electron-bootloader@2.2.0+lto.bin: build metadata is no part of the version
     return NameSays(m.group("platform").lower(), function, index, m.group("version").split("+")[0])
 
@@ -207,7 +216,7 @@ def _slot(platform: Platform, function: int, index: int) -> Optional[int]:
     if function == ModuleFunction.SYSTEM_PART:
         return platform.system_parts[index - 1] if 1 <= index <= len(platform.system_parts) else None
     if function == ModuleFunction.BOOTLOADER:
-        return platform.bootloader
+        return platform.bootloader if index == 0 else None      # (P2's prebootloaders: no slot in the table)
     if function == ModuleFunction.RADIO_STACK:
         return platform.radio_stack
     return None
@@ -339,6 +348,8 @@ def _unpinned(folders, platform, version) -> list[ReleaseFile]:
             origin = folder.origin(name)
             if named:
                 module = check_file(name, data, platform, origin=origin)
+                if said.function is None and module.prefix.function not in DEVICE_OS_FUNCTIONS:
+                    continue            # p2-tinker@5.8.0.bin: Particle's release holds the app too; an update leaves it
                 check_release_file(name, module, platform, version, origin)
             else:
                 module = parse(data)

@@ -307,3 +307,17 @@ def test_any_damaged_zip_is_read_or_refused_with_our_error(tail, where, value):
                 files.read(name)
         except ParticlePyError as err:
             assert err.message.startswith(f"--from {path}: ")
+
+
+def test_the_app_in_a_release_folder_is_left_out(p2, run):
+    """Particle's P2 release holds p2-tinker@<v>.bin: an app, left out as particle-cli does."""
+    from helpers.modules import build_module
+
+    d, folder = p2
+    part = p2_part()
+    (folder / "p2-system-part1@5.9.0.bin").write_bytes(part)
+    (folder / "p2-tinker@5.9.0.bin").write_bytes(build_module("p2", function=F.USER_PART, size=8192, deps=()))
+    code, out, err = run("update", "--target", "5.9.0", "--from", folder, "--no-download")
+    assert code == 0, err
+    assert "p2-tinker" not in out
+    assert d.peek(0, P2_PART1, len(part)) == part
