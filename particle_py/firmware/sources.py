@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
@@ -54,51 +54,73 @@ def from_paths(given: Iterable[str] = ()) -> list[str]:
     return paths
 
 
-class _Folder:
-    """A folder or a zip the user named: files found by base name (at any depth)."""
+def _Folder(path: str):
+    """A folder or a zip the user named (firmware.user_files: regular files only, clean errors)."""
+    from particle_py.firmware.user_files import UserFiles
 
-    def __init__(self, path: str):
-        self.path = path
-        self.names: dict[str, object] = {}
-        if os.path.isdir(path):
-            for root, _dirs, files in os.walk(path):
-                for name in files:
-                    self.names.setdefault(name, os.path.join(root, name))
-        elif os.path.isfile(path) and zipfile.is_zipfile(path):
-            try:
-                with zipfile.ZipFile(path) as zf:
-                    for info in zf.infolist():
-                        if not info.is_dir():
-                            self.names.setdefault(os.path.basename(info.filename), info.filename)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise self._unreadable(exc) from None
-        else:
-            raise ParticlePyError(f"--from {path}: not a folder or a zip file",
-                                  "Nothing was written to the device. Give the folder (or .zip) that holds the "
-                                  "Device OS .bin files.", EX_NO_RELEASE)
+    return UserFiles(path, limit=MAX_MODULE_BYTES)
 
-    def _unreadable(self, exc) -> ParticlePyError:
-        return ParticlePyError(f"--from {self.path}: cannot be read ({exc})",
-                               "Nothing was written to the device. Download or copy the files again.", EX_DATAERR)
 
-    def read(self, name: str) -> Optional[bytes]:
-        where = self.names.get(name)
-        if where is None:
-            return None
-        if os.path.isdir(self.path):
-            with open(where, "rb") as fh:
-                return fh.read(MAX_MODULE_BYTES + 1)
-        try:
-            with zipfile.ZipFile(self.path) as zf:
-                with zf.open(where) as fh:
-                    return fh.read(MAX_MODULE_BYTES + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:   # CRC errors, bad compression
-            raise self._unreadable(exc) from None
+# --- what a file's name says -------------------------------------------------------------------
 
-    def matching(self, platform: Platform, version: str) -> list[str]:
-        """File names that look like this release's modules (an unpinned release)."""
-        prefix = f"{platform.name}-"
-        return sorted(n for n in self.names if n.startswith(prefix) and f"@{version}" in n and n.endswith(".bin"))
+# p2-system-part1@5.8.0.bin, argon-bootloader@2.2.0.bin, boron-softdevice@1.4.4.bin,
+# p2-prebootloader-mbr@5.8.0.bin (Gen3 and later); system-part1-2.3.1-photon.bin,
+# bootloader-0.7.0-photon.bin (Gen2 release pages)
+_NEW_NAME = re.compile(r"(?P<platform>[a-z0-9]+)-(?P<kind>[a-z0-9-]+?)@(?P<version>[^@/]+)\.bin", re.IGNORECASE)
+_OLD_NAME = re.compile(r"(?P<kind>system-part\d+|bootloader|softdevice|radio-stack)-"
+                       r"(?P<version>\d[^-]*(?:-(?:rc|alpha|beta)[^-]*)?)-(?P<platform>[a-z0-9]+)\.bin",
+                       re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class NameSays:
+    platform: Optional[str] = None
+    function: Optional[int] = None      # None: the name says no module kind we know
+    index: Optional[int] = None
+    version: Optional[str] = None
+
+
+def _kind(kind: str) -> tuple:
+    kind = kind.lower()
+    m = re.fullmatch(r"system-part(\d+)", kind)
+    if m:
+        return ModuleFunction.SYSTEM_PART, int(m.group(1))
+    if kind.endswith("bootloader") or kind.startswith("prebootloader"):
+        return ModuleFunction.BOOTLOADER, None
+    if kind in ("softdevice", "radio-stack"):
+        return ModuleFunction.RADIO_STACK, None
+    return None, None
+
+
+def name_says(name: str) -> NameSays:
+    """The platform, module and Device OS version a release file's name claims (None: says nothing)."""
+    m = _NEW_NAME.fullmatch(name) or _OLD_NAME.fullmatch(name)
+    if m is None:
+        return NameSays()
+    function, index = _kind(m.group("kind"))
+    # electron-bootloader@2.2.0+lto.bin: build metadata is no part of the version
+    return NameSays(m.group("platform").lower(), function, index, m.group("version").split("+")[0])
+
+
+def system_part_versions(version: str) -> Optional[range]:
+    """The module versions a Device OS release's system parts can carry: major*1000 + minor*100
+    + patch, counted up by its release candidates (1.4.4 is 1406, 2.3.1 is 2302, 5.0.0 is 5002);
+    None for 0.x, whose numbering had no rule."""
+    from particle_py.firmware.releases import is_version
+
+    if not is_version(version):
+        return None
+    major, minor, patch = (int(x) for x in version.split("-")[0].split("."))
+    if major == 0 or minor > 9 or patch > 99:
+        return None
+    base = major * 1000 + minor * 100
+    return range(base + patch, base + 100)
+
+
+def _device_os_of(module_version: int) -> str:
+    if module_version < 1000:
+        return f"module version {module_version}"
+    return f"module version {module_version}, Device OS {module_version // 1000}.{module_version // 100 % 10}.x"
 
 
 def local_versions(platform: Platform, paths: Iterable[str] = ()) -> list[str]:
@@ -119,12 +141,26 @@ def local_versions(platform: Platform, paths: Iterable[str] = ()) -> list[str]:
     return sorted((v for v in found if is_version(v)), key=version_key)
 
 
+_FUNCTION_WORDS = {ModuleFunction.SYSTEM_PART: "a system part", ModuleFunction.BOOTLOADER: "a bootloader",
+                   ModuleFunction.RADIO_STACK: "a radio stack", ModuleFunction.USER_PART: "a user application",
+                   ModuleFunction.MONO_FIRMWARE: "a monolithic firmware"}
+# What `update` writes: Device OS's own modules, never an app.
+DEVICE_OS_FUNCTIONS = (ModuleFunction.BOOTLOADER, ModuleFunction.SYSTEM_PART, ModuleFunction.RADIO_STACK)
+
+
+def _what(function: int, index: Optional[int] = None) -> str:
+    word = _FUNCTION_WORDS.get(function, f"a module of function {function}")
+    return f"system part {index}" if function == ModuleFunction.SYSTEM_PART and index else word
+
+
 def check_file(name: str, data: bytes, platform: Platform, *, pin=None, crc: Optional[int] = None,
                origin: str = "") -> FirmwareModule:
     """The parsed module, or ParticlePyError saying what is wrong with this file."""
     where = f" ({origin})" if origin else ""
     hint = ("Nothing was written to the device. Download the file again, or remove it from particle-py's "
             f"cache ({cache_dir()}) and run the command again.")
+    if len(data) > MAX_MODULE_BYTES:
+        raise ParticlePyError(f"{name}{where} is larger than any Device OS module", hint, EX_DATAERR)
     if pin is not None:
         if len(data) != pin.size:
             raise ParticlePyError(f"{name}{where} is {len(data)} bytes; Device OS's file is {pin.size} bytes "
@@ -144,57 +180,254 @@ def check_file(name: str, data: bytes, platform: Platform, *, pin=None, crc: Opt
     return module
 
 
+def check_release_file(name: str, module: FirmwareModule, platform: Platform, version: str,
+                       origin: str = "") -> None:
+    """The release-file rule: a file `update` writes is Device OS (not an app), is what its name
+    says (module, Device OS version), for ``version``, and starts at the slot its function owns."""
+    where = f" ({origin})" if origin else ""
+    p = module.prefix
+    said = name_says(name)
+    hint = ("Nothing was written to the device. Give the files Particle published for Device OS "
+            f"{version} (particle update --target {version} --from <folder or .zip>).")
+    if p.function not in DEVICE_OS_FUNCTIONS:
+        raise ParticlePyError(f"{name}{where} is {_what(p.function)} (its module header), not part of Device OS",
+                              hint, EX_DATAERR)
+    # (the function only: Particle's names number the Electron's system parts otherwise than its headers)
+    if said.function is not None and said.function != p.function:
+        raise ParticlePyError(f"{name}{where} is named as {_what(said.function)} but its header says "
+                              f"{_what(p.function, p.index)}", hint, EX_DATAERR)
+    if said.version is not None and said.version != version:
+        raise ParticlePyError(f"{name}{where} is named for Device OS {said.version}, not {version}", hint,
+                              EX_DATAERR)
+    allowed = system_part_versions(version)
+    if p.function == ModuleFunction.SYSTEM_PART and allowed is not None and p.version not in allowed:
+        raise ParticlePyError(f"{name}{where} is not Device OS {version}: its header says "
+                              f"{_device_os_of(p.version)}", hint, EX_DATAERR)
+    slot = _slot(platform, p.function, p.index)
+    if slot is not None and p.start != slot:
+        raise ParticlePyError(f"{name}{where} is {_what(p.function, p.index)} linked at 0x{p.start:08x}; "
+                              f"{platform.display_name} keeps it at 0x{slot:08x}", hint, EX_DATAERR)
+    if slot is None and p.function == ModuleFunction.SYSTEM_PART:
+        raise ParticlePyError(f"{name}{where} is system part {p.index}; {platform.display_name} has "
+                              f"{len(platform.system_parts)} system part(s)", hint, EX_DATAERR)
+
+
+def _slot(platform: Platform, function: int, index: int) -> Optional[int]:
+    if function == ModuleFunction.SYSTEM_PART:
+        return platform.system_parts[index - 1] if 1 <= index <= len(platform.system_parts) else None
+    if function == ModuleFunction.BOOTLOADER:
+        return platform.bootloader if index == 0 else None      # (P2's prebootloaders: no slot in the table)
+    if function == ModuleFunction.RADIO_STACK:
+        return platform.radio_stack
+    return None
+
+
+def check_release(files: list, platform: Platform, version: str) -> list:
+    """The whole release: every file by the rule above, and every system part of the platform
+    there once, all of one module version."""
+    for f in files:
+        check_release_file(f.name, f.module, platform, version, f.origin)
+    parts = {}
+    for f in files:
+        p = f.module.prefix
+        if p.function == ModuleFunction.SYSTEM_PART:
+            other = parts.setdefault(p.index, f)
+            if other is not f and other.data != f.data:
+                raise ParticlePyError(f"Two files are system part {p.index} of Device OS {version}: {other.name} "
+                                      f"({other.origin}) and {f.name} ({f.origin})",
+                                      "Nothing was written to the device. Keep one of them.", EX_DATAERR)
+    missing = [i for i in range(1, len(platform.system_parts) + 1) if i not in parts]
+    if platform.system_parts and missing:
+        raise ParticlePyError(f"Device OS {version} for {platform.display_name} is incomplete here: no "
+                              + ", ".join(f"system part {i}" for i in missing),
+                              "Nothing was written to the device. Give every file of the release "
+                              "(particle update --from <folder or .zip holding them>).", EX_NO_RELEASE)
+    numbers = {f.module.prefix.version for f in parts.values()}
+    if len(numbers) > 1:
+        raise ParticlePyError(f"The system parts given for Device OS {version} are of different versions "
+                              f"({', '.join(str(n) for n in sorted(numbers))})",
+                              "Nothing was written to the device. Give the files of one release.", EX_DATAERR)
+    seen, out = set(), []
+    for f in files:                       # one file per module, in the order found
+        p = f.module.prefix
+        key = (p.function, p.index)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
 def obtain(platform: Platform, version: str, *, paths: Iterable[str] = (), allow_download: bool = True,
            reporter: events.Reporter = events.QUIET, api=None) -> list[ReleaseFile]:
-    """Every module file of Device OS ``version`` for ``platform``, checked (user parts left out);
-    a download is told to ``reporter`` as steps."""
+    """Every module file of Device OS ``version`` for ``platform``, checked by the release-file
+    rule: the files the user named first, then the cache, then a download (told to ``reporter``)."""
     pin = pinned(version, platform.name)
     folders = [_Folder(p) for p in from_paths(paths)]
     files: list[ReleaseFile] = []
     missing: list[str] = []
     if pin is not None:
         for entry in pin.modules:
-            found = _local(entry.file, version, platform, folders, pin=entry)
+            found = _given(entry, version, platform, folders) or _cached(entry.file, version, platform, pin=entry)
             if found is None:
                 missing.append(entry.file)
             else:
                 files.append(found)
         if not missing:
-            return files
+            return check_release(files, platform, version)
     else:
-        names = sorted({n for f in folders for n in f.matching(platform, version)})
-        for name in names:
-            files.append(_local(name, version, platform, folders, pin=None))
+        files = _unpinned(folders, platform, version)
+        if not files:
+            files = _unpinned_cached(platform, version)
         if files:
-            return files
+            return check_release(files, platform, version)
     if not allow_download:
-        raise _not_available(platform, version, missing, "downloading is off")
+        raise _not_available(platform, version, missing, "downloading is off", no_download=True)
     downloaded = _download_release(platform, version, pin, missing, reporter, api)
-    return files + downloaded
+    return check_release(files + downloaded, platform, version)
 
 
-def _local(name, version, platform, folders, *, pin) -> Optional[ReleaseFile]:
-    cached = _cache_path(version, platform, name)
-    if cached.is_file():
-        data = cached.read_bytes()
-        try:
-            return ReleaseFile(name, data, check_file(name, data, platform, pin=pin, origin=str(cached)), "cache")
-        except ParticlePyError:
-            cached.unlink()             # a damaged cache entry is fetched again, never flashed
+def _given(entry, version, platform, folders) -> Optional[ReleaseFile]:
+    """A pinned file from the folders the user named: by its name, else by its bytes (any name)."""
     for folder in folders:
-        data = folder.read(name)
+        data = folder.read(entry.file)
         if data is not None:
-            origin = os.path.join(folder.path, name)
-            return ReleaseFile(name, data, check_file(name, data, platform, pin=pin, origin=origin), origin)
+            origin = folder.origin(entry.file)
+            return ReleaseFile(entry.file, data, check_file(entry.file, data, platform, pin=entry, origin=origin),
+                               origin)
+    for folder in folders:
+        for name in sorted(folder.names):
+            if not name.lower().endswith(".bin") or folder.size(name) != entry.size:
+                continue
+            data = folder.read(name)
+            if data is not None and hashlib.sha256(data).hexdigest() == entry.sha256:
+                origin = folder.origin(name)
+                return ReleaseFile(entry.file, data, check_file(entry.file, data, platform, pin=entry,
+                                                                origin=origin), origin)
     return None
 
 
-def _not_available(platform: Platform, version: str, missing, why: str) -> ParticlePyError:
+def _cached(name, version, platform, *, pin) -> Optional[ReleaseFile]:
+    """A cached file, kept only while its header agrees with its name and its pin."""
+    from particle_py.firmware.user_files import read_regular
+
+    cached = _cache_path(version, platform, name)
+    if not cached.is_file():
+        return None
+    try:
+        data = read_regular(str(cached), MAX_MODULE_BYTES)
+        module = check_file(name, data, platform, pin=pin, origin=str(cached))
+        check_release_file(name, module, platform, version, str(cached))
+        return ReleaseFile(name, data, module, "cache")
+    except ParticlePyError:
+        try:
+            cached.unlink()             # a damaged cache entry is fetched again, never flashed
+        except OSError:
+            pass
+        return None
+
+
+def _unpinned(folders, platform, version) -> list[ReleaseFile]:
+    """The files of an unpinned release found in the folders by content: a .bin whose header is
+    this platform's Device OS, whose name (if it says one) is this release. A file named for this
+    release must pass; any other is left out. The first folder that holds a module wins."""
+    found: dict = {}
+    for folder in folders:
+        here: dict = {}
+        for name in sorted(folder.names):
+            if not name.lower().endswith(".bin"):
+                continue
+            said = name_says(name)
+            if said.platform not in (None, platform.name) and said.version is not None:
+                continue
+            if said.version is not None and said.version != version:
+                continue                # another release by its name (5.9.0-rc.1, 5.9.01)
+            named = said.version == version
+            data = folder.read(name)
+            if data is None:
+                continue
+            origin = folder.origin(name)
+            if named:
+                module = check_file(name, data, platform, origin=origin)
+                if said.function is None and module.prefix.function not in DEVICE_OS_FUNCTIONS:
+                    continue            # p2-tinker@5.8.0.bin: Particle's release holds the app too; an update leaves it
+                check_release_file(name, module, platform, version, origin)
+            else:
+                module = parse(data)
+                p = module.prefix
+                allowed = system_part_versions(version)
+                if (p is None or not module.crc_ok or p.platform_id != platform.platform_id
+                        or p.function != ModuleFunction.SYSTEM_PART or allowed is None or p.version not in allowed):
+                    continue            # unnamed files are taken only for what their header proves
+            key = (module.prefix.function, module.prefix.index)
+            other = here.get(key)
+            if other is not None and other.data != data:
+                raise ParticlePyError(f"Two files are {_what(*key)} of Device OS {version} in --from "
+                                      f"{folder.path}: {other.name} and {name}",
+                                      "Nothing was written to the device. Keep one of them.", EX_DATAERR)
+            here.setdefault(key, ReleaseFile(name, data, module, origin))
+        for key, f in here.items():
+            found.setdefault(key, f)
+    return [found[k] for k in sorted(found)]
+
+
+def _unpinned_cached(platform, version) -> list[ReleaseFile]:
+    folder = cache_dir() / version / platform.name
+    if not folder.is_dir():
+        return []
+    try:
+        return _unpinned([_Folder(str(folder))], platform, version)
+    except ParticlePyError:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)   # a cache that fails the rule is fetched again
+        return []
+
+
+def releases_in(platform: Platform, paths: Iterable[str]) -> list[str]:
+    """The Device OS versions whose system parts for ``platform`` the folders hold (by a name that
+    says the version, or by the bytes of a pinned file), for an update with no --target."""
+    from particle_py.firmware.releases import versions_for
+
+    by_sha = {}
+    for v in versions_for(platform.name):
+        for m in pinned(v, platform.name).modules:
+            if m.function == ModuleFunction.SYSTEM_PART:
+                by_sha[m.sha256] = v
+    found = set()
+    for path in from_paths(paths):
+        folder = _Folder(path)
+        for name in sorted(folder.names):
+            if not name.lower().endswith(".bin"):
+                continue
+            said = name_says(name)
+            if said.platform not in (None, platform.name) or said.function not in (None, ModuleFunction.SYSTEM_PART):
+                continue
+            data = folder.read(name)
+            module = parse(data or b"")
+            p = module.prefix
+            if p is None or not module.crc_ok or p.platform_id != platform.platform_id \
+                    or p.function != ModuleFunction.SYSTEM_PART:
+                continue
+            version = said.version or by_sha.get(hashlib.sha256(data).hexdigest())
+            if version is not None:
+                found.add(version)
+    return sorted(found)
+
+
+def _not_available(platform: Platform, version: str, missing, why: str, *,
+                   no_download: bool = False) -> ParticlePyError:
     names = f" ({', '.join(missing)})" if missing else ""
+    if no_download:
+        hint = ("Nothing was written to the device. Run the command without --no-download to download it, or "
+                "give the files: particle update --from <folder or .zip holding them>.")
+    elif "log in" in why.lower() or "not logged in" in why.lower() or "token" in why.lower():
+        hint = ("Nothing was written to the device. Log in (particle login) so particle-py can download it, or "
+                "give the files: particle update --from <folder or .zip holding them>.")
+    else:
+        hint = ("Nothing was written to the device. Give the files: particle update --from <folder or .zip "
+                "holding them>, or run the command again later.")
     return ParticlePyError(
-        f"Device OS {version} for {platform.display_name} is not available here{names}: {why}",
-        "Nothing was written to the device. Log in (particle login) so particle-py can download it, or give "
-        "the files: particle update --from <folder or .zip holding them>.", EX_NO_RELEASE)
+        f"Device OS {version} for {platform.display_name} is not available here{names}: {why}", hint, EX_NO_RELEASE)
 
 
 def device_os_info(api, platform: Platform, version: str) -> dict:
@@ -205,17 +438,62 @@ def device_os_info(api, platform: Platform, version: str) -> dict:
         return api.request("GET", f"/v1/device-os/versions/{version}?platform_id={platform.platform_id}")
     except ApiError as err:
         if getattr(err, "status", 0) == 404:
+            others = [v for v in _known(platform) if v != version]
+            if pinned(version, platform.name) is not None:
+                hint = (f"particle-py knows Device OS {version}'s files for {platform.display_name} but has not got "
+                        f"them, and Particle's server does not list it. Nothing was written to the device. Give the "
+                        f"files: particle update --target {version} --from <folder or .zip holding them>.")
+            else:
+                hint = ("Nothing was written to the device. Check the version"
+                        + (f" (particle-py also knows: {', '.join(others)})." if others else "."))
             raise ParticlePyError(f"Device OS version not found for platform: {platform.platform_id} "
-                                  f"version: {version}",
-                                  "Nothing was written to the device. Check the version "
-                                  "(particle-py knows: " + ", ".join(_known(platform)) + ").", EX_NO_RELEASE) from None
+                                  f"version: {version}", hint, EX_NO_RELEASE) from None
         raise
 
 
 def _known(platform: Platform) -> list[str]:
     from particle_py.firmware.releases import versions_for
 
-    return versions_for(platform.name) or ["none pinned"]
+    return versions_for(platform.name)
+
+
+# A download's file name: a plain name, no folder, no dot file (`..`, `x/` are refused).
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,200}")
+
+
+def _download_base(value) -> Optional[str]:
+    """The reply's base_url when it is https, or http on this machine's loopback address."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        u = urlsplit(value)
+        host = u.hostname or ""
+        u.port                                       # a port that is not a number raises here
+    except ValueError:
+        return None
+    if u.username or u.password or not host:
+        return None
+    if u.scheme == "https":
+        return value.rstrip("/")
+    if u.scheme == "http":
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return value.rstrip("/")
+        except ValueError:
+            return None
+    return None
+
+
+def _listed_modules(info) -> Optional[list]:
+    if not isinstance(info, dict):
+        return None
+    modules = info.get("modules")
+    if not isinstance(modules, list):
+        return None
+    return [m for m in modules if isinstance(m, dict) and isinstance(m.get("filename"), str)]
 
 
 def _download_release(platform, version, pin: Optional[PinnedRelease], missing, reporter: events.Reporter,
@@ -228,16 +506,21 @@ def _download_release(platform, version, pin: Optional[PinnedRelease], missing, 
         info = device_os_info(api, platform, version)
     except ApiError as err:
         raise _not_available(platform, version, missing, err.message) from None
-    base = str(info.get("base_url") or "").rstrip("/")
-    listed = [m for m in info.get("modules") or [] if isinstance(m, dict) and m.get("filename")]
-    if not base.startswith(("https://", "http://127.0.0.1", "http://localhost")) or not listed:
-        raise _not_available(platform, version, missing, "the cloud's answer names no files to download")
+    no_files = "the cloud's answer names no files to download"
+    base = _download_base(info.get("base_url") if isinstance(info, dict) else None)
+    listed = _listed_modules(info)
+    if base is None or not listed:
+        raise _not_available(platform, version, missing, no_files)
+    for entry in listed:
+        if not _FILE_NAME.fullmatch(entry["filename"]) or ".." in entry["filename"]:
+            raise _not_available(platform, version, missing,
+                                 f"the cloud's answer names a file {entry['filename']!r}, which is not a file name")
     wanted = set(missing) if pin is not None else None
     out = []
     reporter.step(f"Downloading Device OS {version}")
     for entry in listed:
-        name = os.path.basename(str(entry["filename"]))
-        prefix_info = entry.get("prefixInfo") or {}
+        name = entry["filename"]
+        prefix_info = entry.get("prefixInfo") if isinstance(entry.get("prefixInfo"), dict) else {}
         if wanted is not None and name not in wanted:
             continue
         if wanted is None and str(prefix_info.get("moduleFunction", "")).lower() in ("user_part", "5"):
@@ -248,9 +531,13 @@ def _download_release(platform, version, pin: Optional[PinnedRelease], missing, 
         module = check_file(name, data, platform, pin=pin_entry, crc=crc, origin="downloaded")
         if module.prefix.function == ModuleFunction.USER_PART:
             continue
-        target = _cache_path(version, platform, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".part")
+        check_release_file(name, module, platform, version, "downloaded")
+        folder = cache_dir() / version / platform.name
+        target = folder / name
+        if target.parent != folder:
+            raise _not_available(platform, version, missing, f"the cloud's answer names a file {name!r}")
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / (name + ".part")
         tmp.write_bytes(data)
         os.replace(tmp, target)
         out.append(ReleaseFile(name, data, module, "download"))
@@ -264,17 +551,20 @@ def _download_release(platform, version, pin: Optional[PinnedRelease], missing, 
 def _crc_of(value) -> Optional[int]:
     if isinstance(value, dict):
         value = value.get("storedCrc") or value.get("crc")
+    if isinstance(value, bool):
+        return None
     if isinstance(value, int):
         return value & 0xFFFFFFFF
     if isinstance(value, str):
         try:
-            return int(value, 16)
+            return int(value, 16) & 0xFFFFFFFF
         except ValueError:
             return None
     return None
 
 
 def _get(url: str) -> bytes:
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -285,9 +575,10 @@ def _get(url: str) -> bytes:
         # The default opener verifies TLS certificates and honours the *_proxy env vars.
         with urllib.request.urlopen(req, timeout=DOWNLOAD_TIMEOUT_S) as resp:
             data = resp.read(MAX_MODULE_BYTES + 1)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ParticlePyError(f"Could not download {url}: {reason}",
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        # a refused connection, a status line that is not HTTP, a header line over 64 KiB, a bad URL
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__ + (f": {exc}" if str(exc) else "")
+        raise ParticlePyError(f"Could not download {url}: {str(reason)[:200]}",
                               "Nothing was written to the device. Check the connection (or give the files with "
                               "--from), then run the command again.", EX_NO_RELEASE) from None
     if len(data) > MAX_MODULE_BYTES:

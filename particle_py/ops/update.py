@@ -71,6 +71,7 @@ class UpdateResult:
     left_dfu: bool = False
     verified_by: str = ""            # "module info", "read-back" or "" (nothing written over DFU)
     left_from: object = None         # the USB device that left DFU mode (the board comes back as another)
+    chosen: str = ""                 # why this release, when no --target named it and it is not the newest pinned
 
     @property
     def up_to_date(self) -> bool:
@@ -86,8 +87,10 @@ def resume_command(device_arg: Optional[str], target: Optional[str], paths) -> s
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def choose_version(platform, target: Optional[str]) -> str:
-    from particle_py.firmware import releases
+def choose_version(platform, target: Optional[str], paths=()) -> str:
+    """``target``, else the one release for the platform the --from paths hold, else the newest
+    pinned release."""
+    from particle_py.firmware import releases, sources
 
     if target:
         if not releases.is_version(target):
@@ -96,6 +99,10 @@ def choose_version(platform, target: Optional[str]) -> str:
                                   + (", ".join(releases.versions_for(platform.name)) or "none for this platform")
                                   + ").", EX_UPDATE_FAILED)
         return target
+    if sources.from_paths(paths):
+        found = sources.releases_in(platform, paths)
+        if len(found) == 1:
+            return found[0]
     latest = releases.latest_pinned(platform.name)
     if latest is None:
         raise ParticlePyError("There are currently no system firmware updates available for this device.",
@@ -103,6 +110,12 @@ def choose_version(platform, target: Optional[str]) -> str:
                               "written. Name one with --target <version> (downloaded from Particle).",
                               EX_UPDATE_FAILED)
     return latest
+
+
+def releases_latest(platform) -> Optional[str]:
+    from particle_py.firmware import releases
+
+    return releases.latest_pinned(platform.name)
 
 
 def _sources(files) -> list[FlashSource]:
@@ -187,10 +200,14 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     entry = find_device(device_arg)
     platform, device_id = entry.platform, entry.device_id
     release_entry(entry)
-    version = choose_version(platform, target)
+    version = choose_version(platform, target, paths)
+    chosen = ""
+    if not target and version != releases_latest(platform):
+        chosen = f"the one Device OS release for {platform.display_name} in " + ", ".join(
+            sources.from_paths(paths))
     # Everything is fetched and checked before the device is touched.
     files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, reporter=reporter)
-    result = UpdateResult(platform, device_id, version, [])
+    result = UpdateResult(platform, device_id, version, [], chosen=chosen)
     try:
         return _update_device(entry, result, files, reporter, device_arg, target, paths)
     except ParticlePyError as err:
@@ -221,7 +238,8 @@ def _report_plan(reporter: events.Reporter, result: UpdateResult) -> None:
     p = result.platform
     reporter.emit(events.Result(PLAN, {"platform": p.name, "platform_name": p.display_name,
                                        "device_id": result.device_id, "version": result.version,
-                                       "steps": [s.describe() for s in result.steps]}))
+                                       "steps": [s.describe() for s in result.steps],
+                                       "chosen": result.chosen}))
 
 
 def _update_device(entry, result: UpdateResult, files, reporter: events.Reporter, device_arg, target,
@@ -380,10 +398,14 @@ def _expected(planned: PlannedStep) -> tuple[int, int, int]:
     return p.function, p.index, p.version
 
 
-def _verify_after_boot(result: UpdateResult, written: list, reporter: events.Reporter) -> None:
+def _verify_after_boot(result: UpdateResult, written: list, reporter: events.Reporter, *,
+                       again: bool = False) -> None:
     """Device OS checks every module's CRC and dependencies when it boots and reports them in
-    its module info: that proves the writes without reading them back over USB. Where Device
-    OS does not come back or cannot tell (old Device OS), the bytes are read back over DFU."""
+    its module info: only that proves the update (a read-back proves the bytes, not that
+    Device OS runs them). A module skipped on its ends that Device OS finds damaged is written
+    and proven again; a written one it does not list valid fails the update. A Device OS too
+    old to answer module info is read back over DFU (it runs, so the read-back is the proof
+    left); a device that does not come back running is not updated, whatever its flash holds."""
     from particle_py.control import ControlSession, module_info
     from particle_py.ops.discovery import release_entry
     from particle_py.ops.flash import came_back
@@ -392,9 +414,8 @@ def _verify_after_boot(result: UpdateResult, written: list, reporter: events.Rep
     # the board's next enumeration, in either mode (one that stays in DFU mode has nothing to
     # say), found by id where its bootloader shows one
     entry = came_back(platform, {result.device_id}, result.left_from)
-    info = None
-    if entry is not None and not entry.in_dfu:
-        info = module_info.read(ControlSession(entry.usb_device))
+    running = entry is not None and not entry.in_dfu
+    info = module_info.read(ControlSession(entry.usb_device)) if running else None
     if info is not None:
         from particle_py.ops.flash import _listed, _why_unproven, checked_by_device_os
 
@@ -403,13 +424,65 @@ def _verify_after_boot(result: UpdateResult, written: list, reporter: events.Rep
         unproven = [s for s in written if _expected(s) not in valid
                     or (checked_by_device_os(s.step, platform)
                         and _why_unproven(_listed(info, s.step), s.step) is not None)]
-    else:
-        unproven = list(written)
-    if not unproven:
-        release_entry(entry)
-        result.verified_by = "module info"
+        if not unproven:
+            release_entry(entry)
+            result.verified_by = "module info"
+            return
+        rejected = [s for s in unproven if s in result.written]
+        if rejected or again:
+            release_entry(entry)
+            raise _reported(_rejected(result, rejected or unproven, info))
+        # only modules skipped on their first and last bytes: Device OS found them damaged
+        before = list(result.written)
+        _read_back(result, unproven, reporter, entry)
+        rewritten = [s for s in result.written if s not in before]
+        _verify_after_boot(result, rewritten or unproven, reporter, again=True)
         return
-    _read_back(result, unproven, reporter, entry)
+    if not running and again:
+        release_entry(entry)
+    else:
+        _read_back(result, list(written), reporter, entry if running else None)
+        if running:
+            return                  # a Device OS that runs and cannot tell: the read-back is the proof left
+        # a module the read-back found damaged was written again: the next boot decides
+        _verify_after_boot(result, written, reporter, again=True)
+        return
+    if not running:
+        raise _reported(ParticlePyError(
+            f"Device OS {result.version} did not start after the update",
+            "Every written module is in flash (read back over DFU), but the device did not come back "
+            "running Device OS, so the update is not proven. The device may stay in DFU mode (blinking "
+            "yellow). Give every file of the release and run: " + resume_command(None, result.version, ()),
+            EX_UPDATE_FAILED))
+
+
+def _rejected(result: UpdateResult, planned: list, info) -> ParticlePyError:
+    """Written (or kept), and Device OS does not run it: what its module info says instead."""
+    reasons = []
+    for s in planned:
+        p = s.step.module.prefix
+        same = [m for m in info if (m.function, m.index) == (p.function, p.index)]
+        if not same:
+            why = "not listed"
+        elif all(m.version != p.version for m in same):
+            why = "listed as version " + ", ".join(str(m.version) for m in same) + f", not {p.version}"
+        else:
+            m = next(m for m in same if m.version == p.version)
+            errors = list(m.validity_errors) or ["a failed check"]
+            why = "invalid: " + ", ".join(errors)
+            if "DEPENDENCY_CHECK_FAILED" in errors and m.dependencies:
+                why += " (it needs " + ", ".join(
+                    f"{ {2: 'bootloader', 4: 'system part', 8: 'radio stack'}.get(d.function, f'function {d.function}')}"
+                    f"{' ' + str(d.index) if d.function == ModuleFunction.SYSTEM_PART else ''} v{d.version}"
+                    for d in m.dependencies) + ")"
+        reasons.append(f"{s.label}: {why}")
+    return ParticlePyError(
+        f"Device OS {result.version} is not running after the update: Device OS does not accept "
+        + ", ".join(s.label for s in planned),
+        "Device OS's module info after the restart: " + "; ".join(reasons) + ".\nThe bytes are in flash, but "
+        "the device may stay in safe mode (breathing magenta) or DFU mode. Give every file of the release "
+        "(the modules it depends on too) and run: " + resume_command(None, result.version, ()),
+        EX_UPDATE_FAILED)
 
 
 def _read_back(result: UpdateResult, unproven: list, reporter: events.Reporter, entry=None) -> None:
@@ -447,6 +520,7 @@ def _read_back(result: UpdateResult, unproven: list, reporter: events.Reporter, 
                     "may be worn or protected.\nReconnect the device and run: "
                     + resume_command(None, result.version, ()), EX_UPDATE_FAILED))
         result.verified_by = "read-back"
+        result.left_from = device.entry.usb_device
         device.reset(leave=True)
     finally:
         device.close()

@@ -267,6 +267,11 @@ def _config(data: bytes) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _update_targets():
+    import update_targets           # particle update's release files, zips and download answers
+    return update_targets
+
+
 EXTRA: dict = {}      # more targets (the fuzzer's own tests add one that crashes and one that hangs)
 
 
@@ -281,6 +286,10 @@ def targets() -> dict:
         Target("usb-descriptor", _descriptors, _parse_descriptor, perr()),
         Target("cloud-reply", _cloud_replies, _cloud_reply, perr()),
         Target("config-file", _configs, _config, perr()),
+        Target("release-file", _update_targets().release_file_seeds, _update_targets().release_file, perr()),
+        Target("zip-file", _update_targets().zip_seeds, _update_targets().zip_file, perr()),
+        Target("device-os-answer", _update_targets().answer_seeds, _update_targets().device_os_answer, perr(),
+               bound_s=10.0),
         Target("dfu-util-argv", lambda: _argv_seeds(DFU_UTIL_ARGV), _dfu_util, (), bound_s=20.0, text=True),
         Target("particle-argv", lambda: _argv_seeds(PARTICLE_ARGV), _particle, (), bound_s=20.0, text=True),
     ]}}

@@ -96,3 +96,18 @@ def test_unknown_version(device, run, cloud):
     code, out, err = run("update", "--target", "7.7.7")
     assert code == 1
     assert err.splitlines()[0] == "Device OS version not found for platform: 6 version: 7.7.7"
+
+
+def test_a_pinned_release_the_server_does_not_list_is_not_called_unknown(device, run, cloud):
+    """Issue 22: "version not found: 2.3.1" above "particle-py knows: 2.2.0, 2.3.1" contradicted itself."""
+    d = device("photon", mode="dfu")
+    mark = len(d.log())
+    code, out, err = run("update", "--target", "2.3.1")
+    assert code == 1
+    lines = err.splitlines()
+    assert lines[0] == "Device OS version not found for platform: 6 version: 2.3.1"
+    assert "particle-py knows: " not in err and "also knows: 2.3.1" not in err
+    assert ("particle-py knows Device OS 2.3.1's files for Photon but has not got them, and Particle's server "
+            "does not list it.") in err
+    assert "particle update --target 2.3.1 --from" in err
+    assert data_writes(d.log()[mark:]) == []

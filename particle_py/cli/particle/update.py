@@ -74,6 +74,8 @@ def register(app) -> None:
                     echo("")
                 else:
                     echo("> This process may take a few minutes. Here it goes!")
+                if plan.get("chosen"):
+                    echo(f"No --target given: Device OS {plan['version']} is {plan['chosen']}.")
                 echo(f"Device OS {plan['version']} for {plan['platform_name']} {plan['device_id']}:")
                 for line in plan["steps"]:
                     echo(f"  {line}")
