@@ -28,6 +28,14 @@ PARTICLE_SERVER = {
     "udp": {"hosts": ("udp.particle.io", "$id.udp.particle.io"), "port": 5684},
 }
 FUNCTION_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part"}
+ID_UNKNOWN_HINT = ("Press the device's RESET button so it runs its firmware (particle-py learns the id there), then "
+                   "run `particle doctor` again.")
+
+
+def is_device_id(text: Optional[str]) -> bool:
+    """A Particle device id: 24 hex digits. A bootloader's DFU serial such as 00000000010c (2015
+    Photon bootloaders, the Core) is not one, and is the same on every such device."""
+    return bool(text) and len(text) == 24 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 @dataclass
@@ -39,6 +47,18 @@ class Diagnosis:
     findings: list = field(default_factory=list)
     logged_in: bool = False
     needs_login: list = field(default_factory=list)   # what could not be checked without a login
+    usb_serial: Optional[str] = None     # the DFU serial, when it is not the id (device_id is then "")
+
+    @property
+    def id_known(self) -> bool:
+        return is_device_id(self.device_id)
+
+    def name(self) -> str:
+        """The device id, or in words why it is not known."""
+        if self.id_known:
+            return self.device_id
+        return (f"(id unknown: its bootloader reports the USB serial {self.usb_serial or '(none)'} in DFU mode, "
+                f"which is not a device id)")
 
     @property
     def problems(self) -> list:
@@ -52,10 +72,16 @@ class Diagnosis:
         return LED[led_after_boot(self.findings)]
 
     def led_after_boot(self) -> str:
-        return LED[led_after_boot(self.findings)]
+        led = led_after_boot(self.findings)
+        if led == "connected" and any(f.code == CLOUD_KEY_UNKNOWN for f in self.findings):
+            # the device side is fine, but whether the cloud takes its key is not known
+            return (f"{LED['connected']} if the cloud holds the device's public key, else "
+                    f"{LED['decryption_error']}")
+        return LED[led]
 
     def as_json(self) -> dict:
-        return {"device_id": self.device_id, "platform": self.platform.name,
+        return {"device_id": self.device_id if self.id_known else None, "usb_serial": self.usb_serial,
+                "platform": self.platform.name,
                 "platform_name": self.platform.display_name, "mode": self.start_mode,
                 "protocol": self.protocol, "logged_in": self.logged_in,
                 "led_now": self.led_now(), "led_after_reset": self.led_after_boot(),
@@ -373,11 +399,17 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
             raise ParticlePyError("Several Particle devices are connected.", hint, err.exit_code) from None
         raise
     mode = usb_commands.device_mode(entry)
-    if on_found is not None:
-        on_found(entry.device_id)
+    # The id comes from the running device; across the switch it is carried, since some
+    # bootloaders report another serial in DFU mode. A DFU serial that is no id is no id.
+    known_id = entry.device_id.lower() if is_device_id(entry.device_id) else None
+    if on_found is not None and known_id:
+        on_found(known_id)
     if not entry.in_dfu:
         entry = dev_ops.switch_to_dfu(entry, reporter.step)
-    return dev_ops.ParticleDfuDevice(entry), mode
+    device = dev_ops.ParticleDfuDevice(entry)
+    device.usb_serial = None if known_id else (entry.device_id or "")
+    device.device_id = known_id or ""
+    return device, mode
 
 
 def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] = None,
@@ -388,7 +420,7 @@ def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] 
     from particle_py.platforms import ELECTRON_TRANSPORT_SLOT
 
     platform = device.platform
-    diagnosis = Diagnosis(device.device_id, platform, mode)
+    diagnosis = Diagnosis(device.device_id, platform, mode, usb_serial=getattr(device, "usb_serial", None))
     if mode == "LISTENING":
         diagnosis.findings.append(Finding("mode", "listening_mode",
                                           "the device is in listening mode (waiting for Wi-Fi credentials, or its "
@@ -428,9 +460,15 @@ def ask_cloud(device_id: str, settings) -> tuple[Optional[dict], Optional[Partic
     if not settings.access_token:
         return None, None
     try:
-        return ApiClient(settings.api_url, settings.access_token).request("GET", f"/v1/devices/{device_id}"), None
+        return ApiClient(settings.api_url, settings.access_token).device_record(device_id), None
     except ParticlePyError as err:
         return None, err
+
+
+CLOUD_KEY_UNKNOWN = "cloud_key_unknown"
+CLOUD_KEY_UNKNOWN_TEXT = ("whether the cloud holds the device's public key: unknown (the cloud shows it to no one; it "
+                          "is known once the device connects: breathing cyan means yes, blinking cyan with 1 orange "
+                          "burst means no, and `particle keys doctor <id>` then sends a new key)")
 
 
 def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> None:
@@ -447,6 +485,10 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> No
                                           "of the device key, and send a new key)"))
         return
     diagnosis.logged_in = True
+    if not diagnosis.id_known:
+        diagnosis.findings.append(Finding("cloud", "cloud_not_asked", "cloud: not asked (the device id is not "
+                                          "known, and the cloud knows devices by id). " + ID_UNKNOWN_HINT))
+        return
     body, err = reply if reply is not None else ask_cloud(diagnosis.device_id, settings)
     if err is not None:
         status = getattr(err, "status", 0)
@@ -455,11 +497,15 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> No
             diagnosis.findings.append(Finding("cloud", "not_claimed",
                                               f"the device is not claimed to your account ({account}); "
                                               f"the cloud answered: {err.message}", True, {"status": status}))
+            if key_info is not None:
+                diagnosis.findings.append(Finding("cloud", CLOUD_KEY_UNKNOWN, CLOUD_KEY_UNKNOWN_TEXT))
             return
         diagnosis.findings.append(Finding("cloud", "cloud_unreachable", f"cloud: not checked ({err.message})",
                                           facts={"status": status}))
+        if key_info is not None:
+            diagnosis.findings.append(Finding("cloud", CLOUD_KEY_UNKNOWN, CLOUD_KEY_UNKNOWN_TEXT))
         return
-    connected = bool(body.get("connected"))
+    connected = body["connected"]          # a boolean: ApiClient.device_record checked the record
     diagnosis.findings.append(Finding("cloud", "claimed", f"cloud: the device is claimed to your account"
                                       f"{' and online' if connected else ', offline'}",
                                       facts={"connected": connected}))
@@ -473,6 +519,10 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> No
                                           "the device's keys are valid but the cloud sees it offline: the cloud "
                                           "most likely holds another public key for it (the cloud keeps the "
                                           "first key it saw until the new one is sent)", True))
+    elif not connected and key_info is not None:
+        # offline in DFU or listening mode, or for a problem found above: the cloud's copy of
+        # the key is not seen until the device connects
+        diagnosis.findings.append(Finding("cloud", CLOUD_KEY_UNKNOWN, CLOUD_KEY_UNKNOWN_TEXT))
 
 
 def diagnose(device_id: Optional[str] = None, *, reporter: events.Reporter = events.QUIET,

@@ -19,6 +19,12 @@ SERIAL_PORT_ATTEMPTS = 10
 SERIAL_PORT_WAIT_MS = 500
 
 
+NOT_CONNECTED_HINT = (
+    "The cloud can only claim a device that is connected (breathing cyan). If it blinks cyan with orange or red "
+    "bursts, its keys do not match the cloud: run `particle keys doctor {id}` (it makes a new key and sends it "
+    "to the cloud), reset the device and run `particle doctor` again.")
+
+
 class StepUnavailable(ParticlePyError):
     """The step cannot run here (an operation or a login is missing); nothing was written."""
 
@@ -172,7 +178,11 @@ def _claim(ctx: Context) -> None:
             return
         except ParticlePyError as err:
             offline = getattr(err, "status", 0) == 400
-            if not offline or attempt == CLAIM_ATTEMPTS - 1:
+            if offline and attempt == CLAIM_ATTEMPTS - 1:
+                # the cloud claims only a connected device: say why it is not, as `device add` does
+                raise ParticlePyError(err.message, NOT_CONNECTED_HINT.format(id=ctx.device_id),
+                                      err.exit_code) from None
+            if not offline:
                 raise
             transport.sleep_ms(CLAIM_WAIT_MS)
 

@@ -14,12 +14,16 @@ from typing import Callable, Optional
 from particle_py import events
 from particle_py.doctor import diagnose as diag
 from particle_py.doctor import repair
-from particle_py.errors import ParticlePyError
+from particle_py.errors import Interrupted, ParticlePyError
 
 Ask = Callable[[repair.RepairStep, str], str]      # -> 'continue' | 'skip' | 'exit'
 
 FORUM_ADVICE = ("If it does not, post the output of `particle doctor --dry-run --json` (it holds no keys or "
                 "tokens) in a thread at https://community.particle.io/")
+
+
+NOTHING_CHANGED = "Nothing was changed on the device."
+THIS_STEP_NOTHING = "This step changed nothing on the device."
 
 
 @dataclass
@@ -118,6 +122,11 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
     report = Report(diagnosis, dry_run)
     if dry_run:
         return report
+    if not diagnosis.id_known and diagnosis.problems:
+        # backups, claims and key uploads are named by the id: none is made under a serial
+        # that every such bootloader reports
+        raise ParticlePyError(f"The doctor does not know this device's id: {diagnosis.name()[1:-1]}.",
+                              "Nothing was written. " + diag.ID_UNKNOWN_HINT)
     ctx = repair.Context(diagnosis.device_id, diagnosis.platform, reporter, server_key_file, host, port, settings,
                          interactive=ask is not None, ask_wifi=ask_wifi)
     steps = repair.plan(diagnosis.findings)
@@ -159,29 +168,55 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
     pairs = list(zip(steps, report.steps))
     before = [(s, o) for s, o in pairs if s.name not in repair.AFTER_RESTART]
     after = [(s, o) for s, o in pairs if s.name in repair.AFTER_RESTART]
-    for step, outcome in before:
-        if not run_step(step, outcome):
-            return report
-    reporter.step("Checking the device again")
-    report.after = _verify(diagnosis.device_id, ctx)
-    if not report.after.problems:
-        for step, outcome in after:
+    current = {"step": None}
+    try:
+        for step, outcome in before:
+            current["step"] = step
             if not run_step(step, outcome):
                 return report
+        current["step"] = None
+        reporter.step("Checking the device again")
+        report.after = _verify(diagnosis.device_id, ctx)
+        if not report.after.problems:
+            for step, outcome in after:
+                current["step"] = step
+                if not run_step(step, outcome):
+                    return report
+    except Interrupted as sig:
+        # a signal between the steps' own reports: still say what was done and what was not
+        raise _interrupted(report, current["step"], sig) from None
     return report
+
+
+def _interrupted(report: Report, step: Optional[repair.RepairStep], sig: Interrupted) -> ParticlePyError:
+    done = [o.title for o in report.steps if o.status == "done"]
+    not_done = [o.title for o in report.steps if o.status != "done"]
+    where = f" during \"{step.title}\"" if step is not None else ""
+    lines = ["Done before it: " + (", ".join(done) if done else "nothing")]
+    if not_done:
+        lines.append("Not done: " + ", ".join(not_done))
+    lines.append("The device is not repaired. Run `particle doctor` again to finish.")
+    stopped = ParticlePyError(f"{sig.label}: the doctor stopped{where}.", "\n".join(lines), sig.exit_code)
+    stopped.report = report
+    return stopped
 
 
 def _stopped(report: Report, step: repair.RepairStep, err: ParticlePyError) -> ParticlePyError:
     done = [o.title for o in report.steps if o.status == "done"]
     not_done = [o.title for o in report.steps if o.status not in ("done", "failed")]
     lines = []
-    if err.hint:
-        lines.append(err.hint)
+    hint, message = err.hint, err.message
+    if done:
+        # the step's own words are about the step: earlier steps did change the device
+        hint = hint.replace(NOTHING_CHANGED, THIS_STEP_NOTHING) if hint else hint
+        message = message.replace(NOTHING_CHANGED, THIS_STEP_NOTHING)
+    if hint:
+        lines.append(hint)
     lines.append("Done before it: " + (", ".join(done) if done else "nothing"))
     if not_done:
         lines.append("Not done: " + ", ".join(not_done))
     lines.append("The device is not repaired. " + FORUM_ADVICE.replace("If it does not, post", "Post"))
-    stopped = ParticlePyError(f"The doctor stopped at \"{step.title}\": {err.message}", "\n".join(lines),
+    stopped = ParticlePyError(f"The doctor stopped at \"{step.title}\": {message}", "\n".join(lines),
                               err.exit_code or 1)
     stopped.report = report         # the front end can still print it (--json)
     return stopped

@@ -35,11 +35,11 @@ def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_j
         typer.echo(text, err=as_json)
 
     def show(diagnosis) -> None:
-        say(f"Device: {diagnosis.platform.display_name} {diagnosis.device_id}, "
+        say(f"Device: {diagnosis.platform.display_name} {diagnosis.name()}, "
             f"{MODE_WORDS.get(diagnosis.start_mode, 'running its firmware')}"
             + (f", protocol {diagnosis.protocol.upper()}" if diagnosis.protocol else ""))
         for finding in diagnosis.findings:
-            say(f"  {'FAIL' if finding.problem else 'ok  '} {finding.line()}")
+            say(f"  {'FAIL' if finding.problem else '?   ' if finding.unknown else 'ok  '} {finding.line()}")
         if diagnosis.needs_login:
             say("Needs a login to check: " + "; ".join(diagnosis.needs_login))
         say(f"LED now: {diagnosis.led_now()}")
