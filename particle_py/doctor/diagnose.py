@@ -55,10 +55,11 @@ class Diagnosis:
 
     def name(self) -> str:
         """The device id, or in words why it is not known."""
-        if self.id_known:
-            return self.device_id
-        return (f"(id unknown: its bootloader reports the USB serial {self.usb_serial or '(none)'} in DFU mode, "
-                f"which is not a device id)")
+        return self.device_id if self.id_known else f"(id unknown: {self.why_no_id()})"
+
+    def why_no_id(self) -> str:
+        return (f"its bootloader reports the USB serial {self.usb_serial or '(none)'} in DFU mode, which is not a "
+                f"device id")
 
     @property
     def problems(self) -> list:
@@ -69,7 +70,7 @@ class Diagnosis:
             return LED["dfu"]
         if self.start_mode == "LISTENING":
             return LED["listening"]
-        return LED[led_after_boot(self.findings)]
+        return self.led_after_boot()
 
     def led_after_boot(self) -> str:
         led = led_after_boot(self.findings)

@@ -125,7 +125,7 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
     if not diagnosis.id_known and diagnosis.problems:
         # backups, claims and key uploads are named by the id: none is made under a serial
         # that every such bootloader reports
-        raise ParticlePyError(f"The doctor does not know this device's id: {diagnosis.name()[1:-1]}.",
+        raise ParticlePyError(f"The doctor does not know this device's id: {diagnosis.why_no_id()}.",
                               "Nothing was written. " + diag.ID_UNKNOWN_HINT)
     ctx = repair.Context(diagnosis.device_id, diagnosis.platform, reporter, server_key_file, host, port, settings,
                          interactive=ask is not None, ask_wifi=ask_wifi)
