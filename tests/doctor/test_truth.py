@@ -157,3 +157,22 @@ def test_whoami_on_a_404_points_at_the_api_url_not_at_device_ids(world, tmp_path
     assert "device ID" not in err
     assert err.endswith(f"The cloud at {url} has no user endpoint: check the apiUrl in "
                         f"{world.home / '.particle' / 'particle.config.json'}, then run `particle login` again.\n"), err
+
+
+def test_a_step_that_changed_nothing_does_not_say_the_device_is_unchanged_after_a_repair(world):
+    # the server key is restored, then `keys doctor` stops before writing: the device did change
+    world.create("photon", "--key", "corrupt", "--server-key", "wrong")
+    world.cloud.db.set_knob("fail", "500")
+    world.cloud.db.set_knob("fail_path", "/v1/access_tokens")
+    code, out, err = world.particle("doctor", "--yes")
+    assert code == 1
+    assert err == (
+        "The doctor stopped at \"Make a new device key\": Make sure your device is connected to your computer, and "
+        "that your computer is online: Simulated cloud failure\n"
+        "The cloud had a problem; try again in a minute.\n"
+        "This step changed nothing on the device.\n"
+        "Done before it: Restore the server key\n"
+        "The device is not repaired. Post the output of `particle doctor --dry-run --json` (it holds no keys or "
+        "tokens) in a thread at https://community.particle.io/\n"), err
+    code, out, err = world.particle("doctor", "--dry-run")
+    assert "  ok   server key: Particle's TCP server key, address tcp://device.spark.io:5683\n" in out, out
