@@ -74,10 +74,17 @@ class Diagnosis:
 
     def led_after_boot(self) -> str:
         led = led_after_boot(self.findings)
-        if led == "connected" and any(f.code == CLOUD_KEY_UNKNOWN for f in self.findings):
-            # the device side is fine, but whether the cloud takes its key is not known
-            return (f"{LED['connected']} if the cloud holds the device's public key, else "
-                    f"{LED['decryption_error']}")
+        if led == "connected":
+            # the device side is fine, but what the cloud takes is not known: both outcomes
+            codes = {f.code for f in self.findings}
+            if "server_key_unchecked" in codes and CLOUD_KEY_UNKNOWN in codes:
+                return (f"{LED['connected']} if its server key is that cloud's and the cloud holds the device's "
+                        f"public key, else {LED['bad_server_key']} or {LED['decryption_error']}")
+            if "server_key_unchecked" in codes:
+                return f"{LED['connected']} if its server key is that cloud's, else {LED['bad_server_key']}"
+            if CLOUD_KEY_UNKNOWN in codes:
+                return (f"{LED['connected']} if the cloud holds the device's public key, else "
+                        f"{LED['decryption_error']}")
         return LED[led]
 
     def as_json(self) -> dict:
@@ -320,6 +327,7 @@ class ExpectedServer:
     custom: bool
     source: str                 # what the key was compared with, in words
     unavailable: Optional[str] = None     # why Particle's key could not be had
+    also: tuple = ()            # (spki, words) of other keys that cloud takes (the simulated cloud's own)
 
 
 def particle_server(protocol: str) -> ExpectedServer:
@@ -334,6 +342,45 @@ def particle_server(protocol: str) -> ExpectedServer:
                               unavailable=err.message)
     return ExpectedServer(formats.trim_der(blob), table["hosts"], table["port"], False,
                           f"Particle's {protocol.upper()} server key")
+
+
+PARTICLE_API_HOSTS = ("api.particle.io",)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def logged_in_server(protocol: str, settings) -> ExpectedServer:
+    """The server the cloud in the user's config (apiUrl) has its devices talk to: Particle's for
+    Particle's cloud; on loopback (the simulated cloud, which takes Particle's key, or a local
+    one) Particle's key or, with its folder in $PARTICLE_PY_SIM, the simulated cloud's own; for
+    any other cloud nothing particle-py can know (--server-key tells it)."""
+    import os
+    import urllib.parse
+    from pathlib import Path
+
+    url = settings.api_url if settings is not None else "https://" + PARTICLE_API_HOSTS[0]
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if host in PARTICLE_API_HOSTS:
+        return particle_server(protocol)
+    sim = os.environ.get("PARTICLE_PY_SIM")
+    alg = "rsa" if protocol == "tcp" else "ec"
+    own = Path(sim) / "cloud" / f"server_{alg}.pub.der" if sim else None
+    if host in LOOPBACK_HOSTS:
+        from particle_py.keys import formats
+
+        expected = particle_server(protocol)
+        try:
+            spki = formats.trim_der(own.read_bytes()) if own is not None and own.is_file() else b""
+        except OSError:
+            spki = b""
+        if spki:
+            expected.also = ((spki, f"the simulated cloud's own {protocol.upper()} server key ({own})"),)
+        expected.hosts = tuple(expected.hosts) + LOOPBACK_HOSTS
+        return expected
+    table = PARTICLE_SERVER[protocol]
+    return ExpectedServer(None, table["hosts"], table["port"], False, f"the server key of the cloud at {url}",
+                          unavailable=f"particle-py knows only the keys of Particle's cloud and of the simulated "
+                                      f"one; give that cloud's key with `particle doctor --server-key <file>` "
+                                      f"(and --host, --port)")
 
 
 def custom_server(path: str, protocol: str, host: Optional[str], port: Optional[int]) -> ExpectedServer:
@@ -366,11 +413,16 @@ def check_server_key(raw: bytes, slot, protocol: str, device_id: str, expected: 
     facts = {"server_key_sha256": hashlib.sha256(held).hexdigest()}
     address = server_blob.parse_address(raw, slot, protocol)
     facts["address"] = address.url()
-    if expected.spki is None:
+    source, spki = expected.source, expected.spki
+    for other, words in expected.also:
+        if held == other and held != expected.spki:
+            source, spki = words, other
+            break
+    if spki is None:
         return Finding("server-key", "server_key_unchecked",
                        f"{where} is a valid {slot.alg.upper()} key, but it could not be compared with "
                        f"{expected.source}: {expected.unavailable}", facts=facts)
-    if held != expected.spki:
+    if held != spki:
         return Finding("server-key", "server_key_wrong",
                        f"{where} is a valid {slot.alg.upper()} key, but not {expected.source} (so the device "
                        f"cannot reach the cloud, or talks to another server)", True, facts)
@@ -379,7 +431,7 @@ def check_server_key(raw: bytes, slot, protocol: str, device_id: str, expected: 
         return Finding("server-key", "server_address_wrong",
                        f"the server address in that slot is {address.url()}, not "
                        f"{protocol}://{expected.hosts[0]}:{expected.port}", True, facts)
-    return Finding("server-key", "server_key_ok", f"server key: {expected.source}, address {address.url()}",
+    return Finding("server-key", "server_key_ok", f"server key: {source}, address {address.url()}",
                    facts=facts)
 
 
@@ -415,7 +467,7 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
 
 def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] = None,
                 server_key_file: Optional[str] = None, host: Optional[str] = None,
-                port: Optional[int] = None) -> tuple[Diagnosis, Optional[object]]:
+                port: Optional[int] = None, settings=None) -> tuple[Diagnosis, Optional[object]]:
     """Diagnose an opened device; returns the diagnosis and the parsed device key (or None)."""
     from particle_py.ops import keys as key_ops
     from particle_py.platforms import ELECTRON_TRANSPORT_SLOT
@@ -444,7 +496,7 @@ def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] 
     raw_server = key_ops.read_slot(device, server_slot)
     if expected_server is None:
         expected_server = (custom_server(server_key_file, protocol, host, port) if server_key_file
-                           else particle_server(protocol))
+                           else logged_in_server(protocol, settings))
     diagnosis.findings.append(check_server_key(raw_server, server_slot, protocol, device.device_id,
                                                expected_server))
     return diagnosis, key_info
@@ -543,7 +595,8 @@ def diagnose(device_id: Optional[str] = None, *, reporter: events.Reporter = eve
     device, mode = open_for_reading(device_id, reporter, on_found)
     try:
         try:
-            diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port)
+            diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port,
+                                              settings=settings)
         except ParticlePyError as err:
             raise ParticlePyError(f"Could not read the device: {err.message}",
                                   "\n".join(h for h in (err.hint, "Nothing was written. The device is in DFU mode "

@@ -90,7 +90,7 @@ def _verify(device_id: str, ctx: repair.Context) -> diag.Diagnosis:
     device, mode = diag.open_for_reading(device_id, ctx.reporter)
     try:
         after, _key = diag.read_device(device, mode, server_key_file=ctx.server_key_file, host=ctx.host,
-                                       port=ctx.port)
+                                       port=ctx.port, settings=ctx.settings)
         device.reset(leave=True)
     finally:
         device.close()

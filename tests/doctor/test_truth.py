@@ -176,3 +176,35 @@ def test_a_step_that_changed_nothing_does_not_say_the_device_is_unchanged_after_
         "tokens) in a thread at https://community.particle.io/\n"), err
     code, out, err = world.particle("doctor", "--dry-run")
     assert "  ok   server key: Particle's TCP server key, address tcp://device.spark.io:5683\n" in out, out
+
+
+def test_the_simulated_clouds_own_server_key_is_right_for_that_cloud(world):
+    # a cloud with its own key pair (not given Particle's): a device holding it connects there
+    from particle_py.sim.cloud_db import CloudDb
+
+    for alg in ("rsa", "ec"):
+        (world.state / "cloud" / f"server_{alg}.pub.der").unlink()
+    CloudDb(world.state / "cloud" / "cloud.sqlite").ensure_server_keys()
+    world.create("photon")
+    assert world.led().startswith("LED: breathing cyan")
+    code, out, err = world.particle("doctor", "--dry-run")
+    assert code == 0, err
+    own = world.state / "cloud" / "server_rsa.pub.der"
+    assert (f"  ok   server key: the simulated cloud's own TCP server key ({own}), address "
+            f"tcp://device.spark.io:5683\n") in out, out
+    assert "orange" not in out and "Repairs needed: none\n" in out
+
+
+def test_another_clouds_server_key_is_unknown_not_wrong(world):
+    # logged in to a cloud that is neither Particle's nor the simulated one (nothing listens there)
+    world.create("photon", login=False)
+    _log_in_to(world, "http://127.0.0.2:9")
+    code, out, err = world.particle("doctor", "--dry-run")
+    assert code == 0, err
+    assert ("  ?    the server key in the DCT at 2082 is a valid RSA key, but it could not be compared with the server "
+            "key of the cloud at http://127.0.0.2:9: particle-py knows only the keys of Particle's cloud and of the "
+            "simulated one; give that cloud's key with `particle doctor --server-key <file>` (and --host, --port)\n"
+            ) in out, out
+    assert ("LED now: breathing cyan if its server key is that cloud's and the cloud holds the device's public key, "
+            "else blinking cyan with 3 orange bursts or blinking cyan with 1 orange burst\n"
+            "Repairs needed: none\n") in out, out
