@@ -111,7 +111,8 @@ def _restart(device_id: str) -> None:
 def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional[Ask] = None,
         reporter: events.Reporter = events.QUIET, on_diagnosis: Optional[Callable[[diag.Diagnosis], None]] = None,
         server_key_file: Optional[str] = None, host: Optional[str] = None, port: Optional[int] = None,
-        settings=None, ask_wifi: Optional[Callable[[str], str]] = None) -> Report:
+        settings=None, ask_wifi: Optional[Callable[[str], str]] = None, paths=(),
+        allow_download: bool = True) -> Report:
     from particle_py.cloud.config import Settings
 
     settings = settings or Settings()
@@ -128,7 +129,8 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
         raise ParticlePyError(f"The doctor does not know this device's id: {diagnosis.why_no_id()}.",
                               "Nothing was written. " + diag.ID_UNKNOWN_HINT)
     ctx = repair.Context(diagnosis.device_id, diagnosis.platform, reporter, server_key_file, host, port, settings,
-                         interactive=ask is not None, ask_wifi=ask_wifi)
+                         interactive=ask is not None, ask_wifi=ask_wifi, paths=tuple(paths),
+                         allow_download=allow_download)
     steps = repair.plan(diagnosis.findings)
     report.steps = [StepOutcome(s.name, s.title, "not-run") for s in steps]
 

@@ -208,3 +208,38 @@ def test_another_clouds_server_key_is_unknown_not_wrong(world):
     assert ("LED now: breathing cyan if its server key is that cloud's and the cloud holds the device's public key, "
             "else blinking cyan with 3 orange bursts or blinking cyan with 1 orange burst\n"
             "Repairs needed: none\n") in out, out
+
+
+def test_offline_the_doctor_repairs_what_needs_no_download(world, monkeypatch):
+    # no Device OS files at hand and no download: the server key is still restored
+    from tests.doctor.test_causes import cut_short_system_part
+
+    world.create("photon", "--server-key", "wrong")
+    cut_short_system_part(world, "photon")
+    monkeypatch.delenv("PARTICLE_PY_DEVICE_OS_FROM")
+    code, out, err = world.particle("doctor", "--yes", "--no-download")
+    assert code == 1, out + err
+    assert ("Restore Device OS: not possible here. The files of Device OS 2.3.1 for the Photon could not be had: "
+            "Device OS 2.3.1 for Photon is not available here (photon-bootloader@2.3.1+lto.bin, "
+            "photon-system-part1@2.3.1.bin, photon-system-part2@2.3.1.bin): downloading is off\n"
+            "Nothing was written. Give them with `particle doctor --from <folder or .zip>` (Particle's release "
+            f"files), or run `particle update {world.device_id}` once online, then `particle doctor` again.\n"
+            "Restore the server key: writes Particle's server key") in out, out
+    assert "Okay!  New keys in place, your device will not restart.\n" in out, out
+    assert out.endswith("The device will show: blinking yellow.\nPost the output of `particle doctor --dry-run "
+                        "--json` (it holds no keys or tokens) in a thread at https://community.particle.io/\n")
+    code, out, err = world.particle("doctor", "--dry-run")
+    assert "  ok   server key: Particle's TCP server key, address tcp://device.spark.io:5683\n" in out, out
+
+
+def test_the_doctor_takes_device_os_from_a_folder_given_with_from(world, monkeypatch):
+    from tests.doctor.test_causes import STAND_IN_RELEASE, cut_short_system_part
+
+    world.create("p2")
+    cut_short_system_part(world, "p2")
+    folder = world.stand_in_release("p2", STAND_IN_RELEASE["p2"])
+    monkeypatch.delenv("PARTICLE_PY_DEVICE_OS_FROM")
+    code, out, err = world.particle("doctor", "--yes", "--no-download", "--from", str(folder))
+    assert code == 0, out + err
+    assert f"The device should now show: breathing cyan." in out, out
+    assert world.led().startswith("LED: breathing cyan")
