@@ -450,6 +450,8 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
         if err.message.startswith("Multiple devices found"):
             hint = f"Choose one: particle doctor <id>. {err.hint or ''}".strip()
             raise ParticlePyError("Several Particle devices are connected.", hint, err.exit_code) from None
+        if device_id and err.message.startswith("Device not found"):
+            _refuse_unconfirmed(device_id)
         raise
     mode = usb_commands.device_mode(entry)
     # The id comes from the running device; across the switch it is carried, since some
@@ -463,6 +465,25 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
     device.usb_serial = None if known_id else (entry.device_id or "")
     device.device_id = known_id or ""
     return device, mode
+
+
+def _refuse_unconfirmed(device_id: str) -> None:
+    """An id was given and no device reports it, but one in DFU mode reports no id at all (a
+    2015 Photon bootloader, a Core): it may be that device or not, and nothing is read or
+    written on a guess."""
+    from particle_py.ops import discovery
+
+    entries = discovery.list_devices()
+    unknown = [e for e in entries if e.in_dfu and not is_device_id(e.device_id)]
+    serials = ", ".join(sorted({e.device_id or "(none)" for e in unknown}))
+    for entry in entries:
+        discovery.release_entry(entry)
+    if unknown:
+        raise ParticlePyError(f"No connected device reports the id {device_id}; a device in DFU mode reports the USB "
+                              f"serial {serials}, which is not a device id, so particle-py cannot tell whether it is "
+                              f"{device_id}.",
+                              "Nothing was read or written. Press the device's RESET button so it runs its firmware "
+                              f"(particle-py learns the id there), then run `particle doctor {device_id}` again.")
 
 
 def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] = None,

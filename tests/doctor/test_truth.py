@@ -243,3 +243,19 @@ def test_the_doctor_takes_device_os_from_a_folder_given_with_from(world, monkeyp
     assert code == 0, out + err
     assert f"The device should now show: breathing cyan." in out, out
     assert world.led().startswith("LED: breathing cyan")
+
+
+def test_a_given_id_that_the_dfu_serial_cannot_confirm_is_refused_before_anything(world):
+    world.create("photon", "--bootloader", "2015", "--mode", "dfu", "--server-key", "wrong")
+    before = len(world.cloud.db._q("SELECT 1 FROM requests"))
+    for other in (PHOTON, OTHER):          # its own id or another device's: neither can be confirmed
+        code, out, err = world.particle("doctor", "--yes", other)
+        assert code == 1
+        assert err == (f"No connected device reports the id {other}; a device in DFU mode reports the USB serial "
+                       f"00000000010c, which is not a device id, so particle-py cannot tell whether it is {other}.\n"
+                       "Nothing was read or written. Press the device's RESET button so it runs its firmware "
+                       f"(particle-py learns the id there), then run `particle doctor {other}` again.\n"), err
+    assert len(world.cloud.db._q("SELECT 1 FROM requests")) == before      # nothing sent to the cloud
+    assert not list(world.tmp.rglob("key-backups/*")) and not list(world.work.iterdir())
+    code, out, err = world.particle("doctor", "--dry-run")
+    assert "  FAIL blinking cyan with 3 orange bursts: the server key" in out      # still as it was
