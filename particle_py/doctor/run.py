@@ -14,6 +14,7 @@ from typing import Callable, Optional
 from particle_py import events
 from particle_py.doctor import diagnose as diag
 from particle_py.doctor import repair
+from particle_py.doctor.findings import LED
 from particle_py.errors import Interrupted, ParticlePyError
 
 Ask = Callable[[repair.RepairStep, str], str]      # -> 'continue' | 'skip' | 'exit'
@@ -22,6 +23,9 @@ FORUM_ADVICE = ("If it does not, post the output of `particle doctor --dry-run -
                 "tokens) in a thread at https://community.particle.io/")
 
 
+# steps after which the cloud holds the device's key, or has seen the device online
+CLOUD_PROVING = ("keys_doctor", "send_key", "claim")
+CLOUD_UNKNOWNS = frozenset({diag.CLOUD_KEY_UNKNOWN, "not_logged_in", "cloud_unreachable", "cloud_not_asked"})
 NOTHING_CHANGED = "Nothing was changed on the device."
 THIS_STEP_NOTHING = "This step changed nothing on the device."
 
@@ -47,6 +51,7 @@ class Report:
     steps: list = field(default_factory=list)
     after: Optional[diag.Diagnosis] = None         # a fresh read after the repairs
     exited: bool = False
+    seen_online: bool = False                      # the cloud saw the restarted device online
 
     @property
     def planned(self) -> bool:
@@ -70,7 +75,15 @@ class Report:
     def expected_led(self) -> str:
         if self.dry_run or self.after is None:
             return self.diagnosis.led_now()
-        return self.after.led_after_boot()
+        led = self.after.led_after_boot()
+        # A fresh read sees the device side only. What the cloud takes was unknown before the
+        # repairs and stays unknown unless a step told the cloud the key or saw the device online.
+        told = self.seen_online or any(o.status == "done" for o in self.steps if o.name in CLOUD_PROVING)
+        unknown = {f.code for f in self.diagnosis.findings} & CLOUD_UNKNOWNS
+        if led == LED["connected"] and unknown and not told:
+            return (f"{LED['connected']} if the cloud holds the device's public key, else "
+                    f"{LED['decryption_error']}")
+        return led
 
     def as_json(self) -> dict:
         out = {"diagnosis": self.diagnosis.as_json(), "dry_run": self.dry_run,
@@ -179,6 +192,8 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
         current["step"] = None
         reporter.step("Checking the device again")
         report.after = _verify(diagnosis.device_id, ctx)
+        if not report.after.problems and _cloud_unknown(diagnosis):
+            report.seen_online = _seen_online(diagnosis.device_id, settings)
         if not report.after.problems:
             for step, outcome in after:
                 current["step"] = step
@@ -188,6 +203,27 @@ def run(device_id: Optional[str] = None, *, dry_run: bool = False, ask: Optional
         # a signal between the steps' own reports: still say what was done and what was not
         raise _interrupted(report, current["step"], sig) from None
     return report
+
+
+def _cloud_unknown(diagnosis: diag.Diagnosis) -> bool:
+    return diagnosis.logged_in and diagnosis.id_known and any(f.code == diag.CLOUD_KEY_UNKNOWN
+                                                              for f in diagnosis.findings)
+
+
+def _seen_online(device_id: str, settings) -> bool:
+    """Whether the cloud sees the restarted device online (a restarted device needs a few seconds
+    to connect): then the cloud holds its key. A device it does not show (not claimed) says nothing."""
+    from particle_py import usb as transport
+
+    for attempt in range(repair.CLAIM_ATTEMPTS):
+        body, err = diag.ask_cloud(device_id, settings)
+        if body is not None and body["connected"]:
+            return True
+        if err is not None and getattr(err, "status", 0) in (401, 403, 404):
+            return False
+        if attempt < repair.CLAIM_ATTEMPTS - 1:
+            transport.sleep_ms(repair.CLAIM_WAIT_MS)
+    return False
 
 
 def _interrupted(report: Report, step: Optional[repair.RepairStep], sig: Interrupted) -> ParticlePyError:
