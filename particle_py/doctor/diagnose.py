@@ -58,6 +58,8 @@ class Diagnosis:
         return self.device_id if self.id_known else f"(id unknown: {self.why_no_id()})"
 
     def why_no_id(self) -> str:
+        if self.start_mode != "DFU":
+            return f"it reports no device id over USB (its USB serial: {self.usb_serial or 'none'})"
         return (f"its bootloader reports the USB serial {self.usb_serial or '(none)'} in DFU mode, which is not a "
                 f"device id")
 
