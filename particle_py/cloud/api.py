@@ -264,7 +264,14 @@ class ApiClient:
 
     def whoami(self) -> dict:
         """GET /v1/user; the answer's ``username`` is a printable string (it is shown and saved)."""
-        status, url, raw = self.exchange("GET", "/v1/user")
+        try:
+            status, url, raw = self.exchange("GET", "/v1/user")
+        except ApiError as err:
+            if err.status == 404:
+                # no device is named here: a 404 means this address serves no Particle API
+                raise ApiError(err.message, f"The cloud at {self.api_url} has no user endpoint: check the apiUrl "
+                               f"in {self.source}, then run `particle login` again.", 404, err.body) from None
+            raise
         expected = "a user with a username"
         body = self._object(status, url, raw, expected)
         name = body.get("username")
@@ -282,11 +289,27 @@ class ApiClient:
             raise _wrong_shape(url, status, raw, expected, self.source)
         return body
 
+    def device_record(self, device_id: str) -> dict:
+        """GET /v1/devices/<id>: the cloud's record of one device of this account, or ApiError.
+
+        The one check of that answer, for every caller that draws a conclusion from it: a JSON
+        object whose ``id`` is this device's and whose ``connected`` is a boolean. ``{}`` says
+        nothing about ownership, ``"false"`` is not offline or online, and another device's
+        record is not this one's."""
+        status, url, raw = self.exchange("GET", f"/v1/devices/{urllib.parse.quote(device_id, safe='')}")
+        expected = f'the record of device {device_id} ({{"id": "{device_id}", "connected": true or false}})'
+        body = self._object(status, url, raw, expected)
+        record_id = body.get("id")
+        if not (isinstance(record_id, str) and record_id.lower() == device_id.lower()
+                and isinstance(body.get("connected"), bool)):
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return body
+
     def device_info(self, device_id: str) -> dict:
         """{"name": printable name or "", "connected": bool} of one device of this account."""
         from particle_py.cloud.http import printable
 
-        body = self.request("GET", f"/v1/devices/{urllib.parse.quote(device_id, safe='')}")
+        body = self.device_record(device_id)
         name = body.get("name")
         return {"name": printable(name, 64) if isinstance(name, str) else "", "connected": body.get("connected") is True}
 

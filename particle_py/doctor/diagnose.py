@@ -28,6 +28,14 @@ PARTICLE_SERVER = {
     "udp": {"hosts": ("udp.particle.io", "$id.udp.particle.io"), "port": 5684},
 }
 FUNCTION_NAMES = {BOOTLOADER: "bootloader", SYSTEM_PART: "system part", USER_PART: "user part"}
+ID_UNKNOWN_HINT = ("Press the device's RESET button so it runs its firmware (particle-py learns the id there), then "
+                   "run `particle doctor` again.")
+
+
+def is_device_id(text: Optional[str]) -> bool:
+    """A Particle device id: 24 hex digits. A bootloader's DFU serial such as 00000000010c (2015
+    Photon bootloaders, the Core) is not one, and is the same on every such device."""
+    return bool(text) and len(text) == 24 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 @dataclass
@@ -39,6 +47,21 @@ class Diagnosis:
     findings: list = field(default_factory=list)
     logged_in: bool = False
     needs_login: list = field(default_factory=list)   # what could not be checked without a login
+    usb_serial: Optional[str] = None     # the DFU serial, when it is not the id (device_id is then "")
+
+    @property
+    def id_known(self) -> bool:
+        return is_device_id(self.device_id)
+
+    def name(self) -> str:
+        """The device id, or in words why it is not known."""
+        return self.device_id if self.id_known else f"(id unknown: {self.why_no_id()})"
+
+    def why_no_id(self) -> str:
+        if self.start_mode != "DFU":
+            return f"it reports no device id over USB (its USB serial: {self.usb_serial or 'none'})"
+        return (f"its bootloader reports the USB serial {self.usb_serial or '(none)'} in DFU mode, which is not a "
+                f"device id")
 
     @property
     def problems(self) -> list:
@@ -49,13 +72,26 @@ class Diagnosis:
             return LED["dfu"]
         if self.start_mode == "LISTENING":
             return LED["listening"]
-        return LED[led_after_boot(self.findings)]
+        return self.led_after_boot()
 
     def led_after_boot(self) -> str:
-        return LED[led_after_boot(self.findings)]
+        led = led_after_boot(self.findings)
+        if led == "connected":
+            # the device side is fine, but what the cloud takes is not known: both outcomes
+            codes = {f.code for f in self.findings}
+            if "server_key_unchecked" in codes and CLOUD_KEY_UNKNOWN in codes:
+                return (f"{LED['connected']} if its server key is that cloud's and the cloud holds the device's "
+                        f"public key, else {LED['bad_server_key']} or {LED['decryption_error']}")
+            if "server_key_unchecked" in codes:
+                return f"{LED['connected']} if its server key is that cloud's, else {LED['bad_server_key']}"
+            if CLOUD_KEY_UNKNOWN in codes:
+                return (f"{LED['connected']} if the cloud holds the device's public key, else "
+                        f"{LED['decryption_error']}")
+        return LED[led]
 
     def as_json(self) -> dict:
-        return {"device_id": self.device_id, "platform": self.platform.name,
+        return {"device_id": self.device_id if self.id_known else None, "usb_serial": self.usb_serial,
+                "platform": self.platform.name,
                 "platform_name": self.platform.display_name, "mode": self.start_mode,
                 "protocol": self.protocol, "logged_in": self.logged_in,
                 "led_now": self.led_now(), "led_after_reset": self.led_after_boot(),
@@ -293,6 +329,7 @@ class ExpectedServer:
     custom: bool
     source: str                 # what the key was compared with, in words
     unavailable: Optional[str] = None     # why Particle's key could not be had
+    also: tuple = ()            # (spki, words) of other keys that cloud takes (the simulated cloud's own)
 
 
 def particle_server(protocol: str) -> ExpectedServer:
@@ -307,6 +344,45 @@ def particle_server(protocol: str) -> ExpectedServer:
                               unavailable=err.message)
     return ExpectedServer(formats.trim_der(blob), table["hosts"], table["port"], False,
                           f"Particle's {protocol.upper()} server key")
+
+
+PARTICLE_API_HOSTS = ("api.particle.io",)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def logged_in_server(protocol: str, settings) -> ExpectedServer:
+    """The server the cloud in the user's config (apiUrl) has its devices talk to: Particle's for
+    Particle's cloud; on loopback (the simulated cloud, which takes Particle's key, or a local
+    one) Particle's key or, with its folder in $PARTICLE_PY_SIM, the simulated cloud's own; for
+    any other cloud nothing particle-py can know (--server-key tells it)."""
+    import os
+    import urllib.parse
+    from pathlib import Path
+
+    url = settings.api_url if settings is not None else "https://" + PARTICLE_API_HOSTS[0]
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if host in PARTICLE_API_HOSTS:
+        return particle_server(protocol)
+    sim = os.environ.get("PARTICLE_PY_SIM")
+    alg = "rsa" if protocol == "tcp" else "ec"
+    own = Path(sim) / "cloud" / f"server_{alg}.pub.der" if sim else None
+    if host in LOOPBACK_HOSTS:
+        from particle_py.keys import formats
+
+        expected = particle_server(protocol)
+        try:
+            spki = formats.trim_der(own.read_bytes()) if own is not None and own.is_file() else b""
+        except OSError:
+            spki = b""
+        if spki:
+            expected.also = ((spki, f"the simulated cloud's own {protocol.upper()} server key ({own})"),)
+        expected.hosts = tuple(expected.hosts) + LOOPBACK_HOSTS
+        return expected
+    table = PARTICLE_SERVER[protocol]
+    return ExpectedServer(None, table["hosts"], table["port"], False, f"the server key of the cloud at {url}",
+                          unavailable=f"particle-py knows only the keys of Particle's cloud and of the simulated "
+                                      f"one; give that cloud's key with `particle doctor --server-key <file>` "
+                                      f"(and --host, --port)")
 
 
 def custom_server(path: str, protocol: str, host: Optional[str], port: Optional[int]) -> ExpectedServer:
@@ -339,11 +415,16 @@ def check_server_key(raw: bytes, slot, protocol: str, device_id: str, expected: 
     facts = {"server_key_sha256": hashlib.sha256(held).hexdigest()}
     address = server_blob.parse_address(raw, slot, protocol)
     facts["address"] = address.url()
-    if expected.spki is None:
+    source, spki = expected.source, expected.spki
+    for other, words in expected.also:
+        if held == other and held != expected.spki:
+            source, spki = words, other
+            break
+    if spki is None:
         return Finding("server-key", "server_key_unchecked",
                        f"{where} is a valid {slot.alg.upper()} key, but it could not be compared with "
                        f"{expected.source}: {expected.unavailable}", facts=facts)
-    if held != expected.spki:
+    if held != spki:
         return Finding("server-key", "server_key_wrong",
                        f"{where} is a valid {slot.alg.upper()} key, but not {expected.source} (so the device "
                        f"cannot reach the cloud, or talks to another server)", True, facts)
@@ -352,7 +433,7 @@ def check_server_key(raw: bytes, slot, protocol: str, device_id: str, expected: 
         return Finding("server-key", "server_address_wrong",
                        f"the server address in that slot is {address.url()}, not "
                        f"{protocol}://{expected.hosts[0]}:{expected.port}", True, facts)
-    return Finding("server-key", "server_key_ok", f"server key: {expected.source}, address {address.url()}",
+    return Finding("server-key", "server_key_ok", f"server key: {source}, address {address.url()}",
                    facts=facts)
 
 
@@ -372,24 +453,51 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
         if err.message.startswith("Multiple devices found"):
             hint = f"Choose one: particle doctor <id>. {err.hint or ''}".strip()
             raise ParticlePyError("Several Particle devices are connected.", hint, err.exit_code) from None
+        if device_id and err.message.startswith("Device not found"):
+            _refuse_unconfirmed(device_id)
         raise
     mode = usb_commands.device_mode(entry)
-    if on_found is not None:
-        on_found(entry.device_id)
+    # The id comes from the running device; across the switch it is carried, since some
+    # bootloaders report another serial in DFU mode. A DFU serial that is no id is no id.
+    known_id = entry.device_id.lower() if is_device_id(entry.device_id) else None
+    if on_found is not None and known_id:
+        on_found(known_id)
     if not entry.in_dfu:
         entry = dev_ops.switch_to_dfu(entry, reporter)
-    return dev_ops.ParticleDfuDevice(entry, reporter), mode
+    device = dev_ops.ParticleDfuDevice(entry, reporter)
+    device.usb_serial = None if known_id else (entry.device_id or "")
+    device.device_id = known_id or ""
+    return device, mode
+
+
+def _refuse_unconfirmed(device_id: str) -> None:
+    """An id was given and no device reports it, but one in DFU mode reports no id at all (a
+    2015 Photon bootloader, a Core): it may be that device or not, and nothing is read or
+    written on a guess."""
+    from particle_py.ops import discovery
+
+    entries = discovery.list_devices()
+    unknown = [e for e in entries if e.in_dfu and not is_device_id(e.device_id)]
+    serials = ", ".join(sorted({e.device_id or "(none)" for e in unknown}))
+    for entry in entries:
+        discovery.release_entry(entry)
+    if unknown:
+        raise ParticlePyError(f"No connected device reports the id {device_id}; a device in DFU mode reports the USB "
+                              f"serial {serials}, which is not a device id, so particle-py cannot tell whether it is "
+                              f"{device_id}.",
+                              "Nothing was read or written. Press the device's RESET button so it runs its firmware "
+                              f"(particle-py learns the id there), then run `particle doctor {device_id}` again.")
 
 
 def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] = None,
                 server_key_file: Optional[str] = None, host: Optional[str] = None,
-                port: Optional[int] = None) -> tuple[Diagnosis, Optional[object]]:
+                port: Optional[int] = None, settings=None) -> tuple[Diagnosis, Optional[object]]:
     """Diagnose an opened device; returns the diagnosis and the parsed device key (or None)."""
     from particle_py.ops import keys as key_ops
     from particle_py.platforms import ELECTRON_TRANSPORT_SLOT
 
     platform = device.platform
-    diagnosis = Diagnosis(device.device_id, platform, mode)
+    diagnosis = Diagnosis(device.device_id, platform, mode, usb_serial=getattr(device, "usb_serial", None))
     if mode == "LISTENING":
         diagnosis.findings.append(Finding("mode", "listening_mode",
                                           "the device is in listening mode (waiting for Wi-Fi credentials, or its "
@@ -412,7 +520,7 @@ def read_device(device, mode: str, *, expected_server: Optional[ExpectedServer] 
     raw_server = key_ops.read_slot(device, server_slot)
     if expected_server is None:
         expected_server = (custom_server(server_key_file, protocol, host, port) if server_key_file
-                           else particle_server(protocol))
+                           else logged_in_server(protocol, settings))
     diagnosis.findings.append(check_server_key(raw_server, server_slot, protocol, device.device_id,
                                                expected_server))
     return diagnosis, key_info
@@ -429,9 +537,15 @@ def ask_cloud(device_id: str, settings) -> tuple[Optional[dict], Optional[Partic
     if not settings.access_token:
         return None, None
     try:
-        return ApiClient(settings.api_url, settings.access_token).request("GET", f"/v1/devices/{device_id}"), None
+        return ApiClient(settings.api_url, settings.access_token).device_record(device_id), None
     except ParticlePyError as err:
         return None, err
+
+
+CLOUD_KEY_UNKNOWN = "cloud_key_unknown"
+CLOUD_KEY_UNKNOWN_TEXT = ("whether the cloud holds the device's public key: unknown (the cloud shows it to no one; it "
+                          "is known once the device connects: breathing cyan means yes, blinking cyan with 1 orange "
+                          "burst means no, and `particle keys doctor <id>` then sends a new key)")
 
 
 def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> None:
@@ -448,6 +562,10 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> No
                                           "of the device key, and send a new key)"))
         return
     diagnosis.logged_in = True
+    if not diagnosis.id_known:
+        diagnosis.findings.append(Finding("cloud", "cloud_not_asked", "cloud: not asked (the device id is not "
+                                          "known, and the cloud knows devices by id). " + ID_UNKNOWN_HINT))
+        return
     body, err = reply if reply is not None else ask_cloud(diagnosis.device_id, settings)
     if err is not None:
         status = getattr(err, "status", 0)
@@ -456,11 +574,15 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> No
             diagnosis.findings.append(Finding("cloud", "not_claimed",
                                               f"the device is not claimed to your account ({account}); "
                                               f"the cloud answered: {err.message}", True, {"status": status}))
+            if key_info is not None:
+                diagnosis.findings.append(Finding("cloud", CLOUD_KEY_UNKNOWN, CLOUD_KEY_UNKNOWN_TEXT))
             return
         diagnosis.findings.append(Finding("cloud", "cloud_unreachable", f"cloud: not checked ({err.message})",
                                           facts={"status": status}))
+        if key_info is not None:
+            diagnosis.findings.append(Finding("cloud", CLOUD_KEY_UNKNOWN, CLOUD_KEY_UNKNOWN_TEXT))
         return
-    connected = bool(body.get("connected"))
+    connected = body["connected"]          # a boolean: ApiClient.device_record checked the record
     diagnosis.findings.append(Finding("cloud", "claimed", f"cloud: the device is claimed to your account"
                                       f"{' and online' if connected else ', offline'}",
                                       facts={"connected": connected}))
@@ -474,6 +596,10 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> No
                                           "the device's keys are valid but the cloud sees it offline: the cloud "
                                           "most likely holds another public key for it (the cloud keeps the "
                                           "first key it saw until the new one is sent)", True))
+    elif not connected and key_info is not None:
+        # offline in DFU or listening mode, or for a problem found above: the cloud's copy of
+        # the key is not seen until the device connects
+        diagnosis.findings.append(Finding("cloud", CLOUD_KEY_UNKNOWN, CLOUD_KEY_UNKNOWN_TEXT))
 
 
 def diagnose(device_id: Optional[str] = None, *, reporter: events.Reporter = events.QUIET,
@@ -493,7 +619,8 @@ def diagnose(device_id: Optional[str] = None, *, reporter: events.Reporter = eve
     device, mode = open_for_reading(device_id, reporter, on_found)
     try:
         try:
-            diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port)
+            diagnosis, key_info = read_device(device, mode, server_key_file=server_key_file, host=host, port=port,
+                                              settings=settings)
         except ParticlePyError as err:
             raise ParticlePyError(f"Could not read the device: {err.message}",
                                   "\n".join(h for h in (err.hint, "Nothing was written. The device is in DFU mode "

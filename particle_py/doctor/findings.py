@@ -66,6 +66,11 @@ BOOT_ORDER = ("device_os_missing", "device_os_invalid", "device_os_dependency", 
               "app_missing", "app_invalid", "app_needs_newer_device_os")
 
 
+# Findings that say a fact could not be read (the text says what would find it out).
+UNKNOWN_CODES = frozenset({"cloud_key_unknown", "cloud_not_asked", "cloud_unreachable", "not_logged_in",
+                           "server_key_unchecked", "firmware_not_checked"})
+
+
 @dataclass
 class Finding:
     """One verdict: ``code`` is a key of PROBLEMS when something is wrong, else an 'ok'/'info' code."""
@@ -74,6 +79,11 @@ class Finding:
     text: str                 # plain words
     problem: bool = False
     facts: dict = field(default_factory=dict)     # JSON-safe details, never secrets
+
+    @property
+    def unknown(self) -> bool:
+        """Not checked, or not knowable from here: never shown as "ok"."""
+        return not self.problem and self.code in UNKNOWN_CODES
 
     @property
     def led(self) -> Optional[str]:
@@ -90,6 +100,8 @@ class Finding:
 
     def as_json(self) -> dict:
         out = {"area": self.area, "code": self.code, "problem": self.problem, "text": self.text}
+        if self.unknown:
+            out["unknown"] = True
         if self.problem:
             out["led"] = self.led
             out["repair"] = self.repair

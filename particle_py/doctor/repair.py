@@ -19,6 +19,12 @@ SERIAL_PORT_ATTEMPTS = 10
 SERIAL_PORT_WAIT_MS = 500
 
 
+NOT_CONNECTED_HINT = (
+    "The cloud can only claim a device that is connected (breathing cyan). If it blinks cyan with orange or red "
+    "bursts, its keys do not match the cloud: run `particle keys doctor {id}` (it makes a new key and sends it "
+    "to the cloud), reset the device and run `particle doctor` again.")
+
+
 class StepUnavailable(ParticlePyError):
     """The step cannot run here (an operation or a login is missing); nothing was written."""
 
@@ -34,6 +40,8 @@ class Context:
     settings: object = None
     interactive: bool = False                        # a user answers prompts (no --yes)
     ask_wifi: Optional[Callable[[str], str]] = None  # the front end's prompt for a Wi-Fi answer (serial wifi's)
+    paths: tuple = ()                                # --from: folders or zips of Device OS files
+    allow_download: bool = True                      # False: --no-download
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ def _device_os(ctx: Context) -> None:
     if releases.latest_pinned(ctx.platform.name) is None:
         # No release pinned (P2 / Photon 2, M-SoM, Tracker-M): the newest one whose files are at
         # hand; particle-py does not guess a version to download.
-        at_hand = sources.local_versions(ctx.platform)
+        at_hand = sources.local_versions(ctx.platform, ctx.paths)
         if not at_hand:
             raise StepUnavailable(
                 f"particle-py has no Device OS release for the {ctx.platform.display_name} at hand: none is pinned "
@@ -67,7 +75,18 @@ def _device_os(ctx: Context) -> None:
                 f"Particle) or `particle update {ctx.device_id} --target <version> --from <folder>`, then "
                 f"`particle doctor` again.")
         target = at_hand[-1]
-    result = update_ops.update(ctx.device_id, target=target, reporter=ctx.reporter)
+    # The files first, as `particle update` gets them: without them (offline, no --from) this
+    # step writes nothing and the doctor goes on with the repairs that need no download.
+    version = update_ops.choose_version(ctx.platform, target)
+    try:
+        sources.obtain(ctx.platform, version, paths=ctx.paths, allow_download=ctx.allow_download)
+    except ParticlePyError as err:
+        raise StepUnavailable(
+            f"The files of Device OS {version} for the {ctx.platform.display_name} could not be had: {err.message}",
+            f"Nothing was written. Give them with `particle doctor --from <folder or .zip>` (Particle's release "
+            f"files), or run `particle update {ctx.device_id}` once online, then `particle doctor` again.") from None
+    result = update_ops.update(ctx.device_id, target=target, paths=ctx.paths, allow_download=ctx.allow_download,
+                               reporter=ctx.reporter)
     if result.up_to_date:
         ctx.reporter.step(f"Device OS {result.version} is already on the device: nothing to write.")
     else:
@@ -170,7 +189,11 @@ def _claim(ctx: Context) -> None:
             return
         except ParticlePyError as err:
             offline = getattr(err, "status", 0) == 400
-            if not offline or attempt == CLAIM_ATTEMPTS - 1:
+            if offline and attempt == CLAIM_ATTEMPTS - 1:
+                # the cloud claims only a connected device: say why it is not, as `device add` does
+                raise ParticlePyError(err.message, NOT_CONNECTED_HINT.format(id=ctx.device_id),
+                                      err.exit_code) from None
+            if not offline:
                 raise
             transport.sleep_ms(CLAIM_WAIT_MS)
 

@@ -17,7 +17,7 @@ MODE_WORDS = {"NORMAL": "running its firmware", "SAFE": "in safe mode", "LISTENI
 
 
 def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_json: bool, server_key: Optional[str],
-            host: Optional[str], port: Optional[int]) -> int:
+            host: Optional[str], port: Optional[int], from_paths=(), no_download: bool = False) -> int:
     import json
 
     from particle_py.cli import render
@@ -35,11 +35,11 @@ def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_j
         typer.echo(text, err=as_json)
 
     def show(diagnosis) -> None:
-        say(f"Device: {diagnosis.platform.display_name} {diagnosis.device_id}, "
+        say(f"Device: {diagnosis.platform.display_name} {diagnosis.name()}, "
             f"{MODE_WORDS.get(diagnosis.start_mode, 'running its firmware')}"
             + (f", protocol {diagnosis.protocol.upper()}" if diagnosis.protocol else ""))
         for finding in diagnosis.findings:
-            say(f"  {'FAIL' if finding.problem else 'ok  '} {finding.line()}")
+            say(f"  {'FAIL' if finding.problem else '?   ' if finding.unknown else 'ok  '} {finding.line()}")
         if diagnosis.needs_login:
             say("Needs a login to check: " + "; ".join(diagnosis.needs_login))
         say(f"LED now: {diagnosis.led_now()}")
@@ -66,7 +66,8 @@ def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_j
 
         report = doctor_run.run(device, dry_run=dry_run, ask=None if yes else ask, reporter=reporter,
                                 on_diagnosis=show, server_key_file=server_key, host=host, port=port,
-                                ask_wifi=None if yes else _ask_wifi)
+                                ask_wifi=None if yes else _ask_wifi, paths=tuple(from_paths),
+                                allow_download=not no_download)
     except ParticlePyError as err:
         if as_json and getattr(err, "report", None) is not None:
             typer.echo(json.dumps(err.report.as_json(), indent=2))
@@ -115,10 +116,17 @@ def _doctor_command(ctx: typer.Context,
                     host: Optional[str] = typer.Option(None, "--host", help="Your own cloud's host (with "
                                                                             "--server-key)"),
                     port: Optional[int] = typer.Option(None, "--port", help="Your own cloud's port (with "
-                                                                            "--server-key)")):
+                                                                            "--server-key)"),
+                    from_paths: List[str] = typer.Option([], "--from", metavar="PATH",
+                                                         help="A folder or .zip holding the Device OS files, for "
+                                                              "the Device OS repair (as particle update --from)"),
+                    no_download: bool = typer.Option(False, "--no-download",
+                                                     help="Download nothing: a Device OS repair needs --from or "
+                                                          "cached files; the other repairs still run")):
     from particle_py.cli import render
 
-    code = _doctor(device, render.verbose(ctx), dry_run, yes, as_json, server_key, host, port)
+    code = _doctor(device, render.verbose(ctx), dry_run, yes, as_json, server_key, host, port, from_paths,
+                   no_download)
     if code:
         raise SystemExit(code)      # click's Exit would be swallowed in non-standalone mode
 
