@@ -152,21 +152,26 @@ class Port:
         ``seen`` carries bytes read past an earlier marker. The timeout counts all time, bytes
         arriving or not, and more than ``max_bytes`` without a marker is Flooded."""
         buf = seen if seen is not None else bytearray()
+        wanted = [(m.encode(), m) for m in markers]
+        longest = max((len(b) for b, _ in wanted), default=1)
+        scanned = 0             # bytes already searched: each byte is searched once, not once a read
         waited = 0.0
         while True:
-            text = buf.decode("utf-8", "replace")
-            hits = [(text.find(m), m) for m in markers if m in text]
+            start = max(0, scanned - longest + 1)
+            hits = [(pos, m, b) for b, m in wanted for pos in (buf.find(b, start),) if pos >= 0]
             if hits:
-                pos, marker = min(hits)
-                cut = len(text[:pos + len(marker)].encode())
+                pos, marker, raw = min(hits)
+                cut = pos + len(raw)
+                text = bytes(buf[:cut]).decode("utf-8", "replace")
                 del buf[:cut]
-                return text[:pos + len(marker)], marker
+                return text, marker
+            scanned = len(buf)
             if len(buf) > max_bytes:
                 size = len(buf)
                 del buf[:]
                 raise flooded(self.path, size, waited)
             if waited >= timeout_s:
-                return text, None
+                return buf.decode("utf-8", "replace"), None
             data, spent = self._read_some(min(POLL_S, timeout_s - waited))
             waited += spent
             buf += data
