@@ -230,8 +230,13 @@ def _download_release(platform, version, pin: Optional[PinnedRelease], missing, 
         raise _not_available(platform, version, missing, err.message) from None
     base = str(info.get("base_url") or "").rstrip("/")
     listed = [m for m in info.get("modules") or [] if isinstance(m, dict) and m.get("filename")]
-    if not base.startswith(("https://", "http://127.0.0.1", "http://localhost")) or not listed:
+    from particle_py.cloud.urls import download_problem
+
+    if not listed:
         raise _not_available(platform, version, missing, "the cloud's answer names no files to download")
+    if download_problem(base):
+        raise _not_available(platform, version, missing, f"the cloud's answer names a download address particle-py "
+                                                         f"does not fetch from ({download_problem(base)})")
     wanted = set(missing) if pin is not None else None
     out = []
     reporter.step(f"Downloading Device OS {version}")
@@ -283,7 +288,11 @@ def _get(url: str) -> bytes:
     req = urllib.request.Request(url, headers={"User-Agent": f"particle-py/{__version__}"})
     try:
         # The default opener verifies TLS certificates and honours the *_proxy env vars.
-        with urllib.request.urlopen(req, timeout=DOWNLOAD_TIMEOUT_S) as resp:
+        from particle_py.cloud import urls
+
+        # the download rule: the URL and every redirect keep to https (or loopback) and one server
+        with urls.urlopen(req, DOWNLOAD_TIMEOUT_S, "Nothing was written to the device. Give the files with "
+                          "--from, or try again on another network.", EX_NO_RELEASE) as resp:
             data = resp.read(MAX_MODULE_BYTES + 1)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
