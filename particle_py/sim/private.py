@@ -22,6 +22,10 @@ def write_private(path: str, data: bytes) -> None:
 def make_private_file(path: str) -> None:
     """Create ``path`` empty and 0600 when missing, and make it 0600 when it is not (the cloud's
     database: SQLite gives its journal files the database's mode)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE)
-    os.close(fd)
+    # never open an existing database: closing any descriptor of it drops this process's SQLite
+    # locks on it (POSIX advisory locks belong to the process, not the descriptor)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
+    except FileExistsError:
+        pass
     os.chmod(path, PRIVATE)
