@@ -6,7 +6,8 @@ network. Other assets (the Tinker apps: firmware binaries, which the project doe
 redistribute) are downloaded on demand: ``fetch`` downloads ``<base>/<path>`` from
 particle-cli's repository at a fixed tag, checks the pinned SHA-256, and caches the file in the
 user's cache directory. ``PARTICLE_PY_ASSET_URL`` replaces the base URL (tests serve stand-ins
-on loopback). TLS certificates are always verified.
+on loopback). TLS certificates are always verified; which URLs and redirects are followed is the
+download rule of ``cloud/urls.py``.
 """
 from __future__ import annotations
 
@@ -63,12 +64,13 @@ def _cache_path(path: str, sha256: str) -> Path:
 
 def _download(url: str) -> bytes:
     import urllib.error
-    import urllib.request
 
-    if not url.startswith(("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")):
-        raise ParticlePyError(f"Refusing to download {url}", "Assets are fetched over https only.")
+    from particle_py.cloud import urls
+
+    hint = (f"Assets are fetched over https only (plain http only from this computer). Check {ENV_BASE_URL} "
+            "if it is set, or download the file yourself and give its path.")
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as resp:
+        with urls.urlopen(url, DOWNLOAD_TIMEOUT_S, hint) as resp:
             data = resp.read(MAX_ASSET_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise ParticlePyError(f"Could not download {url}: HTTP {exc.code} {exc.reason}",

@@ -47,8 +47,41 @@ def _state_dir(state: Optional[str], must_exist: bool = True) -> Path:
         raise ParticlePyError("No simulator state folder given.",
                               "Pass --state DIR or set PARTICLE_PY_SIM=DIR (particle-sim create makes one).", 2)
     path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ParticlePyError(f"{path} is a file, not a simulator state folder.",
+                              "Give a folder (particle-sim create photon --state DIR makes one) in --state or "
+                              "PARTICLE_PY_SIM.", 2)
     if must_exist and not (path / "state.json").exists():
         raise ParticlePyError(f"No simulated devices in {path}.", "Create one: particle-sim create photon", 2)
+    return path
+
+
+def _device_os_arg(value: str, none_ok: bool = False) -> str:
+    """A Device OS version the simulator can write into a module header (major*1000+minor*100+patch
+    in 16 bits) and into a file name: digits and dots, an optional -rc.N style tag, nothing else."""
+    import re
+
+    from particle_py.sim.contents import module_version
+
+    found = re.fullmatch(r"(\d{1,2})\.(\d)\.(\d{1,2})(-[0-9A-Za-z.]{1,20})?", value)
+    if found is None or module_version(value) > 0xFFFF:
+        raise ParticlePyError(f"--device-os {value!r}: not a Device OS version the simulator can model",
+                              "Give major.minor.patch, such as 1.5.2, 2.3.1 or 5.0.0 (major up to 65, minor up to "
+                              "9, patch up to 99, optionally with a tag such as -rc.1)"
+                              + (", or 'none'." if none_ok else "."), 2)
+    return value
+
+
+def _folder_for_writing(path: Path, what: str) -> Path:
+    """``path`` as a folder that exists (made when missing); our error when it cannot be one."""
+    if path.exists() and not path.is_dir():
+        raise ParticlePyError(f"{path} is not a folder: cannot write {what} there.",
+                              "Give a folder with --dir (it is made when missing).", 2)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParticlePyError(f"Cannot make the folder {path} for {what}: {exc.strerror or exc}",
+                              "Give a folder you can write to with --dir.", 73) from None
     return path
 
 
@@ -91,6 +124,8 @@ def create(
         if value not in choices:
             raise ParticlePyError(f"{flag} {value!r}: expected one of {', '.join(choices)}", exit_code=2)
     folder = _state_dir(state, must_exist=False)
+    if device_os not in ("none", "default"):
+        _device_os_arg(device_os, none_ok=True)
     recipe = simdev.Recipe(mode=mode, key=key, server_key=server_key, cloud_key=cloud_key,
                            device_os=None if device_os == "none" else device_os,
                            user_app=user_app != "none", owner=owner, bootloader=bootloader)
@@ -98,6 +133,9 @@ def create(
         created = simdev.create(folder, platforms, recipe, knobs=_parse_faults(fault), first_id=device_id)
     except ValueError as exc:            # an unknown platform, bootloader or knob
         raise ParticlePyError(str(exc), "particle-sim create --help lists the choices.", 2) from None
+    except OSError as exc:
+        raise ParticlePyError(f"Cannot write the simulator state in {folder}: {exc.strerror or exc}",
+                              "Give a folder you can write to in --state or PARTICLE_PY_SIM.", 73) from None
     for line in created:
         typer.echo(line)
     if Path(os.environ.get("PARTICLE_PY_SIM") or "").resolve() == folder.resolve():
@@ -171,14 +209,17 @@ def firmware(
     plat = platforms.by_name(platform)
     if plat is None:
         raise ParticlePyError(f"Unknown platform {platform!r}.", "Use one of: " + ", ".join(platforms.names()), 2)
-    files = contents.stand_in_files(plat, device_os)
+    files = contents.stand_in_files(plat, _device_os_arg(device_os))
     if not files:
         raise ParticlePyError(f"The simulator models no firmware for the {plat.display_name}.", exit_code=2)
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _folder_for_writing(Path(directory), "firmware files")
     vid, pid = plat.dfu_ids
     for number, (name, address, data) in enumerate(files, 1):
-        (folder / name).write_bytes(data)
+        try:
+            (folder / name).write_bytes(data)
+        except OSError as exc:
+            raise ParticlePyError(f"Cannot write {folder / name}: {exc.strerror or exc}",
+                                  "Give a folder you can write to with --dir.", 73) from None
         leave = ":leave" if number == len(files) else ""
         typer.echo(f"Wrote {folder / name} ({len(data)} bytes, goes to 0x{address:08x}): "
                    f"dfu-util -d {vid:04x}:{pid:04x} -a 0 -s 0x{address:x}{leave} -D {name}")
@@ -209,6 +250,9 @@ def cloud(
     """Serve the simulated cloud on loopback until Ctrl-C (or in the background)."""
     from particle_py.sim import cloud as sim_cloud
     folder = Path(state) if state else sim_cloud.default_state_dir()
+    if not 0 <= port <= 65535:
+        raise ParticlePyError(f"--port {port}: a TCP port is 0 to 65535", "Give one in that range; 0 picks a free "
+                              "port (printed).", 2)
     if stop:
         typer.echo(_stop_background_cloud(folder))
         return
@@ -228,10 +272,15 @@ def cloud(
             print(f"particle now uses this cloud (apiUrl in {settings.path}); "
                   f"to go back to Particle's: remove apiUrl from that file", flush=True)
     from particle_py.errors import Interrupted
+    _cloud_folder(folder)
     try:
         status = sim_cloud.main(argv, on_ready=on_ready)
     except Interrupted:
         status = 0          # ^C or SIGTERM is how a server is stopped: a normal end
+    except OSError as exc:  # the address is taken or not this computer's, or the folder cannot be written
+        raise ParticlePyError(f"Cannot serve the simulated cloud on {host}:{port}: {exc.strerror or exc}",
+                              "Pick another --port (0 picks a free one) or --host (127.0.0.1 is this computer), "
+                              "and check that the --state folder can be written.", 69) from None
     raise typer.Exit(status)
 
 
@@ -240,12 +289,23 @@ READY_TEXT = "Simulated Particle cloud listening on "
 USE_TEXT = "particle now uses this cloud"
 
 
+def _cloud_folder(folder: Path) -> None:
+    """The cloud's state folder, made when missing; our error when it cannot be one (a file in its
+    path, as when PARTICLE_PY_SIM names a file)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParticlePyError(f"Cannot use {folder} for the simulated cloud's state: {exc.strerror or exc}",
+                              "Give a folder with --state, or point PARTICLE_PY_SIM at a simulator folder "
+                              "(particle-sim create photon makes one).", 73) from None
+
+
 def _start_background_cloud(folder: Path, argv: list) -> int:
     """Start ``particle-sim cloud`` as a background process logging to <folder>/cloud.log; return
     once it listens (and, with --use, has pointed particle at itself), showing what it printed."""
     import subprocess
     import time
-    folder.mkdir(parents=True, exist_ok=True)
+    _cloud_folder(folder)
     if (folder / PID_FILE).exists():
         raise ParticlePyError(f"A simulated cloud already runs in the background for {folder}.",
                               "Stop it first: particle-sim cloud --stop", 1)

@@ -461,32 +461,6 @@ def _known(platform: Platform) -> list[str]:
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,200}")
 
 
-def _download_base(value) -> Optional[str]:
-    """The reply's base_url when it is https, or http on this machine's loopback address."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        u = urlsplit(value)
-        host = u.hostname or ""
-        u.port                                       # a port that is not a number raises here
-    except ValueError:
-        return None
-    if u.username or u.password or not host:
-        return None
-    if u.scheme == "https":
-        return value.rstrip("/")
-    if u.scheme == "http":
-        try:
-            if ipaddress.ip_address(host).is_loopback:
-                return value.rstrip("/")
-        except ValueError:
-            return None
-    return None
-
-
 def _listed_modules(info) -> Optional[list]:
     if not isinstance(info, dict):
         return None
@@ -506,11 +480,17 @@ def _download_release(platform, version, pin: Optional[PinnedRelease], missing, 
         info = device_os_info(api, platform, version)
     except ApiError as err:
         raise _not_available(platform, version, missing, err.message) from None
-    no_files = "the cloud's answer names no files to download"
-    base = _download_base(info.get("base_url") if isinstance(info, dict) else None)
+    from particle_py.cloud.urls import download_problem
+
+    raw_base = info.get("base_url") if isinstance(info, dict) else None
+    base = raw_base.rstrip("/") if isinstance(raw_base, str) else ""
     listed = _listed_modules(info)
-    if base is None or not listed:
-        raise _not_available(platform, version, missing, no_files)
+    if not base or not listed:
+        raise _not_available(platform, version, missing, "the cloud's answer names no files to download")
+    problem = download_problem(base)
+    if problem:
+        raise _not_available(platform, version, missing, "the cloud's answer names a download address particle-py "
+                                                         f"does not fetch from ({problem})")
     for entry in listed:
         if not _FILE_NAME.fullmatch(entry["filename"]) or ".." in entry["filename"]:
             raise _not_available(platform, version, missing,
@@ -573,7 +553,11 @@ def _get(url: str) -> bytes:
     req = urllib.request.Request(url, headers={"User-Agent": f"particle-py/{__version__}"})
     try:
         # The default opener verifies TLS certificates and honours the *_proxy env vars.
-        with urllib.request.urlopen(req, timeout=DOWNLOAD_TIMEOUT_S) as resp:
+        from particle_py.cloud import urls
+
+        # the download rule: the URL and every redirect keep to https (or loopback) and one server
+        with urls.urlopen(req, DOWNLOAD_TIMEOUT_S, "Nothing was written to the device. Give the files with "
+                          "--from, or try again on another network.", EX_NO_RELEASE) as resp:
             data = resp.read(MAX_MODULE_BYTES + 1)
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         # a refused connection, a status line that is not HTTP, a header line over 64 KiB, a bad URL

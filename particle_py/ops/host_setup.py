@@ -92,30 +92,70 @@ def configure(platform: Optional[str] = None, *, rules_dir: str = UDEV_RULES_DIR
     target = folder / UDEV_RULES_NAME
     wanted = source.read_bytes()
     try:
-        if target.read_bytes() == wanted:
-            reporter.step(f"The system is already configured: {target} is up to date.")
-            return "already"
+        current: Optional[bytes] = target.read_bytes()
+    except FileNotFoundError:
+        current = None
     except OSError:
-        pass
-    if os.access(folder, os.W_OK):
+        current = b""               # there but unreadable to us: treat it as someone's own file
+    if current == wanted:
+        reporter.step(f"The system is already configured: {target} is up to date.")
+        return "already"
+    writable = os.access(folder, os.W_OK)
+    backup = _backup_name(target, current) if current is not None else None
+    if writable:
+        if backup is not None:
+            _keep(target, backup, reporter)
         reporter.step(f"Writing {target}")
         _write(target, wanted)
     else:
-        command = install_command(source, target)
-        reporter.step(" ".join(command))
-        try:
-            done = subprocess.run(command, stdin=None, check=False).returncode
-        except FileNotFoundError:
-            done = None
-        if done != 0:
-            raise ParticlePyError(
-                f"Could not install {target}" + (" (sudo is not available)" if done is None else ""),
-                f"Install it as root: copy {source} to {target} (mode 0644), then run: {UDEV_RELOAD}")
+        if backup is not None:
+            _sudo(install_command(target, backup), reporter,
+                  f"Could not keep a copy of {target} as {backup}, so it was not replaced",
+                  f"Copy it yourself (sudo cp {target} {backup}), then run the command again.")
+            reporter.step(f"Kept the previous {target.name} as {backup}")
+        _sudo(install_command(source, target), reporter, f"Could not install {target}",
+              f"Install it as root: copy {source} to {target} (mode 0644), then run: {UDEV_RELOAD}")
     reporter.step("udev rules installed. Make udev read them now with:")
     reporter.step(f"  {UDEV_RELOAD}")
     for line in setup.advice:
         reporter.step(line)
     return "installed"
+
+
+def _sudo(command: list, reporter: events.Reporter, failure: str, hint: str) -> None:
+    reporter.step(" ".join(command))
+    try:
+        done = subprocess.run(command, stdin=None, check=False).returncode
+    except FileNotFoundError:
+        done = None
+    if done != 0:
+        raise ParticlePyError(failure + (" (sudo is not available)" if done is None else ""), hint)
+
+
+def _backup_name(target: Path, current: bytes) -> Optional[Path]:
+    """Where the file being replaced is kept: <name>.bak (udev reads only *.rules, so the copy
+    is inert), or .bak.1, .bak.2, ... past copies of something else; None when a copy of these
+    very bytes is kept already."""
+    for n in range(0, 100):
+        candidate = target.with_name(target.name + (".bak" if n == 0 else f".bak.{n}"))
+        try:
+            if candidate.read_bytes() == current:
+                return None
+        except FileNotFoundError:
+            return candidate
+        except OSError:
+            continue
+    return target.with_name(target.name + f".bak.{os.getpid()}")
+
+
+def _keep(target: Path, backup: Path, reporter: events.Reporter) -> None:
+    try:
+        _write(backup, target.read_bytes())
+    except (OSError, ParticlePyError) as err:
+        raise ParticlePyError(f"Could not keep a copy of {target} as {backup}, so it was not replaced: "
+                              f"{getattr(err, 'strerror', None) or getattr(err, 'message', err)}",
+                              f"Copy it yourself (sudo cp {target} {backup}), then run the command again.") from None
+    reporter.step(f"Kept the previous {target.name} as {backup}")
 
 
 def _write(target: Path, data: bytes) -> None:

@@ -127,6 +127,28 @@ def read_slot(device, slot) -> bytes:
         return bytes(device.read(slot.alt, slot.address, slot.size))
 
 
+class SlotUnreadable(ParticlePyError):
+    """A key slot outside the memory the device's DFU mode lets us read: not a connection problem."""
+
+
+def read_key_slot(device, slot, what: str) -> bytes:
+    """``read_slot``, but a slot the device's memory map does not let us read is SlotUnreadable,
+    with the next step (the device is connected; reading again cannot help)."""
+    try:
+        gap = device.memory_map(slot.alt).first_gap(slot.address, slot.address + slot.size, "readable")
+    except (AttributeError, ParticlePyError):
+        gap = None                      # no map to go by: the read itself will tell
+    if gap is not None:
+        platform = device.platform
+        raise SlotUnreadable(
+            f"The {what} (DCT address {slot.address}, {slot.size} bytes) cannot be read: the device's DFU "
+            f"mode reports no readable memory at 0x{gap:08x} on alt {slot.alt}",
+            f"Check that this is a {platform.display_name} (`particle usb list` names what particle-py "
+            f"takes it for); if it is, its bootloader describes its memory wrongly: update it "
+            f"(`particle update`), then run the command again.", 74)     # EX_IOERR, as the read said
+    return read_slot(device, slot)
+
+
 def _is_emulated_dct(platform: Platform, alt: int) -> bool:
     # The bootloader emulates the DCT alt (writes replace bytes; Gen3's cannot even be erased), so
     # keys go there without an erase, as particle-cli writes them. The Core keeps its keys in raw
@@ -176,6 +198,8 @@ def _on_device(device_id: Optional[str], reporter: Reporter, prefix: str = CONNE
         raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
     try:
         yield device
+    except SlotUnreadable:
+        raise                           # the device is connected: "make sure it is" would mislead
     except ParticlePyError as err:
         raise ParticlePyError(prefix + err.message, err.hint, err.exit_code)
     finally:
@@ -444,7 +468,9 @@ def save(filename: Optional[str] = None, *, force: bool = False, device_id: Opti
             refuse_existing(target)
         proto = device_protocol(device, protocol)
         slot = _device_key_slot(device.platform, proto)
-        data = read_slot(device, slot)
+        data = read_key_slot(device, slot, "device key slot")
+    except SlotUnreadable as err:       # its own next step, not the cable-and-port one
+        raise SlotUnreadable(f"Error saving key from device: {err.message}", err.hint, err.exit_code) from None
     except ParticlePyError as err:
         raise ParticlePyError(f"Error saving key from device: {err.message}", _with_retry_hint(err), err.exit_code)
     except Interrupted as sig:
@@ -800,7 +826,7 @@ def address(*, protocol: Optional[str] = None, device_id: Optional[str] = None, 
     with _on_device(device_id, reporter) as device:
         proto = device_protocol(device, protocol)
         slot = _server_slot(device.platform, proto)
-        result = server_blob.parse_address(read_slot(device, slot), slot, proto)
+        result = server_blob.parse_address(read_key_slot(device, slot, "server key slot"), slot, proto)
     reporter.step("")
     reporter.step(result.url())
     return result

@@ -342,6 +342,9 @@ def configure_wifi(chosen: SerialDevice, answers: dict, ask: Callable[[str], str
                               "confirmed stored",
                               "Plug it back in, put it in listening mode (`particle usb start-listening`) and run "
                               "`particle serial wifi` again.", err.exit_code) from None
+    except transport.Flooded as err:
+        raise ParticlePyError(f"{err.message}; the Wi-Fi setup stopped there and nothing was confirmed stored",
+                              err.hint, err.exit_code) from None
 
 
 def _wifi_dialogue(port_handle, answers: dict, ask, markers, keys, ssid: str) -> WifiResult:

@@ -45,7 +45,18 @@ def parse_identify(text: str) -> IdentifyReply:
         raise ReplyError("no device id in the reply")
     imei = re.search(r"IMEI: (\w+)", text)
     iccid = re.search(r"ICCID: (\w+)", text)
+    # an IMEI is 15 digits (14 without its check digit, 16 as IMEISV), an ICCID 19-20 digits (ITU-T
+    # E.118; some modems print 18-22, a few end in F): anything else is not the modem's answer
+    if imei and not re.fullmatch(r"[0-9]{14,16}", imei.group(1)):
+        raise ReplyError(f"the IMEI in the reply is not 14 to 16 digits ({_sample(imei.group(1))})")
+    if iccid and not re.fullmatch(r"[0-9]{17,22}[fF]?", iccid.group(1)):
+        raise ReplyError(f"the ICCID in the reply is not 18 to 22 digits ({_sample(iccid.group(1))})")
     return IdentifyReply(found.group(1).lower(), imei.group(1) if imei else None, iccid.group(1) if iccid else None)
+
+
+def _sample(value: str) -> str:
+    """A field of a reply, short enough to show in an error."""
+    return repr(value) if len(value) <= 24 else f"{value[:16]!r}... {len(value)} characters"
 
 
 def parse_mac(text: str) -> str:
@@ -135,7 +146,7 @@ def ask(path: str, command: str, timeout_s: Optional[float] = None, port: Option
     port = port or open_port(path)
     try:
         port.write(command.encode())
-        data = port.read_batch(timeout_s)
+        data = port.read_batch(timeout_s)           # bounded: a flood ends in Flooded
     finally:
         if own:
             port.close()

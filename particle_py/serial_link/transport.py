@@ -3,8 +3,10 @@
 ``open_port(path)`` returns a Port over the backend's raw port (``backend.py``: pyserial on
 hardware, the simulator's under ``PARTICLE_PY_SIM``). Reads follow particle-cli's batch rule
 (the first data within the timeout, then everything until the line has been quiet for 250 ms),
-and every wait is bounded: no read outlives its stated timeout. Open failures become
-ParticlePyError with the fix.
+and every exchange is bounded in time and in bytes (``MAX_REPLY_BYTES``; ``BATCH_TAIL_S`` past the
+timeout): a device that never stops sending (an app that logs nonstop) ends the exchange with
+``Flooded`` instead of holding it and growing its buffer. Open failures become ParticlePyError
+with the fix.
 """
 from __future__ import annotations
 
@@ -22,6 +24,10 @@ EX_UNAVAILABLE = 69
 EX_NOPERM = 77
 EX_TEMPFAIL = 75
 EX_PROTOCOL = 76
+# The largest reply of the listening-mode protocol (a describe JSON of a full device) is a few KiB;
+# a quarter MiB is far past any real one and still small to hold.
+MAX_REPLY_BYTES = 256 * 1024
+BATCH_TAIL_S = 5.0              # how long a reply may keep coming after its first byte
 
 BUSY_HINT = ("Close the program that has the port open: another `particle serial monitor`, the Arduino "
              "IDE or Particle Workbench serial monitor, screen/minicom/PuTTY" +
@@ -31,6 +37,19 @@ BUSY_HINT = ("Close the program that has the port open: another `particle serial
 
 class PortClosed(ParticlePyError):
     """The device left while the port was open (reset, DFU mode, unplugged)."""
+
+
+class Flooded(ParticlePyError):
+    """The device kept sending past an exchange's bound (time or bytes) without a pause or an answer."""
+
+
+def flooded(path: str, size: int, seconds: float) -> Flooded:
+    return Flooded(f"The device on {path} kept sending without a pause ({size} bytes in {seconds:.1f} s) and "
+                   "no reply particle-py can read came through: an application on it prints nonstop",
+                   "Put it in listening mode, where its application stops printing (`particle usb "
+                   "start-listening`, or hold MODE/SETUP for three seconds until it blinks blue); if it "
+                   "blinks blue already, reset it (`particle usb reset`); then run the command again. "
+                   "`particle serial monitor` shows what it prints.", EX_PROTOCOL)
 
 
 def device_left(path: str, doing: str) -> PortClosed:
@@ -100,8 +119,11 @@ class Port:
     def read_some(self, wait_s: float = POLL_S) -> bytes:
         return self._read_some(wait_s)[0]
 
-    def read_batch(self, timeout_s: float, idle_s: float = BATCH_IDLE_S) -> bytes:
-        """particle-cli's first data batch: b'' if nothing came within ``timeout_s``."""
+    def read_batch(self, timeout_s: float, idle_s: float = BATCH_IDLE_S,
+                   max_bytes: int = MAX_REPLY_BYTES) -> bytes:
+        """particle-cli's first data batch: b'' if nothing came within ``timeout_s``. Flooded when
+        the line is not quiet for ``idle_s`` within ``BATCH_TAIL_S`` of the first byte, or the
+        batch passes ``max_bytes``."""
         out = bytearray()
         waited = 0.0
         while not out:
@@ -111,8 +133,12 @@ class Port:
             waited += spent
             out += data
         quiet = 0.0
+        tail = 0.0
         while quiet < idle_s:
+            if len(out) > max_bytes or tail >= BATCH_TAIL_S:
+                raise flooded(self.path, len(out), waited + tail)
             data, spent = self._read_some(min(POLL_S, idle_s - quiet))
+            tail += spent
             if data:
                 out += data
                 quiet = 0.0
@@ -120,23 +146,34 @@ class Port:
                 quiet += spent
         return bytes(out)
 
-    def read_until(self, markers: Sequence[str], timeout_s: float, seen: Optional[bytearray] = None) -> tuple[str, Optional[str]]:
+    def read_until(self, markers: Sequence[str], timeout_s: float, seen: Optional[bytearray] = None,
+                   max_bytes: int = MAX_REPLY_BYTES) -> tuple[str, Optional[str]]:
         """Read until the text holds one of ``markers``; (text, marker) or (text, None) on timeout.
-        ``seen`` carries bytes read past an earlier marker."""
+        ``seen`` carries bytes read past an earlier marker. The timeout counts all time, bytes
+        arriving or not, and more than ``max_bytes`` without a marker is Flooded."""
         buf = seen if seen is not None else bytearray()
+        wanted = [(m.encode(), m) for m in markers]
+        longest = max((len(b) for b, _ in wanted), default=1)
+        scanned = 0             # bytes already searched: each byte is searched once, not once a read
         waited = 0.0
         while True:
-            text = buf.decode("utf-8", "replace")
-            hits = [(text.find(m), m) for m in markers if m in text]
+            start = max(0, scanned - longest + 1)
+            hits = [(pos, m, b) for b, m in wanted for pos in (buf.find(b, start),) if pos >= 0]
             if hits:
-                pos, marker = min(hits)
-                cut = len(text[:pos + len(marker)].encode())
+                pos, marker, raw = min(hits)
+                cut = pos + len(raw)
+                text = bytes(buf[:cut]).decode("utf-8", "replace")
                 del buf[:cut]
-                return text[:pos + len(marker)], marker
+                return text, marker
+            scanned = len(buf)
+            if len(buf) > max_bytes:
+                size = len(buf)
+                del buf[:]
+                raise flooded(self.path, size, waited)
             if waited >= timeout_s:
-                return text, None
+                return buf.decode("utf-8", "replace"), None
             data, spent = self._read_some(min(POLL_S, timeout_s - waited))
-            waited += 0 if data else spent
+            waited += spent
             buf += data
 
 

@@ -135,7 +135,7 @@ def device_os_version(read: Reader, platform: Platform) -> Optional[str]:
     if module is None or module.function != SYSTEM_PART:
         return None
     from particle_py.sim.contents import version_of_module
-    return version_of_module(module.version)
+    return version_of_module(module.version, platform.name)
 
 
 def bootloader_module(read: Reader, platform: Platform) -> Optional[Module]:

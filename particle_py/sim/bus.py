@@ -24,6 +24,8 @@ import os
 import threading
 from typing import Optional
 
+from particle_py.errors import ParticlePyError
+
 from . import knobs as knobs_mod
 from . import profiles as profiles_mod
 from .device import SimDevice, make_device
@@ -34,6 +36,40 @@ LOG_FILE = "log.jsonl"
 LOCK_FILE = ".lock"
 FIRST_PORT = 2
 FIRST_DEVNUM = 5
+
+
+EX_DATAERR = 65
+
+
+class DamagedState(ParticlePyError):
+    """A simulator folder whose state.json cannot be read back (cut short, edited, not ours)."""
+
+
+def damaged(state_dir: str, why: str) -> DamagedState:
+    return DamagedState(f"The simulator state in {state_dir} is damaged: {why}",
+                        "Make its devices again, which replaces them: particle-sim create photon --state "
+                        f"{state_dir} (with the platforms you want); or point PARTICLE_PY_SIM at another folder.",
+                        EX_DATAERR)
+
+
+def _state_problem(data) -> Optional[str]:
+    """Why a parsed state.json cannot be a bus, or None."""
+    if not isinstance(data, dict):
+        return f"{STATE_FILE} does not hold a JSON object"
+    for key in ("clock_us", "next_unit", "next_port", "generation", "next_devnum"):
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int)):
+            return f"{STATE_FILE} has a {key} that is not a number"
+    if not isinstance(data.get("knobs", {}), dict) or not isinstance(data.get("arriving", []), list):
+        return f"{STATE_FILE} has fault knobs or arrivals of the wrong shape"
+    devices = data.get("devices", [])
+    if not isinstance(devices, list):
+        return f"{STATE_FILE} has no device list"
+    for rec in devices:
+        if not (isinstance(rec, dict) and isinstance(rec.get("spec"), str) and isinstance(rec.get("unit"), int)
+                and isinstance(rec.get("devnum"), int) and isinstance(rec.get("ports"), list)
+                and all(isinstance(p, int) for p in rec["ports"]) and isinstance(rec.get("state", {}), dict)):
+            return f"a device record in {STATE_FILE} is incomplete"
+    return None
 
 
 _held: dict = {}                 # lock file path -> (fd, depth): re-entrant within a process
@@ -97,10 +133,8 @@ def locked(state_dir: str):
 
 
 def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    from .private import write_private
+    write_private(path, text.encode("utf-8"))           # it holds the folder's token
 
 
 class SimBus:
@@ -182,8 +216,24 @@ class SimBus:
             path = os.path.join(state_dir, STATE_FILE)
             if not os.path.exists(path):
                 raise FileNotFoundError(f"no simulator state in {state_dir} (create it with create_state)")
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+            except (ValueError, RecursionError):        # UnicodeDecodeError is a ValueError
+                raise damaged(state_dir, f"{STATE_FILE} is not complete JSON") from None
+            except IsADirectoryError:
+                raise damaged(state_dir, f"{STATE_FILE} is a folder") from None
+        problem = _state_problem(data)
+        if problem:
+            raise damaged(state_dir, problem)
+        try:
+            return cls._from_state(state_dir, data)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+            # a record of the right shape holding values no device has (a spec, a board state)
+            raise damaged(state_dir, f"a device in {STATE_FILE} cannot be rebuilt ({type(exc).__name__})") from None
+
+    @classmethod
+    def _from_state(cls, state_dir: str, data: dict) -> "SimBus":
         bus = cls(state_dir, data.get("knobs", {}))
         bus.clock_us = data.get("clock_us", 0)
         bus.next_unit = data.get("next_unit", 0)
@@ -221,7 +271,9 @@ class SimBus:
         new = dev.log[done:]
         if not new:
             return
-        with open(os.path.join(self.state_dir, LOG_FILE), "a", encoding="utf-8") as f:
+        # owner-only: the log holds the bytes of every transfer, keys written to the DCT among them
+        fd = os.open(os.path.join(self.state_dir, LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
             for entry in new:
                 f.write(json.dumps(entry, sort_keys=True) + "\n")
         self._log_saved[id(dev)] = len(dev.log)

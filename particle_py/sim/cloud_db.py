@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
 import re
 import secrets
 import sqlite3
@@ -75,7 +74,11 @@ class CloudDb:
 
     def __init__(self, db_path):
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            self.path.parent.mkdir(0o700, parents=True, exist_ok=True)
+        if str(self.path) != ":memory:":
+            from .private import make_private_file
+            make_private_file(str(self.path))      # users' passwords and tokens
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         # A simulator's state need not survive a power cut: skip the per-commit fsync, keep it fast.
@@ -243,8 +246,8 @@ def _make_server_key(alg: str, private_path: Path, public_path: Path) -> None:
     key = rsa.generate_private_key(65537, 2048) if alg == "rsa" else ec.generate_private_key(ec.SECP256R1())
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                 serialization.NoEncryption())
-    fd = os.open(str(private_path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private)
-    public_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.DER,
-                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    from .private import write_private
+    write_private(str(private_path), private)
+    # public, but the key the simulated cloud answers with: nobody else may swap it
+    write_private(str(public_path), key.public_key().public_bytes(serialization.Encoding.DER,
+                                                                  serialization.PublicFormat.SubjectPublicKeyInfo))

@@ -188,13 +188,34 @@ def module_version(device_os_version: str) -> int:
     return major * 1000 + minor * 100 + patch
 
 
-def version_of_module(module_version_number: int) -> str:
-    """The inverse of ``module_version``."""
+def version_of_module(module_version_number: int, platform: Optional[str] = None) -> str:
+    """The inverse of ``module_version``; for Particle's own release files (pinned in
+    release_table), the release whose system parts carry that module version on ``platform``: a
+    module version is not a release number (2.3.1's system parts are module version 2302)."""
     for text, number in DEVICE_OS_MODULE_VERSION.items():
         if number == module_version_number:
             return text
+    released = _released_versions(platform).get(module_version_number)
+    if released is not None:
+        return released
     v = module_version_number
     return f"{v // 1000}.{v // 100 % 10}.{v % 100}"
+
+
+def _released_versions(platform: Optional[str]) -> dict:
+    """{system part module version: release} from the pinned releases of ``platform``, where one
+    module version names one release only."""
+    from particle_py.release_table import RELEASES
+
+    seen: dict = {}
+    for version, by_platform in RELEASES.items():
+        for name, release in by_platform.items():
+            if platform is not None and name != platform:
+                continue
+            for module in release.get("modules", []):
+                if module.get("function") == "system part":
+                    seen.setdefault(module.get("module_version"), set()).add(version)
+    return {number: versions.pop() for number, versions in seen.items() if len(versions) == 1}
 
 
 def release_file_names(platform: Platform, version: str) -> list[str]:

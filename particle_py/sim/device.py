@@ -476,9 +476,8 @@ class DfuDevice(SimDevice):
         self._image_bytes = bytes(image)
         if self.state_dir:
             path = os.path.join(self.state_dir, f"unit{self.unit}-image.bin")
-            with open(path + ".tmp", "wb") as f:
-                f.write(image)
-            os.replace(path + ".tmp", path)
+            from .private import write_private
+            write_private(path, bytes(image))
 
     # --- class requests ----------------------------------------------------------------
     def _class_request(self, rt, req, value, index, data, length):

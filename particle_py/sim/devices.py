@@ -282,7 +282,8 @@ def _save_unplugged(folder: Path, records: list) -> None:
     import json
     path = Path(folder) / UNPLUGGED_FILE
     if records:
-        path.write_text(json.dumps(records, indent=1), encoding="utf-8")
+        from particle_py.sim.private import write_private
+        write_private(str(path), json.dumps(records, indent=1).encode("utf-8"))     # boards' keys, as state.json
     elif path.exists():
         path.unlink()
 

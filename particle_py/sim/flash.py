@@ -198,8 +198,6 @@ class Memory:
     def save(self) -> None:
         if not self.dirty or not self.path:
             return
-        tmp = self.path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(self._bytes())
-        os.replace(tmp, self.path)
+        from .private import write_private
+        write_private(self.path, bytes(self._bytes()))     # the DCT holds the device's private key
         self.dirty = False

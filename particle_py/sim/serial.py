@@ -84,7 +84,9 @@ def save_board(state_dir: Optional[str], unit: int, data: dict) -> None:
 
 def set_faults(state_dir, unit: int, **faults) -> None:
     """Serial faults of board ``unit``: open="busy"|"denied", reply="garbage"|"partial",
-    unplug_after_bytes=N (the cable comes out once the host has written more than N bytes)."""
+    unplug_after_bytes=N (the cable comes out once the host has written more than N bytes),
+    flood=N (an application that logs nonstop: N more bytes of log text in every read, in listening
+    mode too, each read taking the host's whole poll of modelled time)."""
     state_dir = os.fspath(state_dir)
     data = load_board(state_dir, unit)
     data["faults"] = {k: v for k, v in faults.items() if v is not None}
@@ -198,6 +200,15 @@ class DeviceSerial:
             self._app_output()
         self._check()
         out, self.rx = bytes(self.rx), bytearray()
+        flood = self._faults().get("flood")
+        self.flooding = bool(flood)
+        if flood:
+            self.flood_lines = getattr(self, "flood_lines", 0)
+            chunk = bytearray()
+            while len(chunk) < int(flood):
+                self.flood_lines += 1
+                chunk += f"[app] sensor reading {self.flood_lines}\r\n".encode()
+            out += bytes(chunk[:int(flood)])
         return out
 
     def idle(self, us: int) -> None:

@@ -70,7 +70,8 @@ class SimSerialPort:
             raise _gone("reading") from None
         if self.end.dev.gone:
             self.backend.save()
-        return data, (0.0 if data else wait_s)
+        # a flooding app fills every poll: its bytes take the time the host waited
+        return data, (wait_s if getattr(self.end, "flooding", False) or not data else 0.0)
 
     def write(self, data: bytes) -> None:
         self._follow("writing")

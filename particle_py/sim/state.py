@@ -16,7 +16,8 @@ def create_state(state_dir, profiles: Iterable[str], knobs: Optional[dict] = Non
     Any previous state in the folder is replaced. Returns the saved bus.
     """
     state_dir = os.fspath(state_dir)
-    os.makedirs(state_dir, exist_ok=True)
+    if not os.path.isdir(state_dir):
+        os.makedirs(state_dir, 0o700, exist_ok=True)     # a new folder: owner-only, it holds keys
     boards = [pattern for kind in ("unit*.bin", "unit*-serial.json", "unit*-app-serial.jsonl")
               for pattern in glob.glob(os.path.join(state_dir, kind))]      # flash, Wi-Fi credentials, app output
     for name in [STATE_FILE, LOG_FILE] + boards:

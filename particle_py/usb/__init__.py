@@ -37,6 +37,10 @@ def _sim_backend(state_dir: str):
 
 
 def _require_simulator(state_dir: str, example: str) -> None:
+    if state_dir not in _sim_backends and os.path.exists(state_dir) and not os.path.isdir(state_dir):
+        raise ParticlePyError(f"{SIM_ENV} names {state_dir}, a file, not a simulator folder",
+                              f"Point it at a folder (particle-sim create {example} --state DIR makes one), or "
+                              f"unset {SIM_ENV} to use real devices.")
     if state_dir not in _sim_backends and not os.path.exists(os.path.join(state_dir, "state.json")):
         raise ParticlePyError(f"{SIM_ENV} is set, but {state_dir} holds no simulated devices",
                               f"Create some (particle-sim create {example}), or unset " + SIM_ENV

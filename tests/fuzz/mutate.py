@@ -272,6 +272,68 @@ def _update_targets():
     return update_targets
 
 
+def _serial_replies() -> list:
+    return [b"Your device id is 3a0035000f47343432313031\r\n",
+            b"Device ID: e00fce68a1b2c3d4e5f60718\r\nIMEI: 352753090123456\r\nICCID: 89014103211118510720\r\n",
+            b"Your device MAC address is\r\n6c:0b:84:aa:bb:cc\r\n", b"system firmware version: 2.3.1\r\n",
+            b'{"p":6,"m":[{"s":262144,"l":"m","vc":30,"vv":30,"f":"s","n":"1","v":207,"d":[]}]}\r\n',
+            b"SSID: Security 0=unsecured, 1=WEP, 2=WPA, 3=WPA2: Password: \r\n    Particle <3 you!\r\n"]
+
+
+class _Replay:
+    """A raw port (the backend seam) that plays ``data`` back in reads of ``chunk`` bytes, each
+    taking ``spent`` seconds, then silence; ``endless`` plays it again and again (a flood)."""
+
+    def __init__(self, data: bytes, chunk: int, spent: float, endless: bool):
+        self.data, self.chunk, self.spent, self.endless, self.pos = data or b"x", chunk, spent, endless, 0
+
+    def read(self, wait_s):
+        if self.pos >= len(self.data):
+            if not self.endless:
+                return b"", wait_s
+            self.pos = 0
+        out = self.data[self.pos:self.pos + self.chunk]
+        self.pos += len(out)
+        return out, self.spent
+
+    def write(self, data):
+        pass
+
+    def close(self):
+        pass
+
+
+def _serial_line(data: bytes) -> None:
+    """The serial line reader: every listening-mode exchange (one batch, then its parser) and the
+    Wi-Fi dialogue's marker search, over what the device sends, once and as an endless flood."""
+    from particle_py.serial_link import listening, transport
+    from particle_py.ops.serial_ops import DONE_MARKERS, PROMPTS
+    chunk = 1 + (data[0] if data else 0) % 64 * 64       # reads of 1..4033 bytes
+    body = data[1:]
+    markers = [p for p, _ in PROMPTS] + list(DONE_MARKERS)
+    for endless in (False, True):
+        # a byte-at-a-time flood is bounded by time (each read a millisecond), bigger reads by bytes
+        spent = 0.001 if endless and chunk == 1 else 0.0
+        for command, parser in (("i", listening.parse_identify), ("m", listening.parse_mac),
+                                ("v", listening.parse_version), ("s", listening.parse_describe)):
+            port = transport.Port("/dev/fuzz", _Replay(body, chunk, spent, endless))
+            try:
+                parser(listening.ask("/dev/fuzz", command, port=port))
+            except (listening.ReplyError, _perr()):
+                pass
+        port = transport.Port("/dev/fuzz", _Replay(body, chunk, spent, endless))
+        seen = bytearray()
+        try:
+            for _ in range(len(markers) + 2):
+                _text, marker = port.read_until(markers, 5.0, seen)
+                if marker is None:
+                    break
+                if len(seen) > transport.MAX_REPLY_BYTES + chunk:
+                    raise AssertionError("read_until kept more than its byte bound")
+        except transport.Flooded:
+            pass
+
+
 EXTRA: dict = {}      # more targets (the fuzzer's own tests add one that crashes and one that hangs)
 
 
@@ -290,6 +352,9 @@ def targets() -> dict:
         Target("zip-file", _update_targets().zip_seeds, _update_targets().zip_file, perr()),
         Target("device-os-answer", _update_targets().answer_seeds, _update_targets().device_os_answer, perr(),
                bound_s=10.0),
+
+
+        Target("serial-line", _serial_replies, _serial_line, perr(), bound_s=10.0),
         Target("dfu-util-argv", lambda: _argv_seeds(DFU_UTIL_ARGV), _dfu_util, (), bound_s=20.0, text=True),
         Target("particle-argv", lambda: _argv_seeds(PARTICLE_ARGV), _particle, (), bound_s=20.0, text=True),
     ]}}
