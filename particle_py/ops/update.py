@@ -336,9 +336,10 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
     from particle_py.ops.flash import step_progress
 
     current: Optional[PlannedStep] = None
+    sent_whole = False
     try:
         for planned in todo:
-            current = planned
+            current, sent_whole = planned, False
             step = planned.step
             reporter.step(f"Flashing {planned.label}")
             progress = step_progress(reporter, planned.label, len(step.data))
@@ -347,6 +348,7 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
             checked = _checked_at_boot(device, step)
             device.write(step.alt, step.address, step.data, erase=None, verify=step.module is None,
                          progress=progress, preserve=step.keep_rest, skim=checked)
+            sent_whole = True
             if checked:
                 from particle_py.ops.flash import _check_crc_word
 
@@ -364,6 +366,8 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
         raise _interrupted(result, current, err, device_arg, target, paths) from None
     except (Interrupted, KeyboardInterrupt) as sig:
         sig = as_interrupted(sig)
+        if current is not None and sent_whole:
+            sig.unverified = True       # every byte went; only the check of its CRC word did not
         raise _interrupted(result, current, sig, device_arg, target, paths) from None
     finally:
         with deferred_interrupts(drop=True):    # a signal while closing up changes no outcome
@@ -480,13 +484,19 @@ def _interrupted(result: UpdateResult, current: Optional[PlannedStep], err, devi
     if current is not None:
         lo, hi = current.step.address, current.step.address + len(current.step.data)
         nothing = getattr(err, "nothing_written", False) and (record is None or not record.changed)
-        if signalled:
+        unchecked = signalled and getattr(err, "unverified", False)
+        if unchecked:
+            state = "sent whole, not checked yet"
+        elif signalled:
             state = short_state(None if nothing else record, lo, hi)
         else:
             state = "untouched" if nothing else "incomplete"
         lines.append(f"Not written: {current.label} ({state}, {span_of(lo, hi)})"
                      + "".join(f", {s.label}" for s in left if s is not current) + ".")
-        if signalled and not nothing and record is not None and record.changed:
+        if unchecked:
+            lines.append(f"{current.label} was sent whole, but its CRC word was not read back to check it; treat "
+                         "it as NOT written.")
+        elif signalled and not nothing and record is not None and record.changed:
             lines.append(state_line(current.label, record, lo, hi))
     elif left:
         lines.append("Not written: " + ", ".join(s.label for s in left) + ".")
