@@ -98,7 +98,8 @@ def state_line(name: str, record: Optional[WriteRecord], lo: int, hi: int) -> st
         if UNTOUCHED not in states:
             return f"Nothing of {name} was written yet: all of {whole} is erased (blank); {tail}"
         erased = ", ".join(span(a, b) for a, b, s in regions if s == ERASED)
-        return f"Nothing of {name} was written yet: {erased} is erased (blank), the rest of {whole} is as it was; {tail}"
+        return (f"Nothing of {name} was written yet: {erased} is erased (blank), the rest of {whole} is as it "
+                f"was; {tail}")
     first = regions[0]
     if first[2] == WRITTEN and all(s != WRITTEN for _a, _b, s in regions[1:]):
         line = f"{name} was written only up to 0x{first[1]:08x} (of {whole}); {tail}"

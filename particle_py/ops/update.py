@@ -272,13 +272,15 @@ def _update_from_normal_mode(entry, result: UpdateResult, files, info, reporter:
     result.steps = plan_by_info(platform, files, info)
     _report_plan(reporter, result)
     current: Optional[PlannedStep] = None
+    sent_whole = False
     try:
         for planned in [s for s in result.steps if s.via == VIA_CONTROL and not s.present]:
-            current = planned
+            current, sent_whole = planned, False
             reporter.step(f"Flashing {planned.label}")
             progress = step_progress(reporter, planned.label, len(planned.step.data))
             firmware_update.update_firmware(ControlSession(entry.usb_device), planned.label, planned.step.data,
                                             progress)
+            sent_whole = True
             entry = _back_in_normal_mode(entry)
             _confirm_installed(entry, planned)
             result.written.append(planned)
@@ -291,6 +293,8 @@ def _update_from_normal_mode(entry, result: UpdateResult, files, info, reporter:
     except (Interrupted, KeyboardInterrupt) as sig:
         sig = as_interrupted(sig)
         release_entry(entry)
+        if current is not None and sent_whole:
+            sig.unverified = True       # Device OS has it all; its install was not confirmed
         raise _interrupted(result, current, sig, device_arg, target, paths) from None
     dfu_steps = [s for s in result.steps if s.via == VIA_DFU]
     if all(s.present for s in dfu_steps):
@@ -493,7 +497,9 @@ def _interrupted(result: UpdateResult, current: Optional[PlannedStep], err, devi
             state = "untouched" if nothing else "incomplete"
         lines.append(f"Not written: {current.label} ({state}, {span_of(lo, hi)})"
                      + "".join(f", {s.label}" for s in left if s is not current) + ".")
-        if unchecked:
+        if unchecked and current.via == VIA_CONTROL:
+            lines.append(f"Device OS received {current.label} whole; that it installed it was not confirmed.")
+        elif unchecked:
             lines.append(f"{current.label} was sent whole, but its CRC word was not read back to check it; treat "
                          "it as NOT written.")
         elif signalled and not nothing and record is not None and record.changed:

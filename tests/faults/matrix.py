@@ -349,7 +349,7 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
     for name, data in o.after.items():
         if data in (o.before[name], new[name]):
             continue
-        if _told_state(o, name, regions[name], data):
+        if _told_state(o, name, regions[name], data, new[name]):
             continue        # the interruption report told what this region holds, and it does
         reached = _reported_progress(o, dfu_util, regions[name][2])
         if reached is None:
@@ -1061,11 +1061,10 @@ def _claims(text: str) -> list:
     return out
 
 
-def _claim_mismatch(o: Outcome, name: str, region, data: bytes) -> tuple:
+def _claim_mismatch(o: Outcome, name: str, region, data: bytes, new: bytes) -> tuple:
     """(told, problem) for one region: whether the report told its state, and where the flash
     disagrees with what it told (bytes not claimed are the old ones)."""
     _unit, _alt, start, length = region
-    new = expected(o.ctx.data["op"], None, o)[name] if "op" in o.ctx.data else None
     for a, b, spans in _claims(o.out + o.err):
         if a != start:
             continue
@@ -1076,7 +1075,7 @@ def _claim_mismatch(o: Outcome, name: str, region, data: bytes) -> tuple:
                 return True, f"{name}: 0x{at:08x}-0x{lo:08x} is not as it was, though the report says nothing of it"
             piece = data[lo - start:hi - start]
             want = {"old": o.before[name][lo - start:hi - start], "blank": b"\xff" * (hi - lo),
-                    "new": (new or b"")[lo - start:hi - start], "end": b""}[kind]
+                    "new": new[lo - start:hi - start], "end": b""}[kind]
             if piece != want:
                 return True, f"{name}: the report says 0x{lo:08x}-0x{hi:08x} is {kind}, the flash holds otherwise"
             at = max(at, hi)
@@ -1084,9 +1083,9 @@ def _claim_mismatch(o: Outcome, name: str, region, data: bytes) -> tuple:
     return False, None
 
 
-def _told_state(o: Outcome, name: str, region, data: bytes) -> bool:
+def _told_state(o: Outcome, name: str, region, data: bytes, new: bytes) -> bool:
     """The judge's hook: the report told this region's state (and it is true)."""
-    told, problem = _claim_mismatch(o, name, region, data)
+    told, problem = _claim_mismatch(o, name, region, data, new)
     return told and problem is None
 
 
@@ -1100,8 +1099,9 @@ def _interruption_is_told(o: Outcome) -> Optional[str]:
     if lines and lines[-1].startswith("Interrupted") and len(lines) == 1:
         return "only '" + lines[-1] + "': no word of what the device holds"
     op = o.ctx.data["op"]
+    new = expected(op, None, o)
     for name, region in op.regions(o.ctx).items():
-        told, problem = _claim_mismatch(o, name, region, o.after[name])
+        _told, problem = _claim_mismatch(o, name, region, o.after[name], new[name])
         if problem:
             return problem
     return None
