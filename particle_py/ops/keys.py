@@ -401,8 +401,9 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
         saved = _backup_device_key(device, slot, str(path), reporter)
         _write_device_key(device, slot, der, saved)
         written = True
-        reporter.step(f"Key {path} written to device")
-        told = True
+        with deferred_interrupts(drop=True):    # the success line whole; a signal from here changes nothing
+            told = True
+            reporter.step(f"Key {path} written to device")
         return saved
     except ParticlePyError as err:
         raise fail(err)
@@ -768,8 +769,9 @@ def _server_on_device(device_id, filename, protocol, host, port, output, reporte
             raise ParticlePyError(f"{sig.label} after the new server key was written and read back.",
                                   f"The previous server key is saved in {saved.local}.", sig.exit_code) from None
         done["written"], done["out"] = True, out
-        reporter.step("Okay!  New keys in place, your device will not restart.")
-        done["told"] = True
+        with deferred_interrupts(drop=True):    # the success line whole; a signal from here changes nothing
+            done["told"] = True
+            reporter.step("Okay!  New keys in place, your device will not restart.")
         return out
 
 

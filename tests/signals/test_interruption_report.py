@@ -281,7 +281,7 @@ class _SignalOnLine:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-@pytest.mark.parametrize("command", ["flash", "update"])
+@pytest.mark.parametrize("command", ["flash", "update", "keys load", "keys server"])
 def test_a_signal_after_the_success_line_leaves_exit_0(tmp_path, monkeypatch, capsys, release, command, sig):
     import sys
 
@@ -300,9 +300,22 @@ def test_a_signal_after_the_success_line_leaves_exit_0(tmp_path, monkeypatch, ca
         app = build_module("p2", size=64 * 1024, seed=3)
         (tmp_path / "app.bin").write_bytes(app)
         argv, line = ["flash", "--usb", "app.bin"], "Flash success!"
-    else:
+    elif command == "update":
         devices.create(folder, ["boron"], devices.Recipe(mode="dfu", device_os="1.5.2"), knobs={})
         argv, line = ["update", "--target", "2.2.0", "--from", release["folder"]], "Update success!"
+    else:
+        from particle_py.keys import formats
+        from particle_py.sim.state import create_state
+
+        create_state(folder, ["photon:real=1"], {})
+        if command == "keys load":
+            (tmp_path / "k.der").write_bytes(formats.device_der(formats.generate("rsa")))
+            argv, line = ["keys", "load", "k.der"], "Key k.der written to device"
+        else:
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            (tmp_path / "server.pub.pem").write_bytes(formats.public_pem(rsa.generate_private_key(65537, 2048)))
+            argv, line = ["keys", "server", "server.pub.pem", "--host", "192.168.1.10"], "Okay!  New keys in place"
     out = _SignalOnLine(sys.stdout, line, sig)
     monkeypatch.setattr(sys, "stdout", out)
     code = main(argv)
