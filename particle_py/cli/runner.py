@@ -186,6 +186,13 @@ def _issue_tracker() -> Optional[str]:
     return None
 
 
+def work_done() -> None:
+    """The command's work is over and its outcome is being printed: a signal from now on changes
+    nothing, so a finished job exits 0 (not 130/143 because ^C came as the success line was
+    printed). Called by a front end right after the operation returned."""
+    errors.stop_interrupting()
+
+
 def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, posix_signal_death: bool = False,
         interrupted_line: Optional[str] = "Interrupted.") -> int:
     """Run one front end's work; return the exit status it earned.
@@ -199,7 +206,9 @@ def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, p
     interrupted_line: what a bare interruption prints (operations that were writing to a device
     have already raised a ParticlePyError saying what it holds).
     """
+    global _ignored
     errors.reset_interrupt_state()
+    _ignored = 0            # signals ignored in an earlier run (tests run many) do not count here
     harden_streams()
     streams = (sys.stdout, sys.stderr)
     if not posix_signal_death:

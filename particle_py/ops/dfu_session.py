@@ -168,6 +168,9 @@ class ParticleDfuDevice:
         # needs an erase whatever the rest holds, so reading on would only cost time.
         decisions = []
         compare = readable and erase is not True
+        from particle_py.ops.interruption import WriteRecord
+
+        record = WriteRecord(alt, address, end)     # what this write did, for a report if it stops
         try:
             pages = mm.pages_overlapping(address, end)
             spans = [(max(page.start, address), min(page.end, end)) for page in pages]
@@ -177,8 +180,9 @@ class ParticleDfuDevice:
             for page, (lo, hi), old in zip(pages, spans, heads):
                 held = self._compare(alt, lo, data[lo - address:hi - address], skim, old) if compare else None
                 decisions.append((page, lo, hi, held))
-        except (ParticlePyError, Interrupted) as err:
+        except (ParticlePyError, Interrupted, KeyboardInterrupt) as err:
             err.nothing_written = True      # failed while comparing: the flash is as it was
+            err.write_record = record
             raise
 
         runs: list[list] = []          # [start, end, erase_pages]
@@ -203,6 +207,15 @@ class ParticleDfuDevice:
 
         if progress:
             progress(stats.bytes_skipped, len(data))
+        try:
+            self._write_runs(alt, address, data, runs, stats, record, progress, preserve)
+            return self._verify_runs(alt, address, data, stats, verify, readable, erase)
+        except (ParticlePyError, Interrupted, KeyboardInterrupt) as err:
+            err.write_record = record
+            raise
+
+    def _write_runs(self, alt, address, data, runs, stats, record, progress, preserve) -> None:
+        end = address + len(data)
         done = stats.bytes_skipped
         eng = self._engine(alt)
         for lo, hi, erase_pages in runs:
@@ -211,17 +224,21 @@ class ParticleDfuDevice:
                 if preserve and page.readable and (page.start < lo or page.end > hi):
                     keep = self.read(alt, page.start, page.size)
                     eng = self._engine(alt)
-                self._guard(lambda: eng.erase_page(page.start), page.start)
+                with deferred_interrupts():     # the erase and its note: a signal lands before or after both
+                    self._guard(lambda: eng.erase_page(page.start), page.start)
+                    record.note_erased(page.start, page.end)
                 stats.pages_erased += 1
                 if keep:
                     self._restore_outside(eng, page, keep, address, end)
             chunk = data[lo - address:hi - address]
             base_done = done
 
-            def on_chunk(sent, _base=base_done):
+            def on_chunk(sent, _base=base_done, _lo=lo, _chunk=chunk):
+                # called inside the engine's deferred step: the note and the block go together
+                record.note_written(_lo, _lo + min(sent, len(_chunk)))
                 if progress:
-                    progress(_base + min(sent, len(chunk)), len(data))
-                self._reached = lo + sent
+                    progress(_base + min(sent, len(_chunk)), len(data))
+                self._reached = _lo + sent
 
             self._reached = lo
             self._guard(lambda: _engine_download(eng, lo, chunk, on_chunk), None)
@@ -231,6 +248,7 @@ class ParticleDfuDevice:
             if progress:
                 progress(done, len(data))
 
+    def _verify_runs(self, alt, address, data, stats, verify, readable, erase) -> WriteStats:
         if verify and readable and stats.runs:
             for lo, length, _ in stats.runs:
                 try:

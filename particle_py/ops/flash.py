@@ -1045,6 +1045,8 @@ def _stopped_before_writing(sig: Interrupted, args, *, factory, force, verify=No
 def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, factory, force, verify=None):
     """The error that says where a flash stopped (a USB fault or a signal): what each given file
     is now on the device, and the command that finishes the job."""
+    from particle_py.ops.interruption import record_of, state_line
+
     signalled = isinstance(err, Interrupted)
     reached = getattr(err, "reached_address", None)
     done = ", ".join(s.source.basename for s in result.written if s not in result.unproven)
@@ -1063,9 +1065,9 @@ def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, f
         elif getattr(err, "unverified", False) or (signalled and reached == end):
             hint_lines.append(f"{step.source.basename} was sent but not read back to check it ({span}); "
                               "treat it as NOT written.")
-        elif signalled and reached is not None:
-            hint_lines.append(f"{step.source.basename} was written only up to 0x{reached:08x} (of {span}); the "
-                              "device may not start until it is written whole.")
+        elif signalled:
+            # from what the write session did, not the last address touched: erased is not written
+            hint_lines.append(state_line(step.source.basename, record_of(err), step.address, end))
         else:
             hint_lines.append(f"{step.source.basename} was NOT completely written ({span}); the device may not "
                               "start until it is.")
@@ -1078,7 +1080,14 @@ def _interrupted(err, step: Optional[FlashStep], result: FlashResult, args, *, f
                        "Reconnect the device (put it in DFU mode if it does not switch by itself) and run") + ":")
     hint_lines.append("  " + resume_command(list(args), factory=factory, force=force, verify=verify))
     if signalled:
-        where = f" at 0x{reached:08x}" if reached is not None and step is not None else ""
+        record = record_of(err)
+        where = ""
+        if step is not None and record is not None and record.reached is not None:
+            where = f" at 0x{record.reached:08x}"
+        elif step is not None and record is not None and record.erased:
+            where = " while erasing, before any of it was written"
+        elif step is not None and record is None and reached is not None:
+            where = f" at 0x{reached:08x}"
         name = step.source.basename if step is not None else "the device"
         message = f"Flashing {name} {err.label[0].lower()}{err.label[1:]}{where}."
         return ParticlePyError(message, "\n".join(hint_lines), err.exit_code)

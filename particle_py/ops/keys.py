@@ -407,6 +407,7 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
     except ParticlePyError as err:
         raise fail(err)
     saved = None
+    written = told = False
     try:
         if info is None:
             path = _find_key_file(_id_for_file_name(device.device_id), (".der", ".pem"))
@@ -424,12 +425,17 @@ def load(filename: Optional[str] = None, *, device_id: Optional[str] = None, pro
         reporter.step(f"Writing key {path} to device {device.device_id}")
         saved = _backup_device_key(device, slot, str(path), reporter)
         _write_device_key(device, slot, der, saved)
-        reporter.step(f"Key {path} written to device")
+        written = True
+        with deferred_interrupts(drop=True):    # the success line whole; a signal from here changes nothing
+            told = True
+            reporter.step(f"Key {path} written to device")
         return saved
     except ParticlePyError as err:
         raise fail(err)
     except Interrupted as sig:
-        if getattr(sig, "key_written", False):
+        if told:
+            return saved        # done and said so: a signal now changes no outcome (exit 0)
+        if written or getattr(sig, "key_written", False):
             raise ParticlePyError(f"{sig.label} after the key was written: the device holds the key "
                                   f"from {path} (written and read back).", _restore_hint(saved),
                                   sig.exit_code) from None
@@ -758,6 +764,24 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         return out
     if filename:
         _check_key_type_before_dfu(filename, device_id, protocol)
+    done: dict = {}         # what is on the device so far, for the report of a signal
+    try:
+        return _server_on_device(device_id, filename, protocol, host, port, output, reporter, done)
+    except Interrupted as sig:      # outside the slot write (reading, saving the backup, closing)
+        if done.get("told"):
+            return done.get("out")  # done and said so: a signal now changes no outcome (exit 0)
+        if "saved" in done and done.get("written"):
+            raise ParticlePyError(f"{sig.label} after the new server key was written and read back.",
+                                  f"The previous server key is saved in {done['saved']}.", sig.exit_code) from None
+        kept = f" (saved to {done['saved']})" if "saved" in done else ""
+        raise ParticlePyError(f"{sig.label} before the new server key was written.",
+                              f"The device still has its previous server key{kept}. Run the command again to "
+                              "write it.", sig.exit_code) from None
+
+
+def _server_on_device(device_id, filename, protocol, host, port, output, reporter, done: dict):
+    from particle_py.keys import server_blob
+
     with _on_device(device_id, reporter, need_id=True) as device:     # the backup is filed by id
         proto = device_protocol(device, protocol)
         slot = _server_slot(device.platform, proto)
@@ -773,6 +797,7 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
                                  local_name=f"backup_server_{slot.alg}_{device.device_id}.der")
         _report_aside(reporter, saved.moved_aside)
         reporter.step(f"Saved the previous server key to {saved.local} (a copy is kept in {saved.archive})")
+        done["saved"] = saved.local
         try:
             with deferred_interrupts():     # a signal waits for the slot to be whole
                 write_verified(device, slot, blob)
@@ -783,7 +808,10 @@ def server(filename: Optional[str] = None, output: Optional[str] = None, *, host
         except Interrupted as sig:
             raise ParticlePyError(f"{sig.label} after the new server key was written and read back.",
                                   f"The previous server key is saved in {saved.local}.", sig.exit_code) from None
-        reporter.step("Okay!  New keys in place, your device will not restart.")
+        done["written"], done["out"] = True, out
+        with deferred_interrupts(drop=True):    # the success line whole; a signal from here changes nothing
+            done["told"] = True
+            reporter.step("Okay!  New keys in place, your device will not restart.")
         return out
 
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from particle_py import events
-from particle_py.errors import ParticlePyError
+from particle_py.errors import Interrupted, ParticlePyError, deferred_interrupts
 from particle_py.firmware.module import ModuleFunction
 from particle_py.ops.flash import FlashSource, FlashStep, plan as flash_plan
+from particle_py.ops.interruption import as_interrupted
 
 EX_UPDATE_FAILED = 1
-EX_INTERRUPTED = 130
 
 
 VIA_DFU, VIA_CONTROL = "dfu", "control"
@@ -214,6 +214,14 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
         if getattr(err, "state_reported", False):
             raise
         raise _not_finished(result, err, device_arg, target, paths) from None
+    except Interrupted as sig:          # outside a module's write: while planning, or between the ways
+        if result.written:
+            raise _interrupted(result, None, sig, device_arg, target, paths) from None
+        out = ParticlePyError(f"{sig.label} before anything was written.",
+                              "The device holds what it held (it may be in DFU mode, blinking yellow). To update, "
+                              "run:\n  " + resume_command(device_arg, target, paths), sig.exit_code)
+        out.state_reported = True
+        raise out from None
 
 
 def _not_finished(result: UpdateResult, err: ParticlePyError, device_arg, target, paths) -> ParticlePyError:
@@ -282,13 +290,15 @@ def _update_from_normal_mode(entry, result: UpdateResult, files, info, reporter:
     result.steps = plan_by_info(platform, files, info)
     _report_plan(reporter, result)
     current: Optional[PlannedStep] = None
+    sent_whole = False
     try:
         for planned in [s for s in result.steps if s.via == VIA_CONTROL and not s.present]:
-            current = planned
+            current, sent_whole = planned, False
             reporter.step(f"Flashing {planned.label}")
             progress = step_progress(reporter, planned.label, len(planned.step.data))
             firmware_update.update_firmware(ControlSession(entry.usb_device), planned.label, planned.step.data,
                                             progress)
+            sent_whole = True
             entry = _back_in_normal_mode(entry)
             _confirm_installed(entry, planned)
             result.written.append(planned)
@@ -298,12 +308,12 @@ def _update_from_normal_mode(entry, result: UpdateResult, files, info, reporter:
         if current is None:
             raise
         raise _interrupted(result, current, err, device_arg, target, paths) from None
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt) as sig:
+        sig = as_interrupted(sig)
         release_entry(entry)
-        if current is None:
-            raise
-        raise _interrupted(result, current, ParticlePyError("Interrupted.", exit_code=EX_INTERRUPTED),
-                           device_arg, target, paths) from None
+        if current is not None and sent_whole:
+            sig.unverified = True       # Device OS has it all; its install was not confirmed
+        raise _interrupted(result, current, sig, device_arg, target, paths) from None
     dfu_steps = [s for s in result.steps if s.via == VIA_DFU]
     if all(s.present for s in dfu_steps):
         release_entry(entry)
@@ -348,9 +358,10 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
     from particle_py.ops.flash import step_progress
 
     current: Optional[PlannedStep] = None
+    sent_whole = False
     try:
         for planned in todo:
-            current = planned
+            current, sent_whole = planned, False
             step = planned.step
             reporter.step(f"Flashing {planned.label}")
             progress = step_progress(reporter, planned.label, len(step.data))
@@ -359,6 +370,7 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
             checked = _checked_at_boot(device, step)
             device.write(step.alt, step.address, step.data, erase=None, verify=step.module is None,
                          progress=progress, preserve=step.keep_rest, skim=checked)
+            sent_whole = True
             if checked:
                 from particle_py.ops.flash import _check_crc_word
 
@@ -374,17 +386,22 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
         if current is None:
             raise
         raise _interrupted(result, current, err, device_arg, target, paths) from None
-    except KeyboardInterrupt:
-        if current is None:
-            raise
-        stop = ParticlePyError("Interrupted.", exit_code=EX_INTERRUPTED)
-        raise _interrupted(result, current, stop, device_arg, target, paths) from None
+    except (Interrupted, KeyboardInterrupt) as sig:
+        sig = as_interrupted(sig)
+        if current is not None and sent_whole:
+            sig.unverified = True       # every byte went; only the check of its CRC word did not
+        raise _interrupted(result, current, sig, device_arg, target, paths) from None
     finally:
-        device.close()
+        with deferred_interrupts(drop=True):    # a signal while closing up changes no outcome
+            device.close()
     written = [s for s in result.written if s.step.module is not None]
     skimmed = [s for s in result.steps if s.skimmed and s not in result.written]
     if written or skimmed:
-        _verify_after_boot(result, written + skimmed, reporter)
+        try:
+            _verify_after_boot(result, written + skimmed, reporter)
+        except (Interrupted, KeyboardInterrupt) as sig:
+            raise _interrupted(result, None, as_interrupted(sig), device_arg, target, paths,
+                               checking=True) from None
     return result
 
 
@@ -526,23 +543,66 @@ def _read_back(result: UpdateResult, unproven: list, reporter: events.Reporter, 
         device.close()
 
 
-def _interrupted(result: UpdateResult, current: PlannedStep, err: ParticlePyError, device_arg, target, paths):
-    """What the device holds after a failure mid-update, and the command that finishes it."""
+def _interrupted(result: UpdateResult, current: Optional[PlannedStep], err, device_arg, target, paths, *,
+                 checking: bool = False):
+    """What the device holds after a failure or a signal mid-update, and the command that finishes
+    it. ``current``: the module being written (None: between modules, or, with ``checking``,
+    after every write while Device OS's check was awaited)."""
+    from particle_py.ops.interruption import record_of, short_state, state_line
+
+    signalled = isinstance(err, Interrupted)
     done = [s for s in result.steps if s.present or s in result.written]
     left = [s for s in result.steps if s not in done]
     lines = []
     if done:
         lines.append("In flash: " + ", ".join(s.label for s in done) + " (Device OS checks each module's CRC "
                      "when it starts).")
-    span = f"0x{current.step.address:08x}-0x{current.step.address + len(current.step.data):08x}"
-    nothing = getattr(err, "nothing_written", False)
-    lines.append(f"Not written: {current.label} ({'untouched' if nothing else 'incomplete'}, {span})"
-                 + "".join(f", {s.label}" for s in left if s is not current) + ".")
-    lines.append("The device may stay in DFU mode (blinking yellow) until the update is finished.")
-    if err.hint:
+    record = record_of(err)
+    checking = checking or (current is None and not left)     # every module written: only the proof was left
+    if current is not None:
+        lo, hi = current.step.address, current.step.address + len(current.step.data)
+        nothing = getattr(err, "nothing_written", False) and (record is None or not record.changed)
+        unchecked = signalled and getattr(err, "unverified", False)
+        if unchecked:
+            state = "sent whole, not checked yet"
+        elif signalled:
+            state = short_state(None if nothing else record, lo, hi)
+        else:
+            state = "untouched" if nothing else "incomplete"
+        lines.append(f"Not written: {current.label} ({state}, {span_of(lo, hi)})"
+                     + "".join(f", {s.label}" for s in left if s is not current) + ".")
+        if unchecked and current.via == VIA_CONTROL:
+            lines.append(f"Device OS received {current.label} whole; that it installed it was not confirmed.")
+        elif unchecked:
+            lines.append(f"{current.label} was sent whole, but its CRC word was not read back to check it; treat "
+                         "it as NOT written.")
+        elif signalled and not nothing and record is not None and record.changed:
+            lines.append(state_line(current.label, record, lo, hi))
+    elif left:
+        lines.append("Not written: " + ", ".join(s.label for s in left) + ".")
+    if checking:
+        lines.append("Everything was written; Device OS's check of it after the restart did not finish.")
+    else:
+        lines.append("The device may stay in DFU mode (blinking yellow) until the update is finished.")
+    if not signalled and err.hint:
         lines.append(err.hint)
-    lines.append("Reconnect the device (put it in DFU mode if it does not switch by itself) and run:")
+    lines.append(("To finish, run" if signalled else
+                  "Reconnect the device (put it in DFU mode if it does not switch by itself) and run") + ":")
     lines.append("  " + resume_command(device_arg, target, paths))
+    if signalled:
+        label = err.label
+        if checking:
+            message = f"{label} after every module of Device OS {result.version} was written, before it was verified."
+        elif current is None:
+            message = f"{label} during the update of Device OS {result.version}, between two modules."
+        else:
+            reached = record.reached if record is not None else None
+            where = f" at 0x{reached:08x}" if reached is not None else ""
+            message = f"Update of Device OS {result.version} {label[0].lower()}{label[1:]} while writing " \
+                      f"{current.label}{where}."
+        out = ParticlePyError(message, "\n".join(lines), err.exit_code)
+        out.state_reported = True
+        return out
     cause = {-4: " (the device was disconnected)", -7: " (the device stopped answering)"}.get(
         getattr(err, "libusb_code", None), "")
     reached = getattr(err, "reached_address", None)
@@ -552,3 +612,7 @@ def _interrupted(result: UpdateResult, current: PlannedStep, err: ParticlePyErro
     out = ParticlePyError(message, "\n".join(lines), err.exit_code or EX_UPDATE_FAILED)
     out.state_reported = True
     return out
+
+
+def span_of(lo: int, hi: int) -> str:
+    return f"0x{lo:08x}-0x{hi:08x}"

@@ -349,6 +349,8 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
     for name, data in o.after.items():
         if data in (o.before[name], new[name]):
             continue
+        if _told_state(o, name, regions[name], data, new[name]):
+            continue        # the interruption report told what this region holds, and it does
         reached = _reported_progress(o, dfu_util, regions[name][2])
         if reached is None:
             return f"{name} changed to neither old nor new contents and no partial write was reported"
@@ -967,6 +969,151 @@ FAULTS += (
 )
 
 
+# --- issue 23 (findings 6-8): real signals while the writing commands write -----------------------
+# One family, "signal": the installed console script runs as a real process on the cell's
+# simulator folder (the way tests/signals does it); the device holds a DNLOAD (PAUSE_AFTER=1@n),
+# the signal is sent, the device goes on. Steps: DNLOAD ordinals of the fault-free run, spread
+# over erases, address commands and data blocks. Every run's report is read as a claim about each
+# region (untouched, erased from-to, written up to X) and checked against the flash afterwards.
+
+SIGNAL_FAMILY = "signal"
+SIGNALLED_OPS = ("flash --usb", "flash --usb (Device OS)", "update", "keys load", "keys server")
+SIGNAL_STEPS = 16           # DNLOAD ordinals per variant, spread over the run
+
+
+def _signal_runner(sig):
+    def run(ctx, argv):
+        import signal as signals
+        import time
+
+        from helpers.processes import Child, script, wait_pending
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PARTICLE_PY_", "PYTEST", "COV_"))}
+        (ctx.root / "tmp").mkdir(exist_ok=True)
+        env.update(HOME=str(ctx.home), XDG_DATA_HOME=str(ctx.root / "data"), XDG_CACHE_HOME=str(ctx.root / "cache"),
+                   PARTICLE_PY_SIM=str(ctx.sim), PARTICLE_PY_DFU_UTIL_VERSION="0.11", TMPDIR=str(ctx.root / "tmp"),
+                   PYTHONUNBUFFERED="1", TERM="dumb")
+        paused = ctx.sim / "paused"
+        paused.unlink(missing_ok=True)
+        child = Child([script(argv[0]), *map(str, argv[1:])], env, str(ctx.work), False)
+        deadline = time.monotonic() + 120
+        while not paused.exists() and child.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if paused.exists():
+            child.interrupt(sig)
+            wait_pending(child.pid, sig)
+            paused.unlink()
+        elif child.proc.poll() is None:
+            os.kill(child.pid, signals.SIGKILL)
+        got = child.wait()
+        ctx.data["signalled"] = int(sig)
+        return (-1 if got.signalled else got.status), got.out, got.err
+    return run
+
+
+def _signal_steps(op: Operation, base: Path) -> list[int]:
+    clean_transfers(op, base)
+    total = len(_DNLOAD_STEPS[op.name])
+    if total <= SIGNAL_STEPS:
+        return list(range(1, total + 1))
+    return sorted({1 + round(i * (total - 1) / (SIGNAL_STEPS - 1)) for i in range(SIGNAL_STEPS)})
+
+
+_HEX = r"0x([0-9a-f]{8})"
+_HEXN = r"0x[0-9a-f]{8}"
+
+
+def _claims(text: str) -> list:
+    """(start, end, [(lo, hi, state)]) for each module the report tells the state of."""
+    out = []
+    for m in re.finditer(rf"Nothing of \S+ was written \({_HEX}-{_HEX} is as it was\)", text):
+        a, b = int(m.group(1), 16), int(m.group(2), 16)
+        out.append((a, b, [(a, b, "old")]))
+    for m in re.finditer(rf"Nothing of \S+ was written yet: all of {_HEX}-{_HEX} is erased", text):
+        a, b = int(m.group(1), 16), int(m.group(2), 16)
+        out.append((a, b, [(a, b, "blank")]))
+    for m in re.finditer(rf"Nothing of \S+ was written yet: ((?:{_HEXN}-{_HEXN}(?:, )?)+) is erased \(blank\), "
+                         rf"the rest of {_HEX}-{_HEX} is as it was", text):
+        a, b = int(m.group(2), 16), int(m.group(3), 16)
+        spans = [(int(x, 16), int(y, 16), "blank") for x, y in re.findall(rf"{_HEX}-{_HEX}", m.group(1))]
+        out.append((a, b, spans))
+    for m in re.finditer(rf"\S+ was written only up to {_HEX} \(of {_HEX}-{_HEX}\); the device may not start "
+                         rf"until it is written whole\.(?: {_HEX}-{_HEX} is erased \(blank\))?", text):
+        r, a, b = (int(m.group(i), 16) for i in (1, 2, 3))
+        spans = [(a, r, "new")]
+        if m.group(4):
+            spans.append((int(m.group(4), 16), int(m.group(5), 16), "blank"))
+        out.append((a, b, spans))
+    for m in re.finditer(rf"Not written: \S+ \((untouched|written up to {_HEX}(?:, erased {_HEX}-{_HEX})?|"
+                         rf"erased {_HEX}-{_HEX}, nothing of it written yet), {_HEX}-{_HEX}\)", text):
+        a, b = int(m.group(7), 16), int(m.group(8), 16)
+        if m.group(1) == "untouched":
+            spans = [(a, b, "old")]
+        elif m.group(2):
+            spans = [(a, int(m.group(2), 16), "new")]
+            if m.group(3):
+                spans.append((int(m.group(3), 16), int(m.group(4), 16), "blank"))
+        else:
+            spans = [(int(m.group(5), 16), int(m.group(6), 16), "blank")]
+        out.append((a, b, spans))
+    for m in re.finditer(rf"Not written: \S+ \(sent whole, not checked yet, {_HEX}-{_HEX}\)", text):
+        a, b = int(m.group(1), 16), int(m.group(2), 16)
+        out.append((a, b, [(a, b, "new")]))
+    return out
+
+
+def _claim_mismatch(o: Outcome, name: str, region, data: bytes, new: bytes) -> tuple:
+    """(told, problem) for one region: whether the report told its state, and where the flash
+    disagrees with what it told (bytes not claimed are the old ones)."""
+    _unit, _alt, start, length = region
+    for a, b, spans in _claims(o.out + o.err):
+        if a != start:
+            continue
+        told = [(max(lo, a), min(hi, b), kind) for lo, hi, kind in spans]
+        at = start
+        for lo, hi, kind in sorted(told) + [(b, b, "end")]:
+            if lo > at and data[at - start:lo - start] != o.before[name][at - start:lo - start]:
+                return True, f"{name}: 0x{at:08x}-0x{lo:08x} is not as it was, though the report says nothing of it"
+            piece = data[lo - start:hi - start]
+            want = {"old": o.before[name][lo - start:hi - start], "blank": b"\xff" * (hi - lo),
+                    "new": new[lo - start:hi - start], "end": b""}[kind]
+            if piece != want:
+                return True, f"{name}: the report says 0x{lo:08x}-0x{hi:08x} is {kind}, the flash holds otherwise"
+            at = max(at, hi)
+        return True, None
+    return False, None
+
+
+def _told_state(o: Outcome, name: str, region, data: bytes, new: bytes) -> bool:
+    """The judge's hook: the report told this region's state (and it is true)."""
+    told, problem = _claim_mismatch(o, name, region, data, new)
+    return told and problem is None
+
+
+def _interruption_is_told(o: Outcome) -> Optional[str]:
+    sig = o.ctx.data.get("signalled")
+    if sig is None or o.code == 0:
+        return None             # the step was past the end of the run: it finished
+    if o.code != 128 + sig:
+        return f"exit {o.code} after signal {sig} (expected {128 + sig})"
+    lines = [ln for ln in o.err.strip().splitlines() if ln.strip()]
+    if lines and lines[-1].startswith("Interrupted") and len(lines) == 1:
+        return "only '" + lines[-1] + "': no word of what the device holds"
+    op = o.ctx.data["op"]
+    new = expected(op, None, o)
+    for name, region in op.regions(o.ctx).items():
+        _told, problem = _claim_mismatch(o, name, region, o.after[name], new[name])
+        if problem:
+            return problem
+    return None
+
+
+FAULTS += [Fault(SIGNAL_FAMILY, name, (lambda step: {"PAUSE_AFTER": f"1@{step}"}), stepped=True,
+                 runner=_signal_runner(sig), extra_check=_interruption_is_told,
+                 prepare=lambda ctx, op: ctx.data.update(op=op), applies_to=lambda op: op.name in SIGNALLED_OPS)
+           for name, sig in (("SIGINT", 2), ("SIGTERM", 15))]
+# --- end of issue 23's block ------------------------------------------------------------------------------------
+
+
 FAMILIES = list(dict.fromkeys(f.family for f in FAULTS))
 COLUMNS = list(dict.fromkeys(f.column for f in FAULTS))
 
@@ -984,6 +1131,8 @@ def applies(op: Operation, fault: Fault) -> bool:
 def steps_for(op: Operation, fault: Fault, base: Path) -> list[int]:
     if not fault.stepped:
         return [0]
+    if fault.family == SIGNAL_FAMILY:
+        return _signal_steps(op, base)
     total = clean_transfers(op, base)
     if fault.family == "DFU status":
         # the status knob hits the first DFU operation after step n: only the steps right

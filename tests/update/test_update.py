@@ -1,5 +1,7 @@
 """particle update on simulated devices: what the user sees, what flash holds, the LED after."""
 import os
+import re
+from pathlib import Path
 import shutil
 
 import pytest
@@ -265,9 +267,19 @@ def test_ctrl_c_mid_update_reports_state(device, release_dirs):
         update_ops.update(target="2.2.0", paths=[release_dirs[0]], reporter=CtrlC())
     err = exc.value
     assert err.exit_code == 130
-    assert err.message.startswith("Update of Device OS 2.2.0 stopped while writing boron-system-part1@2.2.0.bin")
-    assert "Not written: boron-system-part1@2.2.0.bin (incomplete" in err.hint
-    assert "particle update --target 2.2.0 --from " in err.hint
+    # a library caller's KeyboardInterrupt reads like the front end's SIGINT: the state, from the flash
+    found = re.match(r"Update of Device OS 2\.2\.0 interrupted while writing boron-system-part1@2\.2\.0\.bin "
+                     r"at 0x([0-9a-f]{8})\.$", err.message)
+    assert found, err.message
+    reached = int(found.group(1), 16)
+    span = re.search(r"Not written: boron-system-part1@2\.2\.0\.bin \(written up to 0x([0-9a-f]{8})[^,]*, "
+                     r"0x([0-9a-f]{8})-0x([0-9a-f]{8})\)", err.hint)
+    assert span and int(span.group(1), 16) == reached, err.hint
+    start = int(span.group(2), 16)
+    data = (Path(release_dirs[0]) / "boron-system-part1@2.2.0.bin").read_bytes()
+    assert d.peek(0, start, reached - start) == data[:reached - start]
+    assert d.peek(0, reached, 4096) != data[reached - start:reached - start + 4096]
+    assert "To finish, run:\n  particle update --target 2.2.0 --from " in err.hint
     assert d.mode == "dfu"
 
 

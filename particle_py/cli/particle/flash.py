@@ -93,6 +93,9 @@ def register(app) -> None:
         try:
             result = flash_ops.flash_usb(args, factory=factory, force=force, verify=verify, device_id=device_id,
                                          reporter=reporter)
+            from particle_py.cli.runner import work_done
+
+            work_done()         # flashed: a signal now cannot turn the outcome into 130
         except ParticlePyError:
             reporter.close()
             if reporter.started:

@@ -84,6 +84,9 @@ def register(app) -> None:
         try:
             result = update_ops.update(device_id, target=target, paths=from_paths, allow_download=not no_download,
                                        reporter=reporter)
+            from particle_py.cli.runner import work_done
+
+            work_done()         # updated: a signal now cannot turn the outcome into 130
         except ParticlePyError:
             reporter.close()
             if reporter.started:
