@@ -1307,6 +1307,43 @@ def _fifo_part(ctx, op):
     os.mkfifo(folder / name2)
 
 
+FIFO_PATIENCE_S = 3
+
+
+def _fifo_watchdog(ctx, argv):
+    """A command that opens the FIFO waits for a writer forever: after a few seconds the matrix
+    plays that writer (it closes at once, so the reader sees an empty file) and fails the run."""
+    import threading
+    fifos = [p for p in ctx.work.rglob("*") if p.is_fifo()]
+    done = threading.Event()
+    unblocked = []
+
+    def watch():
+        if done.wait(FIFO_PATIENCE_S):
+            return
+        for fifo in fifos:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))   # ENXIO when nobody reads it
+                unblocked.append(fifo.name)
+            except OSError:
+                pass
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        code, out, err = run_command(ctx, argv)
+    finally:
+        done.set()
+        watcher.join()
+    if unblocked:
+        err += f"\n[matrix] the command blocked reading the FIFO {unblocked[0]}"
+    return code, out, err
+
+
+def _not_blocked(o):
+    return "blocked on a FIFO named as a module (a hang)" if "[matrix] the command blocked" in o.err else None
+
+
 def _dangling_part(ctx, op):
     folder = ctx.work / ("release" if op.name == "update --from <folder>" else "")
     name2 = list(_update_modules())[1]
@@ -1547,7 +1584,9 @@ def _in(names):
 
 FAULTS += (
     [Fault(name, "", group="hostile release file", prepare=prep, applies_to=_in(rooms),
-           extra_check=_must_fail if must else None)
+           extra_check=((lambda o: _not_blocked(o) or _must_fail(o)) if "FIFO" in name else
+                        _must_fail if must else None),
+           runner=_fifo_watchdog if "FIFO" in name else None)
      for name, prep, rooms, must in ROOM_FILE_FAULTS]
     + [Fault(f"download: {name}", "", group="hostile download", prepare=prep, applies_to=_in(("update (download)",)),
              extra_check=_must_fail if must else None)
