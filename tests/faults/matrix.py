@@ -150,7 +150,8 @@ def run_command(ctx: Context, argv: list) -> tuple[int, str, str]:
         try:
             if argv[0] == "dfu-util":
                 from particle_py.cli.dfu_util.main import main as dfu_main
-                code = dfu_main(argv, stdout=out, stderr=err, environ=dict(os.environ))
+                with contextlib.redirect_stderr(err):     # its last-resort error goes to sys.stderr
+                    code = dfu_main(argv, stdout=out, stderr=err, environ=dict(os.environ))
             elif argv[0] == "particle-sim":
                 from particle_py.cli.sim import main as sim_main
                 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -294,8 +295,8 @@ def _start_cloud(ctx: Context):
 
 # words of an instruction: the message must tell the user what to do next
 _NEXT_STEP = re.compile(r"\b(try|run|check|make sure|press|hold|unplug|plug|reconnect|install|log ?in|"
-                        r"to finish|to roll back|again|wait|restart|claim|update|put the device|give|use|load)\b",
-                        re.I)
+                        r"to finish|to roll back|again|wait|restart|claim|update|put the device|give|use|load|create)\b"
+                        r"|--help\b", re.I)
 
 
 # dfu-util's own documented behaviour, kept on purpose (docs/reliability.md): the run is judged
@@ -321,6 +322,9 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
     """None if the run is truthful and safe, else why not."""
     if "Traceback" in o.err or "Traceback" in o.out or o.code < 0:
         return "traceback: " + o.err.strip().splitlines()[-1][:160]
+    if re.search(r"^\S+: internal error", o.err, re.M):
+        # the runner's last resort is a bug report, never an answer (issue 23)
+        return next(line for line in o.err.splitlines() if "internal error" in line)[:200]
     if o.leftovers:
         return "left behind: " + ", ".join(o.leftovers[:3])
     if "[matrix] a request reached another host" in o.err:
@@ -1134,8 +1138,9 @@ def _setup_doctor(ctx):
 
 
 def _doctor_read_success(o):
-    return None if "claimed to your account and online" in o.out + o.err else \
-        "exit 0 but the doctor did not report the cloud's record"
+    """The report says what the cloud answered (claimed, not claimed, or why it was not checked)."""
+    return None if re.search(r"^\s*\S+\s+cloud: |not claimed to your account", o.out, re.M) else \
+        "exit 0 but the doctor's report has no cloud line"
 
 
 # particle-sim: the state folder's files are what "the device holds"
