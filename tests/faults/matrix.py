@@ -1058,7 +1058,10 @@ def _raw_server():
                         line = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
                         path = line[1].split("?")[0] if len(line) > 1 else ""
                         answers.setdefault("seen", []).append(path)
-                        answer = answers.get(path, _http(404, {"error": "not found"}))
+                        # any other file is served as part 2: a name the client should never ask for
+                        # ("..", "x/") still gets a module back, as from a careless mirror
+                        answer = answers.get(path) or (answers.get("/files/*") if path.startswith("/files/")
+                                                       else None) or _http(404, {"error": "not found"})
                         conn.sendall(answer(path) if callable(answer) else answer)
                     except OSError:
                         pass
@@ -1082,6 +1085,7 @@ def _setup_download(ctx):
     answers["/v1/device-os/versions/9.0.0"] = _http(200, _download_info(url + "/files"))
     for name, data in _update_modules().items():
         answers[f"/files/{name}"] = _http(200, data, {"Content-Type": "application/octet-stream"})
+    answers["/files/*"] = answers[f"/files/{name}"]
     config = ctx.home / ".particle" / "particle.config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "apiUrl": url, "access_token": "d" * 40}))
 
@@ -1417,6 +1421,17 @@ def _redirect_file_away(url):
     return _http(302, b"", {"Location": _other_host().url + "/files/" + list(_update_modules())[1]}, "Found")
 
 
+def _cache_sane(o):
+    """The Device OS cache holds only module files in <version>/<platform>/ folders."""
+    top = o.ctx.root / "cache" / "particle-py" / "device-os"
+    for path in top.rglob("*") if top.is_dir() else []:
+        depth = len(path.relative_to(top).parts)
+        if (depth < 3 and not path.is_dir()) or (depth == 3 and not (path.is_file() and path.suffix == ".bin")) \
+                or depth > 3:
+            return f"the Device OS cache holds {path.relative_to(top)} ({'a folder' if path.is_dir() else 'a file'})"
+    return None
+
+
 DOWNLOAD_FAULTS = [
     ("modules: 5", _info_answer(lambda url: {**_download_info(url + "/files"), "modules": 5}), True),
     ("filename ..", _info_answer(lambda url: _download_info(url + "/files", [{"filename": ".."}])), True),
@@ -1594,7 +1609,7 @@ FAULTS += (
            runner=_fifo_watchdog if "FIFO" in name else None)
      for name, prep, rooms, must in ROOM_FILE_FAULTS]
     + [Fault(f"download: {name}", "", group="hostile download", prepare=prep, applies_to=_in(("update (download)",)),
-             extra_check=_must_fail if must else None)
+             extra_check=(lambda o: _cache_sane(o) or _must_fail(o)) if must else _cache_sane)
        for name, prep, must in DOWNLOAD_FAULTS]
     + [Fault(f"serial: {name}", "", group="hostile serial device", prepare=prep, applies_to=_in(SERIAL_ROOMS),
              extra_check=(lambda check, must: lambda o: (check and check(o)) or (must and o.code == 0 and
