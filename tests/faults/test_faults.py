@@ -308,7 +308,7 @@ def test_the_new_rooms_are_not_stepped():
     ("update --from <zip>", "wrong file: FIFO"), ("update (download)", "download: answer not JSON"),
     ("serial mac", "serial: stall"), ("serial identify", "serial: unplugged mid-reply"),
     ("doctor --dry-run (cloud read)", "cloud record: not JSON"),
-    ("particle-sim firmware", "sim argument: firmware --dir /dev/null"),
+    ("particle-sim create", "sim argument: create --id not-hex"),
     ("usb list", "sim state: PARTICLE_PY_SIM names a file"),
 ])
 def test_one_cell_of_each_new_room_end_to_end(op_name, family):
