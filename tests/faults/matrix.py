@@ -91,6 +91,7 @@ class Operation:
     usb: bool = True
     input_file: Optional[str] = None         # the file the user gives (wrong-file-kind faults replace it)
     cloud_path: str = ""                     # the API path whose answer the hostile-cloud faults replace
+    stepped: bool = True                     # stepped faults run here (issue 23's rooms: off, to stay cheap)
 
 
 @dataclass
@@ -149,7 +150,12 @@ def run_command(ctx: Context, argv: list) -> tuple[int, str, str]:
         try:
             if argv[0] == "dfu-util":
                 from particle_py.cli.dfu_util.main import main as dfu_main
-                code = dfu_main(argv, stdout=out, stderr=err, environ=dict(os.environ))
+                with contextlib.redirect_stderr(err):     # its last-resort error goes to sys.stderr
+                    code = dfu_main(argv, stdout=out, stderr=err, environ=dict(os.environ))
+            elif argv[0] == "particle-sim":
+                from particle_py.cli.sim import main as sim_main
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = sim_main(argv[1:])
             else:
                 from particle_py.cli.particle.main import main as particle_main
                 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -289,8 +295,8 @@ def _start_cloud(ctx: Context):
 
 # words of an instruction: the message must tell the user what to do next
 _NEXT_STEP = re.compile(r"\b(try|run|check|make sure|press|hold|unplug|plug|reconnect|install|log ?in|"
-                        r"to finish|to roll back|again|wait|restart|claim|update|put the device|give|use|load)\b",
-                        re.I)
+                        r"to finish|to roll back|again|wait|restart|claim|update|put the device|give|use|load|create)\b"
+                        r"|--help\b", re.I)
 
 
 # dfu-util's own documented behaviour, kept on purpose (docs/reliability.md): the run is judged
@@ -316,6 +322,9 @@ def judge(op: Operation, fault: Optional[Fault], o: Outcome) -> Optional[str]:
     """None if the run is truthful and safe, else why not."""
     if "Traceback" in o.err or "Traceback" in o.out or o.code < 0:
         return "traceback: " + o.err.strip().splitlines()[-1][:160]
+    if re.search(r"^\S+: internal error", o.err, re.M):
+        # the runner's last resort is a bug report, never an answer (issue 23)
+        return next(line for line in o.err.splitlines() if "internal error" in line)[:200]
     if o.leftovers:
         return "left behind: " + ", ".join(o.leftovers[:3])
     if "[matrix] a request reached another host" in o.err:
@@ -1113,12 +1122,665 @@ FAULTS += [Fault(SIGNAL_FAMILY, name, (lambda step: {"PAUSE_AFTER": f"1@{step}"}
            for name, sig in (("SIGINT", 2), ("SIGTERM", 15))]
 # --- end of issue 23's block ------------------------------------------------------------------------------------
 
+# --- issue 23: the new rooms (update from folders, zips and downloads; serial; the doctor's cloud
+# read; particle-sim). New operations first, then their fault families. None of them is stepped:
+# the input is the fault, one run per variant. ------------------------------------------------------
+
+def _release_regions(ctx):
+    """The two system parts update writes, and the user part it must leave alone."""
+    return {**_update_regions(ctx), "user part": (0, 0, USER_PART, APP_SIZE)}
+
+
+def _setup_release(ctx):
+    _setup_update(ctx)
+    _poke(ctx, 0, 0, USER_PART, _old_app())
+    for name in _update_modules():          # the files live in the release folder, not the working one
+        (ctx.work / name).unlink()
+
+
+def _release_new(ctx, o):
+    return {**_update_new(ctx, o), "user part": o.before["user part"]}
+
+
+def _setup_release_folder(ctx):
+    _setup_release(ctx)
+    folder = ctx.work / "release"
+    folder.mkdir()
+    for name, data in _update_modules().items():
+        (folder / name).write_bytes(data)
+
+
+def _write_zip(path, members):
+    """members: [(name, bytes)] (a name may repeat: the zip format allows it)."""
+    import warnings
+    import zipfile
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # "Duplicate name" is the point of one family
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+
+
+def _setup_release_zip(ctx):
+    _setup_release(ctx)
+    _write_zip(ctx.work / "release.zip", list(_update_modules().items()))
+
+
+# a Device OS download answered by a raw loopback server (status lines and headers are scripted too)
+_RAW: list = []
+
+
+def _http(status=200, body=b"", headers=None, reason="OK") -> bytes:
+    if not isinstance(body, bytes):
+        body = json.dumps(body).encode()
+    head = f"HTTP/1.1 {status} {reason}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    if "Content-Length" not in (headers or {}):
+        head += f"Content-Length: {len(body)}\r\n"
+    return (head + "Connection: close\r\n\r\n").encode("latin-1") + body
+
+
+def _raw_server():
+    if not _RAW:
+        import socket
+        import threading
+
+        answers: dict = {}
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+
+        def serve():
+            while True:
+                conn, _ = sock.accept()
+                with conn:
+                    conn.settimeout(5)
+                    data = b""
+                    try:
+                        while b"\r\n\r\n" not in data and len(data) < 65536:
+                            chunk = conn.recv(4096)
+                            if not chunk:
+                                break
+                            data += chunk
+                        line = data.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+                        path = line[1].split("?")[0] if len(line) > 1 else ""
+                        answers.setdefault("seen", []).append(path)
+                        # any other file is served as part 2: a name the client should never ask for
+                        # ("..", "x/") still gets a module back, as from a careless mirror
+                        answer = answers.get(path) or (answers.get("/files/*") if path.startswith("/files/")
+                                                       else None) or _http(404, {"error": "not found"})
+                        conn.sendall(answer(path) if callable(answer) else answer)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        _RAW.append((f"http://127.0.0.1:{sock.getsockname()[1]}", answers))
+    return _RAW[0]
+
+
+def _download_info(base_url, modules=None) -> dict:
+    names = list(_update_modules())
+    return {"version": "9.0.0", "base_url": base_url,
+            "modules": modules if modules is not None else
+            [{"filename": n, "prefixInfo": {"moduleFunction": "system_part"}} for n in names]}
+
+
+def _setup_download(ctx):
+    _setup_release(ctx)
+    url, answers = _raw_server()
+    answers.clear()
+    answers["/v1/device-os/versions/9.0.0"] = _http(200, _download_info(url + "/files"))
+    for name, data in _update_modules().items():
+        answers[f"/files/{name}"] = _http(200, data, {"Content-Type": "application/octet-stream"})
+    answers["/files/*"] = answers[f"/files/{name}"]
+    config = ctx.home / ".particle" / "particle.config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "apiUrl": url, "access_token": "d" * 40}))
+
+
+# serial: a Photon in listening mode whose USB control interface cannot be opened (no udev rules),
+# so every question goes over the listening-mode serial protocol
+def _setup_serial(ctx, knobs=None):
+    from particle_py.sim import devices as simdev
+    from particle_py.sim.bus import SimBus
+    _poke(ctx, 0, 0, USER_PART, _old_app())
+    simdev.press(ctx.sim, "listen", None)
+    bus = SimBus.load(ctx.sim)
+    bus.knobs = knobs or {"OPEN_FAIL": -3}
+    for dev in bus.devices():
+        dev.knobs = dict(bus.knobs)
+    bus.save()
+
+
+def _serial_says(expected_line):
+    def check(o):
+        return None if expected_line(o.ctx) in o.out.splitlines() else f"exit 0 but printed {o.out[:200]!r}"
+    return check
+
+
+def _mac_line(ctx):
+    from particle_py.sim import device_info
+    return "Your device MAC address is " + ":".join(f"{b:02x}" for b in device_info.mac_address(PHOTON_ID))
+
+
+# the doctor's cloud read: a scripted API on loopback answers GET /v1/devices/<id>
+_RECORDS: list = []
+
+
+def _records_api():
+    if not _RECORDS:
+        sys.path.insert(0, str(HERE.parent / "cloud"))
+        from hostile import HostileApi
+        _RECORDS.append(HostileApi("127.0.0.1"))
+    return _RECORDS[0]
+
+
+GOOD_RECORD = {"id": ARGON_ID, "name": "argon", "owner": "alice@example.com", "connected": True,
+               "platform_id": 12}
+
+
+def _setup_doctor(ctx):
+    _setup_ec_key(ctx)
+    api = _records_api()
+    api.answers.clear()
+    api.on(f"/v1/devices/{ARGON_ID}", 200, GOOD_RECORD).on("/v1/user", 200, {"username": "alice@example.com"})
+    config = ctx.home / ".particle" / "particle.config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "apiUrl": api.url, "access_token": "e" * 40,
+                                  "username": "alice@example.com"}))
+
+
+def _doctor_read_success(o):
+    """The report says what the cloud answered (claimed, not claimed, or why it was not checked)."""
+    return None if re.search(r"^\s*\S+\s+cloud: |not claimed to your account", o.out, re.M) else \
+        "exit 0 but the doctor's report has no cloud line"
+
+
+# particle-sim: the state folder's files are what "the device holds"
+def _sim_created(o):
+    from particle_py.sim.bus import SimBus
+    try:
+        devices = SimBus.load(o.ctx.work / "newsim").devices()
+    except Exception as exc:       # the folder it said it made cannot be read
+        return f"exit 0 but the new state cannot be loaded: {exc!r}"
+    return None if len(devices) == 1 else f"exit 0 but the new state holds {len(devices)} devices"
+
+
+def _sim_firmware_written(o):
+    folder = o.ctx.work / "fw"
+    from particle_py.firmware.module import parse
+    files = sorted(folder.glob("*.bin")) if folder.is_dir() else []
+    if not files:
+        return "exit 0 but no firmware files"
+    for path in files:
+        try:
+            parse(path.read_bytes())
+        except Exception as exc:
+            return f"exit 0 but {path.name} is not a module: {exc}"
+    return None
+
+
+def _status_success(o):
+    return None if PHOTON_ID in o.out else f"exit 0 but the status does not name the device: {o.out[:200]!r}"
+
+
+def _usb_list_success(o):
+    return None if PHOTON_ID in o.out else f"exit 0 but the list does not name the device: {o.out[:200]!r}"
+
+
+def _dfu_list_success(o):
+    return None if "2b04:d006" in o.out else f"exit 0 but the list does not show the device: {o.out[:200]!r}"
+
+
+_UPDATE_ARGV = ["particle", "update", "--target", "9.0.0", "--no-download"]
+
+OPERATIONS += [
+    Operation("update --from <folder>", [PHOTON_DFU], lambda c: _UPDATE_ARGV + ["--from", "release"],
+              _release_regions, _release_new, _setup_release_folder, stepped=False),
+    Operation("update --from <zip>", [PHOTON_DFU], lambda c: _UPDATE_ARGV + ["--from", "release.zip"],
+              _release_regions, _release_new, _setup_release_zip, input_file="release.zip", stepped=False),
+    Operation("update (download)", [PHOTON_DFU], lambda c: ["particle", "update", "--target", "9.0.0"],
+              _release_regions, _release_new, _setup_download, stepped=False),
+    # identify asks USB first whenever the port names a device id: this port names none
+    Operation("serial identify", [PHOTON_NORMAL], lambda c: ["particle", "serial", "identify", "--port",
+                                                             "/dev/ttyACM0"], _user_region,
+              _unchanged, lambda c: _setup_serial(c, {"OPEN_FAIL": -3, "SERIAL": ""}), _serial_says(lambda c: f"Your device id is {PHOTON_ID}"), usb=False,
+              stepped=False),
+    Operation("serial mac", [PHOTON_NORMAL], lambda c: ["particle", "serial", "mac"], _user_region, _unchanged,
+              _setup_serial, _serial_says(_mac_line), usb=False, stepped=False),
+    Operation("serial inspect", [PHOTON_NORMAL], lambda c: ["particle", "serial", "inspect"], _user_region,
+              _unchanged, _setup_serial, _serial_says(lambda c: "Platform: 6 - Photon"), usb=False, stepped=False),
+    Operation("doctor --dry-run (cloud read)", [ARGON_DFU], lambda c: ["particle", "doctor", ARGON_ID, "--dry-run"],
+              _key_region, _unchanged, _setup_doctor, _doctor_read_success, usb=False, stepped=False),
+    Operation("particle-sim create", [PHOTON_DFU],
+              lambda c: ["particle-sim", "create", "photon", "--state", "newsim"], _user_region, _unchanged,
+              _setup_app, _sim_created, usb=False, stepped=False),
+    Operation("particle-sim status", [PHOTON_DFU], lambda c: ["particle-sim", "status"], _user_region, _unchanged,
+              _setup_app, _status_success, usb=False, stepped=False),
+    Operation("particle-sim firmware", [PHOTON_DFU],
+              lambda c: ["particle-sim", "firmware", "photon", "--dir", "fw"], _user_region, _unchanged,
+              _setup_app, _sim_firmware_written, usb=False, stepped=False),
+    Operation("usb list", [PHOTON_DFU], lambda c: ["particle", "usb", "list"], _user_region, _unchanged,
+              _setup_app, _usb_list_success, usb=False, stepped=False),
+    Operation("dfu-util -l", [PHOTON_DFU], lambda c: ["dfu-util", "-l"], _user_region, _unchanged,
+              _setup_app, _dfu_list_success, usb=False, stepped=False),
+]
+
+UPDATE_ROOMS = ("update", "update --from <folder>", "update --from <zip>")
+SERIAL_ROOMS = ("serial identify", "serial mac", "serial inspect")
+
+
+# --- issue 23: hostile release files (folder and zip contents) ----------------------------------
+
+def _must_fail(o):
+    """A release Device OS cannot boot (or did not ask for) is never an update success."""
+    return "exit 0 for a release the device cannot run as Device OS 9.0.0" if o.code == 0 else None
+
+
+def _modules_with(**changes):
+    """The stand-in release with part 2 (or ``which``) rebuilt from build_module keyword changes."""
+    from helpers.modules import build_module
+    from particle_py.firmware.module import ModuleFunction as F
+    which = changes.pop("which", 2)
+    modules = dict(_update_modules())
+    name = list(modules)[which - 1]
+    kw = dict(function=F.SYSTEM_PART, index=which, version=9000, size=6000,
+              deps=() if which == 1 else ((F.SYSTEM_PART, 1, 9000),), seed=40 + which)
+    kw.update(changes)
+    modules[name] = build_module("photon", **kw)
+    return modules
+
+
+def _part2_user_app():
+    from helpers.modules import build_module
+    from particle_py.firmware.module import ModuleFunction as F
+    modules = dict(_update_modules())
+    modules[list(modules)[1]] = build_module("photon", size=6000, deps=((F.SYSTEM_PART, 2, 9000),), seed=43)
+    return modules
+
+
+# name -> (the release's files as {name: bytes}, must the run fail?)
+BAD_RELEASES = {
+    "header says 1.0.0": (lambda: _modules_with(version=1000), True),
+    "header says an rc": (lambda: _modules_with(version=8901), True),
+    "part 1 says another version": (lambda: _modules_with(which=1, version=1000), True),
+    "a user app named as system part": (_part2_user_app, True),
+    "dependencies not met": (lambda: _modules_with(deps=((2, 1, 9100),)), True),
+    "system part linked at the user part": (lambda: _modules_with(start=USER_PART), True),
+}
+
+
+def _release_as(modules_fn):
+    def prepare(ctx, op):
+        modules = modules_fn()
+        if op.name == "update --from <zip>":
+            _write_zip(ctx.work / "release.zip", list(modules.items()))
+        else:
+            folder = ctx.work / ("release" if op.name == "update --from <folder>" else "")
+            for name, data in modules.items():
+                (folder / name).write_bytes(data)
+    return prepare
+
+
+def _version_typo(ctx, op):
+    """Part 2 exists only as @9.0.01 (another version whose name holds "@9.0.0")."""
+    modules = _modules_with(version=9001)
+    name2 = list(modules)[1]
+    typo = {name2.replace("@9.0.0", "@9.0.01"): modules[name2], list(modules)[0]: modules[list(modules)[0]]}
+    if op.name == "update --from <zip>":
+        _write_zip(ctx.work / "release.zip", list(typo.items()))
+        return
+    folder = ctx.work / ("release" if op.name == "update --from <folder>" else "")
+    (folder / name2).unlink()
+    for name, data in typo.items():
+        (folder / name).write_bytes(data)
+
+
+def _twice_same_name(ctx, op):
+    """Two files of one base name: a wrong one first (a zip member or a subfolder), the right one after."""
+    bad = _modules_with(version=1000)
+    name2 = list(bad)[1]
+    if op.name == "update --from <zip>":
+        members = list(_update_modules().items())
+        _write_zip(ctx.work / "release.zip", [members[0], ("old/" + name2, bad[name2]), ("new/" + name2, members[1][1])])
+        return
+    folder = ctx.work / ("release" if op.name == "update --from <folder>" else "")
+    (folder / "a-old").mkdir()
+    (folder / "a-old" / name2).write_bytes(bad[name2])
+
+
+def _bad_file_in_cache(ctx, op):
+    """A bad file in the Device OS cache, under the right name; the folder given holds the right one."""
+    bad = _modules_with(version=1000)
+    name2 = list(bad)[1]
+    cache = ctx.root / "cache" / "particle-py" / "device-os" / "9.0.0" / "photon"
+    cache.mkdir(parents=True)
+    (cache / name2).write_bytes(bad[name2])
+
+
+def _fifo_part(ctx, op):
+    folder = ctx.work / ("release" if op.name == "update --from <folder>" else "")
+    name2 = list(_update_modules())[1]
+    (folder / name2).unlink()
+    os.mkfifo(folder / name2)
+
+
+FIFO_PATIENCE_S = 3
+
+
+def _fifo_watchdog(ctx, argv):
+    """A command that opens the FIFO waits for a writer forever: after a few seconds the matrix
+    plays that writer (it closes at once, so the reader sees an empty file) and fails the run."""
+    import threading
+    fifos = [p for p in ctx.work.rglob("*") if p.is_fifo()]
+    done = threading.Event()
+    unblocked = []
+
+    def watch():
+        if done.wait(FIFO_PATIENCE_S):
+            return
+        for fifo in fifos:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))   # ENXIO when nobody reads it
+                unblocked.append(fifo.name)
+            except OSError:
+                pass
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        code, out, err = run_command(ctx, argv)
+    finally:
+        done.set()
+        watcher.join()
+    if unblocked:
+        err += f"\n[matrix] the command blocked reading the FIFO {unblocked[0]}"
+    return code, out, err
+
+
+def _not_blocked(o):
+    return "blocked on a FIFO named as a module (a hang)" if "[matrix] the command blocked" in o.err else None
+
+
+def _dangling_part(ctx, op):
+    folder = ctx.work / ("release" if op.name == "update --from <folder>" else "")
+    name2 = list(_update_modules())[1]
+    (folder / name2).unlink()
+    os.symlink(folder / "nowhere.bin", folder / name2)
+
+
+def _zip_with(flag=None, method=None, corrupt=False):
+    """The release zip with part 2's member marked encrypted, given an unknown method, or its
+    deflate stream damaged (headers patched in place: the local header and the central directory)."""
+    def prepare(ctx, op):
+        import struct
+        path = ctx.work / "release.zip"
+        data = bytearray(path.read_bytes())
+        name2 = list(_update_modules())[1].encode()
+        for sig, flag_at, method_at, name_len_at, name_at in ((b"PK\x03\x04", 6, 8, 26, 30),
+                                                              (b"PK\x01\x02", 8, 10, 28, 46)):
+            pos = data.find(sig)
+            while pos >= 0:
+                n = struct.unpack_from("<H", data, pos + name_len_at)[0]
+                if bytes(data[pos + name_at:pos + name_at + n]) == name2:
+                    if flag is not None:
+                        struct.pack_into("<H", data, pos + flag_at, struct.unpack_from("<H", data, pos + flag_at)[0] | flag)
+                    if method is not None:
+                        struct.pack_into("<H", data, pos + method_at, method)
+                    if corrupt and sig == b"PK\x03\x04":
+                        extra = struct.unpack_from("<H", data, pos + 28)[0]
+                        start = pos + 30 + n + extra
+                        data[start:start + 16] = b"\xff" * 16
+                pos = data.find(sig, pos + 4)
+        path.write_bytes(bytes(data))
+    return prepare
+
+
+ROOM_FILE_FAULTS = (
+    [(f"release: {name}", _release_as(make), UPDATE_ROOMS, must) for name, (make, must) in BAD_RELEASES.items()]
+    + [("release: named @9.0.01", _version_typo, UPDATE_ROOMS, True),
+       ("release: two files of one name", _twice_same_name, UPDATE_ROOMS, False),
+       ("release: a bad file in the cache", _bad_file_in_cache, UPDATE_ROOMS, False),
+       ("release: FIFO named as a module", _fifo_part, ("update", "update --from <folder>"), True),
+       ("release: dangling symlink", _dangling_part, ("update", "update --from <folder>"), True),
+       ("release: encrypted zip member", _zip_with(flag=0x1), ("update --from <zip>",), True),
+       ("release: unknown compression", _zip_with(method=99), ("update --from <zip>",), True),
+       ("release: corrupt deflate stream", _zip_with(corrupt=True), ("update --from <zip>",), True)]
+)
+
+
+# --- issue 23: hostile Device OS download answers ------------------------------------------------
+
+def _answer(path, make):
+    def prepare(ctx, op):
+        url, answers = _raw_server()
+        answers[path] = make(url)
+    return prepare
+
+
+def _info_answer(make_info):
+    return _answer("/v1/device-os/versions/9.0.0", lambda url: _http(200, make_info(url)))
+
+
+def _file_answer(make):
+    return _answer("/files/" + list(_update_modules())[1], make)
+
+
+def _redirect_file_away(url):
+    return _http(302, b"", {"Location": _other_host().url + "/files/" + list(_update_modules())[1]}, "Found")
+
+
+def _cache_sane(o):
+    """The Device OS cache holds only module files in <version>/<platform>/ folders."""
+    top = o.ctx.root / "cache" / "particle-py" / "device-os"
+    for path in top.rglob("*") if top.is_dir() else []:
+        depth = len(path.relative_to(top).parts)
+        if (depth < 3 and not path.is_dir()) or (depth == 3 and not (path.is_file() and path.suffix == ".bin")) \
+                or depth > 3:
+            return f"the Device OS cache holds {path.relative_to(top)} ({'a folder' if path.is_dir() else 'a file'})"
+    return None
+
+
+DOWNLOAD_FAULTS = [
+    ("modules: 5", _info_answer(lambda url: {**_download_info(url + "/files"), "modules": 5}), True),
+    ("filename ..", _info_answer(lambda url: _download_info(url + "/files", [{"filename": ".."}])), True),
+    ("filename x/", _info_answer(lambda url: _download_info(url + "/files", [{"filename": "x/"}])), True),
+    ("base_url port not a number", _info_answer(lambda url: _download_info("http://127.0.0.1:port/files")), True),
+    ("base_url with a user@ host", _info_answer(
+        lambda url: _download_info("http://localhost@" + _other_host().url.split("//", 1)[1] + "/files")), True),
+    ("status line not HTTP", _file_answer(lambda url: b"SSH-2.0-OpenSSH_9.6\r\n"), True),
+    ("header over 64 KiB", _file_answer(lambda url: b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 70000 + b"\r\n\r\n"), True),
+    ("body shorter than its length", _file_answer(
+        lambda url: _http(200, b"\x00" * 100, {"Content-Length": "6000"})), True),
+    ("redirect to another host", _file_answer(_redirect_file_away), True),
+    ("answer not JSON", _answer("/v1/device-os/versions/9.0.0", lambda url: _http(200, b"<html>hi</html>")), True),
+    ("file with another version's header", _file_answer(
+        lambda url: _http(200, _modules_with(version=1000)[list(_update_modules())[1]])), True),
+]
+
+
+# --- issue 23: serial devices that flood, stall or lie -------------------------------------------
+
+FLOOD_ITEMS, FLOOD_ITEM_BYTES = 40, 16 * 1024       # 640 KiB: more than any one reply may be
+
+
+def _not_listening(ctx):
+    from particle_py.control_codes import MODE_NORMAL
+    from particle_py.sim.bus import SimBus
+    bus = SimBus.load(ctx.sim)
+    for dev in bus.devices():
+        dev.mode = MODE_NORMAL
+    bus.save()
+
+
+def _app_prints(events):
+    def prepare(ctx, op):
+        from particle_py.sim import serial as sim_serial
+        _not_listening(ctx)
+        sim_serial.script_app_output(ctx.sim, 0, events(ctx))
+    return prepare
+
+
+def _serial_fault(**faults):
+    def prepare(ctx, op):
+        from particle_py.sim import serial as sim_serial
+        sim_serial.set_faults(ctx.sim, 0, **faults)
+    return prepare
+
+
+def _bounded_read(o):
+    """The command stopped reading while the device was still sending (a bound on time and bytes)."""
+    from particle_py.sim import serial as sim_serial
+    pos = sim_serial.load_board(str(o.ctx.sim), 0).get("script_pos", 0)
+    if pos >= FLOOD_ITEMS:
+        return f"the command read the device's whole flood ({FLOOD_ITEMS * FLOOD_ITEM_BYTES} bytes): no bound"
+    return None
+
+
+def _no_huge_line(o):
+    longest = max((len(line) for line in (o.out + o.err).splitlines()), default=0)
+    return f"a {longest}-character line reached the terminal" if longest > 4096 else None
+
+
+SERIAL_FAULTS = [
+    ("flood", _app_prints(lambda c: ["log line " + "x" * (FLOOD_ITEM_BYTES - 10) + "\n"] * FLOOD_ITEMS),
+     _bounded_read, True),
+    ("stall", lambda ctx, op: _not_listening(ctx), None, True),
+    ("garbage reply", _serial_fault(reply="garbage"), None, True),
+    ("half a reply", _serial_fault(reply="partial"), None, False),
+    ("port busy", _serial_fault(open="busy"), None, True),
+    ("port denied", _serial_fault(open="denied"), None, True),
+    ("a 100 KB reply line", _app_prints(lambda c: [f"Device ID: {PHOTON_ID}\r\nIMEI: " + "9" * 100_000 + "\r\n"]),
+     _no_huge_line, False),
+    ("unplugged mid-reply", _app_prints(lambda c: ["Your device ", {"event": "unplug"}]), None, True),
+    ("reset mid-reply", _app_prints(lambda c: ["Your device ", {"event": "reset"}]), None, True),
+]
+
+
+# --- issue 23: hostile cloud records of the device (the doctor's read) ------------------------------
+
+def _record(body, status=200):
+    def prepare(ctx, op):
+        _records_api().on(f"/v1/devices/{ARGON_ID}", status, body)
+    return prepare
+
+
+def _never_says(*phrases):
+    def check(o):
+        said = [p for p in phrases if p in o.out + o.err]
+        return f"the doctor said {said[0]!r} from a record that does not say so" if said else None
+    return check
+
+
+_CLAIMED = "claimed to your account"
+RECORD_FAULTS = [
+    ("{}", _record({}), _never_says(_CLAIMED)),
+    ("connected \"false\"", _record({**GOOD_RECORD, "connected": "false"}), _never_says("and online")),
+    ("connected 1", _record({**GOOD_RECORD, "connected": 1}), _never_says("and online")),
+    ("another device's record", _record({**GOOD_RECORD, "id": CLAIMABLE}), _never_says(_CLAIMED)),
+    ("id of another type", _record({**GOOD_RECORD, "id": 5}), _never_says(_CLAIMED)),
+    ("a JSON list", _record([GOOD_RECORD]), _never_says(_CLAIMED)),
+    ("null", _record(b"null"), _never_says(_CLAIMED)),
+    ("not JSON", _record(b"<html>captive portal</html>"), _never_says(_CLAIMED)),
+    ("a 2 MB name", _record({**GOOD_RECORD, "name": "n" * (2 << 20)}), _no_huge_line),
+]
+
+
+# --- issue 23: particle-sim arguments and damaged simulator state ----------------------------------
+
+SIM_ARGUMENTS = [
+    ("create --device-os 99999.1.1", "particle-sim create", ["--device-os", "99999.1.1"]),
+    ("create --device-os ../../../escaped", "particle-sim create", ["--device-os", "../../../escaped"]),
+    ("create --id not-hex", "particle-sim create", ["--id", "zz" * 12]),
+    ("create --fault NOPE=1", "particle-sim create", ["--fault", "NOPE=1"]),
+    ("create --bootloader 99999", "particle-sim create", ["--bootloader", "99999"]),
+    ("firmware --dir /dev/null", "particle-sim firmware", ["--dir", "/dev/null"]),
+    ("firmware --dir a file", "particle-sim firmware", ["--dir", "app.bin"]),
+    ("firmware --device-os ../../../escaped", "particle-sim firmware", ["--device-os", "../../../escaped"]),
+    ("firmware --device-os 99999.1.1", "particle-sim firmware", ["--device-os", "99999.1.1"]),
+]
+
+
+def _damaged_state(damage):
+    """Run the command over a damaged state.json, then put the real one back, so the judge reads
+    what the device holds (the command must not have changed it)."""
+    def runner(ctx, argv):
+        state = ctx.sim / "state.json"
+        keep = state.read_bytes()
+        damage(state)
+        try:
+            return run_command(ctx, argv)
+        finally:
+            if state.is_dir():
+                shutil.rmtree(state)
+            state.write_bytes(keep)
+    return runner
+
+
+def _sim_is_a_file(ctx, argv):
+    from dataclasses import replace
+    (ctx.root / "simfile").write_text("not a folder")
+    return run_command(replace(ctx, sim=ctx.root / "simfile"), argv)
+
+
+def _write(data):
+    return lambda path: path.write_bytes(data)
+
+
+def _folder(path):
+    path.unlink()
+    path.mkdir()
+
+
+DAMAGED_STATES = [
+    ("state.json not JSON", _damaged_state(_write(b'{"devices": ['))),
+    ("state.json empty", _damaged_state(_write(b""))),
+    ("state.json a JSON list", _damaged_state(_write(b"[]"))),
+    ("state.json of wrong types", _damaged_state(_write(json.dumps(
+        {"version": 1, "devices": 5, "knobs": "x", "arriving": None, "clock_us": "now"}).encode()))),
+    ("state.json a device of wrong types", _damaged_state(_write(json.dumps(
+        {"version": 1, "devices": [{"spec": 5, "unit": "zero", "ports": None}], "knobs": {}}).encode()))),
+    ("state.json a folder", _damaged_state(_folder)),
+    ("PARTICLE_PY_SIM names a file", _sim_is_a_file),
+]
+
+_SIM_READERS = ("particle-sim status", "usb list", "dfu-util -l") + SERIAL_ROOMS
+
+
+def _in(names):
+    return lambda op: op.name in names
+
+
+FAULTS += (
+    [Fault(name, "", group="hostile release file", prepare=prep, applies_to=_in(rooms),
+           extra_check=((lambda o: _not_blocked(o) or _must_fail(o)) if "FIFO" in name else
+                        _must_fail if must else None),
+           runner=_fifo_watchdog if "FIFO" in name else None)
+     for name, prep, rooms, must in ROOM_FILE_FAULTS]
+    + [Fault(f"download: {name}", "", group="hostile download", prepare=prep, applies_to=_in(("update (download)",)),
+             extra_check=(lambda o: _cache_sane(o) or _must_fail(o)) if must else _cache_sane)
+       for name, prep, must in DOWNLOAD_FAULTS]
+    + [Fault(f"serial: {name}", "", group="hostile serial device", prepare=prep, applies_to=_in(SERIAL_ROOMS),
+             extra_check=(lambda check, must: lambda o: (check and check(o)) or (must and o.code == 0 and
+                                                         "exit 0 from a device that never answered") or None)(
+                 check, must))
+       for name, prep, check, must in SERIAL_FAULTS]
+    + [Fault(f"cloud record: {name}", "", group="hostile device record", prepare=prep,
+             applies_to=_in(("doctor --dry-run (cloud read)",)), extra_check=check)
+       for name, prep, check in RECORD_FAULTS]
+    + [Fault(f"sim argument: {name}", "", group="particle-sim arguments", applies_to=_in((op_name,)),
+             argv_extra=extra)
+       for name, op_name, extra in SIM_ARGUMENTS]
+    + [Fault(f"sim state: {name}", "", group="damaged simulator state", runner=runner,
+             applies_to=lambda op: op.usb or op.name in _SIM_READERS)
+       for name, runner in DAMAGED_STATES]
+)
+
 
 FAMILIES = list(dict.fromkeys(f.family for f in FAULTS))
 COLUMNS = list(dict.fromkeys(f.column for f in FAULTS))
 
 
 def applies(op: Operation, fault: Fault) -> bool:
+    if fault.stepped and not op.stepped:
+        return False
     if fault.applies_to is not None:
         return fault.applies_to(op)
     if fault.needs_cloud:

@@ -277,3 +277,77 @@ def test_the_report_lists_the_new_families():
     assert "hostile cloud (10 families, 1 in this report): empty, list, wrong types" in text
     assert "forced write (2 families, 1 in this report): wrong platform, bad CRC" in text
     assert "odd descriptor (7 families, 0 in this report)" in text and "odd configuration (8 families, 0 in this report)" in text
+
+
+# --- issue 23: the new rooms ------------------------------------------------------------------------
+
+NEW_KINDS = {"hostile release file", "hostile download", "hostile serial device", "hostile device record",
+             "particle-sim arguments", "damaged simulator state"}
+
+
+def test_the_matrix_covers_the_new_rooms_in_at_least_800_cells():
+    cells = matrix.cells()
+    assert len(cells) >= 800
+    column_of = {f.family: f.column for f in matrix.FAULTS}
+    assert NEW_KINDS <= {column_of[fam] for _op, fam in cells}
+    rows = {op for op, _fam in cells}
+    assert {"update --from <folder>", "update --from <zip>", "update (download)", "serial identify", "serial mac",
+            "serial inspect", "doctor --dry-run (cloud read)", "particle-sim create", "particle-sim status",
+            "particle-sim firmware"} <= rows
+
+
+def test_the_new_rooms_are_not_stepped():
+    """A stepped family runs once per control transfer: the new rows stay cheap without them."""
+    for op_name, fam in matrix.cells():
+        op = matrix.by_name(op_name)
+        if not op.stepped:
+            assert not any(f.stepped for f in matrix.FAULTS if f.family == fam and matrix.applies(op, f))
+
+
+@pytest.mark.parametrize("op_name,family", [
+    ("update --from <zip>", "wrong file: FIFO"), ("update (download)", "download: answer not JSON"),
+    ("serial mac", "serial: stall"), ("serial identify", "serial: unplugged mid-reply"),
+    ("doctor --dry-run (cloud read)", "cloud record: not JSON"),
+    ("particle-sim create", "sim argument: create --id not-hex"),
+    ("usb list", "sim state: PARTICLE_PY_SIM names a file"),
+])
+def test_one_cell_of_each_new_room_end_to_end(op_name, family):
+    result = matrix.run_cell(matrix.by_name(op_name), family)
+    assert result.runs == 1 and result.failures == []
+
+
+def test_the_judge_fails_an_internal_error(base):
+    op = matrix.by_name("usb list")
+    o = matrix.run_once(op, None, 0, base)
+    assert o.code == 0 and matrix.judge(op, None, o) is None
+    o.code, o.err = 70, ("particle: internal error (TypeError: x). This is a bug in particle-py; please report it "
+                         "with the command you ran.\n")
+    assert matrix.judge(op, None, o).startswith("particle: internal error (TypeError: x)")
+
+
+def test_the_judge_fails_an_unbounded_serial_read(base):
+    op, fault = matrix.by_name("serial mac"), _new_fault("serial: flood")
+    o = matrix.run_once(op, fault, 0, base)
+    from particle_py.sim import serial as sim_serial
+    board = sim_serial.load_board(str(o.ctx.sim), 0)
+    board["script_pos"] = matrix.FLOOD_ITEMS
+    sim_serial.save_board(str(o.ctx.sim), 0, board)
+    assert "read the device's whole flood" in matrix.judge(op, fault, o)
+    board["script_pos"] = 3
+    sim_serial.save_board(str(o.ctx.sim), 0, board)
+    assert fault.extra_check(o) is None
+
+
+def test_the_judge_fails_a_release_update_that_cannot_be_the_target(base):
+    op, fault = matrix.by_name("update --from <folder>"), _new_fault("release: header says 1.0.0")
+    o = matrix.run_once(op, fault, 0, base)
+    o.code = 0
+    assert matrix.judge(op, fault, o) == "exit 0 for a release the device cannot run as Device OS 9.0.0"
+
+
+def test_the_judge_fails_a_claim_the_cloud_record_does_not_make(base):
+    op, fault = matrix.by_name("doctor --dry-run (cloud read)"), _new_fault("cloud record: another device's record")
+    o = matrix.run_once(op, None, 0, base)
+    assert matrix.judge(op, None, o) is None
+    assert fault.extra_check(o) == ("the doctor said 'claimed to your account' from a record that does not "
+                                    "say so")
