@@ -235,7 +235,7 @@ def check_release(files: list, platform: Platform, version: str) -> list:
             if other is not f and other.data != f.data:
                 raise ParticlePyError(f"Two files are system part {p.index} of Device OS {version}: {other.name} "
                                       f"({other.origin}) and {f.name} ({f.origin})",
-                                      "Nothing was written to the device. Keep one of them.", EX_DATAERR)
+                                      "Nothing was written to the device. Keep one of them, then run the command again.", EX_DATAERR)
     missing = [i for i in range(1, len(platform.system_parts) + 1) if i not in parts]
     if platform.system_parts and missing:
         raise ParticlePyError(f"Device OS {version} for {platform.display_name} is incomplete here: no "
@@ -247,6 +247,7 @@ def check_release(files: list, platform: Platform, version: str) -> list:
         raise ParticlePyError(f"The system parts given for Device OS {version} are of different versions "
                               f"({', '.join(str(n) for n in sorted(numbers))})",
                               "Nothing was written to the device. Give the files of one release.", EX_DATAERR)
+    _check_parts_start_together(parts, platform, version)
     seen, out = set(), []
     for f in files:                       # one file per module, in the order found
         p = f.module.prefix
@@ -255,6 +256,25 @@ def check_release(files: list, platform: Platform, version: str) -> list:
             seen.add(key)
             out.append(f)
     return out
+
+
+def _check_parts_start_together(parts: dict, platform: Platform, version: str) -> None:
+    """The release's system parts must meet each other's dependencies, or no Device OS starts
+    once they are written (the bootloader stays in DFU mode, blinking yellow): refused before the
+    device is touched. Dependencies on the bootloader or radio stack are Device OS's to check
+    after the boot (they lead to safe mode, not to a device that stops)."""
+    from particle_py.firmware import checks
+
+    held = [checks.Held(f.module.prefix.function, f.module.prefix.index, f.module.prefix.version,
+                        tuple((d.function, d.index, d.version) for d in f.module.prefix.dependencies), f.name)
+            for f in parts.values()]
+    after = checks.outcome(held, len(platform.system_parts))
+    if after.mode == "dfu" and after.unmet is not None:
+        raise ParticlePyError(f"Device OS {version} for {platform.display_name} would not start from these files: "
+                              f"{after.unmet.words()}",
+                              "Nothing was written to the device. Give the files of one release, as Particle "
+                              "publishes them (particle update --from <folder or .zip>), or run the command "
+                              "without --from to download them.", EX_DATAERR)
 
 
 def obtain(platform: Platform, version: str, *, paths: Iterable[str] = (), allow_download: bool = True,
@@ -363,7 +383,7 @@ def _unpinned(folders, platform, version) -> list[ReleaseFile]:
             if other is not None and other.data != data:
                 raise ParticlePyError(f"Two files are {_what(*key)} of Device OS {version} in --from "
                                       f"{folder.path}: {other.name} and {name}",
-                                      "Nothing was written to the device. Keep one of them.", EX_DATAERR)
+                                      "Nothing was written to the device. Keep one of them, then run the command again.", EX_DATAERR)
             here.setdefault(key, ReleaseFile(name, data, module, origin))
         for key, f in here.items():
             found.setdefault(key, f)

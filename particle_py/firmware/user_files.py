@@ -120,7 +120,7 @@ class UserFiles:
         if any(d != datas[0] for d in datas[1:]):
             raise ParticlePyError(
                 f"--from {self.path}: {len(datas)} different files are named {name}",
-                "Nothing was written to the device. Keep one file of each name in the folder or zip.",
+                "Nothing was written to the device. Keep one file of each name in the folder or zip, then run the command again.",
                 EX_DATAERR)
         return datas[0]
 

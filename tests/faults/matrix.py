@@ -1748,10 +1748,26 @@ def _in(names):
     return lambda op: op.name in names
 
 
+# A release Device OS itself refuses after the boot (a dependency particle-py cannot see before:
+# a module the device lacks): the files are written, and the report must say so.
+WRITTEN_THEN_REFUSED = ("release: dependencies not met",)
+
+
+def _written_release(name):
+    make = BAD_RELEASES[name.removeprefix("release: ")][0]
+    return lambda op, ctx, o: {**op.new(ctx, o), **dict(zip(_update_regions(ctx), make().values()))}
+
+
+def _says_written(o):
+    return _must_fail(o) or (None if "The bytes are in flash" in o.err else
+                             "the release's bytes are in flash and the report does not say so")
+
+
 FAULTS += (
     [Fault(name, "", group="hostile release file", prepare=prep, applies_to=_in(rooms),
            extra_check=((lambda o: _not_blocked(o) or _must_fail(o)) if "FIFO" in name else
-                        _must_fail if must else None),
+                        _says_written if name in WRITTEN_THEN_REFUSED else _must_fail if must else None),
+           expected=_written_release(name) if name in WRITTEN_THEN_REFUSED else None,
            runner=_fifo_watchdog if "FIFO" in name else None)
      for name, prep, rooms, must in ROOM_FILE_FAULTS]
     + [Fault(f"download: {name}", "", group="hostile download", prepare=prep, applies_to=_in(("update (download)",)),

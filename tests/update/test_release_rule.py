@@ -321,3 +321,24 @@ def test_the_app_in_a_release_folder_is_left_out(p2, run):
     assert code == 0, err
     assert "p2-tinker" not in out
     assert d.peek(0, P2_PART1, len(part)) == part
+
+
+# --- a release whose system parts do not start together is refused before the device is touched --
+
+def test_system_parts_that_do_not_meet_each_others_dependencies_are_refused(device, run, tmp_path):
+    """Part 2 needs part 1 v9100 and part 1 is v9000: written, the Photon would stay in DFU mode
+    (blinking yellow). Refused with the reason; the flash is as it was."""
+    from helpers.modules import build_module
+
+    d = device("photon", mode="dfu", device_os="2.2.0")
+    folder = tmp_path / "photon-9.0.0"
+    folder.mkdir()
+    (folder / "photon-system-part1@9.0.0.bin").write_bytes(
+        build_module("photon", function=F.SYSTEM_PART, index=1, version=9000, size=6000, deps=(), seed=41))
+    (folder / "photon-system-part2@9.0.0.bin").write_bytes(
+        build_module("photon", function=F.SYSTEM_PART, index=2, version=9000, size=6000,
+                     deps=((F.SYSTEM_PART, 1, 9100),), seed=42))
+    line = refused(d, run, "--target", "9.0.0", "--from", folder, "--no-download")
+    assert line == ("Device OS 9.0.0 for Photon would not start from these files: photon-system-part2@9.0.0.bin "
+                    "(system part 2 version 9000) needs system part 1 version 9100 or newer; "
+                    "photon-system-part1@9.0.0.bin is version 9000"), line
