@@ -448,7 +448,9 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
     from particle_py.ops import usb_commands
 
     try:
-        entry = discovery.find_device(device_id)
+        # an id given for the one device attached, in DFU mode behind a bootloader that shows no
+        # id (2015 Gen2, Core), is taken as meant and confirmed below before anything is read
+        entry = discovery.resolve_target(device_id, need_dfu=False)
     except ParticlePyError as err:
         if err.message.startswith("Multiple devices found"):
             hint = f"Choose one: particle doctor <id>. {err.hint or ''}".strip()
@@ -457,15 +459,21 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
             _refuse_unconfirmed(device_id)
         raise
     mode = usb_commands.device_mode(entry)
+    usb_serial = entry.device_id
+    if not entry.id_known:
+        # The id comes from the device, never from a DFU serial that is not the id: it is
+        # restarted into its firmware, which shows the id, and switched back (ops.device). One
+        # that cannot show it is read with no id (a given id is then refused: nothing read).
+        entry = dev_ops.confirm_identity(entry, device_id, reporter, required=False)
     # The id comes from the running device; across the switch it is carried, since some
     # bootloaders report another serial in DFU mode. A DFU serial that is no id is no id.
-    known_id = entry.device_id.lower() if is_device_id(entry.device_id) else None
+    known_id = entry.device_id.lower() if entry.id_known and is_device_id(entry.device_id) else None
     if on_found is not None and known_id:
         on_found(known_id)
     if not entry.in_dfu:
         entry = dev_ops.switch_to_dfu(entry, reporter)
     device = dev_ops.ParticleDfuDevice(entry, reporter)
-    device.usb_serial = None if known_id else (entry.device_id or "")
+    device.usb_serial = None if known_id else (usb_serial or "")
     device.device_id = known_id or ""
     return device, mode
 

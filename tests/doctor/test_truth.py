@@ -120,29 +120,22 @@ def test_the_claim_step_explains_a_device_the_cloud_cannot_claim(world):
 
 
 def test_a_2015_bootloader_serial_is_not_taken_for_the_device_id(world):
+    """The 2015 Photon's bootloader shows 00000000010c in DFU mode: the doctor restarts it into its
+    firmware to read the real id (issue 22), names that id, repairs, and the device ends breathing
+    cyan; no backup or file is named after the bootloader's serial."""
     world.create("photon", "--bootloader", "2015", "--mode", "dfu", "--server-key", "wrong")
     code, out, err = world.particle("doctor", "--dry-run", "--json")
     assert code == 0, err
     report = json.loads(out)
-    assert report["diagnosis"]["device_id"] is None
-    assert report["diagnosis"]["usb_serial"] == "00000000010c"
-    assert ("Device: Photon (id unknown: its bootloader reports the USB serial 00000000010c in DFU mode, which is "
-            "not a device id), in DFU mode, protocol TCP\n") in err
-    assert ("  ?    cloud: not asked (the device id is not known, and the cloud knows devices by id). Press the "
-            "device's RESET button so it runs its firmware (particle-py learns the id there), then run `particle "
-            "doctor` again.\n") in err
-    assert "Claim the device" not in err
-    requests = [r for r in world.cloud.db.requests()] if hasattr(world.cloud.db, "requests") else None
+    assert report["diagnosis"]["device_id"] == PHOTON
+    assert "Restarting the device to read its id (its DFU bootloader does not show it)\n" in err
+    assert f"Device: Photon {PHOTON}, in DFU mode, protocol TCP\n" in err
     code, out, err = world.particle("doctor", "--yes")
-    assert code == 1
-    assert err == ("The doctor does not know this device's id: its bootloader reports the USB serial 00000000010c in "
-                   "DFU mode, which is not a device id.\n"
-                   "Nothing was written. Press the device's RESET button so it runs its firmware (particle-py learns "
-                   "the id there), then run `particle doctor` again.\n"), err
+    assert code == 0, err
+    assert f"backup_server_rsa_{PHOTON}.der" in out
     assert not list(world.home.rglob("*00000000010c*")) and not list(world.work.rglob("*00000000010c*"))
-    assert not list(world.tmp.rglob("key-backups/*"))
-    assert world.led().startswith("LED: blinking yellow")
-    del requests
+    assert not list(world.tmp.rglob("key-backups/00000000010c*"))
+    assert world.led().startswith("LED: breathing cyan"), world.led()
 
 
 def test_whoami_on_a_404_points_at_the_api_url_not_at_device_ids(world, tmp_path):
@@ -246,16 +239,18 @@ def test_the_doctor_takes_device_os_from_a_folder_given_with_from(world, monkeyp
 
 
 def test_a_given_id_that_the_dfu_serial_cannot_confirm_is_refused_before_anything(world):
+    """Given another device's id, the 2015 Photon in DFU mode (serial 00000000010c) is asked for its
+    own id first: refused, nothing written or sent; given its own id, it is repaired."""
     world.create("photon", "--bootloader", "2015", "--mode", "dfu", "--server-key", "wrong")
     before = len(world.cloud.db._q("SELECT 1 FROM requests"))
-    for other in (PHOTON, OTHER):          # its own id or another device's: neither can be confirmed
-        code, out, err = world.particle("doctor", "--yes", other)
-        assert code == 1
-        assert err == (f"No connected device reports the id {other}; a device in DFU mode reports the USB serial "
-                       f"00000000010c, which is not a device id, so particle-py cannot tell whether it is {other}.\n"
-                       "Nothing was read or written. Press the device's RESET button so it runs its firmware "
-                       f"(particle-py learns the id there), then run `particle doctor {other}` again.\n"), err
+    code, out, err = world.particle("doctor", "--yes", OTHER)
+    assert code == 1
+    assert err.splitlines()[0] == f"Device not found: {OTHER}", err
+    assert f"The Photon attached is {PHOTON}." in err and "nothing was written to the device or sent to the cloud" in err
     assert len(world.cloud.db._q("SELECT 1 FROM requests")) == before      # nothing sent to the cloud
     assert not list(world.tmp.rglob("key-backups/*")) and not list(world.work.iterdir())
     code, out, err = world.particle("doctor", "--dry-run")
     assert "  FAIL blinking cyan with 3 orange bursts: the server key" in out      # still as it was
+    code, out, err = world.particle("doctor", "--yes", PHOTON)
+    assert code == 0, err
+    assert world.led().startswith("LED: breathing cyan"), world.led()

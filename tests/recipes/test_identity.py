@@ -2,7 +2,9 @@
 (serial 00000000010C) and the Core (12 digits). The id is learned in normal mode and carried
 across the switch, or confirmed by the device itself; a wrong id writes nothing and sends
 nothing (the device's flash and the simulated cloud checked)."""
+import os
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,8 @@ BOARDS = [("photon", ("--bootloader", "2015"), "1.5.2"), ("core", (), "1.4.4")]
 CASES = [(name, extra, version, mode) for name, extra, version in BOARDS for mode in ("normal", "dfu")]
 IDS = [f"{name}-{mode}" for name, _e, _v, mode in CASES]
 OTHER = "0123456789abcdef01234567"
+# resolved before a test moves HOME: the npm packages scripts/install-peers put there
+PEERS = Path(os.environ.get("PARTICLE_PY_PEERS") or Path.home() / ".cache" / "particle-py-peers")
 
 
 def _run(line: str, capsys):
@@ -140,6 +144,37 @@ def test_the_seed_threads_follow_ups_end_breathing_cyan_on_the_2015_photon(world
     if mode == "normal":
         assert f"Flashing photon device {device_id}" in out.splitlines()
     assert world.led() == "breathing cyan"
+
+
+@pytest.mark.parametrize("mode", ["normal", "dfu"])
+def test_doctor_and_update_end_breathing_cyan_on_the_2015_photon(world, capsys, mode):
+    """The seed thread's other follow-ups on the 2015 Photon, from either mode: `particle doctor
+    --yes` finds its real id (not the bootloader's 00000000010c) and fixes its wrong server key;
+    `particle update` then installs Device OS 2.2.0 from particle-cli's files."""
+    updates = PEERS / "particle-cli-2.16.0" / "node_modules" / "particle-cli" / "assets" / "updates"
+    if not updates.is_dir():
+        pytest.skip(f"particle-cli 2.16.0 not in the peer cache {PEERS} (scripts/install-peers --npm)")
+    device_id = world.make("photon", "--bootloader", "2015", "--server-key", "wrong", mode=mode)
+    assert world.led() != "breathing cyan"
+    code, out = _run("particle doctor --yes", capsys)
+    assert code == 0, out
+    assert f"Device: Photon {device_id}, {'in DFU mode' if mode == 'dfu' else 'running its firmware'}, " in out, out
+    assert "00000000010c" not in out
+    assert world.led() == "breathing cyan"
+    if mode == "dfu":
+        assert _run("particle usb dfu", capsys) == (0, "Done.\n")
+    code, out = _run(f"particle update --target 2.2.0 --from {updates}", capsys)
+    assert code == 0, out
+    assert out.splitlines()[-1] == "Update success!", out
+    assert world.led() == "breathing cyan"
+    assert "Device OS: 2.2.0" in _status(capsys)
+
+
+def _status(capsys) -> str:
+    from particle_py.cli.sim import main as particle_sim
+    capsys.readouterr()
+    assert particle_sim(["status"]) == 0
+    return capsys.readouterr().out
 
 
 def test_the_board_switched_is_found_by_its_port_beside_another_id_less_one(world, capsys):
