@@ -253,7 +253,8 @@ def test_a_device_name_from_the_cloud_is_shown_escaped_in_usb_list(sim, run, iso
     sim(profile("argon", "normal"))
     with HostileApi("127.0.0.1") as api:
         api.on(f"/v1/devices/{DEVICE_IDS['argon']}", 200,
-               b'{"name": "\\u001b[2J\\u001b[Hmy_argon\\u0007", "connected": true}')
+               b'{"id": "%s", "name": "\\u001b[2J\\u001b[Hmy_argon\\u0007", "connected": true}'
+               % DEVICE_IDS["argon"].encode())    # a record names its device (cloud.api.device_record)
         (isolated_home / ".particle" / "particle.config.json").write_text(json.dumps(
             {"apiUrl": api.url, "access_token": "t" * 40, "flashWarningShownOn": 1}))
         code, out, err = run("usb", "list")
