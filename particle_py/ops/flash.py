@@ -451,7 +451,10 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         steps = plan(sources, device.platform, factory=factory, force=force, memory_map=device.memory_map)
         result = FlashResult(steps, cannot_run=forced_outcomes(steps, device.platform) if force else [],
                              platform_name=device.platform.display_name, unproven=by_device_os)
-        emit(f"Flashing {device.platform.name} device {device.device_id}")
+        # particle-cli prints whatever serial the bootloader shows; a serial that is not the id
+        # (the 2015 Photon's 00000000010c, the Core's) is not printed as one
+        shown = device.device_id if device.entry.id_known else "(its DFU bootloader does not show the id)"
+        emit(f"Flashing {device.platform.name} device {shown}")
         try:
             prefixes = Prefixes(device)
             proof_after_boot = verify is None and not factory and (
