@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from particle_py.control.protobuf import Message, number_field
+from particle_py.control.protobuf import Message, ProtoError, number_field
 from particle_py.control_codes import CELLULAR_GET_ICCID, NETWORK_GET_INTERFACE, NETWORK_GET_INTERFACE_LIST
 
 __all__ = ["CELLULAR_GET_ICCID", "NETWORK_GET_INTERFACE", "NETWORK_GET_INTERFACE_LIST", "Interface",
@@ -45,9 +45,18 @@ def parse_interface(data: bytes) -> Optional[Interface]:
 
 
 def parse_cellular(data: bytes) -> tuple[str, str]:
-    """(ICCID, IMEI) from a GetIccidReply."""
+    """(ICCID, IMEI) from a GetIccidReply. Each is what its standard allows (an IMEI 14 to 16
+    digits, an ICCID 17 to 22 digits with an optional trailing F, as the serial protocol's are
+    held), else the reply is unreadable: a device's bytes are never printed as an id unchecked."""
+    import re
+
     reply = Message(data)
-    return reply.bytes(1).decode("ascii", "replace"), reply.bytes(2).decode("ascii", "replace")
+    iccid, imei = reply.bytes(1).decode("ascii", "replace"), reply.bytes(2).decode("ascii", "replace")
+    if imei and not re.fullmatch(r"[0-9]{14,16}", imei):
+        raise ProtoError(f"the IMEI in the reply is not 14 to 16 digits ({imei[:40]!r})")
+    if iccid and not re.fullmatch(r"[0-9]{17,22}[fF]?", iccid):
+        raise ProtoError(f"the ICCID in the reply is not 17 to 22 digits ({iccid[:40]!r})")
+    return iccid, imei
 
 
 def index_request(index: int) -> bytes:

@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from particle_py.control import module_info, network as control_info
@@ -80,6 +81,27 @@ def test_protobuf_parsers_only_raise_proto_error(data):
             parser(data)
         except ProtoError as err:
             assert err.message.startswith("The device's reply could not be read (") and err.exit_code == 76
+
+
+@given(st.text(alphabet="0123456789abcXF ", max_size=40), st.text(alphabet="0123456789x ", max_size=40))
+def test_cellular_ids_over_usb_are_what_their_standards_allow(iccid, imei):
+    import re
+
+    from particle_py.control.protobuf import bytes_field
+    data = bytes_field(1, iccid.encode()) + bytes_field(2, imei.encode())
+    good = ((not imei or re.fullmatch(r"[0-9]{14,16}", imei))
+            and (not iccid or re.fullmatch(r"[0-9]{17,22}[fF]?", iccid)))
+    try:
+        assert control_info.parse_cellular(data) == (iccid, imei) and good
+    except ProtoError:
+        assert not good
+
+
+def test_a_20_mb_imei_over_usb_is_unreadable_not_printed():
+    from particle_py.control.protobuf import bytes_field
+    with pytest.raises(ProtoError) as caught:
+        control_info.parse_cellular(bytes_field(1, b"89014103211118510720") + bytes_field(2, b"3" * 20_000_000))
+    assert len(caught.value.message) < 200
 
 
 @given(st.integers(0, 2**32 - 1))
