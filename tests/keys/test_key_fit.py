@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from particle_py.keys import formats
-from tests.keys.test_device_keys import cloud, key_slot, sim  # noqa: F401  (fixtures)
+from test_device_keys import cloud, key_slot, sim  # noqa: F401  (fixtures: tests/keys is on the path)
 
 DATA = Path(formats.__file__).resolve().parents[1] / "data" / "keys"
 IDENT = "0123456789abcdef01234567"
