@@ -179,8 +179,10 @@ def device_os_answer(data: bytes) -> None:
     port = _file_server()
     _SERVER["answer"] = file_part
     text = api_part.decode("utf-8", "replace").replace("PORT", str(port))
+    from particle_py.cloud.http import parse_json
     try:
-        info = json.loads(text)
+        # as the API client hands it over: parsed with the cloud's bounds (depth, size)
+        info = parse_json(text.encode("utf-8"))
     except ValueError:
         info = text
 
