@@ -27,6 +27,13 @@ class Held:
     deps: tuple[tuple[int, int, int], ...] = ()
     name: str = ""                   # the file it comes from; "" for what is in flash already
 
+    @classmethod
+    def of(cls, module, name: str = "") -> "Held":
+        """From anything that names a module's function, index, version and dependencies: a
+        module prefix (a file, or flash) or an entry of Device OS's module info."""
+        return cls(module.function, module.index, module.version,
+                   tuple((d.function, d.index, d.version) for d in module.dependencies), name)
+
     @property
     def key(self) -> tuple[int, int]:
         return self.function, self.index

@@ -265,9 +265,7 @@ def _check_parts_start_together(parts: dict, platform: Platform, version: str) -
     after the boot (they lead to safe mode, not to a device that stops)."""
     from particle_py.firmware import checks
 
-    held = [checks.Held(f.module.prefix.function, f.module.prefix.index, f.module.prefix.version,
-                        tuple((d.function, d.index, d.version) for d in f.module.prefix.dependencies), f.name)
-            for f in parts.values()]
+    held = [checks.Held.of(f.module.prefix, f.name) for f in parts.values()]
     after = checks.outcome(held, len(platform.system_parts))
     if after.mode == "dfu" and after.unmet is not None:
         raise ParticlePyError(f"Device OS {version} for {platform.display_name} would not start from these files: "

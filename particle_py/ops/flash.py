@@ -643,8 +643,7 @@ def held_from_info(info) -> tuple[list, frozenset]:
     modules that pass their integrity check, with their dependencies."""
     from particle_py.firmware.checks import Held
 
-    held = [Held(m.function, m.index, m.version, tuple((d.function, d.index, d.version) for d in m.dependencies))
-            for m in info if m.store == "main" and "INTEGRITY_CHECK_FAILED" not in m.validity_errors
+    held = [Held.of(m) for m in info if m.store == "main" and "INTEGRITY_CHECK_FAILED" not in m.validity_errors
             and m.function in (ModuleFunction.SYSTEM_PART, ModuleFunction.USER_PART, ModuleFunction.BOOTLOADER,
                                ModuleFunction.RADIO_STACK)]
     return held, frozenset(m.function for m in held if m.function in (ModuleFunction.BOOTLOADER,
@@ -672,9 +671,7 @@ def judge_write(prefixes: Prefixes, steps: list[FlashStep], info=None) -> Option
             continue
         key = (p.function, p.index)
         if module.crc_ok and p.platform_id == platform.platform_id:
-            written.append(checks.Held(p.function, p.index, p.version,
-                                       tuple((d.function, d.index, d.version) for d in p.dependencies),
-                                       step.source.basename))
+            written.append(checks.Held.of(p, step.source.basename))
         else:
             gone.add(key)           # forced: Device OS finds no valid module there (forced_outcomes says so)
     if not written and not gone:
