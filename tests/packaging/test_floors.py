@@ -26,6 +26,7 @@ FLOORS = {
     "particle_py.dfu": 3, "particle_py.control": 3, "particle_py.serial_link": 3,
     # 4. libraries: keys, Device OS modules and releases, the cloud API, official assets
     "particle_py.keys": 4, "particle_py.firmware": 4, "particle_py.cloud": 4, "particle_py.assets": 4,
+    "particle_py.handshake": 4,
     # 5. operations on devices
     "particle_py.ops": 5,
     # 6. the doctor, built from the operations
