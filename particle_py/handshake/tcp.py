@@ -36,7 +36,6 @@ PROTOCOL = "tcp"
 NONCE_BYTES = 40
 DEVICE_ID_BYTES = 12
 MAX_DEVICE_PUBLIC_KEY_LENGTH = 162      # communication/inc/device_keys.h
-DEVICE_MESSAGE_BYTES = 256              # the server key's modulus
 SESSION_CIPHERTEXT_BYTES = 128          # the device key's modulus
 SIGNATURE_BYTES = 256
 REPLY_BYTES = SESSION_CIPHERTEXT_BYTES + SIGNATURE_BYTES

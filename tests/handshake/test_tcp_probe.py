@@ -382,7 +382,8 @@ def test_a_signature_by_another_server_key_is_magenta(keys):
         server.until_closed(conn)
 
     verdict, _ = run(keys, script)
-    assert (verdict.outcome, verdict.detail) == (Outcome.SERVER_KEY_MISMATCH, f"TCP 127.0.0.1:{verdict.port}: {MAGENTA}")
+    assert (verdict.outcome, verdict.detail) == (Outcome.SERVER_KEY_MISMATCH,
+                                                 f"TCP 127.0.0.1:{verdict.port}: {MAGENTA}")
 
 
 @pytest.mark.parametrize("length", [39, 41])
@@ -400,7 +401,8 @@ def test_a_session_key_of_the_wrong_size_is_a_protocol_error(keys, length):
 
 # --- arguments a Gen2 device could not hold ------------------------------------------------------
 
-@pytest.mark.parametrize("device_id", ["0123456789abcdef0123456", "0123456789abcdef012345678", "0123456789abcdef0123456g", ""])
+@pytest.mark.parametrize("device_id", ["0123456789abcdef0123456", "0123456789abcdef012345678",
+                                       "0123456789abcdef0123456g", ""])
 def test_a_malformed_device_id_is_a_usage_error(keys, device_id):
     with pytest.raises(ParticlePyError) as caught:
         probe("127.0.0.1", 5683, device_id, keys["device"], keys["server"].public_key())
