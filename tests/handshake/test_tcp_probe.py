@@ -265,6 +265,46 @@ def test_a_server_that_says_nothing_gives_no_nonce_in_time(keys):
         Outcome.UNREACHABLE, f"TCP 127.0.0.1:{verdict.port}: no nonce within 0.5 s (0 of 40 bytes came)")
 
 
+def test_a_trickling_server_is_bounded_by_the_whole_timeout(keys):
+    # a byte each 50 ms would give each read its own short wait; the timeout is for the whole handshake
+    def script(server, conn):
+        for _ in range(40):
+            conn.sendall(b"\x00")
+            time.sleep(0.05)
+        server.until_closed(conn)
+
+    started = time.monotonic()
+    verdict, _ = run(keys, script, timeout_s=0.5)
+    assert time.monotonic() - started < 1.5
+    assert verdict.outcome is Outcome.UNREACHABLE
+    assert verdict.detail.startswith(f"TCP 127.0.0.1:{verdict.port}: no nonce within 0.5 s (")
+
+
+def test_a_connection_that_is_never_taken_is_unreachable_in_time(keys):
+    # a listener whose queue is full drops the connection request: the connect waits
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued = []
+        try:
+            for _ in range(8):
+                client = socket.socket()
+                client.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    client.connect(("127.0.0.1", port))
+                queued.append(client)
+            time.sleep(0.1)
+            started = time.monotonic()
+            verdict = probe("127.0.0.1", port, DEVICE_ID, keys["device"], keys["server"].public_key(), timeout_s=0.5)
+            assert time.monotonic() - started < 1.5
+        finally:
+            for client in queued:
+                client.close()
+    assert verdict == Verdict(Outcome.UNREACHABLE, "tcp", "127.0.0.1", port,
+                              f"no TCP connection to 127.0.0.1:{port} within 0.5 s")
+
+
 def test_a_server_that_closes_at_once_gives_no_nonce(keys):
     verdict, _ = run(keys, lambda server, conn: None)
     assert (verdict.outcome, verdict.detail) == (
