@@ -171,7 +171,7 @@ def _decrypt(device_key, ciphertext: bytes):
     """PKCS#1 v1.5 decryption as mbedTLS does it: the bytes, or None when the padding is wrong.
     Not the library's decrypt: OpenSSL's implicit rejection answers a wrong ciphertext with
     made-up bytes instead of an error, and the device (mbedTLS) rejects it. Blinded, so the
-    time it takes does not depend on the private exponent."""
+    time it takes tells the server nothing about the key."""
     numbers = device_key.private_numbers()
     n, e, d = numbers.public_numbers.n, numbers.public_numbers.e, numbers.d
     size = (n.bit_length() + 7) // 8
