@@ -208,3 +208,34 @@ def test_save_bundle_refuses_an_unknown_platform_and_platform_without_a_file(run
     assert code == 1 and err.splitlines()[0] == "Unknown platform 'zeta'"
     code, out, err = run("update", "--platform", "boron")
     assert code == 64 and err.splitlines()[0] == "--platform is for --save-bundle"
+
+
+# Platforms with no pinned release (Device OS only from Particle's download): a release of
+# stand-in system parts the simulator makes stands for the downloaded files.
+UNPINNED = {"p2": "5.8.0", "msom": "5.8.0", "trackerm": "5.8.0", "sulu": "6.3.5", "electron2": "4.2.0"}
+
+
+@pytest.mark.parametrize("name", sorted(UNPINNED))
+def test_a_bundle_restores_a_platform_with_no_pinned_release_offline(sim, run, no_network, tmp_path, name):
+    from particle_py.sim import contents
+
+    version = UNPINNED[name]
+    folder = tmp_path / "release"
+    folder.mkdir()
+    parts = {n: d for n, _a, d in contents.stand_in_files(by_name(name), version) if "system-part" in n}
+    for file_name, data in parts.items():
+        (folder / file_name).write_bytes(data)
+    path = tmp_path / f"{name}.zip"
+    code, out, err = run("update", "--save-bundle", path, "--platform", name, "--target", version,
+                         "--from", folder, "--no-download")
+    assert code == 0, err
+    tinker = known_apps.find(name, "tinker")
+    assert ([n for n in members(path) if n != bundle.MANIFEST] == list(parts) + ([tinker.filename] if tinker else []))
+    if tinker is None:
+        assert f"  left out: Tinker (particle-cli ships none for {by_name(name).display_name})" in out.splitlines()
+    s = sim(f"{name}-normal")
+    code, out, err = run("update", "--from", path, "--no-download")
+    assert code == 0, err
+    for file_name, data in parts.items():
+        payload = parse(data).payload()
+        assert s.peek(0, parse(data).prefix.start, len(payload)) == payload, file_name

@@ -64,3 +64,17 @@ def test_a_platform_with_no_tinker_is_told_so_and_left_running(sim, run, no_netw
     assert code == 1
     assert err.splitlines()[0] == f"There is no known app tinker for {by_name(name).display_name}"
     assert [(d.vid, d.pid) for d in s.devices()] == [by_name(name).usb_ids]
+
+
+def test_the_wheel_carries_the_apps():
+    """pyproject's package data names every shipped file (the wheel holds what the patterns match)."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")          # Python 3.11+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["particle_py"]
+    folder = root / "particle_py" / "data" / "tinker"
+    shipped = [p.relative_to(root / "particle_py").as_posix() for p in folder.iterdir()]
+    assert len(shipped) == 18
+    assert all(any(fnmatch.fnmatch(name, pattern) for pattern in patterns) for name in shipped)

@@ -31,7 +31,8 @@ def register(app) -> None:
                                              help="The Device OS version to update. Defaults to the newest "
                                                   "release particle-py knows for the platform."),
         from_paths: List[str] = typer.Option([], "--from", metavar="PATH",
-                                             help="A folder or .zip holding the Device OS files (no download)"),
+                                             help="A folder or .zip holding the Device OS files, or a restore "
+                                                  "bundle (--save-bundle) (no download)"),
         no_download: bool = typer.Option(False, "--no-download",
                                          help="Use only the cache and --from, never the network"),
         save_bundle: Optional[str] = typer.Option(None, "--save-bundle", metavar="FILE",
