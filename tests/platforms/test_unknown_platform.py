@@ -25,3 +25,28 @@ def test_a_known_device_beside_an_unknown_one_is_used(sim, run, tmp_path):
     code, out, err = run("flash", "--usb", tmp_path / "app.bin")
     assert code == 0, err
     assert s.peek(0, 0xB4000, len(app), index=1) == app
+
+
+def test_update_and_doctor_say_so_too(sim, run):
+    s = sim("boron-normal:pid=c0ff:id=e00fce68f1e2d3c4b5a69788")
+    for args in (("update", "--no-download"), ("doctor", "--dry-run")):
+        code, out, err = run(*args)
+        assert code == 1
+        assert err.splitlines()[:2] == ["No devices found that this particle-py can work with",
+                                        NEWER.format(pid="c0ff", mode="normal mode") + " Nothing was changed on it."]
+    assert [(d.vid, d.pid) for d in s.devices()] == [(0x2B04, 0xC0FF)]
+
+
+def test_the_generated_table_is_the_pinned_release():
+    """platform_constants.py names the release and tarball hash scripts/pin-platforms pins."""
+    import re
+    from pathlib import Path
+
+    from particle_py import platform_constants
+
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "pin-platforms").read_text()
+    version = re.search(r'^VERSION = "([^"]+)"', script, re.M).group(1)
+    sha = re.search(r'^SHA256 = "([0-9a-f]{64})"', script, re.M).group(1)
+    assert platform_constants.SOURCE == f"@particle/device-constants {version}"
+    assert sha in platform_constants.__doc__
+    assert len(platform_constants.PLATFORMS) == 26 and platform_constants.PLATFORMS[38]["name"] == "sulu"
