@@ -81,8 +81,8 @@ def test_tracker_bundle_says_what_it_leaves_out(save, tmp_path):
 
 
 # The Tracker's system part 1 4.0.2 depends on its NCP (function 7), which no Device OS release
-# file carries: plain `particle update --from <folder>` ends the same way (the NCP rule is
-# the restore rules, not the bundle). Strict: this fails loudly once the NCP is brought along.
+# file carries: plain `particle update --from <folder>` ends the same way (the NCP rule belongs to
+# the restore rules, not to the bundle). Strict: this fails loudly once the NCP is brought along.
 RESTORABLE = [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="the Tracker's NCP dependency"))
               if n == "tracker" else n for n in PINNED]
 
