@@ -239,3 +239,44 @@ def test_a_bundle_restores_a_platform_with_no_pinned_release_offline(sim, run, n
     for file_name, data in parts.items():
         payload = parse(data).payload()
         assert s.peek(0, parse(data).prefix.start, len(payload)) == payload, file_name
+
+
+def test_doctor_restores_the_release_a_bundle_holds_not_the_newest(run, save, no_network, tmp_path, monkeypatch):
+    from helpers.simulator import Sim
+    from particle_py.sim import devices
+
+    save(tmp_path / "boron.zip", "boron", "--target", "2.2.0")
+    folder = tmp_path / "sim"
+    devices.create(folder, ["boron"], devices.Recipe(mode="normal", device_os="2.2.0"), first_id=BORON_ID)
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
+    s = Sim(folder)
+    s.poke(0, 0x31000, b"\x00" * 64)
+    code, out, err = run("doctor", "--yes", "--no-download", "--from", tmp_path / "boron.zip")
+    assert code == 0, out + err
+    assert "Device OS 2.2.0 written: " in out
+    part = parse(members(tmp_path / "boron.zip")["boron-system-part1@2.2.0.bin"]).payload()
+    assert s.peek(0, 0x30000, len(part)) == part
+
+
+def test_doctor_restores_a_p2_from_a_bundle_offline(run, no_network, tmp_path, monkeypatch):
+    from helpers.simulator import Sim
+    from particle_py.sim import contents, devices
+
+    release = tmp_path / "release"
+    release.mkdir()
+    parts = {n: d for n, _a, d in contents.stand_in_files(by_name("p2"), "5.8.0") if "system-part" in n}
+    for file_name, data in parts.items():
+        (release / file_name).write_bytes(data)
+    code, out, err = run("update", "--save-bundle", tmp_path / "p2.zip", "--platform", "p2", "--target", "5.8.0",
+                         "--from", release, "--no-download")
+    assert code == 0, err
+    folder = tmp_path / "sim"
+    devices.create(folder, ["p2"], devices.Recipe(mode="normal", device_os="5.0.0"))
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
+    s = Sim(folder)
+    s.poke(0, 0x08060000 + 0x1000, b"\x00" * 64)
+    code, out, err = run("doctor", "--yes", "--no-download", "--from", tmp_path / "p2.zip")
+    assert code == 0, out + err
+    assert "Device OS 5.8.0 written: p2-system-part1@5.8.0.bin" in out
+    part = parse(parts["p2-system-part1@5.8.0.bin"]).payload()
+    assert s.peek(0, 0x08060000, len(part)) == part
