@@ -156,7 +156,7 @@ class Record:
 def parse_records(datagram: bytes) -> list[Record]:
     """Every record in one datagram (RFC 6347 4.1). Unknown types and versions are errors."""
     if len(datagram) > MAX_DATAGRAM:
-        raise DtlsParseError(f"datagram of {len(datagram)} bytes is longer than any record")
+        raise DtlsParseError(f"a datagram of more than {MAX_DATAGRAM} bytes is longer than any record")
     r = Reader(datagram, "record")
     records = []
     while r.left():
@@ -493,7 +493,7 @@ class _Client:
         self.deadline = deadline
         self.where = where
         self.heard = False               # any datagram from the server at all
-        self.phase = "hello"
+        self.phase = "answer to the ClientHello"
         self.write_epoch = 0
         self.write_seq = [0, 0]
         self.read_epoch = 0
@@ -613,9 +613,11 @@ class _Client:
 
     def await_messages(self, want):
         """Receive until `want()` returns something (or an alert came); resend our flight when
-        the doubling timer runs out and when the server repeats its own flight."""
+        the doubling timer runs out, and once per timer period when the server repeats its own
+        flight (it lost ours), so a server that only repeats itself cannot make us flood it."""
         timer = FIRST_RETRANSMIT_S
         next_resend = time.monotonic() + timer
+        answered_repeat = False
         while True:
             got = want()
             if got is not None or self.alert:
@@ -625,10 +627,12 @@ class _Client:
                 self.send_flight()
                 timer = min(timer * 2, MAX_RETRANSMIT_S)
                 next_resend = now + timer
+                answered_repeat = False
             self.peer_retransmitted = False
             self.receive(max(next_resend - now, 0.001))
-            if self.peer_retransmitted and want() is None:
-                self.send_flight()       # the server lost our flight and sent its own again
+            if self.peer_retransmitted and not answered_repeat and want() is None:
+                self.send_flight()
+                answered_repeat = True
 
 
 def _client_hello(random: bytes, cookie: bytes) -> bytes:
@@ -684,7 +688,7 @@ def probe(host: str, port: int, device_id: str, device_key, server_key, timeout_
         return verdict(stop.outcome, stop.detail)
     except _Silence:
         waited = f"in {timeout_s:g} s"
-        if client.phase == "hello" and not client.heard:
+        if client.phase == "answer to the ClientHello" and not client.heard:
             return verdict(Outcome.UNREACHABLE, f"{where}: no answer to the ClientHello {waited}")
         if client.phase == "finished":
             return verdict(Outcome.DEVICE_KEY_REJECTED,
@@ -694,7 +698,7 @@ def probe(host: str, port: int, device_id: str, device_key, server_key, timeout_
             return verdict(Outcome.DEVICE_KEY_REJECTED,
                            f"{where}: the cloud did not acknowledge the Hello for {raw_id.hex()} {waited}")
         return verdict(Outcome.PROTOCOL_ERROR,
-                       f"{where}: the server stopped answering during the handshake ({client.phase})")
+                       f"{where}: the handshake stalled waiting for the {client.phase} ({waited})")
     except DtlsParseError as e:
         client.abort(ALERT_DECODE_ERROR)
         return verdict(Outcome.PROTOCOL_ERROR, f"{where}: {e}")
@@ -725,7 +729,7 @@ def _handshake(client: _Client, raw_id: bytes, device_key, server_key, send_hell
         client_hello = handshake_bytes(CLIENT_HELLO, hello_seq, _client_hello(client_random, cookie))
         client.flight = [(HANDSHAKE, 0, client_hello)]
         client.send_flight()
-        client.phase = "server hello"
+        client.phase = "ServerHello"
         got = client.await_messages(client.messages.pop)
         _raise_alert(client, "in answer to the ClientHello with the cookie", Outcome.PROTOCOL_ERROR)
         seq, msg_type, body = got
@@ -744,7 +748,7 @@ def _handshake(client: _Client, raw_id: bytes, device_key, server_key, send_hell
         cid.end()
 
     # flight 4: [Certificate] ServerKeyExchange CertificateRequest ServerHelloDone
-    client.phase = "server key"
+    client.phase = "server's key exchange"
     server_kx = None
     cert_request = None
     while True:
