@@ -466,8 +466,8 @@ class _Silence(Exception):
     """The deadline passed while waiting; the phase decides what that means."""
 
 
-def _connect_udp(host: str, port: int):
-    info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+def _connect_udp(host: str, port: int, timeout_s: float | None = None):
+    info = _resolve(host, port, timeout_s)
     last: OSError | None = None
     for family, kind, proto, _, address in info:
         sock = socket.socket(family, kind, proto)
@@ -478,6 +478,29 @@ def _connect_udp(host: str, port: int):
             sock.close()
             last = e
     raise last or OSError("no address")
+
+
+def _resolve(host: str, port: int, timeout_s: float | None):
+    """getaddrinfo, given up on after timeout_s: a resolver that hangs must not hang the probe
+    (the lookup thread is left to finish on its own)."""
+    if timeout_s is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    import threading
+    answer: list = []
+
+    def look_up():
+        try:
+            answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM))
+        except OSError as e:
+            answer.append(e)
+    thread = threading.Thread(target=look_up, name="dtls-resolve", daemon=True)
+    thread.start()
+    thread.join(max(timeout_s, 0))
+    if not answer:
+        raise socket.gaierror(f"no answer from the resolver in {timeout_s:g} s")
+    if isinstance(answer[0], OSError):
+        raise answer[0]
+    return answer[0]
 
 
 def _alert_text(payload: bytes) -> str:
@@ -660,6 +683,17 @@ def _check_device_id(device_id: str) -> bytes:
     return raw
 
 
+def _check_keys(device_key, server_key) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    if not (isinstance(device_key, ec.EllipticCurvePrivateKey) and device_key.curve.name == "secp256r1"):
+        raise ParticlePyError("The DTLS handshake needs the device's P-256 private key.",
+                              "Gen3, Gen4 and Electron devices hold an EC P-256 key; an RSA key is a Gen2 "
+                              "device's (TCP handshake).", EX_USAGE)
+    if not (isinstance(server_key, ec.EllipticCurvePublicKey) and server_key.curve.name == "secp256r1"):
+        raise ParticlePyError("The DTLS handshake needs the cloud's P-256 public key (the UDP server key).",
+                              "Use the server key of the device's DCT, or particle-cli's ec.pub.der.", EX_USAGE)
+
+
 def probe(host: str, port: int, device_id: str, device_key, server_key, timeout_s: float = 10.0, *,
           send_hello: bool = False, sock_factory=None) -> Verdict:
     """Run the device's DTLS handshake with `device_key` against a server that must prove
@@ -667,6 +701,7 @@ def probe(host: str, port: int, device_id: str, device_key, server_key, timeout_
     anything the network does; every wait ends by `timeout_s`. `sock_factory(host, port)` gives
     the connected datagram socket (default: UDP to the first address that connects)."""
     raw_id = _check_device_id(device_id)
+    _check_keys(device_key, server_key)
     deadline = time.monotonic() + timeout_s
     where = f"{host}:{port} (UDP)"
 
@@ -674,7 +709,10 @@ def probe(host: str, port: int, device_id: str, device_key, server_key, timeout_
         return Verdict(outcome, "udp", host, port, detail)
 
     try:
-        sock = (sock_factory or _connect_udp)(host, port)
+        if sock_factory is None:
+            sock = _connect_udp(host, port, timeout_s)
+        else:
+            sock = sock_factory(host, port)
     except socket.gaierror as e:
         return verdict(Outcome.UNREACHABLE, f"{where}: cannot resolve the host ({e.strerror or e})")
     except OSError as e:

@@ -160,3 +160,31 @@ def test_a_malformed_device_id_is_a_usage_error(device_id, device_key, server_pu
         dtls.probe("127.0.0.1", 5684, device_id, device_key, server_public, 1.0)
     assert e.value.message == f"{device_id!r} is not a device id"
     assert e.value.exit_code == 64
+
+
+def test_a_resolver_that_hangs_does_not_hang_the_probe(monkeypatch, device_key, server_public):
+    real = socket.getaddrinfo
+
+    def slow_resolver(*args, **kwargs):        # the operating system's resolver, stuck
+        time.sleep(3)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", slow_resolver)
+    verdict, took = timed_probe(5684, device_key, server_public, 1.0, host="slow.example")
+    assert (verdict.outcome, verdict.detail) == (
+        Outcome.UNREACHABLE, "slow.example:5684 (UDP): cannot resolve the host (no answer from the resolver in 1 s)")
+    assert took < 1.5
+
+
+def test_keys_of_the_wrong_kind_are_a_usage_error(device_key, server_public):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    rsa_key = rsa.generate_private_key(65537, 2048)
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    for device, server, message in [
+            (rsa_key, server_public, "The DTLS handshake needs the device's P-256 private key."),
+            (p384, server_public, "The DTLS handshake needs the device's P-256 private key."),
+            (device_key, rsa_key.public_key(),
+             "The DTLS handshake needs the cloud's P-256 public key (the UDP server key)."),
+            (device_key, device_key, "The DTLS handshake needs the cloud's P-256 public key (the UDP server key).")]:
+        with pytest.raises(ParticlePyError) as e:
+            dtls.probe("127.0.0.1", 5684, DEVICE_ID, device, server, 1.0)
+        assert (e.value.message, e.value.exit_code) == (message, 64)
