@@ -188,3 +188,14 @@ def test_keys_of_the_wrong_kind_are_a_usage_error(device_key, server_public):
         with pytest.raises(ParticlePyError) as e:
             dtls.probe("127.0.0.1", 5684, DEVICE_ID, device, server, 1.0)
         assert (e.value.message, e.value.exit_code) == (message, 64)
+
+
+def test_a_server_that_never_finishes_its_message_is_bounded(scripted_peer, device_key, server_public):
+    # the first 10 bytes of a 100-byte ServerHello, again and again, forty to each datagram we send
+    part = record(dtls.HANDSHAKE, bytes([dtls.SERVER_HELLO]) + (100).to_bytes(3, "big") + b"\x00\x01"
+                  + (0).to_bytes(3, "big") + (10).to_bytes(3, "big") + b"x" * 10, seq=1)
+    peer = scripted_peer(lambda n, d: [hello_verify_request()] if n == 0 else [part] * 40)
+    verdict, took = timed_probe(peer.port, device_key, server_public, 2.0)
+    assert verdict.outcome is Outcome.PROTOCOL_ERROR
+    assert verdict.detail.endswith("the handshake stalled waiting for the ServerHello (in 2 s)")
+    assert 2.0 <= took < 2.7

@@ -179,3 +179,38 @@ def test_the_hello_and_goodbye_are_what_device_os_sends():
     assert dtls.coap_goodbye(0x1235) == bytes.fromhex("40021235b178ff0102")
     assert dtls.parse_coap_header(hello) == dtls.CoapHeader(dtls.COAP_CON, dtls.COAP_POST, 0x1234)
     assert dtls.parse_coap_header(dtls.coap_empty_ack(7)) == dtls.CoapHeader(dtls.COAP_ACK, 0, 7)
+
+
+datagram_parts = st.lists(st.one_of(
+    st.binary(max_size=60),
+    st.builds(lambda t, e, s, f: record_header(t, b"\xfe\xfd", e, s, len(f)) + f,
+              st.sampled_from(dtls.CONTENT_TYPES), st.integers(0, 2), st.integers(0, 3), st.binary(max_size=60)),
+    st.builds(lambda f: record_header(dtls.HANDSHAKE, b"\xfe\xfd", 0, 0, len(f)) + f,
+              st.lists(st.builds(fragment_bytes, st.builds(
+                  lambda t, q, b: dtls.Fragment(t, len(b), q, 0, b), st.integers(0, 20), st.integers(0, 3),
+                  st.binary(max_size=30))), max_size=3).map(b"".join))), max_size=4).map(b"".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(datagrams=st.lists(datagram_parts, max_size=4), keys_agreed=st.booleans())
+def test_the_client_takes_any_datagrams_raising_only_our_parse_error(datagrams, keys_agreed):
+    import socket
+    import time
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        client = dtls._Client(ours, time.monotonic() + 5, "peer")
+        if keys_agreed:                      # as after flight 5: the server's ChangeCipherSpec is due
+            client.write_protection = dtls.RecordProtection(bytes(16), bytes(4))
+            client.next_read_protection = dtls.RecordProtection(bytes(16), bytes(4))
+            client.write_epoch = 1
+        for datagram in datagrams:
+            theirs.send(datagram)
+            try:
+                assert client.receive(1.0) is True
+            except dtls.DtlsParseError:
+                break
+            while client.messages.pop() is not None:
+                pass
+    finally:
+        ours.close()
+        theirs.close()
