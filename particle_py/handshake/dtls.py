@@ -64,14 +64,12 @@ EXT_SERVER_CERTIFICATE_TYPE = 20
 EXT_CONNECTION_ID = 254         # mbedTLS 2.x's MBEDTLS_TLS_EXT_CID (the draft's number; RFC 9146 took 54)
 
 RECORD_HEADER = 13
-HANDSHAKE_HEADER = 12
 EXPLICIT_NONCE = 8
 CCM_TAG = 8
 MAX_DATAGRAM = 16384 + 2048     # the largest record RFC 6347 allows, plus its header
 MAX_HANDSHAKE_MESSAGE = 16384   # as MBEDTLS_SSL_DTLS_MAX_BUFFERING: nothing the device would hold
 MAX_PENDING_MESSAGES = 16       # future handshake messages kept while an earlier one is missing
 MAX_EARLY_RECORDS = 16          # next-epoch records kept while the ChangeCipherSpec is missing
-MAX_CID = 255
 
 FIRST_RETRANSMIT_S = 1.0        # RFC 6347 4.2.4.1: start at 1 s, double on each loss
 MAX_RETRANSMIT_S = 8.0
@@ -251,12 +249,6 @@ class Reassembler:
         del self.pending[self.next_seq]
         self.next_seq += 1
         return self.next_seq - 1, held[0], bytes(held[1])
-
-    def skip_to(self, seq: int) -> None:
-        """The server numbers its messages from where it chose (after a HelloVerifyRequest)."""
-        self.next_seq = seq
-        for s in [s for s in self.pending if s < seq]:
-            del self.pending[s]
 
 
 # --- handshake message bodies ----------------------------------------------------------------
