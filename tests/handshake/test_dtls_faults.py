@@ -65,7 +65,7 @@ def test_a_server_that_never_answers_is_unreachable_when_the_time_is_up(scripted
     verdict, took = timed_probe(peer.port, device_key, server_public, 2.5)
     assert verdict.outcome is Outcome.UNREACHABLE
     assert verdict.detail == f"127.0.0.1:{peer.port} (UDP): no answer to the ClientHello in 2.5 s"
-    assert 2.5 <= took < 3.2
+    assert 2.5 <= took < 4.0
     # sent at 0 s and again at 1 s (the timer doubles: the next would be at 3 s)
     assert len(peer.received) == 2
     assert all(d[0] == dtls.HANDSHAKE and d[13] == dtls.CLIENT_HELLO for d in peer.received)
@@ -114,7 +114,7 @@ def test_garbage_from_the_server_is_a_protocol_error_at_once(scripted_peer, devi
     peer = scripted_peer(lambda n, d: [answer(n)])
     verdict, took = timed_probe(peer.port, device_key, server_public, 5.0)
     assert (verdict.outcome, verdict.detail) == (Outcome.PROTOCOL_ERROR, f"127.0.0.1:{peer.port} (UDP): {reason}")
-    assert took < 2.0
+    assert took < 2.5
     time.sleep(0.1)
     # the client says why it gave up, as mbedTLS does: a fatal decode_error in plaintext
     last = dtls.parse_records(peer.received[-1])
@@ -136,7 +136,7 @@ def test_a_server_that_only_repeats_its_cookie_request_is_bounded_and_not_floode
     assert verdict.outcome is Outcome.PROTOCOL_ERROR
     assert verdict.detail == (f"127.0.0.1:{peer.port} (UDP): the handshake stalled waiting for the "
                               "ServerHello (in 2.5 s)")
-    assert 2.5 <= took < 3.2
+    assert 2.5 <= took < 4.0
     # first ClientHello; the second (with the cookie); once more for each repeat the server
     # sent within a timer period (at most one per period), and on the timer at 1 s and 3 s
     assert 3 <= len(peer.received) <= 6
@@ -172,7 +172,7 @@ def test_a_resolver_that_hangs_does_not_hang_the_probe(monkeypatch, device_key, 
     verdict, took = timed_probe(5684, device_key, server_public, 1.0, host="slow.example")
     assert (verdict.outcome, verdict.detail) == (
         Outcome.UNREACHABLE, "slow.example:5684 (UDP): cannot resolve the host (no answer from the resolver in 1 s)")
-    assert took < 1.5
+    assert took < 2.5
 
 
 def test_keys_of_the_wrong_kind_are_a_usage_error(device_key, server_public):
@@ -198,4 +198,4 @@ def test_a_server_that_never_finishes_its_message_is_bounded(scripted_peer, devi
     verdict, took = timed_probe(peer.port, device_key, server_public, 2.0)
     assert verdict.outcome is Outcome.PROTOCOL_ERROR
     assert verdict.detail.endswith("the handshake stalled waiting for the ServerHello (in 2 s)")
-    assert 2.0 <= took < 2.7
+    assert 2.0 <= took < 3.5
