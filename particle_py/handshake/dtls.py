@@ -600,7 +600,7 @@ class _Client:
         payload = rec.fragment
         if rec.epoch:
             if rec.seq in self.seen_epoch1:
-                return                   # replayed or duplicated
+                return                   # replayed, or the same record twice
             payload = self.read_protection.open(rec)
             self.seen_epoch1.add(rec.seq)
         if rec.content_type == ALERT:
