@@ -171,3 +171,13 @@ def test_a_lost_client_flight_is_resent_when_the_timer_runs_out(gnutls_serv, udp
                          6.0, sock_factory=proxy.sock_factory)
     assert verdict.outcome is Outcome.ACCEPTED, verdict.detail
     assert lost
+
+
+def test_a_server_that_asks_for_no_cookie_is_answered_from_the_first_client_hello(gnutls_serv, udp_proxy, keys):
+    server = gnutls_serv("--require-client-cert", "--nocookie")
+    proxy = udp_proxy(server.port)
+    verdict = dtls.probe("127.0.0.1", server.port, DEVICE_ID, keys["device"], keys["server"].public_key(),
+                         5.0, sock_factory=proxy.sock_factory)
+    assert verdict.outcome is Outcome.ACCEPTED, verdict.detail
+    assert handshake_types(records(proxy, "up")) == [dtls.CLIENT_HELLO, dtls.CERTIFICATE,
+                                                     dtls.CLIENT_KEY_EXCHANGE, dtls.CERTIFICATE_VERIFY]
