@@ -1,0 +1,23 @@
+"""The cloud family: CLOUD_GET_CONNECTION_STATUS (300), whose GetConnectionStatusReply holds one
+ConnectionStatus (control/cloud.proto): DISCONNECTED, CONNECTING, CONNECTED, DISCONNECTING.
+"""
+from __future__ import annotations
+
+from particle_py.control.protobuf import Message, ProtoError
+from particle_py.control_codes import CLOUD_GET_CONNECTION_STATUS, CLOUD_STATUS_NAMES
+
+UNKNOWN_STATUS = "UNKNOWN"          # particle-usb's name for a number the enum does not have
+
+
+def parse_connection_status(data: bytes) -> str:
+    """The status name of a GetConnectionStatusReply (UNKNOWN for a number Device OS may add
+    later); ProtoError when the reply is not a message with a number in field 1."""
+    return CLOUD_STATUS_NAMES.get(Message(data).uint(1), UNKNOWN_STATUS)
+
+
+def connection_status(session) -> str:
+    reply = session.request(CLOUD_GET_CONNECTION_STATUS).taken()
+    if not reply.ok:
+        from particle_py.control_codes import RESULT_TEXT
+        raise ProtoError(RESULT_TEXT.get(reply.result, f"result {reply.result}"))
+    return parse_connection_status(reply.data)
