@@ -196,8 +196,8 @@ def find_targets(devices: Optional[list] = None, all_devices: bool = False) -> l
 
 def _require_normal(entry, what: str) -> None:
     if entry.in_dfu:
-        raise ParticlePyError(f"The device {entry.device_id} is in DFU mode; {what} needs it running its "
-                              "firmware", DFU_HINT)
+        raise ParticlePyError(f"The device is in DFU mode; {what} needs it running its firmware",
+                              f"{DFU_HINT} (device {entry.device_id})")
 
 
 def for_each(entries: list, work) -> list:
