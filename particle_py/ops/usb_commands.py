@@ -333,6 +333,8 @@ class DeviceAnswer:
     platform_name: str          # display name
     value: object = None
     error: Optional[str] = None
+    hint: Optional[str] = None          # what to do about the error
+    exit_code: int = 1
 
 
 def _answers(devices, all_devices, what: str, request) -> list[DeviceAnswer]:
@@ -342,13 +344,14 @@ def _answers(devices, all_devices, what: str, request) -> list[DeviceAnswer]:
         try:
             _require_normal(entry, what)
             with ControlSession(entry.usb_device) as session:
-                value, error = request(session), None
-        except ParticlePyError as err:
-            value, error = None, err.message
+                value, failure = request(session), None
+        except ParticlePyError as err:       # e.g. the device reset during the request
+            value, failure = None, err
         finally:
             discovery.release_entry(entry)
         answers.append(DeviceAnswer(entry.device_id, entry.platform.platform_id, entry.platform.display_name,
-                                    value, error))
+                                    value, failure and failure.message, failure and failure.hint,
+                                    failure.exit_code if failure else 1))
     return answers
 
 
@@ -391,7 +394,8 @@ def env_variables(devices=None, all_devices: bool = False) -> list[DeviceAnswer]
     answers = _answers(devices, all_devices, "reading its env variables", request)
     return [a if a.error is None or a.error == ENV_SINCE_TEXT else
             DeviceAnswer(a.device_id, a.platform_id, a.platform_name, None,
-                         f"Error getting environment variables for device {a.device_id}: {a.error}")
+                         f"Error getting environment variables for device {a.device_id}: {a.error}",
+                         a.hint, a.exit_code)
             for a in answers]
 
 

@@ -274,7 +274,8 @@ def test_network_interfaces_of_a_device_in_dfu_mode(made, run):
     code, out, err = run("usb", "network-interfaces")
     assert (code, out) == (1, "")
     assert err == (f"Error getting network interfaces (Argon / {device_id}): The device is in DFU mode; "
-                   "reading its network interfaces needs it running its firmware\n\n")
+                   "reading its network interfaces needs it running its firmware\n\n"
+                   f"Run `particle usb reset` (or press RESET) and try again. (device {device_id})\n")
 
 
 # --- env ---------------------------------------------------------------------------------------
@@ -355,4 +356,28 @@ def test_send_request_to_a_device_in_dfu_mode(made, run):
     code, out, err = run("usb", "send-request", "hello")
     assert (code, out) == (1, "")
     assert err == (f"Error sending request to device {device_id}: The device is in DFU mode; an application "
-                   "request needs it running its firmware\n")
+                   "request needs it running its firmware\n"
+                   f"Run `particle usb reset` (or press RESET) and try again. (device {device_id})\n")
+
+
+@pytest.mark.parametrize("command", [["send-request", "hello"], ["network-interfaces"], ["env"]])
+def test_a_device_that_leaves_during_the_request(profiles, run, command):
+    # the device drops off the bus after its third transfer: inside the request's exchange
+    profiles("argon-normal:id=e00fce68a1b2c3d4e5f60718,fw=6.4.0,boot=normal,UNPLUG_AFTER=2")
+    code, out, err = run("usb", *command)
+    assert code != 0 and out == ""
+    lines = err.splitlines()
+    assert "Cannot send a control request to 2b04:c00c (LIBUSB_ERROR_NO_DEVICE)" in lines[0]
+    assert lines[-1] == ("The device did not take the request: check the USB cable (no hub), or press its RESET "
+                         "button, then run the command again.")
+
+
+def test_cloud_status_of_a_device_that_leaves(profiles, run):
+    profiles("argon-normal:id=e00fce68a1b2c3d4e5f60718,boot=normal,UNPLUG_AFTER=2")
+    code, out, err = run("usb", "cloud-status", "e00fce68a1b2c3d4e5f60718")
+    assert code != 0 and out == ""
+    lines = err.splitlines()
+    assert lines[0] == ("Cannot send a control request to 2b04:c00c (LIBUSB_ERROR_NO_DEVICE: the device was "
+                        "disconnected)")
+    assert lines[-1] == ("The device did not take the request: check the USB cable (no hub), or press its RESET "
+                         "button, then run the command again.")

@@ -72,6 +72,19 @@ def env_json(answer) -> dict:
     return out
 
 
+def echo_hint(answer) -> None:
+    """The next step after one device's error (stderr), as the error path prints a hint."""
+    import typer
+
+    if answer.hint:
+        typer.echo(answer.hint, err=True)
+
+
+def exit_status(answers) -> int:
+    """The exit status of a command that went on past failures: the failures' (1 at least)."""
+    return max([a.exit_code for a in answers if a.error is not None] or [1])
+
+
 def request_error_line(result: int, device_id: str) -> str:
     """particle-cli's words for an application request's failure (particle-usb's result names)."""
     from particle_py.control_codes import RESULT_NOT_SUPPORTED
@@ -193,6 +206,7 @@ def register(app) -> None:
                 failed = True
                 typer.echo(f"Error getting network interfaces ({answer.platform_name} / {answer.device_id}): "
                            f"{answer.error}\n", err=True)
+                echo_hint(answer)
                 continue
             lines += interface_lines(answer)
         if not lines and not failed:
@@ -200,7 +214,7 @@ def register(app) -> None:
         for line in lines:
             typer.echo(line)
         if failed:
-            raise typer.Exit(1)
+            raise typer.Exit(exit_status(answers))
 
     @usb_app.command("env", help="Gets environment variables from a device")
     def env(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt,
@@ -216,11 +230,12 @@ def register(app) -> None:
             for answer in answers:
                 if answer.error is not None:
                     typer.echo(answer.error, err=True)
+                    echo_hint(answer)
                 else:
                     for line in env_lines(answer):
                         typer.echo(line)
         if any(a.error is not None for a in answers):
-            raise typer.Exit(1)
+            raise typer.Exit(exit_status(answers))
 
     @usb_app.command("send-request", help="Send an application-specific request to the device over USB")
     def send_request(payload: str = typer.Argument(..., help="The request's payload (text)", show_default=False),
@@ -238,6 +253,7 @@ def register(app) -> None:
             if answer.error is not None:
                 failed = True
                 typer.echo(f"Error sending request to device {answer.device_id}: {answer.error}", err=True)
+                echo_hint(answer)
                 continue
             result, text = answer.value
             if silent:
@@ -253,7 +269,7 @@ def register(app) -> None:
                 failed = True
                 typer.echo(request_error_line(result, answer.device_id), err=True)
         if failed:
-            raise typer.Exit(1)
+            raise typer.Exit(exit_status(answers))
 
     @usb_app.command("configure", help="Update the system USB configuration (udev rules on Linux)")
     def configure():
