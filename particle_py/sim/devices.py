@@ -109,7 +109,7 @@ def _fill(dev, platform: platforms.Platform, recipe: Recipe, db, seed: int) -> N
         else:
             server = _make_key(server_slot.alg)[1]
         dct.poke(server_slot.address, server + b"\xff" * (server_slot.size - len(server)))
-    if boot_mod.keeps_setup_flag(platform, version):     # a made device has been set up by its owner
+    if platform.mcu in boot_mod.SETUP_DONE_MCUS:     # a made device has been set up by its owner
         alt, address = boot_mod.SETUP_DONE_DCT
         dev.memory(alt).poke(address, bytes([boot_mod.SETUP_DONE_VALUE]))
     registered = None
