@@ -363,7 +363,8 @@ def network_interfaces(devices=None, all_devices: bool = False) -> list[DeviceAn
     def request(session):
         reply = session.request(codes.NETWORK_GET_INTERFACE_LIST)
         if not reply.supported:
-            raise ParticlePyError("Not supported")
+            raise ParticlePyError("Not supported", "Reading interfaces over USB needs Device OS 0.8.0 on Gen2 "
+                                  "devices, 0.9.0 on Gen3: run `particle update`, or `particle serial inspect`.")
         found = []
         for item in network.parse_interface_list(reply.taken().data):
             detail = session.request(codes.NETWORK_GET_INTERFACE, index_request(item.index)).taken()

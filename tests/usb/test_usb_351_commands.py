@@ -381,3 +381,11 @@ def test_cloud_status_of_a_device_that_leaves(profiles, run):
                         "disconnected)")
     assert lines[-1] == ("The device did not take the request: check the USB cable (no hub), or press its RESET "
                          "button, then run the command again.")
+
+
+def test_network_interfaces_on_a_device_os_without_the_request(profiles, run):
+    profiles("photon-normal:id=3a0035000f47343432313031,fw=0.7.0,boot=normal")
+    assert run("usb", "network-interfaces") == (
+        1, "", "Error getting network interfaces (Photon / 3a0035000f47343432313031): Not supported\n\n"
+               "Reading interfaces over USB needs Device OS 0.8.0 on Gen2 devices, 0.9.0 on Gen3: run "
+               "`particle update`, or `particle serial inspect`.\n")
