@@ -350,6 +350,7 @@ SAFE_MODE_NOTE = "safe mode was requested over USB: Device OS runs, the applicat
 SETUP_DONE_DCT = (1, 8134)               # (alt, address)
 SETUP_DONE_VALUE = 0x01
 SETUP_DONE_MCUS = ("nrf52840",)
+SETUP_DONE_SINCE = (0, 9, 0)            # the first Gen3 release; the simulator models nothing older
 SETUP_DONE_UNTIL = (4, 0, 0)
 SETUP_PENDING_NOTE = "setup is not done (the DCT's setup-done flag is not set: particle usb setup-done)"
 
@@ -364,7 +365,8 @@ def _version(text: Optional[str]) -> tuple:
 
 def keeps_setup_flag(platform: Platform, version: Optional[str]) -> bool:
     """Whether this Device OS reads and writes the DCT's setup-done flag."""
-    return platform.mcu in SETUP_DONE_MCUS and version is not None and _version(version) < SETUP_DONE_UNTIL
+    return (platform.mcu in SETUP_DONE_MCUS and version is not None
+            and SETUP_DONE_SINCE <= _version(version) < SETUP_DONE_UNTIL)
 
 
 def setup_pending(read: Reader, platform: Platform, version: Optional[str] = None) -> bool:
