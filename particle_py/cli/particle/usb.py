@@ -243,7 +243,8 @@ def register(app) -> None:
                      silent: bool = typer.Option(False, "--silent",
                                                  help="Do not print the response from the device to the console"),
                      timeout: int = typer.Option(60000, "--timeout", min=1,
-                                                 help="How long to wait (in ms) for the request to complete"),
+                                                 help="How long to wait (in ms) for the request to complete (accepted as "
+                                                      "particle-cli's; the USB exchange keeps its own limits)"),
                      all_: bool = all_opt):
         from particle_py.ops.usb_commands import send_request as do_send
 
