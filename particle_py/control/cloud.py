@@ -3,8 +3,10 @@ ConnectionStatus (control/cloud.proto): DISCONNECTED, CONNECTING, CONNECTED, DIS
 """
 from __future__ import annotations
 
-from particle_py.control.protobuf import Message, ProtoError
+from particle_py.control.protobuf import Message
 from particle_py.control_codes import CLOUD_GET_CONNECTION_STATUS, CLOUD_STATUS_NAMES
+
+__all__ = ["CLOUD_GET_CONNECTION_STATUS", "UNKNOWN_STATUS", "parse_connection_status"]
 
 UNKNOWN_STATUS = "UNKNOWN"          # particle-usb's name for a number the enum does not have
 
@@ -14,10 +16,3 @@ def parse_connection_status(data: bytes) -> str:
     later); ProtoError when the reply is not a message with a number in field 1."""
     return CLOUD_STATUS_NAMES.get(Message(data).uint(1), UNKNOWN_STATUS)
 
-
-def connection_status(session) -> str:
-    reply = session.request(CLOUD_GET_CONNECTION_STATUS).taken()
-    if not reply.ok:
-        from particle_py.control_codes import RESULT_TEXT
-        raise ProtoError(RESULT_TEXT.get(reply.result, f"result {reply.result}"))
-    return parse_connection_status(reply.data)
