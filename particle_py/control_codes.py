@@ -32,6 +32,8 @@ SAFE_MODE = 60
 START_LISTENING = 70
 STOP_LISTENING = 71
 GET_DEVICE_MODE = 72
+SET_DEVICE_SETUP_DONE = 73       # control/config.proto SetDeviceSetupDoneRequest {bool done = 1}
+IS_DEVICE_SETUP_DONE = 74
 # module info (control/storage.proto)
 GET_MODULE_INFO = 90
 # firmware update (control/storage.proto)
@@ -43,6 +45,15 @@ FIRMWARE_UPDATE_DATA = 253
 NETWORK_GET_INTERFACE_LIST = 400
 NETWORK_GET_INTERFACE = 401
 CELLULAR_GET_ICCID = 554
+
+# application: the user firmware's own handler (ctrl_request_custom_handler), any payload
+APP_CUSTOM = 10
+# cloud (control/cloud.proto): GetConnectionStatusReply {ConnectionStatus status = 1}
+CLOUD_GET_CONNECTION_STATUS = 300
+CLOUD_STATUS_NAMES = {0: "DISCONNECTED", 1: "CONNECTING", 2: "CONNECTED", 3: "DISCONNECTING"}
+# env variables (control/config.proto, Device OS 6.4+): GetEnvReply {repeated Var vars = 1}
+ENV_GET = 600
+ENV_CLEAR = 601
 
 # The requests after which the device restarts (its reply may be cut by the reset).
 RESTARTING = frozenset({RESET, FACTORY_RESET, DFU_MODE, SAFE_MODE, FINISH_FIRMWARE_UPDATE})
