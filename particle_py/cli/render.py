@@ -48,6 +48,15 @@ class TextReporter(events.Reporter):
         self._bars: dict = {}
 
     def emit(self, event: events.Event) -> None:
+        session = json_session()
+        if session is not None:
+            # --json: the same events, written as JSON; the command's hooks still see them
+            session.emit(event)
+            if isinstance(event, events.Step):
+                self.on_step(event.text)
+            elif isinstance(event, events.Result):
+                self.on_result(event)
+            return
         if isinstance(event, events.Step):
             self.on_step(event.text)
             self._out(event.text)
@@ -109,3 +118,137 @@ class JsonLinesReporter(events.Reporter):
         stream = self._stream or sys.stdout
         stream.write(json.dumps(events.to_json(event), sort_keys=False) + "\n")
         stream.flush()
+
+
+# --- machine-readable output: the `--json` / `--json-lines` envelope (docs/json.md) ---
+
+ENVELOPE_SCHEMA = 2     # schema 1 was doctor's lone report; 2 is the envelope every command prints
+
+
+class JsonSession(events.Reporter):
+    """One `particle` run with --json or --json-lines: every event of every reporter the command
+    builds comes here (TextReporter forwards while a session is active), and the run ends with one
+    envelope. ``lines``: each event is also written as it comes, one JSON object a line."""
+
+    def __init__(self, stream: TextIO, *, lines: bool) -> None:
+        self._stream = stream
+        self.lines = lines
+        self.command = ""
+        self.steps: list = []
+        self.devices: dict = {}
+        self.result: dict = {}
+        self.output: list = []
+        self.extra: dict = {}       # top-level keys a command keeps for compatibility (doctor's report)
+
+    def emit(self, event: events.Event) -> None:
+        data = events.to_json(event)
+        if isinstance(event, events.Step):
+            self.steps.append(event.text)
+        elif isinstance(event, events.DeviceState):
+            self.devices[event.device_id] = {"id": event.device_id, "platform": event.platform, "mode": event.mode}
+        elif isinstance(event, events.Result):
+            self.result[event.kind] = event.data
+            self._note_device(event.data)
+        if self.lines:
+            self._write(data)
+
+    def _note_device(self, data: dict) -> None:
+        device_id = data.get("device_id") if isinstance(data, dict) else None
+        if isinstance(device_id, str) and device_id and device_id not in self.devices:
+            self.devices[device_id] = {"id": device_id, "platform": data.get("platform"), "mode": data.get("mode")}
+
+    def text(self, line: str) -> None:
+        """A line a command printed itself (not yet an event): kept, never lost, never on stdout."""
+        self.output.append(line)
+        if self.lines:
+            self._write({"event": "output", "schema": events.SCHEMA_VERSION, "text": line})
+
+    def envelope(self, exit_code: int, error: Optional[dict]) -> dict:
+        out = {"schema": ENVELOPE_SCHEMA, "command": self.command, "exit_code": exit_code,
+               "devices": list(self.devices.values()), "steps": list(self.steps), "result": dict(self.result),
+               "output": list(self.output), "error": error}
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        if self.lines:
+            out = {"event": "end", **out}
+        return out
+
+    def finish(self, exit_code: int, error: Optional[dict]) -> None:
+        envelope = self.envelope(exit_code, error)
+        if self.lines:
+            self._write(envelope)
+        else:
+            self._stream.write(json.dumps(envelope, indent=2, ensure_ascii=False) + "\n")
+            self._stream.flush()
+
+    def _write(self, data: dict) -> None:
+        self._stream.write(json.dumps(data, ensure_ascii=False) + "\n")
+        self._stream.flush()
+
+
+class _LineSink:
+    """The binary end of the stand-in stdout a --json run gets: complete lines go to the session."""
+
+    def __init__(self, session: JsonSession) -> None:
+        self._session = session
+        self._pending = b""
+
+    def write(self, data) -> int:
+        self._pending += bytes(data)
+        *done, self._pending = self._pending.split(b"\n")
+        for line in done:
+            self._session.text(line.decode("utf-8", "backslashreplace"))
+        return len(data)
+
+    def flush_rest(self) -> None:
+        if self._pending:
+            rest, self._pending = self._pending, b""
+            self._session.text(rest.decode("utf-8", "backslashreplace"))
+
+
+def _stand_in_stdout(sink: _LineSink):
+    import io
+
+    class Raw(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data) -> int:
+            return sink.write(data)
+
+    # a real text stream, so typer.echo and print treat it as they treat a console
+    return io.TextIOWrapper(Raw(), encoding="utf-8", errors="backslashreplace", line_buffering=True,
+                            write_through=True)
+
+
+_active: list = []      # the session of the run under way (a stack: `particle help` runs main again)
+
+
+def json_session() -> Optional[JsonSession]:
+    return _active[-1] if _active else None
+
+
+class JsonRun:
+    """Holds a --json run's session for the time of the command: stdout is the session's alone, and
+    what a command prints by itself becomes an ``output`` line."""
+
+    def __init__(self, *, lines: bool) -> None:
+        self.session = JsonSession(sys.stdout, lines=lines)
+        self._sink = _LineSink(self.session)
+        self._stdout = None
+
+    def __enter__(self) -> JsonSession:
+        self._stdout = sys.stdout
+        sys.stdout = _stand_in_stdout(self._sink)
+        _active.append(self.session)
+        return self.session
+
+    def __exit__(self, *exc) -> None:
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        self._sink.flush_rest()
+        sys.stdout = self._stdout
+        if _active and _active[-1] is self.session:
+            _active.pop()

@@ -194,7 +194,8 @@ def work_done() -> None:
 
 
 def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, posix_signal_death: bool = False,
-        interrupted_line: Optional[str] = "Interrupted.") -> int:
+        interrupted_line: Optional[str] = "Interrupted.",
+        on_end: Optional[Callable[[int, Optional[dict]], None]] = None) -> int:
     """Run one front end's work; return the exit status it earned.
 
     process: this run is the whole process (a console script): the signal handlers stay, quiet,
@@ -205,6 +206,8 @@ def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, p
     process only dies after every ``finally`` has run, devices closed and the simulator saved).
     interrupted_line: what a bare interruption prints (operations that were writing to a device
     have already raised a ParticlePyError saying what it holds).
+    on_end: told once how the run ended, ``(status, error)`` with error None or ``{"message",
+    "hint", "exit_code"}``: the --json envelope, written from the same outcome as the text.
     """
     global _ignored
     errors.reset_interrupt_state()
@@ -225,10 +228,13 @@ def run(work: Callable[[], Optional[int]], *, prog: str, process: bool = True, p
         return work()
 
     die_with = None
+    ended: dict = {}
     try:
-        code = _run_reporting(handled_work, prog, interrupted_line)
+        code = _run_reporting(handled_work, prog, interrupted_line, ended)
         if isinstance(code, tuple):          # (status, signal to die by)
             code, die_with = code
+        if on_end is not None:
+            _tell_end(on_end, code, ended.get("error"))
         return code
     finally:
         if process:
@@ -250,20 +256,36 @@ def _flush_quietly() -> None:
             pass
 
 
-def _run_reporting(work, prog, interrupted_line):
+def _tell_end(on_end, code: int, error: Optional[dict]) -> None:
+    try:
+        with errors.deferred_interrupts(drop=True):     # the envelope is written whole or not at all
+            on_end(code, error)
+    except (OSError, ValueError):        # stdout is gone: the status still tells
+        pass
+
+
+def _error_data(message: str, hint: Optional[str], code: int) -> dict:
+    return {"message": message, "hint": hint or "", "exit_code": code}
+
+
+def _run_reporting(work, prog, interrupted_line, ended: Optional[dict] = None):
+    ended = {} if ended is None else ended
     try:
         return _status(work())
     except errors.ParticlePyError as err:
+        ended["error"] = _error_data(err.message, err.hint, err.exit_code)
         code = _report(err)
         signum = code - 128 if code in (129, 130, 143) else None     # an operation's interrupted state
         return (code, signum) if signum else code
     except SystemExit as exc:                   # typer/click: usage errors (already printed), typer.Exit
         return _status(exc.code)
     except errors.Interrupted as sig:
+        ended["error"] = _error_data("Interrupted.", "", sig.exit_code)
         if interrupted_line:
             _write_err(f"{interrupted_line}\n" if sig.signum == 2 else f"{interrupted_line[:-1]} ({sig.name}).\n")
         return sig.exit_code, sig.signum
     except KeyboardInterrupt:                   # no handler of ours (not the main thread)
+        ended["error"] = _error_data("Interrupted.", "", 130)
         if interrupted_line:
             _write_err(f"{interrupted_line}\n")
         return 130, 2
@@ -276,6 +298,7 @@ def _run_reporting(work, prog, interrupted_line):
                 import traceback
                 traceback.print_exc()
             _write_err(bug_line(exc, prog) + "\n")
+        ended["error"] = _error_data(bug_line(exc, prog), "", EX_SOFTWARE)
         return EX_SOFTWARE
 
 

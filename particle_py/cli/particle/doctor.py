@@ -16,10 +16,20 @@ MODE_WORDS = {"NORMAL": "running its firmware", "SAFE": "in safe mode", "LISTENI
               "DFU": "in DFU mode", "UNKNOWN": "running its firmware"}
 
 
+def _json_report(report) -> None:
+    """The report as the envelope's result; its keys also stay at the envelope's top level, where
+    schema 1 (doctor's lone report) had them, so scripts written for it read on (docs/json.md)."""
+    from particle_py import events
+    from particle_py.cli import render
+
+    data = report.as_json()
+    session = render.json_session()
+    session.extra.update(data)
+    session.emit(events.Result("doctor", data))
+
+
 def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_json: bool, server_key: Optional[str],
             host: Optional[str], port: Optional[int], from_paths=(), no_download: bool = False) -> int:
-    import json
-
     from particle_py.cli import render
     from particle_py.doctor import repair
     from particle_py.doctor import run as doctor_run
@@ -70,12 +80,12 @@ def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_j
                                 allow_download=not no_download)
     except ParticlePyError as err:
         if as_json and getattr(err, "report", None) is not None:
-            typer.echo(json.dumps(err.report.as_json(), indent=2))
+            _json_report(err.report)
         raise
     finally:
         reporter.close()
     if as_json:
-        typer.echo(json.dumps(report.as_json(), indent=2))
+        _json_report(report)
     if dry_run:
         say("Not offered (particle-cli's Device Doctor app steps):")
         for name, why in repair.NOT_AVAILABLE:
@@ -108,8 +118,6 @@ def _doctor_command(ctx: typer.Context,
                                                            help="Device id (default: the one connected by USB)"),
                     dry_run: bool = typer.Option(False, "--dry-run", help="Only diagnose: write nothing"),
                     yes: bool = typer.Option(False, "--yes", "-y", help="Repair without asking"),
-                    as_json: bool = typer.Option(False, "--json",
-                                                 help="Print the report as JSON (no keys or tokens in it)"),
                     server_key: Optional[str] = typer.Option(None, "--server-key",
                                                              help="Your own cloud's server public key (DER or "
                                                                   "PEM), instead of Particle's"),
@@ -126,6 +134,8 @@ def _doctor_command(ctx: typer.Context,
                                                           "cached files; the other repairs still run")):
     from particle_py.cli import render
 
+    # --json is every command's (cli/particle/main.py): here the report is its result
+    as_json = render.json_session() is not None
     code = _doctor(device, render.verbose(ctx), dry_run, yes, as_json, server_key, host, port, from_paths,
                    no_download)
     if code:

@@ -57,8 +57,14 @@ def build_app():
               # a flag, not a count (-vv is -v twice): typer >= 0.29 coerces every non-bool option with
               # pydantic, and this one is processed before any sub-command's --help
               verbose: bool = typer.Option(False, "--verbose", "-v",
-                                           help="Say what is written where before writing to a device.")):
-        ctx.obj = {"verbose": verbose}     # every command's context inherits it (cli/render.py, verbose)
+                                           help="Say what is written where before writing to a device."),
+              # --json/--json-lines are read by main() before typer runs (docs/json.md); declared here
+              # so that help lists them and click accepts them in front of any command
+              as_json: bool = typer.Option(False, "--json", help="Print the outcome as one JSON document "
+                                                                 "(docs/json.md; no keys or tokens in it)."),
+              json_lines: bool = typer.Option(False, "--json-lines", help="Print each event as a JSON line "
+                                                                          "while working, then the outcome.")):
+        ctx.obj = {"verbose": verbose, "json": as_json or json_lines}     # every command's context inherits it
     # typer finds the context parameter by its type; a string annotation could not name typer here
     _root.__annotations__["ctx"] = typer.Context
     app.callback()(_root)
@@ -87,6 +93,73 @@ def hoist_global_flags(args: list[str]) -> list[str]:
         head, tail = args, []
     flags = [a for a in head if a in GLOBAL_FLAGS]
     return flags + [a for a in head if a not in GLOBAL_FLAGS] + tail
+
+
+JSON_FLAGS = ("--json", "--json-lines")
+
+
+def command_path(root, args: list[str]):
+    """The words of the command that ``args`` run ("keys doctor") and its click command."""
+    path, command = [], root
+    for arg in args:
+        if arg == "--":
+            break
+        if arg.startswith("-"):
+            continue
+        sub = getattr(command, "commands", {}).get(arg)
+        if sub is None:
+            break
+        path.append(arg)
+        command = sub
+    return path, command
+
+
+def _declares_json(command) -> bool:
+    """A command with particle-cli's own --json (usb env) keeps particle-cli's output for it."""
+    return any("--json" in getattr(p, "opts", ()) for p in getattr(command, "params", ()))
+
+
+def json_mode(args: list[str], app):
+    """(args with --json/--json-lines moved in front of the command, "lines" / "document" / None,
+    the command's words)."""
+    head = args[:args.index("--")] if "--" in args else args
+    if not any(a in JSON_FLAGS for a in head):
+        return args, None, ""
+    import typer.main
+
+    path, command = command_path(typer.main.get_command(app), args)
+    own = bool(path) and _declares_json(command)
+    moved = [a for a in head if a == "--json-lines" or (a == "--json" and not own)]
+    if not moved:
+        return args, None, " ".join(path)
+    rest = list(head)
+    for flag in moved:
+        rest.remove(flag)
+    mode = "lines" if "--json-lines" in moved else "document"
+    return moved + rest + args[len(head):], mode, " ".join(path)
+
+
+def _run_json(app, args: list[str], mode: str, command: str, holder: dict) -> Optional[int]:
+    """The command in a JSON run: its events and printed lines go to the session, usage errors
+    become the envelope's error (click is run in non-standalone mode to see them)."""
+    from particle_py.cli import render
+    from particle_py.errors import ParticlePyError
+
+    run = render.JsonRun(lines=mode == "lines")
+    holder["session"] = run.session
+    run.session.command = command
+    with run:
+        try:
+            return app(args=args, prog_name="particle", standalone_mode=False)
+        except ParticlePyError:
+            raise
+        except Exception as exc:
+            if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+                raise
+            # a click usage error or abort: the same words typer prints, as our one error
+            words = exc.format_message() or "Aborted."
+            raise ParticlePyError(words, f"Run `particle {command + ' ' if command else ''}--help` to see the "
+                                  f"arguments it takes.", exit_code=exc.exit_code or 1) from None
 
 
 def _long_options(command, out: set) -> set:
@@ -118,6 +191,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     from particle_py.cli import runner
     from particle_py.errors import ParticlePyError
 
+    holder: dict = {}           # a --json run's session, for the envelope the runner has written
+
     def work():
         args = hoist_global_flags(list(argv if argv is not None else sys.argv[1:]))
         from particle_py.cli.particle.prompts import usb_chooser
@@ -131,10 +206,18 @@ def main(argv: Optional[list[str]] = None) -> int:
             fixed = " ".join("-" + a if a == typo else a for a in args)
             raise ParticlePyError(f"No such option: {typo}", f"Did you mean -{typo}? Long options take two "
                                   f"dashes: particle {fixed}", exit_code=2)
+        args, mode, command = json_mode(args, app)
         try:
+            if mode:
+                return _run_json(app, args, mode, command, holder)
             app(args=args, prog_name="particle", standalone_mode=True)
         except ParticlePyError as err:
             from particle_py.usb.hints import explain_libusb
             raise explain_libusb(err) from None     # a libusb error is named, with its cause and fix
 
-    return runner.run(work, prog="particle", process=argv is None)
+    def on_end(code: int, error) -> None:
+        session = holder.get("session")
+        if session is not None:
+            session.finish(code, error)
+
+    return runner.run(work, prog="particle", process=argv is None, on_end=on_end)
