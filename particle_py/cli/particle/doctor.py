@@ -30,6 +30,7 @@ def _json_report(report) -> None:
 
 def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_json: bool, server_key: Optional[str],
             host: Optional[str], port: Optional[int], from_paths=(), no_download: bool = False) -> int:
+    from particle_py import events
     from particle_py.cli import render
     from particle_py.doctor import repair
     from particle_py.doctor import run as doctor_run
@@ -71,6 +72,14 @@ def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_j
     say("Reading the device (particle-py switches it to DFU mode to read its memory)")
     # with --json, stdout holds the report alone: the steps go to stderr with the rest of the story
     reporter = render.TextReporter(verbose=verbose, out=say)
+    if as_json:
+        class StoryToo(render.TextReporter):
+            # with --json the story also stays on stderr, where doctor printed it under schema 1
+            def emit(self, event) -> None:
+                super().emit(event)
+                if isinstance(event, events.Step):
+                    say(event.text)
+        reporter = StoryToo(verbose=verbose, out=say)
     try:
         from particle_py.cli.particle.serial import _ask_wifi
 

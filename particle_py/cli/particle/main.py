@@ -154,6 +154,10 @@ def _run_json(app, args: list[str], mode: str, command: str, holder: dict) -> Op
         except ParticlePyError:
             raise
         except Exception as exc:
+            if type(exc).__name__ == "Abort":       # a prompt met the end of its input (click prints "Aborted!")
+                raise ParticlePyError("Aborted: a question found no answer on the input.",
+                                      "Give the answer as an option (see --help), or run the command "
+                                      "on a terminal.", exit_code=1) from None
             if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
                 raise
             # a click usage error or abort: the same words typer prints, as our one error
