@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "serial",      # particle serial identify (over USB)
     "update",      # particle update [device] [--target <version>]
     "doctor",      # particle doctor, particle device doctor, particle help (after "device")
+    "plan",        # particle plan run|show (a repair recorded with --save-plan)
 )
 
 
@@ -166,6 +167,44 @@ def _run_json(app, args: list[str], mode: str, command: str, holder: dict) -> Op
                                   f"arguments it takes.", exit_code=exc.exit_code or 1) from None
 
 
+def take_save_plan(args: list[str]):
+    """(args without `--save-plan FILE`, FILE or None): a root option read here, like --json."""
+    head = args[:args.index("--")] if "--" in args else args
+    for i, arg in enumerate(head):
+        if arg == "--save-plan" and i + 1 < len(head):
+            return args[:i] + args[i + 2:], args[i + 1]
+        if arg.startswith("--save-plan="):
+            return args[:i] + args[i + 1:], arg.split("=", 1)[1]
+    return args, None
+
+
+class _Recording:
+    """A repair run with --save-plan: its device is read before, its plan written after it succeeded."""
+
+    def __init__(self, app, args: list[str], path: str) -> None:
+        import typer.main
+
+        from particle_py.errors import ParticlePyError
+        from particle_py.ops import plan as plans
+
+        words, _ = command_path(typer.main.get_command(app), args)
+        self.command = " ".join(words)
+        if self.command not in plans.RECORDABLE:
+            raise ParticlePyError(f"--save-plan records a repair; `particle {self.command}` is not one.".replace(
+                "`particle `", "no command"),
+                "Give it to one of: " + ", ".join(f"particle {c}" for c in plans.RECORDABLE) + ".", 64)
+        last = max(i for i, a in enumerate(args) if a == words[-1] and all(w in args[:i + 1] for w in words))
+        self.args = [a for a in args[last + 1:] if a not in GLOBAL_FLAGS + JSON_FLAGS]
+        self.path = path
+        self.target = plans.recording_target(self.args)
+
+    def done(self, code, steps=()) -> None:
+        if code in (0, None):
+            from particle_py.cli.particle import plan as plan_cli
+
+            plan_cli.save(self.path, self.command, self.args, self.target, steps)
+
+
 def _long_options(command, out: set) -> set:
     """Every --name option of the click command tree."""
     for param in getattr(command, "params", ()):
@@ -210,11 +249,21 @@ def main(argv: Optional[list[str]] = None) -> int:
             fixed = " ".join("-" + a if a == typo else a for a in args)
             raise ParticlePyError(f"No such option: {typo}", f"Did you mean -{typo}? Long options take two "
                                   f"dashes: particle {fixed}", exit_code=2)
+        args, plan_path = take_save_plan(args)
         args, mode, command = json_mode(args, app)
+        recording = _Recording(app, args, plan_path) if plan_path else None
         try:
             if mode:
-                return _run_json(app, args, mode, command, holder)
-            app(args=args, prog_name="particle", standalone_mode=True)
+                code = _run_json(app, args, mode, command, holder)
+                if recording:
+                    recording.done(code, holder["session"].steps)
+                return code
+            try:
+                app(args=args, prog_name="particle", standalone_mode=True)
+            except SystemExit as done:
+                if recording:
+                    recording.done(done.code)
+                raise
         except ParticlePyError as err:
             from particle_py.usb.hints import explain_libusb
             raise explain_libusb(err) from None     # a libusb error is named, with its cause and fix
