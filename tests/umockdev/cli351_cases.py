@@ -1,0 +1,108 @@
+"""The scenarios particle-cli 3.51.0 judges (tests/umockdev/cli351.py): one row per scenario.
+
+A row names a device (platform and mode, made by ``particle_py.sim.devices.create``), the
+``particle`` commands run on it in turn, and the written-down differences allowed between
+3.51.0's output and ours (DIFFERENCES; docs/eras.md "particle-cli 3.51 judge" says why). A row
+whose ``needs`` command particle-py does not have yet (``particle <words> --help`` fails) is
+skipped with that reason: the commands other work adds become rows that run once they exist.
+
+``{app}`` in a step is the stand-in user module for the row's platform (a file in the work folder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The devices of the judge, as issue #24 names them; Gen2 (Photon), Gen3 Wi-Fi and cellular,
+# Gen4 Wi-Fi and Wi-Fi + cellular.
+PLATFORMS = ("photon", "argon", "boron", "p2", "msom")
+GEN3_UP = ("argon", "boron", "p2", "msom")
+WIFI_GEN3_UP = ("argon", "p2", "msom")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One written-down difference: ``pattern`` (a regex, multiline) in the given side's text
+    becomes ``replacement`` before the two are compared."""
+    why: str
+    pattern: str
+    replacement: str = ""
+    side: str = "ours"                 # "ours", "theirs" or "both"
+    stream: str = "stdout"             # "stdout", "stderr", or "status" (exit statuses not compared)
+
+
+# name -> the rewrites that make the two tools' texts comparable where particle-py chose to differ
+DIFFERENCES: dict[str, tuple] = {
+    # 3.51 asks a cellular device below Device OS 6 for its IMEI and ICCID over serial, which
+    # only listening mode answers: in normal mode it fails the whole command. Ours prints what
+    # it read over USB and says how to get the rest (exit 0).
+    "identify-cellular-below-6": (
+        Difference("3.51 fails", r"^Could not identify device: Could not get device info, ensure the device is "
+                   r"in listening mode: Serial timed out$", "<identify, no IMEI/ICCID>", side="theirs"),
+        Difference("ours tells id and version", r"^Your device id is [0-9a-f]{24}\nYour system firmware version is "
+                   r"\S+$", "<identify, no IMEI/ICCID>"),
+        Difference("ours says how to get the rest", r"^Could not get the IMEI and ICCID, ensure the device is in "
+                   r"listening mode \(.*\)\nDevice OS before 6\.0 .*\n", "", stream="stderr"),
+        Difference("exit 1 against 0", "", stream="status"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    platform: str
+    mode: str                          # "normal" or "dfu"
+    steps: tuple                       # tuple of argv tuples, run in turn on the same device
+    needs: tuple = ()                  # our command words that must exist for the row to run
+    differences: tuple = ()            # keys of DIFFERENCES
+    note: str = ""
+    same_device: bool = True           # compare the devices afterwards (LED, flash bytes)
+    tags: tuple = field(default=())
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.platform}-{self.mode}"
+
+
+def _rows() -> list[Case]:
+    rows: list[Case] = []
+
+    def add(name, platforms, steps, modes=("normal",), **kw):
+        for platform in platforms:
+            for mode in modes:
+                rows.append(Case(name, platform, mode, tuple(tuple(s) for s in steps), **kw))
+
+    # --- commands particle-py has today ---------------------------------------------------
+    add("usb-list", PLATFORMS, [["usb", "list"]], modes=("normal", "dfu"))
+    add("identify", ("photon", "argon", "p2"), [["identify"]])
+    add("identify", ("boron", "msom"), [["identify"]], differences=("identify-cellular-below-6",),
+        note="cellular, Device OS below 6, normal mode")
+    add("start-listening", PLATFORMS, [["usb", "start-listening"]],
+        note="the device ends in listening mode, blinking blue")
+    add("listen-alias", ("argon",), [["usb", "listen"]], needs=("usb", "listen"))
+    add("reset", PLATFORMS, [["usb", "reset"]])
+    add("dfu", PLATFORMS, [["usb", "dfu"], ["usb", "list"]], note="the device ends in DFU mode, blinking yellow")
+    add("flash-usb", PLATFORMS, [["flash", "--usb", "{app}"]], modes=("dfu",))
+
+    # --- commands other work is adding (rows run once `particle <cmd> --help` works) ------
+    add("stop-listening", PLATFORMS, [["usb", "start-listening"], ["usb", "stop-listening"]],
+        needs=("usb", "stop-listening"))
+    add("safe-mode", PLATFORMS, [["usb", "safe-mode"]], needs=("usb", "safe-mode"),
+        note="real hardware ends in safe mode: breathing magenta, the app not run")
+    add("setup-done", GEN3_UP, [["usb", "setup-done"]], needs=("usb", "setup-done"))
+    add("setup-done-reset", GEN3_UP, [["usb", "setup-done", "--reset"]], needs=("usb", "setup-done"))
+    add("cloud-status", PLATFORMS, [["usb", "cloud-status"]], needs=("usb", "cloud-status"))
+    add("network-interfaces", GEN3_UP, [["usb", "network-interfaces"]], needs=("usb", "network-interfaces"))
+    add("env", ("p2", "msom"), [["usb", "env"]], needs=("usb", "env"))
+    add("wifi-list", WIFI_GEN3_UP, [["wifi", "list"]], needs=("wifi", "list"))
+    add("wifi-current", WIFI_GEN3_UP, [["wifi", "current"]], needs=("wifi", "current"))
+    add("wifi-clear", WIFI_GEN3_UP, [["wifi", "clear"], ["wifi", "list"]], needs=("wifi", "clear"))
+    add("wifi-gen2", ("photon",), [["wifi", "list"]], needs=("wifi", "list"),
+        note="a Gen2 device: 3.51 points to `particle serial wifi`")
+    add("list", ("argon",), [["list"]], needs=("list",), same_device=False)
+    add("help", ("argon",), [["help"]], needs=("help",), same_device=False)
+    return rows
+
+
+CASES = _rows()
+BY_ID = {case.id: case for case in CASES}
