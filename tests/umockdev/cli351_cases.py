@@ -44,6 +44,25 @@ DIFFERENCES: dict[str, tuple] = {
                    r"listening mode \(.*\)\nDevice OS before 6\.0 .*\n", "", stream="stderr"),
         Difference("exit 1 against 0", "", stream="status"),
     ),
+    # particle-py says so when it switches a normal-mode device to DFU mode for a DFU command;
+    # 3.51 switches silently
+    "says-dfu-switch": (
+        Difference("ours announces the switch", r"^Switching device to DFU mode\n"),
+    ),
+    # a Gen2 device below Device OS 2: 3.51 cannot switch it and tells the user to press the
+    # buttons (exit 1); particle-py switches it itself (the DFU_MODE request every Device OS
+    # answers) and runs the command, so the device ends in DFU mode
+    "gen2-switches-itself": (
+        Difference("3.51 asks for the buttons", r"(?s)^!!! The device needs to be in DFU mode for this command\..*"
+                   r"Put the device in DFU mode and try again\n", "<DFU mode>\n", side="theirs"),
+        Difference("ours switches and runs", r"(?s)^Switching device to DFU mode\n.*", "<DFU mode>\n"),
+        Difference("exit 1 against 0", "", stream="status"),
+    ),
+    # particle-py keeps the server key it replaces (a file in the folder and a copy in its data
+    # folder) and says where
+    "server-key-backup": (
+        Difference("ours names the backup", r"^Saved the previous server key to .*\n"),
+    ),
 }
 
 
@@ -83,6 +102,13 @@ def _rows() -> list[Case]:
     add("reset", PLATFORMS, [["usb", "reset"]])
     add("dfu", PLATFORMS, [["usb", "dfu"], ["usb", "list"]], note="the device ends in DFU mode, blinking yellow")
     add("flash-usb", PLATFORMS, [["flash", "--usb", "{app}"]], modes=("dfu",))
+    add("reset-dfu", PLATFORMS, [["usb", "reset"]], modes=("dfu",))
+    add("keys-address", PLATFORMS, [["keys", "address"]], modes=("dfu",))
+    add("keys-address", GEN3_UP, [["keys", "address"]], differences=("says-dfu-switch",))
+    add("keys-address", ("photon",), [["keys", "address"]], differences=("gen2-switches-itself",),
+        same_device=False, note="Device OS below 2: ours ends in DFU mode, 3.51 leaves it as it was")
+    add("keys-server", PLATFORMS, [["keys", "server"], ["keys", "address"]], modes=("dfu",),
+        differences=("server-key-backup",))
 
     # --- commands other work is adding (rows run once `particle <cmd> --help` works) ------
     add("stop-listening", PLATFORMS, [["usb", "start-listening"], ["usb", "stop-listening"]],
