@@ -55,6 +55,26 @@ def latest(platform_id: int) -> Optional[str]:
     return final[-1] if final else None
 
 
+def system_module_version(platform_id: int, version: str) -> Optional[int]:
+    """The module version the release's system parts carry (the cloud's ``internal_version``)."""
+    from particle_py.release_table import RELEASES
+    from particle_py.sim import contents
+
+    platform = _platform(platform_id)
+    entry = RELEASES.get(version, {}).get(platform.name) if platform else None
+    if entry is None:
+        return contents.module_version(version) if platform and version in releases_for(platform_id) else None
+    found = [m["module_version"] for m in entry["modules"] if m["function"] == "system part"]
+    return found[0] if found else None
+
+
+def by_internal_version(platform_id: int, number: int) -> Optional[str]:
+    """The release whose system parts carry module version ``number`` (particle-cli 3.51's
+    ``flash --local`` asks /v1/device-os/versions/<an app's dependency> with it)."""
+    found = [v for v in releases_for(platform_id) if system_module_version(platform_id, v) == number]
+    return found[-1] if found else None
+
+
 def listing(platform_id: Optional[int]) -> list[dict]:
     from particle_py.platforms import PLATFORMS
 
@@ -62,7 +82,8 @@ def listing(platform_id: Optional[int]) -> list[dict]:
     out = []
     for pid in ids:
         for version in reversed(releases_for(pid)):
-            out.append({"version": version, "platform_id": pid})
+            out.append({"version": version, "platform_id": pid,
+                        "module_version": system_module_version(pid, version)})
     return out
 
 
@@ -88,6 +109,8 @@ def release_reply(platform_id: int, version: str, base_url: str) -> Optional[dic
     """The per-version answer, or None (404) when the cloud has no such release."""
     if version == "latest":
         version = latest(platform_id) or ""
+    elif version.isdigit():
+        version = by_internal_version(platform_id, int(version)) or ""
     found = files(platform_id, version)
     if found is None:
         return None
@@ -96,7 +119,8 @@ def release_reply(platform_id: int, version: str, base_url: str) -> Optional[dic
         crc = f"{zlib.crc32(data[:-4]) & 0xFFFFFFFF:08x}" if data else None
         modules.append({"filename": name, "prefixInfo": {"moduleFunction": function, "platformID": platform_id},
                         "crc": {"storedCrc": crc, "actualCrc": crc}})
-    return {"version": version, "platform_id": platform_id, "base_url": f"{base_url}/v{version}",
+    return {"version": version, "platform_id": platform_id,
+            "internal_version": system_module_version(platform_id, version), "base_url": f"{base_url}/v{version}",
             "modules": modules}
 
 
