@@ -126,18 +126,32 @@ def release_for(platform, module_version: int, api=None) -> Optional[str]:
     return device_os_release_version(body, platform.platform_id)
 
 
-def _device_os_now(entry) -> Optional[str]:
-    """The Device OS version a normal-mode device reports; None in DFU mode (unknown)."""
+def _device_os_now(entry) -> tuple[Optional[str], Optional[dict]]:
+    """What a normal-mode device runs: its Device OS version and {system part index: module
+    version} of the valid ones Device OS lists (None where it does not tell); (None, None) in
+    DFU mode, where it is not known."""
     if entry.in_dfu:
-        return None
-    from particle_py.control import ControlSession
+        return None, None
+    from particle_py.control import ControlSession, module_info
     from particle_py.firmware.releases import is_version
 
+    session = ControlSession(entry.usb_device)
     try:
-        found = ControlSession(entry.usb_device).firmware_version()
+        found = session.firmware_version()
+        info = module_info.read(session)
     except ParticlePyError:
-        return None
-    return found if is_version(found) else None
+        return None, None
+    parts = None if info is None else {m.index: m.version for m in info
+                                       if m.function == ModuleFunction.SYSTEM_PART and m.valid}
+    return (found if is_version(found) else None), parts
+
+
+def _served(app, parts: Optional[dict]) -> bool:
+    """Whether the system parts the device runs meet every system-part dependency of the app."""
+    if parts is None:
+        return False
+    return all(parts.get(dep.index, -1) >= dep.version for dep in app.prefix.dependencies
+               if dep.function == ModuleFunction.SYSTEM_PART)
 
 
 def flash_local(args: list[str], *, target: Optional[str] = None, application_only: bool = False,
@@ -163,7 +177,7 @@ def flash_local(args: list[str], *, target: Optional[str] = None, application_on
         try:
             # every file checked against the platform before anything is written
             flash_ops.plan(flash_ops.resolve_sources(items, platform), platform)
-            current = _device_os_now(entry)
+            current, parts = _device_os_now(entry)
         finally:
             release_entry(entry)
         version, why = "", ""
@@ -171,7 +185,7 @@ def flash_local(args: list[str], *, target: Optional[str] = None, application_on
             pass
         elif target:
             version, why = target, f"Device OS {target} first, as --target asks"
-        elif current is not None:
+        elif current is not None and not _served(app, parts):
             needs = needed_system_version(app)
             if needs is not None:
                 release = release_for(platform, needs, api)

@@ -81,19 +81,21 @@ def skip_reason(case: Case) -> Optional[str]:
 # --- the device ------------------------------------------------------------------------------
 
 
-def app_for(platform_name: str) -> bytes:
+def app_for(case: Case) -> bytes:
     """A stand-in user module for the device's own Device OS, other bytes than the one it holds."""
     from particle_py.platforms import by_name
     from particle_py.sim import contents
 
-    platform = by_name(platform_name)
-    return contents.user_app(platform, contents.default_device_os(platform), seed=351)
+    platform = by_name(case.platform)
+    version = case.app_device_os or (contents.default_device_os(platform) if case.device_os == "default"
+                                     else case.device_os)
+    return contents.user_app(platform, version, seed=351)
 
 
 def make_device(folder: Path, case: Case) -> None:
     from particle_py.sim import devices
 
-    devices.create(folder, [case.platform], devices.Recipe(mode=case.mode))
+    devices.create(folder, [case.platform], devices.Recipe(mode=case.mode, device_os=case.device_os))
 
 
 def device_after(state: Path) -> list[dict]:
@@ -171,17 +173,44 @@ def _run_side(case: Case, command: list, base: Path, origin: Path, extra_env: di
         folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(origin, state)
     app = f"app-{case.platform}.bin"
-    (work / app).write_bytes(app_for(case.platform))
+    (work / app).write_bytes(app_for(case))
     env = dict(os.environ, HOME=str(home), **extra_env)
     env.pop("PARTICLE_PY_SIM", None)
+    server = _logged_in(home, state) if case.cloud else None
     results = []
+    try:
+        _run_steps(case, command, work, state, env, app, server, results)
+    finally:
+        if server is not None:
+            server.stop()
+    return Side(" ".join(map(str, command)), results, state, device_after(state))
+
+
+def _logged_in(home: Path, state: Path):
+    """The simulated cloud of the device's own folder, and a particle config logged in to it."""
+    import json
+
+    from particle_py.sim import cloud as cloud_mod
+
+    server = cloud_mod.start(state / "cloud" / "cloud.sqlite")
+    server.db.add_user(peers.CLOUD_USER, "not-a-real-password")
+    (home / ".particle").mkdir(exist_ok=True)
+    config = home / ".particle" / "particle.config.json"
+    config.write_text(json.dumps({"apiUrl": server.url, "access_token": server.db.issue_token(peers.CLOUD_USER),
+                                  "username": peers.CLOUD_USER}))
+    os.chmod(config, 0o600)
+    return server
+
+
+def _run_steps(case: Case, command: list, work: Path, state: Path, env: dict, app: str, server, results) -> None:
     for argv in case.steps:
         argv = [a.replace("{app}", app) for a in argv]
         proc = subprocess.run([str(peers.UMOCKDEV_RUN), "--state", str(state), "--", *command, *argv], cwd=work,
                               env=env, capture_output=True, timeout=300)
         text = [peers.normalise(p.decode("utf-8", "replace"), work) for p in (proc.stdout, proc.stderr)]
+        if server is not None:
+            text = [t.replace(server.url, "<cloud>") for t in text]
         results.append(peers.StepResult(argv, proc.returncode, *text))
-    return Side(" ".join(map(str, command)), results, state, device_after(state))
 
 
 def run_case(case: Case, base: Optional[Path] = None) -> CaseResult:

@@ -58,6 +58,21 @@ DIFFERENCES: dict[str, tuple] = {
         Difference("ours switches and runs", r"(?s)^Switching device to DFU mode\n.*", "<DFU mode>\n"),
         Difference("exit 1 against 0", "", stream="status"),
     ),
+    # `update` with no device named: particle-py keeps the 1.x/2.x output shape (and names the
+    # release it chose, its plan, how each module was proven); 3.51 prints its one shape. The same
+    # for flash --local when Device OS goes first. Compared: the files flashed, in order.
+    "update-lines": (
+        Difference("only the files each tool flashed, in order",
+                   r"^(?!Flashing [^ \n]+\.bin$)[^\n]*(?:\n|$)", "", side="both"),
+    ),
+    # flash --local: 3.51 names the device before it switches to DFU mode, in its own words;
+    # particle-py switches, then names it as its flash --usb does
+    "local-flash-lines": (
+        Difference("3.51's order", r"^Flashing (\w+) ([0-9a-f]{24})\nSwitching device to dfu mode$",
+                   r"<switch>, <\1 \2>", side="theirs"),
+        Difference("ours", r"^Switching device to DFU mode\nFlashing (\w+) device ([0-9a-f]{24})$",
+                   r"<switch>, <\1 \2>"),
+    ),
     # particle-py keeps the server key it replaces (a file in the folder and a copy in its data
     # folder) and says where
     "server-key-backup": (
@@ -76,6 +91,9 @@ class Case:
     differences: tuple = ()            # keys of DIFFERENCES
     note: str = ""
     same_device: bool = True           # compare the devices afterwards (LED, flash bytes)
+    cloud: bool = False                # both tools logged in to a simulated cloud that knows the device
+    device_os: str = "default"         # what the device holds (devices.Recipe.device_os)
+    app_device_os: str = ""            # the Device OS {app} is built for ("" = the device's own)
     tags: tuple = field(default=())
 
     @property
@@ -102,6 +120,14 @@ def _rows() -> list[Case]:
     add("reset", PLATFORMS, [["usb", "reset"]])
     add("dfu", PLATFORMS, [["usb", "dfu"], ["usb", "list"]], note="the device ends in DFU mode, blinking yellow")
     add("flash-usb", PLATFORMS, [["flash", "--usb", "{app}"]], modes=("dfu",))
+    add("update-latest", ("p2", "msom"), [["update"]], modes=("normal", "dfu"), cloud=True, device_os="5.0.0",
+        differences=("update-lines",), note="no --target: the latest release the cloud names")
+    add("flash-local", ("p2", "msom"), [["flash", "--local", "{app}"]], cloud=True, device_os="5.0.0",
+        differences=("local-flash-lines",),
+        note="an app for the device's own Device OS: nothing else goes")
+    add("flash-local-needs-device-os", ("p2", "msom"), [["flash", "--local", "{app}"]], cloud=True,
+        device_os="5.0.0", app_device_os="6.3.4", differences=("update-lines",),
+        note="the app needs 6.3.4: that release goes first, then the app")
     add("reset-dfu", PLATFORMS, [["usb", "reset"]], modes=("dfu",))
     add("keys-address", PLATFORMS, [["keys", "address"]], modes=("dfu",))
     add("keys-address", GEN3_UP, [["keys", "address"]], differences=("says-dfu-switch",))
