@@ -72,9 +72,20 @@ def we_have(words: tuple) -> bool:
     return proc.returncode == 0
 
 
+@functools.lru_cache(maxsize=None)
+def we_print(argv: tuple, text: str) -> bool:
+    """Whether our `particle <argv>` (no device needed) prints ``text``."""
+    env = dict(os.environ)
+    env.pop("PARTICLE_PY_SIM", None)
+    proc = subprocess.run([str(our_particle()), *argv], capture_output=True, env=env, timeout=60)
+    return text.encode() in proc.stdout + proc.stderr
+
+
 def skip_reason(case: Case) -> Optional[str]:
     if not we_have(tuple(case.needs)):
         return f"particle-py has no `particle {' '.join(case.needs)}` yet"
+    if case.ready and not we_print(tuple(case.ready[0]), case.ready[1]):
+        return f"our `particle {' '.join(case.ready[0])}` does not print {case.ready[1]!r} yet"
     return None
 
 

@@ -94,6 +94,7 @@ class Case:
     cloud: bool = False                # both tools logged in to a simulated cloud that knows the device
     device_os: str = "default"         # what the device holds (devices.Recipe.device_os)
     app_device_os: str = ""            # the Device OS {app} is built for ("" = the device's own)
+    ready: tuple = ()                  # (argv, text): the row runs once our output of argv shows text
     tags: tuple = field(default=())
 
     @property
@@ -151,8 +152,10 @@ def _rows() -> list[Case]:
     add("wifi-clear", WIFI_GEN3_UP, [["wifi", "clear"], ["wifi", "list"]], needs=("wifi", "clear"))
     add("wifi-gen2", ("photon",), [["wifi", "list"]], needs=("wifi", "list"),
         note="a Gen2 device: 3.51 points to `particle serial wifi`")
-    add("list", ("argon",), [["list"]], needs=("list",), same_device=False)
-    add("help", ("argon",), [["help"]], needs=("help",), same_device=False)
+    add("list", ("argon",), [["list"]], needs=("list",), same_device=False, cloud=True)
+    # particle-py has a `help` of its own; the row runs once it prints particle-cli's banner
+    add("help", ("argon",), [["help"]], needs=("help",), same_device=False,
+        ready=(("help",), "Welcome to the Particle Command Line Interface!"))
     return rows
 
 

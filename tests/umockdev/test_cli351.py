@@ -11,19 +11,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import cli351  # noqa: E402
 from cli351_cases import CASES, DIFFERENCES  # noqa: E402
-from conftest import need  # noqa: E402
 
-pytestmark = [pytest.mark.umockdev, pytest.mark.peers]
-
-
-@pytest.fixture(scope="session")
-def cli_351(umockdev):
-    need(cli351.missing())
-    return cli351.cli_entry()
+# the `cli351` fixture (conftest.py) skips, or fails in CI, when 3.51.0 or Node 22 is missing
+pytestmark = [pytest.mark.umockdev, pytest.mark.peers, pytest.mark.usefixtures("cli351")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_351_and_ours_leave_the_same(case, cli_351, tmp_path):
+def test_351_and_ours_leave_the_same(case, tmp_path):
     reason = cli351.skip_reason(case)
     if reason:
         pytest.skip(reason)
@@ -32,7 +26,7 @@ def test_351_and_ours_leave_the_same(case, cli_351, tmp_path):
     assert not result.differences(), "\n".join(result.differences())
 
 
-def test_the_judge_sees_a_device_that_differs(cli_351, tmp_path):
+def test_the_judge_sees_a_device_that_differs(tmp_path):
     """The comparison can fail: one side's device put in listening mode shows up."""
     case = next(c for c in CASES if c.id == "usb-list-argon-normal")
     result = cli351.run_case(case, tmp_path)
