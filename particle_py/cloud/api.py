@@ -2,12 +2,13 @@
 
 Only what the keys and auth commands need: provisioning a device public key,
 login (with the MFA one-time-password step), the current token, the user,
-claiming a device and revoking a token. Failures become ParticlePyError with
+claiming a device and revoking a token; and for `update`, the newest Device OS release. Failures become ParticlePyError with
 particle-cli's wording and a next step.
 """
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -313,6 +314,16 @@ class ApiClient:
         name = body.get("name")
         return {"name": printable(name, 64) if isinstance(name, str) else "", "connected": body.get("connected") is True}
 
+    def latest_device_os(self, platform_id: int) -> str:
+        """GET /v1/device-os/versions/latest?platform_id=<id> (particle-cli 3.14+'s question when no
+        version is named): the release the cloud names newest for the platform."""
+        status, url, raw = self.exchange("GET", f"/v1/device-os/versions/latest?platform_id={int(platform_id)}")
+        expected = 'a Device OS release ({"version": "x.y.z", ...})'
+        version = device_os_release_version(self._object(status, url, raw, expected), platform_id)
+        if version is None:
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return version
+
     def revoke_current_token(self) -> dict:
         return self.request("DELETE", "/v1/access_tokens/current", empty_ok=True)
 
@@ -322,3 +333,23 @@ def client_from_config(settings=None) -> ApiClient:
     settings = settings or Settings()
     return ApiClient(settings.api_url, settings.access_token, source=str(settings.path),
                      proxy_url=settings.proxy_url)
+
+
+# A release version as the cloud names one: x.y.z with an optional pre-release tag. It goes into
+# messages, cache folder names and the command printed to finish an update, so nothing else passes.
+_RELEASE_VERSION = re.compile(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})(-[0-9A-Za-z]{1,20}(?:\.[0-9A-Za-z]{1,20}){0,3})?")
+
+
+def device_os_release_version(body, platform_id: Optional[int] = None) -> Optional[str]:
+    """The ``version`` of a /v1/device-os/versions/<v> answer, or None when the answer is not a
+    release (for ``platform_id``, when it names one)."""
+    if not isinstance(body, dict):
+        return None
+    version = body.get("version")
+    if not isinstance(version, str) or not _RELEASE_VERSION.fullmatch(version):
+        return None
+    named = body.get("platform_id")
+    if platform_id is not None and named is not None and (isinstance(named, bool) or named != platform_id):
+        return None
+    return version
+

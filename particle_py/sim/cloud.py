@@ -20,7 +20,8 @@ from a reset in normal mode is online without anything else having booted it fir
 
 Endpoints: POST /oauth/token (password and MFA one-time-password grants),
 GET/DELETE /v1/access_tokens/current, GET /v1/user, POST /v1/devices (claim),
-GET /v1/devices/<id>, POST /v1/provisioning/<id>, and for the simulator
+GET /v1/devices/<id>, POST /v1/provisioning/<id>, GET /v1/device-os/versions[/<v>|latest]
+(sim/device_os_catalog.py) and its release files, and for the simulator
 POST /sim/handshake (a device connecting with its keys).
 
 Only the server key generation uses `cryptography` (imported when needed); the
@@ -178,6 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._oauth(form)
         if path.startswith("/sim/") and method == "POST":
             return self._sim(path, form)
+        match = re.fullmatch(r"/v1/firmware/device-os/v([^/]+)/([^/]+)", path)
+        if match and method == "GET":          # release files: a plain GET, as particle-cli fetches them
+            return self._device_os_file(*match.groups())
         token, user = self._bearer()
         auth = "bearer" if token else "none"
         if user is None:
@@ -202,10 +206,43 @@ class _Handler(BaseHTTPRequestHandler):
                                                            "Device not found."}, form, auth)
             return self._send(200, {"id": device["id"], "name": device["name"],
                                     "connected": bool(device["connected"])}, form, auth)
+        match = re.fullmatch(r"/v1/device-os/versions(?:/([^/]+))?", path)
+        if match and method == "GET":
+            return self._device_os_versions(match.group(1), form, auth)
         match = re.fullmatch(r"/v1/provisioning/([^/]+)", path)
         if match and method == "POST":
             return self._provision(user, match.group(1), form, auth)
         return self._send(404, {"error": "Not found"}, form, auth)
+
+    def _device_os_versions(self, version: Optional[str], form, auth: str) -> None:
+        from particle_py.sim import device_os_catalog as catalog
+
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        raw_id = (query.get("platform_id") or [""])[-1]
+        platform_id = int(raw_id) if raw_id.isdigit() else None
+        if version is None:
+            return self._send(200, catalog.listing(platform_id), form, auth)
+        host, port = self.server.server_address[:2]
+        reply = catalog.release_reply(platform_id, version, f"http://{host}:{port}/v1/firmware/device-os") \
+            if platform_id is not None else None
+        if reply is None:
+            return self._send(404, {"ok": False, "error": "Device OS version not found"}, form, auth)
+        return self._send(200, reply, form, auth)
+
+    def _device_os_file(self, version: str, name: str) -> None:
+        from particle_py.sim import device_os_catalog as catalog
+
+        data = catalog.file_bytes(version, name)
+        self.db.log("GET", urllib.parse.urlsplit(self.path).path, "none", None, 200 if data else 404)
+        if data is None:
+            data = b"Not found"
+            self.send_response(404)
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _oauth(self, form: dict) -> None:
         grant = form.get("grant_type")
