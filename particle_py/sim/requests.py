@@ -16,6 +16,7 @@ from typing import Callable
 from particle_py import control_codes as codes
 from particle_py import platforms
 from . import device_info, fwupdate
+from . import wifi as wifi_mod
 from . import profiles as profiles_mod
 from . import protobuf
 
@@ -128,6 +129,7 @@ def firmware_update_family(dev) -> dict:
 
 # One row a family; a new family is one function above and its row here.
 FAMILIES = (module_info_family, network_family, device_family, firmware_update_family)
+FAMILIES += (wifi_mod.wifi_family,)            # sim/wifi.py: Wi-Fi credentials (500-507)
 
 
 def handlers(dev) -> dict:

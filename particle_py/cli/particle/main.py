@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "serial",      # particle serial identify (over USB)
     "update",      # particle update [device] [--target <version>]
     "doctor",      # particle doctor, particle device doctor, particle help (after "device")
+    "wifi",        # particle wifi add|join|clear|list|remove|current
 )
 
 
