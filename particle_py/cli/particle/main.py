@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "update",      # particle update [device] [--target <version>]
     "doctor",      # particle doctor, particle device doctor, particle help (after "device")
     "wifi",        # particle wifi add|join|clear|list|remove|current
+    "list_cmd",    # particle list, particle cloud list
 )
 
 
