@@ -116,6 +116,10 @@ def welcome_text(app) -> str:
 
 def wants_welcome(args: list[str]) -> bool:
     """Nothing but global flags, or `help` alone."""
+    import os
+
+    if os.environ.get("_PARTICLE_COMPLETE"):       # the shell asks for completions with no arguments
+        return False
     rest = [a for a in args if a not in GLOBAL_FLAGS]
     return rest in ([], ["help"])
 
