@@ -193,3 +193,18 @@ def test_several_devices_without_an_id_are_not_guessed(sim, run):
     assert (code, out) == (1, "")
     assert err.startswith("Multiple devices found. Connect only one device when running in non-interactive mode.\n")
     assert IDS["p2"] in err and IDS["argon"] in err
+
+
+def test_the_command_serial_wifi_points_to_exists(run):
+    # `particle serial wifi` on Device OS 6.2+ says "See 'particle wifi --help'": it answers
+    code, out, err = run("wifi", "--help")
+    assert (code, err) == (0, "")
+    assert "Configure Wi-Fi credentials to your device (Supported on Gen 3+ devices)" in out
+    for name, text in [("add", "Adds a Wi-Fi network to your device"), ("join", "Joins a Wi-Fi network"),
+                       ("clear", "Clears the list of Wi-Fi networks on your device"),
+                       ("list", "Lists the Wi-Fi networks on your device"),
+                       ("remove", "Removes a Wi-Fi network from the device"),
+                       ("current", "Gets the current Wi-Fi network")]:
+        assert any(line.split(None, 1) == [name, text] for line in out.splitlines()), name
+    code, out, _ = run("wifi", "join", "--help")
+    assert code == 0 and "--ssid" in out and "--file" in out and '"security": "WPA2_PSK"' in out

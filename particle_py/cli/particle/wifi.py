@@ -8,8 +8,9 @@ from typing import Optional
 import typer  # the commands' typer.Context annotations are resolved in these globals
 
 FILE_HELP = "Take the credentials from a JSON file instead of prompting for them"
+# "\b": click leaves that paragraph as it is written
 FILE_EPILOGUE = ("The JSON file for passing Wi-Fi credentials should look like this:\n\n"
-                 '{\n  "network": "my_ssid",\n  "security": "WPA2_PSK",\n  "password": "my_password",\n'
+                 '\b\n{\n  "network": "my_ssid",\n  "security": "WPA2_PSK",\n  "password": "my_password",\n'
                  '  "hidden": false\n}\n\nThe security property can be NONE, WEP, WPA_PSK, WPA2_PSK, WPA3_PSK.\n'
                  "Enterprise networks are not supported.")
 
