@@ -329,10 +329,17 @@ class ApiClient:
         return devices
 
     def device_attributes(self, device_id: str) -> dict:
-        """The variables ({name: type}) and functions ([names]) of one online device, from its
-        record; what the record does not hold as those shapes is left out."""
+        """The name, connected, variables ({name: type}) and functions ([names]) of one online
+        device, from its record (particle-cli lays the record over the listed device); what the
+        record does not hold in those shapes is left out."""
+        from particle_py.cloud.http import printable
+
         body = self.device_record(device_id)
-        return {"variables": _variables(body.get("variables")), "functions": _functions(body.get("functions"))}
+        out = {"connected": body["connected"], "variables": _variables(body.get("variables")),
+               "functions": _functions(body.get("functions"))}
+        if "name" in body:
+            out["name"] = printable(body["name"], 64) if isinstance(body["name"], str) else None
+        return out
 
     def revoke_current_token(self) -> dict:
         return self.request("DELETE", "/v1/access_tokens/current", empty_ok=True)

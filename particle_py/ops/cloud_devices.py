@@ -106,6 +106,9 @@ def list_devices(filter_text: Optional[str] = None, reporter: events.Reporter = 
         if device.connected:
             reporter.detail(f"Reading the variables and functions of {device.device_id}")
             attributes = client.device_attributes(device.device_id)
+            # 3.51 extends the listed device with its record: the record's name and state win
             device.variables, device.functions = attributes["variables"], attributes["functions"]
+            device.connected = attributes["connected"]
+            device.name = attributes.get("name", device.name)
         devices.append(device)
     return js_sort(devices, _compare)

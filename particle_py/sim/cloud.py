@@ -77,7 +77,7 @@ def device_list(db: CloudDb, user: str) -> list:
         refresh_from_bus(db, device_id)
         device = db.device(device_id)
         platform_id = platform_ids.get(device_id)
-        out.append({"id": device["id"], "name": device["name"] or None, "connected": bool(device["connected"]),
+        out.append({"id": device["id"], "name": device["name"], "connected": bool(device["connected"]),
                     "product_id": device["product_id"] or platform_id, "platform_id": platform_id})
     return out
 

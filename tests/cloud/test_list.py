@@ -30,8 +30,8 @@ def test_online_and_offline_devices_in_3_51s_order(cloud, logged_in, particle):
     code, out, err = particle("list")
     assert (code, err) == (0, "")
     # the cloud's order is [p2, argon, boron]; node 22's sort with 3.51's comparator gives this
-    assert out == (f"alpha [{BORON}] (Boron) is offline\n"
-                   f"<no name> [{P2}] (Product null) is offline\n"
+    assert out == (f"<no name> [{P2}] (Product null) is offline\n"
+                   f"alpha [{BORON}] (Boron) is offline\n"
                    f"zeta [{ARGON}] (Argon) is online\n")
     paths = [r["path"] for r in cloud.db.requests()]
     assert paths == ["/v1/devices", f"/v1/devices/{ARGON}"]      # attributes of the online one only
@@ -51,6 +51,19 @@ def test_a_list_answer_of_the_wrong_shape_is_refused(cloud, logged_in, particle)
     code, out, err = particle("list")
     assert (code, out) == (1, "")
     assert "which is not JSON" in err
+
+
+def test_3_51s_comparator_orders_as_node_does():
+    from particle_py.ops.cloud_devices import CloudDevice, _compare, js_sort
+
+    # node 22: [null/off, "zeta"/on, "alpha"/off] sorts to alpha, <null>, zeta (a null name
+    # compares as "null" when it is the second argument)
+    devices = [CloudDevice("p2", None, False, None, None), CloudDevice("argon", "zeta", True, None, None),
+               CloudDevice("boron", "alpha", False, None, None)]
+    assert [d.device_id for d in js_sort(devices, _compare)] == ["boron", "p2", "argon"]
+    # all online, all unnamed (null): each compare says "less", so V8 reverses the list
+    devices = [CloudDevice(i, None, True, None, None) for i in "abc"]
+    assert [d.device_id for d in js_sort(devices, _compare)] == ["c", "b", "a"]
 
 
 def test_js_sort_is_v8s():
