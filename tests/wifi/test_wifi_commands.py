@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from conftest import IDS
+from helpers.simulator import DEVICE_IDS
+
+IDS = dict(DEVICE_IDS, msom="0a10aced202194944a00e4f1")     # as conftest.py's
 
 PASSWORD = "particle-sim-pass"
 WPA2 = 3
@@ -131,8 +133,7 @@ def test_add_on_a_device_os_without_the_request_says_which_version_adds_it(devic
 
 @pytest.mark.parametrize("platform,name", [("photon", "photon"), ("p1", "p1")])
 def test_gen2_points_to_serial_wifi(platform, name, sim, run):
-    from conftest import IDS as ids
-    ids.setdefault("p1", "2d0042000847353138383138")
+    ids = dict(IDS, p1="2d0042000847353138383138")
     sim(f"{platform}-normal:id={ids[platform]}")
     assert run("wifi", "list") == (1, "", f"The 'particle wifi' commands are not supported on this device "
                                           f"({ids[platform]} / {name}).\nUse 'particle serial wifi' instead.\n")
