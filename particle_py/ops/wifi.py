@@ -19,7 +19,7 @@ from particle_py import control_codes as codes
 from particle_py import events
 from particle_py.control import ControlSession
 from particle_py.control import wifi as wifi_requests
-from particle_py.errors import EX_DATAERR, EX_NOINPUT, ParticlePyError
+from particle_py.errors import EX_DATAERR, EX_NOINPUT, ParticlePyError, UsbError
 from particle_py.ops import discovery
 
 TRIES = 3
@@ -130,7 +130,19 @@ def _unable(words: str, operation: str) -> ParticlePyError:
     return ParticlePyError(f"Unable to {action}: {words}", _advice(words, action))
 
 
-def _perform(operation: str, work: Callable[[], Any]) -> Any:
+def _left_usb(err: UsbError, operation: str, changes: bool) -> ParticlePyError:
+    """The device went away (it reset, or the cable moved) in the middle of a request: whether a
+    change reached it cannot be known, so say where to look."""
+    where = f"The device left USB during the request ({operation[0].lower() + operation[1:]})"
+    if changes:
+        return ParticlePyError(f"{where}; it may or may not hold the change",
+                               "Connect it again, see what it holds with `particle wifi list`, then run the "
+                               "command again (it is safe to repeat).", err.exit_code)
+    return ParticlePyError(where, "Connect it again (no hub, a data cable), then run the command again.",
+                           err.exit_code)
+
+
+def _perform(operation: str, work: Callable[[], Any], changes: bool = True) -> Any:
     from particle_py.usb import sleep_ms
 
     last = None
@@ -138,6 +150,8 @@ def _perform(operation: str, work: Callable[[], Any]) -> Any:
     for _ in range(TRIES):
         try:
             return work()
+        except UsbError as err:
+            raise _left_usb(err, operation, changes) from None
         except _Refused as refusal:
             if refusal.words == "Not supported" or (joining and refusal.words in ("Invalid argument",
                                                                                     "Invalid state")):
@@ -384,7 +398,7 @@ def list_networks(reporter: events.Reporter = events.QUIET) -> Listed:
             networks = wifi_requests.parse_known_networks(_request(session, codes.WIFI_GET_KNOWN_NETWORKS))
             current = _current(session)
             found[:] = [Listed(networks, current.ssid if current else None)]
-        _perform("Listing Wi-Fi networks", work)
+        _perform("Listing Wi-Fi networks", work, changes=False)
     return found[0]
 
 
@@ -396,4 +410,4 @@ def current(reporter: events.Reporter = events.QUIET) -> wifi_requests.CurrentNe
             if network is None:
                 raise _Refused("No Wi-Fi network connected")
             return network
-        return _perform("Fetching current Wi-Fi network", work)
+        return _perform("Fetching current Wi-Fi network", work, changes=False)

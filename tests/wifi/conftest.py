@@ -31,9 +31,9 @@ def device(tmp_path, monkeypatch):
     and an app (particle-sim create's contents, so it boots again after a reset)."""
     from particle_py.sim import devices
 
-    def make(platform, fw="6.2.0"):
+    def make(platform, fw="6.2.0", knobs=None):
         folder = tmp_path / "sim"
-        devices.create(folder, [platform], devices.Recipe(device_os=fw), first_id=IDS[platform])
+        devices.create(folder, [platform], devices.Recipe(device_os=fw), knobs=knobs, first_id=IDS[platform])
         monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
         return WifiSim(folder)
     return make

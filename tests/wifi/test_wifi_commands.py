@@ -209,3 +209,19 @@ def test_the_command_serial_wifi_points_to_exists(run):
         assert any(line.split(None, 1) == [name, text] for line in out.splitlines()), name
     code, out, _ = run("wifi", "join", "--help")
     assert code == 0 and "--ssid" in out and "--file" in out and '"security": "WPA2_PSK"' in out
+
+
+def test_a_device_that_leaves_usb_during_the_request_is_reported_as_a_state(device, run, tmp_path):
+    # the credentials reach the device, then it disappears before its answer is read
+    sim = device("p2", knobs={"UNPLUG_AFTER": "3"})
+    path = credentials(tmp_path, network="particle-sim", security="WPA2_PSK", password=PASSWORD)
+    code, out, err = run("wifi", "add", "--file", path)
+    assert (code, out) == (74, "")
+    assert err.startswith("The device left USB during the request (adding Wi-Fi network 'particle-sim'); it may or "
+                          "may not hold the change")
+    assert err.rstrip().endswith("Connect it again, see what it holds with `particle wifi list`, then run the command "
+                                 "again (it is safe to repeat).")
+    assert PASSWORD not in err and "Traceback" not in err
+    # the unplugged board kept what reached it (its file, as its flash)
+    held = json.loads((sim.dir / "unit0-wifi.json").read_text())
+    assert [n["ssid"] for n in held["known"]] == ["particle-sim"]
