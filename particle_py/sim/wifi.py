@@ -143,6 +143,11 @@ def _decode(payload: bytes):
         return None
 
 
+def _int32(value: int) -> int:
+    """An int32 as nanopb writes a negative one: ten bytes of two's complement."""
+    return value & 0xFFFFFFFFFFFFFFFF
+
+
 def _mac(text: Optional[str]) -> bytes:
     return bytes(int(part, 16) for part in text.split(":")) if text else b""
 
@@ -222,15 +227,17 @@ def wifi_family(dev) -> dict:
         ap = board(dev).connected(dev.devnum)
         if ap is None:
             return codes.RESULT_INVALID_STATE, b""    # getNetworkInfo: not CONNECTED
-        return codes.RESULT_OK, (protobuf.message(1, ap["ssid"].encode("utf-8")) + protobuf.message(2, _mac(ap.get("bssid")))
-                                 + protobuf.uint(3, ap.get("channel", 0)) + protobuf.uint(4, ap.get("rssi", 0) & 0xFFFFFFFFFFFFFFFF))
+        return codes.RESULT_OK, (protobuf.message(1, ap["ssid"].encode("utf-8"))
+                                 + protobuf.message(2, _mac(ap.get("bssid")))
+                                 + protobuf.uint(3, ap.get("channel", 0)) + protobuf.uint(4, _int32(ap.get("rssi", 0))))
 
     def scan(payload):
         body = b""
         for ap in board(dev).access_points:
-            body += protobuf.message(1, protobuf.message(1, ap["ssid"].encode("utf-8")) + protobuf.message(2, _mac(ap.get("bssid")))
+            body += protobuf.message(1, protobuf.message(1, ap["ssid"].encode("utf-8"))
+                                     + protobuf.message(2, _mac(ap.get("bssid")))
                                      + protobuf.uint(3, ap.get("security", 0)) + protobuf.uint(4, ap.get("channel", 0))
-                                     + protobuf.uint(5, ap.get("rssi", 0) & 0xFFFFFFFFFFFFFFFF))
+                                     + protobuf.uint(5, _int32(ap.get("rssi", 0))))
         return codes.RESULT_OK, body
 
     return {codes.WIFI_JOIN_NEW_NETWORK: join_new, codes.WIFI_JOIN_KNOWN_NETWORK: join_known,
