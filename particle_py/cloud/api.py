@@ -323,9 +323,86 @@ class ApiClient:
         if version is None:
             raise _wrong_shape(url, status, raw, expected, self.source)
         return version
+    def device_list(self) -> list[dict]:
+        """GET /v1/devices: every device of this account, each checked by ``listed_devices``."""
+        from particle_py.cloud.http import parse_json
+
+        status, url, raw = self.exchange("GET", "/v1/devices")
+        expected = 'a list of devices ([{"id": ..., "connected": true or false}, ...])'
+        try:
+            value = parse_json(raw)
+        except ValueError as exc:
+            raise _wrong_shape(url, status, raw, expected, self.source, _reason(exc)) from None
+        devices = listed_devices(value)
+        if devices is None:
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return devices
+
+    def device_attributes(self, device_id: str) -> dict:
+        """The name, connected, variables ({name: type}) and functions ([names]) of one online
+        device, from its record (particle-cli lays the record over the listed device); what the
+        record does not hold in those shapes is left out."""
+        from particle_py.cloud.http import printable
+
+        body = self.device_record(device_id)
+        out = {"connected": body["connected"], "variables": _variables(body.get("variables")),
+               "functions": _functions(body.get("functions"))}
+        if "name" in body:
+            out["name"] = printable(body["name"], 64) if isinstance(body["name"], str) else None
+        return out
 
     def revoke_current_token(self) -> dict:
         return self.request("DELETE", "/v1/access_tokens/current", empty_ok=True)
+
+
+MAX_LISTED_DEVICES = 10_000
+DEVICE_ID_RE = r"[0-9a-fA-F]{24}"
+
+
+def _small_int(value) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 32 else None
+
+
+def listed_devices(value) -> Optional[list[dict]]:
+    """The devices of a GET /v1/devices answer, each {"id", "name" (printable, or None),
+    "connected" (bool), "product_id", "platform_id" (int or None)}; None when the answer is not
+    that list: every entry a JSON object with a 24-hex-digit ``id`` and a boolean ``connected``
+    (or ``online``). A name is shown on a terminal, so it is made printable."""
+    import re
+
+    from particle_py.cloud.http import printable
+
+    if not isinstance(value, list) or len(value) > MAX_LISTED_DEVICES:
+        return None
+    devices = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            return None
+        device_id = entry.get("id")
+        connected = entry.get("connected", entry.get("online"))
+        if not (isinstance(device_id, str) and re.fullmatch(DEVICE_ID_RE, device_id) and isinstance(connected, bool)):
+            return None
+        name = entry.get("name")
+        devices.append({"id": device_id.lower(), "name": printable(name, 64) if isinstance(name, str) else None,
+                        "connected": connected, "product_id": _small_int(entry.get("product_id")),
+                        "platform_id": _small_int(entry.get("platform_id"))})
+    return devices
+
+
+def _variables(value) -> dict:
+    from particle_py.cloud.http import printable
+
+    if not isinstance(value, dict):
+        return {}
+    return {printable(k, 64): printable(v, 32) for k, v in list(value.items())[:1000] if isinstance(v, str)}
+
+
+def _functions(value) -> list:
+    from particle_py.cloud.http import printable
+
+    if not isinstance(value, list):
+        return []
+    return [printable(f, 64) for f in value[:1000] if isinstance(f, str)]
 
 
 def client_from_config(settings=None) -> ApiClient:

@@ -20,8 +20,9 @@ from a reset in normal mode is online without anything else having booted it fir
 
 Endpoints: POST /oauth/token (password and MFA one-time-password grants),
 GET/DELETE /v1/access_tokens/current, GET /v1/user, POST /v1/devices (claim),
-GET /v1/devices/<id>, POST /v1/provisioning/<id>, GET /v1/device-os/versions[/<v>|latest]
-(sim/device_os_catalog.py) and its release files, and for the simulator
+GET /v1/devices (list), GET /v1/devices/<id>, POST /v1/provisioning/<id>,
+GET /v1/device-os/versions[/<v>|latest] (sim/device_os_catalog.py) and its release files, and
+for the simulator
 POST /sim/handshake (a device connecting with its keys).
 
 Only the server key generation uses `cryptography` (imported when needed); the
@@ -66,6 +67,39 @@ def refresh_from_bus(db: CloudDb, device_id: str) -> None:
         if shown is not None and not shown.connected:
             db._q("UPDATE devices SET connected = 0 WHERE id = ?", (device_id.lower(),))
         return
+
+
+def device_list(db: CloudDb, user: str) -> list:
+    """GET /v1/devices: the user's devices, each as the device record says it, with the platform
+    (as product_id and platform_id, as for a device in no product) from the simulated bus."""
+    ids = [row[0] for row in db._q("SELECT id FROM devices WHERE owner = ? ORDER BY id", (user,))]
+    platform_ids = _bus_platforms(db)
+    out = []
+    for device_id in ids:
+        refresh_from_bus(db, device_id)
+        device = db.device(device_id)
+        platform_id = platform_ids.get(device_id)
+        out.append({"id": device["id"], "name": device["name"], "connected": bool(device["connected"]),
+                    "product_id": device["product_id"] or platform_id, "platform_id": platform_id})
+    return out
+
+
+def _bus_platforms(db: CloudDb) -> dict:
+    sim_dir = db.path.parent.parent
+    if db.path.parent.name != "cloud" or not (sim_dir / "state.json").is_file():
+        return {}
+    from particle_py import platforms
+    from particle_py.sim.bus import SimBus
+    try:
+        bus = SimBus.load(sim_dir)
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for dev in bus.devices():
+        platform = platforms.by_name(dev.profile.platform or "")
+        if platform is not None and dev.profile.device_id:
+            found[dev.profile.device_id.lower()] = platform.platform_id
+    return found
 
 
 # --- HTTP --------------------------------------------------------------------------------
@@ -197,6 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"username": user}, form, auth)
         if path == "/v1/devices" and method == "POST":
             return self._claim(user, form, auth)
+        if path == "/v1/devices" and method == "GET":
+            return self._send(200, device_list(self.db, user), form, auth)
         match = re.fullmatch(r"/v1/devices/([^/]+)", path)
         if match and method == "GET":
             refresh_from_bus(self.db, match.group(1))
