@@ -133,4 +133,26 @@ def register(app) -> None:
         from particle_py.ops import keys as key_ops
         key_ops.transport(protocol or legacy, device_id=device, reporter=_reporter(ctx))
 
+    @keys_app.command("verify", help="Run the device's own cloud handshake from this computer: does the cloud "
+                                     "accept its keys? Predicts the LED after the reset; exits 0 only when accepted")
+    def verify(ctx: typer.Context, device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
+               key: Optional[str] = typer.Option(None, "--key", help="The device's private key file (default: "
+                                                 "read from the device)"),
+               server_key: Optional[str] = typer.Option(None, "--server-key", help="The server public key file or "
+                                                        "formatted server key (default: read from the device)"),
+               host: Optional[str] = typer.Option(None, "--host", help="Server HOST[:PORT] (default: the address "
+                                                  "in the server key)"),
+               protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+               port: Optional[int] = typer.Option(None, "--port", help="Server port"),
+               timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the server")):
+        from particle_py.errors import ParticlePyError
+        from particle_py.ops import verify as verify_ops
+        found = verify_ops.verify(device_id, key_file=key, server_key_file=server_key, host=host,
+                                  protocol=protocol, port=port, timeout_s=timeout, reporter=_reporter(ctx))
+        _say(f"Device {found.device_id}: {found.target()}")
+        _say(f"After a reset: {found.led}")
+        if not found.accepted:
+            raise ParticlePyError(found.words[0].upper() + found.words[1:] + ".", found.fix, found.answer.exit_code)
+        _say(found.words[0].upper() + found.words[1:] + ".")
+
     app.add_typer(keys_app, name="keys")
