@@ -399,3 +399,43 @@ def verify(device_id: Optional[str] = None, *, key_file: Optional[str] = None, s
     held = read_held(device_id, key_file=key_file, server_key_file=server_key_file, protocol=protocol,
                      reporter=reporter)
     return predict(held, host=host, port=port, timeout_s=timeout_s, environ=environ, reporter=reporter)
+
+
+# --- keys doctor's proof ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Proof:
+    """Whether the cloud accepts a new key, asked before it is written."""
+    proven: bool
+    refused: bool                # the cloud holds another key: the key must not be written
+    text: str
+    prediction: Optional[Prediction] = None
+
+
+def new_key_prover(*, api_url: str, timeout_s: float = 10.0, environ=None):
+    """The proof `keys doctor` runs after sending the new public key and before writing it:
+    ``prove(device, protocol, private_key, reporter) -> Proof``, with the server key and address
+    in the device's DCT (the ones it will use). Only where the cloud's handshake address is known:
+    Particle's API means Particle's addresses; any other cloud needs PARTICLE_PY_CLOUD_HOSTS."""
+    from particle_py.cloud.config import DEFAULT_API_URL
+
+    def prove(device, protocol: str, private_key, reporter: Reporter = QUIET) -> Proof:
+        points = cloud_hosts(environ)
+        if points is None and api_url.rstrip("/") != DEFAULT_API_URL:
+            return Proof(False, False, f"The new key was not proven: where the cloud at {api_url} answers devices "
+                                       f"is not known (set {CLOUD_HOSTS_ENV}; docs/handshake.md).")
+        slot = device.platform.server_key[protocol]
+        blob = bytes(device.read(slot.alt, slot.address, slot.size))
+        spki, host, port, why = _server_from_blob(blob, slot, protocol, device.device_id.lower())
+        if why:
+            return Proof(False, False, f"The new key was not proven: {why}.")
+        held = Held(device.device_id.lower(), protocol, private_key, spki, host, port)
+        found = predict(held, timeout_s=timeout_s, environ=environ, reporter=reporter)
+        if found.accepted:
+            return Proof(True, False, f"The cloud accepts the new key: the device's handshake with "
+                                      f"{found.target()} succeeded.", found)
+        if found.outcome == Outcome.DEVICE_KEY_REJECTED.value:
+            return Proof(False, True, f"The cloud refused the new key: {found.words}.", found)
+        return Proof(False, False, f"The new key was not proven: {found.words}.", found)
+
+    return prove

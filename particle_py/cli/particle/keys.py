@@ -88,9 +88,17 @@ def register(app) -> None:
     def doctor(ctx: typer.Context, device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
                force: bool = typer.Option(False, "--force", hidden=True,
-                                          help="Accepted for old scripts; backups are never overwritten.")):
+                                          help="Accepted for old scripts; backups are never overwritten."),
+               no_verify: bool = typer.Option(False, "--no-verify", help="Do not prove with the device's own "
+                                              "handshake that the cloud accepts the new key before writing it")):
+        from particle_py.cloud.config import Settings
         from particle_py.ops import keys as key_ops
-        key_ops.doctor(device_id, protocol=protocol, reporter=_reporter(ctx))
+        settings = Settings()
+        prove = None
+        if not no_verify:
+            from particle_py.ops import verify as verify_ops
+            prove = verify_ops.new_key_prover(api_url=settings.api_url)
+        key_ops.doctor(device_id, protocol=protocol, reporter=_reporter(ctx), settings=settings, prove=prove)
 
     @keys_app.command("server", help="Switch server public keys. Defaults to the Particle public cloud or you can "
                                      "provide another key in DER format and the server hostname or IP and port")
