@@ -73,7 +73,8 @@ ANSWERS = {
     DEVICE_KEY_EMPTY: Answer(LED_DECRYPTION, "the device has no key: Device OS makes a new one at boot, which the "
                              "cloud does not know", "particle keys doctor {id}", 1),
     DEVICE_KEY_UNUSABLE: Answer(LED_DEVICE_KEY, "the device key cannot be used", "particle keys doctor {id}", 1),
-    SERVER_KEY_UNUSABLE: Answer(LED_SERVER_KEY, "the device has no usable server key",
+    SERVER_KEY_UNUSABLE: Answer(LED_SERVER_KEY, "wrong server key: no cloud answers with the server key the "
+                                "device holds",
                                 "particle keys server   (puts Particle's server key back), then reset the device", 1),
 }
 
@@ -208,6 +209,10 @@ def _device_key_from_slot(raw: bytes, slot) -> tuple[object, Optional[tuple[str,
         return None, (DEVICE_KEY_EMPTY, f"{where} is empty")
     want = "a PKCS#1 RSAPrivateKey" if slot.alg == "rsa" else "a SEC1 ECPrivateKey"
     length = formats.der_length(raw)
+    declared = _declared_length(raw)
+    if length is None and declared is not None and declared > slot.size:
+        return None, (DEVICE_KEY_UNUSABLE, f"{where} is {declared} bytes, more than its {slot.size}-byte slot "
+                                           f"(a PKCS#8 key?); Device OS needs {want} DER")
     if length is None:
         return None, (DEVICE_KEY_UNUSABLE, f"{where} does not parse as DER; Device OS needs {want} DER")
     if length > slot.size:
@@ -222,6 +227,18 @@ def _device_key_from_slot(raw: bytes, slot) -> tuple[object, Optional[tuple[str,
     if info is None:
         return None, (DEVICE_KEY_UNUSABLE, f"{where} is shaped like {want} but does not form a valid key")
     return info.key, None
+
+
+def _declared_length(raw: bytes) -> Optional[int]:
+    """The length a DER SEQUENCE's header claims, header included (the slot may cut the rest off)."""
+    if len(raw) < 2 or raw[0] != 0x30:
+        return None
+    if raw[1] < 0x80:
+        return 2 + raw[1]
+    count = raw[1] & 0x7F
+    if not 0 < count <= 3 or len(raw) < 2 + count:
+        return None
+    return 2 + count + int.from_bytes(raw[2:2 + count], "big")
 
 
 def _server_from_blob(blob: bytes, slot, protocol: str, device_id: str) -> tuple[bytes, str, int, Optional[str]]:
@@ -347,6 +364,9 @@ def predict(held: Held, *, host: Optional[str] = None, port: Optional[int] = Non
     base = dict(device_id=held.device_id, protocol=held.protocol, host=held.host, port=held.port)
     if held.local is not None:
         return Prediction(held.local[0], detail=held.local[1], **base)
+    unfit = _server_key_unfit(held.server_spki, held.protocol)
+    if unfit:
+        return Prediction(SERVER_KEY_UNUSABLE, detail=unfit, **base)
     points = cloud_hosts(environ)
     target = points.lookup(held.protocol, held.host, held.port, held.device_id) if points else None
     connect_host, connect_port = target or (held.host, held.port)
@@ -367,10 +387,47 @@ def predict(held: Held, *, host: Optional[str] = None, port: Optional[int] = Non
                           f"({getattr(exc, 'strerror', None) or exc})", reached=reached, **base)
     reporter.detail(f"Handshake: {held.protocol} to {connect_host}:{connect_port} as device {held.device_id}")
     verdict = _probe(held, connect_host, connect_port, server_spki, timeout_s)
+    if held.protocol == "tcp" and verdict.outcome is Outcome.DEVICE_KEY_REJECTED:
+        # A device tries again at once, and a cloud that keeps a new device's first key (spark-protocol,
+        # the simulated cloud) answers the second try; Particle's answers both alike.
+        verdict = _probe(held, connect_host, connect_port, server_spki, timeout_s)
+        if verdict.outcome is Outcome.DEVICE_KEY_REJECTED and not verdict.detail.count("decryption error") \
+                and not _known_server_key(held, server_spki, points):
+            # A close after the device's message is all TCP shows, for a key the cloud does not hold and
+            # for a message it cannot read alike; a server key that is neither Particle's nor the named
+            # cloud's stand-in is the one the device fails on first (3 orange bursts).
+            verdict = Verdict(Outcome.SERVER_KEY_MISMATCH, verdict.protocol, verdict.host, verdict.port,
+                              "the cloud closed the connection after the device's message, and the server key "
+                              "the device holds is not Particle's")
     detail = verdict.detail
     if verdict.outcome is Outcome.UNREACHABLE:
         detail = f"{held.protocol.upper()} {held.host} port {held.port}" + (f": {detail}" if detail else "")
     return Prediction(verdict.outcome.value, detail=detail, reached=reached, handshake_ran=True, **base)
+
+
+def _server_key_unfit(spki: bytes, protocol: str) -> Optional[str]:
+    """Why no cloud can answer with this server key (the device fails on it first), or None."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    try:
+        key = serialization.load_der_public_key(spki)
+    except (ValueError, TypeError):
+        return "the server key does not parse as a public key"
+    if protocol == "tcp" and not (isinstance(key, rsa.RSAPublicKey) and key.key_size == 2048):
+        what = f"a {key.key_size}-bit RSA key" if isinstance(key, rsa.RSAPublicKey) else "not an RSA key"
+        return f"the server key is {what}; the TCP cloud's key is RSA-2048"
+    if protocol == "udp" and not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
+        return "the server key is not a P-256 EC key, which the UDP cloud's key is"
+    return None
+
+
+def _known_server_key(held: Held, server_spki: bytes, points: Optional[CloudHosts]) -> bool:
+    """The server key is Particle's, or the key pair the named simulated cloud answers with."""
+    from particle_py.keys import server_blob
+    if hashlib.sha256(held.server_spki).hexdigest() == server_blob.OFFICIAL_KEY_SHA256[held.protocol]:
+        return True
+    stand_in = points.stand_in.get(PROTOCOL_ALG[held.protocol]) if points else None
+    return stand_in is not None and server_spki == stand_in[1]
 
 
 def _probe(held: Held, host: str, port: int, server_spki: bytes, timeout_s: float) -> Verdict:

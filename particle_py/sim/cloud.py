@@ -311,6 +311,14 @@ def registered_key_for(db: CloudDb, device_id: str) -> Optional[bytes]:
     return base64.b64decode(device["public_key"])
 
 
+def lock_first_key(db: CloudDb, device_id: str, spki_der: bytes) -> None:
+    """The TCP server met a device the cloud holds no key for: it keeps the key the device sent (the
+    boot model's first-key lock, sim/boot.py); the device's next try is then accepted."""
+    device = db.device(device_id)
+    if device is None or not device.get("public_key"):
+        db.handshake(device_id, bytes(spki_der))
+
+
 def host_map(db: CloudDb, tcp_port: Optional[int], udp_port: Optional[int]) -> dict:
     """Every server address the boot model accepts (CloudDb.accepts_address), per protocol, mapped to
     the loopback port its handshake server listens on; "$id" stands for the device's id."""
@@ -345,13 +353,17 @@ class HandshakeServers:
         except ImportError:             # the TCP server is not part of this build
             handshake_tcp = None
         if handshake_tcp is not None:
-            self.tcp = handshake_tcp.TcpHandshakeServer(host, 0, (folder / "server_rsa.pem").read_bytes(),
-                                                        lambda device_id: registered_key_for(db, device_id))
+            from cryptography.hazmat.primitives import serialization
+            rsa_key = serialization.load_pem_private_key((folder / "server_rsa.pem").read_bytes(), None)
+            self.tcp = handshake_tcp.TcpHandshakeServer(host, 0, rsa_key,
+                                                        lambda device_id: registered_key_for(db, device_id),
+                                                        on_new_device=lambda device_id, spki:
+                                                        lock_first_key(db, device_id, spki))
             self.tcp.start()
         from particle_py.sim.cloud_db import OFFICIAL_SERVER_KEY_SHA256
         self.record = {
-            "tcp": self.tcp.port if self.tcp else None, "udp": self.udp.port,
-            "hosts": host_map(db, self.tcp.port if self.tcp else None, self.udp.port),
+            "tcp": self.tcp.address[1] if self.tcp else None, "udp": self.udp.port,
+            "hosts": host_map(db, self.tcp.address[1] if self.tcp else None, self.udp.port),
             # the simulated cloud cannot sign as Particle: a client pointed here by name uses
             # these key pairs where the device holds Particle's official key
             "stands_in_for_official": {alg: {"official_sha256": OFFICIAL_SERVER_KEY_SHA256[alg],
