@@ -648,7 +648,8 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, r
         _write_device_key(device, slot, der, saved)
         written = True
         reporter.step(f"Key {files.der} written to device")
-        server_problem = _server_key_problem(device, proto, settings)
+        # a proven handshake used the server key the device holds: nothing to warn about
+        server_problem = None if proof is not None and proof.proven else _server_key_problem(device, proto, settings)
         try:
             device.reset(leave=True)
         except ParticlePyError:

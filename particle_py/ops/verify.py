@@ -369,6 +369,13 @@ def predict(held: Held, *, host: Optional[str] = None, port: Optional[int] = Non
         return Prediction(SERVER_KEY_UNUSABLE, detail=unfit, **base)
     points = cloud_hosts(environ)
     target = points.lookup(held.protocol, held.host, held.port, held.device_id) if points else None
+    if points is not None and not points.subdomains and target is None:
+        # a simulated cloud named by its folder: the device reaches that cloud or none at all
+        if not points.hosts.get(held.protocol):
+            return Prediction(Outcome.UNREACHABLE.value, detail=f"the simulated cloud serves no {held.protocol} "
+                              f"handshake", **base)
+        return Prediction(Outcome.SERVER_KEY_MISMATCH.value, detail=f"{held.protocol}://{held.host}:{held.port} "
+                          f"is not an address the simulated cloud answers at", **base)
     connect_host, connect_port = target or (held.host, held.port)
     server_spki = held.server_spki
     alg = PROTOCOL_ALG[held.protocol]

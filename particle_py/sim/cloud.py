@@ -337,6 +337,19 @@ def host_map(db: CloudDb, tcp_port: Optional[int], udp_port: Optional[int]) -> d
     return hosts
 
 
+def _own_pair(folder: Path, alg: str):
+    """The cloud's private server key when it is the pair of the public key it publishes, else None
+    (a cloud given another public key as its own, e.g. Particle's, cannot answer with it)."""
+    from cryptography.hazmat.primitives import serialization
+    try:
+        private = serialization.load_pem_private_key((folder / f"server_{alg}.pem").read_bytes(), None)
+    except (OSError, ValueError, TypeError):
+        return None
+    public = private.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private if (folder / f"server_{alg}.pub.der").read_bytes() == public else None
+
+
 class HandshakeServers:
     """The TCP (RSA) and UDP (DTLS) handshake servers beside the HTTP API, on loopback ports."""
 
@@ -345,39 +358,42 @@ class HandshakeServers:
         keys = db.ensure_server_keys()
         folder = db.path.parent
         self.udp = self.tcp = None
+        pairs = {alg: _own_pair(folder, alg) for alg in ("rsa", "ec")}
         from particle_py.sim.handshake_dtls import DtlsHandshakeServer
-        self.udp = DtlsHandshakeServer(host, 0, (folder / "server_ec.pem").read_bytes(),
-                                       lambda spki: device_for_key(db, spki)).start()
+        if pairs["ec"] is not None:
+            self.udp = DtlsHandshakeServer(host, 0, (folder / "server_ec.pem").read_bytes(),
+                                           lambda spki: device_for_key(db, spki)).start()
         try:
             from particle_py.sim import handshake_tcp
         except ImportError:             # the TCP server is not part of this build
             handshake_tcp = None
-        if handshake_tcp is not None:
-            from cryptography.hazmat.primitives import serialization
-            rsa_key = serialization.load_pem_private_key((folder / "server_rsa.pem").read_bytes(), None)
+        if handshake_tcp is not None and pairs["rsa"] is not None:
+            rsa_key = pairs["rsa"]
             self.tcp = handshake_tcp.TcpHandshakeServer(host, 0, rsa_key,
                                                         lambda device_id: registered_key_for(db, device_id),
                                                         on_new_device=lambda device_id, spki:
                                                         lock_first_key(db, device_id, spki))
             self.tcp.start()
         from particle_py.sim.cloud_db import OFFICIAL_SERVER_KEY_SHA256
+        udp_port = self.udp.port if self.udp else None
         self.record = {
-            "tcp": self.tcp.address[1] if self.tcp else None, "udp": self.udp.port,
-            "hosts": host_map(db, self.tcp.address[1] if self.tcp else None, self.udp.port),
+            "tcp": self.tcp.address[1] if self.tcp else None, "udp": udp_port,
+            "hosts": host_map(db, self.tcp.address[1] if self.tcp else None, udp_port),
             # the simulated cloud cannot sign as Particle: a client pointed here by name uses
             # these key pairs where the device holds Particle's official key
             "stands_in_for_official": {alg: {"official_sha256": OFFICIAL_SERVER_KEY_SHA256[alg],
                                              "public_key": keys[alg].name,
                                              "sha256": hashlib.sha256(keys[alg].read_bytes()).hexdigest()}
-                                       for alg in ("rsa", "ec")},
+                                       for alg in ("rsa", "ec") if pairs[alg] is not None},
         }
         self.path = folder / HANDSHAKE_FILE
         from .private import write_private
         write_private(str(self.path), json.dumps(self.record, indent=1).encode())
 
     def describe(self) -> str:
-        tcp = f"tcp 127.0.0.1:{self.record['tcp']}" if self.record["tcp"] else "tcp not served"
-        return f"Device handshakes: {tcp}, udp 127.0.0.1:{self.record['udp']}"
+        served = [f"{p} 127.0.0.1:{self.record[p]}" if self.record[p] else f"{p} not served (the cloud holds "
+                  f"no private key for its {p} server key)" for p in ("tcp", "udp")]
+        return "Device handshakes: " + ", ".join(served)
 
     def stop(self) -> None:
         for server in (self.udp, self.tcp):

@@ -117,3 +117,15 @@ def test_unreachable_cloud_names_host_port_and_protocol(lab, particle, monkeypat
     assert "After a reset: blinking cyan" in out
     assert err.startswith("The cloud cannot be reached from this computer (TCP device.spark.io port 5683")
     assert "a firewall that blocks TCP port 5683 blocks the device on the same network too" in err
+
+
+def test_an_address_the_simulated_cloud_does_not_answer_at(lab, particle):
+    """Named by its folder, the simulated cloud is the only one reached: another address in the DCT
+    is the 3-orange-burst state there, as its boot model says, never a connection elsewhere."""
+    lab.create("photon")
+    assert particle("keys", "server", "--host", "cloud.example.com")[0] == 0
+    code, out, err = particle("keys", "verify")
+    assert code == 1 and "After a reset: blinking cyan with 3 orange bursts" in out
+    assert "tcp://cloud.example.com:5683 is not an address the simulated cloud answers at" in err
+    lab.reset()
+    assert lab.led() == "blinking cyan with 3 orange bursts"
