@@ -129,3 +129,26 @@ def test_an_address_the_simulated_cloud_does_not_answer_at(lab, particle):
     assert "tcp://cloud.example.com:5683 is not an address the simulated cloud answers at" in err
     lab.reset()
     assert lab.led() == "blinking cyan with 3 orange bursts"
+
+
+def test_particle_sim_cloud_prints_and_records_its_handshake_ports(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    folder = tmp_path / "cloud"
+    env = dict(os.environ, HOME=str(tmp_path))
+    started = subprocess.run([sys.executable, "-m", "particle_py.cli.sim", "cloud", "--state", str(folder),
+                              "--background"], env=env, capture_output=True, text=True, timeout=120)
+    try:
+        assert started.returncode == 0, started.stderr
+        record = json.loads((folder / "handshake.json").read_text())
+        assert f"Device handshakes: tcp 127.0.0.1:{record['tcp']}, udp 127.0.0.1:{record['udp']}" in started.stdout
+        assert f"export PARTICLE_PY_CLOUD_HOSTS=@{folder.resolve()}" in started.stdout
+        assert record["hosts"]["tcp"]["device.spark.io:5683"] == f"127.0.0.1:{record['tcp']}"
+        assert record["hosts"]["udp"]["$id.udp.particle.io:5684"] == f"127.0.0.1:{record['udp']}"
+        assert os.stat(folder / "handshake.json").st_mode & 0o777 == 0o600
+    finally:
+        stopped = subprocess.run([sys.executable, "-m", "particle_py.cli.sim", "cloud", "--state", str(folder),
+                                  "--stop"], env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 0
