@@ -3,11 +3,15 @@ the account's): the seed's unclaimed Photon whose cloud holds another key is dia
 repaired by `particle doctor --yes` alone."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from tests.doctor.conftest import IDS, OWNER
 
 ID = IDS["photon"]
+PLATFORMS = ["photon", pytest.param("argon", marks=pytest.mark.skipif(
+    importlib.util.find_spec("particle_py.handshake.dtls") is None, reason="the DTLS client is not in this build"))]
 
 
 @pytest.fixture
@@ -29,8 +33,9 @@ def handshakes(world):
         servers.stop()
 
 
-def test_unclaimed_photon_whose_cloud_holds_another_key(world, handshakes):
-    world.create("photon", "--cloud-key", "other", owner=False)
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_unclaimed_device_whose_cloud_holds_another_key(world, handshakes, platform):
+    world.create(platform, "--cloud-key", "other", owner=False)
     handshakes()
     assert world.led().startswith("LED: blinking cyan with 1 orange burst")
 
@@ -44,9 +49,9 @@ def test_unclaimed_photon_whose_cloud_holds_another_key(world, handshakes):
     code, out, err = world.particle("doctor", "--yes")
     assert code == 0, out + err
     lines = out.splitlines()
-    assert f"Successfully claimed device {ID}" in lines
+    assert f"Successfully claimed device {IDS[platform]}" in lines
     assert world.led().startswith("LED: breathing cyan (connected to the cloud)")
-    assert world.cloud.db.device(ID)["owner"] == OWNER
+    assert world.cloud.db.device(IDS[platform])["owner"] == OWNER
 
 
 def test_unclaimed_photon_whose_keys_the_cloud_accepts(world, handshakes):

@@ -2,6 +2,7 @@
 before writing it: a refused key leaves the device's flash as it was."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 
@@ -10,6 +11,8 @@ import pytest
 from particle_py import platforms
 
 USER = "alice@example.com"
+PLATFORMS = ["photon", pytest.param("argon", marks=pytest.mark.skipif(
+    importlib.util.find_spec("particle_py.handshake.dtls") is None, reason="the DTLS client is not in this build"))]
 
 
 @pytest.fixture
@@ -23,11 +26,11 @@ def lab(home, tmp_path, monkeypatch):
     started = []
 
     class Lab:
-        platform = platforms.by_name("photon")
-        slot = platform.device_key["tcp"]
-
-        def create(self, **recipe):
-            simdev.create(folder, ["photon"], simdev.Recipe(**recipe))
+        def create(self, name="photon", **recipe):
+            self.platform = platforms.by_name(name)
+            self.alg = "rsa" if self.platform.default_protocol == "tcp" else "ec"
+            self.slot = self.platform.device_key[self.platform.default_protocol]
+            simdev.create(folder, [name], simdev.Recipe(**recipe))
             self.cloud = sim_cloud.start(folder / "cloud" / "cloud.sqlite", handshakes=True)
             started.append(self.cloud)
             self.cloud.db.add_user(USER, "pw")
@@ -71,30 +74,34 @@ def lab(home, tmp_path, monkeypatch):
         cloud.stop()
 
 
-def test_proven_key_is_written_and_the_device_connects(lab, particle):
-    lab.create(cloud_key="other")
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_proven_key_is_written_and_the_device_connects(lab, particle, platform):
+    lab.create(platform, cloud_key="other")
     code, out, err = particle("keys", "doctor", lab.device_id)
     assert code == 0, err
     lines = out.splitlines()
+    where = ("tcp://device.spark.io:5683" if lab.alg == "rsa" else
+             f"udp://{lab.device_id}.udp.particle.io:5684")
     proof = next(i for i, ln in enumerate(lines) if ln.startswith("The cloud accepts the new key: the device's "
-                                                                   "handshake with tcp://device.spark.io:5683"))
+                                                                   f"handshake with {where}"))
     assert lines.index("submitting public key succeeded!") < proof < lines.index("Writing key to device")
     assert lines[-1] == "Okay!  New keys in place, your device should restart."
     assert lab.led_after_reset() == "breathing cyan"
 
 
-def test_refused_key_writes_nothing_to_the_device(lab, particle):
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_refused_key_writes_nothing_to_the_device(lab, particle, platform):
     from particle_py.keys import formats
-    lab.create()
+    lab.create(platform)
     before = lab.flash()
-    held_elsewhere = formats.public_der(formats.generate("rsa"))
+    held_elsewhere = formats.public_der(formats.generate(lab.alg))
     lab.other_cloud(held_elsewhere)
     code, out, err = particle("keys", "doctor", lab.device_id)
     assert code == 1
     assert "Writing key to device" not in out and "Okay!" not in out
     assert err.startswith("The cloud refused the new key: the cloud holds another public key for this device")
     assert "Nothing was written to the device." in err
-    assert f"particle keys send {lab.device_id} backup_rsa_{lab.device_id}_rsa_new.der" in err
+    assert f"particle keys send {lab.device_id} backup_{lab.alg}_{lab.device_id}_{lab.alg}_new.der" in err
     assert lab.flash() == before                    # bytes in the simulated flash unchanged
 
 
