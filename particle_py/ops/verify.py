@@ -289,9 +289,10 @@ def _server_key_file(path: str, protocol: str) -> tuple[bytes, Optional[tuple[st
         raise _wrong_type(path, info.alg, protocol, "server")
     address = None
     if info.encoding == "der" and raw[len(info.der):len(info.der) + 4] == b"\xff" * 4:
-        offsets = {"tcp": (384, 450), "udp": (192, 258)}[protocol]
-        slot = type("Slot", (), {"address_offset": offsets[0], "port_offset": offsets[1]})
-        if len(raw) >= offsets[1] + 2 and raw[offsets[0] + 1] not in (0, 0xFF):
+        # where the address sits in a blob of this protocol: the platform table's server-key slots
+        from particle_py.platforms import by_name, names
+        slot = next(p.server_key[protocol] for p in map(by_name, names()) if protocol in p.server_key)
+        if len(raw) >= slot.port_offset + 2 and raw[slot.address_offset + 1] not in (0, 0xFF):
             found = server_blob.parse_address(raw, slot, protocol)
             address = (found.host, found.port)
     return formats.public_der(info.public_key()), address

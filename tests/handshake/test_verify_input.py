@@ -134,3 +134,19 @@ def test_any_hosts_setting_parses_or_says_its_form(value):
         verify_ops.cloud_hosts({"PARTICLE_PY_CLOUD_HOSTS": value if not value.startswith("@") else "x" + value})
     except ParticlePyError as err:
         assert "NAME[:PORT]=ADDRESS:PORT" in err.message
+
+
+def test_a_formatted_server_key_brings_its_address(files, particle, monkeypatch):
+    """A server blob as `particle keys server` writes it (key, padding, host, port): its address is
+    the one the device would use, and one that does not resolve is named."""
+    from particle_py import platforms
+    from particle_py.keys import server_blob
+    monkeypatch.delenv("PARTICLE_PY_CLOUD_HOSTS", raising=False)
+    home, _rsa, _ec = files
+    spki = formats.public_der(formats.parse_key((home / "server.pub.pem").read_bytes()).key)
+    slot = platforms.by_name("photon").server_key["tcp"]
+    (home / "server-blob.der").write_bytes(server_blob.build(spki, slot, host="no-such-host.invalid", port=6001))
+    code, out, err = particle("keys", "verify", ID, "--key", "rsa.der", "--server-key", "server-blob.der")
+    assert code == 69
+    assert out.startswith(f"Device {ID}: tcp://no-such-host.invalid:6001\n")
+    assert "the server address no-such-host.invalid does not resolve" in err
