@@ -13,6 +13,7 @@ the rest is the stdlib, and nothing above the ground floor is imported.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import os
@@ -210,7 +211,8 @@ class DtlsHandshakeServer:
         self._send_certificate = send_certificate
         self._cookie_secret = os.urandom(32)
         self._sessions: dict = {}
-        self.events: list[Event] = []
+        # the recent ones only: a cloud left running must not grow without bound
+        self.events: collections.deque = collections.deque(maxlen=1000)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((host, port))
         self._sock.settimeout(0.05)
