@@ -143,3 +143,17 @@ def test_login_json_holds_no_password_and_no_token(world, particle):
     code, out, err = particle("login", "-u", "owner@example.com", "-p", "hunter2-secret", "--json-lines")
     assert "hunter2-secret" not in out + err
     check(json.loads(out.splitlines()[-1]))
+
+
+def test_wifi_add_json_holds_no_password(world, particle, tmp_path):
+    world.make("argon", device_os="6.2.0")
+    secret = "correct-horse-battery-9"
+    creds = tmp_path / "credentials.json"
+    creds.write_text(json.dumps({"network": "particle-sim", "security": "WPA2_PSK", "password": secret}))
+    code, out, err = particle("wifi", "add", "--file", creds, "--json-lines", "-v")
+    assert code == 0, err
+    envelope = json.loads(out.splitlines()[-1])
+    check(envelope)
+    assert "Wi-Fi network 'particle-sim' added successfully." in envelope["output"]
+    assert secret not in out + err
+    assert secret.encode().hex() not in out + err
