@@ -137,6 +137,17 @@ def record(command: str, args: list[str], platform: str, device_os: Optional[str
     return Plan(command, tuple(args), platform, device_os, files, RECORDABLE[command][1], tuple(steps))
 
 
+def save(path: str, command: str, args: list[str], target: "Target", steps=()) -> Plan:
+    """After a repair that succeeded: its plan, written whole or not at all (no secrets in it)."""
+    recorded = record(command, without_device(args, target.device_id), target.platform, target.device_os, steps)
+    temp = f"{path}.tmp"
+    with open(temp, "w", encoding="utf-8") as f:
+        json.dump(recorded.as_json(), f, indent=2)
+        f.write("\n")
+    os.replace(temp, path)
+    return recorded
+
+
 def check_files(plan: Plan) -> None:
     """Every file the plan used is here and holds the same bytes (checked before any device)."""
     for entry in plan.files:

@@ -66,7 +66,10 @@ def build_app():
               as_json: bool = typer.Option(False, "--json", help="Print the outcome as one JSON document "
                                                                  "(docs/json.md; no keys or tokens in it)."),
               json_lines: bool = typer.Option(False, "--json-lines", help="Print each event as a JSON line "
-                                                                          "while working, then the outcome.")):
+                                                                          "while working, then the outcome."),
+              save_plan: bool = typer.Option(False, "--save-plan", metavar="FILE", hidden=False,
+                                             help="After a repair that worked, write what it did as a plan "
+                                                  "for `particle plan run` (docs/plans.md).")):
         ctx.obj = {"verbose": verbose, "json": as_json or json_lines}     # every command's context inherits it
     # typer finds the context parameter by its type; a string annotation could not name typer here
     _root.__annotations__["ctx"] = typer.Context
@@ -222,6 +225,10 @@ def take_save_plan(args: list[str]):
             return args[:i] + args[i + 2:], args[i + 1]
         if arg.startswith("--save-plan="):
             return args[:i] + args[i + 1:], arg.split("=", 1)[1]
+        if arg == "--save-plan":
+            from particle_py.errors import ParticlePyError
+            raise ParticlePyError("--save-plan needs a file name.", "Example: particle keys doctor --save-plan "
+                                  "restore.json", exit_code=2)
     return args, None
 
 
@@ -247,9 +254,9 @@ class _Recording:
 
     def done(self, code, steps=()) -> None:
         if code in (0, None):
-            from particle_py.cli.particle import plan as plan_cli
+            from particle_py.ops import plan as plans
 
-            plan_cli.save(self.path, self.command, self.args, self.target, steps)
+            plans.save(self.path, self.command, self.args, self.target, steps)
 
 
 def _long_options(command, out: set) -> set:

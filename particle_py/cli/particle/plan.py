@@ -20,22 +20,6 @@ def _read(path: str):
     return plans.parse(raw)
 
 
-def save(path: str, command: str, args: list[str], target, steps=()) -> None:
-    """After a repair that succeeded: its plan, written whole or not at all."""
-    import json
-    import os
-
-    from particle_py.ops import plan as plans
-
-    recorded = plans.record(command, plans.without_device(args, target.device_id), target.platform,
-                            target.device_os, steps)
-    temp = f"{path}.tmp"
-    with open(temp, "w", encoding="utf-8") as f:
-        json.dump(recorded.as_json(), f, indent=2)
-        f.write("\n")
-    os.replace(temp, path)
-
-
 def _describe(plan) -> list[str]:
     lines = [f"Plan: particle {plan.command} {' '.join(plan.args)}".rstrip(),
              f"  does: {plan.does}",
