@@ -176,6 +176,7 @@ class Target:
     device_id: str
     platform: str
     device_os: Optional[str]
+    mode: str = ""
 
 
 def _let_go(entries, keep=()) -> None:
@@ -199,7 +200,7 @@ def _facts(entry) -> Target:
             version = serial_ops.identify(device_id).system_version
         except ParticlePyError:
             version = None
-    return Target(device_id, platform, version)
+    return Target(device_id, platform, version, mode)
 
 
 def recording_target(args: list[str]) -> Target:

@@ -124,3 +124,23 @@ def test_any_bytes_are_a_plan_or_a_named_refusal(raw):
     else:
         assert plan.command in plans.RECORDABLE
         assert plans.parse(json.dumps(plan.as_json()).encode()) == plan
+
+
+def test_a_doctor_plan_needs_yes(world, particle, tmp_path):
+    world.make("photon")
+    code, _, err = particle("doctor", "--dry-run", "--save-plan", tmp_path / "d.json")
+    assert code == 64 and "give --yes" in err
+    assert not (tmp_path / "d.json").exists()
+
+
+def test_the_json_of_a_plan_run_names_each_device(world, particle, tmp_path):
+    world.make("photon", key="corrupt")
+    path = tmp_path / "p.json"
+    assert particle("keys", "doctor", "--save-plan", path, "--json")[0] == 0
+    assert json.loads(path.read_text())["steps"][0]          # recorded with --json: its steps too
+    ids = world.make("photon", "photon", key="corrupt", id="3a0035000f47343432313000")
+    code, out, _ = particle("plan", "run", path, *ids, "--json")
+    envelope = json.loads(out)
+    assert code == 0
+    assert [d["id"] for d in envelope["devices"]] == ids
+    assert {d["platform"] for d in envelope["devices"]} == {"photon"}

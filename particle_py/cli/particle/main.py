@@ -249,6 +249,10 @@ class _Recording:
                 "Give it to one of: " + ", ".join(f"particle {c}" for c in plans.RECORDABLE) + ".", 64)
         last = max(i for i, a in enumerate(args) if a == words[-1] and all(w in args[:i + 1] for w in words))
         self.args = [a for a in args[last + 1:] if a not in GLOBAL_FLAGS + JSON_FLAGS]
+        if self.command == "doctor" and not {"--yes", "-y"} & set(self.args):
+            # a replay asks nobody: the plan must say so, and --dry-run repairs nothing to replay
+            raise ParticlePyError("A doctor plan repairs without asking: give --yes.",
+                                  "particle doctor --yes --save-plan FILE", 64)
         self.path = path
         self.target = plans.recording_target(self.args)
 

@@ -60,6 +60,8 @@ def register(app) -> None:
         outcomes = []
         app = build_app()
         for target in targets:
+            reporter.emit(events.DeviceState(target.device_id, target.platform, target.mode,
+                                             f"Device OS {target.device_os}" if target.device_os else ""))
             why = plans.refusal(plan, target.platform, target.device_os)
             if why:
                 outcomes.append({"device_id": target.device_id, "platform": target.platform, "result": "refused",
