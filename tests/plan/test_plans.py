@@ -144,3 +144,9 @@ def test_the_json_of_a_plan_run_names_each_device(world, particle, tmp_path):
     assert code == 0
     assert [d["id"] for d in envelope["devices"]] == ids
     assert {d["platform"] for d in envelope["devices"]} == {"photon"}
+
+
+def test_a_refused_recording_is_the_envelopes_error(world, particle, tmp_path):
+    world.make("photon")
+    code, out, _ = particle("usb", "list", "--save-plan", tmp_path / "x.json", "--json")
+    assert code == 64 and json.loads(out)["error"]["exit_code"] == 64

@@ -190,7 +190,7 @@ def json_mode(args: list[str], app):
     return moved + rest + args[len(head):], mode, " ".join(path)
 
 
-def _run_json(app, args: list[str], mode: str, command: str, holder: dict) -> Optional[int]:
+def _run_json(app, args: list[str], mode: str, command: str, holder: dict, start=None) -> Optional[int]:
     """The command in a JSON run: its events and printed lines go to the session, usage errors
     become the envelope's error (click is run in non-standalone mode to see them)."""
     from particle_py.cli import render
@@ -200,6 +200,8 @@ def _run_json(app, args: list[str], mode: str, command: str, holder: dict) -> Op
     holder["session"] = run.session
     run.session.command = command
     with run:
+        if start is not None:
+            start()
         try:
             return app(args=args, prog_name="particle", standalone_mode=False)
         except ParticlePyError:
@@ -314,13 +316,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                                   f"dashes: particle {fixed}", exit_code=2)
         args, plan_path = take_save_plan(args)
         args, mode, command = json_mode(args, app)
-        recording = _Recording(app, args, plan_path) if plan_path else None
         try:
             if mode:
-                code = _run_json(app, args, mode, command, holder)
-                if recording:
-                    recording.done(code, holder["session"].steps)
+                def start():        # inside the JSON run: its refusal is the envelope's error
+                    holder["recording"] = _Recording(app, args, plan_path) if plan_path else None
+                code = _run_json(app, args, mode, command, holder, start)
+                if holder.get("recording"):
+                    holder["recording"].done(code, holder["session"].steps)
                 return code
+            recording = _Recording(app, args, plan_path) if plan_path else None
             try:
                 app(args=args, prog_name="particle", standalone_mode=True)
             except SystemExit as done:
