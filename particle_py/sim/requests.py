@@ -15,7 +15,7 @@ from typing import Callable
 
 from particle_py import control_codes as codes
 from particle_py import platforms
-from . import device_info, fwupdate
+from . import device_info, fwupdate, protection
 from . import profiles as profiles_mod
 from . import protobuf
 
@@ -127,7 +127,8 @@ def firmware_update_family(dev) -> dict:
 
 
 # One row a family; a new family is one function above and its row here.
-FAMILIES = (module_info_family, network_family, device_family, firmware_update_family)
+FAMILIES = (module_info_family, network_family, device_family, firmware_update_family,
+            protection.protection_family)
 
 
 def handlers(dev) -> dict:

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "serial",      # particle serial identify (over USB)
     "update",      # particle update [device] [--target <version>]
     "doctor",      # particle doctor, particle device doctor, particle help (after "device")
+    "device_protection",   # particle device-protection status|enable|disable
 )
 
 
