@@ -430,6 +430,10 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     entry = resolve_target(device_id, need_dfu=True, platform_id=_wanted_platform(items))
     info_before = None
     try:
+        from particle_py.ops import protection
+
+        # protection refuses the write: said before anything is downloaded or changes mode
+        protection.check(entry, again=resume_command(given, factory=factory, force=force, verify=verify))
         sources = resolve_sources(items, entry.platform)
         plan(sources, entry.platform, factory=factory, force=force)
         if not entry.in_dfu and verify is None and not factory:

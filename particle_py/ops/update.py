@@ -197,10 +197,17 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     from particle_py.firmware import sources
     from particle_py.ops.discovery import find_device, release_entry
 
+    from particle_py.ops import protection
+
     entry = find_device(device_arg)
     platform, device_id = entry.platform, entry.device_id
-    release_entry(entry)
+    try:
+        shield = protection.read_state(entry)
+    finally:
+        release_entry(entry)
     version = choose_version(platform, target, paths)
+    # a Protected Device, or a Device OS protection will not take: refused before anything is fetched
+    protection.refuse_writes(shield, device_id, target=version, again=resume_command(device_arg, target, paths))
     chosen = ""
     if not target and version != releases_latest(platform):
         chosen = f"the one Device OS release for {platform.display_name} in " + ", ".join(
