@@ -410,6 +410,25 @@ def resume_command(args: list[str], *, factory: bool, force: bool, verify: Optio
 def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
               verify: Optional[bool] = None, device_id: Optional[str] = None,
               reporter: events.Reporter = events.QUIET) -> FlashResult:
+    """_flash_usb, with Service Mode running out mid-way reported as the state it leaves."""
+    from particle_py.ops import protection
+
+    seen: dict = {}
+    try:
+        return _flash_usb(args, factory=factory, force=force, verify=verify, device_id=device_id,
+                          reporter=reporter, seen=seen)
+    except ParticlePyError as err:
+        if "protection" not in seen:
+            raise
+        ended = protection.ended_mid_way(seen["protection"], seen["device_id"], None, seen["again"])
+        if ended is None:
+            raise
+        raise ended from None
+
+
+def _flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
+               verify: Optional[bool] = None, device_id: Optional[str] = None,
+               reporter: events.Reporter = events.QUIET, seen: dict) -> FlashResult:
     """Flash ``args`` (files or known-app names) to the connected device over DFU.
 
     ``reporter`` gets the user-facing lines as Steps (``Flashing <platform> device <id>``,
@@ -433,7 +452,8 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
         from particle_py.ops import protection
 
         # protection refuses the write: said before anything is downloaded or changes mode
-        protection.check(entry, again=resume_command(given, factory=factory, force=force, verify=verify))
+        again = resume_command(given, factory=factory, force=force, verify=verify)
+        seen.update(protection=protection.check(entry, again=again), device_id=entry.device_id, again=again)
         sources = resolve_sources(items, entry.platform)
         plan(sources, entry.platform, factory=factory, force=force)
         if not entry.in_dfu and verify is None and not factory:

@@ -98,19 +98,36 @@ def check(entry, *, target: Optional[str] = None, again: str = ""):
     return state
 
 
-def stopped_by_protection(err: ParticlePyError) -> bool:
-    """Whether a failed write was protection taking over again (Service Mode ended mid-way)."""
-    text = (err.message or "") + " " + (err.hint or "")
-    return "protected mode" in text.lower() or "-1801" in text or str(codes.DFU_PROTECTED_STATUS) == text.strip()
+def ended_mid_way(before, device_id: str, written: Optional[list], again: str) -> Optional[ParticlePyError]:
+    """After a failed restore of a device that was in Service Mode (``before``): the state to
+    report when the device is protected again (Service Mode ran out of restarts or time), else None."""
+    from particle_py.ops.discovery import find_device, release_entry
+
+    if before is None or not before.overridden:
+        return None
+    try:
+        entry = find_device(device_id)
+    except ParticlePyError:
+        return None
+    try:
+        now = read_state(entry)
+    except ParticlePyError:
+        now = None
+    finally:
+        release_entry(entry)
+    if now is None or not now.refuses_writes:
+        return None
+    return service_mode_ended(device_id, written, again)
 
 
-def service_mode_ended(device_id: str, written: list[str], again: str) -> ParticlePyError:
-    """Service Mode ran out while the restore was under way: what the device holds and what to run."""
-    done = ", ".join(written) if written else "nothing"
+def service_mode_ended(device_id: str, written: Optional[list], again: str) -> ParticlePyError:
+    """Service Mode ran out while the restore was under way: what the device holds and what to run.
+    ``written``: the modules written before it ended (None: not known to the caller)."""
+    done = "" if written is None else f"Written before it ended: {', '.join(written) if written else 'nothing'}; "
     return ParticlePyError(
         f"Service Mode ended during the restore: device {device_id} is a Protected Device again.",
-        f"Written before it ended: {done}. The rest was refused by the device; nothing is half-written. Put it "
-        f"back in Service Mode and run the restore again (it writes only what is missing):\n  {DISABLE}\n  {again}",
+        f"{done}{'the' if done else 'The'} device refused the rest. Put it back in Service Mode and run the command again (it writes "
+        f"only what is missing):\n  {DISABLE}\n  {again}",
         EX_PROTECTED)
 
 

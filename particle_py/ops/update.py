@@ -218,6 +218,11 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     try:
         return _update_device(entry, result, files, reporter, device_arg, target, paths)
     except ParticlePyError as err:
+        ended = protection.ended_mid_way(shield, device_id, [s.label for s in result.written],
+                                         resume_command(device_arg, target, paths))
+        if ended is not None:
+            ended.state_reported = True
+            raise ended from None
         if getattr(err, "state_reported", False):
             raise
         raise _not_finished(result, err, device_arg, target, paths) from None
