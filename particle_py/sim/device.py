@@ -645,6 +645,9 @@ class DfuDevice(SimDevice):
             is_command = self.pending[0] in ("set_address", "erase", "mass_erase", "unprotect", "clear_override")
             unprotect = self.pending[0] == "unprotect"
             status, time_us = self._run_pending()
+            if status == codes.DFU_PROTECTED_STATUS:     # a protected bootloader refuses at once
+                self.state_code, self.status = DFU_ERROR, status
+                return self._status_reply()
             self.device_time_us += time_us
             self.flash_time_us += time_us
             final = (DFU_DNLOAD_IDLE, STATUS_OK) if status == STATUS_OK else (DFU_ERROR, status)

@@ -44,6 +44,10 @@ class Record:
     override: bool = False              # Service Mode: the protection is set aside for now
     reboots_left: int = 0
     seconds_left: float = 0.0
+    # the board's time last counted: the enumeration (devnum) and its device time then; a new
+    # enumeration's device time starts from 0
+    clock_devnum: int = -1
+    clock_us: int = 0
 
     @property
     def state(self) -> str:
@@ -73,7 +77,7 @@ def read_record(state_dir, unit: int) -> Optional[Record]:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         return Record(bool(data["protected"]), bool(data["override"]), int(data["reboots_left"]),
-                      float(data["seconds_left"]))
+                      float(data["seconds_left"]), int(data.get("clock_devnum", -1)), int(data.get("clock_us", 0)))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError):
@@ -115,10 +119,10 @@ def record(dev) -> Optional[Record]:
     rec = read_record(dev.state_dir, dev.unit)
     if rec is None:
         return None
-    seen = getattr(dev, "_protection_seen_us", None)
-    dev._protection_seen_us = dev.device_time_us
-    if rec.override and seen is not None and dev.device_time_us > seen:
-        rec.seconds_left -= (dev.device_time_us - seen) / 1e6
+    since = rec.clock_us if rec.clock_devnum == dev.devnum else 0
+    if rec.override and dev.device_time_us > since:
+        rec.seconds_left -= (dev.device_time_us - since) / 1e6
+        rec.clock_devnum, rec.clock_us = dev.devnum, dev.device_time_us
         if rec.seconds_left <= 0:
             rec.override, rec.seconds_left, rec.reboots_left = False, 0.0, 0
         write_record(dev.state_dir, dev.unit, rec)
