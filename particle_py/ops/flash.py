@@ -349,15 +349,25 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
          force: bool = False, memory_map=None) -> list[FlashStep]:
     """Every check for every file, then the write order. Raises before anything is written.
     ``memory_map(alt)`` gives the device's own map (default: the platform table's)."""
+    from particle_py.firmware import restore_rules
+
     steps = []
+    left_out = []
     for src in sources:
         module = None if _headerless_image(src, platform) else _check_module(src, platform, force=force)
+        why = module and module.prefix and restore_rules.never_written(platform, module.prefix.function,
+                                                                       module.prefix.index)
+        if why:                     # left out of the write, as particle-cli's filterModulesToFlash does
+            left_out.append((src.label, why))
+            continue
         alt, address, data = _destination(src, module, platform, factory=factory)
         steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform,
                                         factory=factory, memory_map=memory_map))
     # A staged module goes first, then its flag, as particle-cli 2.x did: on Gen2 the DFU
     # routines move once new system parts are written. One staged module at a time: the OTA
     # region holds one.
+    if left_out and not steps:
+        raise _fail(f"{left_out[0][0]} is not written: {left_out[0][1]}.", "Nothing was written.")
     staged = [s for s in steps if s.staged]
     if len(staged) > 1:
         raise _fail(f"{staged[0].source.label} and {staged[1].source.label} are both bootloaders",

@@ -199,15 +199,25 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
 
     from particle_py.ops import protection
 
+    from particle_py.firmware import restore_rules
+
     entry = find_device(device_arg)
     platform, device_id = entry.platform, entry.device_id
     try:
         shield = protection.read_state(entry)
+        version = choose_version(platform, target, paths)
+        # a downgrade some devices must take in two steps: only then is the running version asked
+        running = None
+        if not entry.in_dfu and restore_rules.route(platform, "99.0.0", version):
+            from particle_py.control import ControlSession
+            running = ControlSession(entry.usb_device).firmware_version()
     finally:
         release_entry(entry)
-    version = choose_version(platform, target, paths)
     # a Protected Device, or a Device OS protection will not take: refused before anything is fetched
     protection.refuse_writes(shield, device_id, target=version, again=resume_command(device_arg, target, paths))
+    for through, why in restore_rules.route(platform, running, version):
+        reporter.step(f"Device OS {through} first: {why}")
+        update(device_arg, target=through, paths=paths, allow_download=allow_download, reporter=reporter)
     chosen = ""
     if not target and version != releases_latest(platform):
         chosen = f"the one Device OS release for {platform.display_name} in " + ", ".join(
@@ -365,6 +375,19 @@ def _confirm_installed(entry, planned: PlannedStep) -> None:
                               "particle update (the bootloader is then staged over DFU).")
 
 
+def _set_setup_done(device, result: UpdateResult, reporter: events.Reporter) -> None:
+    """Gen3 below Device OS 4 starts in listening mode without the setup-done flag in its DCT;
+    a restore sets it, as the web Device Restore does (firmware/restore_rules.py)."""
+    from particle_py.firmware import restore_rules
+
+    flag = restore_rules.setup_done_flag(result.platform, result.version)
+    if flag is None or device.read(flag.alt, flag.address, len(flag.value)) == flag.value:
+        return
+    reporter.detail(f"Setting the setup-done flag (DCT 0x{flag.address:x}): Device OS {result.version} starts in "
+                    "listening mode without it")
+    device.write(flag.alt, flag.address, flag.value, erase=None, verify=True, preserve=True)
+
+
 def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.Reporter,
                     device_arg, target, paths) -> UpdateResult:
     from particle_py.ops.flash import step_progress
@@ -389,6 +412,8 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
                 _check_crc_word(device, step)
             result.written.append(planned)
             current = None
+        if todo:
+            _set_setup_done(device, result, reporter)
         # Device OS starts from what was written (and applies a staged bootloader); a device
         # that needed nothing goes back to running too, as it was before the update.
         result.left_from = device.entry.usb_device
