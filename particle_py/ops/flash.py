@@ -354,12 +354,13 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
     steps = []
     left_out = []
     for src in sources:
-        module = None if _headerless_image(src, platform) else _check_module(src, platform, force=force)
-        why = module and module.prefix and restore_rules.never_written(platform, module.prefix.function,
-                                                                       module.prefix.index)
+        prefix = parse(src.data).prefix if src.data else None
+        why = prefix and prefix.platform_id == platform.platform_id and \
+            restore_rules.never_written(platform, prefix.function, prefix.index)
         if why:                     # left out of the write, as particle-cli's filterModulesToFlash does
             left_out.append((src.label, why))
             continue
+        module = None if _headerless_image(src, platform) else _check_module(src, platform, force=force)
         alt, address, data = _destination(src, module, platform, factory=factory)
         steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform,
                                         factory=factory, memory_map=memory_map))
