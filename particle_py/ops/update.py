@@ -213,7 +213,7 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
             running = ControlSession(entry.usb_device).firmware_version()
     finally:
         release_entry(entry)
-    # a Protected Device, or a Device OS protection will not take: refused before anything is fetched
+    # a Protected Device, or a Device OS protection will not take: refused before anything is downloaded
     protection.refuse_writes(shield, device_id, target=version, again=resume_command(device_arg, target, paths))
     for through, why in restore_rules.route(platform, running, version):
         reporter.step(f"Device OS {through} first: {why}")
@@ -395,6 +395,8 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
     current: Optional[PlannedStep] = None
     sent_whole = False
     try:
+        if todo:            # first: its read-back comes before the modules, which Device OS proves
+            _set_setup_done(device, result, reporter)
         for planned in todo:
             current, sent_whole = planned, False
             step = planned.step
@@ -412,8 +414,6 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
                 _check_crc_word(device, step)
             result.written.append(planned)
             current = None
-        if todo:
-            _set_setup_done(device, result, reporter)
         # Device OS starts from what was written (and applies a staged bootloader); a device
         # that needed nothing goes back to running too, as it was before the update.
         result.left_from = device.entry.usb_device

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import BORON
+BORON = "e00fce68ba1d4f6c1e2b9a70"     # the id tests/protection/conftest.py gives the board
 
 DEVICE = f"[{BORON}] (Product N/A)"
 PROTECTED = [f"{DEVICE}: Protected Device", "Run particle device-protection disable to put the device in Service Mode."]
@@ -155,3 +155,12 @@ def test_service_mode_ending_mid_update_is_a_state_with_the_commands_that_finish
                    "run the command again (it writes only what is missing):\n"
                    "  particle device-protection disable\n  particle update --target 6.3.0\n")
     assert world.flash(0, 0x30000, 4096) == before
+
+
+def test_doctor_says_what_protection_means_and_reads_nothing(world):
+    world.create("boron", "--protected")
+    code, out, err = world.particle("doctor", "--dry-run")
+    assert code == 77
+    assert f"Device {BORON} is a Protected Device: it refuses every write over USB." in err
+    assert "particle device-protection disable\n  particle doctor\n" in err
+    assert _dfu_writes(world) == []
