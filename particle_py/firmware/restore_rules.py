@@ -107,6 +107,14 @@ TINKER_NEEDS = {
 }
 
 
+def device_os_for(module_version: int) -> Optional[str]:
+    """The Device OS release a system part module version is (3.0.0 on: major*1000 + minor*100 +
+    patch, 6305 = 6.3.5); None for the older numbering, which only the release table knows."""
+    if module_version < 3000:
+        return None
+    return f"{module_version // 1000}.{module_version // 100 % 10}.{module_version % 100}"
+
+
 def app_needs(platform, app_version: str, device_os: str) -> Optional[str]:
     """The Device OS to bring along before this Tinker, when the device's is older (None: fine).
     An app whose dependency is not met sends the device to safe mode (breathing magenta)."""

@@ -744,7 +744,10 @@ def judge_write(prefixes: Prefixes, steps: list[FlashStep], info=None) -> Option
         # no Device OS that starts before either (a blank one being filled part by part).
         return None, []
     unmet = after.unmet
-    release = checks.release_providing(platform.name, unmet.function, unmet.index, unmet.version)
+    from particle_py.firmware import restore_rules
+
+    release = checks.release_providing(platform.name, unmet.function, unmet.index, unmet.version) or (
+        restore_rules.device_os_for(unmet.version) if unmet.function == ModuleFunction.SYSTEM_PART else None)
     fix = (f"particle update --target {release}" if release else
            f"particle update --target <a Device OS whose {checks.KIND_NAMES.get(unmet.function, 'module')} "
            f"is version {unmet.version} or newer>")

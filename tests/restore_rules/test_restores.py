@@ -65,3 +65,24 @@ def test_a_p2_restore_never_writes_the_encrypted_prebootloader_part(world, tmp_p
     assert code == 0 and out.splitlines()[-1] == "Flash success!"
     assert world.device()._read_board(0, 0x08014000, 4096) == before
     assert world.device()._read_board(0, address, len(data)) == data
+
+
+def test_msom_tinker_6_3_4_on_6_3_4_says_the_device_os_it_needs(world, peers):
+    """Particle's M-SoM Tinker 6.3.4 depends on system part 6305: on 6.3.4 it runs in safe mode,
+    and the release that ends that is named."""
+    from conftest import PEERS
+
+    tinker = PEERS / "particle-cli-3.51.0" / "node_modules" / "particle-cli" / "assets" / "knownApps" / "msom" \
+        / "tinker" / "tinker-6.3.4-msom.bin"
+    if not tinker.is_file():
+        import pytest
+        pytest.skip("needs particle-cli 3.51.0 in the peer cache")
+    world.create("msom", "--device-os", "6.3.4")
+    code, out, _err = world.particle("flash", "--usb", tinker)
+    assert code == 0
+    assert out.splitlines()[-2:] == [
+        "Flash done, but the M-SoM will run in safe mode (breathing magenta) until Device OS is updated: "
+        "tinker-6.3.4-msom.bin (user part version 6) needs system part 1 version 6305 or newer; the device has "
+        "version 6304.", "Update Device OS with: particle update --target 6.3.5"]
+    mode, reason = world.boots()
+    assert mode == "safe", reason

@@ -47,3 +47,8 @@ def test_msom_tinker_6_3_4_needs_device_os_6_3_5():
 @pytest.mark.parametrize("text, number", [("1.5.2", 1502), ("6.3.5-rc.1", 6305), ("2.2.0+lto", 2200), ("x", 0)])
 def test_version_numbers(text, number):
     assert rules.version_number(text) == number
+
+
+@pytest.mark.parametrize("number, text", [(6305, "6.3.5"), (3000, "3.0.0"), (4002, "4.0.2"), (1512, None)])
+def test_device_os_of_a_system_part_version(number, text):
+    assert rules.device_os_for(number) == text
