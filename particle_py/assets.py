@@ -1,13 +1,15 @@
 """Official Particle assets (server keys, Tinker apps), pinned by SHA-256.
 
-Particle's two server public keys ship with the package (``particle_py/data/keys``, from
-particle-cli, Apache-2.0; see SOURCE.md there), so `particle keys server` never needs the
-network. Other assets (the Tinker apps: firmware binaries, which the project does not
-redistribute) are downloaded on demand: ``fetch`` downloads ``<base>/<path>`` from
-particle-cli's repository at a fixed tag, checks the pinned SHA-256, and caches the file in the
-user's cache directory. ``PARTICLE_PY_ASSET_URL`` replaces the base URL (tests serve stand-ins
-on loopback). TLS certificates are always verified; which URLs and redirects are followed is the
-download rule of ``cloud/urls.py``.
+Particle's two server public keys (``particle_py/data/keys``) and the Tinker apps for every
+platform particle-cli bundles (``particle_py/data/tinker``, copied from particle-cli 3.51.0's npm
+package by ``scripts/ship-tinker``, listed with their hashes in its MANIFEST.json) ship with the
+package, all Apache-2.0 from particle-cli (see the SOURCE.md files there and docs/licensing.md),
+so `particle keys server` and `particle flash --usb tinker` never need the network. Anything
+else, and a pin the shipped copy does not match, is downloaded: ``fetch`` gets
+``<base>/<path>`` from particle-cli's repository at a fixed tag, checks the pinned SHA-256, and
+caches the file in the user's cache directory. ``PARTICLE_PY_ASSET_URL`` replaces the base URL
+(tests serve stand-ins on loopback). TLS certificates are always verified; which URLs and
+redirects are followed is the download rule of ``cloud/urls.py``.
 """
 from __future__ import annotations
 
@@ -27,16 +29,31 @@ PACKAGED = {
     "assets/keys/rsa.pub.der": "keys/rsa.pub.der",
     "assets/keys/ec.pub.der": "keys/ec.pub.der",
 }
+# The Tinker apps' list (platform, file, size, SHA-256, source), written by scripts/ship-tinker.
+TINKER_MANIFEST = "tinker/MANIFEST.json"
 
 
 def data_path(name: str) -> Path:
-    """A file shipped in particle_py/data (server keys, the udev rules)."""
+    """A file shipped in particle_py/data (server keys, Tinker apps, the udev rules)."""
     return Path(__file__).resolve().parent / "data" / name
+
+
+def _shipped_tinker() -> dict:
+    """particle-cli repository path -> file under particle_py/data, from the Tinker manifest."""
+    import json
+
+    try:
+        manifest = json.loads(data_path(TINKER_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}            # a source tree without the apps: they are downloaded instead
+    return {app["path"]: "tinker/" + app["file"] for app in manifest.get("apps", ())
+            if isinstance(app, dict) and "path" in app and "file" in app}
 
 
 def packaged(path: str, sha256: str) -> bytes | None:
     """The shipped copy of ``path`` when there is one and it matches ``sha256``, else None."""
-    name = PACKAGED.get(path.strip("/"))
+    path = path.strip("/")
+    name = PACKAGED.get(path) or (_shipped_tinker().get(path) if path.startswith("assets/knownApps/") else None)
     if name is None:
         return None
     try:

@@ -32,6 +32,8 @@ SAFE_MODE = 60
 START_LISTENING = 70
 STOP_LISTENING = 71
 GET_DEVICE_MODE = 72
+SET_DEVICE_SETUP_DONE = 73       # control/config.proto SetDeviceSetupDoneRequest {bool done = 1}
+IS_DEVICE_SETUP_DONE = 74
 # module info (control/storage.proto)
 GET_MODULE_INFO = 90
 # firmware update (control/storage.proto)
@@ -46,6 +48,15 @@ CELLULAR_GET_ICCID = 554
 # device protection (control/config.proto GetProtectedStateRequest / SetProtectedStateRequest)
 GET_PROTECTED_STATE = 76
 SET_PROTECTED_STATE = 77
+
+# application: the user firmware's own handler (ctrl_request_custom_handler), any payload
+APP_CUSTOM = 10
+# cloud (control/cloud.proto): GetConnectionStatusReply {ConnectionStatus status = 1}
+CLOUD_GET_CONNECTION_STATUS = 300
+CLOUD_STATUS_NAMES = {0: "DISCONNECTED", 1: "CONNECTING", 2: "CONNECTED", 3: "DISCONNECTING"}
+# env variables (control/config.proto, Device OS 6.4+): GetEnvReply {repeated Var vars = 1}
+ENV_GET = 600
+ENV_CLEAR = 601
 
 # The requests after which the device restarts (its reply may be cut by the reset).
 RESTARTING = frozenset({RESET, FACTORY_RESET, DFU_MODE, SAFE_MODE, FINISH_FIRMWARE_UPDATE})
@@ -96,7 +107,7 @@ DEVICE_MODES = {MODE_NORMAL: "NORMAL", MODE_LISTENING: "LISTENING", MODE_SAFE: "
 
 # --- device protection (Device OS 6: services/src/security_mode.cpp, bootloader usbd_dfu.cpp) --
 # The requests a protected device still answers over USB (security_mode_check_control_request).
-PROTECTED_ALLOWED = frozenset({GET_PROTECTED_STATE, SET_PROTECTED_STATE, GET_DEVICE_ID, 10})  # 10: APP_CUSTOM
+PROTECTED_ALLOWED = frozenset({GET_PROTECTED_STATE, SET_PROTECTED_STATE, GET_DEVICE_ID, APP_CUSTOM})
 SET_PROTECTED_RESET, SET_PROTECTED_PREPARE, SET_PROTECTED_CONFIRM = 0, 1, 2    # SetProtectedStateRequest.Action
 PROTECTION_NONCE_SIZE = 32
 SERVICE_MODE_REBOOTS = 20                      # security_mode_override_to_none()

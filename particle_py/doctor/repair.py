@@ -62,7 +62,10 @@ def _device_os(ctx: Context) -> None:
     from particle_py.ops import update as update_ops
 
     target = None
-    if releases.latest_pinned(ctx.platform.name) is None:
+    bundled = [b for b in sources.bundles_in(ctx.paths) if b.platform_id == ctx.platform.platform_id]
+    if bundled:
+        target = bundled[0].version        # --from a restore bundle: the release it holds
+    elif releases.latest_pinned(ctx.platform.name) is None:
         # No release pinned (P2 / Photon 2, M-SoM, Tracker-M): the newest one whose files are at
         # hand; particle-py does not guess a version to download.
         at_hand = sources.local_versions(ctx.platform, ctx.paths)

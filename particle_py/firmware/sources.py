@@ -129,12 +129,15 @@ def local_versions(platform: Platform, paths: Iterable[str] = ()) -> list[str]:
     oldest first. For platforms with no pinned release (the P2), where the doctor looks."""
     from particle_py.firmware.releases import is_version, version_key
 
-    found = set()
+    bundles = bundles_in(paths)
+    found = {b.version for b in bundles if b.platform_id == platform.platform_id}
     cached = cache_dir()
     if cached.is_dir():
         found.update(v.name for v in cached.iterdir() if (v / platform.name).is_dir() and any((v / platform.name).iterdir()))
     prefix = f"{platform.name}-system-part"
     for path in from_paths(paths):
+        if path in {b.origin for b in bundles}:
+            continue
         for name in _Folder(path).names:
             if name.startswith(prefix) and "@" in name and name.endswith(".bin"):
                 found.add(name[name.rindex("@") + 1:-len(".bin")])
@@ -278,7 +281,11 @@ def _check_parts_start_together(parts: dict, platform: Platform, version: str) -
 def obtain(platform: Platform, version: str, *, paths: Iterable[str] = (), allow_download: bool = True,
            reporter: events.Reporter = events.QUIET, api=None) -> list[ReleaseFile]:
     """Every module file of Device OS ``version`` for ``platform``, checked by the release-file
-    rule: the files the user named first, then the cache, then a download (told to ``reporter``)."""
+    rule: the files the user named first, then the cache, then a download (told to ``reporter``).
+    A restore bundle among the paths is the whole source: its release or a refusal."""
+    bundled = _from_bundle(platform, version, paths)
+    if bundled is not None:
+        return check_release(bundled, platform, version)
     pin = pinned(version, platform.name)
     folders = [_Folder(p) for p in from_paths(paths)]
     files: list[ReleaseFile] = []
@@ -302,6 +309,40 @@ def obtain(platform: Platform, version: str, *, paths: Iterable[str] = (), allow
         raise _not_available(platform, version, missing, "downloading is off", no_download=True)
     downloaded = _download_release(platform, version, pin, missing, reporter, api)
     return check_release(files + downloaded, platform, version)
+
+
+def bundles_in(paths: Iterable[str] = ()) -> list:
+    """The restore bundles (firmware.bundle) among the --from paths, read and checked whole."""
+    from particle_py.firmware import bundle
+
+    return [bundle.read(p) for p in from_paths(paths) if bundle.looks_like_bundle(p)]
+
+
+def _from_bundle(platform: Platform, version: str, paths) -> Optional[list[ReleaseFile]]:
+    """The release from a restore bundle among the paths (None: there is none). A bundle for
+    another platform or version, or one whose files are not the published ones, is refused."""
+    from particle_py.firmware import bundle
+
+    found = bundles_in(paths)
+    if not found:
+        return None
+    mine = [b for b in found if b.platform_id == platform.platform_id] or found
+    chosen = next((b for b in mine if b.version == version), mine[0])
+    bundle.check_for(chosen, platform, version)
+    pin = pinned(version, platform.name)
+    files = []
+    for f in chosen.device_os_files:
+        entry = next((m for m in pin.modules if m.file == f.name), None) if pin is not None else None
+        module = check_file(f.name, f.data, platform, pin=entry, origin=chosen.origin)
+        files.append(ReleaseFile(f.name, f.data, module, chosen.origin))
+    if pin is not None:
+        missing = [m.file for m in pin.modules if m.file not in {f.name for f in files}]
+        if missing:
+            raise ParticlePyError(f"{chosen.origin} lacks {', '.join(missing)} of Device OS {version} for "
+                                  f"{platform.display_name}",
+                                  "Nothing was written to the device. Save the bundle again (particle update "
+                                  "--save-bundle FILE).", EX_DATAERR)
+    return files
 
 
 def _given(entry, version, platform, folders) -> Optional[ReleaseFile]:
@@ -406,6 +447,10 @@ def releases_in(platform: Platform, paths: Iterable[str]) -> list[str]:
     says the version, or by the bytes of a pinned file), for an update with no --target."""
     from particle_py.firmware.releases import versions_for
 
+    bundles = bundles_in(paths)
+    if bundles:           # a bundle names its release (one for another platform is refused later)
+        return sorted({b.version for b in bundles if b.platform_id == platform.platform_id}
+                      or {b.version for b in bundles})
     by_sha = {}
     for v in versions_for(platform.name):
         for m in pinned(v, platform.name).modules:

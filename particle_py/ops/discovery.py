@@ -103,6 +103,19 @@ def list_devices() -> list[UsbEntry]:
     return out
 
 
+def unknown_particle_devices() -> list[str]:
+    """What to say about each attached Particle USB device the platform table does not know."""
+    from particle_py import usb as transport
+    from particle_py.platforms import unknown_device_text
+
+    found = []
+    for dev in transport.find_devices():
+        text = unknown_device_text(dev.idVendor, dev.idProduct)      # descriptor only: never opened
+        if text:
+            found.append(text[0].upper() + text[1:])
+    return found
+
+
 def release_entry(entry: UsbEntry) -> None:
     """Let go of a found device that will not be opened (after all)."""
     from particle_py.usb import release_device
@@ -159,6 +172,10 @@ def choose_one(entries: list[UsbEntry], wanted: Optional[str] = None, *, need_df
                                   "Give more of the id: " + ", ".join(e.device_id for e in found))
         return found[0]
     if not entries:
+        newer = unknown_particle_devices()
+        if newer:      # a platform newer than this table: said, and left alone
+            raise ParticlePyError("No devices found that this particle-py can work with",
+                                  "; ".join(newer) + ". Nothing was changed on it.")
         raise ParticlePyError("No devices found",
                               DFU_HELP if need_dfu else
                               "Connect the device by USB (a data cable, not a charge-only one).")

@@ -653,3 +653,63 @@ def _interrupted(result: UpdateResult, current: Optional[PlannedStep], err, devi
 
 def span_of(lo: int, hi: int) -> str:
     return f"0x{lo:08x}-0x{hi:08x}"
+
+
+# --- the offline restore bundle (firmware/bundle.py) ---------------------------------------------
+
+@dataclass
+class SavedBundle:
+    path: str
+    platform: object
+    version: str
+    files: list                      # (name, role, size)
+    left_out: list = field(default_factory=list)     # (name, why)
+    size: int = 0
+
+
+def _role(module) -> str:
+    p = module.prefix
+    if p.function == ModuleFunction.BOOTLOADER and p.index:
+        return f"bootloader {p.index}"            # rtl872x: the prebootloader parts and the bootloader
+    return {ModuleFunction.BOOTLOADER: "bootloader", ModuleFunction.RADIO_STACK: "radio stack",
+            ModuleFunction.SYSTEM_PART: f"system part {p.index}"}.get(p.function, f"module function {p.function}")
+
+
+def save_bundle(path: str, device_arg: Optional[str] = None, *, platform_name: Optional[str] = None,
+                target: Optional[str] = None, paths=(), allow_download: bool = True,
+                reporter: events.Reporter = events.QUIET) -> SavedBundle:
+    """Write one file with everything a restore of the platform needs (Device OS ``target``, or
+    the release ``update`` would choose, and the platform's Tinker) for the device attached, or
+    for ``platform_name`` with no device. The device is only looked at, never changed."""
+    from particle_py import platforms
+    from particle_py.firmware import bundle, known_apps, sources
+    from particle_py.ops.discovery import find_device, release_entry
+
+    if platform_name:
+        platform = platforms.by_name(platform_name)
+        if platform is None:
+            raise ParticlePyError(f"Unknown platform {platform_name!r}",
+                                  "Use one of: " + ", ".join(platforms.names()) + ".", EX_UPDATE_FAILED)
+    else:
+        entry = find_device(device_arg)
+        platform = entry.platform
+        release_entry(entry)
+    version = choose_version(platform, target, paths)
+    files = sources.obtain(platform, version, paths=paths, allow_download=allow_download, reporter=reporter)
+    contents, left_out = [], []
+    for f in files:
+        p = f.module.prefix
+        if p.function == ModuleFunction.BOOTLOADER and p.index in platform.encrypted_bootloaders:
+            left_out.append((f.name, "encrypted on the device; no tool writes it"))
+            continue
+        contents.append((f.name, _role(f.module), f.data))
+    app = known_apps.find(platform.name, "tinker")
+    if app is not None:
+        contents.append((app.filename, bundle.ROLE_TINKER, known_apps.fetch(app)))
+    else:
+        left_out.append(("Tinker", f"particle-cli ships none for {platform.display_name}"))
+    if platform.has_ncp:
+        left_out.append(("NCP firmware", "updated only on request, not part of a Device OS release"))
+    data = bundle.build(platform, version, contents)
+    bundle.write(path, data)
+    return SavedBundle(path, platform, version, [(n, r, len(d)) for n, r, d in contents], left_out, len(data))

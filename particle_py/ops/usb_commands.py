@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from particle_py import control_codes as codes
 from particle_py import events
 from particle_py.control import ControlSession, device as device_requests
 from particle_py.errors import ParticlePyError
@@ -166,3 +167,245 @@ def identify(device_id: Optional[str] = None) -> Identity:
         except ParticlePyError as err:
             raise ParticlePyError(f"Could not identify device: {err.message}", err.hint) from None
     return Identity(entry.device_id, version)
+
+
+# --- particle-cli 3.47-3.51's usb commands: several devices, and the requests behind them -----
+DFU_HINT = "Run `particle usb reset` (or press RESET) and try again."
+
+
+def find_targets(devices: Optional[list] = None, all_devices: bool = False) -> list:
+    """The devices a command acts on: every attached one (--all), the ones named (ids, id
+    prefixes or cloud names), or the one attached (the single-device rule of every command)."""
+    if all_devices:
+        entries = discovery.list_devices()
+        if not entries:
+            discovery.choose_one([])                 # "No devices found", with its hint
+        return entries
+    if not devices:
+        return [_find(None)]
+    found = []
+    try:
+        for device in dict.fromkeys(devices):        # a device named twice is asked once
+            found.append(_find(device))
+    except ParticlePyError:
+        for entry in found:
+            discovery.release_entry(entry)
+        raise
+    return found
+
+
+def _require_normal(entry, what: str) -> None:
+    if entry.in_dfu:
+        raise ParticlePyError(f"The device is in DFU mode; {what} needs it running its firmware",
+                              f"{DFU_HINT} (device {entry.device_id})")
+
+
+def for_each(entries: list, work) -> list:
+    """``work(entry)`` for each device in turn; a failure on one does not stop the others (as
+    particle-cli's), and the last failure is raised once all had their turn."""
+    results, failure = [], None
+    for entry in entries:
+        try:
+            results.append(work(entry))
+        except ParticlePyError as err:
+            failure = err
+        finally:
+            discovery.release_entry(entry)
+    if failure is not None:
+        raise failure
+    return results
+
+
+def _session_work(what: str, request):
+    def work(entry):
+        _require_normal(entry, what)
+        with ControlSession(entry.usb_device) as session:
+            return request(entry, session)
+    return work
+
+
+def stop_listening(devices=None, all_devices: bool = False) -> list[str]:
+    from particle_py.control import config
+
+    return for_each(find_targets(devices, all_devices), _session_work(
+        "leaving listening mode", lambda e, s: (config.stop_listening(s), e.device_id)[1]))
+
+
+def start_listening_all(devices=None, all_devices: bool = False) -> list[str]:
+    return for_each(find_targets(devices, all_devices), _session_work(
+        "listening mode", lambda e, s: (device_requests.start_listening(s), e.device_id)[1]))
+
+
+def safe_mode(devices=None, all_devices: bool = False) -> list[str]:
+    """Restart each device in safe mode (Device OS without the application, breathing magenta)."""
+    from particle_py.control import config
+
+    return for_each(find_targets(devices, all_devices), _session_work(
+        "safe mode", lambda e, s: (config.enter_safe_mode(s), e.device_id)[1]))
+
+
+def enter_dfu_all(devices=None, all_devices: bool = False, reporter: events.Reporter = events.QUIET) -> list[str]:
+    def work(entry):
+        if entry.in_dfu:
+            return entry.device_id
+        switched = dev_ops.switch_to_dfu(entry, reporter)
+        discovery.release_entry(switched)
+        return switched.device_id
+    return for_each(find_targets(devices, all_devices), work)
+
+
+def reset_all(devices=None, all_devices: bool = False) -> list[str]:
+    def work(entry):
+        device = dev_ops.ParticleDfuDevice(entry)
+        try:
+            device.reset(leave=True)
+        finally:
+            device.close()
+        return entry.device_id
+    return for_each(find_targets(devices, all_devices), work)
+
+
+SETUP_DONE_GENERATION = 3            # particle-usb sends the request to Gen3 devices only
+
+
+def setup_done(devices=None, all_devices: bool = False, *, clear: bool = False) -> list[str]:
+    """Set (or clear) the setup-done flag of each Gen3 device, then take it out of (or into)
+    listening mode, as particle-cli does; other devices are left as they are."""
+    from particle_py.control import config
+    from particle_py.control_codes import RESULT_TEXT
+
+    def request(entry, session):
+        if entry.platform.generation != SETUP_DONE_GENERATION:
+            return entry.device_id
+        reply = config.set_setup_done(session, not clear)
+        if not reply.ok:
+            text = RESULT_TEXT.get(reply.result, f"result {reply.result}")
+            hint = ("Device OS 4.0 and later no longer keep the setup-done flag: there is nothing to clear."
+                    if clear and not reply.supported else "Reset the device and try again.")
+            raise ParticlePyError(f"The device {entry.device_id} refused the setup-done flag ({text})", hint)
+        if clear:
+            device_requests.start_listening(session)
+        else:
+            config.stop_listening(session)
+        return entry.device_id
+    return for_each(find_targets(devices, all_devices), _session_work("the setup-done flag", request))
+
+
+CLOUD_STATUS_SINCE = "Device OS 1.1.0 on Gen2 devices, 0.9.0 on Gen3"
+POLL_MS = 500
+
+
+def cloud_status(device: str, until: Optional[str] = None, timeout_ms: int = 60_000) -> str:
+    """The device's cloud connection state in particle-cli's words (lower case); with ``until``,
+    asked again every half second until it is that state, for at most ``timeout_ms``."""
+    from particle_py import usb as transport
+    from particle_py.control import cloud
+
+    entry = _find(device)
+    try:
+        _require_normal(entry, "the cloud status")
+        with ControlSession(entry.usb_device) as session:
+            def ask() -> str:
+                reply = session.request(codes.CLOUD_GET_CONNECTION_STATUS)
+                if not reply.supported:
+                    raise ParticlePyError("The device's Device OS does not report its cloud connection status",
+                                          f"The request needs {CLOUD_STATUS_SINCE}: run `particle update`.")
+                return cloud.parse_connection_status(reply.taken().data).lower()
+            status = ask()
+            waited = 0
+            while until and status != until:
+                if waited >= timeout_ms:
+                    raise ParticlePyError("Timed out waiting for status",
+                                          f"The device stayed {status}; check its LED (particle doctor).")
+                transport.sleep_ms(POLL_MS)
+                waited += POLL_MS
+                status = ask()
+            return status
+    finally:
+        discovery.release_entry(entry)
+
+
+@dataclass(frozen=True)
+class DeviceAnswer:
+    """What one device answered a per-device request: ``value`` or the ``error`` text."""
+    device_id: str
+    platform_id: int
+    platform_name: str          # display name
+    value: object = None
+    error: Optional[str] = None
+    hint: Optional[str] = None          # what to do about the error
+    exit_code: int = 1
+
+
+def _answers(devices, all_devices, what: str, request) -> list[DeviceAnswer]:
+    """Each device's answer; a device that fails gives its error text (particle-cli goes on)."""
+    answers = []
+    for entry in find_targets(devices, all_devices):
+        try:
+            _require_normal(entry, what)
+            with ControlSession(entry.usb_device) as session:
+                value, failure = request(session), None
+        except ParticlePyError as err:       # e.g. the device reset during the request
+            value, failure = None, err
+        finally:
+            discovery.release_entry(entry)
+        answers.append(DeviceAnswer(entry.device_id, entry.platform.platform_id, entry.platform.display_name,
+                                    value, failure and failure.message, failure and failure.hint,
+                                    failure.exit_code if failure else 1))
+    return answers
+
+
+def network_interfaces(devices=None, all_devices: bool = False) -> list[DeviceAnswer]:
+    """Each device's interfaces in full (control/interfaces.InterfaceDetail)."""
+    from particle_py.control import interfaces, network
+    from particle_py.control.network import index_request
+
+    def request(session):
+        reply = session.request(codes.NETWORK_GET_INTERFACE_LIST)
+        if not reply.supported:
+            raise ParticlePyError("Not supported", "Reading interfaces over USB needs Device OS 0.8.0 on Gen2 "
+                                  "devices, 0.9.0 on Gen3: run `particle update`, or `particle serial inspect`.")
+        found = []
+        for item in network.parse_interface_list(reply.taken().data):
+            detail = session.request(codes.NETWORK_GET_INTERFACE, index_request(item.index)).taken()
+            parsed = interfaces.parse_interface_detail(detail.data) if detail.ok else None
+            if parsed is None:
+                raise ParticlePyError("Not found")
+            found.append(parsed)
+        return found
+    return _answers(devices, all_devices, "reading its network interfaces", request)
+
+
+ENV_SINCE_TEXT = "USB env is only supported on Device OS 6.4.0 or later"
+
+
+def env_variables(devices=None, all_devices: bool = False) -> list[DeviceAnswer]:
+    """Each device's env variables (control/env.EnvReply), or particle-cli's words for a Device
+    OS before 6.4."""
+    from particle_py.control import env
+
+    def request(session):
+        reply = env.get_env(session)
+        if not reply.supported:
+            raise ParticlePyError(ENV_SINCE_TEXT)
+        if not reply.ok:
+            raise ParticlePyError(codes.RESULT_TEXT.get(reply.result, f"result {reply.result}"))
+        return env.parse_env(reply.data)
+
+    answers = _answers(devices, all_devices, "reading its env variables", request)
+    return [a if a.error is None or a.error == ENV_SINCE_TEXT else
+            DeviceAnswer(a.device_id, a.platform_id, a.platform_name, None,
+                         f"Error getting environment variables for device {a.device_id}: {a.error}",
+                         a.hint, a.exit_code)
+            for a in answers]
+
+
+def send_request(payload: str, devices=None, all_devices: bool = False) -> list[DeviceAnswer]:
+    """An application request (type 10) to each device; each answer's ``value`` is
+    (result code, reply text)."""
+    from particle_py.control import app
+
+    def request(session):
+        reply = app.send(session, payload.encode("utf-8"))
+        return reply.result, app.reply_text(reply.data)
+    return _answers(devices, all_devices, "an application request", request)

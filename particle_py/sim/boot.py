@@ -335,10 +335,89 @@ def _server_address(blob: bytes, slot, protocol: str, device_id: str) -> tuple[s
     return host.replace("$id", device_id), port
 
 
-def boot(platform: Platform, read: Reader, device_id: str, cloud: Optional[CloudView]) -> BootOutcome:
+# --- safe mode on request, and the setup-done flag ---------------------------------------------
+# SAFE_MODE (60) writes ENTER_SAFE_MODE_APP_REQUEST to backup register 1 and resets; the
+# bootloader reads it, clears it and starts Device OS in safe mode for that one boot
+# (hal/src/*/core_hal.c HAL_Core_Enter_Safe_Mode, bootloader/src/main.c). The register survives
+# a reset, not the loss of power: the simulator keeps it beside the board's flash, per board.
+ENTER_SAFE_MODE_APP_REQUEST = 0x5AFE
+SAFE_MODE_NOTE = "safe mode was requested over USB: Device OS runs, the application does not"
+
+# Device OS before 4.0 on nRF52840 (HAL_PLATFORM_DCT_SETUP_DONE) reads the setup-done byte of
+# the DCT at boot; 0x00 or 0xFF (never set) starts listening mode
+# (system_network_manager_api.cpp testAndClearListeningModeFlag; dct.h setup_done at 8134).
+# From 4.0 the flag is not read and SET_DEVICE_SETUP_DONE no longer writes it.
+SETUP_DONE_DCT = (1, 8134)               # (alt, address)
+SETUP_DONE_VALUE = 0x01
+SETUP_DONE_MCUS = ("nrf52840",)
+SETUP_DONE_SINCE = (0, 9, 0)            # the first Gen3 release; the simulator models nothing older
+SETUP_DONE_UNTIL = (4, 0, 0)
+SETUP_PENDING_NOTE = "setup is not done (the DCT's setup-done flag is not set: particle usb setup-done)"
+
+
+def _version(text: Optional[str]) -> tuple:
+    numbers = []
+    for part in (text or "0").split("-", 1)[0].split(".")[:3]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        numbers.append(int(digits or 0))
+    return tuple(numbers + [0] * (3 - len(numbers)))
+
+
+def keeps_setup_flag(platform: Platform, version: Optional[str]) -> bool:
+    """Whether this Device OS reads and writes the DCT's setup-done flag."""
+    return (platform.mcu in SETUP_DONE_MCUS and version is not None
+            and SETUP_DONE_SINCE <= _version(version) < SETUP_DONE_UNTIL)
+
+
+def setup_pending(read: Reader, platform: Platform, version: Optional[str] = None) -> bool:
+    """A Device OS that keeps the flag finds it unset: it starts in listening mode."""
+    version = version or device_os_version(read, platform)
+    if not keeps_setup_flag(platform, version):
+        return False
+    alt, address = SETUP_DONE_DCT
+    return read(alt, address, 1) in (b"\x00", b"\xff")
+
+
+def _backup_path(state_dir, unit: int):
+    import os
+    return os.path.join(os.fspath(state_dir), f"unit{unit}-backup-register.txt")
+
+
+def request_safe_mode(state_dir, unit: int) -> None:
+    """SAFE_MODE's write to the backup register, kept for the board's next boot."""
+    if state_dir:
+        with open(_backup_path(state_dir, unit), "w", encoding="ascii") as f:
+            f.write(f"{ENTER_SAFE_MODE_APP_REQUEST:#06x}\n")
+
+
+def take_safe_mode_request(state_dir, unit: int) -> bool:
+    """The bootloader at boot: whether safe mode was requested, the register cleared either way."""
+    import os
+    if not state_dir:
+        return False
+    path = _backup_path(state_dir, unit)
+    try:
+        with open(path, encoding="ascii") as f:
+            value = f.read().strip()
+        os.unlink(path)
+    except OSError:
+        return False
+    return value == f"{ENTER_SAFE_MODE_APP_REQUEST:#06x}"
+
+
+def boot(platform: Platform, read: Reader, device_id: str, cloud: Optional[CloudView], *,
+         safe_requested: bool = False, setup_check: bool = True, version: Optional[str] = None) -> BootOutcome:
+    """What the device shows after this boot. ``safe_requested``: the boot after SAFE_MODE;
+    ``setup_check``: whether the setup-done flag still decides (false once the device has
+    left the listening mode it started in); ``version``: the Device OS it runs, when the flash
+    does not tell (a profile's fw=)."""
     mode, reason = check_firmware(read, platform)
     if mode == "dfu":
         return BootOutcome("dfu", "dfu", reason)
+    if setup_check and setup_pending(read, platform, version):
+        return BootOutcome("listening", "listening", SETUP_PENDING_NOTE)
+    if safe_requested and mode == "normal":
+        mode, reason = "safe", SAFE_MODE_NOTE
     firmware_note = reason
     protocol = cloud_protocol(read, platform)
     key_slot = platform.device_key[protocol]

@@ -846,10 +846,33 @@ class NormalModeDevice(SimDevice):
 
     def __init__(self, profile, **kw):
         super().__init__(profile, **kw)
-        self.mode = codes.MODE_NORMAL
+        self._mode = None                      # known once read (a fresh boot reads its DCT)
+        # a fresh boot: the bootloader takes (and clears) a safe-mode request; restore() says
+        # what a device saved in this boot already had
+        from . import boot
+        self.safe_mode = boot.take_safe_mode_request(self.state_dir, self.unit)
         self.requests: dict = {}               # id -> {"type", "size", "data", "done", "result", "reply"}
         self.next_id = 1
         self.after_reply = None                # a re-enumeration to do once the result is read
+
+    @property
+    def mode(self) -> int:
+        if self._mode is None:
+            self._mode = codes.MODE_LISTENING if self.setup_pending() else codes.MODE_NORMAL
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: int) -> None:
+        self._mode = value
+
+    def setup_pending(self) -> bool:
+        """A Device OS that keeps the setup-done flag finds it unset (sim/boot.py)."""
+        from .. import platforms
+        from . import boot
+        platform = platforms.by_name(self.profile.platform or "")
+        if platform is None or platform.mcu not in boot.SETUP_DONE_MCUS:
+            return False
+        return boot.setup_pending(self._read_board, platform, self.running_version())
 
     def running_version(self) -> str:
         """The Device OS version this device runs: what it reports, and what decides which
@@ -943,10 +966,11 @@ class NormalModeDevice(SimDevice):
         raise _Stall()
 
     def state(self) -> dict:
-        return {"mode": self.mode}
+        return {"mode": self.mode, **({"safe_mode": True} if self.safe_mode else {})}
 
     def restore(self, state: dict) -> None:
         self.mode = state.get("mode", codes.MODE_NORMAL)
+        self.safe_mode = bool(state.get("safe_mode", False))
 
 
 KIND_CLASSES = {"dfuse": DfuDevice, "dfu11": DfuDevice, "runtime": RuntimeDevice, "normal": NormalModeDevice}

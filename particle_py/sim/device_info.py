@@ -275,13 +275,41 @@ def interface_list_reply(platform: platforms_mod.Platform) -> bytes:
     return out
 
 
+# Each interface as lwIP shows it on a device that is online (control/network.proto Interface):
+# flags (IFF_*), MTU and an IPv4 address with its prefix; the address is made from the device
+# id so that it is stable. Wi-Fi and PPP interfaces are up once the device reached its network.
+IFF_UP, IFF_BROADCAST, IFF_LOOPBACK, IFF_POINTTOPOINT, IFF_LOWER_UP, IFF_NOARP, IFF_MULTICAST = (
+    0x01, 0x02, 0x08, 0x10, 0x40, 0x80, 0x8000)
+INTERFACE_FLAGS = {"loopback": IFF_UP | IFF_LOOPBACK | IFF_LOWER_UP,
+                   "wifi": IFF_UP | IFF_BROADCAST | IFF_LOWER_UP | IFF_MULTICAST,
+                   "cellular": IFF_UP | IFF_POINTTOPOINT | IFF_LOWER_UP | IFF_NOARP | IFF_MULTICAST}
+INTERFACE_MTU = {"loopback": 0, "wifi": 1500, "cellular": 1500}
+
+
+def ipv4_address(kind: str, device_id: str) -> tuple[int, int]:
+    """(address as a 32-bit number, prefix length) of an interface."""
+    tail = hashlib.sha256(f"ip:{kind}:{device_id}".encode()).digest()
+    if kind == "loopback":
+        return 0x7F000001, 8
+    if kind == "wifi":
+        return (192 << 24) | (168 << 16) | (1 << 8) | (2 + tail[0] % 250), 24
+    return (10 << 24) | (tail[0] << 16) | (tail[1] << 8) | (1 + tail[2] % 254), 32
+
+
+def _interface_address(address: int, prefix: int) -> bytes:
+    """InterfaceAddress {IpAddress address = 1 {Ipv4Address v4 = 1 {fixed32 address = 1}}; prefix 2}."""
+    return message(1, message(1, fixed32(1, address))) + uint(2, prefix)
+
+
 def interface_reply(platform: platforms_mod.Platform, device_id: str, index: int) -> Optional[bytes]:
     for kind in interfaces(platform):
         if INTERFACE_INDEX[kind] == index:
             body = (uint(1, index) + message(2, INTERFACE_NAMES[kind].encode())
-                    + uint(3, INTERFACE_TYPES[kind]))
+                    + uint(3, INTERFACE_TYPES[kind]) + uint(4, INTERFACE_FLAGS[kind]))
+            body += message(6, message(1, _interface_address(*ipv4_address(kind, device_id))))
             if kind == "wifi":
-                body += message(8, mac_address(device_id)) + uint(9, 1500)
+                body += message(8, mac_address(device_id))
+            body += uint(9, INTERFACE_MTU[kind])
             return message(1, body)
     return None
 

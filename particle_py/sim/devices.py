@@ -109,6 +109,9 @@ def _fill(dev, platform: platforms.Platform, recipe: Recipe, db, seed: int) -> N
         else:
             server = _make_key(server_slot.alg)[1]
         dct.poke(server_slot.address, server + b"\xff" * (server_slot.size - len(server)))
+    if platform.mcu in boot_mod.SETUP_DONE_MCUS:     # a made device has been set up by its owner
+        alt, address = boot_mod.SETUP_DONE_DCT
+        dev.memory(alt).poke(address, bytes([boot_mod.SETUP_DONE_VALUE]))
     registered = None
     if recipe.cloud_key == "registered":
         registered = public if public is not None else _make_key(key_slot.alg)[1]
@@ -161,10 +164,14 @@ def outcome(dev, folder: Path, view=None) -> Optional[boot_mod.BootOutcome]:
     if dev.profile.is_dfu_mode:
         return boot_mod.BootOutcome("dfu", "dfu", "in the DFU bootloader")
     if getattr(dev, "mode", 0) == MODE_LISTENING:
-        return boot_mod.BootOutcome("listening", "listening", "the MODE button was held")
+        pending = getattr(dev, "setup_pending", lambda: False)()
+        return boot_mod.BootOutcome("listening", "listening",
+                                    boot_mod.SETUP_PENDING_NOTE if pending else "the MODE button was held")
     if view is None:
         view = boot_mod.open_cloud_view(folder)
-    return boot_mod.boot(platform, reader(dev), dev.profile.device_id, view)
+    # a running device has left any listening mode it started in; safe mode lasts this boot
+    return boot_mod.boot(platform, reader(dev), dev.profile.device_id, view,
+                         safe_requested=getattr(dev, "safe_mode", False), setup_check=False)
 
 
 def _key_summary(dev, platform: platforms.Platform) -> list[str]:

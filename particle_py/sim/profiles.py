@@ -8,7 +8,8 @@ a comma-split list hands the options back to the profile before them, see state.
   ``00000000010C``, bwPollTimeout 1 ms while busy, layout letters not enforced, leave answered
   with dfuMANIFEST; the photon comes back in normal mode after leaving, whatever its flash holds.
 - any platform name of ``particle_py.platforms`` (``p1``, ``electron``, ``core``, ``argon``,
-  ``boron``, ``p2``, ...): that platform's DFU bootloader, realistic: a 24-hex device id as
+  ``boron``, ``p2``, ``electron2``, ``sulu``, ...; every platform of the pinned device-constants
+  with a DFU mode): that platform's DFU bootloader, realistic: a 24-hex device id as
   serial, poll timeouts from the flash-time model, layout letters enforced, its bootloader
   version's descriptor values and leave habit (BOOTLOADERS), and a normal-mode successor
   after leaving DFU.
@@ -87,7 +88,7 @@ BOOTLOADERS = {
             source="the internal-flash name of a user's Argon listing (a flashing script's comment), which "
                    "marks other bootloader pages read-only; which bootloader version shows it is unknown"),
     },
-    "rtl872x": {            # P2, Photon 2, Tracker M, M-SoM
+    "rtl872x": {            # P2, Photon 2, Tracker M, M-SoM, Sulu
         "current": Bootloader("current", 0x0200, "id", "manifest",
                               source="ASSUMED: no P2 listing seen; bcdDevice as the first Particle bootloaders"),
     },

@@ -16,6 +16,10 @@ from typing import Callable
 from particle_py import control_codes as codes
 from particle_py import platforms
 from . import device_info, fwupdate, protection
+from .app import app_family
+from .cloud_status import cloud_family
+from .env import env_family
+from .system_config import config_family
 from . import profiles as profiles_mod
 from . import protobuf
 
@@ -127,8 +131,9 @@ def firmware_update_family(dev) -> dict:
 
 
 # One row a family; a new family is one function above and its row here.
-FAMILIES = (module_info_family, network_family, device_family, firmware_update_family,
-            protection.protection_family)
+FAMILIES = (module_info_family, network_family, device_family, firmware_update_family)
+FAMILIES += (config_family, cloud_family, env_family, app_family)   # after device_family: SAFE_MODE is config's
+FAMILIES += (protection.protection_family,)
 
 
 def handlers(dev) -> dict:

@@ -261,17 +261,21 @@ def test_unplug_mid_flash_reports_where_and_how_to_resume(sim, run, tmp_path, pr
     assert f"particle flash --usb {f}" in err
 
 
-def test_known_app_with_wrong_bytes_is_refused(sim, run, tmp_path, asset_server, profile):
+def test_known_app_is_the_shipped_copy_not_what_a_server_offers(sim, run, tmp_path, asset_server, profile):
+    """Tinker ships with the package (particle_py/data/tinker): a server offering other bytes
+    under its name is never asked."""
+    from particle_py.firmware import known_apps
+
     root = tmp_path / "www"
     target = root / "assets/knownApps/photon/tinker/tinker-0.4.5-photon.bin"
     target.parent.mkdir(parents=True)
     target.write_bytes(build_module("photon", size=5324))     # a stand-in: not the pinned bytes
     asset_server(root)
     s = sim(profile("photon"))
-    before = whole_alt(s)
     code, out, err = run("flash", "--usb", "tinker")
-    assert code == 1 and "does not match its pinned SHA-256" in err
-    assert whole_alt(s) == before
+    assert code == 0, err
+    app = known_apps.fetch(known_apps.find("photon", "tinker"))
+    assert s.peek(0, 0x080A0000, len(app)) == app
     code, out, err = run("flash", "--usb", "tinker-usb-debugging")
     assert code == 1 and err.splitlines()[0] == "There is no known app tinker-usb-debugging for Photon"
 
@@ -411,8 +415,9 @@ def test_leading_device_id_picks_the_device(sim, run, tmp_path, profile, device_
     assert code == 1 and err.splitlines()[0] == "Device not found: ffff0000"
 
 
-def test_failed_known_app_download_leaves_the_device_running(sim, run, tmp_path, monkeypatch, profile):
-    """No network: the Tinker download fails before the device is switched to DFU mode."""
+def test_known_app_needs_no_network(sim, run, tmp_path, monkeypatch, profile, device_ids):
+    """No network (downloads go to a loopback port nothing listens on): the shipped Tinker is
+    flashed to a running device."""
     import socket
 
     with socket.socket() as closed:            # a loopback port that nothing listens on
@@ -421,12 +426,11 @@ def test_failed_known_app_download_leaves_the_device_running(sim, run, tmp_path,
     monkeypatch.setenv("PARTICLE_PY_ASSET_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     s = sim(profile("argon", "normal"))
-    before = [(d.vid, d.pid) for d in s.devices()]
     code, out, err = run("flash", "--usb", "tinker")
-    assert code == 1
-    assert err.startswith(f"Could not download http://127.0.0.1:{port}/assets/knownApps/argon/tinker/")
-    assert "Switching device to DFU mode" not in out
-    assert [(d.vid, d.pid) for d in s.devices()] == before == [(0x2B04, 0xC00C)]
+    assert code == 0, err
+    assert out.splitlines()[-3:] == [f"Flashing argon device {device_ids['argon']}",
+                                     "Flashing tinker-0.8.0-rc.27-argon.bin", "Flash success!"]
+    assert not (tmp_path / "cache" / "particle-py").exists()        # nothing was downloaded
 
 
 def test_known_app_from_the_peer_cache_is_fetched_then_flashed_to_a_running_device(sim, run, asset_server,

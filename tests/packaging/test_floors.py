@@ -20,6 +20,7 @@ FLOORS = {
     "particle_py": 1, "particle_py.platforms": 1, "particle_py.module_layout": 1,
     "particle_py.cnum": 1, "particle_py.errors": 1, "particle_py.events": 1,
     "particle_py.control_codes": 1, "particle_py.release_table": 1, "particle_py.private_files": 1,
+    "particle_py.platform_constants": 1,
     # 2. transports, and the simulated devices behind the same seams
     "particle_py.usb": 2, "particle_py.sim": 2,
     # 3. protocols: DFU/DfuSe, Particle's control requests, the listening-mode serial protocol

@@ -118,8 +118,9 @@ def _doctor_command(ctx: typer.Context,
                     port: Optional[int] = typer.Option(None, "--port", help="Your own cloud's port (with "
                                                                             "--server-key)"),
                     from_paths: List[str] = typer.Option([], "--from", metavar="PATH",
-                                                         help="A folder or .zip holding the Device OS files, for "
-                                                              "the Device OS repair (as particle update --from)"),
+                                                         help="A folder or .zip holding the Device OS files, or a "
+                                                              "restore bundle, for the Device OS repair (as "
+                                                              "particle update --from)"),
                     no_download: bool = typer.Option(False, "--no-download",
                                                      help="Download nothing: a Device OS repair needs --from or "
                                                           "cached files; the other repairs still run")):

@@ -31,12 +31,23 @@ def register(app) -> None:
                                              help="The Device OS version to update. Defaults to the newest "
                                                   "release particle-py knows for the platform."),
         from_paths: List[str] = typer.Option([], "--from", metavar="PATH",
-                                             help="A folder or .zip holding the Device OS files (no download)"),
+                                             help="A folder or .zip holding the Device OS files, or a restore "
+                                                  "bundle (--save-bundle) (no download)"),
         no_download: bool = typer.Option(False, "--no-download",
                                          help="Use only the cache and --from, never the network"),
+        save_bundle: Optional[str] = typer.Option(None, "--save-bundle", metavar="FILE",
+                                                  help="Write nothing to the device: save one file with "
+                                                       "everything its restore needs, for `update --from FILE` "
+                                                       "on a computer with no network"),
+        platform: Optional[str] = typer.Option(None, "--platform",
+                                               help="With --save-bundle: the platform (no device needed)"),
     ):
         from particle_py.errors import ParticlePyError
         from particle_py.ops import update as update_ops
+
+        if save_bundle is not None or platform is not None:
+            _save_bundle(ctx, save_bundle, device, platform, target, from_paths, no_download)
+            return
 
         shape = _shape(device, target)
         echo = typer.echo
@@ -114,3 +125,35 @@ def register(app) -> None:
             echo("")
             if result.left_dfu or result.written:
                 echo("> Your device should now restart automatically.")
+
+
+def _save_bundle(ctx, path: Optional[str], device: Optional[str], platform: Optional[str], target: Optional[str],
+                 from_paths, no_download: bool) -> None:
+    import typer
+
+    from particle_py.cli import render
+    from particle_py.errors import EX_USAGE, ParticlePyError
+    from particle_py.ops import update as update_ops
+
+    if path is None:
+        raise ParticlePyError("--platform is for --save-bundle",
+                              "Give the file to write: particle update --save-bundle FILE --platform "
+                              f"{platform}.", EX_USAGE)
+    device_id = None
+    if device and not platform:
+        from particle_py.ops.usb_commands import resolve
+
+        device_id = resolve(device)
+    reporter = render.TextReporter(verbose=render.verbose(ctx))
+    try:
+        saved = update_ops.save_bundle(path, device_id, platform_name=platform, target=target, paths=from_paths,
+                                       allow_download=not no_download, reporter=reporter)
+    finally:
+        reporter.close()
+    echo = typer.echo
+    echo(f"Saved Device OS {saved.version} for {saved.platform.display_name} to {saved.path} ({saved.size} bytes):")
+    for name, role, size in saved.files:
+        echo(f"  {name} ({role}, {size} bytes)")
+    for name, why in saved.left_out:
+        echo(f"  left out: {name} ({why})")
+    echo(f"Restore with: particle update --from {saved.path} (no network needed)")
