@@ -80,6 +80,14 @@ class World:
         dev = self.device()
         return boot.check_firmware(dev._read_board, by_name(dev.profile.platform))
 
+    def setup_pending(self) -> bool:
+        """The boot model: Device OS below 4 finds the setup-done flag unset (listening mode)."""
+        from particle_py.platforms import by_name
+        from particle_py.sim import boot
+
+        dev = self.device()
+        return boot.setup_pending(dev._read_board, by_name(dev.profile.platform))
+
 
 @pytest.fixture
 def world(tmp_path, monkeypatch, capsys):

@@ -2,24 +2,33 @@
 from __future__ import annotations
 
 
-def test_a_gen3_device_restored_to_2_x_gets_the_setup_done_flag(world, peers):
-    # Device OS below 4 reads the DCT's setup_done (offset 8134) at boot and starts in listening
-    # mode without 0x01 there. (The simulator's boot model does not read the flag yet; the test
-    # holds the byte Device OS reads.)
+def _clear_setup_done(world) -> None:
+    from particle_py.sim.bus import SimBus
+
+    with SimBus.session(world.state) as bus:
+        bus.devices()[0].memory(1).poke(8134, b"\xff")
+
+
+def test_a_gen3_device_restored_to_2_x_without_the_flag_gets_it(world, peers):
+    # Device OS below 4 reads the DCT's setup-done byte (offset 8134) at boot and starts in
+    # listening mode without 0x01 there, as a board whose DCT was erased does
     world.create("argon", "--device-os", "1.5.2")
     world.releases(*peers)
-    assert world.device()._read_board(1, 8134, 1) == b"\xff"
+    _clear_setup_done(world)
+    assert world.setup_pending()
     code, out, _err = world.particle("update", "--target", "2.2.0")
     assert code == 0 and out.splitlines()[-1] == "Update success!"
     assert world.device()._read_board(1, 8134, 1) == b"\x01"
-    assert world.boots()[0] == "normal"
+    assert world.boots()[0] == "normal" and not world.setup_pending()
 
 
 def test_a_restore_to_4_x_leaves_the_flag_alone(world, peers):
     world.create("argon", "--device-os", "1.5.2")
     world.releases(*peers)
+    _clear_setup_done(world)
     assert world.particle("update", "--target", "4.0.2")[0] == 0
     assert world.device()._read_board(1, 8134, 1) == b"\xff"
+    assert world.boots()[0] == "normal" and not world.setup_pending()      # 4.x does not read it
 
 
 def test_a_brn402_downgrade_from_2_x_passes_through_1_5_2(world, peers):
