@@ -79,7 +79,9 @@ def test_a_p2_restore_never_writes_the_encrypted_prebootloader_part(world, tmp_p
 def test_msom_tinker_6_3_4_on_6_3_4_says_the_device_os_it_needs(world, peers):
     """Particle's M-SoM Tinker 6.3.4 depends on system part 6305: on 6.3.4 it runs in safe mode,
     and the release that ends that is named."""
-    from conftest import PEERS
+    import os
+    from pathlib import Path
+    PEERS = Path(os.environ["PARTICLE_PY_PEERS"])      # the peers fixture sets it
 
     tinker = PEERS / "particle-cli-3.51.0" / "node_modules" / "particle-cli" / "assets" / "knownApps" / "msom" \
         / "tinker" / "tinker-6.3.4-msom.bin"
