@@ -60,6 +60,9 @@ WIFI_SET_NETWORK_CREDENTIALS = 507      # 5.8.2, 5.9.0 and 6.2.0 on (not 6.0.x, 
 WIFI_RESULT_UNKNOWN = -100
 WIFI_RESULT_TIMEOUT = -160
 WIFI_RESULT_NOT_FOUND = -170
+# device protection (control/config.proto GetProtectedStateRequest / SetProtectedStateRequest)
+GET_PROTECTED_STATE = 76
+SET_PROTECTED_STATE = 77
 
 # application: the user firmware's own handler (ctrl_request_custom_handler), any payload
 APP_CUSTOM = 10
@@ -93,6 +96,10 @@ OTA_INVALID_PLATFORM = -1360
 OTA_INVALID_FORMAT = -1370
 OTA_UPDATES_DISABLED = -1380
 OTA_ERROR = -1390
+RESULT_TIMEOUT = -160
+RESULT_PROTECTED = -1801
+RESULT_KEY_MISMATCH = -1802
+RESULT_INVALID_SIGNATURE = -1803
 
 # Device OS's own words for the results the client reports (particle-usb result.js).
 RESULT_TEXT = {
@@ -105,8 +112,26 @@ RESULT_TEXT = {
     OTA_INVALID_SIZE: "Invalid module size", OTA_INVALID_PLATFORM: "Invalid module platform",
     OTA_INVALID_FORMAT: "Invalid module format", OTA_UPDATES_DISABLED: "Firmware updates are disabled",
     OTA_ERROR: "Firmware update error",
+    RESULT_TIMEOUT: "Timeout error", RESULT_PROTECTED: "Device is in a protected state, action prohibited",
+    RESULT_KEY_MISMATCH: "Unrecognized cryptographic key", RESULT_INVALID_SIGNATURE: "Signature validation failed",
 }
 
 # --- device modes (control/common.proto DeviceMode, GET_DEVICE_MODE's field 1) ---------------
 MODE_NORMAL, MODE_LISTENING, MODE_SAFE, MODE_DFU = 0, 1, 2, 3
 DEVICE_MODES = {MODE_NORMAL: "NORMAL", MODE_LISTENING: "LISTENING", MODE_SAFE: "SAFE", MODE_DFU: "DFU"}
+
+# --- device protection (Device OS 6: services/src/security_mode.cpp, bootloader usbd_dfu.cpp) --
+# The requests a protected device still answers over USB (security_mode_check_control_request).
+PROTECTED_ALLOWED = frozenset({GET_PROTECTED_STATE, SET_PROTECTED_STATE, GET_DEVICE_ID, APP_CUSTOM})
+SET_PROTECTED_RESET, SET_PROTECTED_PREPARE, SET_PROTECTED_CONFIRM = 0, 1, 2    # SetProtectedStateRequest.Action
+PROTECTION_NONCE_SIZE = 32
+SERVICE_MODE_REBOOTS = 20                      # security_mode_override_to_none()
+SERVICE_MODE_SECONDS = 24 * 60 * 60
+PROTECTED_MIN_SYSTEM_VERSION = 6000            # module version 6.0.0: below it protection refuses part 1
+DFU_STATE_STRING_INDEX = 0xFA                  # "sm=o" open, "sm=p" protected, "sm=s" Service Mode
+DFU_PROTECTED_STATUS = 0x0B                    # errVENDOR, iString "Device is in protected mode"
+DFUSE_ENTER_SAFE_MODE = 0xFA                   # Particle's DfuSe extensions (device-os #2802)
+DFUSE_CLEAR_SECURITY_MODE_OVERRIDE = 0xFB
+# Platforms whose Device OS 6 offers protection (@particle/device-constants "features"), by id:
+# argon, boron, bsom, b5som, tracker, trackerm, p2, msom, sulu.
+PROTECTION_PLATFORM_IDS = frozenset({12, 13, 23, 25, 26, 28, 32, 35, 38})

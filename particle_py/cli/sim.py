@@ -95,6 +95,21 @@ def _parse_faults(faults: List[str]) -> dict:
     return knobs
 
 
+def _check_protectable(names: List[str], device_os: str) -> None:
+    """Device Protection exists on Device OS 6 of the platforms that offer it."""
+    from particle_py import control_codes, platforms as table
+
+    for name in names:
+        platform = table.by_name(name)
+        if platform is None or platform.platform_id not in control_codes.PROTECTION_PLATFORM_IDS:
+            raise ParticlePyError(f"--protected: {name} has no Device Protection",
+                                  "Device Protection is on argon, boron, bsom, b5som, tracker, trackerm, p2, msom "
+                                  "and sulu.", 2)
+    if device_os in ("default", "none") or int(device_os.split(".")[0]) < 6:
+        raise ParticlePyError("--protected needs Device OS 6 or newer",
+                              "Add --device-os 6.2.1 (or another 6.x release).", 2)
+
+
 @app.command()
 def create(
     platforms: List[str] = typer.Argument(..., help="Platforms (photon, electron, argon, ...) or dfu-util "
@@ -115,6 +130,10 @@ def create(
                                              "Photon of that era; see particle_py/sim/profiles.py BOOTLOADERS). "
                                              "Default: today's most common one."),
     fault: List[str] = typer.Option([], "--fault", help="Fault knob KNOB=VALUE (repeatable)."),
+    protected: bool = typer.Option(False, "--protected", help="Protected Devices (Device Protection, Device OS "
+                                   "6 on argon, boron, bsom, b5som, tracker, trackerm, p2, msom, sulu)."),
+    service_mode: bool = typer.Option(False, "--service-mode", help="Protected Devices in Service Mode "
+                                      "(20 restarts or 24 hours)."),
 ):
     """Create simulated devices with chosen contents (replaces the folder's devices)."""
     from particle_py.sim import devices as simdev
@@ -129,8 +148,17 @@ def create(
     recipe = simdev.Recipe(mode=mode, key=key, server_key=server_key, cloud_key=cloud_key,
                            device_os=None if device_os == "none" else device_os,
                            user_app=user_app != "none", owner=owner, bootloader=bootloader)
+    if protected or service_mode:
+        _check_protectable(platforms, device_os)
     try:
+        if folder.is_dir():
+            from particle_py.sim import protection
+            protection.clear_folder(folder)
         created = simdev.create(folder, platforms, recipe, knobs=_parse_faults(fault), first_id=device_id)
+        if protected or service_mode:
+            from particle_py.sim import protection
+            for unit in range(len(platforms)):
+                protection.make(folder, unit, service_mode=service_mode)
     except ValueError as exc:            # an unknown platform, bootloader or knob
         raise ParticlePyError(str(exc), "particle-sim create --help lists the choices.", 2) from None
     except OSError as exc:

@@ -458,6 +458,14 @@ def open_for_reading(device_id: Optional[str], reporter: events.Reporter = event
         if device_id and err.message.startswith("Device not found"):
             _refuse_unconfirmed(device_id)
         raise
+    from particle_py.ops import protection
+
+    try:
+        # a Protected Device can be neither read nor repaired over USB: said before it changes mode
+        protection.check(entry, again="particle doctor" + (f" {device_id}" if device_id else ""))
+    except BaseException:
+        discovery.release_entry(entry)
+        raise
     mode = usb_commands.device_mode(entry)
     usb_serial = entry.device_id
     if not entry.id_known:

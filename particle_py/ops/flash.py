@@ -349,8 +349,17 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
          force: bool = False, memory_map=None) -> list[FlashStep]:
     """Every check for every file, then the write order. Raises before anything is written.
     ``memory_map(alt)`` gives the device's own map (default: the platform table's)."""
+    from particle_py.firmware import restore_rules
+
     steps = []
+    left_out = []
     for src in sources:
+        prefix = parse(src.data).prefix if src.data else None
+        why = prefix and prefix.platform_id == platform.platform_id and \
+            restore_rules.never_written(platform, prefix.function, prefix.index)
+        if why:                     # left out of the write, as particle-cli's filterModulesToFlash does
+            left_out.append((src.label, why))
+            continue
         module = None if _headerless_image(src, platform) else _check_module(src, platform, force=force)
         alt, address, data = _destination(src, module, platform, factory=factory)
         steps.append(_check_destination(FlashStep(src, module, alt, address, data), platform,
@@ -358,6 +367,8 @@ def plan(sources: list[FlashSource], platform: Platform, *, factory: bool = Fals
     # A staged module goes first, then its flag, as particle-cli 2.x did: on Gen2 the DFU
     # routines move once new system parts are written. One staged module at a time: the OTA
     # region holds one.
+    if left_out and not steps:
+        raise _fail(f"{left_out[0][0]} is not written: {left_out[0][1]}.", "Nothing was written.")
     staged = [s for s in steps if s.staged]
     if len(staged) > 1:
         raise _fail(f"{staged[0].source.label} and {staged[1].source.label} are both bootloaders",
@@ -410,6 +421,25 @@ def resume_command(args: list[str], *, factory: bool, force: bool, verify: Optio
 def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
               verify: Optional[bool] = None, device_id: Optional[str] = None,
               reporter: events.Reporter = events.QUIET) -> FlashResult:
+    """_flash_usb, with Service Mode running out mid-way reported as the state it leaves."""
+    from particle_py.ops import protection
+
+    seen: dict = {}
+    try:
+        return _flash_usb(args, factory=factory, force=force, verify=verify, device_id=device_id,
+                          reporter=reporter, seen=seen)
+    except ParticlePyError as err:
+        if "protection" not in seen:
+            raise
+        ended = protection.ended_mid_way(seen["protection"], seen["device_id"], None, seen["again"])
+        if ended is None:
+            raise
+        raise ended from None
+
+
+def _flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
+               verify: Optional[bool] = None, device_id: Optional[str] = None,
+               reporter: events.Reporter = events.QUIET, seen: dict) -> FlashResult:
     """Flash ``args`` (files or known-app names) to the connected device over DFU.
 
     ``reporter`` gets the user-facing lines as Steps (``Flashing <platform> device <id>``,
@@ -430,6 +460,11 @@ def flash_usb(args: list[str], *, factory: bool = False, force: bool = False,
     entry = resolve_target(device_id, need_dfu=True, platform_id=_wanted_platform(items))
     info_before = None
     try:
+        from particle_py.ops import protection
+
+        # protection refuses the write: said before anything is downloaded or changes mode
+        again = resume_command(given, factory=factory, force=force, verify=verify)
+        seen.update(protection=protection.check(entry, again=again), device_id=entry.device_id, again=again)
         sources = resolve_sources(items, entry.platform)
         plan(sources, entry.platform, factory=factory, force=force)
         if not entry.in_dfu and verify is None and not factory:
@@ -709,7 +744,10 @@ def judge_write(prefixes: Prefixes, steps: list[FlashStep], info=None) -> Option
         # no Device OS that starts before either (a blank one being filled part by part).
         return None, []
     unmet = after.unmet
-    release = checks.release_providing(platform.name, unmet.function, unmet.index, unmet.version)
+    from particle_py.firmware import restore_rules
+
+    release = checks.release_providing(platform.name, unmet.function, unmet.index, unmet.version) or (
+        restore_rules.device_os_for(unmet.version) if unmet.function == ModuleFunction.SYSTEM_PART else None)
     fix = (f"particle update --target {release}" if release else
            f"particle update --target <a Device OS whose {checks.KIND_NAMES.get(unmet.function, 'module')} "
            f"is version {unmet.version} or newer>")

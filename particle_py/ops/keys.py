@@ -74,13 +74,22 @@ def offline_alg(protocol: str) -> str:
 
 def open_device(device_id: Optional[str] = None, *, need_dfu: bool = True, reporter: Reporter = QUIET,
                 need_id: bool = False):
-    from particle_py.ops.device import open_particle_device
-
     # The target is resolved before any device changes mode (ops.device.resolve_target): a
     # mistyped id or a name changes nothing. A bootloader that shows no id (2015 Gen2, Core) has
     # the id confirmed by the device itself first (ops.device.confirm_identity); ``need_id``: also
     # when none was given (backups and cloud calls use the device's own id only).
-    return open_particle_device(device_id, need_dfu=need_dfu, reporter=reporter, need_id=need_id)
+    from particle_py.ops import protection
+    from particle_py.ops.device import open_entry
+    from particle_py.ops.discovery import release_entry, resolve_target
+
+    entry = resolve_target(device_id, need_dfu=need_dfu)
+    try:
+        # a Protected Device refuses the DCT's reads and writes: said before it changes mode
+        protection.check(entry)
+    except BaseException:
+        release_entry(entry)
+        raise
+    return open_entry(entry, need_dfu=need_dfu, reporter=reporter, need_id=need_id)
 
 
 def _id_for_file_name(device_id: str) -> str:

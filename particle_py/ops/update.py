@@ -225,10 +225,27 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     from particle_py.firmware import sources
     from particle_py.ops.discovery import find_device, release_entry
 
+    from particle_py.ops import protection
+
+    from particle_py.firmware import restore_rules
+
     entry = find_device(device_arg)
     platform, device_id = entry.platform, entry.device_id
-    release_entry(entry)
-    version = choose_version(platform, target, paths)
+    try:
+        shield = protection.read_state(entry)
+        version = choose_version(platform, target, paths)
+        # a downgrade some devices must take in two steps: only then is the running version asked
+        running = None
+        if not entry.in_dfu and restore_rules.route(platform, "99.0.0", version):
+            from particle_py.control import ControlSession
+            running = ControlSession(entry.usb_device).firmware_version()
+    finally:
+        release_entry(entry)
+    # a Protected Device, or a Device OS protection will not take: refused before anything is downloaded
+    protection.refuse_writes(shield, device_id, target=version, again=resume_command(device_arg, target, paths))
+    for through, why in restore_rules.route(platform, running, version):
+        reporter.step(f"Device OS {through} first: {why}")
+        update(device_arg, target=through, paths=paths, allow_download=allow_download, reporter=reporter)
     chosen = ""
     if not target and releases_latest(platform) is None and platform.system_parts \
             and len(sources.releases_in(platform, paths)) != 1:
@@ -242,6 +259,11 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     try:
         return _update_device(entry, result, files, reporter, device_arg, target, paths)
     except ParticlePyError as err:
+        ended = protection.ended_mid_way(shield, device_id, [s.label for s in result.written],
+                                         resume_command(device_arg, target, paths))
+        if ended is not None:
+            ended.state_reported = True
+            raise ended from None
         if getattr(err, "state_reported", False):
             raise
         raise _not_finished(result, err, device_arg, target, paths) from None
@@ -384,6 +406,19 @@ def _confirm_installed(entry, planned: PlannedStep) -> None:
                               "particle update (the bootloader is then staged over DFU).")
 
 
+def _set_setup_done(device, result: UpdateResult, reporter: events.Reporter) -> None:
+    """Gen3 below Device OS 4 starts in listening mode without the setup-done flag in its DCT;
+    a restore sets it, as the web Device Restore does (firmware/restore_rules.py)."""
+    from particle_py.firmware import restore_rules
+
+    flag = restore_rules.setup_done_flag(result.platform, result.version)
+    if flag is None or device.read(flag.alt, flag.address, len(flag.value)) == flag.value:
+        return
+    reporter.detail(f"Setting the setup-done flag (DCT 0x{flag.address:x}): Device OS {result.version} starts in "
+                    "listening mode without it")
+    device.write(flag.alt, flag.address, flag.value, erase=None, verify=True, preserve=True)
+
+
 def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.Reporter,
                     device_arg, target, paths) -> UpdateResult:
     from particle_py.ops.flash import step_progress
@@ -391,6 +426,8 @@ def _write_over_dfu(device, result: UpdateResult, todo: list, reporter: events.R
     current: Optional[PlannedStep] = None
     sent_whole = False
     try:
+        if todo:            # first: its read-back comes before the modules, which Device OS proves
+            _set_setup_done(device, result, reporter)
         for planned in todo:
             current, sent_whole = planned, False
             step = planned.step

@@ -200,6 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
+    def do_PUT(self):
+        self._dispatch("PUT")
+
     def _dispatch(self, method: str) -> None:
         path = urllib.parse.urlsplit(self.path).path.rstrip("/")
         form = self._form() if method in ("POST", "PUT") else None
@@ -253,6 +256,11 @@ class _Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(r"/v1/provisioning/([^/]+)", path)
         if match and method == "POST":
             return self._provision(user, match.group(1), form, auth)
+        match = re.fullmatch(r"/v1/devices/([^/]+)/unprotect", path)
+        if match and method == "PUT":
+            from . import cloud_protection
+            status, body = cloud_protection.unprotect(self.db, match.group(1).lower(), user, form)
+            return self._send(status, body, form, auth)
         return self._send(404, {"error": "Not found"}, form, auth)
 
     def _device_os_versions(self, version: Optional[str], form, auth: str) -> None:

@@ -23,6 +23,7 @@ from . import flash as flash_mod
 from . import knobs as knobs_mod
 from . import layout as layout_mod
 from . import profiles as profiles_mod
+from . import protection
 from . import requests
 
 # libusb error codes (the transports map them to what their clients expect)
@@ -174,6 +175,7 @@ class SimDevice:
     def leave_bus(self, successor: Optional[str]) -> None:
         """The device drops off the bus; ``successor`` (a profile string) appears in its place."""
         if not self.gone:
+            protection.on_restart(self)         # every departure is the board restarting
             self.gone = True
             self.successor = successor
             self._event("detached", successor=successor)
@@ -429,6 +431,8 @@ class DfuDevice(SimDevice):
         self.leaving = False
         self.download = bytearray()            # plain DFU: the image being received
         self._image_bytes: Optional[bytes] = None   # plain DFU without a state folder
+        self._plain_description = self.description
+        self.description = protection.described(self, self.description)
 
     # --- helpers -----------------------------------------------------------------------
     @property
@@ -563,6 +567,11 @@ class DfuDevice(SimDevice):
             self.pending = ("mass_erase",)
         elif cmd == DFUSE_READ_UNPROTECT and len(data) == 1:
             self.pending = ("unprotect",)
+        elif cmd == codes.DFUSE_ENTER_SAFE_MODE and len(data) == 1 and protection.capable(self):
+            self.state_code, self.leaving = DFU_MANIFEST_SYNC, True     # leaves as a DfuSe leave does
+            return
+        elif cmd == codes.DFUSE_CLEAR_SECURITY_MODE_OVERRIDE and len(data) == 1 and protection.capable(self):
+            self.pending = ("clear_override",)
         else:
             raise _Stall()
         self.state_code = DFU_DNLOAD_SYNC
@@ -575,6 +584,13 @@ class DfuDevice(SimDevice):
             status, after = knobs_mod.status_at(value)
             if self.transfers > after:
                 return status, 0
+        refused = protection.dfu_refusal(self, op) if self.dfuse else None
+        if refused is not None:
+            return refused, 0
+        if kind == "clear_override":
+            protection.clear_override(self)
+            self.description = protection.described(self, self._plain_description)
+            return STATUS_OK, 0
         mem = self.memory(self.alt) if self.dfuse else None
         if kind == "set_address":
             address = op[1]
@@ -626,9 +642,12 @@ class DfuDevice(SimDevice):
 
     def _getstatus(self) -> bytes:
         if self.state_code == DFU_DNLOAD_SYNC and self.pending is not None:
-            is_command = self.pending[0] in ("set_address", "erase", "mass_erase", "unprotect")
+            is_command = self.pending[0] in ("set_address", "erase", "mass_erase", "unprotect", "clear_override")
             unprotect = self.pending[0] == "unprotect"
             status, time_us = self._run_pending()
+            if status == codes.DFU_PROTECTED_STATUS:     # a protected bootloader refuses at once
+                self.state_code, self.status = DFU_ERROR, status
+                return self._status_reply()
             self.device_time_us += time_us
             self.flash_time_us += time_us
             final = (DFU_DNLOAD_IDLE, STATUS_OK) if status == STATUS_OK else (DFU_ERROR, status)
@@ -711,9 +730,12 @@ class DfuDevice(SimDevice):
             raise _Stall()
         if self.dfuse and block == 0:
             self.state_code = DFU_UPLOAD_IDLE
-            return DFUSE_COMMANDS
+            return protection.dfuse_commands(self, DFUSE_COMMANDS)
         if self.dfuse and block == 1:
             raise _Stall()
+        if self.dfuse and protection.state(self) == "protected":
+            self.state_code, self.status = DFU_ERROR, codes.DFU_PROTECTED_STATUS
+            return b""
         for knob, value in knobs_mod.active(self.knobs, "upload_data"):
             if knob.effect == "raise" or (knob.effect == "raise_at" and not self.dfuse
                                           and knobs_mod.status_at(value)[1] == block):
@@ -883,7 +905,10 @@ class NormalModeDevice(SimDevice):
 
     def _process(self, req: dict) -> None:
         handler = requests.handlers(self).get(req["type"])
-        if handler is None:
+        refused = protection.refusal(self, req["type"])
+        if refused is not None:
+            req["result"], req["reply"] = refused, b""
+        elif handler is None:
             req["result"], req["reply"] = codes.RESULT_NOT_SUPPORTED, b""
         else:
             req["result"], req["reply"] = handler(bytes(req["data"]))

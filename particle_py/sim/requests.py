@@ -15,7 +15,7 @@ from typing import Callable
 
 from particle_py import control_codes as codes
 from particle_py import platforms
-from . import device_info, fwupdate
+from . import device_info, fwupdate, protection
 from .app import app_family
 from .cloud_status import cloud_family
 from .env import env_family
@@ -135,6 +135,7 @@ def firmware_update_family(dev) -> dict:
 FAMILIES = (module_info_family, network_family, device_family, firmware_update_family)
 FAMILIES += (config_family, cloud_family, env_family, app_family)   # after device_family: SAFE_MODE is config's
 FAMILIES += (wifi_mod.wifi_family,)            # sim/wifi.py: Wi-Fi credentials (500-507)
+FAMILIES += (protection.protection_family,)
 
 
 def handlers(dev) -> dict:

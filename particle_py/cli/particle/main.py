@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "wifi",        # particle wifi add|join|clear|list|remove|current
     "list_cmd",    # particle list, particle cloud list
     "plan",        # particle plan run|show (a repair recorded with --save-plan)
+    "device_protection",   # particle device-protection status|enable|disable
 )
 
 
