@@ -74,7 +74,9 @@ def _bad(origin: str, why: str) -> ParticlePyError:
 def looks_like_bundle(path: str) -> bool:
     """Whether ``path`` is a restore bundle: a zip whose first member is the manifest (``build``
     writes it first, so even a cut copy is known, and refused as a bundle, not read as a plain
-    --from zip)."""
+    --from zip). Only a regular file is opened: a FIFO or a device would wait for a writer."""
+    if not os.path.isfile(path):
+        return False
     try:
         with open(path, "rb") as f:
             head = f.read(30 + len(MANIFEST))
