@@ -109,3 +109,57 @@ class JsonLinesReporter(events.Reporter):
         stream = self._stream or sys.stdout
         stream.write(json.dumps(events.to_json(event), sort_keys=False) + "\n")
         stream.flush()
+
+
+# --- many devices at once (ops/batch.py) ----------------------------------------------------------
+
+class DeviceLines(TextReporter):
+    """One device's events in a batch: every line prefixed with the device's id and port, written
+    under one lock shared by the batch's devices so lines never interleave mid-line; on a terminal
+    its Progress is a bar labelled with the device."""
+
+    def __init__(self, label: str, lock, *, verbose: bool = False, bars: Optional[bool] = None) -> None:
+        self.label, self._lock = label, lock
+        out, err = _echo(False), _echo(True)
+        super().__init__(verbose=verbose, out=self._locked(out), err=self._locked(err), bars=bars)
+
+    def _locked(self, write: Write) -> Write:
+        def prefixed(text: str) -> None:
+            with self._lock:
+                write(f"[{self.label}] {text}")
+        return prefixed
+
+    def _advance(self, event: events.Progress) -> None:
+        with self._lock:
+            super()._advance(events.Progress(f"{self.label} {event.task}", event.done, event.total))
+
+    def close(self) -> None:
+        with self._lock:
+            super().close()
+
+
+def device_reporters(*, verbose: bool = False):
+    """reporter_for(entry) for ops.batch.run_batch: one DeviceLines per device, one shared lock."""
+    import threading
+
+    from particle_py.ops import discovery
+
+    lock = threading.Lock()
+
+    def reporter_for(entry) -> DeviceLines:
+        return DeviceLines(f"{entry.device_id or '?'} {discovery.usb_port(entry)}", lock, verbose=verbose)
+    return reporter_for
+
+
+def summary_table(data: dict) -> list:
+    """The batch summary (Result "batch") as text lines: one row a device, then the count."""
+    head = ("DEVICE", "PLATFORM", "PORT", "DONE", "RESULT", "TO FINISH")
+    rows = [(d["device_id"], d["platform"], d["port"], d["done"] if d["result"] == "ok" else "",
+             d["result"] + (f": {d['message']}" if d["message"] else ""), d["finish"])
+            for d in data["devices"]]
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+
+    def line(cells) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return [line(head)] + [line(r) for r in rows] + \
+        [f"{data['succeeded']} of {data['total']} devices: {data['action']} succeeded."]

@@ -74,6 +74,7 @@ def _state_problem(data) -> Optional[str]:
 
 _held: dict = {}                 # lock file path -> (fd, depth): re-entrant within a process
 _held_guard = threading.RLock()
+_thread_locks: dict = {}         # lock file path -> RLock: one thread of this process at a time
 def _acquire(fd: int) -> None:
     if os.name == "nt":
         import msvcrt
@@ -105,6 +106,16 @@ def locked(state_dir: str):
     process, so ``SimBus.session`` can hold it around a load and a save."""
     os.makedirs(state_dir, exist_ok=True)
     path = os.path.abspath(os.path.join(state_dir, LOCK_FILE))
+    # the file lock is the process's; threads of one process (a batch on many devices) take
+    # turns on this one, so two threads never write the folder at once
+    with _held_guard:
+        in_process = _thread_locks.setdefault(path, threading.RLock())
+    with in_process, _locked_file(path):
+        yield
+
+
+@contextlib.contextmanager
+def _locked_file(path: str):
     with _held_guard:
         if path in _held:
             with signals_held():
@@ -151,6 +162,7 @@ class SimBus:
         self.token: Optional[str] = None     # changes with every save: "has someone else written?"
         self.arriving: list = []             # devices that left and come back later (REENUM_DELAY_MS)
         self.second_device_added = False     # SECOND_DEVICE_AFTER plugs in one board, once
+        self._guard = threading.RLock()      # threads working on several devices share the bus
 
     # --- devices ---------------------------------------------------------------------
     def attach(self, spec: str, *, unit: Optional[int] = None, port: Optional[int] = None,
@@ -174,6 +186,10 @@ class SimBus:
 
     def devices(self) -> list[SimDevice]:
         """Attached devices in attach order; devices that left are replaced by their successors."""
+        with self._guard:
+            return self._devices_now()
+
+    def _devices_now(self) -> list[SimDevice]:
         for i, dev in enumerate(list(self._devices)):
             if dev.second_device_due and not self.second_device_added:
                 self.second_device_added = True
@@ -282,13 +298,15 @@ class SimBus:
         """Write devices, flash, knobs and the new log entries back to the folder."""
         if not self.state_dir:
             return
-        with signals_held(), locked(self.state_dir):
+        with self._guard, signals_held(), locked(self.state_dir):
             devices = self.devices()
             for dev in devices:
                 dev.save_memories()
                 self._flush_log(dev)
             self.generation += 1
             self.token = os.urandom(8).hex()
+            _tokens_written.add(self.token)
+            _latest_token[os.path.abspath(self.state_dir)] = self.token
             data = {
                 "version": 1,
                 "generation": self.generation,
@@ -331,6 +349,16 @@ def state_token(state_dir) -> Optional[str]:
     path = os.path.join(os.fspath(state_dir), STATE_FILE)
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f).get("token")
+            token = json.load(f).get("token")
     except (OSError, ValueError):
         return None
+    # A token this process wrote means no other process has written since: the answer is the
+    # newest one saved here, even while a save in another thread is between setting it and
+    # replacing the file (else a reader would reload the bus under that thread's devices).
+    if token in _tokens_written:
+        return _latest_token.get(os.path.abspath(os.fspath(state_dir)), token)
+    return token
+
+
+_tokens_written: set = set()     # tokens of the saves made by this process
+_latest_token: dict = {}         # state folder -> the token of this process's newest save there
