@@ -155,7 +155,7 @@ def summary_table(data: dict) -> list:
     """The batch summary (Result "batch") as text lines: one row a device, then the count."""
     head = ("DEVICE", "PLATFORM", "PORT", "DONE", "RESULT", "TO FINISH")
     rows = [(d["device_id"], d["platform"], d["port"], d["done"] if d["result"] == "ok" else "",
-             d["result"] + (f": {d['message']}" if d["message"] else ""), d["finish"])
+             d["result"] + (": " + " ".join(d["message"].split()) if d["message"] else ""), d["finish"])
             for d in data["devices"]]
     widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
 

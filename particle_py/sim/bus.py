@@ -36,6 +36,7 @@ LOG_FILE = "log.jsonl"
 LOCK_FILE = ".lock"
 FIRST_PORT = 2
 FIRST_DEVNUM = 5
+HUB_FULL_ERROR = -11             # LIBUSB_ERROR_NO_MEM: the host controller has no room for one more
 
 
 EX_DATAERR = 65
@@ -59,7 +60,9 @@ def _state_problem(data) -> Optional[str]:
     for key in ("clock_us", "next_unit", "next_port", "generation", "next_devnum"):
         if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int)):
             return f"{STATE_FILE} has a {key} that is not a number"
-    if not isinstance(data.get("knobs", {}), dict) or not isinstance(data.get("arriving", []), list):
+    if not isinstance(data.get("knobs", {}), dict) or not isinstance(data.get("arriving", []), list) \
+            or not isinstance(data.get("unit_knobs", {}), dict) \
+            or not all(isinstance(v, dict) for v in data.get("unit_knobs", {}).values()):
         return f"{STATE_FILE} has fault knobs or arrivals of the wrong shape"
     devices = data.get("devices", [])
     if not isinstance(devices, list):
@@ -163,6 +166,7 @@ class SimBus:
         self.arriving: list = []             # devices that left and come back later (REENUM_DELAY_MS)
         self.second_device_added = False     # SECOND_DEVICE_AFTER plugs in one board, once
         self._guard = threading.RLock()      # threads working on several devices share the bus
+        self.unit_knobs: dict = {}           # board unit -> its own fault knobs (kept across re-enumeration)
 
     # --- devices ---------------------------------------------------------------------
     def attach(self, spec: str, *, unit: Optional[int] = None, port: Optional[int] = None,
@@ -175,14 +179,41 @@ class SimBus:
         if port is None:
             port = self.next_port
             self.next_port += 1
-        dev = make_device(profile, bus=1, port_numbers=(port,), devnum=self.next_devnum, unit=unit,
-                          knobs=self.knobs, memories=memories, state_dir=self.state_dir)
+        index = len(self._devices) if position is None else position
+        dev = make_device(profile, bus=1, port_numbers=self.port_path(port), devnum=self.next_devnum, unit=unit,
+                          knobs=self.device_knobs(index, unit), memories=memories, state_dir=self.state_dir)
         self.next_devnum += 1
         if position is None:
             self._devices.append(dev)
         else:
             self._devices.insert(position, dev)
         return dev
+
+    def port_path(self, port) -> tuple:
+        """The port numbers of the n-th port handed out: (n,) on the root hub; with the HUB_PORTS
+        knob, hubs of that many ports on root ports 1, 2, ... (1-1.1 ... 1-1.7, 1-2.1 ...). A list
+        or tuple is a path already (a board coming back where it was)."""
+        if isinstance(port, (list, tuple)):
+            return tuple(port)
+        hub = knobs_mod.value(self.knobs, "HUB_PORTS")
+        if not hub:
+            return (port,)
+        n = port - FIRST_PORT
+        return (1 + n // hub, 1 + n % hub)
+
+    def device_knobs(self, index: int, unit: Optional[int] = None) -> dict:
+        """The fault knobs of the device at ``index`` on the bus: the bus's, the board's own
+        (``unit_knobs``), and with HUB_FULL=N every device after the N-th fails to open (the hub
+        has no room left for it)."""
+        knobs = dict(self.knobs, **self.unit_knobs.get(str(unit), {}))
+        full = knobs_mod.value(self.knobs, "HUB_FULL")
+        if full is not None and index >= full:
+            knobs["OPEN_FAIL"] = HUB_FULL_ERROR
+        return knobs
+
+    def set_unit_knobs(self, unit: int, knobs: dict) -> None:
+        """Faults of one board (UNPLUG_AFTER on the fifth of thirty): every enumeration of it has them."""
+        self.unit_knobs[str(unit)] = knobs_mod.normalize(knobs)
 
     def devices(self) -> list[SimDevice]:
         """Attached devices in attach order; devices that left are replaced by their successors."""
@@ -202,7 +233,7 @@ class SimBus:
             position = self._devices.index(dev)
             self._devices.remove(dev)
             if dev.successor:
-                port = None if knobs_mod.value(self.knobs, "REENUM_NEW_PORT") else dev.port_numbers[0]
+                port = None if knobs_mod.value(self.knobs, "REENUM_NEW_PORT") else list(dev.port_numbers)
                 due_us = self.clock_us + 1000 * knobs_mod.value(self.knobs, "REENUM_DELAY_MS", 0)
                 self.arriving.append({"spec": dev.successor, "unit": dev.unit, "port": port,
                                       "position": position, "due_us": due_us,
@@ -258,10 +289,12 @@ class SimBus:
         bus.token = data.get("token")
         bus.arriving = data.get("arriving", [])
         bus.second_device_added = data.get("second_device_added", False)
-        for rec in data.get("devices", []):
+        bus.unit_knobs = {str(k): knobs_mod.normalize(v) for k, v in data.get("unit_knobs", {}).items()}
+        for index, rec in enumerate(data.get("devices", [])):
             profile = profiles_mod.build(rec["spec"], rec["unit"])
             dev = make_device(profile, bus=rec.get("bus", 1), port_numbers=tuple(rec["ports"]),
-                              devnum=rec["devnum"], unit=rec["unit"], knobs=bus.knobs, state_dir=state_dir)
+                              devnum=rec["devnum"], unit=rec["unit"], knobs=bus.device_knobs(index, rec["unit"]),
+                              state_dir=state_dir)
             dev.device_time_us = rec.get("device_time_us", 0)
             dev.flash_time_us = rec.get("flash_time_us", 0)
             dev.restore(rec.get("state", {}))
@@ -318,6 +351,7 @@ class SimBus:
                 "next_unit": self.next_unit,
                 "arriving": [{k: v for k, v in rec.items() if k != "memories"} for rec in self.arriving],
                 "second_device_added": self.second_device_added,
+                "unit_knobs": self.unit_knobs,
                 "devices": [{
                     "spec": dev.profile.spec, "unit": dev.unit, "bus": dev.bus, "ports": list(dev.port_numbers),
                     "devnum": dev.devnum, "state": dev.state(), "device_time_us": dev.device_time_us,

@@ -35,3 +35,15 @@ def fleet(tmp_path, monkeypatch, capsys, asset_url):  # noqa: F811
     f = Fleet(tmp_path, monkeypatch, capsys, asset_url)
     yield f
     f.close()
+
+
+def respec(state, index: int, extra: str = "", spec: str = "") -> None:
+    """Give the index-th simulated board another profile string (a clone's id, an old bootloader,
+    a fault of its own), as if it had been made so; its flash stays as it is."""
+    import json
+
+    path = state / "state.json"
+    data = json.loads(path.read_text())
+    rec = data["devices"][index]
+    rec["spec"] = spec or rec["spec"] + (":" if ":" not in rec["spec"] else ",") + extra
+    path.write_text(json.dumps(data))

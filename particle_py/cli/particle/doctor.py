@@ -137,7 +137,7 @@ def _doctor_batch(ctx, device, every, platform, mode, dry_run, yes, server_key, 
 
     return selection.run_selected(ctx, [device] if device else [], every, platform, mode,
                                   action="doctor", single=None, work=work,
-                                  retry=lambda e: f"particle doctor --yes {e.device_id}") or 0
+                                  retry=lambda e: f"particle doctor --yes {e.device_id or '--all'}") or 0
 
 
 def _select_options():
