@@ -27,7 +27,7 @@ def test_a_device_unplugged_midway_fails_alone_and_the_others_are_fixed(fleet):
     code, out, err = fleet.particle("doctor", "--yes", "--all")
     assert code != 0
     rows = out.splitlines()[-5:]
-    assert rows[-1] == "3 of 4 devices: doctor succeeded."
+    assert rows[-1] == "3 of 4 devices: doctor succeeded.", "\n".join(rows)
     assert "failed:" in rows[2] and rows[2].startswith(ids[2])
     assert all("  ok" in rows[i] for i in (0, 1, 3))
     assert rows[2].endswith("particle doctor --dry-run --json"), rows[2]      # what the report names

@@ -60,7 +60,7 @@ def test_a_full_hub_fails_the_devices_it_cannot_open_and_the_others_are_done(fle
     code, out, err = fleet.particle("doctor", "--yes", "--all")
     assert code != 0
     rows = out.splitlines()[-5:]
-    assert rows[-1] == "3 of 4 devices: doctor succeeded."
+    assert rows[-1] == "3 of 4 devices: doctor succeeded.", "\n".join(rows)
     # a device that cannot be opened cannot say its id either: it is known by its port
     assert rows[3].startswith("?                         Photon    1-1.4") and "failed:" in rows[3]
     assert rows[3].endswith("particle doctor --yes --all")
