@@ -65,3 +65,13 @@ def test_a_full_hub_fails_the_devices_it_cannot_open_and_the_others_are_done(fle
     assert rows[3].startswith("?                         Photon    1-1.4") and "failed:" in rows[3]
     assert rows[3].endswith("particle doctor --yes --all")
     assert fleet.leds()[:3] == ["LED: breathing cyan (connected to the cloud)"] * 3
+
+
+def test_several_ids_work_on_those_devices_only(fleet):
+    ids = fleet.create_many(["photon"] * 3, "--key", "corrupt", "--server-key", "wrong")
+    code, out, err = fleet.particle("doctor", "--yes", ids[0], ids[2][:8])
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == "2 of 2 devices: doctor succeeded."
+    leds = fleet.leds()
+    assert leds[0].startswith("LED: breathing cyan") and leds[2].startswith("LED: breathing cyan")
+    assert leds[1].startswith("LED: blinking cyan")          # not named: not touched

@@ -135,7 +135,7 @@ def _doctor_batch(ctx, device, every, platform, mode, dry_run, yes, server_key, 
         raise ParticlePyError("Not repaired: " + "; ".join(f.line() for f in report.remaining),
                               f"See `particle doctor --dry-run {entry.device_id}`.")
 
-    return selection.run_selected(ctx, [device] if device else [], every, platform, mode,
+    return selection.run_selected(ctx, device, every, platform, mode,
                                   action="doctor", single=None, work=work,
                                   retry=lambda e: f"particle doctor --yes {e.device_id or '--all'}") or 0
 
@@ -149,8 +149,9 @@ _SELECT = _select_options()
 
 
 def _doctor_command(ctx: typer.Context,
-                    device: Optional[str] = typer.Argument(None, metavar="[device]",
-                                                           help="Device id (default: the one connected by USB)"),
+                    devices: Optional[List[str]] = typer.Argument(None, metavar="[device]...",
+                                                                  help="Device ids (default: the one connected by "
+                                                                       "USB); several work on all at once"),
                     dry_run: bool = typer.Option(False, "--dry-run", help="Only diagnose: write nothing"),
                     yes: bool = typer.Option(False, "--yes", "-y", help="Repair without asking"),
                     as_json: bool = typer.Option(False, "--json",
@@ -174,13 +175,14 @@ def _doctor_command(ctx: typer.Context,
     from particle_py.cli import render
     from particle_py.cli.particle import selection
 
-    if selection.is_batch([device] if device else [], every, platform, mode):
-        code = _doctor_batch(ctx, device, every, platform, mode, dry_run, yes, server_key, host, port,
+    devices = list(devices or [])
+    if selection.is_batch(devices, every, platform, mode):
+        code = _doctor_batch(ctx, devices, every, platform, mode, dry_run, yes, server_key, host, port,
                              from_paths, no_download)
         if code:
             raise SystemExit(code)
         return
-    code = _doctor(device, render.verbose(ctx), dry_run, yes, as_json, server_key, host, port, from_paths,
+    code = _doctor(devices[0] if devices else None, render.verbose(ctx), dry_run, yes, as_json, server_key, host, port, from_paths,
                    no_download)
     if code:
         raise SystemExit(code)      # click's Exit would be swallowed in non-standalone mode
