@@ -45,6 +45,21 @@ FIRMWARE_UPDATE_DATA = 253
 NETWORK_GET_INTERFACE_LIST = 400
 NETWORK_GET_INTERFACE = 401
 CELLULAR_GET_ICCID = 554
+# wifi: the credentials Device OS keeps in /sys/wifi_config.bin (control/wifi_new.proto,
+# system/src/control/wifi_new.cpp; Gen3/Gen4 Wi-Fi platforms)
+WIFI_JOIN_NEW_NETWORK = 500
+WIFI_JOIN_KNOWN_NETWORK = 501
+WIFI_GET_KNOWN_NETWORKS = 502
+WIFI_REMOVE_KNOWN_NETWORK = 503
+WIFI_CLEAR_KNOWN_NETWORKS = 504
+WIFI_GET_CURRENT_NETWORK = 505
+WIFI_SCAN_NETWORKS = 506
+WIFI_SET_NETWORK_CREDENTIALS = 507      # 5.8.2, 5.9.0 and 6.2.0 on (not 6.0.x, 6.1.x)
+# system_error.h's numbers for the results the Wi-Fi requests give (RESULT_NOT_FOUND above is
+# -110, which Device OS calls BUSY)
+WIFI_RESULT_UNKNOWN = -100
+WIFI_RESULT_TIMEOUT = -160
+WIFI_RESULT_NOT_FOUND = -170
 
 # application: the user firmware's own handler (ctrl_request_custom_handler), any payload
 APP_CUSTOM = 10

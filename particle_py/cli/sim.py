@@ -317,6 +317,7 @@ def cloud(
 PID_FILE, LOG_FILE = "cloud.pid", "cloud.log"
 READY_TEXT = "Simulated Particle cloud listening on "
 USE_TEXT = "particle now uses this cloud"
+HANDSHAKES_TEXT = "Reach them as a device would: "     # printed last, once the handshake ports are known
 
 
 def _cloud_folder(folder: Path) -> None:
@@ -344,7 +345,7 @@ def _start_background_cloud(folder: Path, argv: list) -> int:
         proc = subprocess.Popen([sys.executable, "-m", "particle_py.cli.sim", "cloud", *argv],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    wanted = USE_TEXT if "--use" in argv else READY_TEXT
+    wanted = HANDSHAKES_TEXT
     text = ""
     while proc.poll() is None and wanted not in text:
         time.sleep(0.05)            # waiting for a child to start listening, not a timing assumption

@@ -2,12 +2,13 @@
 
 Only what the keys and auth commands need: provisioning a device public key,
 login (with the MFA one-time-password step), the current token, the user,
-claiming a device and revoking a token. Failures become ParticlePyError with
+claiming a device and revoking a token; and for `update`, the newest Device OS release. Failures become ParticlePyError with
 particle-cli's wording and a next step.
 """
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -313,8 +314,95 @@ class ApiClient:
         name = body.get("name")
         return {"name": printable(name, 64) if isinstance(name, str) else "", "connected": body.get("connected") is True}
 
+    def latest_device_os(self, platform_id: int) -> str:
+        """GET /v1/device-os/versions/latest?platform_id=<id> (particle-cli 3.14+'s question when no
+        version is named): the release the cloud names newest for the platform."""
+        status, url, raw = self.exchange("GET", f"/v1/device-os/versions/latest?platform_id={int(platform_id)}")
+        expected = 'a Device OS release ({"version": "x.y.z", ...})'
+        version = device_os_release_version(self._object(status, url, raw, expected), platform_id)
+        if version is None:
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return version
+    def device_list(self) -> list[dict]:
+        """GET /v1/devices: every device of this account, each checked by ``listed_devices``."""
+        from particle_py.cloud.http import parse_json
+
+        status, url, raw = self.exchange("GET", "/v1/devices")
+        expected = 'a list of devices ([{"id": ..., "connected": true or false}, ...])'
+        try:
+            value = parse_json(raw)
+        except ValueError as exc:
+            raise _wrong_shape(url, status, raw, expected, self.source, _reason(exc)) from None
+        devices = listed_devices(value)
+        if devices is None:
+            raise _wrong_shape(url, status, raw, expected, self.source)
+        return devices
+
+    def device_attributes(self, device_id: str) -> dict:
+        """The name, connected, variables ({name: type}) and functions ([names]) of one online
+        device, from its record (particle-cli lays the record over the listed device); what the
+        record does not hold in those shapes is left out."""
+        from particle_py.cloud.http import printable
+
+        body = self.device_record(device_id)
+        out = {"connected": body["connected"], "variables": _variables(body.get("variables")),
+               "functions": _functions(body.get("functions"))}
+        if "name" in body:
+            out["name"] = printable(body["name"], 64) if isinstance(body["name"], str) else None
+        return out
+
     def revoke_current_token(self) -> dict:
         return self.request("DELETE", "/v1/access_tokens/current", empty_ok=True)
+
+
+MAX_LISTED_DEVICES = 10_000
+DEVICE_ID_RE = r"[0-9a-fA-F]{24}"
+
+
+def _small_int(value) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 32 else None
+
+
+def listed_devices(value) -> Optional[list[dict]]:
+    """The devices of a GET /v1/devices answer, each {"id", "name" (printable, or None),
+    "connected" (bool), "product_id", "platform_id" (int or None)}; None when the answer is not
+    that list: every entry a JSON object with a 24-hex-digit ``id`` and a boolean ``connected``
+    (or ``online``). A name is shown on a terminal, so it is made printable."""
+    import re
+
+    from particle_py.cloud.http import printable
+
+    if not isinstance(value, list) or len(value) > MAX_LISTED_DEVICES:
+        return None
+    devices = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            return None
+        device_id = entry.get("id")
+        connected = entry.get("connected", entry.get("online"))
+        if not (isinstance(device_id, str) and re.fullmatch(DEVICE_ID_RE, device_id) and isinstance(connected, bool)):
+            return None
+        name = entry.get("name")
+        devices.append({"id": device_id.lower(), "name": printable(name, 64) if isinstance(name, str) else None,
+                        "connected": connected, "product_id": _small_int(entry.get("product_id")),
+                        "platform_id": _small_int(entry.get("platform_id"))})
+    return devices
+
+
+def _variables(value) -> dict:
+    from particle_py.cloud.http import printable
+
+    if not isinstance(value, dict):
+        return {}
+    return {printable(k, 64): printable(v, 32) for k, v in list(value.items())[:1000] if isinstance(v, str)}
+
+
+def _functions(value) -> list:
+    from particle_py.cloud.http import printable
+
+    if not isinstance(value, list):
+        return []
+    return [printable(f, 64) for f in value[:1000] if isinstance(f, str)]
 
 
 def client_from_config(settings=None) -> ApiClient:
@@ -322,3 +410,23 @@ def client_from_config(settings=None) -> ApiClient:
     settings = settings or Settings()
     return ApiClient(settings.api_url, settings.access_token, source=str(settings.path),
                      proxy_url=settings.proxy_url)
+
+
+# A release version as the cloud names one: x.y.z with an optional pre-release tag. It goes into
+# messages, cache folder names and the command printed to finish an update, so nothing else passes.
+_RELEASE_VERSION = re.compile(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})(-[0-9A-Za-z]{1,20}(?:\.[0-9A-Za-z]{1,20}){0,3})?")
+
+
+def device_os_release_version(body, platform_id: Optional[int] = None) -> Optional[str]:
+    """The ``version`` of a /v1/device-os/versions/<v> answer, or None when the answer is not a
+    release (for ``platform_id``, when it names one)."""
+    if not isinstance(body, dict):
+        return None
+    version = body.get("version")
+    if not isinstance(version, str) or not _RELEASE_VERSION.fullmatch(version):
+        return None
+    named = body.get("platform_id")
+    if platform_id is not None and named is not None and (isinstance(named, bool) or named != platform_id):
+        return None
+    return version
+

@@ -556,9 +556,10 @@ CLOUD_KEY_UNKNOWN_TEXT = ("whether the cloud holds the device's public key: unkn
                           "burst means no, and `particle keys doctor <id>` then sends a new key)")
 
 
-def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> None:
+def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None, handshake=None) -> None:
     """Ownership and, for a device with usable keys, whether the cloud sees it online. ``reply``
-    is ask_cloud's answer when it was asked before the device left its firmware."""
+    is ask_cloud's answer when it was asked before the device left its firmware; ``handshake``
+    the device's own handshake (device_handshake), which answers for devices the API does not show."""
     from particle_py.cloud.config import Settings
 
     settings = settings or Settings()
@@ -582,7 +583,16 @@ def check_cloud(diagnosis: Diagnosis, key_info, settings=None, reply=None) -> No
             diagnosis.findings.append(Finding("cloud", "not_claimed",
                                               f"the device is not claimed to your account ({account}); "
                                               f"the cloud answered: {err.message}", True, {"status": status}))
-            if key_info is not None:
+            if handshake is not None and handshake.refused:
+                diagnosis.findings.append(Finding("cloud", "cloud_key_mismatch",
+                                                  "the device's own handshake shows the cloud holds another public "
+                                                  "key for it (so it cannot come online, and cannot be claimed)",
+                                                  True, {"handshake": handshake.prediction.outcome}))
+            elif handshake is not None and handshake.proven:
+                diagnosis.findings.append(Finding("cloud", "cloud_key_accepted",
+                                                  "the device's own handshake: the cloud accepts its keys",
+                                                  facts={"handshake": handshake.prediction.outcome}))
+            elif key_info is not None:
                 diagnosis.findings.append(Finding("cloud", CLOUD_KEY_UNKNOWN, CLOUD_KEY_UNKNOWN_TEXT))
             return
         diagnosis.findings.append(Finding("cloud", "cloud_unreachable", f"cloud: not checked ({err.message})",
@@ -634,9 +644,27 @@ def diagnose(device_id: Optional[str] = None, *, reporter: events.Reporter = eve
                                   "\n".join(h for h in (err.hint, "Nothing was written. The device is in DFU mode "
                                                          "(blinking yellow): press RESET to restart it, then run "
                                                          "the doctor again.") if h), err.exit_code) from None
+        handshake = device_handshake(device, diagnosis, key_info, settings, reporter)
         if leave_dfu and mode != "DFU":
             device.reset(leave=True)
     finally:
         device.close()
-    check_cloud(diagnosis, key_info, settings, cloud.get("reply"))
+    check_cloud(diagnosis, key_info, settings, cloud.get("reply"), handshake=handshake)
     return diagnosis
+
+
+def device_handshake(device, diagnosis: Diagnosis, key_info, settings, reporter=events.QUIET):
+    """The device's own handshake (ops/verify.py), where the API cannot tell whether the cloud holds
+    the device's key (a device that is not the account's): a Proof, or None when it was not run
+    (no usable keys, no login, or no known handshake address for this cloud)."""
+    if key_info is None or not settings.access_token or not diagnosis.id_known or diagnosis.protocol is None:
+        return None
+    if any(f.problem and f.code.startswith(("device_os", "server")) for f in diagnosis.findings):
+        return None
+    from particle_py.ops import verify as verify_ops
+    try:
+        proof = verify_ops.new_key_prover(api_url=settings.api_url)(device, diagnosis.protocol, key_info.key,
+                                                                    reporter)
+    except ParticlePyError:
+        return None                 # a handshake that cannot run leaves the question open, as before
+    return proof if proof.prediction is not None and proof.prediction.handshake_ran else None

@@ -115,8 +115,10 @@ def _server_key(ctx: Context) -> None:
 
 def _keys_doctor(ctx: Context) -> None:
     from particle_py.ops import keys as key_ops
+    from particle_py.ops import verify as verify_ops
 
-    key_ops.doctor(ctx.device_id, reporter=ctx.reporter, settings=ctx.settings)
+    prove = verify_ops.new_key_prover(api_url=ctx.settings.api_url) if ctx.settings is not None else None
+    key_ops.doctor(ctx.device_id, reporter=ctx.reporter, settings=ctx.settings, prove=prove)
 
 
 def _send_key(ctx: Context) -> None:

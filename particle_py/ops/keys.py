@@ -563,12 +563,15 @@ def send(device_id: Optional[str] = None, filename: Optional[str] = None, *, pro
 # --- keys doctor --------------------------------------------------------------------------
 
 def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, reporter: Reporter = QUIET,
-           settings=None) -> KeyFiles:
-    """New key, backup of the old one, verified write, cloud update, then restart.
+           settings=None, prove=None) -> KeyFiles:
+    """New key, backup of the old one, cloud update, proof, verified write, then restart.
 
-    The cloud is checked before the device is touched. If anything fails after
-    the new key is written, it stays on the device (its files are on disk) and
-    the error says how to finish (`keys send`) or roll back (`keys load <backup>`).
+    The cloud is checked before the device is touched. The new public key goes to the cloud
+    first; ``prove(device, protocol, private_key, reporter) -> Proof`` (ops/verify.py's
+    new_key_prover, given by the front end; None: --no-verify) then runs the device's handshake
+    with the new key, and a cloud that refuses it leaves the device unwritten. If anything fails
+    after the new key is written, it stays on the device (its files are on disk) and the error
+    says how to finish (`keys send`) or roll back (`keys load <backup>`).
     """
     from particle_py.cloud.api import client_from_config, not_logged_in
     from particle_py.cloud.config import Settings
@@ -603,7 +606,7 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, r
     except ParticlePyError as err:
         raise fail(err, nothing_changed)
     files = saved = None
-    written = sent = False
+    written = sent = writing = False
     try:
         _require_full_id(device)
         ident = device.device_id
@@ -613,59 +616,73 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, r
             reporter.step(f"Note: the device is set to use {device_protocol(device)}; run `particle keys protocol "
                 f"--protocol {proto}` so it uses the key written now.")
         base = f"{ident}_{slot.alg}_new"
-        files = write_key_files(base, formats.generate(slot.alg))
+        new_key = formats.generate(slot.alg)
+        files = write_key_files(base, new_key)
         _report_aside(reporter, files.moved_aside)
         reporter.step(f"New key {files.der} created for device {ident}")
-        reporter.step("Writing key to device")
-        reporter.step(f"Writing key {files.der} to device {ident}")
         # the same check as `keys load`: what goes to the slot is a device key of its protocol's type and size
         der = formats.check_device_key(parse_key_file(files.der.read_bytes(), str(files.der)), slot, str(files.der))
         saved = _backup_device_key(device, slot, str(files.der), reporter)
-        _write_device_key(device, slot, der, saved)
-        written = True
-        reporter.step(f"Key {files.der} written to device")
+        # The cloud first, then the proof, then the device: a key the cloud does not take is never written.
         try:
             reporter.step(f"attempting to add a new public key for device {ident}")
             api.provision_key(ident, files.pub_pem.read_text(), DEVICE_ALGORITHM[slot.alg])
         except ParticlePyError as err:
-            raise ParticlePyError(
-                f"Error sending public key to server: {err.message}\n"
-                f"The new key is on the device, but the cloud did not confirm that it has it.",
-                "\n".join(h for h in (err.hint,
-                                      f"To finish: particle keys send {ident} {files.pub_pem}",
-                                      f"To roll back instead: particle keys load {saved.local}") if h))
+            raise ParticlePyError(f"Error sending public key to server: {err.message}", err.hint, err.exit_code)
         sent = True
         reporter.step("submitting public key succeeded!")
-        server_problem = _server_key_problem(device, proto, settings)
+        proof = prove(device, proto, new_key, reporter) if prove is not None else None
+        if proof is None:
+            reporter.step("The new key was not proven (--no-verify): the LED after the reset will tell.")
+        else:
+            reporter.step(proof.text)
+        if proof is not None and proof.refused:
+            raise _Refused(
+                proof.text + " Nothing was written to the device.",
+                f"The cloud now holds the new public key, the device its previous key. {proof.prediction.fix}\n"
+                f"To give the cloud the device's previous key back: particle keys send {ident} {saved.local}",
+                1)
+        reporter.step("Writing key to device")
+        reporter.step(f"Writing key {files.der} to device {ident}")
+        writing = True
+        _write_device_key(device, slot, der, saved)
+        written = True
+        reporter.step(f"Key {files.der} written to device")
+        # a proven handshake used the server key the device holds: nothing to warn about
+        server_problem = None if proof is not None and proof.proven else _server_key_problem(device, proto, settings)
         try:
             device.reset(leave=True)
         except ParticlePyError:
             reporter.step("The device did not restart by itself; press its RESET button.")
+        # particle-cli's words, which scripts and guides look for; the proof line above says whether
+        # the handshake proved the key (docs/handshake.md)
         reporter.step("Okay!  New keys in place, your device should restart.")
         if server_problem:
             reporter.step(server_problem)
         return files
+    except _Refused:
+        raise                       # the cloud's answer, not the device's connection or the network
     except ParticlePyError as err:
         if written:
             raise fail(err)
-        if saved is not None:
+        if writing:
             raise fail(err)         # _write_device_key already said whether the old key is back
         raise fail(err, nothing_changed)
     except (KeyboardInterrupt, Interrupted) as sig:
         # A signal: say where things stand, as for any other interruption. The key write itself
         # cannot be cut (see _write_device_key): the device has the old key or the new one.
         code, label = getattr(sig, "exit_code", 130), getattr(sig, "label", "Interrupted")
-        if sent:
+        if written or getattr(sig, "key_written", False):
             raise ParticlePyError(f"{label} after the new key was written and the cloud has it.",
                                   "Press the device's RESET button so it uses the new key.\n"
                                   f"(The previous key is saved in {saved.local} and {saved.archive}.)",
                                   code) from None
-        if written or getattr(sig, "key_written", False):
-            raise ParticlePyError(f"{label}. The new key is on the device; the cloud may not have "
-                                  "it yet.",
-                                  f"To finish: particle keys send {ident} {files.pub_pem}\n"
-                                  f"To roll back instead: particle keys load {saved.local}\n"
-                                  f"(a copy of the previous key is also in {saved.archive})", code) from None
+        if sent:
+            raise ParticlePyError(f"{label} after the cloud took the new key, before it was written: the device "
+                                  f"still has its previous key.",
+                                  f"To finish: particle keys load {files.der}, then reset the device\n"
+                                  f"To give the cloud the previous key back instead: particle keys send {ident} "
+                                  f"{saved.local}", code) from None
         if saved is not None:
             raise ParticlePyError(f"{label} before the new key was written: the device still has "
                                   f"its previous key (saved to {saved.local}).",
@@ -673,6 +690,10 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, r
         raise ParticlePyError(f"{label}. " + nothing_changed, None, code) from None
     finally:
         _close(device)
+
+
+class _Refused(ParticlePyError):
+    """The handshake showed the cloud refusing the new key: nothing was written."""
 
 
 def _server_key_problem(device, protocol: str, settings) -> Optional[str]:

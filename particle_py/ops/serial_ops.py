@@ -463,3 +463,51 @@ def _refind(chosen: SerialDevice) -> SerialDevice:
         if again is not None:
             return again
     return chosen
+
+
+# --- `serial monitor --timestamp` (particle-cli 3.51's src/lib/serial-timestamp.js) ---------
+def format_timestamp(when, utc: bool) -> str:
+    """ISO 8601 with milliseconds: UTC as JavaScript's toISOString (2026-08-17T18:04:40.805Z),
+    local time as moment's YYYY-MM-DDTHH:mm:ss.SSSZ (2026-08-17T14:04:40.805-04:00)."""
+    import datetime as dt
+
+    if utc:
+        when = when.astimezone(dt.timezone.utc)
+        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    when = when.astimezone()
+    offset = when.utcoffset() or dt.timedelta(0)
+    sign = "-" if offset < dt.timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return (when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+            + f"{sign}{minutes // 60:02d}:{minutes % 60:02d}")
+
+
+class TimestampWriter:
+    """``on_text`` with the time each line began prepended, as 3.51's createTimestampWriter: text
+    passes through as it comes (an unfinished line is not held back), and a chunk that ends with
+    a newline leaves the next line's stamp to the chunk that starts it."""
+
+    def __init__(self, write: Callable[[str], None], utc: bool = False, now: Optional[Callable] = None):
+        import datetime as dt
+
+        self.write = write
+        self.utc = utc
+        self.now = now or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.at_line_start = True
+
+    def __call__(self, text: str) -> None:
+        if not text:
+            return
+        prefix = format_timestamp(self.now(), self.utc) + " "
+        lines = text.split("\n")
+        out = []
+        for index, line in enumerate(lines):
+            last = index == len(lines) - 1
+            if self.at_line_start and not (last and line == ""):
+                out.append(prefix)
+                self.at_line_start = False
+            out.append(line)
+            if not last:
+                out.append("\n")
+                self.at_line_start = True
+        self.write("".join(out))

@@ -1,6 +1,7 @@
 """`particle update`: bring a device's Device OS to a release, module by module, verified.
 
-1. Find the device (any mode) and the release (``--target`` or the newest pinned one).
+1. Find the device (any mode) and the release (``--target``, the newest pinned one, or for a
+   platform with none pinned the cloud's latest).
 2. Get every file of the release and check it (sources.obtain) before the device is touched.
 3. Plan with flash's planner (checks, destinations, dependency order; a bootloader staged in
    the OTA region with the 0xA5 flag), then read what the device holds: a module whose bytes
@@ -87,9 +88,9 @@ def resume_command(device_arg: Optional[str], target: Optional[str], paths) -> s
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def choose_version(platform, target: Optional[str], paths=()) -> str:
+def choose_version(platform, target: Optional[str], paths=(), api=None) -> str:
     """``target``, else the one release for the platform the --from paths hold, else the newest
-    pinned release."""
+    pinned release, else (nothing pinned for the platform) the cloud's latest."""
     from particle_py.firmware import releases, sources
 
     if target:
@@ -104,12 +105,39 @@ def choose_version(platform, target: Optional[str], paths=()) -> str:
         if len(found) == 1:
             return found[0]
     latest = releases.latest_pinned(platform.name)
+    if latest is None and platform.system_parts:
+        # nothing pinned (P2, M-SoM, Tracker-M): the newest release is the cloud's to name, as
+        # particle-cli 3.14+ asks it for every platform
+        return cloud_latest(platform, api)
     if latest is None:
         raise ParticlePyError("There are currently no system firmware updates available for this device.",
                               f"particle-py has no Device OS release for {platform.display_name}; nothing was "
                               "written. Name one with --target <version> (downloaded from Particle).",
                               EX_UPDATE_FAILED)
     return latest
+
+
+def cloud_latest(platform, api=None) -> str:
+    """The release Particle's cloud names latest for the platform, or an error that says why it
+    could not be asked and how to go on without it."""
+    from particle_py.cloud.api import NOT_LOGGED_IN, client_from_config
+    from particle_py.cloud.errors import ApiError
+
+    try:
+        return (api or client_from_config()).latest_device_os(platform.platform_id)
+    except ApiError as err:
+        if err.status == 404:
+            raise ParticlePyError("There are currently no system firmware updates available for this device.",
+                                  f"Particle's cloud names no Device OS release for {platform.display_name}; nothing "
+                                  "was written. Name one with --target <version>.", EX_UPDATE_FAILED) from None
+        if err.message == NOT_LOGGED_IN or err.status == 401:
+            why = "Log in (particle login) so particle-py can ask the cloud, or name"
+        else:
+            why = "Check the connection and run the command again, or name"
+        raise ParticlePyError(
+            f"Could not ask Particle's cloud for the latest Device OS for {platform.display_name}: {err.message}",
+            f"Nothing was written to the device. {why} the version: particle update --target <version> "
+            "(with --from <folder or .zip> to use files you have).", EX_UPDATE_FAILED) from None
 
 
 def releases_latest(platform) -> Optional[str]:
@@ -202,7 +230,10 @@ def update(device_arg: Optional[str] = None, *, target: Optional[str] = None, pa
     release_entry(entry)
     version = choose_version(platform, target, paths)
     chosen = ""
-    if not target and version != releases_latest(platform):
+    if not target and releases_latest(platform) is None and platform.system_parts \
+            and len(sources.releases_in(platform, paths)) != 1:
+        chosen = f"the latest release Particle's cloud names for {platform.display_name}"
+    elif not target and version != releases_latest(platform):
         chosen = f"the one Device OS release for {platform.display_name} in " + ", ".join(
             sources.from_paths(paths))
     # Everything is fetched and checked before the device is touched.

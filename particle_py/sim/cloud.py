@@ -20,8 +20,15 @@ from a reset in normal mode is online without anything else having booted it fir
 
 Endpoints: POST /oauth/token (password and MFA one-time-password grants),
 GET/DELETE /v1/access_tokens/current, GET /v1/user, POST /v1/devices (claim),
-GET /v1/devices/<id>, POST /v1/provisioning/<id>, and for the simulator
+GET /v1/devices (list), GET /v1/devices/<id>, POST /v1/provisioning/<id>,
+GET /v1/device-os/versions[/<v>|latest] (sim/device_os_catalog.py) and its release files, and
+for the simulator
 POST /sim/handshake (a device connecting with its keys).
+
+Beside the API, ``HandshakeServers`` answer the devices' own handshakes on loopback ports (TCP:
+sim/handshake_tcp.py, UDP: sim/handshake_dtls.py), deciding from the same database the boot model
+reads, and record their ports and the key pairs that stand in for Particle's official server keys
+in ``handshake.json`` (docs/handshake.md).
 
 Only the server key generation uses `cryptography` (imported when needed); the
 rest runs on the stdlib.
@@ -65,6 +72,39 @@ def refresh_from_bus(db: CloudDb, device_id: str) -> None:
         if shown is not None and not shown.connected:
             db._q("UPDATE devices SET connected = 0 WHERE id = ?", (device_id.lower(),))
         return
+
+
+def device_list(db: CloudDb, user: str) -> list:
+    """GET /v1/devices: the user's devices, each as the device record says it, with the platform
+    (as product_id and platform_id, as for a device in no product) from the simulated bus."""
+    ids = [row[0] for row in db._q("SELECT id FROM devices WHERE owner = ? ORDER BY id", (user,))]
+    platform_ids = _bus_platforms(db)
+    out = []
+    for device_id in ids:
+        refresh_from_bus(db, device_id)
+        device = db.device(device_id)
+        platform_id = platform_ids.get(device_id)
+        out.append({"id": device["id"], "name": device["name"], "connected": bool(device["connected"]),
+                    "product_id": device["product_id"] or platform_id, "platform_id": platform_id})
+    return out
+
+
+def _bus_platforms(db: CloudDb) -> dict:
+    sim_dir = db.path.parent.parent
+    if db.path.parent.name != "cloud" or not (sim_dir / "state.json").is_file():
+        return {}
+    from particle_py import platforms
+    from particle_py.sim.bus import SimBus
+    try:
+        bus = SimBus.load(sim_dir)
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for dev in bus.devices():
+        platform = platforms.by_name(dev.profile.platform or "")
+        if platform is not None and dev.profile.device_id:
+            found[dev.profile.device_id.lower()] = platform.platform_id
+    return found
 
 
 # --- HTTP --------------------------------------------------------------------------------
@@ -178,6 +218,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._oauth(form)
         if path.startswith("/sim/") and method == "POST":
             return self._sim(path, form)
+        match = re.fullmatch(r"/v1/firmware/device-os/v([^/]+)/([^/]+)", path)
+        if match and method == "GET":          # release files: a plain GET, as particle-cli fetches them
+            return self._device_os_file(*match.groups())
         token, user = self._bearer()
         auth = "bearer" if token else "none"
         if user is None:
@@ -193,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"username": user}, form, auth)
         if path == "/v1/devices" and method == "POST":
             return self._claim(user, form, auth)
+        if path == "/v1/devices" and method == "GET":
+            return self._send(200, device_list(self.db, user), form, auth)
         match = re.fullmatch(r"/v1/devices/([^/]+)", path)
         if match and method == "GET":
             refresh_from_bus(self.db, match.group(1))
@@ -202,10 +247,43 @@ class _Handler(BaseHTTPRequestHandler):
                                                            "Device not found."}, form, auth)
             return self._send(200, {"id": device["id"], "name": device["name"],
                                     "connected": bool(device["connected"])}, form, auth)
+        match = re.fullmatch(r"/v1/device-os/versions(?:/([^/]+))?", path)
+        if match and method == "GET":
+            return self._device_os_versions(match.group(1), form, auth)
         match = re.fullmatch(r"/v1/provisioning/([^/]+)", path)
         if match and method == "POST":
             return self._provision(user, match.group(1), form, auth)
         return self._send(404, {"error": "Not found"}, form, auth)
+
+    def _device_os_versions(self, version: Optional[str], form, auth: str) -> None:
+        from particle_py.sim import device_os_catalog as catalog
+
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        raw_id = (query.get("platform_id") or [""])[-1]
+        platform_id = int(raw_id) if raw_id.isdigit() else None
+        if version is None:
+            return self._send(200, catalog.listing(platform_id), form, auth)
+        host, port = self.server.server_address[:2]
+        reply = catalog.release_reply(platform_id, version, f"http://{host}:{port}/v1/firmware/device-os") \
+            if platform_id is not None else None
+        if reply is None:
+            return self._send(404, {"ok": False, "error": "Device OS version not found"}, form, auth)
+        return self._send(200, reply, form, auth)
+
+    def _device_os_file(self, version: str, name: str) -> None:
+        from particle_py.sim import device_os_catalog as catalog
+
+        data = catalog.file_bytes(version, name)
+        self.db.log("GET", urllib.parse.urlsplit(self.path).path, "none", None, 200 if data else 404)
+        if data is None:
+            data = b"Not found"
+            self.send_response(404)
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _oauth(self, form: dict) -> None:
         grant = form.get("grant_type")
@@ -276,13 +354,139 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(404, {"error": "Not found"}, form, "sim")
 
 
+# --- the device handshakes ----------------------------------------------------------------------
+# The file in the cloud's folder that says where its handshake servers listen and which of its own
+# key pairs stands in for Particle's official server keys (docs/handshake.md): a client told to
+# use this cloud (PARTICLE_PY_CLOUD_HOSTS=@<folder>) reads it.
+HANDSHAKE_FILE = "handshake.json"
+
+
+def device_for_key(db: CloudDb, spki_der: bytes):
+    """The DTLS server's question (the device id comes only after the handshake): the device the
+    cloud holds this public key for; else, while it holds a device with no key yet, a provisional
+    yes (the first key a device shows is the one the cloud keeps: sim/boot.py's rule, bound at
+    the Hello); else None."""
+    key = normalise_public_key(bytes(spki_der))
+    rows = db._q("SELECT id FROM devices WHERE public_key = ?", (key,))
+    if rows:
+        return rows[0][0]
+    if db._q("SELECT 1 FROM devices WHERE public_key IS NULL LIMIT 1"):
+        return True
+    return None
+
+
+def registered_key_for(db: CloudDb, device_id: str) -> Optional[bytes]:
+    """The TCP server's question: the public key (SPKI DER) the cloud holds for the device, if any."""
+    import base64
+    device = db.device(device_id)
+    if not device or not device.get("public_key"):
+        return None
+    return base64.b64decode(device["public_key"])
+
+
+def lock_first_key(db: CloudDb, device_id: str, spki_der: bytes) -> None:
+    """The TCP server met a device the cloud holds no key for: it keeps the key the device sent (the
+    boot model's first-key lock, sim/boot.py); the device's next try is then accepted."""
+    device = db.device(device_id)
+    if device is None or not device.get("public_key"):
+        db.handshake(device_id, bytes(spki_der))
+
+
+def host_map(db: CloudDb, tcp_port: Optional[int], udp_port: Optional[int]) -> dict:
+    """Every server address the boot model accepts (CloudDb.accepts_address), per protocol, mapped to
+    the loopback port its handshake server listens on; "$id" stands for the device's id."""
+    from particle_py.sim.cloud_db import DEFAULT_PORTS, LOOPBACK_HOSTS, OFFICIAL_HOSTS
+    hosts = {}
+    for protocol, port in (("tcp", tcp_port), ("udp", udp_port)):
+        if port is None:
+            continue
+        names = list(OFFICIAL_HOSTS[protocol]) + list(LOOPBACK_HOSTS)
+        if db.knob("device_host"):
+            names.append(db.knob("device_host").lower())
+        for name in names:
+            hosts.setdefault(protocol, {})[f"{name}:{DEFAULT_PORTS[protocol]}"] = f"127.0.0.1:{port}"
+        for host, given in db._q("SELECT host, port FROM addresses"):
+            hosts[protocol][f"{host}:{given or DEFAULT_PORTS[protocol]}"] = f"127.0.0.1:{port}"
+    return hosts
+
+
+def _own_pair(folder: Path, alg: str):
+    """The cloud's private server key when it is the pair of the public key it publishes, else None
+    (a cloud given another public key as its own, e.g. Particle's, cannot answer with it)."""
+    from cryptography.hazmat.primitives import serialization
+    try:
+        private = serialization.load_pem_private_key((folder / f"server_{alg}.pem").read_bytes(), None)
+    except (OSError, ValueError, TypeError):
+        return None
+    public = private.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private if (folder / f"server_{alg}.pub.der").read_bytes() == public else None
+
+
+class HandshakeServers:
+    """The TCP (RSA) and UDP (DTLS) handshake servers beside the HTTP API, on loopback ports."""
+
+    def __init__(self, db: CloudDb, host: str = "127.0.0.1"):
+        import hashlib
+        keys = db.ensure_server_keys()
+        folder = db.path.parent
+        self.udp = self.tcp = None
+        pairs = {alg: _own_pair(folder, alg) for alg in ("rsa", "ec")}
+        from particle_py.sim.handshake_dtls import DtlsHandshakeServer
+        if pairs["ec"] is not None:
+            self.udp = DtlsHandshakeServer(host, 0, (folder / "server_ec.pem").read_bytes(),
+                                           lambda spki: device_for_key(db, spki)).start()
+        try:
+            from particle_py.sim import handshake_tcp
+        except ImportError:             # the TCP server is not part of this build
+            handshake_tcp = None
+        if handshake_tcp is not None and pairs["rsa"] is not None:
+            rsa_key = pairs["rsa"]
+            self.tcp = handshake_tcp.TcpHandshakeServer(host, 0, rsa_key,
+                                                        lambda device_id: registered_key_for(db, device_id),
+                                                        on_new_device=lambda device_id, spki:
+                                                        lock_first_key(db, device_id, spki))
+            self.tcp.start()
+        from particle_py.sim.cloud_db import OFFICIAL_SERVER_KEY_SHA256
+        udp_port = self.udp.port if self.udp else None
+        self.record = {
+            "tcp": self.tcp.address[1] if self.tcp else None, "udp": udp_port,
+            "hosts": host_map(db, self.tcp.address[1] if self.tcp else None, udp_port),
+            # the simulated cloud cannot sign as Particle: a client pointed here by name uses
+            # these key pairs where the device holds Particle's official key
+            "stands_in_for_official": {alg: {"official_sha256": OFFICIAL_SERVER_KEY_SHA256[alg],
+                                             "public_key": keys[alg].name,
+                                             "sha256": hashlib.sha256(keys[alg].read_bytes()).hexdigest()}
+                                       for alg in ("rsa", "ec") if pairs[alg] is not None},
+        }
+        self.path = folder / HANDSHAKE_FILE
+        from .private import write_private
+        write_private(str(self.path), json.dumps(self.record, indent=1).encode())
+
+    def describe(self) -> str:
+        served = [f"{p} 127.0.0.1:{self.record[p]}" if self.record[p] else f"{p} not served (the cloud holds "
+                  f"no private key for its {p} server key)" for p in ("tcp", "udp")]
+        return "Device handshakes: " + ", ".join(served)
+
+    def stop(self) -> None:
+        for server in (self.udp, self.tcp):
+            if server is not None:
+                server.stop()
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+
+
 class SimCloud:
     """A running simulated cloud (see ``start``)."""
 
-    def __init__(self, db: CloudDb, server: ThreadingHTTPServer, thread: Optional[threading.Thread]):
+    def __init__(self, db: CloudDb, server: ThreadingHTTPServer, thread: Optional[threading.Thread],
+                 handshakes: Optional[HandshakeServers] = None):
         self.db = db
         self.server = server
         self.thread = thread
+        self.handshakes = handshakes
 
     @property
     def port(self) -> int:
@@ -297,6 +501,8 @@ class SimCloud:
         self.server.server_close()
         if self.thread is not None:
             self.thread.join()
+        if self.handshakes is not None:
+            self.handshakes.stop()
 
     def __enter__(self):
         return self
@@ -313,25 +519,31 @@ def _make_server(db_path, host: str, port: int) -> tuple[CloudDb, ThreadingHTTPS
     return db, server
 
 
-def start(db_path, host: str = "127.0.0.1", port: int = 0) -> SimCloud:
-    """Serve in a background thread; port 0 picks a free port (see ``.port`` / ``.url``)."""
+def start(db_path, host: str = "127.0.0.1", port: int = 0, *, handshakes: bool = False) -> SimCloud:
+    """Serve in a background thread; port 0 picks a free port (see ``.port`` / ``.url``).
+    ``handshakes``: also answer the devices' handshakes (``.handshakes``), as `particle-sim cloud` does."""
     db, server = _make_server(db_path, host, port)
     # a short poll interval: stop() returns at once (tests start and stop thousands of clouds)
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), name="sim-cloud", daemon=True)
     thread.start()
-    return SimCloud(db, server, thread)
+    return SimCloud(db, server, thread, HandshakeServers(db) if handshakes else None)
 
 
-def serve(db_path, host: str = "127.0.0.1", port: int = 0, on_ready=None) -> None:
-    """Serve until interrupted; ``on_ready(url)`` is called once the port is bound."""
+def serve(db_path, host: str = "127.0.0.1", port: int = 0, on_ready=None, on_handshakes=None) -> None:
+    """Serve until interrupted; ``on_ready(url)`` is called once the ports are bound, then
+    ``on_handshakes(servers)`` (the handshake servers listen by then too)."""
     db, server = _make_server(db_path, host, port)
     db.ensure_server_keys()
+    handshakes = HandshakeServers(db)
     if on_ready:
         on_ready(f"http://{server.server_address[0]}:{server.server_address[1]}")
+    if on_handshakes:
+        on_handshakes(handshakes)
     try:
         server.serve_forever()
     finally:
         server.server_close()
+        handshakes.stop()
         db.close()
 
 
@@ -398,8 +610,13 @@ def main(argv=None, on_ready=None) -> int:
         else:
             on_ready(url)
 
+    def handshakes_ready(servers):
+        print(servers.describe(), flush=True)
+        print(f"Reach them as a device would: export PARTICLE_PY_CLOUD_HOSTS=@{state.resolve()}   "
+              f"(particle keys verify; docs/handshake.md)", flush=True)
+
     try:
-        serve(state / "cloud.sqlite", args.host, args.port, on_ready=ready)
+        serve(state / "cloud.sqlite", args.host, args.port, on_ready=ready, on_handshakes=handshakes_ready)
     except KeyboardInterrupt:
         pass
     except OSError as exc:

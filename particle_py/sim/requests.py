@@ -20,6 +20,7 @@ from .app import app_family
 from .cloud_status import cloud_family
 from .env import env_family
 from .system_config import config_family
+from . import wifi as wifi_mod
 from . import profiles as profiles_mod
 from . import protobuf
 
@@ -133,6 +134,7 @@ def firmware_update_family(dev) -> dict:
 # One row a family; a new family is one function above and its row here.
 FAMILIES = (module_info_family, network_family, device_family, firmware_update_family)
 FAMILIES += (config_family, cloud_family, env_family, app_family)   # after device_family: SAFE_MODE is config's
+FAMILIES += (wifi_mod.wifi_family,)            # sim/wifi.py: Wi-Fi credentials (500-507)
 
 
 def handlers(dev) -> dict:

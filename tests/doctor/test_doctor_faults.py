@@ -102,17 +102,18 @@ def test_a_failing_step_stops_the_doctor_says_what_was_done_and_never_claims_suc
     assert 'The doctor stopped at "Make a new device key": ' in err
     assert "Done before it: Restore the server key" in err
     assert "Not done: Claim the device" in err
-    assert "To roll back instead: particle keys load backup_rsa_" in err
+    # the cloud is asked before the device is written: its refusal leaves the device key as it was
+    assert "This step changed nothing on the device." in err
     assert "The device is not repaired." in err
     assert "should now show" not in out and "restored" not in (out + err).lower()
-    # again, with --json: the keys are fine now (the new key stayed on the device); the report
-    # shows the one step left, failed: the device belongs to someone else
+    # again, with --json: the server key is fine now, the device key still not; the report shows
+    # the key step failed again for the same reason, and the claim not tried
     code, out, err = world.particle("doctor", "--yes", "--json")
     assert code == 1
     report = json.loads(out)
-    assert [(s["name"], s["status"]) for s in report["repairs"]] == [("claim", "failed")]
-    assert report["repaired"] is False and report["remaining"] == ["not_claimed"]
-    assert 'The doctor stopped at "Claim the device": That belongs to someone else.' in err
+    assert [(s["name"], s["status"]) for s in report["repairs"]] == [("keys_doctor", "failed"), ("claim", "not-run")]
+    assert report["repaired"] is False and report["remaining"] == ["device_key_unusable", "not_claimed"]
+    assert 'The doctor stopped at "Make a new device key": ' in err and "Permission Denied" in err
 
 
 def test_a_healthy_device_has_nothing_to_repair(world):

@@ -387,11 +387,14 @@ def cloud(tmp_path, home):
     running.stop()
 
 
-def _expected_doctor_lines(ident, alg, archive_line):
+def _expected_doctor_lines(ident, alg, archive_line, api_url):
     f = f"{ident}_{alg}_new.der"
-    return [f"New key {f} created for device {ident}", "Writing key to device", f"Writing key {f} to device {ident}",
-            f"Saved existing key to backup_{alg}_{f}", archive_line, f"Key {f} written to device",
+    # the cloud gets the new key before the device does, so a refused key is never written
+    return [f"New key {f} created for device {ident}", f"Saved existing key to backup_{alg}_{f}", archive_line,
             f"attempting to add a new public key for device {ident}", "submitting public key succeeded!",
+            f"The new key was not proven: where the cloud at {api_url} answers devices is not known (set "
+            f"PARTICLE_PY_CLOUD_HOSTS; docs/handshake.md).",
+            "Writing key to device", f"Writing key {f} to device {ident}", f"Key {f} written to device",
             "Okay!  New keys in place, your device should restart."]
 
 
@@ -411,7 +414,7 @@ def test_keys_doctor_end_to_end(sim, cloud, particle, platform, protocol):
     assert lines[:len(s.learn_id_lines())] == s.learn_id_lines()
     lines = lines[len(s.learn_id_lines()):]
     okay = lines.index("Okay!  New keys in place, your device should restart.")
-    assert lines[:okay + 1] == _expected_doctor_lines(ident, slot.alg, lines[4])
+    assert lines[:okay + 1] == _expected_doctor_lines(ident, slot.alg, lines[2], cloud.url)
     # this device's server key slot is empty: the doctor says the device will still not connect
     assert lines[okay + 1].startswith("Warning: the device has no server key (DCT "), lines
     new_der = Path(f"{ident}_{slot.alg}_new.der").read_bytes()
@@ -466,8 +469,7 @@ def test_doctor_stops_before_the_device_when_the_cloud_cannot_take_the_key(sim, 
     ("401", "Error sending public key to server: Your access token is invalid or has expired."),  # token expired
     ("403", "Error sending public key to server: Simulated cloud failure"),          # permission denied
 ])
-def test_doctor_when_the_cloud_refuses_the_key_says_how_to_finish_or_roll_back(sim, cloud, particle, status,
-                                                                               cause):
+def test_doctor_when_the_cloud_refuses_the_key_writes_nothing(sim, cloud, particle, status, cause):
     s = sim("argon")
     ident, slot = s.device_id, key_slot("argon")
     s.poke(slot, old_key("ec"))
@@ -478,18 +480,13 @@ def test_doctor_when_the_cloud_refuses_the_key_says_how_to_finish_or_roll_back(s
     assert code == 1
     assert err.startswith("Make sure your device is connected to your computer, and that your computer is online: "
                           + cause)
-    assert f"Key {ident}_ec_new.der written to device" in out
-    assert "Okay!" not in out
-    new_der = Path(f"{ident}_ec_new.der").read_bytes()
-    assert s.peek(slot) == new_der + before[len(new_der):]          # the new key, whole
-    assert "The new key is on the device, but the cloud did not confirm that it has it." in err
-    assert f"To finish: particle keys send {ident} {ident}_ec_new.pub.pem" in err
-    assert f"To roll back instead: particle keys load backup_ec_{ident}_ec_new.der" in err
-    # following the roll-back advice puts the old key back exactly
-    assert particle("keys", "load", f"backup_ec_{ident}_ec_new.der")[0] == 0
+    # the cloud goes first: a key it did not take never reaches the device
+    assert "written to device" not in out and "Okay!" not in out
     assert s.peek(slot) == before
-    # and following the finish advice (after reloading the new key) completes the job
+    assert "Nothing was changed on the device." in err
+    # the new key's files are on disk; once the cloud answers, loading and sending them completes the job
     cloud.db.set_knob("fail", None)
+    new_der = Path(f"{ident}_ec_new.der").read_bytes()
     assert particle("keys", "load", f"{ident}_ec_new.der")[0] == 0
     assert particle("keys", "send", ident, f"{ident}_ec_new.pub.pem")[0] == 0
     assert cloud.db.handshake(ident, formats.public_der(formats.parse_key(new_der).key)) == "ok"
@@ -600,12 +597,16 @@ def test_an_empty_key_slot_is_reported_as_such(sim, particle):
     assert code == 0 and "The device had no key (its key slot was empty).\n" in out
 
 
-@pytest.mark.parametrize("stop_at,message,hint", [
-    ("New key ", "Interrupted. Nothing was changed on the device.", None),
-    ("Key ", "Interrupted. The new key is on the device; the cloud may not have it yet.", "To finish: "),
-    ("attempting", "Interrupted. The new key is on the device; the cloud may not have it yet.", "To roll back"),
+@pytest.mark.parametrize("stop_at,message,hint,written", [
+    ("New key ", "Interrupted. Nothing was changed on the device.", None, False),
+    ("attempting", "Interrupted before the new key was written: the device still has its previous key (saved to "
+                   "backup_ec_{id}_ec_new.der).", "Run `particle keys doctor` again", False),
+    # the cloud has the new key, the device not yet: both ways out are named
+    ("The new key was not proven", "Interrupted after the cloud took the new key, before it was written: the "
+                                   "device still has its previous key.", "To finish: particle keys load", False),
+    ("Key ", "Interrupted after the new key was written and the cloud has it.", "Press the device's RESET", True),
 ])
-def test_doctor_interrupted_by_ctrl_c_says_where_things_stand(sim, cloud, stop_at, message, hint):
+def test_doctor_interrupted_by_ctrl_c_says_where_things_stand(sim, cloud, stop_at, message, hint, written):
     from particle_py.errors import ParticlePyError
     s = sim("electron")
     slot = key_slot("electron")
@@ -617,10 +618,10 @@ def test_doctor_interrupted_by_ctrl_c_says_where_things_stand(sim, cloud, stop_a
             raise KeyboardInterrupt
     with pytest.raises(ParticlePyError) as caught:
         key_ops.doctor(s.real_id, reporter=LineReporter(say))
-    assert caught.value.message == message and caught.value.exit_code == 130
+    assert caught.value.message == message.format(id=s.real_id) and caught.value.exit_code == 130
     assert hint is None or hint in caught.value.hint
     new = Path(f"{s.real_id}_ec_new.der").read_bytes()
-    assert s.peek(slot) == (before if hint is None else new + before[len(new):])
+    assert s.peek(slot) == (new + before[len(new):] if written else before)
 
 
 def test_keys_server_legacy_positional_ip_and_port(sim, particle):

@@ -65,3 +65,14 @@ def cli_old(umockdev):
 @pytest.fixture(scope="session")
 def cli_new(umockdev):
     return _ensure_cli("3.43.1")
+
+
+@pytest.fixture(scope="session")
+def cli351(umockdev):
+    """particle-cli 3.51.0 on Node 22 from the peer cache: the argv that starts it."""
+    import cli351 as judge
+
+    if judge.missing() and shutil.which("npm"):
+        subprocess.run([str(ROOT / "scripts" / "install-peers"), "--npm"], capture_output=True, timeout=900)
+    need(judge.missing())
+    return [str(judge.node()), str(judge.cli_entry())]

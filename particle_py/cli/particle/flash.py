@@ -1,4 +1,5 @@
-"""`particle flash --usb <file|app> [more files...] [--factory] [--force] [--verify/--no-verify]`."""
+"""`particle flash --usb <file|app> [more files...] [--factory] [--force] [--verify/--no-verify]`, and
+`particle flash --local [device] <files...> [--target <version>] [--application-only]`."""
 from __future__ import annotations
 
 from typing import List, Optional
@@ -67,11 +68,21 @@ def register(app) -> None:
                                                    "a system or user part is proven by Device OS's own "
                                                    "check after the reset, else read back; --no-verify "
                                                    "checks nothing"),
+        local: bool = typer.Option(False, "--local", help="Flash locally, updating Device OS as needed"),
+        target: Optional[str] = typer.Option(None, "--target", metavar="<version>",
+                                             help="With --local: update Device OS to this version first"),
+        application_only: bool = typer.Option(False, "--application-only",
+                                              help="Do not update Device OS when flashing locally"),
     ):
         from particle_py.errors import ParticlePyError
         from particle_py.ops import flash as flash_ops
 
         args = list(params or [])
+        if local and not usb:
+            return _flash_local(ctx, args, target, application_only)
+        if target is not None or application_only:
+            raise ParticlePyError("--target and --application-only go with --local",
+                                  "Example: particle flash --local app.bin --target 6.3.4", exit_code=64)
         if not usb:
             raise ParticlePyError("particle-py flashes over USB only: add --usb",
                                   "Example: particle flash --usb firmware.bin", exit_code=64)
@@ -115,3 +126,46 @@ def register(app) -> None:
                 typer.echo(line)
             return
         typer.echo("Flash success!")
+
+
+def _flash_local(ctx, args: list, target: Optional[str], application_only: bool) -> None:
+    import os
+
+    import typer
+
+    from particle_py.errors import ParticlePyError
+    from particle_py.ops import flash_local
+
+    device_id = None
+    # 3.51's reading of the arguments: a first one that is not a file is the device
+    if args and not os.path.exists(args[0]):
+        from particle_py.firmware.known_apps import APP_NAMES
+
+        if args[0] not in APP_NAMES:
+            from particle_py.ops.usb_commands import resolve
+
+            device_id, args = resolve(args[0]), args[1:]
+    if not args:
+        raise ParticlePyError("particle-py flashes local files: name them",
+                              "Example: particle flash --local app.bin (compiling a project is not in particle-py).",
+                              exit_code=64)
+    _first_flash_notice(typer.echo)
+    reporter = FlashReporter(verbose=render.verbose(ctx))
+    try:
+        result = flash_local.flash_local(args, target=target, application_only=application_only,
+                                         device_id=device_id, reporter=reporter)
+        from particle_py.cli.runner import work_done
+
+        work_done()
+    except ParticlePyError:
+        reporter.close()
+        if reporter.started:
+            typer.echo("Flash failed.")
+        raise
+    reporter.close()
+    if result.flash.will_not_run:
+        for line in result.flash.will_not_run:
+            typer.echo(line)
+        return
+    typer.echo("Flash success!")
+

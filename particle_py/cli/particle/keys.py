@@ -95,15 +95,24 @@ def register(app) -> None:
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
                force: bool = typer.Option(False, "--force", hidden=True,
                                           help="Accepted for old scripts; backups are never overwritten."),
+               no_verify: bool = typer.Option(False, "--no-verify", help="Do not prove with the device's own "
+                                              "handshake that the cloud accepts the new key before writing it"),
                every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.cli.particle import selection
+        from particle_py.cloud.config import Settings
         from particle_py.ops import keys as key_ops
+        settings = Settings()
+        prove = None
+        if not no_verify:
+            from particle_py.ops import verify as verify_ops
+            prove = verify_ops.new_key_prover(api_url=settings.api_url)
 
         def work(entry, reporter) -> str:
-            key_ops.doctor(entry.device_id, protocol=protocol, reporter=reporter)
+            key_ops.doctor(entry.device_id, protocol=protocol, reporter=reporter, settings=settings, prove=prove)
             return "new device key, sent to the cloud"
         selection.run_selected(ctx, [device_id] if device_id else [], every, platform, mode, action="keys doctor",
-                               single=lambda one: key_ops.doctor(one, protocol=protocol, reporter=_reporter(ctx)),
+                               single=lambda one: key_ops.doctor(one, protocol=protocol, reporter=_reporter(ctx),
+                                                                 settings=settings, prove=prove),
                                work=work, retry=lambda e: f"particle keys doctor {e.device_id}")
 
     @keys_app.command("server", help="Switch server public keys. Defaults to the Particle public cloud or you can "
@@ -158,5 +167,27 @@ def register(app) -> None:
                      device: Optional[str] = _device_option()):
         from particle_py.ops import keys as key_ops
         key_ops.transport(protocol or legacy, device_id=device, reporter=_reporter(ctx))
+
+    @keys_app.command("verify", help="Run the device's own cloud handshake from this computer: does the cloud "
+                                     "accept its keys? Predicts the LED after the reset; exits 0 only when accepted")
+    def verify(ctx: typer.Context, device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
+               key: Optional[str] = typer.Option(None, "--key", help="The device's private key file (default: "
+                                                 "read from the device)"),
+               server_key: Optional[str] = typer.Option(None, "--server-key", help="The server public key file or "
+                                                        "formatted server key (default: read from the device)"),
+               host: Optional[str] = typer.Option(None, "--host", help="Server HOST[:PORT] (default: the address "
+                                                  "in the server key)"),
+               protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
+               port: Optional[int] = typer.Option(None, "--port", help="Server port"),
+               timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the server")):
+        from particle_py.errors import ParticlePyError
+        from particle_py.ops import verify as verify_ops
+        found = verify_ops.verify(device_id, key_file=key, server_key_file=server_key, host=host,
+                                  protocol=protocol, port=port, timeout_s=timeout, reporter=_reporter(ctx))
+        _say(f"Device {found.device_id}: {found.target()}")
+        _say(f"After a reset: {found.led}")
+        if not found.accepted:
+            raise ParticlePyError(found.words[0].upper() + found.words[1:] + ".", found.fix, found.answer.exit_code)
+        _say(found.words[0].upper() + found.words[1:] + ".")
 
     app.add_typer(keys_app, name="keys")

@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "serial",      # particle serial identify (over USB)
     "update",      # particle update [device] [--target <version>]
     "doctor",      # particle doctor, particle device doctor, particle help (after "device")
+    "wifi",        # particle wifi add|join|clear|list|remove|current
+    "list_cmd",    # particle list, particle cloud list
 )
 
 
@@ -76,6 +78,51 @@ def build_app():
 
 GLOBAL_FLAGS = ("-v", "-vv", "-vvv", "--verbose")
 
+# particle-cli 3.51's welcome (src/app/cli.js and yargs' layout); particle-py's own version and
+# examples (docs/eras.md, "particle help")
+WELCOME = ("Welcome to the Particle Command Line Interface!", "Version {version} (particle-py)",
+           "https://github.com/particle-iot/particle-cli")
+EXAMPLES = (("particle list", "Show all your devices and their functions and variables"),
+            ("particle flash --usb tinker", "Flash the default Tinker app to the device on USB"),
+            ("particle doctor", "Say why your device does not connect, and repair it"))
+DOCS = "For more information, visit our documentation at https://docs.particle.io"
+
+
+def _columns(rows, indent: str = "  ") -> list[str]:
+    """yargs' two columns: names padded to the longest one and two spaces."""
+    width = max(len(name) for name, _ in rows) + 2
+    return [f"{indent}{name.ljust(width)}{text}".rstrip() for name, text in rows]
+
+
+def welcome_text(app) -> str:
+    """`particle` alone and `particle help`: particle-cli 3.51's banner, usage and command list,
+    naming the commands particle-py has."""
+    import typer.main
+
+    from particle_py import __version__
+
+    group = typer.main.get_command(app)
+    commands = sorted((name, (cmd.help or "").strip().split("\n")[0]) for name, cmd in group.commands.items()
+                      if name != "help" and not getattr(cmd, "hidden", False))
+    lines = [WELCOME[0], WELCOME[1].format(version=__version__), WELCOME[2], "",
+             "Usage: particle <command>", "Help:  particle help <command>", "", "Commands:"]
+    lines += _columns(commands)
+    lines += ["", "Global Options:"] + _columns([("-v, --verbose", "Say what is written where before writing to a "
+                                                  "device")])
+    lines += ["", "Options:"] + _columns([("--version", "Show the version and exit.")])
+    lines += ["", "Examples:"] + _columns(EXAMPLES) + ["", DOCS, ""]
+    return "\n".join(lines)
+
+
+def wants_welcome(args: list[str]) -> bool:
+    """Nothing but global flags, or `help` alone."""
+    import os
+
+    if os.environ.get("_PARTICLE_COMPLETE"):       # the shell asks for completions with no arguments
+        return False
+    rest = [a for a in args if a not in GLOBAL_FLAGS]
+    return rest in ([], ["help"])
+
 
 def hoist_global_flags(args: list[str]) -> list[str]:
     """particle-cli takes its global flags anywhere (`particle flash --usb tinker -v`, as forum
@@ -126,6 +173,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         # standalone mode: typer prints usage errors itself (exit 2) and turns typer.Exit into
         # SystemExit; our errors and signals pass through to the runner
         app = build_app()
+        if wants_welcome(args):
+            import typer
+
+            typer.echo(welcome_text(app))
+            return 0
         typo = single_dash_typo(args, app)
         if typo:
             fixed = " ".join("-" + a if a == typo else a for a in args)

@@ -169,13 +169,19 @@ def register(app) -> None:
 
     @serial_app.command("monitor", help="Connect and display messages from a device")
     def monitor(port: Optional[str] = typer.Option(None, "--port", help=PORT_HELP),
-                follow: bool = typer.Option(False, "--follow", help="Reconnect when the device resets")):
+                follow: bool = typer.Option(False, "--follow", help="Reconnect when the device resets"),
+                timestamp: bool = typer.Option(False, "--timestamp",
+                                               help="Prepend a timestamp to each line of output"),
+                utc: bool = typer.Option(False, "--utc", help="Use UTC instead of local time for the timestamp")):
         from particle_py.cli.particle import prompts
-        from particle_py.ops.serial_ops import monitor as do_monitor
+        from particle_py.ops.serial_ops import TimestampWriter, monitor as do_monitor
 
-        def on_text(text: str) -> None:
+        def write(text: str) -> None:
             sys.stdout.write(text)
             sys.stdout.flush()
+
+        # --utc alone means --timestamp --utc, as in particle-cli 3.51
+        on_text = TimestampWriter(write, utc=utc) if timestamp or utc else write
 
         try:
             do_monitor(port, follow, on_text, _MonitorText(), choose=prompts.device_chooser())

@@ -1,0 +1,163 @@
+"""The scenarios particle-cli 3.51.0 judges (tests/umockdev/cli351.py): one row per scenario.
+
+A row names a device (platform and mode, made by ``particle_py.sim.devices.create``), the
+``particle`` commands run on it in turn, and the written-down differences allowed between
+3.51.0's output and ours (DIFFERENCES; docs/eras.md "particle-cli 3.51 judge" says why). A row
+whose ``needs`` command particle-py does not have yet (``particle <words> --help`` fails) is
+skipped with that reason: the commands other work adds become rows that run once they exist.
+
+``{app}`` in a step is the stand-in user module for the row's platform (a file in the work folder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The devices of the judge, as issue #24 names them; Gen2 (Photon), Gen3 Wi-Fi and cellular,
+# Gen4 Wi-Fi and Wi-Fi + cellular.
+PLATFORMS = ("photon", "argon", "boron", "p2", "msom")
+GEN3_UP = ("argon", "boron", "p2", "msom")
+WIFI_GEN3_UP = ("argon", "p2", "msom")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One written-down difference: ``pattern`` (a regex, multiline) in the given side's text
+    becomes ``replacement`` before the two are compared."""
+    why: str
+    pattern: str
+    replacement: str = ""
+    side: str = "ours"                 # "ours", "theirs" or "both"
+    stream: str = "stdout"             # "stdout", "stderr", or "status" (exit statuses not compared)
+
+
+# name -> the rewrites that make the two tools' texts comparable where particle-py chose to differ
+DIFFERENCES: dict[str, tuple] = {
+    # 3.51 asks a cellular device below Device OS 6 for its IMEI and ICCID over serial, which
+    # only listening mode answers: in normal mode it fails the whole command. Ours prints what
+    # it read over USB and says how to get the rest (exit 0).
+    "identify-cellular-below-6": (
+        Difference("3.51 fails", r"^Could not identify device: Could not get device info, ensure the device is "
+                   r"in listening mode: Serial timed out$", "<identify, no IMEI/ICCID>", side="theirs"),
+        Difference("ours tells id and version", r"^Your device id is [0-9a-f]{24}\nYour system firmware version is "
+                   r"\S+$", "<identify, no IMEI/ICCID>"),
+        Difference("ours says how to get the rest", r"^Could not get the IMEI and ICCID, ensure the device is in "
+                   r"listening mode \(.*\)\nDevice OS before 6\.0 .*\n", "", stream="stderr"),
+        Difference("exit 1 against 0", "", stream="status"),
+    ),
+    # particle-py says so when it switches a normal-mode device to DFU mode for a DFU command;
+    # 3.51 switches silently
+    "says-dfu-switch": (
+        Difference("ours announces the switch", r"^Switching device to DFU mode\n"),
+    ),
+    # a Gen2 device below Device OS 2: 3.51 cannot switch it and tells the user to press the
+    # buttons (exit 1); particle-py switches it itself (the DFU_MODE request every Device OS
+    # answers) and runs the command, so the device ends in DFU mode
+    "gen2-switches-itself": (
+        Difference("3.51 asks for the buttons", r"(?s)^!!! The device needs to be in DFU mode for this command\..*"
+                   r"Put the device in DFU mode and try again\n", "<DFU mode>\n", side="theirs"),
+        Difference("ours switches and runs", r"(?s)^Switching device to DFU mode\n.*", "<DFU mode>\n"),
+        Difference("exit 1 against 0", "", stream="status"),
+    ),
+    # `update` with no device named: particle-py keeps the 1.x/2.x output shape (and names the
+    # release it chose, its plan, how each module was proven); 3.51 prints its one shape. The same
+    # for flash --local when Device OS goes first. Compared: the files flashed, in order.
+    "update-lines": (
+        Difference("only the files each tool flashed, in order",
+                   r"^(?!Flashing [^ \n]+\.bin$)[^\n]*(?:\n|$)", "", side="both"),
+    ),
+    # flash --local: 3.51 names the device before it switches to DFU mode, in its own words;
+    # particle-py switches, then names it as its flash --usb does
+    "local-flash-lines": (
+        Difference("3.51's order", r"^Flashing (\w+) ([0-9a-f]{24})\nSwitching device to dfu mode$",
+                   r"<switch>, <\1 \2>", side="theirs"),
+        Difference("ours", r"^Switching device to DFU mode\nFlashing (\w+) device ([0-9a-f]{24})$",
+                   r"<switch>, <\1 \2>"),
+    ),
+    # particle-py keeps the server key it replaces (a file in the folder and a copy in its data
+    # folder) and says where
+    "server-key-backup": (
+        Difference("ours names the backup", r"^Saved the previous server key to .*\n"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    platform: str
+    mode: str                          # "normal" or "dfu"
+    steps: tuple                       # tuple of argv tuples, run in turn on the same device
+    needs: tuple = ()                  # our command words that must exist for the row to run
+    differences: tuple = ()            # keys of DIFFERENCES
+    note: str = ""
+    same_device: bool = True           # compare the devices afterwards (LED, flash bytes)
+    cloud: bool = False                # both tools logged in to a simulated cloud that knows the device
+    device_os: str = "default"         # what the device holds (devices.Recipe.device_os)
+    app_device_os: str = ""            # the Device OS {app} is built for ("" = the device's own)
+    ready: tuple = ()                  # (argv, text): the row runs once our output of argv shows text
+    tags: tuple = field(default=())
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.platform}-{self.mode}"
+
+
+def _rows() -> list[Case]:
+    rows: list[Case] = []
+
+    def add(name, platforms, steps, modes=("normal",), **kw):
+        for platform in platforms:
+            for mode in modes:
+                rows.append(Case(name, platform, mode, tuple(tuple(s) for s in steps), **kw))
+
+    # --- commands particle-py has today ---------------------------------------------------
+    add("usb-list", PLATFORMS, [["usb", "list"]], modes=("normal", "dfu"))
+    add("identify", ("photon", "argon", "p2"), [["identify"]])
+    add("identify", ("boron", "msom"), [["identify"]], differences=("identify-cellular-below-6",),
+        note="cellular, Device OS below 6, normal mode")
+    add("start-listening", PLATFORMS, [["usb", "start-listening"]],
+        note="the device ends in listening mode, blinking blue")
+    add("listen-alias", ("argon",), [["usb", "listen"]], needs=("usb", "listen"))
+    add("reset", PLATFORMS, [["usb", "reset"]])
+    add("dfu", PLATFORMS, [["usb", "dfu"], ["usb", "list"]], note="the device ends in DFU mode, blinking yellow")
+    add("flash-usb", PLATFORMS, [["flash", "--usb", "{app}"]], modes=("dfu",))
+    add("update-latest", ("p2", "msom"), [["update"]], modes=("normal", "dfu"), cloud=True, device_os="5.0.0",
+        differences=("update-lines",), note="no --target: the latest release the cloud names")
+    add("flash-local", ("p2", "msom"), [["flash", "--local", "{app}"]], cloud=True, device_os="5.0.0",
+        differences=("local-flash-lines",),
+        note="an app for the device's own Device OS: nothing else goes")
+    add("flash-local-needs-device-os", ("p2", "msom"), [["flash", "--local", "{app}"]], cloud=True,
+        device_os="5.0.0", app_device_os="6.3.4", differences=("update-lines",),
+        note="the app needs 6.3.4: that release goes first, then the app")
+    add("reset-dfu", PLATFORMS, [["usb", "reset"]], modes=("dfu",))
+    add("keys-address", PLATFORMS, [["keys", "address"]], modes=("dfu",))
+    add("keys-address", GEN3_UP, [["keys", "address"]], differences=("says-dfu-switch",))
+    add("keys-address", ("photon",), [["keys", "address"]], differences=("gen2-switches-itself",),
+        same_device=False, note="Device OS below 2: ours ends in DFU mode, 3.51 leaves it as it was")
+    add("keys-server", PLATFORMS, [["keys", "server"], ["keys", "address"]], modes=("dfu",),
+        differences=("server-key-backup",))
+
+    # --- commands other work is adding (rows run once `particle <cmd> --help` works) ------
+    add("stop-listening", PLATFORMS, [["usb", "start-listening"], ["usb", "stop-listening"]],
+        needs=("usb", "stop-listening"))
+    add("safe-mode", PLATFORMS, [["usb", "safe-mode"]], needs=("usb", "safe-mode"),
+        note="real hardware ends in safe mode: breathing magenta, the app not run")
+    add("setup-done", GEN3_UP, [["usb", "setup-done"]], needs=("usb", "setup-done"))
+    add("setup-done-reset", GEN3_UP, [["usb", "setup-done", "--reset"]], needs=("usb", "setup-done"))
+    add("cloud-status", PLATFORMS, [["usb", "cloud-status"]], needs=("usb", "cloud-status"))
+    add("network-interfaces", GEN3_UP, [["usb", "network-interfaces"]], needs=("usb", "network-interfaces"))
+    add("env", ("p2", "msom"), [["usb", "env"]], needs=("usb", "env"))
+    add("wifi-list", WIFI_GEN3_UP, [["wifi", "list"]], needs=("wifi", "list"))
+    add("wifi-current", WIFI_GEN3_UP, [["wifi", "current"]], needs=("wifi", "current"))
+    add("wifi-clear", WIFI_GEN3_UP, [["wifi", "clear"], ["wifi", "list"]], needs=("wifi", "clear"))
+    add("wifi-gen2", ("photon",), [["wifi", "list"]], needs=("wifi", "list"),
+        note="a Gen2 device: 3.51 points to `particle serial wifi`")
+    add("list", ("argon",), [["list"]], needs=("list",), same_device=False, cloud=True)
+    # particle-py has a `help` of its own; the row runs once it prints particle-cli's banner
+    add("help", ("argon",), [["help"]], needs=("help",), same_device=False,
+        ready=(("help",), "Welcome to the Particle Command Line Interface!"))
+    return rows
+
+
+CASES = _rows()
+BY_ID = {case.id: case for case in CASES}
