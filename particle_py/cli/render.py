@@ -118,10 +118,11 @@ class DeviceLines(TextReporter):
     under one lock shared by the batch's devices so lines never interleave mid-line; on a terminal
     its Progress is a bar labelled with the device."""
 
-    def __init__(self, label: str, lock, *, verbose: bool = False, bars: Optional[bool] = None) -> None:
-        self.label, self._lock = label, lock
-        out, err = _echo(False), _echo(True)
-        super().__init__(verbose=verbose, out=self._locked(out), err=self._locked(err), bars=bars)
+    def __init__(self, label: str, lock, *, verbose: bool = False, bars: Optional[bool] = None,
+                 row: int = 0, out: Optional[Write] = None, bar_file: Optional[TextIO] = None) -> None:
+        self.label, self._lock, self.row = label, lock, row
+        out, err = out or _echo(False), _echo(True)
+        super().__init__(verbose=verbose, out=self._locked(out), err=self._locked(err), bars=bars, bar_file=bar_file)
 
     def _locked(self, write: Write) -> Write:
         def prefixed(text: str) -> None:
@@ -132,6 +133,17 @@ class DeviceLines(TextReporter):
     def _advance(self, event: events.Progress) -> None:
         with self._lock:
             super()._advance(events.Progress(f"{self.label} {event.task}", event.done, event.total))
+
+    def _new_bar(self, event: events.Progress):
+        import shutil
+
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0           # see TextReporter._new_bar
+        # one terminal row per device, so the devices' bars do not draw over each other
+        return tqdm(total=event.total, unit="B", unit_scale=True, unit_divisor=1024, desc=event.task,
+                    leave=False, file=self._bar_file or sys.stderr, position=self.row,
+                    ncols=min(shutil.get_terminal_size().columns, 100))
 
     def close(self) -> None:
         with self._lock:
@@ -145,9 +157,12 @@ def device_reporters(*, verbose: bool = False):
     from particle_py.ops import discovery
 
     lock = threading.Lock()
+    rows = iter(range(1 << 16))
 
     def reporter_for(entry) -> DeviceLines:
-        return DeviceLines(f"{entry.device_id or '?'} {discovery.usb_port(entry)}", lock, verbose=verbose)
+        with lock:
+            row = next(rows)
+        return DeviceLines(f"{entry.device_id or '?'} {discovery.usb_port(entry)}", lock, verbose=verbose, row=row)
     return reporter_for
 
 

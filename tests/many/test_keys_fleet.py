@@ -22,3 +22,27 @@ def test_one_id_keeps_the_single_device_output(fleet):
     assert code == 0, out + err
     assert not any(line.startswith("[") for line in out.splitlines())       # no per-device prefix
     assert "succeeded." not in out
+
+
+def test_each_device_has_its_own_bar_row_on_a_terminal():
+    import io
+    import threading
+
+    from particle_py import events
+    from particle_py.cli import render
+
+    lock = threading.Lock()
+    lines: list = []
+    screens = []
+    for row, label in enumerate(["aaa 1-2", "bbb 1-3"]):
+        screen = io.StringIO()
+        rep = render.DeviceLines(label, lock, bars=True, row=row, out=lines.append, bar_file=screen)
+        rep.emit(events.Step("Flashing tinker.bin"))
+        rep.emit(events.Progress("tinker.bin", 0, 100))
+        rep.emit(events.Progress("tinker.bin", 50, 100))
+        assert list(rep._bars) == [f"{label} tinker.bin"]
+        rep.close()
+        screens.append(screen.getvalue())
+    assert lines == ["[aaa 1-2] Flashing tinker.bin", "[bbb 1-3] Flashing tinker.bin"]
+    assert "aaa 1-2 tinker.bin" in screens[0] and "bbb 1-3 tinker.bin" in screens[1]
+    assert "\x1b[A" in screens[1]         # the second device draws one row down, and comes back up
