@@ -75,3 +75,15 @@ def test_several_ids_work_on_those_devices_only(fleet):
     leds = fleet.leds()
     assert leds[0].startswith("LED: breathing cyan") and leds[2].startswith("LED: breathing cyan")
     assert leds[1].startswith("LED: blinking cyan")          # not named: not touched
+
+
+def test_mode_listening_takes_the_devices_in_listening_mode(fleet):
+    from particle_py.cli.sim import main as particle_sim
+
+    ids = fleet.create_many(["photon"] * 3)
+    assert particle_sim(["button", "listen", "--device", ids[1]]) == 0
+    code, out, err = fleet.particle("doctor", "--dry-run", "--all", "--mode", "listening")
+    assert code == 0, out + err
+    rows = out.splitlines()[-2:]
+    assert rows[0].split()[:3] == [ids[1], "Photon", "1-3"]
+    assert rows[1] == "1 of 1 devices: doctor succeeded."
