@@ -469,7 +469,7 @@ def flash_rows(jobs: list[Job], tools: Tools, work: Path, ci: bool, say: Callabl
     for job in jobs:
         say(f"  {job.label}")
         ours = run_job(job, "ours", tools, work)
-        row = [job.label, _cell(ours)]
+        row = [job.label + _limit_text(job), _cell(ours)]
         for tool in ("dfu-util", "particle-cli"):
             argv = job.dfu_util if tool == "dfu-util" else job.peer_cli
             if argv is None:
@@ -482,6 +482,38 @@ def flash_rows(jobs: list[Job], tools: Tools, work: Path, ci: bool, say: Callabl
             row += [_cell(theirs), _ratio(ours, theirs)]
         rows.append(row)
     return rows
+
+
+def physical_limit_us(spec: str, alt: int, address: int, before: Optional[bytes], data: bytes) -> int:
+    """The flash model's floor for a write: erase the pages where a changed byte needs a bit set
+    back to 1, program the changed bytes, and carry them over USB (full 4 KiB transfers), nothing else."""
+    from particle_py.sim import profiles
+    from particle_py.sim.device import make_device, usb_time_us
+
+    mem = make_device(profiles.build(spec, 0)).memory(alt)
+    before = before if before is not None else b"\xff" * len(data)
+    changed = [i for i in range(len(data)) if data[i] != before[i]]
+    erase_pages = {}
+    for i in changed:
+        if data[i] & ~before[i] & 0xFF:
+            bounds = mem.layout.page_bounds(address + i)
+            if bounds is not None:
+                erase_pages[bounds[0]] = bounds[1]
+    total = sum(mem.timing.erase_us(size) for size in erase_pages.values())
+    total += mem.timing.program_us(len(changed))
+    full, rest = divmod(len(changed), 4096)
+    return total + full * usb_time_us(4096) + (usb_time_us(rest) if rest else 0)
+
+
+def _limit_text(job: "Job") -> str:
+    if job.check is None:
+        return ""
+    alt, address, data = job.check
+    before = next((b for a, addr, b in job.fill if a == alt and addr == address), None)
+    try:
+        return f"; limit {physical_limit_us(job.profile, alt, address, before, data) / 1e6:.3f} s"
+    except (IndexError, KeyError, ValueError):
+        return ""
 
 
 def _cell(result: dict) -> str:
