@@ -469,7 +469,7 @@ def flash_rows(jobs: list[Job], tools: Tools, work: Path, ci: bool, say: Callabl
     for job in jobs:
         say(f"  {job.label}")
         ours = run_job(job, "ours", tools, work)
-        row = [job.label, _cell(ours)]
+        row = [job.label + _limit_text(job), _cell(ours)]
         for tool in ("dfu-util", "particle-cli"):
             argv = job.dfu_util if tool == "dfu-util" else job.peer_cli
             if argv is None:
@@ -482,6 +482,38 @@ def flash_rows(jobs: list[Job], tools: Tools, work: Path, ci: bool, say: Callabl
             row += [_cell(theirs), _ratio(ours, theirs)]
         rows.append(row)
     return rows
+
+
+def physical_limit_us(spec: str, alt: int, address: int, before: Optional[bytes], data: bytes) -> int:
+    """The flash model's floor for a write: erase the pages where a changed byte needs a bit set
+    back to 1, program the changed bytes, and carry them over USB (full 4 KiB transfers), nothing else."""
+    from particle_py.sim import profiles
+    from particle_py.sim.device import make_device, usb_time_us
+
+    mem = make_device(profiles.build(spec, 0)).memory(alt)
+    before = before if before is not None else b"\xff" * len(data)
+    changed = [i for i in range(len(data)) if data[i] != before[i]]
+    erase_pages = {}
+    for i in changed:
+        if data[i] & ~before[i] & 0xFF:
+            bounds = mem.layout.page_bounds(address + i)
+            if bounds is not None:
+                erase_pages[bounds[0]] = bounds[1]
+    total = sum(mem.timing.erase_us(size) for size in erase_pages.values())
+    total += mem.timing.program_us(len(changed))
+    full, rest = divmod(len(changed), 4096)
+    return total + full * usb_time_us(4096) + (usb_time_us(rest) if rest else 0)
+
+
+def _limit_text(job: "Job") -> str:
+    if job.check is None:
+        return ""
+    alt, address, data = job.check
+    before = next((b for a, addr, b in job.fill if a == alt and addr == address), None)
+    try:
+        return f"; limit {physical_limit_us(job.profile, alt, address, before, data) / 1e6:.3f} s"
+    except (IndexError, KeyError, ValueError):
+        return ""
 
 
 def _cell(result: dict) -> str:
@@ -498,6 +530,62 @@ def _ratio(ours: dict, theirs: dict) -> str:
 
 
 # --- output ----------------------------------------------------------------------------------
+
+
+# --- many devices at once ------------------------------------------------------------------------
+
+MANY_HEADER = ["devices", "modelled device time (slowest device)", "x one device (goal <= 1.2)",
+               "host CPU", "host CPU per device", "wall", "result"]
+
+
+def device_times_us(state_dir) -> dict:
+    """Modelled device time per USB port path over every enumeration a board had there: devices
+    working at once take as long as the slowest of them."""
+    state_dir = Path(state_dir)
+    with open(state_dir / "state.json", encoding="utf-8") as f:
+        devices = json.load(f).get("devices", [])
+    times: dict = {}
+    for d in devices:
+        path = f"{d.get('bus', 1)}-" + ".".join(str(p) for p in d["ports"])
+        times[path] = times.get(path, 0) + int(d.get("device_time_us", 0))
+    log = state_dir / "log.jsonl"
+    if log.exists():
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                if '"detached"' in line:
+                    entry = json.loads(line)
+                    if entry.get("event") == "detached":
+                        times[entry["path"]] = times.get(entry["path"], 0) + int(entry.get("t_us", 0))
+    return times
+
+
+def many_rows(tools: Tools, counts: list, work: Path) -> list:
+    """`particle update --all` on N simulated Photons (Device OS 1.4.4 -> the pinned release, from
+    particle-cli's files in the peer cache): the modelled time of the slowest device against one
+    device alone, and the host CPU the run took."""
+    folders = sorted(str(p) for p in PEERS.glob("particle-cli-*/node_modules/particle-cli/assets/updates"))
+    if not folders:
+        return [[n, "MISSING (particle-cli's Device OS files: scripts/install-peers --npm)", "", "", "", "", ""]
+                for n in counts]
+    rows, one = [], None
+    for n in counts:
+        state = work / f"many-{n}"
+        env = dict(os.environ, PARTICLE_PY_SIM=str(state), HOME=str(work / f"home-{n}"),
+                   XDG_CACHE_HOME=str(work / f"cache-{n}"), XDG_DATA_HOME=str(work / f"data-{n}"),
+                   PARTICLE_PY_DEVICE_OS_FROM=os.pathsep.join(folders))
+        made = _run([tools.ours("particle-sim"), "create", "photon", "--count", str(n), "--hub", "7",
+                     "--device-os", "1.4.4"], env=env)
+        if made.returncode:
+            rows.append([n, "FAILED (particle-sim create)", "", "", "", "", made.stderr.decode()[-200:]])
+            continue
+        wall, cpu, code = _timed([tools.ours("particle"), "update", "--all", "--no-download"], env)
+        slowest = max(device_times_us(state).values()) / 1e6
+        one = slowest if one is None else one
+        rows.append([n, f"{slowest:.2f} s", f"{slowest / one:.2f}",
+                     f"{cpu:.2f} s" if cpu is not None else "?",
+                     f"{cpu / n * 1000:.0f} ms" if cpu is not None else "?", f"{wall:.2f} s",
+                     "ok" if code == 0 else f"FAILED (exit {code})"])
+    return rows
 
 
 def machine() -> str:
@@ -522,11 +610,12 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--short", action="store_true",
                         help="CI mode: few repetitions, small sizes, system part 1 only")
     parser.add_argument("--reps", type=int, help="start-up repetitions (default 20, --short 5)")
-    parser.add_argument("--only", choices=["startup", "throughput", "flash", "sizes", "update"], action="append",
+    parser.add_argument("--only", choices=["startup", "throughput", "flash", "sizes", "update", "many"],
+                        action="append",
                         help="run only these sections (update: full run only, unless named here)")
     opts = parser.parse_args(argv)
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    sections = opts.only or ["startup", "throughput", "flash", "sizes"] + ([] if opts.short else ["update"])
+    sections = opts.only or ["startup", "throughput", "flash", "sizes", "many"] + ([] if opts.short else ["update"])
     reps = opts.reps or (5 if opts.short else 20)
 
     def say(text: str) -> None:
@@ -571,6 +660,15 @@ def main(argv: Optional[list] = None) -> int:
                   f"({'under umockdev, real libusb' if tools.umockdev else 'in-process simulator'})\n")
             print(table(header, rows))
             if any("FAILED" in str(c) for row in rows for c in row[1:2]):
+                status = 1
+        if "many" in sections:
+            counts = [1, 8] if opts.short else [1, 8, 30]
+            say("many devices ...")
+            print("\n### Many devices at once: `particle update --all` on N simulated Photons behind hubs "
+                  "(modelled device time of the slowest device; host CPU of the whole run)\n")
+            rows = many_rows(tools, counts, work)
+            print(table(MANY_HEADER, rows))
+            if any("FAILED" in str(c) for row in rows for c in row):
                 status = 1
         if "update" in sections:
             # minutes of particle-cli 2.16.0 runs, so not in --short (CI)

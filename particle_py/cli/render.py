@@ -252,3 +252,72 @@ class JsonRun:
         sys.stdout = self._stdout
         if _active and _active[-1] is self.session:
             _active.pop()
+
+
+# --- many devices at once (ops/batch.py) ----------------------------------------------------------
+
+class DeviceLines(TextReporter):
+    """One device's events in a batch: every line prefixed with the device's id and port, written
+    under one lock shared by the batch's devices so lines never interleave mid-line; on a terminal
+    its Progress is a bar labelled with the device."""
+
+    def __init__(self, label: str, lock, *, verbose: bool = False, bars: Optional[bool] = None,
+                 row: int = 0, out: Optional[Write] = None, bar_file: Optional[TextIO] = None) -> None:
+        self.label, self._lock, self.row = label, lock, row
+        out, err = out or _echo(False), _echo(True)
+        super().__init__(verbose=verbose, out=self._locked(out), err=self._locked(err), bars=bars, bar_file=bar_file)
+
+    def _locked(self, write: Write) -> Write:
+        def prefixed(text: str) -> None:
+            with self._lock:
+                write(f"[{self.label}] {text}")
+        return prefixed
+
+    def _advance(self, event: events.Progress) -> None:
+        with self._lock:
+            super()._advance(events.Progress(f"{self.label} {event.task}", event.done, event.total))
+
+    def _new_bar(self, event: events.Progress):
+        import shutil
+
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0           # see TextReporter._new_bar
+        # one terminal row per device, so the devices' bars do not draw over each other
+        return tqdm(total=event.total, unit="B", unit_scale=True, unit_divisor=1024, desc=event.task,
+                    leave=False, file=self._bar_file or sys.stderr, position=self.row,
+                    ncols=min(shutil.get_terminal_size().columns, 100))
+
+    def close(self) -> None:
+        with self._lock:
+            super().close()
+
+
+def device_reporters(*, verbose: bool = False):
+    """reporter_for(entry) for ops.batch.run_batch: one DeviceLines per device, one shared lock."""
+    import threading
+
+    from particle_py.ops import discovery
+
+    lock = threading.Lock()
+    rows = iter(range(1 << 16))
+
+    def reporter_for(entry) -> DeviceLines:
+        with lock:
+            row = next(rows)
+        return DeviceLines(f"{entry.device_id or '?'} {discovery.usb_port(entry)}", lock, verbose=verbose, row=row)
+    return reporter_for
+
+
+def summary_table(data: dict) -> list:
+    """The batch summary (Result "batch") as text lines: one row a device, then the count."""
+    head = ("DEVICE", "PLATFORM", "PORT", "DONE", "RESULT", "TO FINISH")
+    rows = [(d["device_id"], d["platform"], d["port"], d["done"] if d["result"] == "ok" else "",
+             d["result"] + (": " + " ".join(d["message"].split()) if d["message"] else ""), d["finish"])
+            for d in data["devices"]]
+    widths = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
+
+    def line(cells) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return [line(head)] + [line(r) for r in rows] + \
+        [f"{data['succeeded']} of {data['total']} devices: {data['action']} succeeded."]

@@ -134,6 +134,12 @@ def create(
                                    "6 on argon, boron, bsom, b5som, tracker, trackerm, p2, msom, sulu)."),
     service_mode: bool = typer.Option(False, "--service-mode", help="Protected Devices in Service Mode "
                                       "(20 restarts or 24 hours)."),
+    count: int = typer.Option(1, "--count", min=1, max=127, help="Make that many of each device "
+                              "(a classroom: --count 30)."),
+    fault_on: List[str] = typer.Option([], "--fault-on", metavar="N:KNOB=VALUE", help="A fault knob of the "
+                                       "N-th device only (from 1; repeatable), kept when it re-enumerates."),
+    hub: Optional[int] = typer.Option(None, "--hub", min=1, max=15, help="Plug the devices in through hubs of "
+                                      "that many ports (USB paths 1-1.1, 1-1.2, ...)."),
 ):
     """Create simulated devices with chosen contents (replaces the folder's devices)."""
     from particle_py.sim import devices as simdev
@@ -154,22 +160,47 @@ def create(
         if folder.is_dir():
             from particle_py.sim import protection
             protection.clear_folder(folder)
-        created = simdev.create(folder, platforms, recipe, knobs=_parse_faults(fault), first_id=device_id)
+        knobs = _parse_faults(fault)
+        if hub:
+            knobs["HUB_PORTS"] = hub
+        made = list(platforms) * count
+        created = simdev.create(folder, made, recipe, knobs=knobs, first_id=device_id)
         if protected or service_mode:
             from particle_py.sim import protection
-            for unit in range(len(platforms)):
+            for unit in range(len(made)):
                 protection.make(folder, unit, service_mode=service_mode)
     except ValueError as exc:            # an unknown platform, bootloader or knob
         raise ParticlePyError(str(exc), "particle-sim create --help lists the choices.", 2) from None
     except OSError as exc:
         raise ParticlePyError(f"Cannot write the simulator state in {folder}: {exc.strerror or exc}",
                               "Give a folder you can write to in --state or PARTICLE_PY_SIM.", 73) from None
+    if fault_on:
+        _set_device_faults(folder, fault_on)
     for line in created:
         typer.echo(line)
     if Path(os.environ.get("PARTICLE_PY_SIM") or "").resolve() == folder.resolve():
         typer.echo(f"State: {folder}")
     else:
         typer.echo(f"State: {folder}   (use it: export PARTICLE_PY_SIM={folder})")
+
+
+def _set_device_faults(folder: Path, items: List[str]) -> None:
+    from particle_py.sim.bus import SimBus
+
+    with SimBus.session(folder) as bus:
+        boards = bus.devices()
+        per_device: dict = {}
+        for item in items:
+            number, _, knob = item.partition(":")
+            if not number.isdigit() or not 1 <= int(number) <= len(boards) or "=" not in knob:
+                raise ParticlePyError(f"--fault-on {item!r}: expected N:KNOB=VALUE with N from 1 to {len(boards)}",
+                                      exit_code=2)
+            per_device.setdefault(int(number), {}).update(_parse_faults([knob]))
+        for number, knobs in per_device.items():
+            try:
+                bus.set_unit_knobs(boards[number - 1].unit, knobs)
+            except ValueError as exc:
+                raise ParticlePyError(str(exc), "particle-sim create --help lists the choices.", 2) from None
 
 
 @app.command("list")

@@ -8,6 +8,8 @@ was opened as) lets it go.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -87,12 +89,52 @@ def _serial(dev) -> str:
         return ""
 
 
+# A batch (ops/batch.py) gives each worker thread one device: the thread sees only the devices
+# on its port (a board keeps its port across a reset), or, when its board came back elsewhere,
+# one showing its id on a port no other worker holds. Every single-device operation then runs
+# unchanged on its own device, and never touches (opens, reads) another thread's device.
+_scope = threading.local()
+_held_ports: set = set()
+_held_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def device_scope(port: Optional[tuple], device_id: str):
+    """Within this thread, the bus holds only the device on ``port`` (bus, port numbers)."""
+    with _held_guard:
+        _held_ports.add(port)
+    _scope.pin = (port, device_id)
+    try:
+        yield
+    finally:
+        _scope.pin = None
+        with _held_guard:
+            _held_ports.discard(port)
+
+
+def _in_scope(devices: list) -> list:
+    pin = getattr(_scope, "pin", None)
+    if pin is None:
+        return devices
+    port, device_id = pin
+
+    def where(dev):
+        ports = getattr(dev, "port_numbers", None)
+        return (getattr(dev, "bus", None), tuple(ports)) if ports else None
+    here = [d for d in devices if where(d) == port]
+    if here:
+        return here
+    with _held_guard:
+        free = [d for d in devices if where(d) not in _held_ports]
+    return [d for d in free if by_usb(d.idVendor, d.idProduct) is not None and _serial(d) == device_id]
+
+
 def list_devices() -> list[UsbEntry]:
     """Every Particle device attached now, normal and DFU mode, in bus order."""
     from particle_py import usb as transport
 
     out = []
-    for dev in transport.find_devices():
+    for dev in _in_scope(list(transport.find_devices())):
         platform = by_usb(dev.idVendor, dev.idProduct)
         if platform is None:
             continue
@@ -194,6 +236,121 @@ def choose_one(entries: list[UsbEntry], wanted: Optional[str] = None, *, need_df
             "Multiple devices found. Connect only one device when running in non-interactive mode.",
             f"Or name the device by its id. Attached: {ids}")
     return entries[0]
+
+
+# --- many devices: the selection rule every device command shares ------------------------------
+
+MODE_LISTENING = "LISTENING"
+MODE_FILTERS = {"normal": MODE_NORMAL, "dfu": MODE_DFU, "listening": MODE_LISTENING}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user named: device ids or names (several), ``every`` (--all), and filters
+    (``platform``: a platform name; ``mode``: normal, dfu or listening)."""
+    ids: tuple = ()
+    every: bool = False
+    platform: Optional[str] = None
+    mode: Optional[str] = None
+
+    @property
+    def many(self) -> bool:
+        """The user asked for a batch (--all or more than one id), even if one device matches."""
+        return self.every or len(self.ids) > 1
+
+
+def usb_port(entry: UsbEntry) -> str:
+    """The USB port path, as Linux names it (1-2, 1-1.2.3): what tells two clones apart."""
+    dev = entry.usb_device
+    ports = getattr(dev, "port_numbers", None)
+    bus = getattr(dev, "bus", None)
+    if not ports or bus is None:
+        return f"bus {bus} address {getattr(dev, 'address', '?')}"
+    return f"{bus}-" + ".".join(str(p) for p in ports)
+
+
+def entry_line(entry: UsbEntry) -> str:
+    """One attached device as the selection errors list it: id, platform, mode, USB port."""
+    return (f"{entry.device_id or '?'} {entry.platform.display_name} "
+            f"{'DFU mode' if entry.in_dfu else 'normal mode'} on {usb_port(entry)}")
+
+
+def _listening(entry: UsbEntry) -> bool:
+    """Whether a normal-mode device reports listening mode (asked only for --mode listening)."""
+    from particle_py.control import device as control_device
+    from particle_py.control.session import ControlSession
+
+    if entry.in_dfu:
+        return False
+    try:
+        with ControlSession(entry.usb_device) as session:
+            return control_device.device_mode(session) == "LISTENING"
+    except ParticlePyError:
+        return False
+
+
+def _platform_id(name: str) -> int:
+    from particle_py.platforms import by_name
+
+    platform = by_name(name.lower())
+    if platform is None:
+        raise ParticlePyError(f"Unknown platform: {name}",
+                              "Give a platform name such as photon, argon, boron or p2.", 2)
+    return platform.platform_id
+
+
+def select_devices(selection: Selection, *, choose: Optional[Callable[[list], UsbEntry]] = None,
+                   need_dfu: bool = False) -> list[UsbEntry]:
+    """The devices a command works on, by the one rule every device command shares:
+
+    - ids given: every device each one names (two clones with one id are both taken); an id
+      that names none is an error naming it, and nothing is changed on any device;
+    - ``every``: every device that passes the filters (none: "No devices found");
+    - neither: the one device; with several, ``choose`` (a terminal's prompt) picks one, and
+      without it the error lists them (id, platform, mode, USB port).
+    Every device not selected is released."""
+    platform_id = _platform_id(selection.platform) if selection.platform else None
+    mode = MODE_FILTERS.get((selection.mode or "").lower()) if selection.mode else None
+    if selection.mode and mode is None:
+        raise ParticlePyError(f"Unknown mode: {selection.mode}", "Use --mode normal, dfu or listening.", 2)
+    entries = find_devices(platform_id=platform_id, mode=MODE_NORMAL if mode == MODE_LISTENING else mode)
+    if mode == MODE_LISTENING:
+        listening = [e for e in entries if _listening(e)]
+        _release_all(entries, keep=listening)
+        entries = listening
+    if selection.ids:
+        chosen, missing = [], []
+        for wanted in selection.ids:
+            named = [e for e in entries if matches(e, wanted)]
+            if not named:
+                missing.append(wanted)
+            chosen += [e for e in named if not any(e is c for c in chosen)]
+        if missing:
+            _release_all(entries)
+            attached = "; ".join(entry_line(e) for e in entries) or "none"
+            raise ParticlePyError("Device not found: " + ", ".join(missing),
+                                  f"Check the ids with `particle usb list`. Attached: {attached}")
+        _release_all(entries, keep=chosen)
+        return chosen
+    if selection.every:
+        if not entries:
+            return [choose_one(entries, need_dfu=need_dfu)]          # raises "No devices found"
+        return entries
+    if len(entries) > 1 and choose is None:
+        listing = "; ".join(entry_line(e) for e in entries)
+        _release_all(entries)
+        raise ParticlePyError(f"{len(entries)} devices found, and no device was named: {listing}",
+                              "Name the devices by id (several may be given), or pass --all to work on every "
+                              "one of them.")
+    if len(entries) > 1:
+        try:
+            picked = choose(entries)
+        except BaseException:
+            _release_all(entries)
+            raise
+        _release_all(entries, keep=[picked])
+        return [picked]
+    return [choose_one(entries, need_dfu=need_dfu)]
 
 
 def find_device(device_id: Optional[str] = None, *, mode: Optional[str] = None,

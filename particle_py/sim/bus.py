@@ -36,6 +36,7 @@ LOG_FILE = "log.jsonl"
 LOCK_FILE = ".lock"
 FIRST_PORT = 2
 FIRST_DEVNUM = 5
+HUB_FULL_ERROR = -11             # LIBUSB_ERROR_NO_MEM: the host controller has no room for one more
 
 
 EX_DATAERR = 65
@@ -59,7 +60,9 @@ def _state_problem(data) -> Optional[str]:
     for key in ("clock_us", "next_unit", "next_port", "generation", "next_devnum"):
         if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int)):
             return f"{STATE_FILE} has a {key} that is not a number"
-    if not isinstance(data.get("knobs", {}), dict) or not isinstance(data.get("arriving", []), list):
+    if not isinstance(data.get("knobs", {}), dict) or not isinstance(data.get("arriving", []), list) \
+            or not isinstance(data.get("unit_knobs", {}), dict) \
+            or not all(isinstance(v, dict) for v in data.get("unit_knobs", {}).values()):
         return f"{STATE_FILE} has fault knobs or arrivals of the wrong shape"
     devices = data.get("devices", [])
     if not isinstance(devices, list):
@@ -74,6 +77,7 @@ def _state_problem(data) -> Optional[str]:
 
 _held: dict = {}                 # lock file path -> (fd, depth): re-entrant within a process
 _held_guard = threading.RLock()
+_thread_locks: dict = {}         # lock file path -> RLock: one thread of this process at a time
 def _acquire(fd: int) -> None:
     if os.name == "nt":
         import msvcrt
@@ -105,6 +109,16 @@ def locked(state_dir: str):
     process, so ``SimBus.session`` can hold it around a load and a save."""
     os.makedirs(state_dir, exist_ok=True)
     path = os.path.abspath(os.path.join(state_dir, LOCK_FILE))
+    # the file lock is the process's; threads of one process (a batch on many devices) take
+    # turns on this one, so two threads never write the folder at once
+    with _held_guard:
+        in_process = _thread_locks.setdefault(path, threading.RLock())
+    with in_process, _locked_file(path):
+        yield
+
+
+@contextlib.contextmanager
+def _locked_file(path: str):
     with _held_guard:
         if path in _held:
             with signals_held():
@@ -151,6 +165,8 @@ class SimBus:
         self.token: Optional[str] = None     # changes with every save: "has someone else written?"
         self.arriving: list = []             # devices that left and come back later (REENUM_DELAY_MS)
         self.second_device_added = False     # SECOND_DEVICE_AFTER plugs in one board, once
+        self._guard = threading.RLock()      # threads working on several devices share the bus
+        self.unit_knobs: dict = {}           # board unit -> its own fault knobs (kept across re-enumeration)
 
     # --- devices ---------------------------------------------------------------------
     def attach(self, spec: str, *, unit: Optional[int] = None, port: Optional[int] = None,
@@ -163,8 +179,9 @@ class SimBus:
         if port is None:
             port = self.next_port
             self.next_port += 1
-        dev = make_device(profile, bus=1, port_numbers=(port,), devnum=self.next_devnum, unit=unit,
-                          knobs=self.knobs, memories=memories, state_dir=self.state_dir)
+        index = len(self._devices) if position is None else position
+        dev = make_device(profile, bus=1, port_numbers=self.port_path(port), devnum=self.next_devnum, unit=unit,
+                          knobs=self.device_knobs(index, unit), memories=memories, state_dir=self.state_dir)
         self.next_devnum += 1
         if position is None:
             self._devices.append(dev)
@@ -172,8 +189,38 @@ class SimBus:
             self._devices.insert(position, dev)
         return dev
 
+    def port_path(self, port) -> tuple:
+        """The port numbers of the n-th port handed out: (n,) on the root hub; with the HUB_PORTS
+        knob, hubs of that many ports on root ports 1, 2, ... (1-1.1 ... 1-1.7, 1-2.1 ...). A list
+        or tuple is a path already (a board coming back where it was)."""
+        if isinstance(port, (list, tuple)):
+            return tuple(port)
+        hub = knobs_mod.value(self.knobs, "HUB_PORTS")
+        if not hub:
+            return (port,)
+        n = port - FIRST_PORT
+        return (1 + n // hub, 1 + n % hub)
+
+    def device_knobs(self, index: int, unit: Optional[int] = None) -> dict:
+        """The fault knobs of the device at ``index`` on the bus: the bus's, the board's own
+        (``unit_knobs``), and with HUB_FULL=N every device after the N-th fails to open (the hub
+        has no room left for it)."""
+        knobs = dict(self.knobs, **self.unit_knobs.get(str(unit), {}))
+        full = knobs_mod.value(self.knobs, "HUB_FULL")
+        if full is not None and index >= full:
+            knobs["OPEN_FAIL"] = HUB_FULL_ERROR
+        return knobs
+
+    def set_unit_knobs(self, unit: int, knobs: dict) -> None:
+        """Faults of one board (UNPLUG_AFTER on the fifth of thirty): every enumeration of it has them."""
+        self.unit_knobs[str(unit)] = knobs_mod.normalize(knobs)
+
     def devices(self) -> list[SimDevice]:
         """Attached devices in attach order; devices that left are replaced by their successors."""
+        with self._guard:
+            return self._devices_now()
+
+    def _devices_now(self) -> list[SimDevice]:
         for i, dev in enumerate(list(self._devices)):
             if dev.second_device_due and not self.second_device_added:
                 self.second_device_added = True
@@ -186,7 +233,7 @@ class SimBus:
             position = self._devices.index(dev)
             self._devices.remove(dev)
             if dev.successor:
-                port = None if knobs_mod.value(self.knobs, "REENUM_NEW_PORT") else dev.port_numbers[0]
+                port = None if knobs_mod.value(self.knobs, "REENUM_NEW_PORT") else list(dev.port_numbers)
                 due_us = self.clock_us + 1000 * knobs_mod.value(self.knobs, "REENUM_DELAY_MS", 0)
                 self.arriving.append({"spec": dev.successor, "unit": dev.unit, "port": port,
                                       "position": position, "due_us": due_us,
@@ -242,10 +289,12 @@ class SimBus:
         bus.token = data.get("token")
         bus.arriving = data.get("arriving", [])
         bus.second_device_added = data.get("second_device_added", False)
-        for rec in data.get("devices", []):
+        bus.unit_knobs = {str(k): knobs_mod.normalize(v) for k, v in data.get("unit_knobs", {}).items()}
+        for index, rec in enumerate(data.get("devices", [])):
             profile = profiles_mod.build(rec["spec"], rec["unit"])
             dev = make_device(profile, bus=rec.get("bus", 1), port_numbers=tuple(rec["ports"]),
-                              devnum=rec["devnum"], unit=rec["unit"], knobs=bus.knobs, state_dir=state_dir)
+                              devnum=rec["devnum"], unit=rec["unit"], knobs=bus.device_knobs(index, rec["unit"]),
+                              state_dir=state_dir)
             dev.device_time_us = rec.get("device_time_us", 0)
             dev.flash_time_us = rec.get("flash_time_us", 0)
             dev.restore(rec.get("state", {}))
@@ -282,13 +331,15 @@ class SimBus:
         """Write devices, flash, knobs and the new log entries back to the folder."""
         if not self.state_dir:
             return
-        with signals_held(), locked(self.state_dir):
+        with self._guard, signals_held(), locked(self.state_dir):
             devices = self.devices()
             for dev in devices:
                 dev.save_memories()
                 self._flush_log(dev)
             self.generation += 1
             self.token = os.urandom(8).hex()
+            _tokens_written.add(self.token)
+            _latest_token[os.path.abspath(self.state_dir)] = self.token
             data = {
                 "version": 1,
                 "generation": self.generation,
@@ -300,6 +351,7 @@ class SimBus:
                 "next_unit": self.next_unit,
                 "arriving": [{k: v for k, v in rec.items() if k != "memories"} for rec in self.arriving],
                 "second_device_added": self.second_device_added,
+                "unit_knobs": self.unit_knobs,
                 "devices": [{
                     "spec": dev.profile.spec, "unit": dev.unit, "bus": dev.bus, "ports": list(dev.port_numbers),
                     "devnum": dev.devnum, "state": dev.state(), "device_time_us": dev.device_time_us,
@@ -331,6 +383,16 @@ def state_token(state_dir) -> Optional[str]:
     path = os.path.join(os.fspath(state_dir), STATE_FILE)
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f).get("token")
+            token = json.load(f).get("token")
     except (OSError, ValueError):
         return None
+    # A token this process wrote means no other process has written since: the answer is the
+    # newest one saved here, even while a save in another thread is between setting it and
+    # replacing the file (else a reader would reload the bus under that thread's devices).
+    if token in _tokens_written:
+        return _latest_token.get(os.path.abspath(os.fspath(state_dir)), token)
+    return token
+
+
+_tokens_written: set = set()     # tokens of the saves made by this process
+_latest_token: dict = {}         # state folder -> the token of this process's newest save there

@@ -133,6 +133,12 @@ KNOBS: tuple[Knob, ...] = (
     Knob("RESET_REENUMERATES", _int, "reset", "flag",
          "a USB reset makes the DFU device re-enumerate (libusb_reset_device reports "
          "LIBUSB_ERROR_NOT_FOUND); it comes back as the same device"),
+    # many devices at once (issue 27): the bus's shape, read by sim/bus.py when it attaches a device
+    Knob("HUB_PORTS", _int, "attach", "value",
+         "devices are plugged in through hubs of that many ports (paths 1-1.1 ... 1-1.N, then 1-2.1 ...)"),
+    Knob("HUB_FULL", _int, "attach", "value",
+         "the hub serves only that many devices: opening any device after them fails with "
+         "LIBUSB_ERROR_NO_MEM (-11)"),
     # odd descriptors (issue 11): what the device reports, not what it holds
     Knob("SERIAL", str, "descriptor", "value", "the USB serial number string the device reports"),
     Knob("ALT0_NAME", str, "descriptor", "value", "the name (DfuSe layout string) alt setting 0 reports"),

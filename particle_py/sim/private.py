@@ -5,12 +5,14 @@ power cut, and its flash is saved after every command. Stdlib only."""
 from __future__ import annotations
 
 import os
+import threading
 
 PRIVATE = 0o600
 
 
 def write_private(path: str, data: bytes) -> None:
-    tmp = path + ".tmp"
+    # one temporary name per thread: two threads of a batch may save one board's flash at once
+    tmp = f"{path}.{threading.get_ident()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE)
     if hasattr(os, "fchmod"):
         os.fchmod(fd, PRIVATE)          # a leftover .tmp keeps its old mode through O_CREAT

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import threading
 import weakref
 from typing import Optional
 
@@ -62,6 +63,7 @@ class SimBackend(usb.backend.IBackend):
         self.state_dir = os.fspath(state_dir) if state_dir is not None else None
         self.bus = bus
         self._open_handles = 0
+        self._count_guard = threading.RLock()      # threads open and close devices of one bus
         # a process that ends with a device still open keeps its changes (weakly held)
         ref = weakref.ref(self)
         atexit.register(lambda: ref() is not None and ref()._open_handles and ref().save())
@@ -73,10 +75,16 @@ class SimBackend(usb.backend.IBackend):
             if self.bus is None:
                 self.bus = SimBus()
             return self.bus
-        # another process may have changed the folder; reload when nothing of ours is open
-        if self.bus is None or (self._open_handles == 0 and state_token(self.state_dir) != self.bus.token):
-            self.bus = SimBus.load(self.state_dir)
-        return self.bus
+        # another process may have changed the folder; reload when nothing of ours is open. Under
+        # the lock: a thread saving (a batch on many devices) changes the token and the file together
+        with self._count_guard:
+            if self.bus is None:
+                self.bus = SimBus.load(self.state_dir)
+            else:
+                with self.bus._guard:
+                    if self._open_handles == 0 and state_token(self.state_dir) != self.bus.token:
+                        self.bus = SimBus.load(self.state_dir)
+            return self.bus
 
     def save(self) -> None:
         if self.bus is not None and self.state_dir is not None:
@@ -149,13 +157,15 @@ class SimBackend(usb.backend.IBackend):
 
     # --- handles ------------------------------------------------------------------------
     def open_device(self, dev):
-        self._call(dev.sim.open)
-        self._open_handles += 1
+        with self._count_guard:
+            self._call(dev.sim.open)
+            self._open_handles += 1
         return _Handle(dev)
 
     def close_device(self, dev_handle):
-        dev_handle.sim.close()
-        self._open_handles = max(0, self._open_handles - 1)
+        with self._count_guard:
+            dev_handle.sim.close()
+            self._open_handles = max(0, self._open_handles - 1)
         self.save()
 
     def set_configuration(self, dev_handle, config_value):

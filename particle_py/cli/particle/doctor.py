@@ -122,9 +122,55 @@ def _doctor(device: Optional[str], verbose: bool, dry_run: bool, yes: bool, as_j
     return 1
 
 
+def _doctor_batch(ctx, device, every, platform, mode, dry_run, yes, server_key, host, port, from_paths,
+                  no_download) -> int:
+    """`particle doctor --yes --all` (or --dry-run): every selected device at once, each device's
+    diagnosis and repairs in its own lines, and the summary table."""
+    from particle_py.cli.particle import selection
+    from particle_py.doctor import run as doctor_run
+    from particle_py.errors import EX_USAGE, ParticlePyError
+
+    if not dry_run and not yes:
+        raise ParticlePyError("particle doctor on several devices repairs without asking, so it needs --yes.",
+                              "Run `particle doctor --dry-run --all` to see what is wrong, or add --yes to "
+                              "repair every device.", EX_USAGE)
+
+    def work(entry, reporter) -> str:
+        def show(diagnosis) -> None:
+            reporter.step("Device: " + diagnosis.platform.display_name + " " + diagnosis.name() + ", "
+                          + MODE_WORDS.get(diagnosis.start_mode, "running its firmware"))
+            for finding in diagnosis.findings:
+                reporter.step(f"  {'FAIL' if finding.problem else '?   ' if finding.unknown else 'ok  '} "
+                              + finding.line())
+        report = doctor_run.run(entry.device_id, dry_run=dry_run, ask=None, reporter=reporter, on_diagnosis=show,
+                                server_key_file=server_key, host=host, port=port, ask_wifi=None,
+                                paths=tuple(from_paths), allow_download=not no_download)
+        if dry_run:
+            return "diagnosed: " + (", ".join(f.line().split(":")[0] for f in report.remaining) or "nothing wrong")
+        if report.repaired:
+            done = [s.title for s in report.steps if s.status == "done"]
+            reporter.step(f"The device should now show: {report.expected_led()}.")
+            return ("repaired: " + ", ".join(done)) if done else "nothing to repair"
+        raise ParticlePyError("Not repaired: " + "; ".join(f.line() for f in report.remaining),
+                              f"See `particle doctor --dry-run {entry.device_id}`.")
+
+    return selection.run_selected(ctx, device, every, platform, mode,
+                                  action="doctor", single=None, work=work,
+                                  retry=lambda e: f"particle doctor --yes {e.device_id or '--all'}") or 0
+
+
+def _select_options():
+    from particle_py.cli.particle import selection
+    return selection.options()
+
+
+_SELECT = _select_options()
+
+
 def _doctor_command(ctx: typer.Context,
-                    device: Optional[str] = typer.Argument(None, metavar="[device]",
-                                                           help="Device id (default: the one connected by USB)"),
+                    devices: Optional[List[str]] = typer.Argument(None, metavar="[device]...",
+                                                                  help="Device ids (default: the one connected by "
+                                                                       "USB); several work on all at once"),
                     dry_run: bool = typer.Option(False, "--dry-run", help="Only diagnose: write nothing"),
                     yes: bool = typer.Option(False, "--yes", "-y", help="Repair without asking"),
                     server_key: Optional[str] = typer.Option(None, "--server-key",
@@ -140,12 +186,23 @@ def _doctor_command(ctx: typer.Context,
                                                               "particle update --from)"),
                     no_download: bool = typer.Option(False, "--no-download",
                                                      help="Download nothing: a Device OS repair needs --from or "
-                                                          "cached files; the other repairs still run")):
+                                                          "cached files; the other repairs still run"),
+                    every: bool = _SELECT[0], platform: Optional[str] = _SELECT[1],
+                    mode: Optional[str] = _SELECT[2]):
     from particle_py.cli import render
+    from particle_py.cli.particle import selection
 
     # --json is every command's (cli/particle/main.py): here the report is its result
     as_json = render.json_session() is not None
-    code = _doctor(device, render.verbose(ctx), dry_run, yes, as_json, server_key, host, port, from_paths,
+    devices = list(devices or [])
+    if selection.is_batch(devices, every, platform, mode):
+        code = _doctor_batch(ctx, devices, every, platform, mode, dry_run, yes, server_key, host, port,
+                             from_paths, no_download)
+        if code:
+            raise SystemExit(code)
+        return
+    code = _doctor(devices[0] if devices else None, render.verbose(ctx), dry_run, yes, as_json, server_key,
+                   host, port, from_paths,
                    no_download)
     if code:
         raise SystemExit(code)      # click's Exit would be swallowed in non-standalone mode

@@ -46,7 +46,13 @@ def _this_computers_address() -> str:
     return address
 
 
+def _select():
+    from particle_py.cli.particle import selection
+    return selection.options()
+
+
 def register(app) -> None:
+    every_opt, platform_opt, mode_opt = _select()
     keys_app = typer.Typer(name="keys", help="Manage your device's key pair and server public key",
                            no_args_is_help=True)
 
@@ -90,7 +96,9 @@ def register(app) -> None:
                force: bool = typer.Option(False, "--force", hidden=True,
                                           help="Accepted for old scripts; backups are never overwritten."),
                no_verify: bool = typer.Option(False, "--no-verify", help="Do not prove with the device's own "
-                                              "handshake that the cloud accepts the new key before writing it")):
+                                              "handshake that the cloud accepts the new key before writing it"),
+               every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
+        from particle_py.cli.particle import selection
         from particle_py.cloud.config import Settings
         from particle_py.ops import keys as key_ops
         settings = Settings()
@@ -98,7 +106,14 @@ def register(app) -> None:
         if not no_verify:
             from particle_py.ops import verify as verify_ops
             prove = verify_ops.new_key_prover(api_url=settings.api_url)
-        key_ops.doctor(device_id, protocol=protocol, reporter=_reporter(ctx), settings=settings, prove=prove)
+
+        def work(entry, reporter) -> str:
+            key_ops.doctor(entry.device_id, protocol=protocol, reporter=reporter, settings=settings, prove=prove)
+            return "new device key, sent to the cloud"
+        selection.run_selected(ctx, [device_id] if device_id else [], every, platform, mode, action="keys doctor",
+                               single=lambda one: key_ops.doctor(one, protocol=protocol, reporter=_reporter(ctx),
+                                                                 settings=settings, prove=prove),
+                               work=work, retry=lambda e: f"particle keys doctor {e.device_id}")
 
     @keys_app.command("server", help="Switch server public keys. Defaults to the Particle public cloud or you can "
                                      "provide another key in DER format and the server hostname or IP and port")
@@ -112,7 +127,8 @@ def register(app) -> None:
                device_type: Optional[str] = typer.Option(None, "--deviceType", "--device-type",
                                                          help="Generate key file for the provided device type"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
-               device: Optional[str] = _device_option()):
+               device: Optional[str] = _device_option(),
+               every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops import keys as key_ops
         if output and host is None and (_IPV4.match(output) or output == "mine" or legacy_port is not None):
             # particle-cli 1.x form `keys server <file> <ip> [port]`, still in many guides; a file
@@ -124,6 +140,17 @@ def register(app) -> None:
             port = port if port is not None else legacy_port
         elif legacy_port is not None:
             raise typer.BadParameter("unexpected extra argument; give the port with --port", param_hint="port")
+        from particle_py.cli.particle import selection
+
+        def work(entry, reporter) -> str:
+            key_ops.server(filename, None, host=host, port=port, device_type=device_type, protocol=protocol,
+                           device_id=entry.device_id, reporter=reporter)
+            return "server key written"
+        if output is None and selection.is_batch([device] if device else [], every, platform, mode):
+            selection.run_selected(ctx, [device] if device else [], every, platform, mode, action="keys server",
+                                   single=None, work=work,
+                                   retry=lambda e: f"particle keys server --device {e.device_id}")
+            return
         key_ops.server(filename, output, host=host, port=port, device_type=device_type, protocol=protocol,
                        device_id=device, reporter=_reporter(ctx))
 

@@ -40,10 +40,18 @@ def register(app) -> None:
                                                        "everything its restore needs, for `update --from FILE` "
                                                        "on a computer with no network"),
         platform: Optional[str] = typer.Option(None, "--platform",
-                                               help="With --save-bundle: the platform (no device needed)"),
+                                               help="With --save-bundle: the platform (no device needed); with "
+                                                    "--all: only devices of this platform"),
+        every: bool = typer.Option(False, "--all", help="Every matching device attached (at once)"),
+        mode: Optional[str] = typer.Option(None, "--mode", help="With --all: only devices in this mode: normal, "
+                                                                "dfu or listening"),
     ):
         from particle_py.errors import ParticlePyError
         from particle_py.ops import update as update_ops
+
+        if every and save_bundle is None:
+            _update_batch(ctx, device, platform, mode, target, from_paths, no_download)
+            return
 
         if save_bundle is not None or platform is not None:
             _save_bundle(ctx, save_bundle, device, platform, target, from_paths, no_download)
@@ -125,6 +133,21 @@ def register(app) -> None:
             echo("")
             if result.left_dfu or result.written:
                 echo("> Your device should now restart automatically.")
+
+
+def _update_batch(ctx, device, platform, mode, target, from_paths, no_download) -> None:
+    """`particle update --all`: Device OS on every selected device at once, a line per device."""
+    from particle_py.cli.particle import selection
+    from particle_py.ops import update as update_ops
+
+    def work(entry, reporter) -> str:
+        result = update_ops.update(entry.device_id, target=target, paths=from_paths,
+                                   allow_download=not no_download, reporter=reporter)
+        if result.up_to_date:
+            return f"Device OS {result.version} already there"
+        return f"Device OS {result.version} written"
+    selection.run_selected(ctx, [device] if device else [], True, platform, mode, action="update", single=None,
+                           work=work, retry=lambda e: f"particle update {e.device_id}")
 
 
 def _save_bundle(ctx, path: Optional[str], device: Optional[str], platform: Optional[str], target: Optional[str],

@@ -1,0 +1,49 @@
+"""Many simulated devices on one bus, their owner logged in to a running simulated cloud (the
+doctor tests' world, with several boards made by one `particle-sim create`)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.doctor.conftest import OWNER, World, asset_url  # noqa: F401  (asset_url: a fixture)
+
+
+class Fleet(World):
+    def create_many(self, platforms: list, *options: str, owner: bool = True) -> list:
+        """`particle-sim create P P P ...`; returns the device ids in bus order."""
+        from particle_py.cli.sim import main as particle_sim
+        from particle_py.sim import cloud as sim_cloud
+        from particle_py.sim.bus import SimBus
+
+        args = ["create", *platforms, *options] + (["--owner", OWNER] if owner else [])
+        assert particle_sim(args) == 0
+        self.cloud = sim_cloud.start(self.state / "cloud" / "cloud.sqlite")
+        self.login()
+        self.capsys.readouterr()
+        return [d.profile.device_id for d in SimBus.load(self.state).devices()]
+
+    def leds(self) -> list:
+        """Each device's LED line from `particle-sim status`, in bus order."""
+        from particle_py.cli.sim import main as particle_sim
+
+        self.capsys.readouterr()
+        assert particle_sim(["status"]) == 0
+        return [line.strip() for line in self.capsys.readouterr().out.splitlines() if line.strip().startswith("LED:")]
+
+
+@pytest.fixture
+def fleet(tmp_path, monkeypatch, capsys, asset_url):  # noqa: F811
+    f = Fleet(tmp_path, monkeypatch, capsys, asset_url)
+    yield f
+    f.close()
+
+
+def respec(state, index: int, extra: str = "", spec: str = "") -> None:
+    """Give the index-th simulated board another profile string (a clone's id, an old bootloader,
+    a fault of its own), as if it had been made so; its flash stays as it is."""
+    import json
+
+    path = state / "state.json"
+    data = json.loads(path.read_text())
+    rec = data["devices"][index]
+    rec["spec"] = spec or rec["spec"] + (":" if ":" not in rec["spec"] else ",") + extra
+    path.write_text(json.dumps(data))

@@ -1,0 +1,46 @@
+"""Ctrl-C in the middle of `particle update --all`: every device stops at a safe point and the
+summary says what each one holds and the command that finishes it."""
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from helpers.processes import SignalBench
+from tests.doctor.conftest import device_os_folders
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals to a child process, /proc")
+
+
+def test_ctrl_c_stops_every_device_and_reports_each(tmp_path):
+    from particle_py.cli.sim import main as particle_sim
+
+    bench = SignalBench(tmp_path)
+    folders = device_os_folders()
+    if not folders:
+        pytest.skip("needs particle-cli's Device OS files in the peer cache (scripts/install-peers)")
+    # every board waits (in wall time) at its 5th DNLOAD while the file 'paused' exists
+    assert particle_sim(["create", "photon", "--count", "3", "--device-os", "1.4.4", "--state", str(bench.state),
+                         "--fault", "PAUSE_AFTER=1@5"]) == 0
+    child = bench.start("particle", "update", "--all", "--no-download",
+                        PARTICLE_PY_DEVICE_OS_FROM=os.pathsep.join(folders))
+    paused = bench.state / "paused"
+    deadline = time.monotonic() + 60
+    while not paused.exists():
+        assert child.proc.poll() is None, child.wait().err
+        assert time.monotonic() < deadline, "no device paused"
+        time.sleep(0.01)
+    time.sleep(0.3)                     # the other boards reach their pause too
+    child.interrupt(signal.SIGINT)
+    time.sleep(0.3)
+    paused.unlink()
+    outcome = child.wait()
+    assert outcome.status == 130, outcome.out + outcome.err
+    rows = outcome.out.splitlines()[-4:]
+    assert rows[-1] == "0 of 3 devices: update succeeded."
+    for row in rows[:3]:
+        device_id = row.split()[0]
+        assert " stopped: Update of Device OS 2.3.1 interrupted while writing photon-system-part" in row, row
+        assert row.endswith(f"particle update {device_id}"), row
+    assert "Traceback" not in outcome.err
