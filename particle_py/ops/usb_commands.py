@@ -124,14 +124,17 @@ def enter_dfu(device_id: Optional[str] = None, reporter: events.Reporter = event
     return entry.device_id
 
 
-def reset(device_id: Optional[str] = None) -> str:
-    entry = _find(device_id)
+def _reset_entry(entry) -> str:
     device = dev_ops.ParticleDfuDevice(entry)
     try:
         device.reset(leave=True)
     finally:
         device.close()
     return entry.device_id
+
+
+def reset(device_id: Optional[str] = None) -> str:
+    return _reset_entry(_find(device_id))
 
 
 def _normal_mode(device_id: Optional[str], what: str):
@@ -255,14 +258,7 @@ def enter_dfu_all(devices=None, all_devices: bool = False, reporter: events.Repo
 
 
 def reset_all(devices=None, all_devices: bool = False) -> list[str]:
-    def work(entry):
-        device = dev_ops.ParticleDfuDevice(entry)
-        try:
-            device.reset(leave=True)
-        finally:
-            device.close()
-        return entry.device_id
-    return for_each(find_targets(devices, all_devices), work)
+    return for_each(find_targets(devices, all_devices), _reset_entry)
 
 
 SETUP_DONE_GENERATION = 3            # particle-usb sends the request to Gen3 devices only
