@@ -510,7 +510,12 @@ def _engine_release(eng):
 
 def probe_alts(usb_device) -> dict[int, tuple[str, int]]:
     """alt -> (layout string the device advertises, wTransferSize), from its descriptors:
-    the DFU interfaces' names and the DFU functional descriptor (type 0x21)."""
+    the DFU interfaces' names and the DFU functional descriptor (type 0x21). Kept on the
+    device object (a new one after every re-enumeration), so the protection check and the
+    session that follows read the names once."""
+    cached = getattr(usb_device, "_particle_py_alts", None)
+    if cached:
+        return dict(cached)
     out = {}
     try:
         cfg = usb_device[0]
@@ -524,6 +529,10 @@ def probe_alts(usb_device) -> dict[int, tuple[str, int]]:
             out[intf.bAlternateSetting] = (name or "", transfer_size)
     except Exception:          # unreadable descriptors: the platform table is the fallback
         return {}
+    try:
+        usb_device._particle_py_alts = dict(out)
+    except AttributeError:
+        pass
     return out
 
 

@@ -64,11 +64,14 @@ def _clean_serial(raw) -> str:
 LANGID_EN_US = 0x0409
 
 
-def string_descriptor(dev, index: int) -> Optional[str]:
-    """A string descriptor (None when unreadable)."""
+def string_descriptor(dev, index: int, *, stalled_means_absent: bool = False) -> Optional[str]:
+    """A string descriptor (None when unreadable). ``stalled_means_absent``: a string only some
+    bootloaders have (0xFA) is not asked for again through the language list when refused."""
     try:
         raw = bytes(dev.ctrl_transfer(0x80, 6, 0x0300 | index, LANGID_EN_US, 255, timeout=1000))
     except Exception:
+        if stalled_means_absent:
+            return None
         raw = b""
     if len(raw) < 2 or raw[1] != 3:
         import usb.util

@@ -40,7 +40,8 @@ def read_state(entry):
         from particle_py.ops.dfu_session import probe_alts
         from particle_py.ops.discovery import string_descriptor
 
-        shown = proto.from_dfu_string(string_descriptor(entry.usb_device, codes.DFU_STATE_STRING_INDEX))
+        shown = proto.from_dfu_string(string_descriptor(entry.usb_device, codes.DFU_STATE_STRING_INDEX,
+                                                       stalled_means_absent=True))
         if shown is not None:
             return shown
         name = probe_alts(entry.usb_device).get(0, ("", 0))[0]

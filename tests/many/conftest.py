@@ -21,13 +21,20 @@ class Fleet(World):
         self.capsys.readouterr()
         return [d.profile.device_id for d in SimBus.load(self.state).devices()]
 
-    def leds(self) -> list:
-        """Each device's LED line from `particle-sim status`, in bus order."""
+    def leds(self) -> dict:
+        """device id -> its LED line from `particle-sim status` (a board that re-enumerated is
+        listed in another place on the bus, so the id, not the place, names it)."""
         from particle_py.cli.sim import main as particle_sim
 
         self.capsys.readouterr()
         assert particle_sim(["status"]) == 0
-        return [line.strip() for line in self.capsys.readouterr().out.splitlines() if line.strip().startswith("LED:")]
+        shown, device = {}, None
+        for line in self.capsys.readouterr().out.splitlines():
+            if not line.startswith(" ") and " [" in line:
+                device = line.split(" [")[0].split()[-1]
+            elif line.strip().startswith("LED:"):
+                shown[device] = line.strip()
+        return shown
 
 
 @pytest.fixture

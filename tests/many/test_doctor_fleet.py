@@ -8,7 +8,7 @@ BREATHING = "LED: breathing cyan (connected to the cloud)"
 def test_doctor_all_fixes_every_photon(fleet, count):
     ids = fleet.create_many(["photon"] * count, "--key", "corrupt", "--server-key", "wrong")
     assert len(set(ids)) == count
-    assert all(led.startswith("LED: blinking cyan") for led in fleet.leds())
+    assert all(led.startswith("LED: blinking cyan") for led in fleet.leds().values())
     code, out, err = fleet.particle("doctor", "--yes", "--all")
     assert code == 0, out + err
     lines = out.splitlines()
@@ -16,7 +16,7 @@ def test_doctor_all_fixes_every_photon(fleet, count):
     for device_id in ids:
         row = [line for line in lines if line.startswith(device_id + " ")]
         assert len(row) == 1 and "  ok" in row[0], row
-    assert all(led.startswith(BREATHING) for led in fleet.leds())
+    assert all(led.startswith(BREATHING) for led in fleet.leds().values())
 
 
 def test_a_device_unplugged_midway_fails_alone_and_the_others_are_fixed(fleet):
@@ -32,7 +32,8 @@ def test_a_device_unplugged_midway_fails_alone_and_the_others_are_fixed(fleet):
     assert all("  ok" in rows[i] for i in (0, 1, 3))
     assert rows[2].endswith("particle doctor --dry-run --json"), rows[2]      # what the report names
     # the others' results are true: they breathe cyan (status lists the boards still plugged in)
-    assert fleet.leds()[:3] == [BREATHING] * 3
+    leds = fleet.leds()
+    assert [leds[ids[i]] for i in (0, 1, 3)] == [BREATHING] * 3
     # and their flash holds what they reported: the new key each one wrote is in its DCT
     from particle_py.sim.bus import SimBus
     boards = {d.profile.device_id: d for d in SimBus.load(fleet.state).devices()}
@@ -49,7 +50,7 @@ def test_one_photon_on_the_2015_bootloader_among_new_ones(fleet):
     code, out, err = fleet.particle("doctor", "--yes", "--all")
     assert code == 0, out + err
     assert out.splitlines()[-1] == "3 of 3 devices: doctor succeeded."
-    assert fleet.leds() == [BREATHING] * 3
+    assert list(fleet.leds().values()) == [BREATHING] * 3
 
 
 def _summary(out: str, count: int) -> list:

@@ -13,7 +13,7 @@ def test_keys_server_then_keys_doctor_on_every_device(fleet):
     assert out.splitlines()[-1] == "3 of 3 devices: keys doctor succeeded."
     for device_id in ids:
         assert f"[{device_id} 1-{2 + ids.index(device_id)}] submitting public key succeeded!" in out.splitlines()
-    assert fleet.leds() == ["LED: breathing cyan (connected to the cloud)"] * 3
+    assert list(fleet.leds().values()) == ["LED: breathing cyan (connected to the cloud)"] * 3
 
 
 def test_one_id_keeps_the_single_device_output(fleet):

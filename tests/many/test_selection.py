@@ -9,7 +9,7 @@ def test_thirty_photons_with_the_seeds_bad_keys_fixed_by_one_command(fleet):
     code, out, err = fleet.particle("doctor", "--yes", "--all")
     assert code == 0, out[-3000:] + err
     assert out.splitlines()[-1] == "30 of 30 devices: doctor succeeded."
-    assert fleet.leds() == ["LED: breathing cyan (connected to the cloud)"] * 30
+    assert list(fleet.leds().values()) == ["LED: breathing cyan (connected to the cloud)"] * 30
     ports = [line.split()[2] for line in out.splitlines()[-31:-1]]
     assert ports[:8] == ["1-1.1", "1-1.2", "1-1.3", "1-1.4", "1-1.5", "1-1.6", "1-1.7", "1-2.1"]
 
@@ -64,7 +64,8 @@ def test_a_full_hub_fails_the_devices_it_cannot_open_and_the_others_are_done(fle
     # a device that cannot be opened cannot say its id either: it is known by its port
     assert rows[3].startswith("?                         Photon    1-1.4") and "failed:" in rows[3]
     assert rows[3].endswith("particle doctor --yes --all")
-    assert fleet.leds()[:3] == ["LED: breathing cyan (connected to the cloud)"] * 3
+    leds = fleet.leds()
+    assert [leds[i] for i in ids[:3]] == ["LED: breathing cyan (connected to the cloud)"] * 3
 
 
 def test_several_ids_work_on_those_devices_only(fleet):
@@ -73,8 +74,8 @@ def test_several_ids_work_on_those_devices_only(fleet):
     assert code == 0, out + err
     assert out.splitlines()[-1] == "2 of 2 devices: doctor succeeded."
     leds = fleet.leds()
-    assert leds[0].startswith("LED: breathing cyan") and leds[2].startswith("LED: breathing cyan")
-    assert leds[1].startswith("LED: blinking cyan")          # not named: not touched
+    assert leds[ids[0]].startswith("LED: breathing cyan") and leds[ids[2]].startswith("LED: breathing cyan")
+    assert leds[ids[1]].startswith("LED: blinking cyan")          # not named: not touched
 
 
 def test_mode_listening_takes_the_devices_in_listening_mode(fleet):

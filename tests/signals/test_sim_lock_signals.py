@@ -17,14 +17,14 @@ SCRIPT = textwrap.dedent("""
 
     folder, line_text, after_yield = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
     source = open(bus.__file__, encoding="utf-8").read().splitlines()
-    start = next(i for i, text in enumerate(source, 1) if text.startswith("def locked("))
+    start = next(i for i, text in enumerate(source, 1) if text.startswith("def _locked_file("))
     if after_yield:     # giving the lock back, not the clean-up of a failed take
         start = next(i for i, text in enumerate(source, 1) if i > start and text.strip() == "yield")
     target = next(i for i, text in enumerate(source, 1) if i > start and text.strip() == line_text)
     fired = []
 
     def tracer(frame, event, arg):
-        if frame.f_code.co_name != "locked":
+        if frame.f_code.co_name != "_locked_file":   # the file lock under the thread lock
             return tracer
         if event == "line" and frame.f_lineno == target and not fired:
             fired.append(1)

@@ -157,9 +157,15 @@ class CaseResult:
             if a.status != b.status and not any(d.stream == "status" for k in self.case.differences
                                                  for d in DIFFERENCES[k]):
                 out.append(f"`{cmd}`: exit status {THEIRS} {a.status}, {OURS} {b.status}")
-            for stream in ("stdout", "stderr"):
-                want = written_down(self.case, "theirs", stream, getattr(a, stream))
-                got = written_down(self.case, "ours", stream, getattr(b, stream))
+            texts = {side: {stream: written_down(self.case, side, stream, _plain(getattr(step, stream)))
+                            for stream in ("stdout", "stderr")} for side, step in (("theirs", a), ("ours", b))}
+            streams = ("stdout", "stderr")
+            if any(d.stream == "streams" for k in self.case.differences for d in DIFFERENCES[k]):
+                streams = ("stdout and stderr",)      # which stream a line goes to is not compared
+                for side in texts.values():
+                    side["stdout and stderr"] = side["stdout"] + side["stderr"]
+            for stream in streams:
+                want, got = texts["theirs"][stream], texts["ours"][stream]
                 if want != got:
                     diff = "\n".join(difflib.unified_diff(want.split("\n"), got.split("\n"), THEIRS, OURS,
                                                           lineterm=""))
@@ -170,10 +176,18 @@ class CaseResult:
         return out
 
 
+# the spinner library's "clear the line, back to column 1" that 3.51 writes even to a pipe
+_TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _plain(text: str) -> str:
+    return _TERMINAL_CONTROL.sub("", text)
+
+
 def written_down(case: Case, side: str, stream: str, text: str) -> str:
     for key in case.differences:
         for diff in DIFFERENCES[key]:
-            if diff.stream == stream and diff.side in (side, "both"):
+            if diff.stream in (stream, "any") and diff.side in (side, "both"):
                 text = re.sub(diff.pattern, diff.replacement, text, flags=re.M)
     return text
 
@@ -214,8 +228,9 @@ def _logged_in(home: Path, state: Path):
 
 
 def _run_steps(case: Case, command: list, work: Path, state: Path, env: dict, app: str, server, results) -> None:
+    device_id = device_after(state)[0]["device_id"]
     for argv in case.steps:
-        argv = [a.replace("{app}", app) for a in argv]
+        argv = [a.replace("{app}", app).replace("{id}", device_id) for a in argv]
         proc = subprocess.run([str(peers.UMOCKDEV_RUN), "--state", str(state), "--", *command, *argv], cwd=work,
                               env=env, capture_output=True, timeout=300)
         text = [peers.normalise(p.decode("utf-8", "replace"), work) for p in (proc.stdout, proc.stderr)]
