@@ -134,7 +134,9 @@ def main() -> int:
     state, home = work / "sim", work / "home"
     home.mkdir()
     env = dict(os.environ, PARTICLE_PY_SIM=str(state), HOME=str(home), USERPROFILE=str(home),
-               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+               PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               # where the simulated cloud answers the device's handshake: keys doctor proves its key there
+               PARTICLE_PY_CLOUD_HOSTS=f"@{state / 'cloud'}")
     from particle_py.sim import contents
     from particle_py.platforms import by_name
     photon = by_name("photon")

@@ -311,7 +311,8 @@ def _device_id(sim_dir: Path) -> Optional[str]:
 
 def _start_cloud(sim_dir: Path, home: Path, mode: str, device_id: Optional[str]):
     cloud_mod = _sim("cloud")
-    cloud = cloud_mod.start(sim_dir / "cloud" / "cloud.sqlite")
+    # the devices' handshakes too, so `keys doctor` proves a new key as it does against a real cloud
+    cloud = cloud_mod.start(sim_dir / "cloud" / "cloud.sqlite", handshakes=True)
     db = cloud.db
     db.ensure_server_keys()
     db.add_user(CLOUD_USER, "forum-password")
@@ -486,6 +487,8 @@ def _run_steps(sc: Scenario, use_subprocess: bool, sim_dir: Path, home: Path, wo
                PARTICLE_PY_DFU_UTIL_VERSION=DFU_UTIL_VERSIONS[sc.get("dfu-util", "0.11")],
                XDG_CACHE_HOME=str(cache), PARTICLE_PY_ASSET_URL="http://127.0.0.1:9",
                NO_COLOR="1", TERM="dumb", PARTICLE_DISABLE_UPDATE="1")
+    if sc.get("cloud"):
+        env["PARTICLE_PY_CLOUD_HOSTS"] = f"@{sim_dir / 'cloud'}"    # where the simulated cloud answers devices
     env.update(kv.split("=", 1) for kv in sc.all("env"))
     env.update(_device_os_env(sc))
     width = int(sc.get("console-width", "0")) or None

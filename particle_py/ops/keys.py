@@ -663,9 +663,13 @@ def doctor(device_id: Optional[str] = None, *, protocol: Optional[str] = None, r
             device.reset(leave=True)
         except ParticlePyError:
             reporter.step("The device did not restart by itself; press its RESET button.")
-        # particle-cli's words, which scripts and guides look for; the proof line above says whether
-        # the handshake proved the key (docs/handshake.md)
-        reporter.step("Okay!  New keys in place, your device should restart.")
+        # particle-cli's words, which scripts and guides look for, only when the handshake proved
+        # the key (docs/handshake.md): an unproven write is not reported as a sure one
+        if proof is not None and proof.proven:
+            reporter.step("Okay!  New keys in place, your device should restart.")
+        else:
+            reporter.step(f"New keys in place, your device should restart; not proven, so breathing cyan after "
+                          f"the reset is the proof (or ask the cloud now: particle keys verify {ident}).")
         if server_problem:
             reporter.step(server_problem)
         return files

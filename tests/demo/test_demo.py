@@ -15,7 +15,10 @@ def test_demo_runs_the_seed_thread_to_breathing_cyan():
     # before: the bad key; after the server key and keys doctor: connected and claimable
     assert "LED: blinking cyan with 1 red burst" in out
     assert "$ dfu-util -d 2b04:d006 -a 1 -s 2082 -D cloud_public.der" in out
-    assert "Okay!  New keys in place, your device should restart." in out
+    # the server key is still wrong then: the new key is written, and said not to be proven
+    assert "The new key was not proven: wrong server key" in out
+    first_try = out[out.index("$ particle keys doctor"):out.index("### The device restarted by itself")]
+    assert "New keys in place, your device should restart; not proven" in first_try and "Okay!" not in first_try
     # the get_status error after :leave is explained as the Photon's answer to a leave
     assert "(That error is how a Photon answers :leave:" in out
     # after the doctor, the wrong server key shows as 3 orange bursts until dfu-util restores it

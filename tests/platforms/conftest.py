@@ -14,13 +14,15 @@ sim = sim_fixture()
 
 
 @pytest.fixture
-def cloud(tmp_path, isolated_home):
-    """The simulated cloud, with a logged-in user in particle-cli's config."""
+def cloud(tmp_path, isolated_home, monkeypatch):
+    """The simulated cloud, with a logged-in user in particle-cli's config; it answers the
+    devices' handshakes where the settings say the cloud is."""
     import json
 
     from particle_py.sim import cloud as sim_cloud
 
-    running = sim_cloud.start(tmp_path / "sim" / "cloud" / "cloud.sqlite")
+    running = sim_cloud.start(tmp_path / "sim" / "cloud" / "cloud.sqlite", handshakes=True)
+    monkeypatch.setenv("PARTICLE_PY_CLOUD_HOSTS", f"@{tmp_path / 'sim' / 'cloud'}")
     running.db.add_user("alice@example.com", "pw")
     token = running.db.issue_token("alice@example.com")
     (isolated_home / ".particle" / "particle.config.json").write_text(

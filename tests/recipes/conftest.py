@@ -40,7 +40,8 @@ def world(tmp_path, monkeypatch, capsys):
             line = capsys.readouterr().out.splitlines()[0]
             device_id = re.search(r" ([0-9a-f]{24}) ", line).group(1)
             if self.cloud is None:
-                self.cloud = sim_cloud.start(state / "cloud" / "cloud.sqlite")
+                self.cloud = sim_cloud.start(state / "cloud" / "cloud.sqlite", handshakes=True)
+                monkeypatch.setenv("PARTICLE_PY_CLOUD_HOSTS", f"@{state / 'cloud'}")
                 token = self.cloud.db.issue_token(OWNER)
                 (home / ".particle" / "particle.config.json").write_text(json.dumps(
                     {"apiUrl": self.cloud.url, "access_token": token, "username": OWNER,

@@ -63,7 +63,10 @@ def test_keys_doctor_says_the_server_key_will_still_keep_the_device_off(world, p
     code, out, err = particle("keys", "doctor", ident)
     assert (code, err) == (0, ""), err
     lines = out.splitlines()
-    okay = lines.index("Okay!  New keys in place, your device should restart.")
+    # the server key slot is empty: nothing to prove the key with
+    assert "The new key was not proven: the server key slot (DCT 2082) is empty." in lines
+    okay = lines.index(f"New keys in place, your device should restart; not proven, so breathing cyan after the "
+                       f"reset is the proof (or ask the cloud now: particle keys verify {ident}).")
     assert lines[okay + 1:] == [
         "Warning: the device has no server key (DCT 2082 is empty): the device will still not connect "
         "(blinking cyan with 3 orange bursts).",

@@ -20,6 +20,7 @@ import argparse
 import difflib
 import functools
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,7 +33,7 @@ from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).parent))
 import peers  # noqa: E402
-from cli351_cases import BY_ID, CASES, DIFFERENCES, Case  # noqa: E402
+from cli351_cases import BY_ID, CASES, DIFFERENCES, UNSEEN_CREDENTIALS, WIFI_CREDENTIALS, Case  # noqa: E402
 
 VERSION = "3.51.0"
 NODE_MAJOR = 22
@@ -199,6 +200,8 @@ def _run_side(case: Case, command: list, base: Path, origin: Path, extra_env: di
     shutil.copytree(origin, state)
     app = f"app-{case.platform}.bin"
     (work / app).write_bytes(app_for(case))
+    (work / "wifi.json").write_text(json.dumps(WIFI_CREDENTIALS))
+    (work / "unseen.json").write_text(json.dumps(UNSEEN_CREDENTIALS))
     env = dict(os.environ, HOME=str(home), **extra_env)
     env.pop("PARTICLE_PY_SIM", None)
     server = _logged_in(home, state) if case.cloud else None
@@ -213,8 +216,6 @@ def _run_side(case: Case, command: list, base: Path, origin: Path, extra_env: di
 
 def _logged_in(home: Path, state: Path):
     """The simulated cloud of the device's own folder, and a particle config logged in to it."""
-    import json
-
     from particle_py.sim import cloud as cloud_mod
 
     server = cloud_mod.start(state / "cloud" / "cloud.sqlite")

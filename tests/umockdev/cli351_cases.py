@@ -7,7 +7,8 @@ whose ``needs`` command particle-py does not have yet (``particle <words> --help
 skipped with that reason: the commands other work adds become rows that run once they exist.
 
 ``{app}`` in a step is the stand-in user module for the row's platform (a file in the work folder);
-``{id}`` is the device's id.
+``{id}`` is the device's id; ``wifi.json`` and ``unseen.json`` in the work folder hold Wi-Fi
+credentials (WIFI_CREDENTIALS, UNSEEN_CREDENTIALS).
 """
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from dataclasses import dataclass, field
 PLATFORMS = ("photon", "argon", "boron", "p2", "msom")
 GEN3_UP = ("argon", "boron", "p2", "msom")
 WIFI_GEN3_UP = ("argon", "p2", "msom")
+# a network the simulated radio broadcasts (particle_py/sim/wifi.py), and one nobody does
+WIFI_CREDENTIALS = {"network": "particle-sim", "security": "WPA2_PSK", "password": "particle-sim-pass",
+                    "hidden": False}
+UNSEEN_CREDENTIALS = dict(WIFI_CREDENTIALS, network="judge-net")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,12 @@ DIFFERENCES: dict[str, tuple] = {
     ),
     # an answer that is not what was asked for (env before Device OS 6.4) is an error: exit 1
     "not-done-exits-1": (
+        Difference("exit 0 against 1", "", stream="status"),
+    ),
+    # send-request answered with an error: particle-py names the device on stdout and writes the
+    # error to stderr, exit 1 (3.51: the error on stdout, exit 0)
+    "request-error-exits-1": (
+        Difference("the stream an error goes to", "", stream="streams"),
         Difference("exit 0 against 1", "", stream="status"),
     ),
     # help: 3.51's banner, usage and closing line; the commands, options and examples listed are
@@ -174,6 +185,22 @@ def _rows() -> list[Case]:
     add("wifi-clear", WIFI_GEN3_UP, [["wifi", "clear"], ["wifi", "list"]], needs=("wifi", "clear"))
     add("wifi-gen2", ("photon",), [["wifi", "list"]], needs=("wifi", "list"), differences=("errors-on-stderr",),
         note="a Gen2 device: 3.51 points to `particle serial wifi`")
+    add("env-6.4", ("p2", "msom"), [["usb", "env"]], needs=("usb", "env"), device_os="6.4.0",
+        note="Device OS 6.4: the env request is answered")
+    add("send-request", PLATFORMS, [["usb", "send-request", "hello"]], needs=("usb", "send-request"),
+        differences=("request-error-exits-1",), note="Tinker has no handler for application requests")
+    add("wifi-add-before-6.2", WIFI_GEN3_UP, [["wifi", "add", "--file", "wifi.json"]], needs=("wifi", "add"),
+        differences=("errors-on-stderr",), note="the credentials request comes with Device OS 6.2")
+    add("wifi-add", WIFI_GEN3_UP, [["wifi", "add", "--file", "wifi.json"], ["wifi", "list"]], needs=("wifi", "add"),
+        device_os="6.2.0")
+    add("wifi-join", WIFI_GEN3_UP, [["wifi", "join", "--file", "wifi.json"], ["wifi", "list"], ["wifi", "current"]],
+        needs=("wifi", "join"), note="a network the simulated radio sees")
+    add("wifi-join-unseen", ("argon",), [["wifi", "join", "--file", "unseen.json"]], needs=("wifi", "join"),
+        differences=("errors-on-stderr",), note="nobody broadcasts it: the join fails")
+    add("wifi-remove", WIFI_GEN3_UP, [["wifi", "add", "--file", "wifi.json"], ["wifi", "remove", "--ssid", "particle-sim"],
+                                      ["wifi", "list"]], needs=("wifi", "remove"), device_os="6.2.0")
+    add("wifi-remove-unknown", ("p2",), [["wifi", "remove", "--ssid", "not-known"]], needs=("wifi", "remove"),
+        note="Device OS removes a network it does not know without a word")
     add("list", ("argon",), [["list"]], needs=("list",), same_device=False, cloud=True)
     # particle-py has a `help` of its own; the row runs once it prints particle-cli's banner
     add("help", ("argon",), [["help"]], needs=("help",), same_device=False, differences=("help-own-commands",),
