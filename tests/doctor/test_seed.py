@@ -1,5 +1,6 @@
 """The seed scenario: a Photon blinking cyan with a red burst (corrupt device key, wrong server
 key), not claimed yet, repaired by `particle doctor --yes` alone."""
+from helpers.keys_doctor import unproven
 from tests.doctor.conftest import IDS, OWNER
 
 ID = IDS["photon"]
@@ -34,8 +35,7 @@ def test_seed_photon_corrupt_key_and_wrong_server_key(world):
     for expected in ("Okay!  New keys in place, your device will not restart.",
                      "submitting public key succeeded!",
                      # this cloud holds Particle's public keys only: it cannot answer the handshake
-                     f"New keys in place, your device should restart; not proven, so breathing cyan after the "
-                     f"reset is the proof (or ask the cloud now: particle keys verify {ID}).",
+                     unproven(ID),
                      "Checking the device again",
                      f"Successfully claimed device {ID}",
                      "The device should now show: breathing cyan."):

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers.keys_doctor import unproven
 
 from particle_py.events import LineReporter
 from particle_py.keys import formats
@@ -396,12 +397,6 @@ def _expected_doctor_lines(ident, alg, archive_line, api_url):
             f"PARTICLE_PY_CLOUD_HOSTS; docs/handshake.md).",
             "Writing key to device", f"Writing key {f} to device {ident}", f"Key {f} written to device",
             unproven(ident)]
-
-
-def unproven(ident: str) -> str:
-    """keys doctor's last line when no handshake proved the key (no "Okay!": that means proven)."""
-    return (f"New keys in place, your device should restart; not proven, so breathing cyan after the reset is the "
-            f"proof (or ask the cloud now: particle keys verify {ident}).")
 
 
 @pytest.mark.parametrize("platform,protocol", [("photon", None), ("p1", None), ("electron", None),

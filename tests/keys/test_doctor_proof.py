@@ -7,6 +7,7 @@ import json
 import shutil
 
 import pytest
+from helpers.keys_doctor import PROVEN
 
 from particle_py import platforms
 
@@ -85,7 +86,7 @@ def test_proven_key_is_written_and_the_device_connects(lab, particle, platform):
     proof = next(i for i, ln in enumerate(lines) if ln.startswith("The cloud accepts the new key: the device's "
                                                                    f"handshake with {where}"))
     assert lines.index("submitting public key succeeded!") < proof < lines.index("Writing key to device")
-    assert lines[-1] == "Okay!  New keys in place, your device should restart."
+    assert lines[-1] == PROVEN
     assert lab.led_after_reset() == "breathing cyan"
 
 

@@ -2,6 +2,7 @@
 `particle flash --local [device] <files...> [--target <version>] [--application-only]`."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import typer  # the command's typer.Context annotation is resolved in these globals
@@ -73,12 +74,24 @@ def register(app) -> None:
                                              help="With --local: update Device OS to this version first"),
         application_only: bool = typer.Option(False, "--application-only",
                                               help="Do not update Device OS when flashing locally"),
+        every: bool = typer.Option(False, "--all", help="With --usb: every matching device attached (at once)"),
+        platform: Optional[str] = typer.Option(None, "--platform",
+                                               help="With --usb: only devices of this platform (photon, argon, ...)"),
+        mode: Optional[str] = typer.Option(None, "--mode",
+                                           help="With --usb: only devices in this mode: normal, dfu or listening"),
     ):
         from particle_py.errors import ParticlePyError
         from particle_py.ops import flash as flash_ops
 
         args = list(params or [])
+        from particle_py.cli.particle import selection
+
+        batch = selection.is_batch([], every, platform, mode)
         if local and not usb:
+            if batch:
+                raise ParticlePyError("--all, --platform and --mode go with --usb",
+                                      "Flash the devices over USB at once: particle flash --usb --all app.bin; "
+                                      "--local takes one device.", exit_code=64)
             return _flash_local(ctx, args, target, application_only)
         if target is not None or application_only:
             raise ParticlePyError("--target and --application-only go with --local",
@@ -86,17 +99,12 @@ def register(app) -> None:
         if not usb:
             raise ParticlePyError("particle-py flashes over USB only: add --usb",
                                   "Example: particle flash --usb firmware.bin", exit_code=64)
-        device_id = None
-        # "[device|binary] [files...]": a leading device id or name when files follow.
-        if len(args) > 1:
-            import os
-
-            from particle_py.firmware.known_apps import APP_NAMES
-
-            if not os.path.exists(args[0]) and args[0] not in APP_NAMES:
-                from particle_py.ops.usb_commands import resolve
-
-                device_id, args = resolve(args[0]), args[1:]
+        devices, args = _leading_devices(args)
+        if len(devices) > 1 or batch:
+            _first_flash_notice(typer.echo)
+            _flash_batch(ctx, devices, every, platform, mode, args, factory=factory, force=force, verify=verify)
+            return
+        device_id = devices[0] if devices else None
 
         _first_flash_notice(typer.echo)
 
@@ -128,9 +136,50 @@ def register(app) -> None:
         typer.echo("Flash success!")
 
 
-def _flash_local(ctx, args: list, target: Optional[str], application_only: bool) -> None:
-    import os
+def _leading_devices(args: list) -> tuple[list, list]:
+    """"[device|binary] [files...]": the leading words that are neither a file nor a known app
+    name are devices (ids or names, resolved), when files follow them."""
+    import re
 
+    from particle_py.firmware.known_apps import APP_NAMES
+    from particle_py.ops.usb_commands import resolve
+
+    devices = []
+    while len(args) > 1 and not os.path.exists(args[0]) and args[0] not in APP_NAMES:
+        if devices and not re.fullmatch(r"[\w-]+", args[0]):
+            break       # device names have no "." or "/": a missing file, which flash then names
+        devices.append(resolve(args[0]))
+        args = args[1:]
+    return devices, args
+
+
+def _flash_batch(ctx, devices: list, every: bool, platform: Optional[str], mode: Optional[str], files: list, *,
+                 factory: bool, force: bool, verify: Optional[bool]) -> None:
+    """`particle flash --usb --all|--platform|--mode|<id> <id>... files`: the same files on every
+    selected device at once, a line per device and the summary table (particle-cli has no such
+    form: its flash takes one device)."""
+    import shlex
+
+    from particle_py.cli.particle import selection
+    from particle_py.ops import flash as flash_ops
+
+    names = " ".join(os.path.basename(f) for f in files)
+    again = " ".join(["particle flash --usb", *(["--factory"] if factory else []), *(["--force"] if force else []),
+                      *map(shlex.quote, files)])
+
+    def work(entry, reporter) -> str:
+        result = flash_ops.flash_usb(files, factory=factory, force=force, verify=verify, device_id=entry.device_id,
+                                     reporter=reporter)
+        # written as asked either way; what the device will do instead is the row's own words
+        for note in (result.cannot_run or result.will_not_run)[:1]:
+            return f"flashed {names}, but: {note}"
+        return f"flashed {names}"
+    selection.run_selected(ctx, devices, every, platform, mode, action="flash", single=None, work=work,
+                           retry=lambda e: again.replace("particle flash --usb", f"particle flash --usb {e.device_id}",
+                                                         1))
+
+
+def _flash_local(ctx, args: list, target: Optional[str], application_only: bool) -> None:
     import typer
 
     from particle_py.errors import ParticlePyError
