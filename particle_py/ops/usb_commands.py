@@ -176,19 +176,26 @@ def identify(device_id: Optional[str] = None) -> Identity:
 DFU_HINT = "Run `particle usb reset` (or press RESET) and try again."
 
 
-def find_targets(devices: Optional[list] = None, all_devices: bool = False) -> list:
+def find_targets(targets: discovery.Selection) -> list:
     """The devices a command acts on: every attached one (--all), the ones named (ids, id
-    prefixes or cloud names), or the one attached (the single-device rule of every command)."""
-    if all_devices:
+    prefixes or cloud names), or the one attached (the single-device rule of every command).
+    With --platform or --mode, the rule every particle-py device command shares
+    (discovery.select_devices); without, particle-cli 3.51's."""
+    if targets.platform or targets.mode:
+        import dataclasses
+
+        named = tuple(resolve(d) for d in dict.fromkeys(targets.ids))
+        return discovery.select_devices(dataclasses.replace(targets, ids=named))
+    if targets.every:
         entries = discovery.list_devices()
         if not entries:
             discovery.choose_one([])                 # "No devices found", with its hint
         return entries
-    if not devices:
+    if not targets.ids:
         return [_find(None)]
     found = []
     try:
-        for device in dict.fromkeys(devices):        # a device named twice is asked once
+        for device in dict.fromkeys(targets.ids):    # a device named twice is asked once
             found.append(_find(device))
     except ParticlePyError:
         for entry in found:
@@ -227,44 +234,44 @@ def _session_work(what: str, request):
     return work
 
 
-def stop_listening(devices=None, all_devices: bool = False) -> list[str]:
+def stop_listening(targets: discovery.Selection) -> list[str]:
     from particle_py.control import config
 
-    return for_each(find_targets(devices, all_devices), _session_work(
+    return for_each(find_targets(targets), _session_work(
         "leaving listening mode", lambda e, s: (config.stop_listening(s), e.device_id)[1]))
 
 
-def start_listening_all(devices=None, all_devices: bool = False) -> list[str]:
-    return for_each(find_targets(devices, all_devices), _session_work(
+def start_listening_all(targets: discovery.Selection) -> list[str]:
+    return for_each(find_targets(targets), _session_work(
         "listening mode", lambda e, s: (device_requests.start_listening(s), e.device_id)[1]))
 
 
-def safe_mode(devices=None, all_devices: bool = False) -> list[str]:
+def safe_mode(targets: discovery.Selection) -> list[str]:
     """Restart each device in safe mode (Device OS without the application, breathing magenta)."""
     from particle_py.control import config
 
-    return for_each(find_targets(devices, all_devices), _session_work(
+    return for_each(find_targets(targets), _session_work(
         "safe mode", lambda e, s: (config.enter_safe_mode(s), e.device_id)[1]))
 
 
-def enter_dfu_all(devices=None, all_devices: bool = False, reporter: events.Reporter = events.QUIET) -> list[str]:
+def enter_dfu_all(targets: discovery.Selection, reporter: events.Reporter = events.QUIET) -> list[str]:
     def work(entry):
         if entry.in_dfu:
             return entry.device_id
         switched = dev_ops.switch_to_dfu(entry, reporter)
         discovery.release_entry(switched)
         return switched.device_id
-    return for_each(find_targets(devices, all_devices), work)
+    return for_each(find_targets(targets), work)
 
 
-def reset_all(devices=None, all_devices: bool = False) -> list[str]:
-    return for_each(find_targets(devices, all_devices), _reset_entry)
+def reset_all(targets: discovery.Selection) -> list[str]:
+    return for_each(find_targets(targets), _reset_entry)
 
 
 SETUP_DONE_GENERATION = 3            # particle-usb sends the request to Gen3 devices only
 
 
-def setup_done(devices=None, all_devices: bool = False, *, clear: bool = False) -> list[str]:
+def setup_done(targets: discovery.Selection, *, clear: bool = False) -> list[str]:
     """Set (or clear) the setup-done flag of each Gen3 device, then take it out of (or into)
     listening mode, as particle-cli does; other devices are left as they are."""
     from particle_py.control import config
@@ -284,7 +291,7 @@ def setup_done(devices=None, all_devices: bool = False, *, clear: bool = False) 
         else:
             config.stop_listening(session)
         return entry.device_id
-    return for_each(find_targets(devices, all_devices), _session_work("the setup-done flag", request))
+    return for_each(find_targets(targets), _session_work("the setup-done flag", request))
 
 
 CLOUD_STATUS_SINCE = "Device OS 1.1.0 on Gen2 devices, 0.9.0 on Gen3"
@@ -333,10 +340,10 @@ class DeviceAnswer:
     exit_code: int = 1
 
 
-def _answers(devices, all_devices, what: str, request) -> list[DeviceAnswer]:
+def _answers(targets: discovery.Selection, what: str, request) -> list[DeviceAnswer]:
     """Each device's answer; a device that fails gives its error text (particle-cli goes on)."""
     answers = []
-    for entry in find_targets(devices, all_devices):
+    for entry in find_targets(targets):
         try:
             _require_normal(entry, what)
             with ControlSession(entry.usb_device) as session:
@@ -351,7 +358,7 @@ def _answers(devices, all_devices, what: str, request) -> list[DeviceAnswer]:
     return answers
 
 
-def network_interfaces(devices=None, all_devices: bool = False) -> list[DeviceAnswer]:
+def network_interfaces(targets: discovery.Selection) -> list[DeviceAnswer]:
     """Each device's interfaces in full (control/interfaces.InterfaceDetail)."""
     from particle_py.control import interfaces, network
     from particle_py.control.network import index_request
@@ -369,13 +376,13 @@ def network_interfaces(devices=None, all_devices: bool = False) -> list[DeviceAn
                 raise ParticlePyError("Not found")
             found.append(parsed)
         return found
-    return _answers(devices, all_devices, "reading its network interfaces", request)
+    return _answers(targets, "reading its network interfaces", request)
 
 
 ENV_SINCE_TEXT = "USB env is only supported on Device OS 6.4.0 or later"
 
 
-def env_variables(devices=None, all_devices: bool = False) -> list[DeviceAnswer]:
+def env_variables(targets: discovery.Selection) -> list[DeviceAnswer]:
     """Each device's env variables (control/env.EnvReply), or particle-cli's words for a Device
     OS before 6.4."""
     from particle_py.control import env
@@ -388,7 +395,7 @@ def env_variables(devices=None, all_devices: bool = False) -> list[DeviceAnswer]
             raise ParticlePyError(codes.RESULT_TEXT.get(reply.result, f"result {reply.result}"))
         return env.parse_env(reply.data)
 
-    answers = _answers(devices, all_devices, "reading its env variables", request)
+    answers = _answers(targets, "reading its env variables", request)
     return [a if a.error is None or a.error == ENV_SINCE_TEXT else
             DeviceAnswer(a.device_id, a.platform_id, a.platform_name, None,
                          f"Error getting environment variables for device {a.device_id}: {a.error}",
@@ -396,7 +403,7 @@ def env_variables(devices=None, all_devices: bool = False) -> list[DeviceAnswer]
             for a in answers]
 
 
-def send_request(payload: str, devices=None, all_devices: bool = False) -> list[DeviceAnswer]:
+def send_request(payload: str, targets: discovery.Selection) -> list[DeviceAnswer]:
     """An application request (type 10) to each device; each answer's ``value`` is
     (result code, reply text)."""
     from particle_py.control import app
@@ -404,4 +411,4 @@ def send_request(payload: str, devices=None, all_devices: bool = False) -> list[
     def request(session):
         reply = app.send(session, payload.encode("utf-8"))
         return reply.result, app.reply_text(reply.data)
-    return _answers(devices, all_devices, "an application request", request)
+    return _answers(targets, "an application request", request)

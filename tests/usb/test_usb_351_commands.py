@@ -141,6 +141,27 @@ def test_all_goes_on_past_a_device_in_dfu_mode(made, run):
     assert lines[2] == "LED: breathing magenta (safe mode, connected to the cloud)"
 
 
+
+def test_platform_and_mode_filters_pick_the_devices(made, run):
+    """particle-py's --platform and --mode, as its other device commands have them."""
+    from particle_py.sim.device import DfuDevice
+    folder, ids = made("argon", "boron", "argon")
+    assert run("usb", "start-listening", "--all", "--platform", "argon") == (0, "Done.\n", "")
+    assert [d.mode for d in bus_devices(folder)] == [1, 0, 1]
+    assert run("usb", "stop-listening", "--all", "--mode", "listening") == (0, "Done.\n", "")
+    assert [d.mode for d in bus_devices(folder)] == [0, 0, 0]
+    # a filter that leaves two and no --all: the list of them, nothing done
+    code, out, err = run("usb", "dfu", "--platform", "argon")
+    assert (code, out) == (1, "")
+    assert err.startswith("2 devices found, and no device was named: ")
+    assert not any(isinstance(d, DfuDevice) for d in bus_devices(folder))
+    assert run("usb", "dfu", "--platform", "boron") == (0, "Done.\n", "")
+    assert [isinstance(d, DfuDevice) for d in bus_devices(folder)] == [False, True, False]
+    assert run("usb", "reset", "--all", "--mode", "dfu") == (0, "Done.\n", "")
+    assert not any(isinstance(d, DfuDevice) for d in bus_devices(folder))
+    code, _, err = run("usb", "reset", "--all", "--platform", "photon")
+    assert code == 1 and err.startswith("No devices found")
+
 # --- setup done --------------------------------------------------------------------------------
 def setup_byte(folder) -> bytes:
     from particle_py.sim import boot

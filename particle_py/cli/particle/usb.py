@@ -137,51 +137,65 @@ def register(app) -> None:
 
     devices_arg = typer.Argument(None, help="Device IDs or names", show_default=False)
     all_opt = typer.Option(False, "--all", help="Send the command to all devices connected to the host computer")
+    # particle-py's filters, as every device command has them (docs/many-devices.md)
+    platform_opt = typer.Option(None, "--platform", help="Only devices of this platform (photon, argon, ...)")
+    mode_opt = typer.Option(None, "--mode", help="Only devices in this mode: normal, dfu or listening")
+
+    def targets(devices, every, platform, mode):
+        from particle_py.ops.discovery import Selection
+
+        return Selection(tuple(devices or ()), every, platform, mode)
 
     @usb_app.command("dfu", help="Put a device into the DFU mode")
-    def dfu(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt):
+    def dfu(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt,
+            platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops.usb_commands import enter_dfu_all
 
-        enter_dfu_all(devices, all_)
+        enter_dfu_all(targets(devices, all_, platform, mode))
         typer.echo("Done.")
 
     @usb_app.command("reset", help="Reset a device")
-    def reset(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt):
+    def reset(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt,
+              platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops.usb_commands import reset_all
 
-        reset_all(devices, all_)
+        reset_all(targets(devices, all_, platform, mode))
         typer.echo("Done.")
 
-    def start_listening(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt):
+    def start_listening(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt,
+                        platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops.usb_commands import start_listening_all
 
-        start_listening_all(devices, all_)
+        start_listening_all(targets(devices, all_, platform, mode))
         typer.echo("Done.")
 
     usb_app.command("start-listening", help="Put a device into the listening mode")(start_listening)
     usb_app.command("listen", help="alias for start-listening")(start_listening)
 
     @usb_app.command("stop-listening", help="Make a device exit the listening mode")
-    def stop_listening(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt):
+    def stop_listening(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt,
+                       platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops.usb_commands import stop_listening as do_stop
 
-        do_stop(devices, all_)
+        do_stop(targets(devices, all_, platform, mode))
         typer.echo("Done.")
 
     @usb_app.command("safe-mode", help="Put a device into the safe mode")
-    def safe_mode(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt):
+    def safe_mode(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt,
+                  platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops.usb_commands import safe_mode as do_safe
 
-        do_safe(devices, all_)
+        do_safe(targets(devices, all_, platform, mode))
         typer.echo("Done.")
 
     @usb_app.command("setup-done", help="Set the setup done flag")
     def setup_done(devices: Optional[List[str]] = devices_arg,
                    reset: bool = typer.Option(False, "--reset", help="Clear the setup done flag"),
-                   all_: bool = all_opt):
+                   all_: bool = all_opt,
+                   platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops.usb_commands import setup_done as do_setup_done
 
-        do_setup_done(devices, all_, clear=reset)
+        do_setup_done(targets(devices, all_, platform, mode), clear=reset)
         typer.echo("Done.")
 
     @usb_app.command("cloud-status", help="Check a device's cloud connection state")
@@ -196,10 +210,11 @@ def register(app) -> None:
         typer.echo(do_status(device, until.value if until else None, timeout))
 
     @usb_app.command("network-interfaces", help="Gets the network configuration of the device")
-    def network_interfaces(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt):
+    def network_interfaces(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt,
+                           platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops.usb_commands import network_interfaces as do_ifaces
 
-        answers = do_ifaces(devices, all_)
+        answers = do_ifaces(targets(devices, all_, platform, mode))
         lines, failed = [], False
         for answer in answers:
             if answer.error is not None:
@@ -218,10 +233,11 @@ def register(app) -> None:
 
     @usb_app.command("env", help="Gets environment variables from a device")
     def env(devices: Optional[List[str]] = devices_arg, all_: bool = all_opt,
+            platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt,
             json_: bool = typer.Option(False, "--json", help="Output the environment variables in JSON format")):
         from particle_py.ops.usb_commands import env_variables
 
-        answers = env_variables(devices, all_)
+        answers = env_variables(targets(devices, all_, platform, mode))
         if json_:
             import json
 
@@ -245,10 +261,11 @@ def register(app) -> None:
                      timeout: int = typer.Option(60000, "--timeout", min=1,
                                                  help="How long to wait (in ms) for the request to complete (accepted as "
                                                       "particle-cli's; the USB exchange keeps its own limits)"),
-                     all_: bool = all_opt):
+                     all_: bool = all_opt,
+                     platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops.usb_commands import send_request as do_send
 
-        answers = do_send(payload, devices, all_)
+        answers = do_send(payload, targets(devices, all_, platform, mode))
         failed = False
         for answer in answers:
             if answer.error is not None:
