@@ -58,6 +58,16 @@ DISCONNECT_CLAIM = _IOR(27, 264)
 GET_SPEED = _IO(31)
 
 URB_TYPE_CONTROL = 2
+
+# A full-speed 7-port hub (the common Terminus FE1.1s) between the root port and the devices
+# behind it: device descriptor, then its one configuration (hub interface, status endpoint).
+HUB_VID, HUB_PID = 0x1A40, 0x0101
+HUB_DEVNUM_TOP = 127            # hubs count down from the top: the simulator's devnums count up
+HUB_DESCRIPTORS = (bytes([18, 1, 0x00, 0x02, 9, 0, 0, 64]) + struct.pack("<HHH", HUB_VID, HUB_PID, 0x0111)
+                   + bytes([0, 1, 0, 1])
+                   + bytes([9, 2, 25, 0, 1, 1, 0, 0xE0, 50])          # config: 25 bytes, self-powered
+                   + bytes([9, 4, 0, 0, 1, 9, 0, 0, 0])               # interface: class 9 (hub)
+                   + bytes([7, 5, 0x81, 3, 1, 0, 12]))                # interrupt IN status change
 EAGAIN, EINVAL, ENODATA, ENOTTY, EPIPE, EPROTO, ENODEV, ENOENT, EIO = 11, 22, 61, 25, 32, 71, 19, 2, 5
 
 # libusb error code the model raises -> the URB status the kernel would report for it, which
@@ -110,6 +120,7 @@ class Bridge:
         self.testbed = UMockdev.Testbed.new()
         self.root = self.testbed.get_root_dir()
         self.attached: dict[int, tuple[object, str, str, object]] = {}  # id(dev) -> (dev, syspath, node, handler)
+        self.hubs: dict[str, str] = {}         # devpath "1-1" -> syspath of the hub devices sit behind
         self.lock = threading.RLock()
         self._clock_at = time.monotonic()
         self.sync(initial=True)
@@ -166,8 +177,9 @@ class Bridge:
         devname = f"/dev/bus/usb/{bus:03d}/{devnum:03d}"
         minor = (bus - 1) * 128 + (devnum - 1)
         devpath = self._devpath(dev)
+        parent = self._hub_for(bus, tuple(getattr(dev, "port_numbers", ()) or ()))
         syspath = self.testbed.add_device(
-            "usb", f"usb{bus}/{devpath}", None,
+            "usb", devpath if parent else f"usb{bus}/{devpath}", parent,
             ["busnum", str(bus), "devnum", str(devnum), "idVendor", f"{dev.vid:04x}",
              "idProduct", f"{dev.pid:04x}", "bcdDevice", f"{bcd_device:04x}", "speed", USB_SPEED_FULL_MBPS,
              "bNumConfigurations", str(num_configs), "bConfigurationValue", "1",
@@ -188,6 +200,30 @@ class Bridge:
         if announce:
             self.testbed.uevent(syspath, "add")
         self.log.write(op="attach", dev=devpath, vid=dev.vid, pid=dev.pid)
+
+    def _hub_for(self, bus: int, ports: tuple):
+        """The syspath of the hub a device on ``ports`` sits behind (made, with the hubs above
+        it, the first time: a kernel lists each hub as a device of its own, and libusb builds
+        a device's port path, 1-1.3, from its parents), or None on a root port. A hub stays
+        when its devices leave, as a hub on a desk does."""
+        parent = None
+        for depth in range(1, len(ports)):
+            devpath = f"{bus}-" + ".".join(map(str, ports[:depth]))
+            if devpath not in self.hubs:
+                devnum = HUB_DEVNUM_TOP - len(self.hubs)
+                minor = (bus - 1) * 128 + devnum - 1
+                self.hubs[devpath] = self.testbed.add_device(
+                    "usb", devpath if parent else f"usb{bus}/{devpath}", parent,
+                    ["busnum", str(bus), "devnum", str(devnum), "idVendor", f"{HUB_VID:04x}",
+                     "idProduct", f"{HUB_PID:04x}", "bcdDevice", "0111", "speed", USB_SPEED_FULL_MBPS,
+                     "bNumConfigurations", "1", "bConfigurationValue", "1", "bDeviceClass", "09",
+                     "devpath", devpath.split("-", 1)[-1], "dev", f"189:{minor}"],
+                    ["DEVNAME", f"/dev/bus/usb/{bus:03d}/{devnum:03d}", "DEVTYPE", "usb_device",
+                     "BUSNUM", f"{bus:03d}", "DEVNUM", f"{devnum:03d}", "MAJOR", "189", "MINOR", str(minor)])
+                self.testbed.set_attribute_binary(self.hubs[devpath], "descriptors", HUB_DESCRIPTORS)
+                self.log.write(op="attach", dev=devpath, vid=HUB_VID, pid=HUB_PID)
+            parent = self.hubs[devpath]
+        return parent
 
     def _apply_open_failure(self, dev, node: str) -> None:
         """libusb opens the node itself, so an open failure has to be a real open() failure."""
@@ -217,10 +253,18 @@ def _make_handler_class():
         def __init__(self, bridge: Bridge, dev, devpath: str):
             super().__init__()
             self.bridge, self.dev, self.devpath = bridge, dev, devpath
-            self.completed: list = []   # URBs done, waiting to be reaped
-            self.pending: list = []     # URBs that time out: only DISCARDURB completes them
+            # Per open file, as the kernel keeps them: a process with two handles on one device
+            # (particle-py's `usb dfu --all` holds the next board while it finds the first one
+            # again) must reap each URB on the fd it was submitted on, or libusb completes
+            # another handle's transfer (heap corruption). A client object is one connection.
+            self.completed: dict = {}   # client -> URBs done, waiting to be reaped
+            self.pending: dict = {}     # client -> URBs that time out: only DISCARDURB completes them
             self.gone = False
             self.opened = False
+
+        def do_client_vanished(self, client):
+            self.completed.pop(client, None)
+            self.pending.pop(client, None)
 
         def _done(self, client, ret: int = 0, err: int = 0) -> bool:
             client.complete(ret, err)
@@ -240,8 +284,9 @@ def _make_handler_class():
             arg = client.get_arg()
             log = self.bridge.log
             if req in (REAPURB, REAPURBNDELAY):
-                if self.completed:
-                    arg.resolve(0, 8).set_ptr(0, self.completed.pop(0))
+                completed = self.completed.get(client)
+                if completed:
+                    arg.resolve(0, 8).set_ptr(0, completed.pop(0))
                     return self._done(client)
                 return self._done(client, -1, ENODEV if self.gone else EAGAIN)
             if self.gone:
@@ -294,10 +339,11 @@ def _make_handler_class():
             if req == SUBMITURB:
                 return self._submit(client, arg)
             if req == DISCARDURB:
-                if self.pending:
-                    urb = self.pending.pop(0)
+                pending = self.pending.get(client)
+                if pending:
+                    urb = pending.pop(0)
                     urb.update(4, struct.pack("<i", -ENOENT))
-                    self.completed.append(urb)
+                    self.completed.setdefault(client, []).append(urb)
                     return self._done(client)
                 return self._done(client, -1, EINVAL)
             if req == CONTROL:
@@ -356,14 +402,14 @@ def _make_handler_class():
             raw = bytes(buf.retrieve())
             code, reply, actual = self._control(raw[:8], raw[8:])
             if code == LIBUSB_TIMEOUT:
-                self.pending.append(urb)  # libusb discards it when its own timeout expires
+                self.pending.setdefault(client, []).append(urb)  # libusb discards it at its own timeout
                 return self._done(client)
             if reply:
                 buf.update(8, reply)
             status = _URB_STATUS_FOR_LIBUSB.get(code, -EPROTO) if code else 0
             urb.update(4, struct.pack("<i", status))
             urb.update(28, struct.pack("<i", actual))
-            self.completed.append(urb)
+            self.completed.setdefault(client, []).append(urb)
             return self._done(client)
 
         def _sync_control(self, client, arg) -> bool:

@@ -13,6 +13,21 @@ from tests.doctor.conftest import device_os_folders
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="signals to a child process, /proc")
 
 
+def _ctrl_c_while_paused(bench, child):
+    """SIGINT once the boards wait at their paused DNLOAD (the PAUSE_AFTER knob), then let them
+    go on; the child's outcome."""
+    paused = bench.state / "paused"
+    deadline = time.monotonic() + 60
+    while not paused.exists():
+        assert child.proc.poll() is None, child.wait().out
+        assert time.monotonic() < deadline, "no device paused"
+        time.sleep(0.01)
+    time.sleep(0.3)                     # the other boards reach their pause too
+    child.interrupt(signal.SIGINT)
+    time.sleep(0.3)
+    paused.unlink()
+    return child.wait()
+
 def test_ctrl_c_stops_every_device_and_reports_each(tmp_path):
     from particle_py.cli.sim import main as particle_sim
 
@@ -25,17 +40,7 @@ def test_ctrl_c_stops_every_device_and_reports_each(tmp_path):
                          "--fault", "PAUSE_AFTER=1@5"]) == 0
     child = bench.start("particle", "update", "--all", "--no-download",
                         PARTICLE_PY_DEVICE_OS_FROM=os.pathsep.join(folders))
-    paused = bench.state / "paused"
-    deadline = time.monotonic() + 60
-    while not paused.exists():
-        assert child.proc.poll() is None, child.wait().err
-        assert time.monotonic() < deadline, "no device paused"
-        time.sleep(0.01)
-    time.sleep(0.3)                     # the other boards reach their pause too
-    child.interrupt(signal.SIGINT)
-    time.sleep(0.3)
-    paused.unlink()
-    outcome = child.wait()
+    outcome = _ctrl_c_while_paused(bench, child)
     assert outcome.status == 130, outcome.out + outcome.err
     rows = outcome.out.splitlines()[-4:]
     assert rows[-1] == "0 of 3 devices: update succeeded."
@@ -56,17 +61,7 @@ def test_ctrl_c_in_flash_all_says_what_each_device_holds(tmp_path):
     assert particle_sim(["create", "photon", "--count", "3", "--state", str(bench.state),
                          "--fault", "PAUSE_AFTER=1@5"]) == 0
     child = bench.start("particle", "flash", "--usb", "--all", "app.bin")
-    paused = bench.state / "paused"
-    deadline = time.monotonic() + 60
-    while not paused.exists():
-        assert child.proc.poll() is None, child.wait().out
-        assert time.monotonic() < deadline, "no device paused"
-        time.sleep(0.01)
-    time.sleep(0.3)
-    child.interrupt(signal.SIGINT)
-    time.sleep(0.3)
-    paused.unlink()
-    outcome = child.wait()
+    outcome = _ctrl_c_while_paused(bench, child)
     assert outcome.status == 130, outcome.out + outcome.err
     rows = outcome.out.splitlines()[-4:]
     assert rows[-1].endswith(" of 3 devices: flash succeeded.") and not rows[-1].startswith("3 "), rows
