@@ -80,14 +80,8 @@ def test_boards_behind_hubs_are_at_their_ports_for_dfu_util_and_particle_py(umoc
         assert held == payload.payload(), device_id
 
 
-def test_particle_cli_351_lists_every_board_behind_the_hubs(umockdev, tmp_path):
-    sys.path.insert(0, str(Path(__file__).parent))
-    import cli351
-    from conftest import need
-
-    need(cli351.missing())
+def test_particle_cli_351_lists_every_board_behind_the_hubs(umockdev, cli351, tmp_path):
     state, ids = _hub(tmp_path)
-    proc = _run(umockdev, state, cli351.node(), cli351.cli_entry(), "usb", "list", "--ids-only", cwd=tmp_path,
-                env=_env(tmp_path))
+    proc = _run(umockdev, state, *cli351, "usb", "list", "--ids-only", cwd=tmp_path, env=_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert sorted(proc.stdout.split()) == sorted(ids)
