@@ -214,3 +214,41 @@ def scripted_peer():
     yield make
     for peer in made:
         peer.close()
+
+
+@pytest.fixture
+def lab(home, tmp_path, monkeypatch):
+    """A simulator folder and its cloud with the handshake servers, reached as a user reaches it."""
+    from particle_py.sim import cloud as sim_cloud
+    from particle_py.sim import devices as simdev
+
+    folder = tmp_path / "sim"
+    monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
+    running = []
+
+    class Lab:
+        def create(self, platform, **recipe):
+            simdev.create(folder, [platform], simdev.Recipe(**recipe))
+            cloud = sim_cloud.start(folder / "cloud" / "cloud.sqlite", handshakes=True)
+            running.append(cloud)
+            monkeypatch.setenv("PARTICLE_PY_CLOUD_HOSTS", f"@{folder / 'cloud'}")
+            return cloud
+
+        def reset(self):
+            simdev.press(folder, "reset", None)
+
+        def led(self) -> str:
+            line = next(ln for ln in simdev.status(folder) if ln.startswith("  LED: "))
+            return line[len("  LED: "):].split(" (")[0]
+
+        def flash(self, slot) -> bytes:
+            from particle_py.sim.bus import SimBus
+            bus = SimBus.load(folder)
+            try:
+                return bytes(bus.devices()[0].memory(slot.alt).peek(slot.address, slot.size))
+            finally:
+                bus.save()
+
+    yield Lab()
+    for cloud in running:
+        cloud.stop()

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from particle_py.keys import formats
 from particle_py.ops import verify as verify_ops
-from tests.handshake.test_verify_matrix import lab  # noqa: F401  (the fixture)
 
 ID = "0123456789abcdef01234567"
 

@@ -16,44 +16,6 @@ STATES = [(k, s, c) for k in KEY_CHOICES for s in SERVER_KEY_CHOICES for c in CL
 HAS_DTLS_CLIENT = importlib.util.find_spec("particle_py.handshake.dtls") is not None
 
 
-@pytest.fixture
-def lab(home, tmp_path, monkeypatch):
-    """A simulator folder and its cloud with the handshake servers, reached as a user reaches it."""
-    from particle_py.sim import cloud as sim_cloud
-    from particle_py.sim import devices as simdev
-
-    folder = tmp_path / "sim"
-    monkeypatch.setenv("PARTICLE_PY_SIM", str(folder))
-    running = []
-
-    class Lab:
-        def create(self, platform, **recipe):
-            simdev.create(folder, [platform], simdev.Recipe(**recipe))
-            cloud = sim_cloud.start(folder / "cloud" / "cloud.sqlite", handshakes=True)
-            running.append(cloud)
-            monkeypatch.setenv("PARTICLE_PY_CLOUD_HOSTS", f"@{folder / 'cloud'}")
-            return cloud
-
-        def reset(self):
-            simdev.press(folder, "reset", None)
-
-        def led(self) -> str:
-            line = next(ln for ln in simdev.status(folder) if ln.startswith("  LED: "))
-            return line[len("  LED: "):].split(" (")[0]
-
-        def flash(self, slot) -> bytes:
-            from particle_py.sim.bus import SimBus
-            bus = SimBus.load(folder)
-            try:
-                return bytes(bus.devices()[0].memory(slot.alt).peek(slot.address, slot.size))
-            finally:
-                bus.save()
-
-    yield Lab()
-    for cloud in running:
-        cloud.stop()
-
-
 def _needs_client(platform: str) -> None:
     if platforms.by_name(platform).default_protocol == "udp" and not HAS_DTLS_CLIENT:
         pytest.skip("the DTLS handshake client is not in this build")
