@@ -269,6 +269,8 @@ class DeviceLines(TextReporter):
 
     def _locked(self, write: Write) -> Write:
         def prefixed(text: str) -> None:
+            if not text.strip():
+                return          # a spacer line of the single-device output says nothing per device
             with self._lock:
                 write(f"[{self.label}] {text}")
         return prefixed

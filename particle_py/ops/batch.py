@@ -74,6 +74,9 @@ def _finish_hint(err: ParticlePyError, retry: str) -> str:
     import re
 
     found = re.findall(r"`(particle [^`]+)`", err.hint or "") + re.findall(r"`(particle [^`]+)`", err.message)
+    if not found and (err.hint or "").startswith("particle "):
+        # a hint that is a command, maybe with a remark after it: "particle keys doctor <id>   (or ...)"
+        found = [re.split(r"\s{2,}|\s\(|; |\. ", err.hint, maxsplit=1)[0].rstrip(".")]
     return found[0] if found else retry
 
 

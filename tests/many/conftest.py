@@ -8,15 +8,18 @@ from tests.doctor.conftest import OWNER, World, asset_url  # noqa: F401  (asset_
 
 
 class Fleet(World):
-    def create_many(self, platforms: list, *options: str, owner: bool = True) -> list:
-        """`particle-sim create P P P ...`; returns the device ids in bus order."""
+    def create_many(self, platforms: list, *options: str, owner: bool = True, handshakes: bool = False) -> list:
+        """`particle-sim create P P P ...`; returns the device ids in bus order. ``handshakes``:
+        the cloud answers the devices' handshake too, reached as a user of a local cloud does."""
         from particle_py.cli.sim import main as particle_sim
         from particle_py.sim import cloud as sim_cloud
         from particle_py.sim.bus import SimBus
 
         args = ["create", *platforms, *options] + (["--owner", OWNER] if owner else [])
         assert particle_sim(args) == 0
-        self.cloud = sim_cloud.start(self.state / "cloud" / "cloud.sqlite")
+        self.cloud = sim_cloud.start(self.state / "cloud" / "cloud.sqlite", handshakes=handshakes)
+        if handshakes:
+            self.monkeypatch.setenv("PARTICLE_PY_CLOUD_HOSTS", f"@{self.state / 'cloud'}")
         self.login()
         self.capsys.readouterr()
         return [d.profile.device_id for d in SimBus.load(self.state).devices()]

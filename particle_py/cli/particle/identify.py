@@ -5,17 +5,40 @@ the serial port in listening mode (particle-cli up to 3.20).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
+
+import typer  # the command's typer.Context annotation is resolved in these globals
 
 
 def register(app) -> None:
     import typer
 
+    from particle_py.cli.particle import selection
+
+    every_opt, platform_opt, mode_opt = selection.options()
+
     @app.command("identify", help="Ask your device for its device ID and firmware version")
-    def identify(device: Optional[str] = typer.Argument(None, help="Device ID (when several are connected)"),
+    def identify(ctx: typer.Context,
+                 devices: Optional[List[str]] = typer.Argument(None, metavar="[device...]",
+                                                               help="Device IDs (when several are connected)"),
                  port: Optional[str] = typer.Option(None, "--port", help="Use this serial port (a number from "
-                                                    "`particle serial list`, or a path)")):
-        print_identity(device, port)
+                                                    "`particle serial list`, or a path)"),
+                 every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
+        from particle_py.errors import EX_USAGE, ParticlePyError
+        from particle_py.ops.serial_ops import identify as do_identify
+
+        ids = list(devices or [])
+        if port is not None and selection.is_batch(ids, every, platform, mode):
+            raise ParticlePyError("--port names one device's serial port",
+                                  "Identify many devices over USB: particle identify --all", EX_USAGE)
+
+        def work(entry, reporter) -> str:
+            who = do_identify(entry.device_id, None)
+            return ", ".join([f"Device OS {who.system_version or 'unknown'}"]
+                             + [f"IMEI {who.imei}"] * bool(who.imei) + [f"ICCID {who.iccid}"] * bool(who.iccid))
+        selection.run_selected(ctx, ids, every, platform, mode, action="identify",
+                               single=lambda one: print_identity(one, port), work=work,
+                               retry=lambda e: f"particle identify {e.device_id}")
 
 
 def print_identity(device: Optional[str], port: Optional[str] = None) -> None:

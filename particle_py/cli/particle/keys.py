@@ -156,17 +156,35 @@ def register(app) -> None:
 
     @keys_app.command("address", help="Read server configured in device server public key")
     def address(ctx: typer.Context, protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
-                device: Optional[str] = _device_option()):
+                device: Optional[str] = _device_option(),
+                every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
+        from particle_py.cli.particle import selection
         from particle_py.ops import keys as key_ops
-        key_ops.address(protocol=protocol, device_id=device, reporter=_reporter(ctx))
+
+        def work(entry, reporter) -> str:
+            return key_ops.address(protocol=protocol, device_id=entry.device_id, reporter=reporter).url()
+        selection.run_selected(ctx, [device] if device else [], every, platform, mode, action="keys address",
+                               single=lambda one: key_ops.address(protocol=protocol, device_id=one,
+                                                                  reporter=_reporter(ctx)),
+                               work=work, retry=lambda e: f"particle keys address --device {e.device_id}")
 
     @keys_app.command("protocol", help="Retrieve or change transport protocol the device uses to communicate "
                                        "with the cloud")
     def protocol_cmd(ctx: typer.Context, legacy: Optional[str] = typer.Argument(None, metavar="tcp|udp", hidden=True),
                      protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
-                     device: Optional[str] = _device_option()):
+                     device: Optional[str] = _device_option(),
+                     every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
+        from particle_py.cli.particle import selection
         from particle_py.ops import keys as key_ops
-        key_ops.transport(protocol or legacy, device_id=device, reporter=_reporter(ctx))
+
+        wanted = protocol or legacy
+
+        def work(entry, reporter) -> str:
+            return f"protocol {key_ops.transport(wanted, device_id=entry.device_id, reporter=reporter)}"
+        again = " --protocol " + wanted if wanted else ""
+        selection.run_selected(ctx, [device] if device else [], every, platform, mode, action="keys protocol",
+                               single=lambda one: key_ops.transport(wanted, device_id=one, reporter=_reporter(ctx)),
+                               work=work, retry=lambda e: f"particle keys protocol{again} --device {e.device_id}")
 
     @keys_app.command("verify", help="Run the device's own cloud handshake from this computer: does the cloud "
                                      "accept its keys? Predicts the LED after the reset; exits 0 only when accepted")
@@ -179,15 +197,36 @@ def register(app) -> None:
                                                   "in the server key)"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
                port: Optional[int] = typer.Option(None, "--port", help="Server port"),
-               timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the server")):
-        from particle_py.errors import ParticlePyError
+               timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the server"),
+               every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
+        from particle_py.cli.particle import selection
+        from particle_py.errors import EX_USAGE, ParticlePyError
         from particle_py.ops import verify as verify_ops
-        found = verify_ops.verify(device_id, key_file=key, server_key_file=server_key, host=host,
-                                  protocol=protocol, port=port, timeout_s=timeout, reporter=_reporter(ctx))
-        _say(f"Device {found.device_id}: {found.target()}")
-        _say(f"After a reset: {found.led}")
-        if not found.accepted:
-            raise ParticlePyError(found.words[0].upper() + found.words[1:] + ".", found.fix, found.answer.exit_code)
-        _say(found.words[0].upper() + found.words[1:] + ".")
+
+        def check(one, reporter):
+            found = verify_ops.verify(one, key_file=key, server_key_file=server_key, host=host, protocol=protocol,
+                                      port=port, timeout_s=timeout, reporter=reporter)
+            verdict = found.words[0].upper() + found.words[1:] + "."
+            refusal = None if found.accepted else ParticlePyError(verdict, found.fix, found.answer.exit_code)
+            return found, verdict, refusal
+
+        def single(one) -> None:
+            found, verdict, refusal = check(one, _reporter(ctx))
+            _say(f"Device {found.device_id}: {found.target()}")
+            _say(f"After a reset: {found.led}")
+            if refusal is not None:
+                raise refusal
+            _say(verdict)
+
+        def work(entry, reporter) -> str:
+            found, verdict, refusal = check(entry.device_id, reporter)
+            if refusal is not None:
+                raise refusal
+            return f"{verdict[:-1]}; after a reset: {found.led}"
+        if selection.is_batch([device_id] if device_id else [], every, platform, mode) and (key or server_key):
+            raise ParticlePyError("--key and --server-key are one device's files: name that device",
+                                  "Check many devices with the keys they hold: particle keys verify --all", EX_USAGE)
+        selection.run_selected(ctx, [device_id] if device_id else [], every, platform, mode, action="keys verify",
+                               single=single, work=work, retry=lambda e: f"particle keys verify {e.device_id}")
 
     app.add_typer(keys_app, name="keys")
