@@ -79,18 +79,51 @@ def register(app) -> None:
         for line in lines:
             typer.echo(line)
 
-    def add(ctx: typer.Context, file: Optional[str] = typer.Option(None, "--file", help=FILE_HELP)):
+    from particle_py.cli.particle import selection
+
+    every_opt, platform_opt, mode_opt = selection.options()
+
+    def batch(ctx, every, platform, mode, action: str, again: str, work, *, needs_file: Optional[bool] = None) -> bool:
+        """particle-py's many-device form (3.51's wifi commands take the one device attached):
+        ``work(entry, reporter)`` on each selected device at once; False when none was asked for.
+        The finish command runs the same again on every device (each change is safe to repeat)."""
+        if not selection.is_batch([], every, platform, mode):
+            return False
+        if needs_file is False:
+            from particle_py.errors import EX_USAGE, ParticlePyError
+
+            raise ParticlePyError("With several devices, give the network in a file: --file",
+                                  f'Example: particle {action} --file wifi.json --all, the file holding '
+                                  '{"network": "...", "security": "WPA2_PSK", "password": "..."}; questions are '
+                                  'asked of one device only.', EX_USAGE)
+        selection.run_selected(ctx, [], every, platform, mode, action=action, single=None, work=work,
+                               retry=lambda entry: again)
+        return True
+
+    def add(ctx: typer.Context, file: Optional[str] = typer.Option(None, "--file", help=FILE_HELP),
+            every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops import wifi
 
+        if batch(ctx, every, platform, mode, "wifi add", f"particle wifi add --file {file} --all",
+                 lambda entry, reporter: f"network '{wifi.add(file, None, reporter=reporter)}' added",
+                 needs_file=bool(file)):
+            return
         ssid = wifi.add(file, _asker(), reporter=ctx_reporter(ctx))
         echo_lines([f"Wi-Fi network '{ssid}' added successfully.",
                     "To join this network, run particle wifi join --ssid <SSID>", ""])
     wifi_app.command("add", help="Adds a Wi-Fi network to your device", epilog=FILE_EPILOGUE)(add)
 
     def join(ctx: typer.Context, file: Optional[str] = typer.Option(None, "--file", help=FILE_HELP),
-             ssid: Optional[str] = typer.Option(None, "--ssid", help="The name of the network to join")):
+             ssid: Optional[str] = typer.Option(None, "--ssid", help="The name of the network to join"),
+             every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops import wifi
 
+        def join_one(entry, reporter) -> str:
+            joined = wifi.join_known(ssid, reporter=reporter) if ssid else wifi.join(file, None, reporter=reporter)
+            return f"joined '{joined.ssid}'"
+        again = f"particle wifi join --ssid {ssid} --all" if ssid else f"particle wifi join --file {file} --all"
+        if batch(ctx, every, platform, mode, "wifi join", again, join_one, needs_file=bool(file or ssid)):
+            return
         if ssid:
             echo_lines(joined_lines(wifi.join_known(ssid, reporter=ctx_reporter(ctx)), known=True))
         else:
@@ -98,8 +131,13 @@ def register(app) -> None:
     wifi_app.command("join", help="Joins a Wi-Fi network", epilog=FILE_EPILOGUE)(join)
 
     @wifi_app.command("clear", help="Clears the list of Wi-Fi networks on your device")
-    def clear(ctx: typer.Context):
+    def clear(ctx: typer.Context,
+              every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops import wifi
+
+        if batch(ctx, every, platform, mode, "wifi clear", "particle wifi clear --all",
+                 lambda entry, reporter: (wifi.clear(reporter=reporter), "networks cleared")[1]):
+            return
 
         wifi.clear(reporter=ctx_reporter(ctx))
         typer.echo("Wi-Fi networks cleared successfully.")
@@ -117,8 +155,13 @@ def register(app) -> None:
 
     @wifi_app.command("remove", help="Removes a Wi-Fi network from the device")
     def remove(ctx: typer.Context,
-               ssid: Optional[str] = typer.Option(None, "--ssid", help="The name of the network to remove")):
+               ssid: Optional[str] = typer.Option(None, "--ssid", help="The name of the network to remove"),
+               every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops import wifi
+
+        if batch(ctx, every, platform, mode, "wifi remove", f"particle wifi remove --ssid {ssid} --all",
+                 lambda entry, reporter: f"network {wifi.remove(ssid, reporter=reporter)} removed"):
+            return
 
         removed = wifi.remove(ssid, reporter=ctx_reporter(ctx))
         echo_lines([f"Wi-Fi network {removed} removed from device's list successfully.",
