@@ -150,3 +150,19 @@ def test_a_refused_recording_is_the_envelopes_error(world, particle, tmp_path):
     world.make("photon")
     code, out, _ = particle("usb", "list", "--save-plan", tmp_path / "x.json", "--json")
     assert code == 64 and json.loads(out)["error"]["exit_code"] == 64
+
+
+def test_a_plan_replays_on_every_device_at_once_each_line_its_devices(world, particle, tmp_path):
+    world.make("photon", key="corrupt")
+    path = tmp_path / "restore.json"
+    assert particle("keys", "doctor", "--save-plan", path)[0] == 0
+    ids = world.make("photon", "photon", "photon", key="corrupt", id="3a0035000f47343432313000")
+    code, out, err = particle("plan", "run", path, "--all")
+    assert code == 0, out + err
+    lines = out.splitlines()
+    for device_id in ids:
+        mine = [ln for ln in lines if ln.startswith(f"[{device_id} ")]
+        assert any(ln.endswith("submitting public key succeeded!") for ln in mine), mine
+        assert f"  {device_id}  photon  done" in lines
+    assert not any(ln.startswith("submitting") for ln in lines)        # no line without its device
+    assert _leds(world) == {i: "breathing cyan" for i in ids}
