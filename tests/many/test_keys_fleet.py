@@ -46,3 +46,13 @@ def test_each_device_has_its_own_bar_row_on_a_terminal():
     assert lines == ["[aaa 1-2] Flashing tinker.bin", "[bbb 1-3] Flashing tinker.bin"]
     assert "aaa 1-2 tinker.bin" in screens[0] and "bbb 1-3 tinker.bin" in screens[1]
     assert "\x1b[A" in screens[1]         # the second device draws one row down, and comes back up
+
+
+def test_keys_doctor_on_two_ids(fleet):
+    ids = fleet.create_many(["photon"] * 3, "--key", "corrupt")
+    code, out, err = fleet.particle("keys", "doctor", ids[0], ids[1])
+    assert code == 0, out + err
+    assert out.splitlines()[-1] == "2 of 2 devices: keys doctor succeeded."
+    leds = fleet.leds()
+    assert leds[ids[0]] == leds[ids[1]] == "LED: breathing cyan (connected to the cloud)"
+    assert leds[ids[2]] != leds[ids[0]]                     # the third was not named

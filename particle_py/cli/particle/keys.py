@@ -6,7 +6,7 @@ from a forum post of either era parses. The work is in particle_py.ops.keys.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -91,7 +91,7 @@ def register(app) -> None:
         key_ops.send(device_id, filename, product_id=product_id, reporter=_reporter(ctx))
 
     @keys_app.command("doctor", help="Creates and assigns a new key to your device, and uploads it to the cloud")
-    def doctor(ctx: typer.Context, device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
+    def doctor(ctx: typer.Context, device_ids: Optional[List[str]] = typer.Argument(None, metavar="[deviceID...]"),
                protocol: Optional[str] = typer.Option(None, "--protocol", help=PROTOCOL_HELP),
                force: bool = typer.Option(False, "--force", hidden=True,
                                           help="Accepted for old scripts; backups are never overwritten."),
@@ -110,7 +110,7 @@ def register(app) -> None:
         def work(entry, reporter) -> str:
             key_ops.doctor(entry.device_id, protocol=protocol, reporter=reporter, settings=settings, prove=prove)
             return "new device key, sent to the cloud"
-        selection.run_selected(ctx, [device_id] if device_id else [], every, platform, mode, action="keys doctor",
+        selection.run_selected(ctx, device_ids or [], every, platform, mode, action="keys doctor",
                                single=lambda one: key_ops.doctor(one, protocol=protocol, reporter=_reporter(ctx),
                                                                  settings=settings, prove=prove),
                                work=work, retry=lambda e: f"particle keys doctor {e.device_id}")
@@ -188,7 +188,7 @@ def register(app) -> None:
 
     @keys_app.command("verify", help="Run the device's own cloud handshake from this computer: does the cloud "
                                      "accept its keys? Predicts the LED after the reset; exits 0 only when accepted")
-    def verify(ctx: typer.Context, device_id: Optional[str] = typer.Argument(None, metavar="deviceID"),
+    def verify(ctx: typer.Context, device_ids: Optional[List[str]] = typer.Argument(None, metavar="[deviceID...]"),
                key: Optional[str] = typer.Option(None, "--key", help="The device's private key file (default: "
                                                  "read from the device)"),
                server_key: Optional[str] = typer.Option(None, "--server-key", help="The server public key file or "
@@ -223,10 +223,10 @@ def register(app) -> None:
             if refusal is not None:
                 raise refusal
             return f"{verdict[:-1]}; after a reset: {found.led}"
-        if selection.is_batch([device_id] if device_id else [], every, platform, mode) and (key or server_key):
+        if selection.is_batch(device_ids or [], every, platform, mode) and (key or server_key):
             raise ParticlePyError("--key and --server-key are one device's files: name that device",
                                   "Check many devices with the keys they hold: particle keys verify --all", EX_USAGE)
-        selection.run_selected(ctx, [device_id] if device_id else [], every, platform, mode, action="keys verify",
+        selection.run_selected(ctx, device_ids or [], every, platform, mode, action="keys verify",
                                single=single, work=work, retry=lambda e: f"particle keys verify {e.device_id}")
 
     app.add_typer(keys_app, name="keys")

@@ -26,7 +26,8 @@ def register(app) -> None:
     @app.command("update", help="Update Device OS on a device via USB")
     def update(
         ctx: typer.Context,
-        device: Optional[str] = typer.Argument(None, metavar="[device]", help="Device id or name"),
+        devices: Optional[List[str]] = typer.Argument(None, metavar="[device...]",
+                                                      help="Device id or name (several: all at once)"),
         target: Optional[str] = typer.Option(None, "--target",
                                              help="The Device OS version to update. Defaults to the newest "
                                                   "release particle-py knows for the platform."),
@@ -49,9 +50,16 @@ def register(app) -> None:
         from particle_py.errors import ParticlePyError
         from particle_py.ops import update as update_ops
 
-        if every and save_bundle is None:
-            _update_batch(ctx, device, platform, mode, target, from_paths, no_download)
+        devices = list(devices or [])
+        if (every or len(devices) > 1) and save_bundle is None:
+            _update_batch(ctx, devices, every, platform, mode, target, from_paths, no_download)
             return
+        if len(devices) > 1:
+            from particle_py.errors import EX_USAGE
+
+            raise ParticlePyError("A restore bundle is saved for one device (or --platform)",
+                                  "Name one device, or give --platform instead of devices.", EX_USAGE)
+        device = devices[0] if devices else None
 
         if save_bundle is not None or platform is not None:
             _save_bundle(ctx, save_bundle, device, platform, target, from_paths, no_download)
@@ -135,8 +143,9 @@ def register(app) -> None:
                 echo("> Your device should now restart automatically.")
 
 
-def _update_batch(ctx, device, platform, mode, target, from_paths, no_download) -> None:
-    """`particle update --all`: Device OS on every selected device at once, a line per device."""
+def _update_batch(ctx, devices, every, platform, mode, target, from_paths, no_download) -> None:
+    """`particle update --all` (or several devices): Device OS on every selected device at once,
+    a line per device."""
     from particle_py.cli.particle import selection
     from particle_py.ops import update as update_ops
 
@@ -146,7 +155,7 @@ def _update_batch(ctx, device, platform, mode, target, from_paths, no_download) 
         if result.up_to_date:
             return f"Device OS {result.version} already there"
         return f"Device OS {result.version} written"
-    selection.run_selected(ctx, [device] if device else [], True, platform, mode, action="update", single=None,
+    selection.run_selected(ctx, devices, every, platform, mode, action="update", single=None,
                            work=work, retry=lambda e: f"particle update {e.device_id}")
 
 
