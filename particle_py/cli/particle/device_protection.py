@@ -14,12 +14,30 @@ def status_lines(result) -> list[str]:
 
 
 def register(app) -> None:
+    from particle_py.cli.particle import selection
+
     dp_app = typer.Typer(name="device-protection", help="Manage Device Protection", no_args_is_help=True)
     device_help = "Device ID or name"
+    every_opt, platform_opt, mode_opt = selection.options()
+
+    def batch(ctx, device, every, platform, mode, action: str, work) -> bool:
+        """particle-py's many-device form: ``work(entry, reporter)`` on each selected device at
+        once, a row each (False when one device is meant: 3.51's lines)."""
+        if not selection.is_batch([device] if device else [], every, platform, mode):
+            return False
+        selection.run_selected(ctx, [device] if device else [], every, platform, mode, action=action, single=None,
+                               work=work, retry=lambda e: f"particle {action} --device {e.device_id}")
+        return True
 
     @dp_app.command("status", help="Gets the current Device Protection status")
-    def status(device: Optional[str] = typer.Option(None, "--device", "-d", help=device_help)):
+    def status(ctx: typer.Context, device: Optional[str] = typer.Option(None, "--device", "-d", help=device_help),
+               every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops import protection
+        from particle_py.ops.protection import STATUS_TEXT
+
+        if batch(ctx, device, every, platform, mode, "device-protection status",
+                 lambda entry, reporter: STATUS_TEXT[protection.status(entry.device_id).state][0]):
+            return
 
         for line in status_lines(protection.status(device)):
             typer.echo(line)
@@ -27,9 +45,16 @@ def register(app) -> None:
     @dp_app.command("disable", help="Disables Device Protection",
                     epilog="A Protected Device in Service Mode allows any command to be performed on it that can "
                            "be performed on an Open Device like flashing firmware or serial monitor.")
-    def disable(ctx: typer.Context, device: Optional[str] = typer.Option(None, "--device", "-d", help=device_help)):
+    def disable(ctx: typer.Context, device: Optional[str] = typer.Option(None, "--device", "-d", help=device_help),
+                every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.cli import render
         from particle_py.ops import protection
+
+        def work(entry, reporter) -> str:
+            changed = protection.disable(entry.device_id, reporter=reporter)[1]
+            return "in Service Mode (20 reboots or 24 hours)" if changed else "not a Protected Device"
+        if batch(ctx, device, every, platform, mode, "device-protection disable", work):
+            return
 
         result, changed = protection.disable(device, reporter=render.TextReporter(verbose=render.verbose(ctx)))
         if not changed:
@@ -39,9 +64,18 @@ def register(app) -> None:
         typer.echo("A Protected Device stays in Service Mode for a total of 20 reboots or 24 hours.")
 
     @dp_app.command("enable", help="Enables Device Protection")
-    def enable(ctx: typer.Context, device: Optional[str] = typer.Option(None, "--device", "-d", help=device_help)):
+    def enable(ctx: typer.Context, device: Optional[str] = typer.Option(None, "--device", "-d", help=device_help),
+               every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.cli import render
         from particle_py.ops import protection
+
+        words = {"now": "now a Protected Device", "already": "already a Protected Device"}
+
+        def work(entry, reporter) -> str:
+            outcome = protection.enable(entry.device_id, reporter=reporter)[1]
+            return words.get(outcome, "not in a product that supports Device Protection")
+        if batch(ctx, device, every, platform, mode, "device-protection enable", work):
+            return
 
         result, outcome = protection.enable(device, reporter=render.TextReporter(verbose=render.verbose(ctx)))
         if outcome == "now":
