@@ -1,4 +1,4 @@
-"""`particle wifi add|join|remove|clear --all`: a classroom's boards given one network at once;
+"""`particle wifi add|join|list|current|remove|clear --all`: a classroom's boards given one network at once;
 each board holds what its row says (3.51's wifi commands take the one device attached)."""
 import json
 
@@ -40,6 +40,12 @@ def test_add_then_join_on_every_argon_at_once(boards, run, tmp_path):
     assert code == 0, out + err
     assert out.splitlines()[-1] == "2 of 2 devices: wifi join succeeded."
     assert [sim.wifi(i)[1] for i in (0, 2)] == ["particle-sim", "particle-sim"]
+    code, out, err = run("wifi", "current", "--all", "--platform", "argon")
+    assert code == 0, out + err
+    assert all(row.split()[3] == "particle-sim" for row in summary_rows(out, ids).values()), out
+    code, out, err = run("wifi", "list", "--all", "--platform", "argon")
+    assert code == 0, out + err
+    assert all("1 network: particle-sim (current)" in row for row in summary_rows(out, ids).values()), out
     code, out, err = run("wifi", "remove", "--ssid", "particle-sim", "--all", "--platform", "argon")
     assert code == 0, out + err
     assert [sim.wifi(i)[0] for i in (0, 2)] == [[], []]

@@ -143,8 +143,16 @@ def register(app) -> None:
         typer.echo("Wi-Fi networks cleared successfully.")
 
     @wifi_app.command("list", help="Lists the Wi-Fi networks on your device")
-    def list_(ctx: typer.Context):
+    def list_(ctx: typer.Context,
+              every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops import wifi
+
+        def listed(entry, reporter) -> str:
+            networks = wifi.list_networks(reporter=reporter)
+            names = [n.ssid + (" (current)" if n.ssid == networks.current_ssid else "") for n in networks.networks]
+            return f"{len(names)} network{'s' * (len(names) != 1)}: " + ", ".join(names) if names else "no networks"
+        if batch(ctx, every, platform, mode, "wifi list", "particle wifi list --all", listed):
+            return
 
         lines = list_lines(wifi.list_networks(reporter=ctx_reporter(ctx)))
         if lines[-1] == "No Wi-Fi networks found.":
@@ -168,8 +176,15 @@ def register(app) -> None:
                     "To disconnect from the network, run particle usb reset.", ""])
 
     @wifi_app.command("current", help="Gets the current Wi-Fi network")
-    def current(ctx: typer.Context):
+    def current(ctx: typer.Context,
+                every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
         from particle_py.ops import wifi
+
+        def now(entry, reporter) -> str:
+            network = wifi.current(reporter=reporter)
+            return f"{network.ssid} (channel {network.channel}, RSSI {network.rssi})"
+        if batch(ctx, every, platform, mode, "wifi current", "particle wifi current --all", now):
+            return
 
         echo_lines(current_lines(wifi.current(reporter=ctx_reporter(ctx))))
 
