@@ -38,7 +38,7 @@ def parse(*args):
     (["keys", "save", "device.der", "--force"], {"filename": "device.der", "force": True}),
     (["keys", "send", "0123456789abcdef01234567", "photon.pub.pem", "--product_id", "42"],
      {"device_id": "0123456789abcdef01234567", "filename": "photon.pub.pem", "product_id": 42}),
-    (["keys", "doctor", "2b04:d006", "--force"], {"device_id": "2b04:d006"}),                     # forum 062
+    (["keys", "doctor", "2b04:d006", "--force"], {"device_ids": ("2b04:d006",)}),                     # forum 062
     (["keys", "doctor", "0123456789abcdef01234567", "--protocol", "tcp"], {"protocol": "tcp"}),
     (["keys", "server", "cloud_public.der", "--host", "192.168.1.10", "--port", "5683", "--protocol", "tcp"],
      {"filename": "cloud_public.der", "host": "192.168.1.10", "port": 5683}),
@@ -52,7 +52,7 @@ def parse(*args):
     (["keys", "load"], {"filename": None}),
     (["keys", "save"], {"filename": None, "force": False}),
     (["keys", "send"], {"device_id": None, "filename": None}),
-    (["keys", "doctor"], {"device_id": None}),
+    (["keys", "doctor"], {"device_ids": ()}),
     (["keys", "server"], {"filename": None}),
     (["keys", "address"], {}),
     (["login", "-u", "a@b.c", "-p", "pw", "--otp", "123456"], {"username": "a@b.c", "otp": "123456"}),
