@@ -228,11 +228,18 @@ def lab(home, tmp_path, monkeypatch):
 
     class Lab:
         def create(self, platform, **recipe):
-            simdev.create(folder, [platform], simdev.Recipe(**recipe))
+            """One board (a platform name) or several (a list), and their cloud."""
+            simdev.create(folder, [platform] if isinstance(platform, str) else list(platform),
+                          simdev.Recipe(**recipe))
             cloud = sim_cloud.start(folder / "cloud" / "cloud.sqlite", handshakes=True)
             running.append(cloud)
             monkeypatch.setenv("PARTICLE_PY_CLOUD_HOSTS", f"@{folder / 'cloud'}")
             return cloud
+
+        def ids(self) -> list:
+            """The boards' device ids, in bus order."""
+            from particle_py.sim.bus import SimBus
+            return [d.profile.device_id for d in SimBus.load(folder).devices()]
 
         def reset(self):
             simdev.press(folder, "reset", None)

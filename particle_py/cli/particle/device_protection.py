@@ -21,13 +21,9 @@ def register(app) -> None:
     every_opt, platform_opt, mode_opt = selection.options()
 
     def batch(ctx, device, every, platform, mode, action: str, work) -> bool:
-        """particle-py's many-device form: ``work(entry, reporter)`` on each selected device at
-        once, a row each (False when one device is meant: 3.51's lines)."""
-        if not selection.is_batch([device] if device else [], every, platform, mode):
-            return False
-        selection.run_selected(ctx, [device] if device else [], every, platform, mode, action=action, single=None,
-                               work=work, retry=lambda e: f"particle {action} --device {e.device_id}")
-        return True
+        """particle-py's many-device form, a row each (False when one device is meant: 3.51's lines)."""
+        return selection.run_if_batch(ctx, [device] if device else [], every, platform, mode, action=action,
+                                      work=work, retry=lambda e: f"particle {action} --device {e.device_id}")
 
     @dp_app.command("status", help="Gets the current Device Protection status")
     def status(ctx: typer.Context, device: Optional[str] = typer.Option(None, "--device", "-d", help=device_help),

@@ -100,13 +100,11 @@ def register(app) -> None:
             raise ParticlePyError("particle-py flashes over USB only: add --usb",
                                   "Example: particle flash --usb firmware.bin", exit_code=64)
         devices, args = _leading_devices(args)
+        _first_flash_notice(typer.echo)
         if len(devices) > 1 or batch:
-            _first_flash_notice(typer.echo)
             _flash_batch(ctx, devices, every, platform, mode, args, factory=factory, force=force, verify=verify)
             return
         device_id = devices[0] if devices else None
-
-        _first_flash_notice(typer.echo)
 
         reporter = FlashReporter(verbose=render.verbose(ctx))
         try:
@@ -164,8 +162,7 @@ def _flash_batch(ctx, devices: list, every: bool, platform: Optional[str], mode:
     from particle_py.ops import flash as flash_ops
 
     names = " ".join(os.path.basename(f) for f in files)
-    again = " ".join(["particle flash --usb", *(["--factory"] if factory else []), *(["--force"] if force else []),
-                      *map(shlex.quote, files)])
+    flags = " ".join(["--factory"] * factory + ["--force"] * force + [shlex.quote(f) for f in files])
 
     def work(entry, reporter) -> str:
         result = flash_ops.flash_usb(files, factory=factory, force=force, verify=verify, device_id=entry.device_id,
@@ -175,8 +172,7 @@ def _flash_batch(ctx, devices: list, every: bool, platform: Optional[str], mode:
             return f"flashed {names}, but: {note}"
         return f"flashed {names}"
     selection.run_selected(ctx, devices, every, platform, mode, action="flash", single=None, work=work,
-                           retry=lambda e: again.replace("particle flash --usb", f"particle flash --usb {e.device_id}",
-                                                         1))
+                           retry=lambda e: f"particle flash --usb {e.device_id} {flags}")
 
 
 def _flash_local(ctx, args: list, target: Optional[str], application_only: bool) -> None:

@@ -146,10 +146,9 @@ def register(app) -> None:
             key_ops.server(filename, None, host=host, port=port, device_type=device_type, protocol=protocol,
                            device_id=entry.device_id, reporter=reporter)
             return "server key written"
-        if output is None and selection.is_batch([device] if device else [], every, platform, mode):
-            selection.run_selected(ctx, [device] if device else [], every, platform, mode, action="keys server",
-                                   single=None, work=work,
-                                   retry=lambda e: f"particle keys server --device {e.device_id}")
+        if output is None and selection.run_if_batch(ctx, [device] if device else [], every, platform, mode,
+                                                     action="keys server", work=work,
+                                                     retry=lambda e: f"particle keys server --device {e.device_id}"):
             return
         key_ops.server(filename, output, host=host, port=port, device_type=device_type, protocol=protocol,
                        device_id=device, reporter=_reporter(ctx))

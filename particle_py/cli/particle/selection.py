@@ -24,6 +24,16 @@ def is_batch(ids: List[str], every: bool, platform: Optional[str], mode: Optiona
     return every or len(ids or ()) > 1 or platform is not None or mode is not None
 
 
+def run_if_batch(ctx, ids: List[str], every: bool, platform: Optional[str], mode: Optional[str], *,
+                 action: str, work: Callable, retry: Callable) -> bool:
+    """The batch form of a command whose single-device path stays its own code: ``work`` on the
+    selected devices at once when a batch was asked for (True), else nothing (False)."""
+    if not is_batch(ids, every, platform, mode):
+        return False
+    run_selected(ctx, ids, every, platform, mode, action=action, single=None, work=work, retry=retry)
+    return True
+
+
 def run_selected(ctx, ids: List[str], every: bool, platform: Optional[str], mode: Optional[str], *,
                  action: str, single: Callable[[Optional[str]], Optional[int]],
                  work: Callable, retry: Optional[Callable] = None, need_dfu: bool = False) -> Optional[int]:

@@ -87,18 +87,15 @@ def register(app) -> None:
         """particle-py's many-device form (3.51's wifi commands take the one device attached):
         ``work(entry, reporter)`` on each selected device at once; False when none was asked for.
         The finish command runs the same again on every device (each change is safe to repeat)."""
-        if not selection.is_batch([], every, platform, mode):
-            return False
-        if needs_file is False:
+        if needs_file is False and selection.is_batch([], every, platform, mode):
             from particle_py.errors import EX_USAGE, ParticlePyError
 
             raise ParticlePyError("With several devices, give the network in a file: --file",
                                   f'Example: particle {action} --file wifi.json --all, the file holding '
                                   '{"network": "...", "security": "WPA2_PSK", "password": "..."}; questions are '
                                   'asked of one device only.', EX_USAGE)
-        selection.run_selected(ctx, [], every, platform, mode, action=action, single=None, work=work,
-                               retry=lambda entry: again)
-        return True
+        return selection.run_if_batch(ctx, [], every, platform, mode, action=action, work=work,
+                                      retry=lambda entry: again)
 
     def add(ctx: typer.Context, file: Optional[str] = typer.Option(None, "--file", help=FILE_HELP),
             every: bool = every_opt, platform: Optional[str] = platform_opt, mode: Optional[str] = mode_opt):
