@@ -19,7 +19,7 @@ def _ctrl_c_while_paused(bench, child):
     paused = bench.state / "paused"
     deadline = time.monotonic() + 60
     while not paused.exists():
-        assert child.proc.poll() is None, child.wait().out
+        assert child.use_pty or child.proc.poll() is None, child.wait().out     # on a pty: the deadline
         assert time.monotonic() < deadline, "no device paused"
         time.sleep(0.01)
     time.sleep(0.3)                     # the other boards reach their pause too
@@ -51,7 +51,8 @@ def test_ctrl_c_stops_every_device_and_reports_each(tmp_path):
     assert "Traceback" not in outcome.err
 
 
-def test_ctrl_c_in_flash_all_says_what_each_device_holds(tmp_path):
+@pytest.mark.parametrize("use_pty", [False, True], ids=["piped", "terminal"])
+def test_ctrl_c_in_flash_all_says_what_each_device_holds(tmp_path, use_pty):
     from particle_py.cli.sim import main as particle_sim
     from particle_py.sim.contents import build_module
 
@@ -60,7 +61,7 @@ def test_ctrl_c_in_flash_all_says_what_each_device_holds(tmp_path):
     app.write_bytes(build_module("photon", size=65536, seed=3))
     assert particle_sim(["create", "photon", "--count", "3", "--state", str(bench.state),
                          "--fault", "PAUSE_AFTER=1@5"]) == 0
-    child = bench.start("particle", "flash", "--usb", "--all", "app.bin")
+    child = bench.start("particle", "flash", "--usb", "--all", "app.bin", use_pty=use_pty)
     outcome = _ctrl_c_while_paused(bench, child)
     assert outcome.status == 130, outcome.out + outcome.err
     rows = outcome.out.splitlines()[-4:]
